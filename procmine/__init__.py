@@ -1,0 +1,24 @@
+"""procmine — mine government-service approval logs for 最多跑一次 audits.
+
+The public library is flat and mirrors the CLI::
+
+    import procmine
+    result = procmine.read_export(["logs/"])        # Excel/CSV/XES → ImportResult
+    procmine.write_log(result.log, "out/log.parquet")
+    log = procmine.read_log("out/log.parquet")
+"""
+
+from __future__ import annotations
+
+from .errors import InputError, MappingError, NothingUsableError, ProcmineError, UsageError
+from .eventlog import CANONICAL, read_log, to_pm4py, write_log
+from .importer import ImportResult, SheetReport, read_export
+from .mapping import Mapping, load_mapping
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CANONICAL", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
+    "ProcmineError", "SheetReport", "UsageError", "load_mapping", "read_export", "read_log", "to_pm4py",
+    "write_log", "__version__",
+]

@@ -1,0 +1,78 @@
+"""The ``procmine`` command: each command parses options, calls one library
+function and renders its result. Errors become a message and an exit code here,
+in ``main``, and nowhere else."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from . import eventlog, importer, render
+from .errors import ProcmineError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="procmine")
+def cli() -> None:
+    """Mine approval-system exports and audit them against 最多跑一次."""
+
+
+@cli.command("import")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)")
+@click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
+@click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
+              help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
+@click.option("--service", help="service (事项) name for exports without a 事项 column")
+@click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
+def import_cmd(sources, output, mapping, duplicates, service, as_json) -> None:
+    """Import exports (files or folders) into one canonical event log.
+
+    Rejected rows are written beside the output as LOG.rejects.csv.
+    """
+    result = importer.read_export(sources, mapping, duplicates=duplicates, service=service)
+    eventlog.write_log(result.log, output)
+    rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    if len(result.rejects):
+        eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(result.rejects, tmp))
+    elif rejects_path.exists():
+        rejects_path.unlink()
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the CLI, turning procmine's errors into exit codes."""
+    try:
+        cli.main(args=argv, prog_name="procmine", standalone_mode=False)
+    except ProcmineError as exc:
+        click.echo(f"procmine: error: {exc.message}", err=True)
+        if exc.hint:
+            click.echo(exc.hint, err=True)
+        return exc.exit_code
+    except click.exceptions.Abort:
+        click.echo("procmine: interrupted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except KeyboardInterrupt:
+        click.echo("procmine: interrupted; no partial output was left", err=True)
+        return 130
+    except MemoryError:
+        click.echo("procmine: error: out of memory; split the input or use a machine with more memory", err=True)
+        return 1
+    except OSError as exc:
+        click.echo(f"procmine: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
+        return 1
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""procmine's own exceptions.
+
+Every error that bad input can cause is one of these. The CLI turns them into a
+short message and an exit code in one place (``procmine.cli.main``); library
+callers catch :class:`ProcmineError`.
+"""
+
+from __future__ import annotations
+
+
+class ProcmineError(Exception):
+    """Base class. ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, *, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:  # message, then how to fix it
+        return self.message if not self.hint else f"{self.message}\n{self.hint}"
+
+
+class InputError(ProcmineError):
+    """A file could not be read or understood (wrong format, damaged, empty)."""
+
+
+class MappingError(ProcmineError):
+    """Columns could not be mapped to the canonical fields without guessing."""
+
+
+class NothingUsableError(ProcmineError):
+    """Every row was rejected; the rejects say why."""
+
+
+class UsageError(ProcmineError):
+    """Wrong options or arguments (exit code 2, like Click's own usage errors)."""
+
+    exit_code = 2

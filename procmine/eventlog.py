@@ -1,0 +1,212 @@
+"""The canonical event log: schema, Parquet storage, and pm4py/XES/CSV converters.
+
+One row per step. Columns (see ``CANONICAL``): ``case_id, service, activity,
+department, resource, start_time, end_time, channel, in_person, materials,
+sla_days``, then every other input column as an attribute, then the source
+``source_file, source_sheet, source_row``. Times are Asia/Shanghai.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, UsageError
+
+TZ = "Asia/Shanghai"
+TIME_DTYPE = pd.DatetimeTZDtype("ns", TZ)
+CANONICAL: dict[str, object] = {
+    "case_id": "string", "service": "string", "activity": "string", "department": "string",
+    "resource": "string", "start_time": TIME_DTYPE, "end_time": TIME_DTYPE, "channel": "string",
+    "in_person": "boolean", "materials": object, "sla_days": "Float64",
+    "source_file": "string", "source_sheet": "string", "source_row": "int64",
+}
+SOURCE = ("source_file", "source_sheet", "source_row")
+
+
+def empty_log() -> pd.DataFrame:
+    """A log with the canonical columns and no rows."""
+    return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in CANONICAL.items()})
+
+
+def attribute_columns(log: pd.DataFrame) -> list[str]:
+    """The input columns kept beside the canonical ones."""
+    return [c for c in log.columns if c not in CANONICAL]
+
+
+def order_log(log: pd.DataFrame) -> pd.DataFrame:
+    """Canonical column order (attributes before provenance) and event order:
+    by case, then time (start, else end), then source position."""
+    cols = [c for c in CANONICAL if c not in SOURCE] + attribute_columns(log) + list(SOURCE)
+    out = log[cols]
+    ts = out["start_time"].fillna(out["end_time"])
+    order = pd.DataFrame({"c": out["case_id"], "t": ts, "e": out["end_time"], "f": out["source_file"],
+                          "s": out["source_sheet"], "r": out["source_row"]})
+    idx = order.sort_values(["c", "t", "e", "f", "s", "r"], kind="stable", na_position="last").index
+    return out.loc[idx].reset_index(drop=True)
+
+
+def _atomic_target(path: Path):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(tmp)
+
+
+def write_atomic(path: str | Path, writer) -> Path:
+    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file."""
+    path = Path(path)
+    tmp = _atomic_target(path)
+    try:
+        writer(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_log(log: pd.DataFrame, path: str | Path) -> Path:
+    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes`` or ``.xlsx``.
+
+    >>> write_log(result.log, "out/log.parquet")              # doctest: +SKIP
+    """
+    path = Path(path)
+    suffix = "".join(path.suffixes[-2:]).lower() if path.name.lower().endswith(".gz") else path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(log, preserve_index=False)
+        return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+    if suffix in (".csv", ".csv.gz"):
+        return write_atomic(path, lambda tmp: _flat(log).to_csv(tmp, index=False, encoding="utf-8-sig",
+                                                                compression="gzip" if suffix.endswith("gz") else None))
+    if suffix in (".xes", ".xes.gz"):
+        import pm4py
+
+        return write_atomic(path, lambda tmp: pm4py.write_xes(to_pm4py(log), str(tmp)))
+    if suffix == ".xlsx":
+        return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
+    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
+
+
+def _flat(log: pd.DataFrame) -> pd.DataFrame:
+    """Materials joined with '、', times as local ISO text, formula-like text neutralised."""
+    out = log.copy()
+    out["materials"] = out["materials"].map(lambda m: "、".join(m) if m is not None and len(m) else "")
+    for c in ("start_time", "end_time"):
+        out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S")
+    for c in out.columns:
+        if out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype):
+            s = out[c].astype("string")
+            risky = s.str.match(r"^[=+\-@\t\r]", na=False)
+            if risky.any():
+                out[c] = s.where(~risky, "'" + s)
+    return out
+
+
+def _write_xlsx(log: pd.DataFrame, tmp: Path) -> None:
+    from openpyxl import Workbook
+    from openpyxl.cell.cell import TYPE_STRING
+
+    flat = log.copy()
+    flat["materials"] = flat["materials"].map(lambda m: "、".join(m) if m is not None and len(m) else None)
+    for c in ("start_time", "end_time"):
+        flat[c] = flat[c].dt.tz_localize(None)
+    wb = Workbook(write_only=True)
+    limit = 1_048_575
+    cols = list(flat.columns)
+    for k, lo in enumerate(range(0, max(len(flat), 1), limit)):
+        ws = wb.create_sheet(f"events{k + 1}" if len(flat) > limit else "events")
+        ws.append(cols)
+        part = flat.iloc[lo:lo + limit]
+        arrays = [part[c].astype(object).where(part[c].notna(), None).tolist() for c in cols]
+        from openpyxl.cell import WriteOnlyCell
+        for row in zip(*arrays):
+            cells = []
+            for v in row:
+                if isinstance(v, pd.Timestamp):
+                    v = v.to_pydatetime()
+                if isinstance(v, str) and v[:1] in ("=", "+", "-", "@"):
+                    cell = WriteOnlyCell(ws, value=v)
+                    cell.data_type = TYPE_STRING
+                    cells.append(cell)
+                else:
+                    cells.append(v)
+            ws.append(cells)
+    wb.save(tmp)
+
+
+def read_log(path: str | Path) -> pd.DataFrame:
+    """Read a canonical log written by :func:`write_log` (Parquet). Other
+    formats go through :func:`procmine.read_export`.
+
+    >>> log = read_log("out/log.parquet")                      # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UsageError(f"no such file: {path}")
+    if path.suffix.lower() not in (".parquet", ".pq"):
+        from .importer import read_export
+
+        return read_export([path]).log
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(path)
+    except Exception as exc:
+        raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}",
+                         hint="create one with: procmine import EXPORT.xlsx -o LOG.parquet") from None
+    log = table.to_pandas()
+    missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
+    if missing:
+        raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
+    for c, dtype in CANONICAL.items():
+        if c == "materials":
+            log[c] = log[c].map(lambda m: list(m) if m is not None else [])
+        elif c in log:
+            log[c] = log[c].astype(dtype)
+    return log
+
+
+def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
+    """The log in pm4py's column names, ready for ``pm4py.discover_*``.
+
+    ``time:timestamp`` is the end time (the start where there is none),
+    ``start_timestamp`` the start time; string columns become plain Python
+    objects, because pm4py 2.7 mishandles pandas 3's Arrow-backed strings in
+    some calls (variant filters). Times are kept tz-aware.
+
+    >>> import pm4py; pm4py.discover_dfg(to_pm4py(log))          # doctest: +SKIP
+    """
+    out = pd.DataFrame({
+        "case:concept:name": log["case_id"].astype(object),
+        "concept:name": log["activity"].astype(object),
+        "time:timestamp": log["end_time"].fillna(log["start_time"]),
+        "start_timestamp": log["start_time"].fillna(log["end_time"]),
+        "org:resource": log["resource"].astype(object),
+        "org:group": log["department"].astype(object),
+        "case:service": log["service"].astype(object),
+    })
+    for c in attribute_columns(log):
+        if c in out:
+            continue
+        col = log[c]
+        out[c] = col.astype(object) if isinstance(col.dtype, pd.StringDtype) or col.dtype == object else col
+    out = out.replace({pd.NA: None}) if False else out
+    for c in out.columns:
+        if out[c].dtype == object:
+            out[c] = out[c].where(out[c].notna(), None)
+    return out
+
+
+def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
+    out = rejects.copy()
+    s = out["reason"].astype("string")
+    out["reason"] = s.where(~s.str.match(r"^[=+\-@\t\r]", na=False), "'" + s)
+    out.to_csv(tmp, index=False, encoding="utf-8-sig")

@@ -1,0 +1,441 @@
+"""The import stage: exports → one canonical event log, every row accounted for."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+from .errors import InputError, NothingUsableError, UsageError
+from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
+from .mapping import Mapping, SheetMapping, load_mapping, map_columns
+from .parsing import damaged_ids, normalize_text, parse_bool, parse_sla, parse_times, split_materials
+from .readers import RawSheet, SkippedSheet, read_tables
+
+DUPLICATE_POLICIES = ("auto", "drop", "keep")
+_SUMMARY = re.compile(r"^(合计|总计|小计|共计|总数|汇总|累计|total|sum)\b", re.I)
+
+
+@dataclass
+class SheetReport:
+    """Accounting for one sheet: rows_read = rows_used + duplicates + rejected."""
+
+    file: str
+    sheet: str
+    layout: str
+    mapping: str
+    service_from: str
+    rows_read: int = 0
+    rows_used: int = 0
+    events: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    kind: str = "excel"
+
+    @property
+    def balanced(self) -> bool:
+        return self.rows_read == self.rows_used + self.duplicates + self.rejected
+
+
+@dataclass
+class ImportResult:
+    """What :func:`read_export` returns: the log and the accounting behind it."""
+
+    log: pd.DataFrame
+    sheets: list[SheetReport]
+    rejects: pd.DataFrame  # file, sheet, row, reason
+    skipped: list[SkippedSheet] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    duplicate_policy: str = "auto"
+    duplicates_found: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(s.rows_read for s in self.sheets)
+
+    @property
+    def events(self) -> int:
+        return len(self.log)
+
+    @property
+    def cases(self) -> int:
+        return int(self.log["case_id"].nunique())
+
+    @property
+    def duplicates(self) -> int:
+        return sum(s.duplicates for s in self.sheets)
+
+    def to_dict(self) -> dict:
+        """The ``--json`` summary."""
+        return {
+            "rows_read": self.rows_read,
+            "events": self.events,
+            "cases": self.cases,
+            "duplicates": self.duplicates,
+            "rows_used": sum(s.rows_used for s in self.sheets),
+            "rejected": [{"file": r.file, "sheet": r.sheet, "row": int(r.row), "reason": r.reason}
+                         for r in self.rejects.itertuples(index=False)],
+            "sheets": [{"file": s.file, "sheet": s.sheet, "layout": s.layout, "mapping": s.mapping,
+                        "service_from": s.service_from, "rows_read": s.rows_read, "rows_used": s.rows_used,
+                        "events": s.events, "duplicates": s.duplicates, "rejected": s.rejected}
+                       for s in self.sheets],
+            "skipped_sheets": [{"file": s.file, "sheet": s.sheet, "reason": s.reason} for s in self.skipped],
+            "notes": list(self.notes),
+        }
+
+
+def _expand(paths: Iterable[str | Path]) -> list[Path]:
+    out: list[Path] = []
+    for p in paths:
+        p = Path(p)
+        if p.is_dir():
+            found = sorted(x for x in p.rglob("*") if x.is_file() and not x.name.startswith((".", "~$"))
+                           and (x.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".csv", ".xes", ".ods", ".txt"}
+                                or x.name.lower().endswith((".xes.gz", ".csv.gz"))))
+            if not found:
+                raise UsageError(f"{p} is a folder with no .xlsx/.xls/.csv/.xes files in it")
+            out.extend(found)
+        elif not p.exists():
+            raise UsageError(f"no such file: {p}")
+        else:
+            out.append(p)
+    if not out:
+        raise UsageError("no input files given")
+    return out
+
+
+def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | Mapping | None = None, *,
+                duplicates: str = "auto", service: str | None = None) -> ImportResult:
+    """Read approval-system exports (Excel, CSV, XES; files or folders) into one
+    canonical event log.
+
+    Every data row ends as an event, as an exact duplicate of another row, or
+    as a reject with file, sheet, row number and reason. ``duplicates`` is
+    ``drop`` (exact duplicate rows are dropped and counted), ``keep``, or
+    ``auto`` (drop in spreadsheets, keep in CSV/XES event logs, whose tools
+    count every record).
+
+    >>> result = read_export("logs/")                         # doctest: +SKIP
+    >>> result.rows_read == result.events + result.duplicates + len(result.rejects)  # doctest: +SKIP
+    True
+    """
+    if duplicates not in DUPLICATE_POLICIES:
+        raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
+    if isinstance(paths, (str, Path)):
+        paths = [paths]
+    files = _expand(paths)
+    mp = load_mapping(mapping)
+    if service:
+        mp = Mapping(**{**mp.__dict__, "service": service})
+    parts: list[pd.DataFrame] = []
+    rejects: list[pd.DataFrame] = []
+    reports: list[SheetReport] = []
+    skipped: list[SkippedSheet] = []
+    notes: list[str] = []
+    for path in files:
+        tables, skip = read_tables(path, mp)
+        skipped.extend(skip)
+        for table in tables:
+            events, rej, report, table_notes = _convert(table)
+            parts.append(events)
+            rejects.append(rej)
+            reports.append(report)
+            notes.extend(table_notes)
+    if not reports:
+        reasons = "; ".join(f"{Path(s.file).name} [{s.sheet}]: {s.reason}" for s in skipped) or "no tables"
+        raise InputError(f"no table with a recognisable header was found ({reasons})",
+                         hint="the header row must name at least a case id (办件编号/业务流水号 …) and a step "
+                              "or stage times; see templates/mappings/default.yaml for accepted names")
+    log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
+    rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
+    log, found, dropped = _drop_duplicates(log, reports, duplicates)
+    if found > dropped:
+        notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
+                     f"keep every record); pass --duplicates drop to remove them")
+    log = order_log(log)
+    result = ImportResult(log=log, sheets=reports, rejects=rej.reset_index(drop=True), skipped=skipped,
+                          notes=notes, duplicate_policy=duplicates, duplicates_found=found)
+    for s in skipped:
+        result.notes.append(f"{Path(s.file).name} [{s.sheet}] skipped: {s.reason}")
+    if result.events == 0:
+        raise NothingUsableError(
+            f"no usable rows: all {result.rows_read} data rows were rejected or duplicates",
+            hint=_top_reasons(rej)) if result.rows_read else NothingUsableError(
+            "the input has a header but no data rows")
+    return result
+
+
+def _top_reasons(rej: pd.DataFrame, k: int = 5) -> str:
+    if rej.empty:
+        return ""
+    counts = rej["reason"].str.replace(r"'[^']*'", "'…'", regex=True).value_counts().head(k)
+    return "most common reasons:\n" + "\n".join(f"  {n} × {r}" for r, n in counts.items())
+
+
+def _rejects_frame(files, sheets, rows, reasons) -> pd.DataFrame:
+    return pd.DataFrame({"file": pd.array(files, dtype="string"), "sheet": pd.array(sheets, dtype="string"),
+                         "row": pd.array(rows, dtype="int64"), "reason": pd.array(reasons, dtype="string")})
+
+
+_SERVICE_JUNK = re.compile(r"(办件|办理|业务)?(明细|清单|台账|数据|信息|记录|流水|过程|日志|统计)*(表|导出|报表)?$|"
+                           r"[\(（\[【].*?[\)）\]】]|\d{4}\s*年?.*$|导出|^.*?[:：]")
+
+
+def _service_from(table: RawSheet) -> tuple[str | None, str]:
+    if table.mapping.service:
+        return str(table.mapping.service), "mapping/--service"
+    if table.title:
+        text = unicodedata.normalize("NFKC", table.title.split()[0]).strip()
+        name = _SERVICE_JUNK.sub("", text).strip(" -_")
+        if len(name) >= 2:
+            return name, f"title row {table.title[:40]!r}"
+    if table.sheet and not re.fullmatch(r"(sheet|工作表|表)\s*\d*", table.sheet, re.I):
+        return table.sheet, f"sheet name {table.sheet!r}"
+    stem = Path(table.file).name.split(".")[0]
+    return stem, f"file name {stem!r}"
+
+
+class _Rows:
+    """Collects per-row rejections, first reason wins."""
+
+    def __init__(self, n: int) -> None:
+        self.reason = np.full(n, None, dtype=object)
+
+    def reject(self, mask, reason) -> None:
+        mask = np.asarray(mask, dtype=bool) & (self.reason == None)  # noqa: E711
+        if not mask.any():
+            return
+        if isinstance(reason, str):
+            self.reason[mask] = reason
+        else:
+            self.reason[mask] = np.asarray(reason, dtype=object)[mask]
+
+    @property
+    def ok(self) -> np.ndarray:
+        return self.reason == None  # noqa: E711
+
+
+def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, list[str]]:
+    df = table.frame
+    sm: SheetMapping = table.sheet_mapping or map_columns(
+        list(df.columns), table.mapping, where=f"{Path(table.file).name} [{table.sheet}]: " if table.sheet else "")
+    cols = sm.columns
+    n = len(df)
+    rows = _Rows(n)
+    notes: list[str] = []
+    where = f"{Path(table.file).name}" + (f" [{table.sheet}]" if table.sheet else "")
+
+    case = normalize_text(df[cols["case_id"]]) if table.kind != "xes" else df[cols["case_id"]].astype("string")
+    # Summary/footer rows: 合计 in the case id or the first cells.
+    first = df.iloc[:, : min(3, df.shape[1])].astype("string")
+    summary = np.zeros(n, dtype=bool)
+    for c in first.columns:
+        summary |= first[c].str.strip().str.match(_SUMMARY.pattern, na=False).to_numpy()
+    rows.reject(summary, "summary row (合计/总计), not a case")
+    rows.reject(case.isna().to_numpy(), f"no case id ({cols['case_id']} is empty)")
+    numeric = cols["case_id"] in table.numeric_columns
+    bad_id = damaged_ids(case, numeric).to_numpy()
+    if bad_id.any():
+        rows.reject(bad_id, ("case id " + case.fillna("").astype(object) + " was stored by Excel as a number "
+                             "and may have lost digits (Excel keeps 15); distinct cases could merge — "
+                             "re-export the column as text").to_numpy(dtype=object))
+        notes.append(f"{where}: {int(bad_id.sum())} rows have case ids Excel damaged (scientific notation or "
+                     f"more than 15 digits); they were rejected so no two cases are merged by accident")
+    service_col = cols.get("service")
+    if service_col:
+        svc = normalize_text(df[service_col])
+        service_from = f"column {service_col!r}"
+        fallback, _ = _service_from(table)
+        if svc.isna().any():
+            svc = svc.fillna(fallback or "")
+    else:
+        name, service_from = _service_from(table)
+        svc = pd.Series(name, index=df.index, dtype="string")
+
+    def text(fld: str) -> pd.Series:
+        c = cols.get(fld)
+        if not c:
+            return pd.Series(pd.NA, index=df.index, dtype="string")
+        return normalize_text(df[c]) if table.kind != "xes" else df[c].astype("string")
+
+    common = {
+        "case_id": case, "service": svc, "channel": text("channel"),
+    }
+    extra_attrs: dict[str, pd.Series] = {}
+    if "in_person" in cols:
+        flags, bad = parse_bool(df[cols["in_person"]])
+        common["in_person"] = flags
+        if bad.any():
+            examples = ", ".join(map(repr, df.loc[bad, cols["in_person"]].dropna().unique()[:3]))
+            notes.append(f"{where}: {int(bad.sum())} values of {cols['in_person']!r} not understood as yes/no "
+                         f"({examples}); in_person left unknown, raw text kept")
+            extra_attrs[cols["in_person"]] = df[cols["in_person"]]
+    else:
+        common["in_person"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
+    if "sla_days" in cols:
+        work, cal, bad = parse_sla(df[cols["sla_days"]])
+        common["sla_days"] = work
+        if cal.notna().any():
+            extra_attrs["sla_calendar_days"] = cal
+            notes.append(f"{where}: {int(cal.notna().sum())} time limits are in calendar days (天/自然日); kept in "
+                         f"sla_calendar_days, not converted to working days")
+        if bad.any():
+            examples = ", ".join(map(repr, df.loc[bad, cols["sla_days"]].dropna().unique()[:3]))
+            notes.append(f"{where}: {int(bad.sum())} values of {cols['sla_days']!r} not understood as a time "
+                         f"limit ({examples}); sla_days left empty, raw text kept")
+            extra_attrs[cols["sla_days"]] = df[cols["sla_days"]]
+    else:
+        common["sla_days"] = pd.Series(pd.NA, index=df.index, dtype="Float64")
+    materials = split_materials(df[cols["materials"]]) if "materials" in cols else None
+    attrs = {c: df[c] for c in sm.attributes}
+    attrs.update(extra_attrs)
+
+    if sm.layout == "wide":
+        events, used = _wide_events(df, sm, rows, common, materials, text, where)
+    else:
+        events, used = _long_events(df, cols, rows, common, materials, text)
+    ok = rows.ok
+    # attach attributes and provenance
+    src_pos = events.pop("_pos").to_numpy()
+    for name, series in attrs.items():
+        key = name if name not in CANONICAL else f"{name}_src"
+        events[key] = series.to_numpy()[src_pos] if len(series) else series
+        if not isinstance(events[key].dtype, pd.StringDtype) and events[key].dtype == object:
+            events[key] = events[key].astype("string")
+    events["source_file"] = pd.array([Path(table.file).name] * len(events), dtype="string")
+    events["source_sheet"] = pd.array([table.sheet] * len(events), dtype="string")
+    events["source_row"] = table.rows[src_pos].astype("int64")
+    bad = ~ok
+    rej = _rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
+                         table.rows[bad], rows.reason[bad])
+    report = SheetReport(file=Path(table.file).name, sheet=table.sheet, layout=sm.layout, mapping=sm.describe(),
+                         service_from=service_from, rows_read=n, rows_used=int(used), events=len(events),
+                         rejected=int(bad.sum()), kind=table.kind)
+    return events, rej, report, notes
+
+
+def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, label: str | None = None):
+    if not col:
+        return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, Asia/Shanghai]"), np.zeros(len(df), bool)
+    times, failed = parse_times(df[col])
+    if failed.any():
+        rows.reject(failed.to_numpy(), ("unparseable time in " + (label or col) + ": '"
+                                        + df[col].fillna("").astype(str) + "'").to_numpy(dtype=object))
+    return times, failed.to_numpy()
+
+
+def _take(series: pd.Series, pos: np.ndarray) -> pd.Series:
+    return series.iloc[pos].reset_index(drop=True)
+
+
+def _long_events(df, cols, rows: _Rows, common, materials, text):
+    activity = text("activity")
+    rows.reject(activity.isna().to_numpy(), f"no step name ({cols['activity']} is empty)")
+    start, _ = _time_column(df, cols.get("start_time"), rows)
+    end, _ = _time_column(df, cols.get("end_time"), rows)
+    rows.reject((start.isna() & end.isna()).to_numpy(), "no start or end time")
+    backwards = (end < start).fillna(False).to_numpy()
+    if backwards.any():
+        rows.reject(backwards, ("end " + end.dt.strftime("%Y-%m-%d %H:%M").fillna("") + " is before start "
+                                + start.dt.strftime("%Y-%m-%d %H:%M").fillna("")).to_numpy(dtype=object))
+    pos = np.flatnonzero(rows.ok)
+    ev = {"_pos": pd.Series(pos), "activity": _take(activity, pos), "department": _take(text("department"), pos),
+          "resource": _take(text("resource"), pos), "start_time": _take(start, pos), "end_time": _take(end, pos)}
+    for name in ("case_id", "service", "channel", "in_person", "sla_days"):
+        ev[name] = _take(common[name], pos)
+    ev["materials"] = _take(materials, pos) if materials is not None else None
+    return _typed(ev, len(pos)), len(pos)
+
+
+def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, where):
+    stage_times = []
+    for st in sm.stages:
+        start, _ = _time_column(df, st.start, rows, st.start)
+        end, _ = _time_column(df, st.end, rows, st.end)
+        backwards = (end < start).fillna(False).to_numpy()
+        if backwards.any():
+            rows.reject(backwards, f"{st.name}: end before start")
+        stage_times.append((st, start, end))
+    any_time = np.zeros(len(df), dtype=bool)
+    for _, s, e in stage_times:
+        any_time |= (s.notna() | e.notna()).to_numpy()
+    rows.reject(~any_time, "no stage time filled in (" + ", ".join(s.name for s in sm.stages) + ")")
+    ok = rows.ok
+    dept_all, res_all = text("department"), text("resource")
+    frames = []
+    seen = np.zeros(len(df), dtype=bool)
+    for st, start, end in stage_times:
+        pos = np.flatnonzero(ok & (start.notna() | end.notna()).to_numpy())
+        if not len(pos):
+            continue
+        dept = normalize_text(df[st.department]) if st.department else dept_all
+        res = normalize_text(df[st.resource]) if st.resource else res_all
+        ev = {"_pos": pd.Series(pos), "activity": pd.Series(st.name, index=range(len(pos)), dtype="string"),
+              "department": _take(dept, pos), "resource": _take(res, pos),
+              "start_time": _take(start, pos), "end_time": _take(end, pos)}
+        for name in ("case_id", "service", "channel", "in_person", "sla_days"):
+            ev[name] = _take(common[name], pos)
+        # Documents are handed over once, at the first stage the row has.
+        if materials is not None:
+            first = ~seen[pos]
+            mats = _take(materials, pos)
+            ev["materials"] = mats.where(pd.Series(first), pd.Series([[] for _ in range(len(pos))], dtype=object))
+        seen[pos] = True
+        frames.append(_typed(ev, len(pos)))
+    if not frames:
+        return _typed({"_pos": pd.Series([], dtype="int64")}, 0), 0
+    return pd.concat(frames, ignore_index=True), int(ok.sum())
+
+
+def _typed(ev: dict, n: int) -> pd.DataFrame:
+    """Canonical column order and dtypes; absent fields become empty."""
+    data = {"_pos": ev["_pos"].astype("int64")}
+    for name, dtype in CANONICAL.items():
+        if name.startswith("source_"):
+            continue
+        col = ev.get(name)
+        if name == "materials":
+            data[name] = col if col is not None else pd.Series([[] for _ in range(n)], dtype=object)
+        elif col is None:
+            data[name] = pd.Series(pd.NA if dtype != TIME_DTYPE else pd.NaT, index=range(n), dtype=dtype)
+        else:
+            data[name] = col.astype(dtype)
+    return pd.DataFrame(data)
+
+
+def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
+    """Exact duplicate events (all columns equal but provenance) → dropped or kept."""
+    if log.empty:
+        return log, 0, 0
+    key_cols = [c for c in log.columns if c not in ("source_file", "source_sheet", "source_row")]
+    key = log[key_cols].copy()
+    key["materials"] = key["materials"].map(lambda m: "\x1f".join(m) if m is not None and len(m) else "")
+    dup = key.duplicated(keep="first").to_numpy()
+    found = int(dup.sum())
+    if not found:
+        return log, 0, 0
+    excel_sources = {(r.file, r.sheet) for r in reports if r.kind == "excel"}
+    src = list(zip(log["source_file"], log["source_sheet"]))
+    if policy == "keep":
+        drop = np.zeros(len(log), dtype=bool)
+    elif policy == "drop":
+        drop = dup
+    else:
+        drop = dup & np.array([s in excel_sources for s in src], dtype=bool)
+    if drop.any():
+        dropped = log.loc[drop, ["source_file", "source_sheet", "source_row"]]
+        kept_rows = set(zip(log.loc[~drop, "source_file"], log.loc[~drop, "source_sheet"], log.loc[~drop, "source_row"]))
+        for r in reports:
+            mine = dropped[(dropped["source_file"] == r.file) & (dropped["source_sheet"] == r.sheet)]
+            if mine.empty:
+                continue
+            r.events -= len(mine)
+            gone_rows = {row for row in mine["source_row"] if (r.file, r.sheet, row) not in kept_rows}
+            r.duplicates += len(gone_rows)
+            r.rows_used -= len(gone_rows)
+    return log.loc[~drop].reset_index(drop=True), found, int(drop.sum())

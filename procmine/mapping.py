@@ -1,0 +1,319 @@
+"""Column mapping: which export column is which canonical field.
+
+A :class:`Mapping` is built from a preset in ``templates/mappings/`` or a user
+YAML file. :func:`map_columns` applies it to one sheet's header and returns a
+:class:`SheetMapping`, or raises :class:`~procmine.errors.MappingError` with the
+columns found and the names accepted — it never guesses between two columns.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import MappingError, UsageError
+from .parsing import normalize_header
+
+FIELDS = ("case_id", "service", "activity", "department", "resource", "start_time", "end_time",
+          "materials", "channel", "in_person", "sla_days")
+
+FIELD_LABELS = {
+    "case_id": "办件编号 (case id)", "service": "事项 (service)", "activity": "办理环节 (step)",
+    "department": "承办部门 (department)", "resource": "经办人 (clerk)", "start_time": "开始时间 (start)",
+    "end_time": "结束时间 (end)", "materials": "提交材料 (documents)", "channel": "受理方式 (channel)",
+    "in_person": "是否到场 (in person)", "sla_days": "承诺时限 (time limit)",
+}
+
+
+def templates_dir() -> Path:
+    """The folder holding mapping, rule and report presets."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "templates", here.parent / "templates"):
+        if candidate.is_dir():
+            return candidate
+    raise UsageError("procmine's templates folder is missing; reinstall procmine")
+
+
+@dataclass(frozen=True)
+class WideSpec:
+    start_suffixes: tuple[str, ...] = ()
+    end_suffixes: tuple[str, ...] = ()
+    department_suffixes: tuple[str, ...] = ()
+    resource_suffixes: tuple[str, ...] = ()
+    not_stages: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Accepted column names per canonical field.
+
+    ``primary`` names conflict when two columns match one field; ``fallback``
+    names are only consulted when no primary name matched; with ``priority``
+    the first listed name present wins (for standard formats such as XES).
+    ``user`` names come from a user file and take precedence over everything.
+    """
+
+    name: str = "default"
+    primary: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    fallback: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    user: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    priority: bool = False
+    wide: WideSpec = WideSpec()
+    layout: str = "auto"  # auto | long | wide
+    service: str | None = None  # constant service name when the export has no column
+    ignore: tuple[str, ...] = ()
+
+    def names(self, fld: str) -> tuple[str, ...]:
+        return self.user.get(fld, ()) + self.primary.get(fld, ()) + self.fallback.get(fld, ())
+
+
+def _as_names(value: Any) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if isinstance(value, (str, int, float)):
+        value = [value]
+    return tuple(normalize_header(v) for v in value)
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except OSError as exc:
+        raise UsageError(f"cannot read mapping file {path}: {exc.strerror}") from None
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise UsageError(f"mapping file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+    if not isinstance(data, dict):
+        raise UsageError(f"mapping file {path} must be a YAML mapping with a 'fields:' section")
+    return data
+
+
+def _check_fields(section: dict, path: Path, key: str) -> None:
+    unknown = sorted(set(section) - set(FIELDS))
+    if unknown:
+        raise UsageError(f"mapping file {path}: unknown field(s) under '{key}': {', '.join(map(str, unknown))}",
+                         hint=f"fields are: {', '.join(FIELDS)}")
+
+
+def _from_dict(data: dict, path: Path, base: Mapping | None) -> Mapping:
+    fields = data.get("fields") or {}
+    fallback = data.get("fallback") or {}
+    for key, section in (("fields", fields), ("fallback", fallback)):
+        if not isinstance(section, dict):
+            raise UsageError(f"mapping file {path}: '{key}' must map field names to column names")
+        _check_fields(section, path, key)
+    wide = data.get("wide") or {}
+    wide_spec = WideSpec(**{k: tuple(str(x) for x in v or ()) for k, v in wide.items()
+                            if k in WideSpec.__dataclass_fields__})
+    layout = str(data.get("layout", "auto"))
+    if layout not in ("auto", "long", "wide"):
+        raise UsageError(f"mapping file {path}: layout must be auto, long or wide, not {layout!r}")
+    if base is None:
+        return Mapping(name=str(data.get("name", path.stem)),
+                       primary={k: _as_names(v) for k, v in fields.items()},
+                       fallback={k: _as_names(v) for k, v in fallback.items()},
+                       priority=bool(data.get("priority", False)), wide=wide_spec, layout=layout,
+                       service=data.get("service"), ignore=_as_names(data.get("ignore")))
+    # A user file on top of the default preset: its names come first.
+    return Mapping(name=str(data.get("name", path.stem)), primary=base.primary, fallback=base.fallback,
+                   user={k: _as_names(v) for k, v in fields.items()}, priority=base.priority,
+                   wide=WideSpec(**{**base.wide.__dict__, **wide_spec.__dict__}) if wide else base.wide,
+                   layout=layout, service=data.get("service"),
+                   ignore=_as_names(data.get("ignore")))
+
+
+def load_mapping(name_or_path: str | Path | Mapping | None = None) -> Mapping:
+    """Load a mapping: ``None`` → the default preset; a preset name
+    (``templates/mappings/NAME.yaml``); or a user YAML file, whose ``fields``
+    are added in front of the default names.
+
+    >>> load_mapping().name
+    'default'
+    """
+    if isinstance(name_or_path, Mapping):
+        return name_or_path
+    presets = templates_dir() / "mappings"
+    default_path = presets / "default.yaml"
+    default = _from_dict(_read_yaml(default_path), default_path, None)
+    if name_or_path is None or str(name_or_path) == "default":
+        return default
+    candidate = Path(name_or_path)
+    if not candidate.exists():
+        preset = presets / f"{name_or_path}.yaml"
+        if preset.exists():
+            return _from_dict(_read_yaml(preset), preset, None)
+        names = sorted(p.stem for p in presets.glob("*.yaml"))
+        raise UsageError(f"no mapping file or preset called {name_or_path!r}",
+                         hint=f"presets: {', '.join(names)}; or give the path of a YAML file")
+    data = _read_yaml(candidate)
+    if data.get("preset"):
+        return _from_dict(_read_yaml(presets / f"{data['preset']}.yaml"), candidate, None)
+    return _from_dict(data, candidate, default)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One stage of a wide (台账) sheet: the columns that hold its times etc."""
+
+    name: str
+    start: str | None = None
+    end: str | None = None
+    department: str | None = None
+    resource: str | None = None
+
+
+@dataclass(frozen=True)
+class SheetMapping:
+    """Which column of one sheet feeds which canonical field."""
+
+    layout: str  # long | wide
+    columns: dict[str, str]  # field -> column name (as in the sheet)
+    stages: tuple[Stage, ...] = ()
+    attributes: tuple[str, ...] = ()  # every other column, kept as-is
+
+    def describe(self) -> str:
+        parts = [f"{f}←{c}" for f, c in self.columns.items()]
+        if self.stages:
+            parts.append("stages: " + ", ".join(s.name for s in self.stages))
+        return f"{self.layout}: " + "; ".join(parts)
+
+
+def _matches(names: tuple[str, ...], headers: dict[str, str]) -> list[str]:
+    wanted = set(names)
+    return [col for col, norm in headers.items() if norm in wanted]
+
+
+def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec) -> tuple[Stage, ...]:
+    suffix_kind = [(s, "start") for s in spec.start_suffixes] + [(s, "end") for s in spec.end_suffixes]
+    suffix_kind.sort(key=lambda sk: -len(sk[0]))
+    found: dict[str, dict[str, str]] = {}
+    order: list[str] = []
+    for col, norm in headers.items():
+        if col in used:
+            continue
+        for suffix, kind in suffix_kind:
+            if norm.endswith(suffix) and len(norm) > len(suffix):
+                stage = col.strip()
+                stage = re.sub(rf"{re.escape(suffix)}\s*$", "", normalize_stage(stage))
+                stage_key = normalize_header(stage)
+                if not stage_key or any(stage_key.startswith(x) for x in spec.not_stages):
+                    break
+                slot = found.setdefault(stage_key, {"name": stage})
+                if kind in slot:
+                    raise MappingError(f"stage {stage!r} has two {kind} columns: {slot[kind]!r} and {col!r}",
+                                       hint="rename one or list the right one in a mapping file (--mapping)")
+                slot[kind] = col
+                if stage_key not in order:
+                    order.append(stage_key)
+                break
+    stages = []
+    for key in order:
+        slot = found[key]
+        dept = res = None
+        for col, norm in headers.items():
+            if col in used or not norm.startswith(key):
+                continue
+            rest = norm[len(key):]
+            if rest in spec.department_suffixes:
+                dept = col
+            elif rest in spec.resource_suffixes:
+                res = col
+        stages.append(Stage(slot["name"], slot.get("start"), slot.get("end"), dept, res))
+    return tuple(stages)
+
+
+def normalize_stage(text: str) -> str:
+    import unicodedata
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> SheetMapping:
+    """Map one sheet's header to canonical fields.
+
+    Raises :class:`MappingError` when the case id, the step (or the stage
+    columns of a wide sheet) or every timestamp is missing, or when two columns
+    claim the same field.
+    """
+    headers = {c: normalize_header(c) for c in columns if normalize_header(c) and normalize_header(c) not in mapping.ignore}
+    chosen: dict[str, str] = {}
+    for fld in FIELDS:
+        tiers = [mapping.user.get(fld, ()), mapping.primary.get(fld, ()), mapping.fallback.get(fld, ())]
+        for tier in tiers:
+            if not tier:
+                continue
+            if mapping.priority:
+                hit = next((col for name in tier for col, norm in headers.items() if norm == name), None)
+                hits = [hit] if hit else []
+            else:
+                hits = [c for c in _matches(tier, headers) if c not in chosen.values()]
+            if len(hits) > 1:
+                raise MappingError(
+                    f"{where}two columns could be {FIELD_LABELS[fld]}: {', '.join(map(repr, hits))}",
+                    hint=(f"columns found: {', '.join(map(str, columns))}\n"
+                          f"say which one in a mapping file, e.g. 'fields: {{{fld}: {hits[0]}}}', "
+                          f"and pass it with --mapping FILE"))
+            if hits:
+                chosen[fld] = hits[0]
+                break
+    layout = mapping.layout
+    if layout == "auto":
+        layout = "long" if "activity" in chosen else "wide"
+    stages: tuple[Stage, ...] = ()
+    if layout == "wide":
+        # In a 台账 the time columns name stages: take them back from the fields.
+        for fld in ("activity", "start_time", "end_time"):
+            chosen.pop(fld, None)
+        used = set(chosen.values())
+        stages = _find_stages(headers, used, mapping.wide)
+        if len(stages) < (1 if mapping.layout == "wide" else 2):
+            stages = ()
+    missing = [f for f in ("case_id",) if f not in chosen]
+    if layout == "long" or not stages:
+        if "activity" not in chosen and not stages:
+            missing.append("activity")
+        if layout == "long" and not ({"start_time", "end_time"} & chosen.keys()):
+            missing.append("end_time")
+    if missing:
+        accepted = "\n".join(f"  {FIELD_LABELS[f]}: {', '.join(mapping.names(f)[:14])}" for f in missing)
+        extra = ""
+        if "activity" in missing:
+            extra = ("\n  or, for a wide sheet (one row per case), two or more stage-time columns such as "
+                     "受理时间, 审核时间, 办结时间")
+        raise MappingError(
+            f"{where}no column for {', '.join(FIELD_LABELS[f] for f in missing)}",
+            hint=(f"columns found: {', '.join(map(str, columns))}\n"
+                  f"names accepted:\n{accepted}{extra}\n"
+                  f"if your export names it otherwise, write a mapping file (see templates/mappings/example.yaml) "
+                  f"and pass --mapping FILE"))
+    stage_cols = {c for s in stages for c in (s.start, s.end, s.department, s.resource) if c}
+    mapped = set(chosen.values()) | stage_cols
+    attributes = tuple(c for c in columns if c not in mapped)
+    return SheetMapping(layout=layout if stages or layout == "long" else "long", columns=chosen,
+                        stages=stages, attributes=attributes)
+
+
+def header_score(cells: list[object], mapping: Mapping) -> tuple[int, bool]:
+    """How much a row looks like a header: (number of cells naming a field or
+    stage, whether one names the case id)."""
+    known = {n for f in FIELDS for n in mapping.names(f)}
+    case_names = set(mapping.names("case_id"))
+    suffixes = mapping.wide.start_suffixes + mapping.wide.end_suffixes
+    score, has_case = 0, False
+    for cell in cells:
+        if cell is None:
+            continue
+        norm = normalize_header(cell)
+        if not norm or len(norm) > 40:
+            continue
+        if norm in case_names:
+            has_case = True
+        if norm in known or any(norm.endswith(s) and len(norm) > len(s) for s in suffixes):
+            score += 1
+    return score, has_case
