@@ -270,8 +270,15 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
         # In a 台账 the time columns name stages: take them back from the fields.
         for fld in ("activity", "start_time", "end_time"):
             chosen.pop(fld, None)
-        used = set(chosen.values())
+        # Stage columns (审批人, 受理部门 …) belong to their stage, not to the
+        # case-wide resource/department the aliases may have claimed.
+        soft = {f: chosen[f] for f in ("department", "resource") if f in chosen}
+        used = set(chosen.values()) - set(soft.values())
         stages = _find_stages(headers, used, mapping.wide)
+        owned = {c for s in stages for c in (s.department, s.resource) if c}
+        for fld, col in soft.items():
+            if col in owned:
+                chosen.pop(fld)
         if len(stages) < (1 if mapping.layout == "wide" else 2):
             stages = ()
     missing = [f for f in ("case_id",) if f not in chosen]

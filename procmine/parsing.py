@@ -30,6 +30,8 @@ _DATE_RE = (
     r"[ ]*(?P<ampm2>AM|PM|am|pm)?)?$"
 )
 
+_OFFSET_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$"
+
 _TRANS = str.maketrans({"年": "-", "月": "-", "日": " ", "号": " ", "时": ":", "点": ":", "分": ":",
                         "秒": "", "/": "-", ".": "-", "\u3000": " ", "：": ":"})
 
@@ -91,6 +93,16 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
             ok = parsed.notna().to_numpy()
             out[where[ok]] = parsed.to_numpy(dtype="datetime64[ns]")[ok]
             todo[where[ok]] = False
+        if todo.any():
+            # ISO 8601 with an offset (XES/pm4py CSVs): an instant, shown in Shanghai time.
+            where = np.flatnonzero(todo)
+            offset = text.iloc[where].str.contains(_OFFSET_RE, regex=True, na=False).to_numpy()
+            if offset.any():
+                parsed = pd.to_datetime(text.iloc[where[offset]], format="ISO8601", errors="coerce", utc=True)
+                ok = parsed.notna().to_numpy()
+                local = parsed.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+                out[where[offset][ok]] = local[ok]
+                todo[where[offset][ok]] = False
         num = np.full(n, np.nan)
         if todo.any():
             where = np.flatnonzero(todo)
