@@ -52,7 +52,9 @@ def order_log(log: pd.DataFrame) -> pd.DataFrame:
 
 def _atomic_target(path: Path):
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # Keep the real suffix: some writers (pm4py) choose the format by it.
+    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
     os.close(fd)
     return Path(tmp)
 
@@ -89,7 +91,7 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
     if suffix in (".xes", ".xes.gz"):
         import pm4py
 
-        return write_atomic(path, lambda tmp: pm4py.write_xes(to_pm4py(log), str(tmp)))
+        return write_atomic(path, lambda tmp: _write_xes(log, tmp))
     if suffix == ".xlsx":
         return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
     raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
@@ -116,8 +118,9 @@ def _write_xlsx(log: pd.DataFrame, tmp: Path) -> None:
 
     flat = log.copy()
     flat["materials"] = flat["materials"].map(lambda m: "、".join(m) if m is not None and len(m) else None)
-    for c in ("start_time", "end_time"):
-        flat[c] = flat[c].dt.tz_localize(None)
+    for c in flat.columns:  # Excel has no time zones: write Shanghai local time
+        if isinstance(flat[c].dtype, pd.DatetimeTZDtype):
+            flat[c] = flat[c].dt.tz_convert(TZ).dt.tz_localize(None)
     wb = Workbook(write_only=True)
     limit = 1_048_575
     cols = list(flat.columns)
@@ -210,3 +213,14 @@ def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
     s = out["reason"].astype("string")
     out["reason"] = s.where(~s.str.match(r"^[=+\-@\t\r]", na=False), "'" + s)
     out.to_csv(tmp, index=False, encoding="utf-8-sig")
+
+
+def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
+    import pm4py
+
+    df = to_pm4py(log)
+    df["case:concept:name"] = df["case:concept:name"].astype(str)
+    try:
+        pm4py.write_xes(df, str(tmp), show_progress_bar=False)
+    except TypeError:
+        pm4py.write_xes(df, str(tmp))

@@ -1,0 +1,256 @@
+import json
+
+import pandas as pd
+import pm4py
+import pytest
+from click.testing import CliRunner
+
+import procmine
+from procmine.cli import cli, main
+from conftest import HEADER, T, build_workbook
+
+
+def balanced(result):
+    return result.rows_read == sum(s.rows_used for s in result.sheets) + result.duplicates + len(result.rejects)
+
+
+def test_title_rows_blank_rows_and_total_footer(workbook):
+    path = workbook({"明细": [
+        ["XX市政务服务办件明细表"], ["导出时间：2024-05-01"], [],
+        HEADER,
+        ["A1", "食品经营许可", "受理", "市场监管局", "张三", T(5, 9), T(5, 10), "营业执照、身份证", "是", "10个工作日"],
+        [],
+        ["A1", "食品经营许可", "审批", "市场监管局", "李四", T(6, 9), T(6, 10), None, "否", "10个工作日"],
+        ["合计", "2件"],
+    ]}, {"明细": ["A1:J1"]})
+    r = procmine.read_export(path)
+    assert (r.rows_read, r.events, r.cases, len(r.rejects)) == (3, 2, 1, 1)
+    assert r.rejects.iloc[0]["row"] == 8 and "合计" in r.rejects.iloc[0]["reason"]
+    assert list(r.log["source_row"]) == [5, 7]
+    assert balanced(r)
+    first = r.log.iloc[0]
+    assert first["materials"] == ["营业执照", "身份证"] and bool(first["in_person"]) and first["sla_days"] == 10
+    assert str(first["start_time"].tz) == "Asia/Shanghai"
+
+
+def test_vertically_merged_case_cells_are_filled(workbook):
+    rows = [HEADER,
+            ["C1", "企业开办", "受理", "政务服务中心", "甲", T(5, 9), T(5, 10), None, "是", 3],
+            [None, None, "登记", "市场监管局", "乙", T(5, 11), T(5, 12), None, "否", 3],
+            [None, None, "刻章", "公安局", "丙", T(6, 9), T(6, 10), None, "否", 3],
+            ["C2", "企业开办", "受理", "政务服务中心", "甲", T(7, 9), T(7, 10), None, "是", 3]]
+    path = workbook({"s": rows}, {"s": ["A2:A4", "B2:B4"]})
+    r = procmine.read_export(path)
+    assert r.events == 4 and r.cases == 2 and r.rejects.empty
+    assert list(r.log["case_id"]) == ["C1", "C1", "C1", "C2"]
+    assert list(r.log["service"]) == ["企业开办"] * 4
+
+
+def test_blank_case_cell_without_merge_is_rejected_not_filled(workbook):
+    """A blank id that is not a merge must not be guessed from the row above."""
+    path = workbook({"s": [HEADER, ["C1", "x", "受理", "d", "p", T(5), T(5, 10)],
+                           [None, "x", "登记", "d", "p", T(5, 11), T(5, 12)]]})
+    r = procmine.read_export(path)
+    assert r.events == 1 and "no case id" in r.rejects.iloc[0]["reason"]
+
+
+def test_sheets_with_different_dialects_and_files_share_cases(tmp_path):
+    a = build_workbook(tmp_path / "q1.xlsx", {
+        "东区": [["业务流水号", "事项", "节点名称", "办理单位", "办理人员", "接收时间", "完成时间"],
+                 ["X1", "许可", "受理", "局", "甲", "2024/3/5 9:00", "2024/3/5 9:30"]],
+        "西区": [["受理编号", "事项名称", "环节名称", "所属部门", "操作人", "到达时间", "办结时间"],
+                 ["X2", "许可", "受理", "局", "乙", "2024年3月6日 09:00", "2024年3月6日 10:00"]]})
+    b = build_workbook(tmp_path / "q2.xlsx", {"s": [["申请编号", "事项名称", "环节", "办理部门", "操作人", "开始时间", "提交时间"],
+                                                   ["X1", "许可", "办结", "局", "丙", T(20, 9), T(20, 10)]]})
+    r = procmine.read_export([a, b])
+    assert r.cases == 2 and r.events == 3
+    assert list(r.log.loc[r.log.case_id == "X1", "activity"]) == ["受理", "办结"]
+    assert {s.sheet for s in r.sheets} == {"东区", "西区", "s"}
+
+
+def test_wide_ledger_is_unpivoted(workbook):
+    path = workbook({"台账": [
+        ["建筑工程施工许可台账"],
+        ["序号", "申请编号", "事项名称", "受理时间", "受理人", "初审时间", "审批开始时间", "审批完成时间", "办结时间", "申请材料", "承诺时限"],
+        [1, "J1", "施工许可", T(5, 9), "甲", T(6, 9), T(7, 9), T(7, 15), T(8, 9), "营业执照、施工合同", "7个工作日"],
+        [2, "J2", "施工许可", T(5, 9), "乙", None, None, None, None, "营业执照", 7],
+        [3, "J3", "施工许可", None, None, None, None, None, None, None, 7],
+    ]})
+    r = procmine.read_export(path)
+    assert r.sheets[0].layout == "wide"
+    assert r.rows_read == 3 and r.events == 5 and r.cases == 2 and len(r.rejects) == 1
+    j1 = r.log[r.log.case_id == "J1"]
+    assert list(j1["activity"]) == ["受理", "初审", "审批", "办结"]
+    approve = j1[j1.activity == "审批"].iloc[0]
+    assert approve["start_time"] == pd.Timestamp(T(7, 9), tz="Asia/Shanghai")
+    assert approve["end_time"] == pd.Timestamp(T(7, 15), tz="Asia/Shanghai")
+    assert j1.iloc[0]["resource"] == "甲"
+    assert j1.iloc[0]["materials"] == ["营业执照", "施工合同"] and all(m == [] for m in j1["materials"].iloc[1:])
+    assert "no stage time" in r.rejects.iloc[0]["reason"]
+    assert balanced(r)
+
+
+def test_long_numeric_ids_are_rejected_not_merged(workbook):
+    path = workbook({"s": [HEADER[:7],
+                           [3.10101199001011e17, "x", "受理", "d", "p", T(5), T(5, 10)],
+                           [3.10101199001011e17, "x", "受理", "d", "p", T(6), T(6, 10)],
+                           [20240001, "x", "受理", "d", "p", T(7), T(7, 10)]]})
+    r = procmine.read_export(path)
+    assert list(r.log["case_id"]) == ["20240001"]
+    assert len(r.rejects) == 2 and all("lost digits" in x for x in r.rejects["reason"])
+    assert any("Excel damaged" in n for n in r.notes)
+
+
+def test_scientific_notation_ids_in_text(workbook):
+    path = workbook({"s": [HEADER[:7], ["3.10101E+17", "x", "受理", "d", "p", T(5), T(5, 10)],
+                           ["OK1", "x", "受理", "d", "p", T(5), T(5, 10)]]})
+    r = procmine.read_export(path)
+    assert r.events == 1 and "lost digits" in r.rejects.iloc[0]["reason"]
+
+
+@pytest.mark.parametrize("row, reason", [
+    ([None, "x", "受理", "d", "p", T(5), T(5, 10)], "no case id"),
+    (["A", "x", None, "d", "p", T(5), T(5, 10)], "no step name"),
+    (["A", "x", "受理", "d", "p", None, None], "no start or end time"),
+    (["A", "x", "受理", "d", "p", "明天", T(5, 10)], "unparseable time in 开始时间: '明天'"),
+    (["A", "x", "受理", "d", "p", T(6), T(5, 10)], "is before start"),
+    (["总计", "x", None, None, None, None, None], "summary row"),
+])
+def test_each_rejection_reason(workbook, row, reason):
+    path = workbook({"s": [HEADER[:7], ["OK", "x", "受理", "d", "p", T(5), T(5, 10)], row]})
+    r = procmine.read_export(path)
+    assert r.events == 1 and len(r.rejects) == 1
+    rej = r.rejects.iloc[0]
+    assert reason in rej["reason"] and rej["row"] == 3 and rej["sheet"] == "s" and rej["file"] == "export.xlsx"
+
+
+def test_missing_field_error_lists_columns_and_accepted_names(workbook):
+    path = workbook({"s": [["办件编号", "说明", "开始时间"], ["A", "x", T(5)]]})
+    with pytest.raises(procmine.MappingError) as err:
+        procmine.read_export(path)
+    text = str(err.value)
+    assert "办理环节" in text and "columns found: 办件编号, 说明, 开始时间" in text and "节点名称" in text
+
+
+def test_two_columns_claiming_a_field_stop_the_import(workbook):
+    path = workbook({"s": [["办件编号", "业务流水号", "办理环节", "开始时间"], ["A", "B", "x", T(5)]]})
+    with pytest.raises(procmine.MappingError, match="two columns could be 办件编号.*'办件编号', '业务流水号'"):
+        procmine.read_export(path)
+
+
+def test_repeated_header_name_stops_the_import(workbook):
+    path = workbook({"s": [["办件编号", "办理环节", "办理环节", "开始时间"], ["A", "x", "y", T(5)]]})
+    with pytest.raises(procmine.MappingError, match="2 columns named '办理环节'"):
+        procmine.read_export(path)
+
+
+def test_user_mapping_file(workbook, tmp_path):
+    path = workbook({"s": [["流转单号", "步骤", "处理科室", "时刻"], ["A", "受理", "一科", "2024-03-05 09:00"]]})
+    yml = tmp_path / "m.yaml"
+    yml.write_text("fields:\n  case_id: 流转单号\n  activity: [步骤]\n  department: 处理科室\n  end_time: 时刻\n"
+                   "service: 档案查询\n", encoding="utf-8")
+    r = procmine.read_export(path, mapping=yml)
+    row = r.log.iloc[0]
+    assert (row["case_id"], row["activity"], row["department"], row["service"]) == ("A", "受理", "一科", "档案查询")
+
+
+def test_bad_mapping_file_names_the_problem(workbook, tmp_path):
+    path = workbook({"s": [HEADER[:7]]})
+    yml = tmp_path / "m.yaml"
+    yml.write_text("fields:\n  caseid: 流转单号\n", encoding="utf-8")
+    with pytest.raises(procmine.UsageError, match="unknown field.*caseid"):
+        procmine.read_export(path, mapping=yml)
+
+
+def test_exact_duplicates_dropped_in_excel_and_counted(workbook):
+    row = ["A", "x", "受理", "d", "p", T(5), T(5, 10)]
+    path = workbook({"s": [HEADER[:7], row, row, ["A", "x", "审批", "d", "p", T(6), T(6, 10)]]})
+    r = procmine.read_export(path)
+    assert (r.rows_read, r.events, r.duplicates) == (3, 2, 1)
+    assert balanced(r)
+    kept = procmine.read_export(path, duplicates="keep")
+    assert kept.events == 3 and kept.duplicates == 0
+
+
+def test_duplicates_across_overlapping_quarter_files(tmp_path):
+    row = ["A", "x", "受理", "d", "p", T(5), T(5, 10)]
+    a = build_workbook(tmp_path / "q1.xlsx", {"s": [HEADER[:7], row]})
+    b = build_workbook(tmp_path / "q2.xlsx", {"s": [HEADER[:7], row, ["A", "x", "办结", "d", "p", T(9), T(9, 10)]]})
+    r = procmine.read_export([a, b])
+    assert (r.rows_read, r.events, r.duplicates) == (3, 2, 1)
+    assert r.sheets[1].duplicates == 1
+
+
+def test_csv_in_gbk_and_utf8_bom(tmp_path):
+    text = "办件编号,办理环节,办理部门,结束时间\nA,受理,窗口,2024-03-05 09:00\nA,受理,窗口,2024-03-05 09:00\n"
+    for enc in ("gb18030", "utf-8-sig", "utf-8"):
+        p = tmp_path / f"{enc}.csv"
+        p.write_bytes(text.encode(enc))
+        r = procmine.read_export(p)
+        assert r.log.iloc[0]["activity"] == "受理" and r.log.iloc[0]["department"] == "窗口"
+        assert r.events == 2 and r.duplicates == 0  # CSV logs keep duplicates by default
+        assert procmine.read_export(p, duplicates="drop").events == 1
+
+
+def test_round_trips_keep_counts(workbook, tmp_path):
+    path = workbook({"s": [HEADER,
+                           ["A", "许可", "受理", "局", "张", T(5, 9), T(5, 10), "营业执照、身份证", "是", 10],
+                           ["A", "许可", "审批", "局", "李", T(6, 9), T(6, 10), None, "否", 10],
+                           ["B", "许可", "受理", "局", "张", T(7, 9), T(7, 10), "-2+3+cmd|' /C calc'!A0", "是", 10]]})
+    r = procmine.read_export(path)
+    for name in ("log.parquet", "log.xlsx", "log.csv", "log.xes"):
+        out = procmine.write_log(r.log, tmp_path / name)
+        back = procmine.read_export(out) if not name.endswith("parquet") else None
+        if back is None:
+            log = procmine.read_log(out)
+            pd.testing.assert_frame_equal(log, r.log)
+        else:
+            assert (back.events, back.cases) == (3, 2), name
+    from openpyxl import load_workbook
+    ws = load_workbook(tmp_path / "log.xlsx").active
+    cells = [c.value for row in ws.iter_rows() for c in row]
+    assert "-2+3+cmd|' /C calc'!A0" in cells  # stored as text, not a formula
+    assert all(c.data_type != "f" for row in ws.iter_rows() for c in row)
+
+
+def test_pm4py_conversion_works_with_pandas3_strings(workbook):
+    path = workbook({"s": [HEADER[:7]] + [[f"C{i}", "x", a, "d", "p", T(5, 9 + k), T(5, 9 + k, 30)]
+                                          for i in range(4) for k, a in enumerate(["受理", "审批", "办结"])]})
+    r = procmine.read_export(path)
+    before = r.log.copy()
+    df = procmine.to_pm4py(r.log)
+    pd.testing.assert_frame_equal(r.log, before)  # caller's frame untouched
+    top = pm4py.filter_variants_top_k(df, 1)
+    assert top["case:concept:name"].nunique() == 4
+    dfg, _, _ = pm4py.discover_dfg(df)
+    assert dfg[("受理", "审批")] == 4
+
+
+def test_cli_json_and_rejects_file(workbook, tmp_path):
+    path = workbook({"s": [HEADER[:7], ["A", "x", "受理", "d", "p", T(5), T(5, 10)],
+                           [None, "x", "受理", "d", "p", T(5), T(5, 10)]]})
+    out = tmp_path / "o" / "log.parquet"
+    res = CliRunner().invoke(cli, ["import", str(path), "-o", str(out), "--json"])
+    assert res.exit_code == 0, res.output
+    data = json.loads(res.output)
+    assert {k: data[k] for k in ("rows_read", "events", "cases", "duplicates")} == \
+        {"rows_read": 2, "events": 1, "cases": 1, "duplicates": 0}
+    assert data["rejected"] == [{"file": "export.xlsx", "sheet": "s", "row": 3, "reason": "no case id (办件编号 is empty)"}]
+    rej = pd.read_csv(tmp_path / "o" / "log.rejects.csv", encoding="utf-8-sig")
+    assert list(rej["row"]) == [3]
+
+
+def test_exit_codes_and_messages(workbook, tmp_path, capsys):
+    good = workbook({"s": [HEADER[:7], ["A", "x", "受理", "d", "p", T(5), T(5, 10)]]}, name="good.xlsx")
+    assert main(["import", str(good), "-o", str(tmp_path / "l.parquet")]) == 0
+    bad = workbook({"s": [HEADER[:7], [None, "x", "受理", "d", "p", T(5), T(5, 10)]]}, name="bad.xlsx")
+    assert main(["import", str(bad), "-o", str(tmp_path / "l2.parquet")]) == 1
+    err = capsys.readouterr().err
+    assert "no usable rows" in err and "Traceback" not in err
+    assert not (tmp_path / "l2.parquet").exists()
+    assert main(["import", str(good)]) == 2  # -o missing
+    assert main(["import", str(tmp_path / "nope.xlsx"), "-o", str(tmp_path / "x.parquet")]) == 2
+    notxlsx = tmp_path / "page.xlsx"
+    notxlsx.write_text("<html><table><tr><td>办件编号</td></tr></table></html>", encoding="utf-8")
+    assert main(["import", str(notxlsx), "-o", str(tmp_path / "x.parquet")]) == 1
+    assert "HTML" in capsys.readouterr().err
