@@ -16,13 +16,14 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, UsageError
+from .parsing import MATERIALS_DTYPE
 
 TZ = "Asia/Shanghai"
 TIME_DTYPE = pd.DatetimeTZDtype("ns", TZ)
 CANONICAL: dict[str, object] = {
     "case_id": "string", "service": "string", "activity": "string", "department": "string",
     "resource": "string", "start_time": TIME_DTYPE, "end_time": TIME_DTYPE, "channel": "string",
-    "in_person": "boolean", "materials": object, "sla_days": "Float64",
+    "in_person": "boolean", "materials": MATERIALS_DTYPE, "sla_days": "Float64",
     "source_file": "string", "source_sheet": "string", "source_row": "int64",
 }
 SOURCE = ("source_file", "source_sheet", "source_row")
@@ -43,11 +44,17 @@ def order_log(log: pd.DataFrame) -> pd.DataFrame:
     by case, then time (start, else end), then source position."""
     cols = [c for c in CANONICAL if c not in SOURCE] + attribute_columns(log) + list(SOURCE)
     out = log[cols]
-    ts = out["start_time"].fillna(out["end_time"])
-    order = pd.DataFrame({"c": out["case_id"], "t": ts, "e": out["end_time"], "f": out["source_file"],
-                          "s": out["source_sheet"], "r": out["source_row"]})
-    idx = order.sort_values(["c", "t", "e", "f", "s", "r"], kind="stable", na_position="last").index
-    return out.loc[idx].reset_index(drop=True)
+    if len(out) < 2:
+        return out.reset_index(drop=True)
+    ts = out["start_time"].fillna(out["end_time"]).to_numpy(dtype="datetime64[ns]").view("int64")
+    end = out["end_time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    nat = np.iinfo(np.int64).min
+    ts = np.where(ts == nat, np.iinfo(np.int64).max, ts)
+    end = np.where(end == nat, np.iinfo(np.int64).max, end)
+    case_codes, _ = pd.factorize(out["case_id"], sort=True)
+    # ties keep input order, which is file, sheet, row order
+    order = np.lexsort((np.arange(len(out)), end, ts, case_codes))
+    return out.iloc[order].reset_index(drop=True)
 
 
 def _atomic_target(path: Path):
@@ -165,16 +172,24 @@ def read_log(path: str | Path) -> pd.DataFrame:
     except Exception as exc:
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}",
                          hint="create one with: procmine import EXPORT.xlsx -o LOG.parquet") from None
-    log = table.to_pandas()
+    log = table.to_pandas(types_mapper=_types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
     for c, dtype in CANONICAL.items():
-        if c == "materials":
-            log[c] = log[c].map(lambda m: list(m) if m is not None else [])
-        elif c in log:
+        if c in log:
             log[c] = log[c].astype(dtype)
     return log
+
+
+def _types_mapper(t):
+    import pyarrow as pa
+
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return pd.StringDtype("pyarrow")
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return pd.ArrowDtype(t)
+    return None
 
 
 def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:

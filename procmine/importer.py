@@ -10,11 +10,14 @@ from typing import Iterable
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
 from .mapping import Mapping, SheetMapping, load_mapping, map_columns
-from .parsing import damaged_ids, normalize_text, parse_bool, parse_sla, parse_times, split_materials
+from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_text, parse_bool, parse_sla, parse_times,
+                      split_materials, str_match)
 from .readers import RawSheet, SkippedSheet, read_tables
 
 DUPLICATE_POLICIES = ("auto", "drop", "keep")
@@ -207,13 +210,15 @@ class _Rows:
         self.reason = np.full(n, None, dtype=object)
 
     def reject(self, mask, reason) -> None:
+        """``reason``: a string, or a function of the row positions giving one per row."""
         mask = np.asarray(mask, dtype=bool) & (self.reason == None)  # noqa: E711
         if not mask.any():
             return
         if isinstance(reason, str):
             self.reason[mask] = reason
         else:
-            self.reason[mask] = np.asarray(reason, dtype=object)[mask]
+            where = np.flatnonzero(mask)
+            self.reason[where] = np.asarray(list(reason(where)), dtype=object)
 
     @property
     def ok(self) -> np.ndarray:
@@ -230,25 +235,42 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     notes: list[str] = []
     where = f"{Path(table.file).name}" + (f" [{table.sheet}]" if table.sheet else "")
 
-    case = normalize_text(df[cols["case_id"]]) if table.kind != "xes" else df[cols["case_id"]].astype("string")
+    # Column parsers are independent and Arrow releases the GIL: run them on
+    # two threads. Results are looked up below by column name.
+    import concurrent.futures as cf
+
+    time_cols = [c for c in (cols.get("start_time"), cols.get("end_time")) if c]
+    time_cols += [c for st in sm.stages for c in (st.start, st.end) if c]
+    text_cols = [cols[f] for f in ("case_id", "activity", "department", "resource", "service", "channel") if f in cols]
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:
+        futures = {("t", c): pool.submit(parse_times, df[c]) for c in dict.fromkeys(time_cols)}
+        if table.kind != "xes":
+            futures.update({("s", c): pool.submit(normalize_text, df[c]) for c in dict.fromkeys(text_cols)})
+        done = {k: f.result() for k, f in futures.items()}
+    parsed_times = {c: v for (kind, c), v in done.items() if kind == "t"}
+    normalized = {c: v for (kind, c), v in done.items() if kind == "s"}
+
+    def norm(c: str) -> pd.Series:
+        return normalized[c] if c in normalized else normalize_text(df[c])
+
+    case = norm(cols["case_id"]) if table.kind != "xes" else df[cols["case_id"]].astype("string")
     # Summary/footer rows: 合计 in the case id or the first cells.
-    first = df.iloc[:, : min(3, df.shape[1])].astype("string")
     summary = np.zeros(n, dtype=bool)
-    for c in first.columns:
-        summary |= first[c].str.strip().str.match(_SUMMARY.pattern, na=False).to_numpy()
+    for c in df.columns[: min(3, df.shape[1])]:
+        summary |= str_match(df[c], r"\s*(?:合\s*计|总\s*计|小\s*计|共\s*计|总数|汇总|累计|(?i:total|sum)\b)")
     rows.reject(summary, "summary row (合计/总计), not a case")
     rows.reject(case.isna().to_numpy(), f"no case id ({cols['case_id']} is empty)")
     numeric = cols["case_id"] in table.numeric_columns
     bad_id = damaged_ids(case, numeric).to_numpy()
     if bad_id.any():
-        rows.reject(bad_id, ("case id " + case.fillna("").astype(object) + " was stored by Excel as a number "
-                             "and may have lost digits (Excel keeps 15); distinct cases could merge — "
-                             "re-export the column as text").to_numpy(dtype=object))
+        rows.reject(bad_id, lambda where: (f"case id {case.iloc[i]} was stored by Excel as a number and may have "
+                                           "lost digits (Excel keeps 15); distinct cases could merge — re-export "
+                                           "the column as text" for i in where))
         notes.append(f"{where}: {int(bad_id.sum())} rows have case ids Excel damaged (scientific notation or "
                      f"more than 15 digits); they were rejected so no two cases are merged by accident")
     service_col = cols.get("service")
     if service_col:
-        svc = normalize_text(df[service_col])
+        svc = norm(service_col)
         service_from = f"column {service_col!r}"
         fallback, _ = _service_from(table)
         if svc.isna().any():
@@ -261,7 +283,7 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
         c = cols.get(fld)
         if not c:
             return pd.Series(pd.NA, index=df.index, dtype="string")
-        return normalize_text(df[c]) if table.kind != "xes" else df[c].astype("string")
+        return norm(c) if table.kind != "xes" else df[c].astype("string")
 
     common = {
         "case_id": case, "service": svc, "channel": text("channel"),
@@ -292,23 +314,26 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     else:
         common["sla_days"] = pd.Series(pd.NA, index=df.index, dtype="Float64")
     materials = split_materials(df[cols["materials"]]) if "materials" in cols else None
-    attrs = {c: df[c] for c in sm.attributes}
+    mapped = set(cols.values()) | {c for st in sm.stages for c in (st.start, st.end, st.department, st.resource) if c}
+    attrs = {c: df[c] for c in df.columns if c not in mapped and not (c.startswith("列") and df[c].isna().all())}
     attrs.update(extra_attrs)
 
     if sm.layout == "wide":
-        events, used = _wide_events(df, sm, rows, common, materials, text, where)
+        events, used = _wide_events(df, sm, rows, common, materials, text, parsed_times)
     else:
-        events, used = _long_events(df, cols, rows, common, materials, text)
+        events, used = _long_events(df, cols, rows, common, materials, text, parsed_times)
     ok = rows.ok
     # attach attributes and provenance
     src_pos = events.pop("_pos").to_numpy()
+    extra = {}
     for name, series in attrs.items():
         key = name if name not in CANONICAL else f"{name}_src"
-        events[key] = series.to_numpy()[src_pos] if len(series) else series
-        if not isinstance(events[key].dtype, pd.StringDtype) and events[key].dtype == object:
-            events[key] = events[key].astype("string")
-    events["source_file"] = pd.array([Path(table.file).name] * len(events), dtype="string")
-    events["source_sheet"] = pd.array([table.sheet] * len(events), dtype="string")
+        col = series.iloc[src_pos].reset_index(drop=True)
+        extra[key] = col.astype("string") if col.dtype == object else col
+    if extra:
+        events = pd.concat([events, pd.DataFrame(extra, index=events.index)], axis=1)
+    events["source_file"] = pd.Series(Path(table.file).name, index=events.index, dtype="string")
+    events["source_sheet"] = pd.Series(table.sheet, index=events.index, dtype="string")
     events["source_row"] = table.rows[src_pos].astype("int64")
     bad = ~ok
     rej = _rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
@@ -319,13 +344,14 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     return events, rej, report, notes
 
 
-def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, label: str | None = None):
+def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):
     if not col:
         return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, Asia/Shanghai]"), np.zeros(len(df), bool)
-    times, failed = parse_times(df[col])
+    times, failed = parsed[col] if col in parsed else parse_times(df[col])
     if failed.any():
-        rows.reject(failed.to_numpy(), ("unparseable time in " + (label or col) + ": '"
-                                        + df[col].fillna("").astype(str) + "'").to_numpy(dtype=object))
+        raw = df[col]
+        rows.reject(failed.to_numpy(), lambda where: (f"unparseable time in {label or col}: '{raw.iloc[i]}'"
+                                                      for i in where))
     return times, failed.to_numpy()
 
 
@@ -333,16 +359,16 @@ def _take(series: pd.Series, pos: np.ndarray) -> pd.Series:
     return series.iloc[pos].reset_index(drop=True)
 
 
-def _long_events(df, cols, rows: _Rows, common, materials, text):
+def _long_events(df, cols, rows: _Rows, common, materials, text, parsed):
     activity = text("activity")
     rows.reject(activity.isna().to_numpy(), f"no step name ({cols['activity']} is empty)")
-    start, _ = _time_column(df, cols.get("start_time"), rows)
-    end, _ = _time_column(df, cols.get("end_time"), rows)
+    start, _ = _time_column(df, cols.get("start_time"), rows, parsed)
+    end, _ = _time_column(df, cols.get("end_time"), rows, parsed)
     rows.reject((start.isna() & end.isna()).to_numpy(), "no start or end time")
     backwards = (end < start).fillna(False).to_numpy()
     if backwards.any():
-        rows.reject(backwards, ("end " + end.dt.strftime("%Y-%m-%d %H:%M").fillna("") + " is before start "
-                                + start.dt.strftime("%Y-%m-%d %H:%M").fillna("")).to_numpy(dtype=object))
+        rows.reject(backwards, lambda where: (f"end {end.iloc[i]:%Y-%m-%d %H:%M} is before start "
+                                              f"{start.iloc[i]:%Y-%m-%d %H:%M}" for i in where))
     pos = np.flatnonzero(rows.ok)
     ev = {"_pos": pd.Series(pos), "activity": _take(activity, pos), "department": _take(text("department"), pos),
           "resource": _take(text("resource"), pos), "start_time": _take(start, pos), "end_time": _take(end, pos)}
@@ -352,11 +378,11 @@ def _long_events(df, cols, rows: _Rows, common, materials, text):
     return _typed(ev, len(pos)), len(pos)
 
 
-def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, where):
+def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, parsed):
     stage_times = []
     for st in sm.stages:
-        start, _ = _time_column(df, st.start, rows, st.start)
-        end, _ = _time_column(df, st.end, rows, st.end)
+        start, _ = _time_column(df, st.start, rows, parsed, st.start)
+        end, _ = _time_column(df, st.end, rows, parsed, st.end)
         backwards = (end < start).fillna(False).to_numpy()
         if backwards.any():
             rows.reject(backwards, f"{st.name}: end before start")
@@ -384,12 +410,17 @@ def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, whe
         if materials is not None:
             first = ~seen[pos]
             mats = _take(materials, pos)
-            ev["materials"] = mats.where(pd.Series(first), pd.Series([[] for _ in range(len(pos))], dtype=object))
+            ev["materials"] = mats.where(pd.Series(first), _empty_materials(len(pos)))
         seen[pos] = True
         frames.append(_typed(ev, len(pos)))
     if not frames:
         return _typed({"_pos": pd.Series([], dtype="int64")}, 0), 0
     return pd.concat(frames, ignore_index=True), int(ok.sum())
+
+
+def _empty_materials(n: int) -> pd.Series:
+    arr = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
+    return pd.Series(pd.array(arr, dtype=MATERIALS_DTYPE))
 
 
 def _typed(ev: dict, n: int) -> pd.DataFrame:
@@ -400,7 +431,7 @@ def _typed(ev: dict, n: int) -> pd.DataFrame:
             continue
         col = ev.get(name)
         if name == "materials":
-            data[name] = col if col is not None else pd.Series([[] for _ in range(n)], dtype=object)
+            data[name] = col if col is not None else _empty_materials(n)
         elif col is None:
             data[name] = pd.Series(pd.NA if dtype != TIME_DTYPE else pd.NaT, index=range(n), dtype=dtype)
         else:
@@ -413,9 +444,15 @@ def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str)
     if log.empty:
         return log, 0, 0
     key_cols = [c for c in log.columns if c not in ("source_file", "source_sheet", "source_row")]
-    key = log[key_cols].copy()
-    key["materials"] = key["materials"].map(lambda m: "\x1f".join(m) if m is not None and len(m) else "")
-    dup = key.duplicated(keep="first").to_numpy()
+    # Only rows equal on a few cheap columns can be exact duplicates.
+    cheap = ["case_id", "activity", "start_time", "end_time"]
+    candidates = log[cheap].duplicated(keep=False).to_numpy()
+    if not candidates.any():
+        return log, 0, 0
+    sub = log.loc[candidates, key_cols].copy()
+    sub["materials"] = pd.array(pc.binary_join(pa.array(sub["materials"].array), "\x1f"), dtype="string")
+    dup = np.zeros(len(log), dtype=bool)
+    dup[np.flatnonzero(candidates)] = sub.duplicated(keep="first").to_numpy()
     found = int(dup.sum())
     if not found:
         return log, 0, 0

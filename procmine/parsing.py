@@ -12,6 +12,8 @@ import unicodedata
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 TZ = "Asia/Shanghai"
 
@@ -21,26 +23,41 @@ _EXCEL_EPOCH = pd.Timestamp("1899-12-30")
 # Serial numbers we accept as dates: 1960-01-01 .. 2099-12-31.
 _SERIAL_MIN, _SERIAL_MAX = 21916.0, 73415.0
 
-_FAST_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d")
 
-_DATE_RE = (
+_DATE_RE = (  # RE2 syntax (Arrow)
     r"^(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})"
     r"(?:[ T]*(?P<ampm>上午|下午|AM|PM|am|pm)?[ ]*(?P<H>\d{1,2})"
     r"(?::(?P<M>\d{1,2})(?::(?P<S>\d{1,2})(?:\.(?P<f>\d{1,6}))?)?)?"
     r"[ ]*(?P<ampm2>AM|PM|am|pm)?)?$"
 )
 
+_FAST_RE = r"^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?)?$"
 _OFFSET_RE = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})$"
 
-_TRANS = str.maketrans({"年": "-", "月": "-", "日": " ", "号": " ", "时": ":", "点": ":", "分": ":",
-                        "秒": "", "/": "-", ".": "-", "\u3000": " ", "：": ":"})
+
+def arrow_strings(values: pd.Series) -> pa.Array:
+    """A Series as an Arrow string array (zero-copy when already Arrow-backed)."""
+    if not (isinstance(values.dtype, pd.StringDtype) and values.dtype.storage == "pyarrow"):
+        values = values.astype("string")
+    arr = pa.array(values.array)
+    return arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+
+
+def from_arrow(arr: pa.Array, index: pd.Index) -> pd.Series:
+    return pd.Series(pd.array(arr, dtype="string"), index=index)
 
 
 def normalize_text(values: pd.Series) -> pd.Series:
     """NFKC-normalise (full-width → half-width) and strip; empty → NA."""
-    s = values.astype("string")
-    s = s.map(lambda v: unicodedata.normalize("NFKC", v).strip(), na_action="ignore").astype("string")
-    return s.mask(s == "")
+    arr = pc.utf8_trim_whitespace(pc.utf8_normalize(arrow_strings(values), "NFKC"))
+    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+    return from_arrow(arr, values.index)
+
+
+def str_match(values: pd.Series, pattern: str) -> np.ndarray:
+    """Boolean array: the regex matches at the start of the value (NA → False)."""
+    hit = pc.match_substring_regex(arrow_strings(values), "^(?:" + pattern.lstrip("^") + ")")
+    return pc.fill_null(hit, False).to_numpy(zero_copy_only=False)
 
 
 def normalize_header(name: object) -> str:
@@ -80,25 +97,43 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         present = ~np.isnan(num)
         text = None
     else:
-        text = values.astype("string").str.strip()
-        text = text.mask(text == "")
-        present = text.notna().to_numpy()
+        arr = pc.utf8_trim_whitespace(arrow_strings(values))
+        arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+        text = from_arrow(arr, pd.RangeIndex(n))
+        present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
         todo = present.copy()
-        # The fast path: what Excel datetimes look like when read as text.
-        for fmt in _FAST_FORMATS:
-            if not todo.any():
-                break
-            where = np.flatnonzero(todo)
-            parsed = pd.to_datetime(text.iloc[where], format=fmt, errors="coerce")
-            ok = parsed.notna().to_numpy()
-            out[where[ok]] = parsed.to_numpy(dtype="datetime64[ns]")[ok]
+        # The fast path: what Excel datetimes look like as text
+        # (YYYY-MM-DD[ HH:MM:SS[.fff]]), checked by one regex, parsed by Arrow.
+        fast = pc.fill_null(pc.match_substring_regex(arr, _FAST_RE), False)
+        fast_np = fast.to_numpy(zero_copy_only=False)
+        if fast_np.any():
+            where = np.flatnonzero(fast_np)
+            sub = arr if len(where) == n else arr.filter(fast)
+            date_only = pc.equal(pc.utf8_length(sub), 10)
+            stamp = pc.if_else(date_only,
+                               pc.binary_join_element_wise(sub, pa.scalar(" 00:00:00", sub.type), pa.scalar("", sub.type)),
+                               pc.utf8_slice_codeunits(sub, 0, 19))
+            stamp = pc.replace_substring(stamp, "T", " ")
+            parsed = pc.strptime(stamp, format="%Y-%m-%d %H:%M:%S", unit="ns", error_is_null=True)
+            # Arrow rolls 2024-02-30 over to 03-01: keep only days that survive.
+            same_day = pc.equal(pc.day(parsed), pc.cast(pc.utf8_slice_codeunits(sub, 8, 10), pa.int64()))
+            ok = pc.fill_null(same_day, False).to_numpy(zero_copy_only=False)
+            ns = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            digits = pc.utf8_slice_codeunits(sub, 20, 29)
+            if pc.max(pc.utf8_length(digits)).as_py():
+                frac = pc.utf8_rpad(digits, 9, "0")
+                frac = pc.if_else(pc.equal(digits, ""), pa.scalar("0", frac.type), frac)
+                ns = ns + pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+            out[where[ok]] = ns[ok].view("datetime64[ns]")
             todo[where[ok]] = False
         if todo.any():
             # ISO 8601 with an offset (XES/pm4py CSVs): an instant, shown in Shanghai time.
             where = np.flatnonzero(todo)
-            offset = text.iloc[where].str.contains(_OFFSET_RE, regex=True, na=False).to_numpy()
+            sub = arr.take(pa.array(where))
+            offset = pc.fill_null(pc.match_substring_regex(sub, _OFFSET_RE), False).to_numpy(zero_copy_only=False)
             if offset.any():
-                parsed = pd.to_datetime(text.iloc[where[offset]], format="ISO8601", errors="coerce", utc=True)
+                parsed = pd.to_datetime(pd.Series(sub.filter(pa.array(offset)).to_pandas()), format="ISO8601",
+                                        errors="coerce", utc=True)
                 ok = parsed.notna().to_numpy()
                 local = parsed.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
                 out[where[offset][ok]] = local[ok]
@@ -106,7 +141,11 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         num = np.full(n, np.nan)
         if todo.any():
             where = np.flatnonzero(todo)
-            num[where] = pd.to_numeric(text.iloc[where], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
+            looks = pc.fill_null(pc.match_substring_regex(arr.take(pa.array(where)), r"^[+-]?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?$"),
+                                 False).to_numpy(zero_copy_only=False)
+            where = where[looks]
+            if len(where):
+                num[where] = pd.to_numeric(text.iloc[where], errors="coerce").to_numpy(dtype="float64", na_value=np.nan)
     # Numbers: Excel serials, yyyymmdd, Unix epochs.
     is_num = ~np.isnan(num) & np.isnat(out)
     if is_num.any():
@@ -132,44 +171,67 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
             where = np.flatnonzero(rest)
             out[where] = _parse_dialects(text.iloc[where])
     failed = present & np.isnat(out)
+    # Shanghai has had no DST since 1991: localising is a fixed +08:00 shift.
     aware = pd.Series(out, index=index).dt.tz_localize(TZ, ambiguous="NaT", nonexistent="shift_forward")
     return aware, pd.Series(failed, index=index)
 
 
+_DIALECT_STEPS = (  # Arrow (RE2) rewrites that bring the rarer spellings to Y-M-D H:M:S
+    (r"^(\d{4})\.(\d{1,2})\.(\d{1,2})", r"\1-\2-\3"),
+    (r"[年月/]", "-"),
+    (r"[日号]", " "),
+    (r"[时点分]", ":"),
+    (r"秒", ""),
+    (r"\s+", " "),
+)
+
+
 def _parse_dialects(text: pd.Series) -> np.ndarray:
-    """Slow path for the rarer spellings; returns datetime64[ns] (NaT = failed)."""
+    """Slow path for the rarer spellings, vectorised in Arrow; NaT = failed."""
     out = np.full(len(text), np.datetime64("NaT"), dtype="datetime64[ns]")
-    text = text.reset_index(drop=True)
-    norm = text.map(lambda v: unicodedata.normalize("NFKC", v), na_action="ignore").astype("string")
-    iso_tz = norm.str.contains(r"T\d.*(?:Z|[+-]\d{2}:?\d{2})$", regex=True, na=False).to_numpy()
-    if iso_tz.any():
-        parsed = pd.to_datetime(norm[iso_tz], format="ISO8601", errors="coerce", utc=True)
-        out[iso_tz] = parsed.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
-    flat = norm.str.translate(_TRANS).str.replace(r"\s+", " ", regex=True).str.strip(" -:")
-    parts = flat.str.extract(_DATE_RE)
-    ok = (parts["y"].notna() & ~pd.Series(iso_tz)).to_numpy()
+    arr = pc.utf8_normalize(arrow_strings(text), "NFKC")
+    iso_tz = pc.fill_null(pc.match_substring_regex(arr, r"T\d.*(?:Z|[+-]\d{2}:?\d{2})$"), False)
+    iso_np = iso_tz.to_numpy(zero_copy_only=False)
+    if iso_np.any():
+        parsed = pd.to_datetime(pd.Series(arr.filter(iso_tz).to_pandas()), format="ISO8601", errors="coerce", utc=True)
+        out[iso_np] = parsed.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    for pattern, repl in _DIALECT_STEPS:
+        arr = pc.replace_substring_regex(arr, pattern, repl)
+    arr = pc.utf8_trim(arr, " -:")
+    parts = pc.extract_regex(arr, _DATE_RE)
+    ok = (pc.fill_null(pc.is_valid(parts), False).to_numpy(zero_copy_only=False)
+          & pc.fill_null(pc.is_valid(arr), False).to_numpy(zero_copy_only=False) & ~iso_np)
     if ok.any():
-        p = parts[ok]
-        hour = pd.to_numeric(p["H"], errors="coerce").fillna(0)
-        ampm = p["ampm"].fillna(p["ampm2"]).fillna("").str.lower()
-        pm = ampm.isin(["下午", "pm"]) & (hour < 12)
-        am12 = ampm.isin(["上午", "am"]) & (hour == 12)
-        hour = hour + 12 * pm - 12 * am12
-        frac = p["f"].fillna("0").str.ljust(6, "0").astype("int64")
-        frame = pd.DataFrame({
-            "year": p["y"].astype("int64"), "month": p["m"].astype("int64"), "day": p["d"].astype("int64"),
-            "hour": hour.astype("int64"),
-            "minute": pd.to_numeric(p["M"], errors="coerce").fillna(0).astype("int64"),
-            "second": pd.to_numeric(p["S"], errors="coerce").fillna(0).astype("int64"),
-            "microsecond": frac,
-        })
-        valid = (frame["month"].between(1, 12) & frame["day"].between(1, 31) & frame["hour"].between(0, 23)
-                 & frame["minute"].between(0, 59) & frame["second"].between(0, 59)).to_numpy()
-        vals = np.full(len(frame), np.datetime64("NaT"), dtype="datetime64[ns]")
-        if valid.any():
-            vals[valid] = pd.to_datetime(frame[valid], errors="coerce").to_numpy(dtype="datetime64[ns]")
-        out[ok] = vals
+        parts = parts.filter(pa.array(ok))
+
+        def num(name: str) -> np.ndarray:
+            field = pc.struct_field(parts, name)
+            field = pc.if_else(pc.equal(field, ""), pa.scalar(None, pa.string()), field)
+            return pc.fill_null(pc.cast(field, pa.int64()), 0).to_numpy(zero_copy_only=False)
+
+        ampm = pc.utf8_lower(pc.binary_join_element_wise(pc.struct_field(parts, "ampm"),
+                                                          pc.struct_field(parts, "ampm2"),
+                                                          pa.scalar("", pc.struct_field(parts, "ampm").type)))
+        ampm = ampm.to_numpy(zero_copy_only=False).astype(str)
+        frac = pc.utf8_rpad(pc.struct_field(parts, "f"), 6, "0")
+        frac = pc.if_else(pc.equal(frac, "000000"), "0", frac)
+        y, m, d, hh, mm, ss = (num(k) for k in ("y", "m", "d", "H", "M", "S"))
+        us = pc.fill_null(pc.cast(frac, pa.int64()), 0).to_numpy(zero_copy_only=False)
+        hh = hh + 12 * (np.isin(ampm, ["下午", "pm"]) & (hh < 12)) - 12 * (np.isin(ampm, ["上午", "am"]) & (hh == 12))
+        out[ok] = assemble_times(y, m, d, hh, mm, ss, us)
     return out
+
+
+def assemble_times(y, m, d, hh, mm, ss, us) -> np.ndarray:
+    """datetime64[ns] from component arrays; NaT where the date does not exist."""
+    valid = (m >= 1) & (m <= 12) & (d >= 1) & (hh >= 0) & (hh <= 23) & (mm <= 59) & (ss <= 59) & (y >= 1900) & (y <= 2200)
+    months = np.where(valid, (y - 1970) * 12 + (m - 1), 0)
+    start = months.astype("datetime64[M]").astype("datetime64[D]")
+    days_in_month = ((months + 1).astype("datetime64[M]").astype("datetime64[D]") - start).astype(np.int64)
+    valid &= d <= days_in_month
+    ts = (start.astype("datetime64[ns]") + (d - 1).astype("timedelta64[D]") + hh.astype("timedelta64[h]")
+          + mm.astype("timedelta64[m]") + ss.astype("timedelta64[s]") + us.astype("timedelta64[us]"))
+    return np.where(valid, ts, np.datetime64("NaT", "ns"))
 
 
 _TRUE = {"是", "y", "yes", "true", "t", "1", "√", "✓", "✔", "有", "到场", "现场", "现场办理", "需要", "需到场", "对", "1.0"}
@@ -204,21 +266,25 @@ def split_materials(values: pd.Series) -> pd.Series:
     >>> split_materials(pd.Series(["1.营业执照、 身份证；\\n《章程》"])).iloc[0]
     ['营业执照', '身份证', '章程']
     """
-    def one(cell: object) -> list[str]:
-        if cell is None or (isinstance(cell, float) and np.isnan(cell)) or cell is pd.NA:
-            return []
-        text = unicodedata.normalize("NFKC", str(cell))
-        names = []
-        for part in _MAT_SPLIT.split(text):
-            part = _MAT_ENUM.sub("", part).strip().strip("《》\"'“”").strip()
-            if part and part not in {"无", "-", "/"}:
-                names.append(part)
-        return names
+    codes, uniques = pd.factorize(values.astype("string"), use_na_sentinel=True)
+    lists = [_split_one(u) for u in uniques] + [[]]
+    table = pa.array(lists, type=MATERIALS_TYPE)
+    idx = np.where(codes < 0, len(lists) - 1, codes)
+    return pd.Series(pd.array(table.take(pa.array(idx)), dtype=MATERIALS_DTYPE), index=values.index)
 
-    uniq = pd.unique(values.to_numpy(dtype=object))
-    lookup = {u: one(u) for u in uniq if not (isinstance(u, float) and np.isnan(u)) and u is not pd.NA and u is not None}
-    return pd.Series([lookup.get(v, []) if isinstance(v, str) or v in lookup else [] for v in values.to_numpy(dtype=object)],
-                     index=values.index, dtype=object)
+
+MATERIALS_TYPE = pa.list_(pa.string())
+MATERIALS_DTYPE = pd.ArrowDtype(MATERIALS_TYPE)
+
+
+def _split_one(cell: object) -> list[str]:
+    text = unicodedata.normalize("NFKC", str(cell))
+    names = []
+    for part in _MAT_SPLIT.split(text):
+        part = _MAT_ENUM.sub("", part).strip().strip("《》\"'“”").strip()
+        if part and part not in {"无", "-", "/"}:
+            names.append(part)
+    return names
 
 
 _SLA_RE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:个)?\s*(?P<unit>工作日|working ?days?|自然日|日历日|天|日|days?|d)?$", re.I)
@@ -232,7 +298,7 @@ def parse_sla(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
     ``15天``/``15个自然日`` → 15 calendar days (kept apart, not converted).
     """
     s = normalize_text(values)
-    uniq = s.dropna().unique()
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
     work: dict[str, float] = {}
     cal: dict[str, float] = {}
     for u in uniq:
@@ -248,8 +314,11 @@ def parse_sla(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
             cal[u] = float(m.group("n"))
         else:
             work[u] = float(m.group("n"))
-    working = s.map(work).astype("Float64")
-    calendar = s.map(cal).astype("Float64")
+    w = np.array([work.get(u, np.nan) for u in uniq] + [np.nan])
+    c = np.array([cal.get(u, np.nan) for u in uniq] + [np.nan])
+    idx = np.where(codes < 0, len(uniq), codes)
+    working = pd.Series(w[idx], index=values.index).astype("Float64")
+    calendar = pd.Series(c[idx], index=values.index).astype("Float64")
     failed = s.notna() & working.isna() & calendar.isna()
     return working, calendar, failed
 
@@ -264,9 +333,7 @@ def damaged_ids(values: pd.Series, numeric: bool) -> pd.Series:
     or shown in scientific notation (``3.10101E+17``), can no longer tell two
     cases apart.
     """
-    s = values.astype("string").str.strip()
-    sci = s.str.match(_SCI.pattern, na=False)
+    bad = str_match(values, _SCI.pattern.strip("^$") + "$")
     if numeric:
-        digits = s.str.replace(r"\.0+$", "", regex=True).str.len()
-        return sci | (digits >= 16).fillna(False)
-    return sci
+        bad |= str_match(values, r"\d{16,}(?:\.0+)?$")
+    return pd.Series(bad, index=values.index)

@@ -128,7 +128,7 @@ def _check_zip(path: Path, limit: int = MAX_UNZIPPED) -> None:
     try:
         with zipfile.ZipFile(path) as zf:
             infos = zf.infolist()
-            bad = zf.testzip() if path.stat().st_size < (64 << 20) else None
+            bad = None  # member CRCs are checked by the reader as it decompresses
     except zipfile.BadZipFile as exc:
         raise InputError(f"{path} is a damaged .xlsx (the zip container is broken: {exc})",
                          hint="the file was probably cut off in download or copy; export it again") from None
@@ -280,92 +280,190 @@ def _duplicated_fields(cells: list[object], mapping: Mapping, where: str) -> Non
                                    hint="rename them so each is unique, or map the right one with --mapping FILE")
 
 
+def _local(tag: str) -> str:
+    return tag.rsplit("}", 1)[-1]
+
+
+def probe_xlsx(path: Path, sheet: str, nrows: int = PROBE_ROWS) -> tuple[list[list[str | None]], list[list[bool]]]:
+    """The first ``nrows`` rows of an .xlsx sheet as text, by absolute position,
+    plus which cells are numbers — without parsing the rest of the sheet.
+
+    Streams the sheet XML (and only as much of sharedStrings.xml as those rows
+    use) with defusedxml, so the probe of a million-row sheet costs
+    milliseconds.
+    """
+    from defusedxml.ElementTree import iterparse
+
+    cells: dict[int, dict[int, tuple[str, str]]] = {}
+    need: set[int] = set()
+    with zipfile.ZipFile(path) as zf:
+        part = _sheet_xml_paths(zf).get(sheet)
+        if part is None:
+            return [], []
+        with zf.open(part) as fh:
+            next_row = 0
+            for _, el in iterparse(fh, events=("end",)):
+                if _local(el.tag) != "row":
+                    continue
+                ref = el.get("r")
+                r = int(ref) - 1 if ref and ref.isdigit() else next_row
+                next_row = r + 1
+                if r >= nrows:
+                    break
+                row: dict[int, tuple[str, str]] = {}
+                next_col = 0
+                for c in el:
+                    if _local(c.tag) != "c":
+                        continue
+                    cref = c.get("r")
+                    letters = re.match(r"[A-Z]+", cref).group(0).encode() if cref else None
+                    col = _col_index(letters) if letters else next_col
+                    next_col = col + 1
+                    kind = c.get("t", "n")
+                    value = None
+                    texts = []
+                    for child in c.iter():
+                        tag = _local(child.tag)
+                        if tag == "v":
+                            value = child.text
+                        elif tag == "t" and child.text:
+                            texts.append(child.text)
+                    if kind == "s" and value is not None and value.strip().isdigit():
+                        need.add(int(value))
+                        row[col] = ("s", value.strip())
+                    elif kind == "inlineStr":
+                        row[col] = ("str", "".join(texts))
+                    elif value is not None:
+                        row[col] = ("num" if kind == "n" else "str", value)
+                cells[r] = row
+                el.clear()
+        strings: dict[int, str] = {}
+        if need and "xl/sharedStrings.xml" in zf.namelist():
+            top = max(need)
+            with zf.open("xl/sharedStrings.xml") as fh:
+                i = 0
+                for _, el in iterparse(fh, events=("end",)):
+                    if _local(el.tag) != "si":
+                        continue
+                    if i in need:
+                        strings[i] = "".join(t.text or "" for t in el.iter() if _local(t.tag) == "t")
+                    el.clear()
+                    i += 1
+                    if i > top:
+                        break
+    if not cells:
+        return [], []
+    width = max((max(r) + 1 for r in cells.values() if r), default=0)
+    height = max(cells) + 1
+    grid: list[list[str | None]] = [[None] * width for _ in range(height)]
+    numeric: list[list[bool]] = [[False] * width for _ in range(height)]
+    for r, row in cells.items():
+        for c, (kind, value) in row.items():
+            text = strings.get(int(value)) if kind == "s" else value
+            grid[r][c] = text
+            numeric[r][c] = kind == "num"
+    return grid, numeric
+
+
+def probe_calamine(path: Path, sheet: str, nrows: int = PROBE_ROWS) -> tuple[list[list], list[list[bool]]]:
+    """Probe for .xls/.xlsb/.ods (small files in practice) via python-calamine."""
+    import python_calamine as pc
+
+    try:
+        sh = pc.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet)
+        data = sh.to_python(skip_empty_area=False, nrows=nrows)
+    except Exception as exc:
+        raise InputError(f"{path} [{sheet}] cannot be read: {str(exc).splitlines()[0]}") from None
+    grid = [[(None if v == "" else (v if isinstance(v, str) else str(v))) for v in row] for row in data]
+    numeric = [[isinstance(v, (int, float)) and not isinstance(v, bool) for v in row] for row in data]
+    return grid, numeric
+
+
 def _read_excel(path: Path, kind: str, mapping: Mapping) -> tuple[list[RawSheet], list[SkippedSheet]]:
+    import concurrent.futures as cf
+
     reader = _open_excel(path, kind)
     tables, skipped = [], []
-    for sheet_name in reader.sheet_names:
-        where = f"{path.name} [{sheet_name}]: "
-        try:
-            probe = reader.load_sheet(sheet_name, header_row=None, skip_rows=0, n_rows=PROBE_ROWS, dtypes="string")
-            probe_df = probe.to_pandas()
-            first_col = probe.available_columns()[0].absolute_index if probe_df.shape[1] else 0
-        except Exception as exc:
-            msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            if "empty" in msg.lower() or "no column" in msg.lower() or "not found" in msg.lower():
-                skipped.append(SkippedSheet(str(path), sheet_name, "empty sheet"))
-                continue
-            raise InputError(f"{where}cannot be read: {msg}") from None
-        if probe_df.empty or probe_df.shape[1] == 0:
-            skipped.append(SkippedSheet(str(path), sheet_name, "empty sheet"))
-            continue
-        rows = probe_df.astype(object).where(probe_df.notna(), None).values.tolist()
-        h = find_header(rows, mapping)
-        if h is None:
-            nonblank = [r for r in rows if any(_cell_text(c) for c in r)]
-            if not nonblank:
-                skipped.append(SkippedSheet(str(path), sheet_name, "empty sheet"))
-                continue
-            skipped.append(SkippedSheet(str(path), sheet_name,
-                                        "no header row naming a case id (办件编号 …) in its first "
-                                        f"{PROBE_ROWS} rows; first row: "
-                                        + " | ".join(str(_cell_text(c) or "") for c in nonblank[0][:12])))
-            continue
-        header_cells = rows[h]
-        _duplicated_fields(header_cells, mapping, where)
-        names = header_names(header_cells)
-        sheet_map = map_columns(names, mapping, where=where)
-        case_idx = names.index(sheet_map.columns["case_id"])
-        title = " ".join(str(_cell_text(c)) for r in rows[:h] for c in r if _cell_text(c)) or None
-        try:
-            # Everything as text but the case id, whose type tells us whether
-            # Excel stored it as a number (and so may have cut its digits).
-            loaded = reader.load_sheet(sheet_name, header_row=h, schema_sample_rows=None,
-                                       dtypes={i: "string" for i in range(len(names)) if i != case_idx})
-            cols = loaded.available_columns()
-            df = loaded.to_pandas()
-        except Exception as exc:
-            raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
-        abs_idx = [c.absolute_index for c in cols]
-        if len(df.columns) != len(names):
-            names = (names + [f"列{i + 1}" for i in range(len(names), len(df.columns))])[: len(df.columns)]
-        df.columns = names
-        source_rows = np.arange(len(df), dtype=np.int64) + h + 2
-        df, numeric_cols = _as_text(df)
-        ranges = _merged_ranges_any(path, kind, sheet_name)
-        if ranges:
-            df = fill_merged(df, ranges, first_data_row=h + 1, abs_cols=abs_idx)
-        blank = df.isna().all(axis=1).to_numpy()
-        if blank.any():
-            df = df.loc[~blank].reset_index(drop=True)
-            source_rows = source_rows[~blank]
-        tables.append(RawSheet(str(path), sheet_name, df, source_rows, mapping, kind="excel", title=title,
-                               numeric_columns=frozenset(numeric_cols), sheet_mapping=sheet_map))
+    pool = cf.ThreadPoolExecutor(max_workers=1)
+    try:
+        for sheet_name in reader.sheet_names:
+            table = _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped)
+            if table is not None:
+                tables.append(table)
+    finally:
+        pool.shutdown(wait=True)
     return tables, skipped
 
 
-def _as_text(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """Every column as pandas string; numbers that are whole print without '.0'."""
-    out = {}
-    numeric = []
-    for name in df.columns:
-        col = df[name]
-        if pd.api.types.is_numeric_dtype(col.dtype) and not pd.api.types.is_bool_dtype(col.dtype):
-            numeric.append(name)
-            vals = col.astype("float64")
-            whole = vals.notna() & (vals == np.floor(vals)) & (vals.abs() < 1e21)
-            text = pd.Series(pd.NA, index=col.index, dtype="string")
-            if whole.any():
-                text[whole] = vals[whole].map(lambda v: f"{v:.0f}").astype("string")
-            rest = vals.notna() & ~whole
-            if rest.any():
-                text[rest] = vals[rest].map(repr).astype("string")
-            out[name] = text
-        elif pd.api.types.is_datetime64_any_dtype(col.dtype):
-            out[name] = col.dt.strftime("%Y-%m-%d %H:%M:%S").astype("string")
-        else:
-            s = col.astype("string")
-            out[name] = s.mask(s.str.strip() == "")
-    return pd.DataFrame(out, index=df.index), numeric
+def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSheet | None:
+    where = f"{path.name} [{sheet_name}]: "
+    try:
+        rows, numeric = probe_xlsx(path, sheet_name) if kind == "xlsx" else probe_calamine(path, sheet_name)
+    except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
+        raise InputError(f"{where}the sheet XML is damaged: {exc}") from None
+    except Exception as exc:  # defusedxml refusals, expat errors
+        raise InputError(f"{where}cannot be read: {type(exc).__name__}: {str(exc)[:200]}") from None
+    if not any(any(c is not None and str(c).strip() for c in r) for r in rows):
+        skipped.append(SkippedSheet(str(path), sheet_name, "empty sheet"))
+        return None
+    h = find_header(rows, mapping)
+    if h is None:
+        nonblank = next(r for r in rows if any(_cell_text(c) for c in r))
+        skipped.append(SkippedSheet(str(path), sheet_name,
+                                    "no header row naming a case id (办件编号 …) in its first "
+                                    f"{PROBE_ROWS} rows; first row: "
+                                    + " | ".join(str(_cell_text(c) or "") for c in nonblank[:12])))
+        return None
+    header_cells = rows[h]
+    _duplicated_fields(header_cells, mapping, where)
+    names_abs = header_names(header_cells)
+    sheet_map = map_columns([n for n, c in zip(names_abs, header_cells) if _cell_text(c)] or names_abs,
+                            mapping, where=where)
+    case_abs = names_abs.index(sheet_map.columns["case_id"])
+    case_numeric = any(r[case_abs] for r in numeric[h + 1:] if case_abs < len(r))
+    title = " ".join(str(_cell_text(c)) for r in rows[:h] for c in r if _cell_text(c)) or None
+    merges = pool.submit(_merged_ranges_any, path, kind, sheet_name)
+    try:
+        loaded = reader.load_sheet(sheet_name, header_row=h, dtypes="string")
+        cols = loaded.available_columns()
+        arrow = loaded.to_arrow()
+        del loaded
+    except Exception as exc:
+        raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
+    abs_idx = [c.absolute_index for c in cols]
+    names = [names_abs[a] if a < len(names_abs) else f"列{a + 1}" for a in abs_idx]
+    df = _arrow_to_text(arrow, names)
+    del arrow
+    source_rows = np.arange(len(df), dtype=np.int64) + h + 2
+    ranges = merges.result()
+    if ranges:
+        df = fill_merged(df, ranges, first_data_row=h + 1, abs_cols=abs_idx)
+    blank = df.isna().all(axis=1).to_numpy()
+    if blank.any():
+        df = df.loc[~blank].reset_index(drop=True)
+        source_rows = source_rows[~blank]
+    numeric_cols = frozenset([sheet_map.columns["case_id"]] if case_numeric else [])
+    return RawSheet(str(path), sheet_name, df, source_rows, mapping, kind="excel", title=title,
+                    numeric_columns=numeric_cols, sheet_mapping=sheet_map)
+
+
+def _arrow_to_text(table, names: list[str]) -> pd.DataFrame:
+    """Arrow columns → pandas (Arrow-backed) strings; blank/whitespace → NA."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    import concurrent.futures as cf
+
+    def clean(col):
+        if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
+            col = pc.cast(col, pa.string())
+        trimmed = pc.utf8_trim_whitespace(col)
+        col = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, col.type), col)
+        return pd.array(col, dtype="string")
+
+    with cf.ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL
+        data = dict(zip(names, pool.map(clean, table.columns)))
+    return pd.DataFrame(data)
 
 
 def fill_merged(df: pd.DataFrame, ranges: list[tuple[int, int, int, int]], *, first_data_row: int,

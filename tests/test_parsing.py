@@ -77,3 +77,15 @@ def test_ids_excel_damaged():
     s = pd.Series(["3.10101E+17", "QY001", "310101199001011000", "20240001"])
     assert list(damaged_ids(s, numeric=False)) == [True, False, False, False]
     assert list(damaged_ids(s, numeric=True)) == [True, False, True, False]
+
+
+def test_fractional_seconds_and_dotted_dates():
+    times, failed = parse_times(pd.Series(["2024-01-02 12:47:23.862", "2024.3.5 10:00", "2024.03.05"]))
+    assert not failed.any()
+    assert list(times) == [ts("2024-01-02 12:47:23.862"), ts("2024-03-05 10:00"), ts("2024-03-05")]
+
+
+@pytest.mark.parametrize("bad", ["2024-02-30 10:00:00", "2023-02-29", "2024/4/31 9:00", "2024年2月30日"])
+def test_impossible_dates_are_rejected_not_rolled_over(bad):
+    times, failed = parse_times(pd.Series([bad]))
+    assert failed.iloc[0] and pd.isna(times.iloc[0])

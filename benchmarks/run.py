@@ -1,0 +1,81 @@
+"""procmine benchmarks: `make bench` (or `python benchmarks/run.py`).
+
+Each measurement runs in a fresh subprocess; wall time and peak memory (max
+RSS) are taken from the OS. Results are printed as ratios against a baseline
+measured in the same run on the same machine, never as absolute pass/fail
+times. Inputs are generated (seeded) into benchmarks/data/ and cached.
+
+import: a 1,000,000-row single-sheet export, `procmine.read_export` + Parquet
+write, against fastexcel parsing the same sheet to Arrow (the bare fast
+reader). Targets: ≤ 1.3× the baseline's time, ≤ 1 GiB peak.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+
+BASELINE = """
+import sys, fastexcel
+r = fastexcel.read_excel(sys.argv[1])
+t = r.load_sheet(0, header_row=1).to_arrow()
+print(t.num_rows)
+"""
+
+PROCMINE_IMPORT = """
+import sys, procmine
+r = procmine.read_export(sys.argv[1])
+procmine.write_log(r.log, sys.argv[2])
+assert r.rows_read == r.events + r.duplicates + len(r.rejects)
+print(r.events)
+"""
+
+
+def measure(code: str, *args: str) -> tuple[float, float, str]:
+    """(seconds, peak MiB, stdout) of `python -c code args` in a fresh process."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    out = proc.stdout.read().decode().strip()
+    err = proc.stderr.read().decode().strip()
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"benchmark step failed:\n{err[-2000:]}")
+    return wall, usage.ru_maxrss / 1024, out
+
+
+def ensure_input(rows: int) -> Path:
+    path = DATA / f"export_{rows}.xlsx"
+    if not path.exists():
+        print(f"generating {path.name} ({rows:,} rows, seeded; cached for later runs) …", flush=True)
+        from procmine.samplegen import generate_large
+        generate_large(path, rows)
+    return path
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description="procmine benchmarks")
+    p.add_argument("--rows", type=int, default=1_000_000)
+    p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
+    args = p.parse_args()
+    src = ensure_input(args.rows)
+    out = DATA / "bench_log.parquet"
+    base = min((measure(BASELINE, str(src)) for _ in range(args.repeat)), key=lambda m: m[0])
+    ours = min((measure(PROCMINE_IMPORT, str(src), str(out)) for _ in range(args.repeat)), key=lambda m: m[0])
+    print(f"\nimport, {args.rows:,} rows ({src.stat().st_size / 2**20:.0f} MiB xlsx)")
+    print(f"  baseline fastexcel → Arrow : {base[0]:7.2f} s  {base[1]:7.0f} MiB peak  ({base[2]} rows)")
+    print(f"  procmine import → Parquet  : {ours[0]:7.2f} s  {ours[1]:7.0f} MiB peak  ({ours[2]} events)")
+    ratio = ours[0] / base[0]
+    print(f"  time ratio {ratio:.2f}× (target ≤ 1.30×)   peak {ours[1]:.0f} MiB (target ≤ 1024 MiB)")
+    print(f"  {'OK' if ratio <= 1.3 and ours[1] <= 1024 else 'OVER TARGET'}")
+
+
+if __name__ == "__main__":
+    main()
