@@ -28,13 +28,16 @@ def cli() -> None:
 @click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
               help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
 @click.option("--service", help="service (事项) name for exports without a 事项 column")
+@click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
+              help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
-def import_cmd(sources, output, mapping, duplicates, service, as_json) -> None:
+def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     Rejected rows are written beside the output as LOG.rejects.csv.
     """
-    result = importer.read_export(sources, mapping, duplicates=duplicates, service=service)
+    result = importer.read_export(sources, mapping, duplicates=duplicates, service=service,
+                                  max_unzipped_gb=max_unzipped_gb)
     eventlog.write_log(result.log, output)
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     if len(result.rejects):

@@ -113,7 +113,8 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 
 
 def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | Mapping | None = None, *,
-                duplicates: str = "auto", service: str | None = None) -> ImportResult:
+                duplicates: str = "auto", service: str | None = None,
+                max_unzipped_gb: float = 4.0) -> ImportResult:
     """Read approval-system exports (Excel, CSV, XES; files or folders) into one
     canonical event log.
 
@@ -121,7 +122,8 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     as a reject with file, sheet, row number and reason. ``duplicates`` is
     ``drop`` (exact duplicate rows are dropped and counted), ``keep``, or
     ``auto`` (drop in spreadsheets, keep in CSV/XES event logs, whose tools
-    count every record).
+    count every record). An .xlsx that unpacks to more than
+    ``max_unzipped_gb`` is refused (zip-bomb guard).
 
     >>> result = read_export("logs/")                         # doctest: +SKIP
     >>> result.rows_read == result.events + result.duplicates + len(result.rejects)  # doctest: +SKIP
@@ -141,7 +143,7 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     skipped: list[SkippedSheet] = []
     notes: list[str] = []
     for path in files:
-        tables, skip = read_tables(path, mp)
+        tables, skip = read_tables(path, mp, max_unzipped=int(max_unzipped_gb * 2**30))
         skipped.extend(skip)
         for table in tables:
             events, rej, report, table_notes = _convert(table)

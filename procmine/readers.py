@@ -82,12 +82,13 @@ def sniff_kind(path: Path) -> str:
     return "csv"
 
 
-def read_tables(path: Path, mapping: Mapping | None = None) -> tuple[list[RawSheet], list[SkippedSheet]]:
+def read_tables(path: Path, mapping: Mapping | None = None, *,
+                max_unzipped: int | None = None) -> tuple[list[RawSheet], list[SkippedSheet]]:
     """Read every table of one file."""
     mapping = mapping or load_mapping()
     kind = sniff_kind(path)
     if kind in ("xlsx", "ole"):
-        return _read_excel(path, kind, mapping)
+        return _read_excel(path, kind, mapping, max_unzipped or MAX_UNZIPPED)
     if kind == "html":
         raise InputError(f"{path} is an HTML page saved with a spreadsheet name, not an Excel workbook",
                          hint="open it in Excel or WPS and save it as .xlsx, or export CSV from the system")
@@ -99,7 +100,7 @@ def read_tables(path: Path, mapping: Mapping | None = None) -> tuple[list[RawShe
 # ---------------------------------------------------------------- Excel
 
 
-def _open_excel(path: Path, kind: str):
+def _open_excel(path: Path, kind: str, max_unzipped: int = 0):
     import fastexcel
 
     if kind == "ole":
@@ -113,7 +114,7 @@ def _open_excel(path: Path, kind: str):
             raise InputError(f"{path} is password-protected (encrypted)",
                              hint="open it in Excel, remove the password (File → Info → Protect Workbook), save, retry")
     if kind == "xlsx":
-        _check_zip(path)
+        _check_zip(path, max_unzipped or MAX_UNZIPPED)
     try:
         return fastexcel.read_excel(str(path))
     except Exception as exc:  # fastexcel raises its own hierarchy; all mean "unreadable"
@@ -379,10 +380,11 @@ def probe_calamine(path: Path, sheet: str, nrows: int = PROBE_ROWS) -> tuple[lis
     return grid, numeric
 
 
-def _read_excel(path: Path, kind: str, mapping: Mapping) -> tuple[list[RawSheet], list[SkippedSheet]]:
+def _read_excel(path: Path, kind: str, mapping: Mapping,
+                max_unzipped: int = 0) -> tuple[list[RawSheet], list[SkippedSheet]]:
     import concurrent.futures as cf
 
-    reader = _open_excel(path, kind)
+    reader = _open_excel(path, kind, max_unzipped)
     tables, skipped = [], []
     pool = cf.ThreadPoolExecutor(max_workers=1)
     try:
