@@ -10,7 +10,8 @@ from pathlib import Path
 
 import click
 
-from . import eventlog, importer, render
+from . import audit as audit_mod
+from . import eventlog, importer, metrics, render
 from .errors import ProcmineError
 
 
@@ -48,6 +49,30 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
+
+
+@cli.command("cases")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
+@click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
+def cases_cmd(log, output, rules) -> None:
+    """Per-case metrics: visits, documents, working days, time limit."""
+    table = metrics.case_metrics(eventlog.read_log(log), rules)
+    eventlog.write_table(table, output)
+    click.echo(render.cases_summary(table, output))
+
+
+@cli.command("audit")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="findings.json (default: print a summary only)")
+@click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
+@click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
+def audit_cmd(log, output, rules, top) -> None:
+    """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
+    result = audit_mod.audit(eventlog.read_log(log), rules)
+    if output:
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
+    click.echo(render.audit_summary(result, output, top))
 
 
 def main(argv: list[str] | None = None) -> int:

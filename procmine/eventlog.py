@@ -239,3 +239,30 @@ def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
         pm4py.write_xes(df, str(tmp), show_progress_bar=False)
     except TypeError:
         pm4py.write_xes(df, str(tmp))
+
+
+def write_table(table: pd.DataFrame, path: str | Path) -> Path:
+    """Write a result table (e.g. per-case metrics) as .csv (UTF-8 with BOM, for Excel) or .parquet."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".parquet", ".pq"):
+        return write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
+    if suffix == ".csv":
+        out = table.copy()
+        for c in out.columns:
+            if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+                out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S")
+        return write_atomic(path, lambda tmp: _flat(out) .to_csv(tmp, index=False, encoding="utf-8-sig")
+                            if "materials" in out else _neutralise(out).to_csv(tmp, index=False, encoding="utf-8-sig"))
+    raise UsageError(f"cannot write {path.name}: use .csv or .parquet")
+
+
+def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    for c in out.columns:
+        if out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype):
+            s = out[c].astype("string")
+            risky = s.str.match(r"^[=+\-@\t\r]", na=False)
+            if risky.any():
+                out[c] = s.where(~risky, "'" + s)
+    return out

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from .importer import ImportResult
 
 
@@ -32,6 +34,37 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
             lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
     for note in result.notes:
         lines.append(f"note: {note}")
+    if output:
+        lines.append(f"wrote {output}")
+    return "\n".join(lines)
+
+
+def cases_summary(table: pd.DataFrame, output: Path) -> str:
+    lines = [f"{len(table)} cases, {table['service'].nunique()} services"]
+    for service, g in table.groupby("service", sort=True):
+        lines.append(f"  {service}: {len(g)} cases, visits ≤1: {(g['visits'] <= 1).mean():.1%}, "
+                     f"median working days {g['working_days'].median():g}")
+    lines.append(f"wrote {output}")
+    return "\n".join(lines)
+
+
+def audit_summary(result, output: Path | None, top: int) -> str:
+    lines = []
+    for service, m in result.metrics.items():
+        trips = ("跑零次率 —, 最多跑一次率 — (trips unknown)" if m.get("at_most_once_rate") is None else
+                 f"跑零次率 {m['zero_trip_rate']:.1%}, 最多跑一次率 {m['at_most_once_rate']:.1%}, "
+                 f"平均跑动 {m['average_visits']:.2f}")
+        over = "" if m.get("over_sla_share") is None else f", 超时限 {m['over_sla_share']:.1%}"
+        lines.append(f"{service}: {m['cases']} 件, {trips}, 中位 {m['median_working_days']} 个工作日{over}")
+    lines.append("")
+    lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
+    for i, f in enumerate(result.findings[:top], 1):
+        value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
+        lines.append(f"{i:>3}. [{f.severity:<6}] {f.kind:<18} {value:>10} {f.unit:<12} {f.summary}")
+    for s in result.skipped:
+        lines.append(f"skipped {s['kind']}: {s['reason']}")
+    for n in result.notes:
+        lines.append(f"note: {n}")
     if output:
         lines.append(f"wrote {output}")
     return "\n".join(lines)

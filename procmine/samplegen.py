@@ -110,6 +110,7 @@ def gen_kaiban(rng: random.Random, n_cases: int, truth: dict) -> dict[str, list[
     clerks = {d: _clerks(rng, d) for d in ["政务服务中心", "市场监管局", "公安局", "税务局", "人社局", "公积金中心"]}
     quarters: dict[str, list[list]] = {"2024Q1": [], "2024Q2": []}
     pickups = 0
+    multi_trip = 0
     for i in range(n_cases):
         cid = f"QYKB{2024000001 + i}"
         online = rng.random() < 0.35
@@ -140,6 +141,8 @@ def gen_kaiban(rng: random.Random, n_cases: int, truth: dict) -> dict[str, list[
         else:
             step("邮寄送达", "政务服务中心", 0.1, rng.uniform(1, 4), "", "否")
         channel = "网上申报" if online else "窗口受理"
+        if len({st[3].date() for st in steps if st[6] == "是"}) > 1:
+            multi_trip += 1
         quarter = "2024Q1" if steps[0][3].month <= 3 else "2024Q2"
         for k, (name, dept, clerk, s, e, mats, person) in enumerate(steps):
             quarters[quarter].append([cid, "企业开办一件事", name, dept, clerk, s, e, mats, channel, person,
@@ -151,6 +154,7 @@ def gen_kaiban(rng: random.Random, n_cases: int, truth: dict) -> dict[str, list[
         "slow_department": "公积金中心",
         "parallelizable": ["印章刻制", "社保登记"],
         "pickup_trips": pickups,
+        "excess_visit_cases": multi_trip,
         "sla_days": 3,
     }
     return quarters
@@ -202,6 +206,7 @@ def gen_food(rng: random.Random, n_cases: int, truth: dict) -> list[list]:
     rows = []
     corrections = 0
     window_pickups = 0
+    multi_trip = 0
     for i in range(n_cases):
         cid = f"SP{2024030000 + i}"
         online = rng.random() < 0.45
@@ -233,12 +238,15 @@ def gen_food(rng: random.Random, n_cases: int, truth: dict) -> list[list]:
             step("窗口领证", 0.1, rng.uniform(4, 24), "", "Y")
         else:
             step("EMS送达", 0.1, rng.uniform(1, 8), "", "N")
+        if len({r[5].date() for r in case_steps if r[9] == "Y"}) > 1:
+            multi_trip += 1
         for row in case_steps:
             row.append("20个工作日")
         rows.extend(case_steps)
     truth["食品经营许可"] = {
         "cases": n_cases, "corrections": corrections, "rework_activity": "材料审查",
         "rubber_stamp": "审核签发", "window_pickups": window_pickups, "sla_days": 20,
+        "excess_visit_cases": multi_trip,
         "on_site_inspection_not_a_trip": "现场核查",
     }
     return rows

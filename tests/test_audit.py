@@ -1,0 +1,244 @@
+"""Each finding kind on a tiny hand-built log whose right answer is known."""
+
+import json
+
+import pandas as pd
+import pytest
+from click.testing import CliRunner
+
+import procmine
+from procmine.audit import audit
+from procmine.cli import cli
+from procmine.eventlog import CANONICAL
+from procmine.metrics import case_metrics
+from procmine.parsing import MATERIALS_DTYPE
+from conftest import ROOT
+
+SH = "Asia/Shanghai"
+
+
+def mklog(rows):
+    """rows: (case, activity, start, end, **extra) → canonical log."""
+    data = {k: [] for k in CANONICAL}
+    for i, row in enumerate(rows):
+        case, act, start, end, extra = row[0], row[1], row[2], row[3], (row[4] if len(row) > 4 else {})
+        values = {"case_id": case, "service": extra.get("service", "测试事项"), "activity": act,
+                  "department": extra.get("dept"), "resource": None,
+                  "start_time": pd.Timestamp(start, tz=SH) if start else pd.NaT,
+                  "end_time": pd.Timestamp(end, tz=SH) if end else pd.NaT,
+                  "channel": extra.get("channel"), "in_person": extra.get("in_person"),
+                  "materials": extra.get("materials", []), "sla_days": extra.get("sla"),
+                  "source_file": "t", "source_sheet": "s", "source_row": i + 2}
+        for k in CANONICAL:
+            data[k].append(values[k])
+    return pd.DataFrame({k: pd.Series(v, dtype=CANONICAL[k]) if k != "materials" else
+                         pd.Series(pd.array(v, dtype=MATERIALS_DTYPE)) for k, v in data.items()})
+
+
+@pytest.fixture
+def loose_rules(tmp_path):
+    p = tmp_path / "rules.yaml"
+    p.write_text("thresholds: {min_cases: 1, parallel_min_cases: 4}\n", encoding="utf-8")
+    return str(p)
+
+
+def kinds(result, kind):
+    return [f for f in result.findings if f.kind == kind]
+
+
+def test_visits_count_trips_per_day_and_ignore_staff_travel(loose_rules):
+    log = mklog([
+        ("A", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"channel": "窗口"}),
+        ("A", "审核", "2024-03-04 10:00", "2024-03-04 11:00"),           # back office, same day
+        ("A", "现场核查", "2024-03-05 09:00", "2024-03-05 10:00", {"in_person": True}),  # staff travel
+        ("A", "补正材料提交", "2024-03-06 09:00", "2024-03-06 09:10"),    # 2nd trip
+        ("A", "窗口领证", "2024-03-08 09:00", "2024-03-08 09:05"),        # 3rd trip
+        ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"channel": "网上申报"}),
+        ("B", "EMS送达", "2024-03-06 09:00", "2024-03-06 09:05"),
+        ("C", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"in_person": True}),
+        ("C", "领取证照", "2024-03-04 16:00", "2024-03-04 16:05"),        # same day: one trip
+    ])
+    m = case_metrics(log).set_index("case_id")
+    assert list(m["visits"]) == [3, 0, 1]
+    r = audit(log, loose_rules)
+    (f,) = kinds(r, "excess_visits")
+    assert (f.cases, f.impact, f.unit, f.evidence) == (1, 2, "trips", ["A"])
+    assert f.details["extra_trip_steps"] == {"补正材料提交": 1, "窗口领证": 1}
+    assert r.metrics["测试事项"]["zero_trip_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert r.metrics["测试事项"]["at_most_once_rate"] == pytest.approx(2 / 3, abs=1e-4)
+
+
+def test_working_days_follow_the_chinese_calendar():
+    # 2024-09-30 (Mon) → 2024-10-08 (Tue): 10-01..07 are the National Day holiday
+    log = mklog([("A", "受理", "2024-09-30 09:00", "2024-09-30 10:00", {"sla": 1}),
+                 ("A", "办结", "2024-10-08 09:00", "2024-10-08 10:00", {"sla": 1}),
+                 ("B", "受理", "2024-10-11 09:00", None, {"sla": 1}),   # Fri
+                 ("B", "办结", "2024-10-14 09:00", None, {"sla": 1})])  # Mon; Sat 10-12 was a make-up workday
+    m = case_metrics(log).set_index("case_id")
+    assert m.loc["A", "working_days"] == 1 and not m.loc["A", "over_sla"]
+    assert m.loc["B", "working_days"] == 2 and m.loc["B", "over_sla"]
+    from procmine.rules import load_rules
+    import dataclasses
+    inclusive = dataclasses.replace(load_rules(), first_day="include")
+    assert case_metrics(log, inclusive).set_index("case_id").loc["A", "working_days"] == 2
+
+
+def test_repeated_and_shareable_material_with_synonyms(loose_rules):
+    log = mklog([
+        ("A", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"dept": "窗口", "materials": ["身份证", "章程"]}),
+        ("A", "社保登记", "2024-03-05 09:00", "2024-03-05 09:20", {"dept": "人社局", "materials": ["居民身份证复印件"]}),
+        ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"dept": "窗口", "materials": ["章程"]}),
+    ])
+    m = case_metrics(log).set_index("case_id")
+    assert (m.loc["A", "materials_submitted"], m.loc["A", "distinct_materials"],
+            m.loc["A", "repeated_material_submissions"]) == (3, 2, 1)
+    r = audit(log, loose_rules)
+    (rep,) = kinds(r, "repeated_material")
+    assert (rep.material, rep.cases, rep.impact, rep.evidence) == ("居民身份证", 1, 1, ["A"])
+    shares = {f.material: f for f in kinds(r, "shareable_material")}
+    assert set(shares) == {"居民身份证"} and shares["居民身份证"].impact == 2
+
+
+def test_rework_and_duplicate_check(loose_rules):
+    log = mklog([
+        ("A", "审核", "2024-03-04 09:00", "2024-03-04 10:00", {"dept": "甲局"}),
+        ("A", "补正告知", "2024-03-04 11:00", "2024-03-04 11:10", {"dept": "甲局"}),
+        ("A", "审核", "2024-03-06 09:00", "2024-03-06 10:00", {"dept": "甲局"}),
+        ("B", "核验", "2024-03-04 09:00", "2024-03-04 10:00", {"dept": "甲局"}),
+        ("B", "核验", "2024-03-04 11:00", "2024-03-04 12:00", {"dept": "乙局"}),
+    ])
+    r = audit(log, loose_rules)
+    rework = {f.activity: f for f in kinds(r, "rework")}
+    assert rework["审核"].impact == 1 and rework["审核"].evidence == ["A"]
+    (dup,) = kinds(r, "duplicate_check")
+    assert (dup.activity, dup.cases, dup.impact, dup.details["departments"]) == ("核验", 1, 1, ["乙局", "甲局"])
+
+
+def test_rubber_stamp_needs_short_and_always_passing(loose_rules):
+    rows = []
+    for i in range(6):
+        d = f"2024-03-{4 + i:02d}"
+        rows += [(f"C{i}", "初审", f"{d} 09:00", f"{d} 10:00"),
+                 (f"C{i}", "签发", f"{d} 14:00", f"{d} 14:03"),
+                 (f"C{i}", "办结", f"{d} 15:00", f"{d} 15:10")]
+    r = audit(mklog(rows), loose_rules)
+    stamps = kinds(r, "rubber_stamp")
+    assert [f.activity for f in stamps] == ["签发"]
+    assert stamps[0].details["median_minutes"] == 3 and stamps[0].details["pass_share"] == 1
+    assert stamps[0].impact == pytest.approx(6 * (4 + 0.05))
+    # the same step sent back once in six cases no longer passes 98%
+    rows.append(("C0", "退回补正", "2024-03-04 16:00", "2024-03-04 16:05"))
+    assert not kinds(audit(mklog(rows), loose_rules), "rubber_stamp")
+
+
+def test_parallelizable_steps_seen_in_both_orders(loose_rules):
+    rows = []
+    for i in range(8):
+        d = f"2024-04-{1 + i:02d}"
+        a, b = ("刻章", "社保") if i % 2 else ("社保", "刻章")
+        rows += [(f"P{i}", "受理", f"{d} 09:00", f"{d} 09:30"), (f"P{i}", a, f"{d} 10:30", f"{d} 11:30"),
+                 (f"P{i}", b, f"{d} 13:30", f"{d} 15:30"), (f"P{i}", "办结", f"{d} 16:00", f"{d} 16:30")]
+    (f,) = kinds(audit(mklog(rows), loose_rules), "parallelizable")
+    assert f.activity == "刻章 | 社保" and f.cases == 8
+    assert f.details["share_a_first"] == 0.5
+    # saving per case = the shorter of the two spans (wait + service): 刻章 is 1 h wait + 1 h or 2 h wait + 1 h
+    assert f.impact == pytest.approx(4 * 2 + 4 * 2)
+
+
+def test_serial_signoff_chain_within_one_department(loose_rules):
+    rows = []
+    for i in range(3):
+        d = f"2024-05-{6 + i:02d}"
+        rows += [(f"S{i}", "受理", f"{d} 09:00", f"{d} 09:10", {"dept": "住建局"}),
+                 (f"S{i}", "科员初审", f"{d} 10:00", f"{d} 10:30", {"dept": "住建局"}),
+                 (f"S{i}", "科长复审", f"{d} 11:00", f"{d} 11:30", {"dept": "住建局"}),
+                 (f"S{i}", "局长审批", f"{d} 14:00", f"{d} 14:30", {"dept": "住建局"})]
+    (f,) = kinds(audit(mklog(rows), loose_rules), "serial_signoff")
+    assert (f.department, f.activity, f.cases, f.impact) == ("住建局", "科员初审 → 科长复审 → 局长审批", 3, 6)
+    assert f.details["wait_hours_between_levels"] == pytest.approx(3 * (0.5 + 2.5))
+
+
+def test_bottleneck_ranks_by_delay_contributed(loose_rules):
+    rows = []
+    for i in range(5):
+        d = f"2024-06-{3 + i:02d}"
+        rows += [(f"B{i}", "受理", f"{d} 09:00", f"{d} 09:10", {"dept": "窗口"}),
+                 (f"B{i}", "审查", f"{d} 09:40", f"{d} 10:00", {"dept": "甲局"}),      # waits 0.5 h
+                 (f"B{i}", "会审", f"{d} 16:00", f"{d} 16:30", {"dept": "乙局"}),      # waits 6 h
+                 (f"B{i}", "办结", f"{d} 17:00", f"{d} 17:10", {"dept": "窗口"})]      # waits 0.5 h
+    found = kinds(audit(mklog(rows), loose_rules), "bottleneck")
+    top = found[0]
+    assert top.department == "乙局" and top.details["view"] == "department"
+    assert top.impact == pytest.approx(5 * (6 - 0.5)) and top.details["wait_p50_hours"] == 6
+
+
+def test_sla_overrun_names_where_time_went(loose_rules):
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"sla": 1}),
+                 ("A", "审批", "2024-03-08 09:00", "2024-03-08 10:00", {"sla": 1}),
+                 ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"sla": 1}),
+                 ("B", "审批", "2024-03-05 09:00", "2024-03-05 10:00", {"sla": 1})])
+    (f,) = kinds(audit(log, loose_rules), "sla_overrun")
+    assert (f.cases, f.impact, f.unit, f.evidence) == (1, 3, "working_days", ["A"])
+    assert f.details["time_went_to"] == {"审批": 1}
+
+
+def test_missing_data_is_skipped_with_reasons_not_zeros():
+    log = mklog([("A", "Register", None, "2024-03-04 09:00"), ("A", "Decide", None, "2024-03-05 09:00")])
+    r = audit(log)
+    skipped = {s["kind"] for s in r.skipped}
+    assert {"excess_visits", "repeated_material", "shareable_material", "duplicate_check", "rubber_stamp",
+            "sla_overrun"} <= skipped
+    assert r.metrics["测试事项"]["at_most_once_rate"] is None
+
+
+def test_audit_is_deterministic_and_agrees_with_cases(tmp_path):
+    log = procmine.read_export(ROOT / "logs" / "食品经营许可_2024上半年.xlsx").log
+    a, b = audit(log).to_json(), audit(log.sample(frac=1, random_state=1)).to_json()
+    assert a == b
+    data = json.loads(a)
+    cases = case_metrics(log)
+    m = data["metrics"]["食品经营许可"]
+    assert m["at_most_once_rate"] == round((cases["visits"] <= 1).mean(), 4)
+    assert m["cases"] == len(cases)
+
+
+def test_audit_finds_what_the_sample_generator_planted():
+    truth = json.loads((ROOT / "logs" / "ground_truth.json").read_text(encoding="utf-8"))
+    r = audit(procmine.read_export(ROOT / "logs").log)
+    got = {(f.kind, f.service, f.activity or f.department or f.material) for f in r.findings}
+    kb, food, build = truth["企业开办一件事"], truth["食品经营许可"], truth["建筑工程施工许可"]
+    for m in kb["repeated_material"]:
+        assert ("repeated_material", "企业开办一件事", m) in got
+    for m in kb["shareable_material"] + build["shareable_material"]:
+        assert any(k == "shareable_material" and x == m for k, _, x in got)
+    assert ("bottleneck", "企业开办一件事", kb["slow_department"]) in got
+    assert ("parallelizable", "企业开办一件事", " | ".join(sorted(kb["parallelizable"]))) in got
+    assert ("rubber_stamp", "食品经营许可", food["rubber_stamp"]) in got
+    assert ("rework", "食品经营许可", food["rework_activity"]) in got
+    assert any(k == "serial_signoff" and s == "建筑工程施工许可" for k, s, _ in got)
+    visits = {f.service: f for f in r.findings if f.kind == "excess_visits"}
+    assert visits["企业开办一件事"].cases == kb["excess_visit_cases"]
+    assert visits["食品经营许可"].cases == food["excess_visit_cases"]
+    assert visits["食品经营许可"].details["extra_trip_steps"]["补正材料提交"] <= food["corrections"]
+    assert "现场核查" not in visits["食品经营许可"].details["extra_trip_steps"]
+    over = {f.service for f in r.findings if f.kind == "sla_overrun"}
+    assert "企业开办一件事" in over
+
+
+def test_cli_audit_and_cases(tmp_path):
+    runner = CliRunner()
+    log = tmp_path / "log.parquet"
+    assert runner.invoke(cli, ["import", str(ROOT / "logs" / "建筑工程施工许可_台账.xlsx"), "-o", str(log)]).exit_code == 0
+    res = runner.invoke(cli, ["audit", str(log), "-o", str(tmp_path / "f.json")])
+    assert res.exit_code == 0, res.output
+    assert "最多跑一次率" in res.output
+    data = json.loads((tmp_path / "f.json").read_text(encoding="utf-8"))
+    assert data["findings"] and {"kind", "service", "cases", "impact", "evidence", "severity", "summary"} <= set(data["findings"][0])
+    res = runner.invoke(cli, ["cases", str(log), "-o", str(tmp_path / "c.csv")])
+    assert res.exit_code == 0
+    table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
+    assert len(table) == 800 and {"visits", "working_days", "over_sla"} <= set(table.columns)
+    bad = tmp_path / "r.yaml"
+    bad.write_text("visits: {pickup: '(['}\n", encoding="utf-8")
+    res = runner.invoke(cli, ["audit", str(log), "--rules", str(bad)])
+    assert res.exit_code != 0
