@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .metrics import case_metrics, event_facts, material_handovers
+from .metrics import case_metrics, event_facts, local_day, material_handovers
 from .parsing import str_match
 from .rules import Rules, load_rules
 from .workdays import WorkCalendar
@@ -104,7 +104,8 @@ class _Ctx:
         self.min_cases = int(self.t.get("min_cases", 5))
         self.facts = event_facts(log, rules)
         self.calendar = WorkCalendar(rules.first_day)
-        self.cases = case_metrics(log, rules, facts=self.facts, calendar=self.calendar)
+        self.handovers = material_handovers(self.facts, rules)
+        self.cases = case_metrics(log, rules, facts=self.facts, calendar=self.calendar, handovers=self.handovers)
         self.service_cases = self.cases.groupby("service").size().to_dict()
         self.findings: list[Finding] = []
         self.skipped: list[dict] = []
@@ -144,7 +145,7 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None) -> AuditResult:
         ctx.skip("excess_visits", "no step looks like an applicant's visit (no 是否到场 values and no intake, "
                                   "correction or pick-up step names), so trips cannot be counted")
     if has_materials:
-        hand = material_handovers(f, rules)
+        hand = ctx.handovers
         _repeated_material(ctx, hand)
         _shareable_material(ctx, hand)
     else:
@@ -207,7 +208,7 @@ def _service_metrics(ctx: _Ctx, has_trips: bool, has_materials: bool, has_sla: b
 def _excess_visits(ctx: _Ctx) -> None:
     f, cases = ctx.facts, ctx.cases
     trips = f.loc[f["trip"], ["case_id", "service", "activity", "ts"]].copy()
-    trips["day"] = trips["ts"].dt.date
+    trips["day"] = local_day(trips["ts"])
     first_day = trips.groupby("case_id")["day"].transform("min")
     later = trips[trips["day"] > first_day].drop_duplicates(["case_id", "day"])
     for service, g in cases.groupby("service", sort=True):
@@ -226,15 +227,19 @@ def _excess_visits(ctx: _Ctx) -> None:
 def _repeated_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
     per = hand.groupby(["service", "case_id", "material"], sort=True).size().rename("n").reset_index()
     rep = per[per["n"] > 1]
+    if rep.empty:
+        return
+    where_all = hand.merge(rep[["service", "case_id", "material"]], on=["service", "case_id", "material"])
+    places = {k: g for k, g in where_all.groupby(["service", "material"], sort=False)}
     for (service, material), g in rep.groupby(["service", "material"], sort=True):
         extra = int((g["n"] - 1).sum())
-        where = hand[(hand["service"] == service) & (hand["material"] == material) & hand["case_id"].isin(g["case_id"])]
+        where = places[(service, material)]
         depts = where["department"].dropna().value_counts()
         steps = where["activity"].value_counts()
-        places = _top(depts) if len(depts) > 1 else _top(steps)
+        at = _top(depts) if len(depts) > 1 else _top(steps)
         ctx.add(Finding(
             "repeated_material", service, int(len(g)), extra, "documents", _evidence(g["case_id"], g["n"]),
-            f"{service}：「{material}」在{len(g)}件中被重复提交，共多交{extra}份，提交于{places}",
+            f"{service}：「{material}」在{len(g)}件中被重复提交，共多交{extra}份，提交于{at}",
             material=material,
             details={"steps": {str(k): int(v) for k, v in steps.sort_index().items()},
                      "departments": {str(k): int(v) for k, v in depts.sort_index().items()}}))
@@ -272,8 +277,12 @@ def _duplicate_check(ctx: _Ctx) -> None:
     f = ctx.facts[ctx.facts["department"].notna()]
     n = f.groupby(["service", "activity", "case_id"], sort=True)["department"].nunique().rename("n").reset_index()
     dup = n[n["n"] > 1]
+    if dup.empty:
+        return
+    involved = f.merge(dup[["service", "activity", "case_id"]], on=["service", "activity", "case_id"])
+    depts_by = {k: g["department"] for k, g in involved.groupby(["service", "activity"], sort=False)}
     for (service, activity), g in dup.groupby(["service", "activity"], sort=True):
-        depts = f[(f["service"] == service) & (f["activity"] == activity) & f["case_id"].isin(g["case_id"])]["department"]
+        depts = depts_by[(service, activity)]
         ctx.add(Finding(
             "duplicate_check", service, int(len(g)), int((g["n"] - 1).sum()), "steps", _evidence(g["case_id"], g["n"]),
             f"{service}：「{activity}」在{len(g)}件中由{depts.nunique()}个部门重复办理（{_top(depts.value_counts())}）",

@@ -36,6 +36,11 @@ def _hours(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds() / 3600.0
 
 
+def local_day(ts: pd.Series) -> np.ndarray:
+    """Calendar day (Shanghai) as an integer day number, for fast grouping."""
+    return ts.dt.tz_localize(None).to_numpy(dtype="datetime64[D]").astype(np.int64)
+
+
 def sorted_log(log: pd.DataFrame) -> pd.DataFrame:
     """The log in case/time order (a copy; the caller's frame is not touched)."""
     ts = log["start_time"].fillna(log["end_time"]).to_numpy(dtype="datetime64[ns]").view("int64")
@@ -93,19 +98,16 @@ def material_handovers(facts: pd.DataFrame, rules: Rules) -> pd.DataFrame:
         arr = arr.combine_chunks()
     flat = pc.list_flatten(arr)
     parents = pc.list_parent_indices(arr).to_numpy(zero_copy_only=False)
-    names = pd.Series(flat.to_pylist(), dtype="string")
+    names = pd.Series(pd.array(flat, dtype="string"))
     codes, uniques = pd.factorize(names)
     canon = np.array([rules.catalogue.normalize(u) for u in uniques] + [""], dtype=object)
-    return pd.DataFrame({
-        "case_id": facts["case_id"].to_numpy()[parents], "service": facts["service"].to_numpy()[parents],
-        "activity": facts["activity"].to_numpy()[parents], "department": facts["department"].to_numpy()[parents],
-        "pos": facts["pos"].to_numpy()[parents],
-        "material": pd.array(canon[np.where(codes < 0, len(uniques), codes)], dtype="string"),
-    })
+    taken = facts[["case_id", "service", "activity", "department", "pos"]].iloc[parents].reset_index(drop=True)
+    taken["material"] = pd.array(canon[np.where(codes < 0, len(uniques), codes)], dtype="string")
+    return taken
 
 
 def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, facts: pd.DataFrame | None = None,
-                 calendar: WorkCalendar | None = None) -> pd.DataFrame:
+                 calendar: WorkCalendar | None = None, handovers: pd.DataFrame | None = None) -> pd.DataFrame:
     """Per-case metrics: ``case_id, service, events, departments, visits,
     materials_submitted, distinct_materials, repeated_material_submissions,
     lead_hours, working_days, waiting_hours, service_hours, sla_days, over_sla``.
@@ -119,9 +121,9 @@ def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, facts: 
     g = facts.groupby("case_id", sort=True, observed=True)
     first = g.first()
     trips = facts.loc[facts["trip"], ["case_id", "ts"]]
-    trip_days = trips.assign(day=trips["ts"].dt.date).drop_duplicates(["case_id", "day"])
+    trip_days = trips.assign(day=local_day(trips["ts"])).drop_duplicates(["case_id", "day"])
     visits = trip_days.groupby("case_id").size()
-    hand = material_handovers(facts, rules)
+    hand = material_handovers(facts, rules) if handovers is None else handovers
     submitted = hand.groupby("case_id").size()
     distinct = hand.groupby("case_id")["material"].nunique()
     case_start = g["start"].min().combine_first(g["end"].min())
