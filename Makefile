@@ -25,6 +25,8 @@ setup: system-deps $(BIN)/.installed
 
 demo: setup
 	$(BIN)/procmine import logs/ -o out/log.parquet
+	$(BIN)/procmine cases out/log.parquet -o out/cases.csv
+	$(BIN)/procmine audit out/log.parquet -o out/findings.json
 
 test: setup
 	$(BIN)/python -m pytest -q
