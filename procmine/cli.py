@@ -11,7 +11,9 @@ from pathlib import Path
 import click
 
 from . import audit as audit_mod
-from . import eventlog, importer, metrics, render
+from . import conform as conform_mod
+from . import discover as discover_mod
+from . import eventlog, importer, maps, metrics, render
 from .errors import ProcmineError
 
 
@@ -73,6 +75,83 @@ def audit_cmd(log, output, rules, top) -> None:
     if output:
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
     click.echo(render.audit_summary(result, output, top))
+
+
+@cli.command("discover")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="map.svg|png|pdf|dot, or map.json for the graph only")
+@click.option("--view", type=click.Choice(["activity", "department"]), default="activity", show_default=True)
+@click.option("--metric", type=click.Choice(["frequency", "waiting", "service"]), default="frequency", show_default=True)
+@click.option("--unit", type=click.Choice(["hours", "working_days"]), default="hours", show_default=True,
+              help="unit of waiting times on edges (activity view)")
+@click.option("--algorithm", type=click.Choice(["dfg", "inductive", "heuristics"]), default="dfg", show_default=True,
+              help="dfg: directly-follows map; inductive/heuristics: pm4py model (+ .bpmn and .pnml beside)")
+@click.option("--service", help="only this service (事项)")
+@click.option("--from", "date_from", help="cases starting on or after this date (2024-01-01)")
+@click.option("--to", "date_to", help="cases starting on or before this date")
+@click.option("--top-variants", type=int, help="only the cases of the K most frequent variants")
+@click.option("--min-edge-freq", type=int, help="hide edges seen fewer times (default: show the 80 most frequent)")
+@click.option("--max-nodes", type=int, default=40, show_default=True, help="show at most this many nodes")
+@click.option("--lanes", is_flag=True, help="activity map with one lane (cluster) per department")
+@click.option("--json", "as_json", is_flag=True, help="also write the graph as JSON beside the picture")
+def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from, date_to, top_variants,
+                 min_edge_freq, max_nodes, lanes, as_json) -> None:
+    """Draw the real process: activity map, department handover map, or a pm4py model."""
+    data = eventlog.read_log(log)
+    if algorithm != "dfg":
+        sub = discover_mod.filter_log(data, service=service, date_from=date_from, date_to=date_to,
+                                      top_variants=top_variants)
+        for path in maps.write_model(discover_mod.discover_model(sub, algorithm), output):
+            click.echo(f"wrote {path}")
+        return
+    pm = discover_mod.discover_map(data, view=view, metric=metric, unit=unit, service=service, date_from=date_from,
+                                   date_to=date_to, top_variants=top_variants, min_edge_freq=min_edge_freq,
+                                   max_nodes=max_nodes)
+    graph_json = json.dumps(pm.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    if output.suffix.lower() == ".json":
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
+    else:
+        maps.render_map(pm, output, title=service, lanes=lanes)
+        if as_json:
+            eventlog.write_atomic(output.with_suffix(".json"),
+                                  lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
+    click.echo(render.map_summary(pm, output))
+
+
+@cli.command("variants")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--top", type=int, default=10, show_default=True)
+@click.option("--service", help="only this service (事项)")
+@click.option("--json", "as_json", is_flag=True)
+def variants_cmd(log, top, service, as_json) -> None:
+    """Variants (step sequences) with case count, share and median duration."""
+    data = discover_mod.filter_log(eventlog.read_log(log), service=service)
+    table = discover_mod.variants(data)
+    if as_json:
+        rows = [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
+                 "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in table.head(top).itertuples()]
+        click.echo(json.dumps({"variants": int(len(table)), "top": rows}, ensure_ascii=False, indent=2))
+    else:
+        click.echo(render.variants_table(table, top))
+
+
+@cli.command("conform")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--reference", type=click.Path(path_type=Path), required=True,
+              help="办事指南 flow: YAML step list (templates/references/), .bpmn or .pnml")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="per-case result (.csv)")
+@click.option("--json", "as_json", is_flag=True)
+def conform_cmd(log, reference, output, as_json) -> None:
+    """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
+    result = conform_mod.conform(eventlog.read_log(log), reference)
+    if output:
+        table = result.per_case.assign(deviations=result.per_case["deviations"].map("；".join))
+        eventlog.write_table(table, output)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(render.conformance_summary(result))
 
 
 def main(argv: list[str] | None = None) -> int:

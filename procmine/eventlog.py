@@ -202,7 +202,7 @@ def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
 
     >>> import pm4py; pm4py.discover_dfg(to_pm4py(log))          # doctest: +SKIP
     """
-    out = pd.DataFrame({
+    cols = {
         "case:concept:name": log["case_id"].astype(object),
         "concept:name": log["activity"].astype(object),
         "time:timestamp": log["end_time"].fillna(log["start_time"]),
@@ -210,17 +210,15 @@ def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
         "org:resource": log["resource"].astype(object),
         "org:group": log["department"].astype(object),
         "case:service": log["service"].astype(object),
-    })
+    }
     for c in attribute_columns(log):
-        if c in out:
-            continue
-        col = log[c]
-        out[c] = col.astype(object) if isinstance(col.dtype, pd.StringDtype) or col.dtype == object else col
-    out = out.replace({pd.NA: None}) if False else out
-    for c in out.columns:
-        if out[c].dtype == object:
-            out[c] = out[c].where(out[c].notna(), None)
-    return out
+        if c not in cols:
+            col = log[c]
+            cols[c] = col.astype(object) if isinstance(col.dtype, pd.StringDtype) or col.dtype == object else col
+    for c, col in cols.items():
+        if col.dtype == object:
+            cols[c] = col.where(col.notna(), None)
+    return pd.DataFrame(cols)
 
 
 def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:

@@ -45,6 +45,7 @@ class WideSpec:
     department_suffixes: tuple[str, ...] = ()
     resource_suffixes: tuple[str, ...] = ()
     not_stages: tuple[str, ...] = ()
+    applicant_columns: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -218,7 +219,7 @@ def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec) -> tup
         slot = found[key]
         dept = res = None
         for col, norm in headers.items():
-            if col in used or not norm.startswith(key):
+            if col in used or not norm.startswith(key) or norm in spec.applicant_columns:
                 continue
             rest = norm[len(key):]
             if rest in spec.department_suffixes:

@@ -68,3 +68,26 @@ def audit_summary(result, output: Path | None, top: int) -> str:
     if output:
         lines.append(f"wrote {output}")
     return "\n".join(lines)
+
+
+def map_summary(pm, output: Path) -> str:
+    h = pm.hidden or {}
+    return (f"{pm.view} map: {len(pm.nodes)} nodes, {len(pm.edges)} edges, {pm.cases} cases"
+            + (f"; hidden {h.get('nodes', 0)} nodes, {h.get('edges', 0)} edges ({h.get('edge_share', 0):.1%} of transitions)"
+               if h else "") + f"\nwrote {output}")
+
+
+def variants_table(table: pd.DataFrame, top: int) -> str:
+    lines = [f"{len(table)} variants, {int(table['cases'].sum())} cases"]
+    for i, r in enumerate(table.head(top).itertuples(), 1):
+        lines.append(f"{i:>3}. {int(r.cases):>6} cases {r.share:6.1%}  median {r.median_lead_hours:8.1f} h  "
+                     f"{r.variant_text}")
+    return "\n".join(lines)
+
+
+def conformance_summary(result) -> str:
+    lines = [f"{result.reference}: {result.fitting}/{result.cases} cases fit "
+             f"({result.fitting / max(result.cases, 1):.1%})"]
+    for r in result.deviations.itertuples(index=False):
+        lines.append(f"  {int(r.cases):>6} cases {r.share:6.1%}  {r.deviation}   e.g. {', '.join(r.examples[:3])}")
+    return "\n".join(lines)

@@ -36,3 +36,21 @@ HEADER = ["办件编号", "事项名称", "办理环节", "承办部门", "经�
 
 def T(day: int, hour: int = 9, minute: int = 0) -> dt.datetime:
     return dt.datetime(2024, 3, day, hour, minute)
+
+
+_REAL_CACHE: dict = {}
+
+
+@pytest.fixture(scope="session")
+def real_log():
+    """Import a shared real log once per test session (they are large)."""
+    import procmine
+
+    def get(name):
+        path = SHARED / name
+        if not path.exists():
+            pytest.skip(f"{path} not present")
+        if name not in _REAL_CACHE:
+            _REAL_CACHE[name] = procmine.read_export(path)
+        return _REAL_CACHE[name]
+    return get

@@ -71,10 +71,10 @@ def test_sheets_with_different_dialects_and_files_share_cases(tmp_path):
 def test_wide_ledger_is_unpivoted(workbook):
     path = workbook({"台账": [
         ["建筑工程施工许可台账"],
-        ["序号", "申请编号", "事项名称", "受理时间", "受理人", "初审时间", "审批开始时间", "审批完成时间", "办结时间", "申请材料", "承诺时限"],
-        [1, "J1", "施工许可", T(5, 9), "甲", T(6, 9), T(7, 9), T(7, 15), T(8, 9), "营业执照、施工合同", "7个工作日"],
-        [2, "J2", "施工许可", T(5, 9), "乙", None, None, None, None, "营业执照", 7],
-        [3, "J3", "施工许可", None, None, None, None, None, None, None, 7],
+        ["序号", "申请编号", "事项名称", "申请单位", "受理时间", "受理人", "初审时间", "审批开始时间", "审批完成时间", "办结时间", "申请材料", "承诺时限"],
+        [1, "J1", "施工许可", "某建设公司", T(5, 9), "甲", T(6, 9), T(7, 9), T(7, 15), T(8, 9), "营业执照、施工合同", "7个工作日"],
+        [2, "J2", "施工许可", "某建设公司", T(5, 9), "乙", None, None, None, None, "营业执照", 7],
+        [3, "J3", "施工许可", "某建设公司", None, None, None, None, None, None, None, 7],
     ]})
     r = procmine.read_export(path)
     assert r.sheets[0].layout == "wide"
@@ -85,6 +85,7 @@ def test_wide_ledger_is_unpivoted(workbook):
     assert approve["start_time"] == pd.Timestamp(T(7, 9), tz="Asia/Shanghai")
     assert approve["end_time"] == pd.Timestamp(T(7, 15), tz="Asia/Shanghai")
     assert j1.iloc[0]["resource"] == "甲"
+    assert j1["department"].isna().all() and (j1["申请单位"] == "某建设公司").all()  # the applicant is not a department
     assert j1.iloc[0]["materials"] == ["营业执照", "施工合同"] and all(m == [] for m in j1["materials"].iloc[1:])
     assert "no stage time" in r.rejects.iloc[0]["reason"]
     assert balanced(r)

@@ -60,19 +60,13 @@ REAL = [  # file, cases, events — as published in ../shared/data/README.md
 
 
 @pytest.mark.parametrize("name, cases, events", REAL, ids=[r[0] for r in REAL])
-def test_real_logs_import_with_published_counts(name, cases, events):
-    path = SHARED / name
-    if not path.exists():
-        pytest.skip(f"{path} not present")
-    r = procmine.read_export(path)
+def test_real_logs_import_with_published_counts(real_log, name, cases, events):
+    r = real_log(name)
     assert (r.cases, r.events, r.rows_read, len(r.rejects)) == (cases, events, events, 0)
 
 
-def test_real_log_excel_round_trip_keeps_counts(tmp_path):
-    path = SHARED / "receipt.xes.gz"
-    if not path.exists():
-        pytest.skip("shared data not present")
-    r = procmine.read_export(path)
+def test_real_log_excel_round_trip_keeps_counts(real_log, tmp_path):
+    r = real_log("receipt.xes.gz")
     out = procmine.write_log(r.log, tmp_path / "receipt.xlsx")
     back = procmine.read_export(out)
     assert (back.cases, back.events, len(back.rejects)) == (1434, 8577, 0)
