@@ -92,6 +92,11 @@ def _q(series: pd.Series, q: float) -> float:
     return float(series.quantile(q)) if len(series) else float("nan")
 
 
+def _ns(series: pd.Series) -> np.ndarray:
+    """tz-aware times → datetime64[ns] (UTC) without going through Python objects."""
+    return series.to_numpy(dtype="datetime64[ns]")
+
+
 def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours") -> ProcessMap:
     """Directly-follows map: edge = consecutive steps in a case (A → B) with
     count, cases, and waiting (A's end → B's start) p50/p90; node = step with
@@ -99,30 +104,40 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
     s, nxt = _steps(log)
     src = np.flatnonzero(nxt)
     dst = src + 1
-    act = s["activity"].astype(str).to_numpy()
-    end_or_start = s["end_time"].fillna(s["start_time"])
-    start_or_end = s["start_time"].fillna(s["end_time"])
-    wait = (start_or_end.iloc[dst].to_numpy() - end_or_start.iloc[src].to_numpy()) / np.timedelta64(1, "h")
-    e = pd.DataFrame({"source": act[src], "target": act[dst], "case": s["case_id"].to_numpy()[src],
-                      "wait": np.clip(wait.astype(float), 0, None)})
+    act_codes, act_names = pd.factorize(s["activity"].astype("string"))
+    act_names = np.asarray(act_names.astype(str), dtype=object)
+    case_codes, _ = pd.factorize(s["case_id"])
+    start, end = _ns(s["start_time"]), _ns(s["end_time"])
+    end_or_start = np.where(np.isnat(end), start, end)
+    start_or_end = np.where(np.isnat(start), end, start)
+    wait = np.clip((start_or_end[dst] - end_or_start[src]) / np.timedelta64(1, "h"), 0, None)
     if unit == "working_days":
         cal = WorkCalendar()
-        e["wait"] = cal.working_days(end_or_start.iloc[src].reset_index(drop=True),
-                                     start_or_end.iloc[dst].reset_index(drop=True)).to_numpy()
-    g = e.groupby(["source", "target"], sort=True)
+        wait = cal.working_days(pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
+                                pd.Series(start_or_end[dst]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")).to_numpy()
+    e = pd.DataFrame({"s": act_codes[src], "t": act_codes[dst], "case": case_codes[src], "wait": wait})
+    g = e.groupby(["s", "t"], sort=False)
     edges = pd.DataFrame({"count": g.size(), "cases": g["case"].nunique(),
                           "wait_p50": g["wait"].median(), "wait_p90": g["wait"].quantile(0.9)}).reset_index()
-    svc = (s["end_time"] - s["start_time"]).dt.total_seconds() / 3600
-    n = pd.DataFrame({"name": act, "case": s["case_id"].to_numpy(), "svc": svc.to_numpy()})
-    gn = n.groupby("name", sort=True)
+    edges.insert(0, "source", act_names[edges.pop("s").to_numpy()])
+    edges.insert(1, "target", act_names[edges.pop("t").to_numpy()])
+    edges = edges.sort_values(["source", "target"]).reset_index(drop=True)
+    svc = (end - start) / np.timedelta64(1, "h")
+    n = pd.DataFrame({"a": act_codes, "case": case_codes, "svc": svc})
+    gn = n.groupby("a", sort=False)
     nodes = pd.DataFrame({"events": gn.size(), "cases": gn["case"].nunique(),
                           "time_p50": gn["svc"].median(), "time_p90": gn["svc"].quantile(0.9)}).reset_index()
+    nodes.insert(0, "name", act_names[nodes.pop("a").to_numpy()])
+    nodes = nodes.sort_values("name").reset_index(drop=True)
     first = ~np.r_[False, nxt[:-1]]
     last = ~nxt
-    dept = s["department"].fillna(UNKNOWN_DEPT).astype(str)
-    lanes = pd.DataFrame({"a": act, "d": dept.to_numpy()}).groupby("a")["d"].agg(lambda x: x.value_counts().index[0])
-    return ProcessMap("activity", metric, nodes, edges, _counts(act[first]), _counts(act[last]),
-                      int(s["case_id"].nunique()), lanes=lanes.to_dict(), unit=unit)
+    dept_codes, dept_names = pd.factorize(s["department"].fillna(UNKNOWN_DEPT))
+    pairs = pd.DataFrame({"a": act_codes, "d": dept_codes}).value_counts().reset_index()
+    pairs = pairs.sort_values(["a", "count", "d"], ascending=[True, False, True]).drop_duplicates("a")
+    lanes = {str(act_names[a]): str(dept_names[d]) for a, d in zip(pairs["a"], pairs["d"])}
+    return ProcessMap("activity", metric, nodes, edges, _counts(act_names[act_codes[first]]),
+                      _counts(act_names[act_codes[last]]), int(case_codes.max() + 1) if len(case_codes) else 0,
+                      lanes=lanes, unit=unit)
 
 
 def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
@@ -132,34 +147,40 @@ def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
     if log["department"].isna().all():
         raise UsageError("the log has no department values (承办部门), so there is no department view",
                          hint="import an export with a department column, or use --view activity")
-    s, nxt = _steps(log)
-    dept = s["department"].fillna(UNKNOWN_DEPT).astype(str).to_numpy()
-    case = s["case_id"].to_numpy()
+    s, _ = _steps(log)
+    dept, dept_names = pd.factorize(s["department"].fillna(UNKNOWN_DEPT))
+    dept_names = np.asarray(dept_names.astype(str), dtype=object)
+    case, _ = pd.factorize(s["case_id"])
+    start, end = _ns(s["start_time"]), _ns(s["end_time"])
+    start, end = np.where(np.isnat(start), end, start), np.where(np.isnat(end), start, end)
     new_stay = np.r_[True, (dept[1:] != dept[:-1]) | (case[1:] != case[:-1])]
-    stay = np.cumsum(new_stay)
-    start = s["start_time"].fillna(s["end_time"])
-    end = s["end_time"].fillna(s["start_time"])
-    st = pd.DataFrame({"stay": stay, "case": case, "dept": dept, "start": start.to_numpy(), "end": end.to_numpy()})
-    stays = st.groupby("stay", sort=True).agg(case=("case", "first"), dept=("dept", "first"),
-                                               start=("start", "min"), end=("end", "max"))
-    same = (stays["case"].to_numpy()[1:] == stays["case"].to_numpy()[:-1])
-    a, b = stays.iloc[:-1][same], stays.iloc[1:][same]
-    wait = (b["start"].to_numpy() - a["end"].to_numpy()) / np.timedelta64(1, "h")
-    e = pd.DataFrame({"source": a["dept"].to_numpy(), "target": b["dept"].to_numpy(), "case": a["case"].to_numpy(),
-                      "wait": np.clip(wait.astype(float), 0, None)})
-    g = e.groupby(["source", "target"], sort=True)
+    idx = np.flatnonzero(new_stay)
+    stay_case, stay_dept = case[idx], dept[idx]
+    stay_start = np.minimum.reduceat(start.view("int64"), idx).view("datetime64[ns]")
+    stay_end = np.maximum.reduceat(end.view("int64"), idx).view("datetime64[ns]")
+    same = stay_case[1:] == stay_case[:-1]
+    a, b = np.flatnonzero(same), np.flatnonzero(same) + 1
+    wait = np.clip((stay_start[b] - stay_end[a]) / np.timedelta64(1, "h"), 0, None)
+    e = pd.DataFrame({"s": stay_dept[a], "t": stay_dept[b], "case": stay_case[a], "wait": wait})
+    g = e.groupby(["s", "t"], sort=False)
     edges = pd.DataFrame({"count": g.size(), "cases": g["case"].nunique(),
                           "wait_p50": g["wait"].median(), "wait_p90": g["wait"].quantile(0.9)}).reset_index()
-    stays["hours"] = (stays["end"] - stays["start"]).dt.total_seconds() / 3600
-    per_case = stays.groupby(["dept", "case"])["hours"].sum().reset_index()
-    gn = per_case.groupby("dept", sort=True)
-    nodes = pd.DataFrame({"events": st.groupby("dept").size(), "cases": gn["case"].nunique(),
-                          "time_p50": gn["hours"].median(), "time_p90": gn["hours"].quantile(0.9)})
-    nodes = nodes.rename_axis("name").reset_index()
+    edges.insert(0, "source", dept_names[edges.pop("s").to_numpy()])
+    edges.insert(1, "target", dept_names[edges.pop("t").to_numpy()])
+    edges = edges.sort_values(["source", "target"]).reset_index(drop=True)
+    hours = (stay_end - stay_start) / np.timedelta64(1, "h")
+    per_case = pd.DataFrame({"d": stay_dept, "case": stay_case, "h": hours}).groupby(["d", "case"], sort=False)["h"].sum()
+    per_case = per_case.reset_index()
+    gn = per_case.groupby("d", sort=False)
+    nodes = pd.DataFrame({"events": pd.Series(np.bincount(dept, minlength=len(dept_names))),
+                          "cases": gn["case"].nunique(), "time_p50": gn["h"].median(),
+                          "time_p90": gn["h"].quantile(0.9)})
+    nodes.insert(0, "name", dept_names[nodes.index.to_numpy()])
+    nodes = nodes.sort_values("name").reset_index(drop=True)
     first_of_case = np.r_[True, ~same]
     last_of_case = np.r_[~same, True]
-    return ProcessMap("department", metric, nodes, edges, _counts(stays["dept"].to_numpy()[first_of_case]),
-                      _counts(stays["dept"].to_numpy()[last_of_case]), int(len(np.unique(case))))
+    return ProcessMap("department", metric, nodes, edges, _counts(dept_names[stay_dept[first_of_case]]),
+                      _counts(dept_names[stay_dept[last_of_case]]), int(case.max() + 1) if len(case) else 0)
 
 
 def _counts(values: np.ndarray) -> dict[str, int]:
@@ -207,20 +228,44 @@ def discover_map(log: pd.DataFrame, *, view: str = "activity", metric: str = "fr
     return pm
 
 
+_MODS = (2147483629, 2147483587)
+_BASES = (1000003, 999983)
+
+
 def variants(log: pd.DataFrame) -> pd.DataFrame:
-    """Variants (step sequences) with cases, share and median lead time (hours), most frequent first."""
+    """Variants (step sequences) with cases, share and median lead time (hours), most frequent first.
+
+    Vectorised: each case's sequence is reduced to (length, two polynomial
+    hashes) with numpy; the exact sequence is built for one case per variant.
+    """
     s = sorted_log(log)
-    seq = s["activity"].astype(str).groupby(s["case_id"].to_numpy(), sort=True).agg("\x1f".join)
-    ts_lo = pd.concat([s["start_time"], s["end_time"]], axis=1).min(axis=1).groupby(s["case_id"].to_numpy()).min()
-    ts_hi = pd.concat([s["start_time"], s["end_time"]], axis=1).max(axis=1).groupby(s["case_id"].to_numpy()).max()
-    lead = (ts_hi - ts_lo).dt.total_seconds() / 3600
-    frame = pd.DataFrame({"key": seq.to_numpy(dtype=object), "case_id": seq.index.to_numpy(dtype=object),
-                          "lead": lead.reindex(seq.index).to_numpy()})
-    g = frame.groupby("key", sort=False)
+    codes, names = pd.factorize(s["activity"].astype("string"))
+    names = np.asarray(names.astype(str), dtype=object)
+    case, case_names = pd.factorize(s["case_id"])
+    n = len(s)
+    starts = np.flatnonzero(np.r_[True, case[1:] != case[:-1]]) if n else np.array([], dtype=np.int64)
+    lengths = np.diff(np.r_[starts, n])
+    pos = np.arange(n) - np.repeat(starts, lengths)
+    keys = [lengths]
+    for mod, base in zip(_MODS, _BASES):
+        powers = np.ones(int(lengths.max()) if n else 1, dtype=np.int64)
+        for i in range(1, len(powers)):
+            powers[i] = powers[i - 1] * base % mod
+        terms = (codes.astype(np.int64) + 1) * powers[pos] % mod
+        keys.append(np.add.reduceat(terms, starts) % mod if n else np.array([], dtype=np.int64))
+    start, end = _ns(s["start_time"]), _ns(s["end_time"])
+    lo = np.where(np.isnat(start), end, start).view("int64")
+    hi = np.where(np.isnat(end), start, end).view("int64")
+    lead = (np.maximum.reduceat(hi, starts) - np.minimum.reduceat(lo, starts)) / 3.6e12 if n else np.array([])
+    frame = pd.DataFrame({"len": keys[0], "h1": keys[1], "h2": keys[2], "first": starts,
+                          "case_id": np.asarray(case_names.astype(str), dtype=object)[case[starts]] if n else [],
+                          "lead": lead})
+    g = frame.groupby(["len", "h1", "h2"], sort=False)
     out = pd.DataFrame({"cases": g.size(), "median_lead_hours": g["lead"].median(),
-                        "case_ids": g["case_id"].agg(list)}).reset_index()
-    out["variant"] = pd.Series([tuple(k.split("\x1f")) for k in out["key"]], dtype=object)
-    out["share"] = out["cases"] / len(seq)
+                        "first": g["first"].first(), "case_ids": g["case_id"].agg(list)}).reset_index(drop=True)
+    out["variant"] = pd.Series([tuple(names[codes[f:f + ln]]) for f, ln in
+                                zip(out["first"], g["len"].first().to_numpy())], dtype=object)
+    out["share"] = out["cases"] / max(len(starts), 1)
     out["steps"] = out["variant"].map(len)
     out["variant_text"] = out["variant"].map(lambda v: " → ".join(v))
     out = out.sort_values(["cases", "variant_text"], ascending=[False, True]).reset_index(drop=True)

@@ -135,3 +135,12 @@ def test_sample_references_and_cli(tmp_path):
     v = json.loads(res.output)
     assert v["variants"] == len(variants(procmine.read_log(log))) and v["top"][0]["cases"] == 800
     assert main(["discover", str(log), "-o", str(tmp_path / "x.svg"), "--service", "无此事项"]) == 2
+
+
+def test_variants_equal_pm4py_on_a_real_log(real_log):
+    log = real_log("bpic2020/PermitLog.xes.gz").log
+    theirs = pm4py.get_variants(procmine.to_pm4py(log))
+    ours = variants(log)
+    assert len(ours) == len(theirs) == 1402
+    assert {tuple(v): int(c) for v, c in zip(ours["variant"], ours["cases"])} == \
+        {tuple(k): (len(v) if isinstance(v, list) else int(v)) for k, v in theirs.items()}
