@@ -9,10 +9,12 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 .PHONY: setup system-deps demo test bench sample clean
 
 system-deps:
-	@if ! command -v dot >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK"; then \
-	  echo "installing system packages: graphviz fonts-noto-cjk"; \
+	@if ! command -v dot >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
+	    || ! command -v chromium >/dev/null 2>&1; then \
+	  echo "installing system packages: graphviz fonts-noto-cjk chromium (for the HTML report test)"; \
 	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends graphviz fonts-noto-cjk fontconfig >/dev/null; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
+	    graphviz fonts-noto-cjk fontconfig chromium >/dev/null; \
 	fi
 
 $(BIN)/.installed: pyproject.toml
@@ -24,9 +26,7 @@ $(BIN)/.installed: pyproject.toml
 setup: system-deps $(BIN)/.installed
 
 demo: setup
-	$(BIN)/procmine import logs/ -o out/log.parquet
-	$(BIN)/procmine cases out/log.parquet -o out/cases.csv
-	$(BIN)/procmine audit out/log.parquet -o out/findings.json
+	$(BIN)/procmine demo --out out
 
 test: setup
 	$(BIN)/python -m pytest -q

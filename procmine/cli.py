@@ -14,7 +14,7 @@ from . import audit as audit_mod
 from . import conform as conform_mod
 from . import discover as discover_mod
 from . import eventlog, importer, maps, metrics, render
-from .errors import ProcmineError
+from .errors import ProcmineError, UsageError
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,6 +152,46 @@ def conform_cmd(log, reference, output, as_json) -> None:
         click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
     else:
         click.echo(render.conformance_summary(result))
+
+
+@cli.command("report")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="report.xlsx or report.html")
+@click.option("--rules", help="audit-rules preset or YAML file")
+@click.option("--reference", type=click.Path(path_type=Path), help="办事指南 reference for a conformance section")
+@click.option("--title", help="report title")
+@click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
+def report_cmd(log, output, rules, reference, title, no_mask) -> None:
+    """Write the auditor's report: Excel workbook or standalone HTML page."""
+    from . import report as report_mod
+
+    suffix = output.suffix.lower()
+    if suffix not in (".xlsx", ".html", ".htm"):
+        raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
+    rep = report_mod.build_report(eventlog.read_log(log), rules=rules, reference=reference, title=title,
+                                  mask=not no_mask)
+    _write_report(rep, output)
+    click.echo(f"wrote {output}")
+
+
+def _write_report(rep, output: Path) -> None:
+    if output.suffix.lower() == ".xlsx":
+        from .report_xlsx import render_xlsx
+        render_xlsx(rep, output)
+    else:
+        from .report_html import render_html
+        render_html(rep, output)
+
+
+@cli.command("demo")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("--logs", "logs_dir", type=click.Path(path_type=Path), help="exports to use (default: the shipped logs/)")
+def demo_cmd(out_dir, logs_dir) -> None:
+    """Import the shipped sample, audit it, draw maps and write both reports into out/."""
+    from . import demo as demo_mod
+
+    files = demo_mod.run_demo(out_dir, logs_dir, progress=lambda msg: click.echo(msg, err=True))
+    click.echo(render.demo_summary(files))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -91,3 +91,12 @@ def conformance_summary(result) -> str:
     for r in result.deviations.itertuples(index=False):
         lines.append(f"  {int(r.cases):>6} cases {r.share:6.1%}  {r.deviation}   e.g. {', '.join(r.examples[:3])}")
     return "\n".join(lines)
+
+
+def demo_summary(files: dict) -> str:
+    lines = ["procmine demo wrote:"]
+    width = max(len(k) for k in files)
+    for label, path in files.items():
+        lines.append(f"  {label:<{width}}  {path}")
+    lines.append("open the HTML report in a browser, or the workbook in Excel/WPS.")
+    return "\n".join(lines)
