@@ -64,6 +64,19 @@ class AuditResult:
     cases: pd.DataFrame
     rules: str
 
+    def masked(self, masker) -> "AuditResult":
+        """A copy whose evidence and summaries show no raw ID or phone numbers."""
+        import copy
+
+        out = copy.copy(self)
+        out.findings = []
+        for f in self.findings:
+            g = copy.copy(f)
+            g.evidence = masker.ids(f.evidence)
+            g.summary = masker.text(f.summary)
+            out.findings.append(g)
+        return out
+
     def to_dict(self) -> dict:
         return {
             "procmine": __version__, "rules": self.rules,

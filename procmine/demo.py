@@ -48,7 +48,9 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     if len(imported.rejects):
         files["rejected rows"] = write_table(imported.rejects, out / "log.rejects.csv")
     step("auditing against 最多跑一次 …")
-    result = audit(imported.log)
+    from .privacy import Masker
+
+    result = audit(imported.log).masked(Masker())
     files["findings"] = write_atomic(out / "findings.json",
                                      lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
     files["per-case metrics"] = write_table(result.cases, out / "cases.csv")

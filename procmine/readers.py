@@ -507,36 +507,61 @@ def fill_merged(df: pd.DataFrame, ranges: list[tuple[int, int, int, int]], *, fi
 # ---------------------------------------------------------------- CSV
 
 
-def _decode(data: bytes, path: Path) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return data.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    raise InputError(f"{path} is neither UTF-8 nor GBK/GB18030 text",
-                     hint="save it as CSV UTF-8, or as .xlsx")
+def _open_bytes(path: Path):
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rb") if gz else open(path, "rb")
+
+
+def _head(path: Path, size: int = 1 << 16) -> bytes:
+    try:
+        with _open_bytes(path) as fh:
+            return fh.read(size)
+    except (OSError, EOFError) as exc:
+        raise InputError(f"{path} is a damaged gzip file: {exc}") from None
+
+
+def _has_blank_lines(path: Path) -> bool:
+    """A blank line inside the data would shift pyarrow's row numbers."""
+    tail = b""
+    with _open_bytes(path) as fh:
+        while True:
+            chunk = fh.read(1 << 22)
+            if not chunk:
+                return False
+            buf = tail + chunk
+            if b"\n\n" in buf or b"\n\r\n" in buf:
+                return True
+            tail = buf[-2:]
 
 
 def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
-    raw = path.read_bytes()
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError(f"{path} is a damaged gzip file: {exc}") from None
-    if b"\x00" in raw[:4096]:
-        if raw[:2] in (b"\xff\xfe", b"\xfe\xff"):
-            text = raw.decode("utf-16")
-        else:
-            raise InputError(f"{path} is a binary file, not CSV or Excel")
+    """CSV (optionally gzipped) in UTF-8 ± BOM, GB18030 or UTF-16; header found in
+    the first lines. The body is read by pyarrow (columnar, multi-threaded, no
+    whole-file Python string); files with blank lines or ragged rows go through
+    pandas so row numbers stay exact."""
+    head = _head(path)
+    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        encoding = "utf-16"
+    elif b"\x00" in head[:4096]:
+        raise InputError(f"{path} is a binary file, not CSV or Excel")
     else:
-        text = _decode(raw, path)
-    del raw
-    head_lines = text[: 1 << 16].splitlines()[:PROBE_ROWS]
-    sample = "\n".join(head_lines)
+        cut = head[: head.rfind(b"\n") + 1] or head
+        encoding = "utf-8"
+        try:
+            cut.decode("utf-8")
+        except UnicodeDecodeError:
+            try:
+                cut.decode("gb18030")
+                encoding = "gb18030"
+            except UnicodeDecodeError:
+                raise InputError(f"{path} is neither UTF-8 nor GBK/GB18030 text",
+                                 hint="save it as CSV UTF-8, or as .xlsx") from None
+    text_head = head.decode(encoding, errors="ignore").lstrip("\ufeff")
+    head_lines = text_head.splitlines()[:PROBE_ROWS]
     delim = max([",", ";", "\t", "|"], key=lambda d: sum(line.count(d) for line in head_lines[:10]))
     try:
-        probe = list(csv.reader(io.StringIO(sample), delimiter=delim))
+        probe = list(csv.reader(io.StringIO("\n".join(head_lines)), delimiter=delim))
     except csv.Error as exc:
         raise InputError(f"{path}: not readable as CSV: {exc}") from None
     h = find_header(probe, mapping)
@@ -545,23 +570,55 @@ def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
                            hint="first line: " + (head_lines[0][:200] if head_lines else "(empty)"))
     names = header_names(probe[h])
     _duplicated_fields(probe[h], mapping, f"{path.name}: ")
-    try:
-        df = pd.read_csv(io.StringIO(text), sep=delim, header=None, skiprows=h + 1, names=names, dtype=str,
-                         keep_default_na=False, na_values=[""], skip_blank_lines=False, index_col=False,
-                         on_bad_lines="error", engine="c")
-    except (pd.errors.ParserError, ValueError) as exc:
-        raise InputError(f"{path}: CSV is malformed: {str(exc).splitlines()[0]}") from None
-    del text
+    df = None
+    if encoding != "utf-16" and not _has_blank_lines(path):
+        df = _csv_arrow(path, encoding, delim, h, names)
+    if df is None:
+        df = _csv_pandas(path, encoding, delim, h, names)
     rows = np.arange(len(df), dtype=np.int64) + h + 2
-    df = df.astype("string")
-    for name in df.columns:
-        df[name] = df[name].mask(df[name].str.strip() == "")
     blank = df.isna().all(axis=1).to_numpy()
     if blank.any():
         df = df.loc[~blank].reset_index(drop=True)
         rows = rows[~blank]
     title = " ".join(c for r in probe[:h] for c in r if c.strip()) or None
     return RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title)
+
+
+def _csv_arrow(path: Path, encoding: str, delim: str, h: int, names: list[str]) -> pd.DataFrame | None:
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        with _open_bytes(path) as fh:
+            table = pacsv.read_csv(
+                fh,
+                read_options=pacsv.ReadOptions(skip_rows=h + 1, column_names=names, encoding=encoding,
+                                               block_size=1 << 24),
+                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                                     null_values=[""]))
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
+        return None  # ragged rows, bad bytes: let the exact path report it
+    return _arrow_to_text(table, names)
+
+
+def _csv_pandas(path: Path, encoding: str, delim: str, h: int, names: list[str]) -> pd.DataFrame:
+    try:
+        with _open_bytes(path) as fh:
+            df = pd.read_csv(fh, sep=delim, header=None, skiprows=h + 1, names=names, dtype=str,
+                             encoding="utf-8-sig" if encoding == "utf-8" else encoding, keep_default_na=False,
+                             na_values=[""], skip_blank_lines=False, index_col=False, on_bad_lines="error",
+                             engine="c")
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: bytes that are not {encoding} text further down the file",
+                         hint="re-save the file as CSV UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: CSV is malformed: {str(exc).splitlines()[0]}") from None
+    df = df.astype("string")
+    for name in df.columns:
+        df[name] = df[name].mask(df[name].str.strip() == "")
+    return df
 
 
 # ---------------------------------------------------------------- XES

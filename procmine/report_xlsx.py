@@ -131,4 +131,27 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         for _ in range(rows_needed):
             pws.append([])
         row += rows_needed + 1
-    return write_atomic(path, lambda tmp: wb.save(tmp))
+    def save(tmp: Path) -> None:
+        wb.save(tmp)
+        _fix_zip_times(Path(tmp), when)
+
+    return write_atomic(path, save)
+
+
+def _fix_zip_times(path: Path, when: dt.datetime) -> None:
+    """Zip entries carry the time of writing; pin them so the same report gives the same bytes."""
+    import zipfile
+
+    stamp = (max(when.year, 1980), when.month, when.day, when.hour, when.minute, when.second)
+    with zipfile.ZipFile(path) as src:
+        entries = [(info.filename, src.read(info.filename)) for info in src.infolist()]
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as dst:
+        for name, data in entries:
+            if name == "docProps/core.xml":  # openpyxl stamps "modified" with the time of saving
+                import re
+
+                iso = when.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+                data = re.sub(rb"(<dcterms:modified[^>]*>)[^<]*(</dcterms:modified>)", rb"\g<1>" + iso + rb"\g<2>", data)
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            dst.writestr(info, data)
