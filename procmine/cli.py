@@ -201,6 +201,69 @@ def demo_cmd(out_dir, logs_dir) -> None:
     click.echo(render.demo_summary(files))
 
 
+@cli.command("redesign")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--plan", type=click.Path(path_type=Path), required=True, help="plan YAML (templates/plans/, procmine suggest)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="result.json or result.xlsx")
+@click.option("--rules", help="audit-rules preset or YAML file")
+def redesign_cmd(log, plan, output, rules) -> None:
+    """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
+    from . import redesign as redesign_mod
+
+    result = redesign_mod.redesign(eventlog.read_log(log), plan, rules)
+    if output:
+        _write_result(output, result.to_dict(), {"四减": result.table, "仍未达标": result.still_failing,
+                                                 "逐件": result.per_case})
+    click.echo(render.redesign_summary(result, output))
+
+
+@cli.command("suggest")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="plan.yaml")
+@click.option("--rules", help="audit-rules preset or YAML file")
+def suggest_cmd(log, output, rules) -> None:
+    """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
+    from . import redesign as redesign_mod
+
+    text = redesign_mod.suggest(eventlog.read_log(log), rules)
+    eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
+
+
+@cli.command("compare")
+@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--split-date", help="compare cases starting before / on or after this date (one LOG)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="comparison.json or comparison.xlsx")
+@click.option("--rules", help="audit-rules preset or YAML file")
+def compare_cmd(logs, split_date, output, rules) -> None:
+    """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals."""
+    from . import compare as compare_mod
+
+    if split_date:
+        if len(logs) != 1:
+            raise UsageError("--split-date takes one LOG")
+        before, after = compare_mod.split_by_date(eventlog.read_log(logs[0]), split_date)
+    elif len(logs) == 2:
+        before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
+    else:
+        raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
+    result = compare_mod.compare(before, after, rules)
+    if output:
+        _write_result(output, result.to_dict(), {"对比": result.table})
+    click.echo(render.compare_summary(result, output))
+
+
+def _write_result(output: Path, data: dict, tables: dict) -> None:
+    suffix = output.suffix.lower()
+    if suffix == ".json":
+        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    elif suffix == ".xlsx":
+        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(tables, tmp))
+    else:
+        raise UsageError(f"cannot write {output.name}: use .json or .xlsx")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning procmine's errors into exit codes."""
     try:

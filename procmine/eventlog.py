@@ -264,3 +264,29 @@ def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
             if risky.any():
                 out[c] = s.where(~risky, "'" + s)
     return out
+
+
+def write_tables_xlsx(tables: dict, tmp: Path) -> None:
+    """Several DataFrames as sheets of one workbook (text never becomes a formula)."""
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import TYPE_STRING
+
+    wb = Workbook(write_only=True)
+    for name, frame in tables.items():
+        ws = wb.create_sheet(str(name)[:31])
+        ws.freeze_panes = "A2"
+        ws.append([str(c) for c in frame.columns])
+        for row in frame.astype(object).where(frame.notna(), None).itertuples(index=False):
+            cells = []
+            for v in row:
+                if isinstance(v, pd.Timestamp):
+                    v = v.tz_localize(None).to_pydatetime() if v.tzinfo else v.to_pydatetime()
+                elif isinstance(v, (list, tuple)):
+                    v = "、".join(map(str, v))
+                cell = WriteOnlyCell(ws, value=v)
+                if isinstance(v, str) and v[:1] in ("=", "+", "-", "@", "\t", "\r"):
+                    cell.data_type = TYPE_STRING
+                cells.append(cell)
+            ws.append(cells)
+    wb.save(tmp)

@@ -100,3 +100,30 @@ def demo_summary(files: dict) -> str:
         lines.append(f"  {label:<{width}}  {path}")
     lines.append("open the HTML report in a browser, or the workbook in Excel/WPS.")
     return "\n".join(lines)
+
+
+def redesign_summary(result, output) -> str:
+    lines = [f"{result.plan}: 四减 (mean per case, before → after)"]
+    for r in result.table.itertuples(index=False):
+        pct = "" if r.change_pct is None or r.change_pct != r.change_pct else f" ({r.change_pct:+.1%})"
+        lines.append(f"  {r.service:<10} {r.measure:<14} {r.before:>9.3f} → {r.after:>9.3f}  {r.change:+.3f}{pct}")
+    lines.append(f"{len(result.still_failing)} cases would still miss 最多跑一次 or their time limit")
+    for r in result.still_failing.head(3).itertuples(index=False):
+        lines.append(f"  {r.case_id}: {r.reasons}")
+    if output:
+        lines.append(f"wrote {output}")
+    return "\n".join(lines)
+
+
+def compare_summary(result, output) -> str:
+    lines = ["change (after − before) with 95% bootstrap interval; * = the interval excludes 0"]
+    for r in result.table.itertuples(index=False):
+        if r.change is None or r.change != r.change:
+            lines.append(f"  {r.service:<10} {r.metric:<12} (no cases in one period)")
+            continue
+        star = "*" if r.significant else " "
+        lines.append(f"{star} {r.service:<10} {r.metric:<12} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
+                     f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
+    if output:
+        lines.append(f"wrote {output}")
+    return "\n".join(lines)

@@ -1,0 +1,138 @@
+import json
+
+import pytest
+from click.testing import CliRunner
+
+import procmine
+from procmine.cli import cli
+from procmine.compare import compare, split_by_date
+from procmine.redesign import redesign, suggest
+from conftest import ROOT
+from test_audit import mklog
+
+
+def plan(tmp_path, text):
+    p = tmp_path / "plan.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def row(table, service, prefix):
+    r = table[(table.service == service) & table.measure.str.startswith(prefix)].iloc[0]
+    return r["before"], r["after"]
+
+
+def three_step_cases(n=4):
+    rows = []
+    for i in range(n):  # Mon 2024-03-04: A 1 h, B takes exactly two working days, C 1 h
+        rows += [(f"C{i}", "受理", "2024-03-04 09:00", "2024-03-04 10:00", {"in_person": True}),
+                 (f"C{i}", "审查", "2024-03-04 10:00", "2024-03-06 10:00"),
+                 (f"C{i}", "办结", "2024-03-06 10:00", "2024-03-06 11:00")]
+    return mklog(rows)
+
+
+def test_removing_a_two_working_day_step_cuts_exactly_two(tmp_path):
+    r = redesign(three_step_cases(), plan(tmp_path, "changes:\n  - remove: 审查\n"))
+    assert row(r.table, "测试事项", "办理工作日") == (2.0, 0.0)
+    assert row(r.table, "测试事项", "环节数") == (3.0, 2.0)
+
+
+def test_parallelising_two_one_day_steps_saves_one_day(tmp_path):
+    rows = []
+    for i in range(3):
+        rows += [(f"P{i}", "受理", "2024-03-04 09:00", "2024-03-04 10:00"),
+                 (f"P{i}", "刻章", "2024-03-04 10:00", "2024-03-05 10:00"),
+                 (f"P{i}", "社保", "2024-03-05 10:00", "2024-03-06 10:00"),
+                 (f"P{i}", "办结", "2024-03-06 10:00", "2024-03-06 11:00")]
+    r = redesign(mklog(rows), plan(tmp_path, "changes:\n  - parallel: [刻章, 社保]\n"))
+    assert row(r.table, "测试事项", "办理工作日") == (2.0, 1.0)
+    assert row(r.table, "测试事项", "环节数") == (4.0, 4.0)
+
+
+def test_share_deliver_online_recount_documents_and_trips(tmp_path):
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"materials": ["身份证", "章程"], "channel": "窗口"}),
+                 ("A", "社保登记", "2024-03-05 09:00", "2024-03-05 09:10", {"materials": ["居民身份证"]}),
+                 ("A", "窗口领证", "2024-03-07 09:00", "2024-03-07 09:10")])
+    r = redesign(log, plan(tmp_path, "changes:\n  - share: [居民身份证]\n  - deliver: [窗口领证]\n"))
+    assert row(r.table, "测试事项", "提交材料") == (3.0, 1.0)
+    assert row(r.table, "测试事项", "跑动") == (2.0, 1.0)
+    r2 = redesign(log, plan(tmp_path, "changes:\n  - online: [受理]\n  - deliver: [窗口领证]\n"))
+    assert row(r2.table, "测试事项", "跑动") == (2.0, 0.0)
+
+
+def test_plan_errors_name_the_line_and_near_matches(tmp_path):
+    log = three_step_cases(1)
+    with pytest.raises(procmine.UsageError) as err:
+        redesign(log, plan(tmp_path, "changes:\n  - remove: 审核\n"))
+    assert "line 2" in str(err.value) and "did you mean: 审查" in str(err.value)
+    with pytest.raises(procmine.UsageError, match=r"line 3: '审查' is already under 'remove' \(line 2\)"):
+        redesign(log, plan(tmp_path, "changes:\n  - remove: 审查\n  - parallel: [审查, 办结]\n"))
+    with pytest.raises(procmine.UsageError, match="no document called '营业执照'"):
+        redesign(log, plan(tmp_path, "changes:\n  - share: [营业执照]\n"))
+    with pytest.raises(procmine.UsageError, match="line 2: unknown change"):
+        redesign(log, plan(tmp_path, "changes:\n  - delete: 审查\n"))
+
+
+def test_still_failing_cases_say_why(tmp_path):
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 10:00", {"sla": 1, "in_person": True}),
+                 ("A", "审查", "2024-03-04 10:00", "2024-03-08 10:00", {"sla": 1}),
+                 ("A", "窗口领证", "2024-03-08 11:00", "2024-03-08 11:10", {"sla": 1})])
+    r = redesign(log, plan(tmp_path, "changes:\n  - cap_wait: {activity: 窗口领证, hours: 0}\n"))
+    (fail,) = r.still_failing.itertuples(index=False)
+    assert "仍需跑动2次" in fail.reasons and "仍超时限" in fail.reasons and "审查" in fail.reasons
+
+
+def test_suggest_round_trip_on_the_sample(tmp_path):
+    log = procmine.read_export(ROOT / "logs").log
+    text = suggest(log)
+    p = plan(tmp_path, text)
+    r = redesign(log, p)
+    before, after = row(r.table, "企业开办一件事", "跑动")
+    assert after < before
+    assert "parallel: [印章刻制, 社保登记]" in text and "remove: 审核签发" not in text.split("# name:")[0]
+    for name in ("企业开办一件事", "食品经营许可", "建筑工程施工许可"):
+        res = redesign(log, ROOT / "templates" / "plans" / f"{name}.yaml")
+        b, a = row(res.table, name, "提交材料")
+        assert a < b
+
+
+def test_compare_detects_a_real_change_and_not_noise():
+    rows = []
+    for i in range(60):  # before: every case picks up at the window (2 trips); after: posted (1 trip)
+        day = 4 + i % 20
+        d = f"2024-03-{day:02d}" if day <= 29 else "2024-03-29"
+        rows += [(f"B{i}", "受理", f"{d} 09:00", f"{d} 09:10", {"in_person": True})]
+        if i % 2 == 0:
+            rows += [(f"B{i}", "窗口领证", f"{d} 15:00", f"{d} 15:05", {"in_person": False})]
+    log_before = mklog([(c, a, s.replace("2024-03", "2024-01"), e.replace("2024-03", "2024-01"), x) for c, a, s, e, x in rows])
+    later = [(c.replace("B", "A"), a, s.replace("2024-03", "2024-09"), e.replace("2024-03", "2024-09"), x) for c, a, s, e, x in rows]
+    changed = mklog([r for r in later] + [(f"A{i}", "补正材料提交", "2024-09-25 09:00", "2024-09-25 09:10",
+                                             {"in_person": True}) for i in range(0, 60, 1)])
+    c = compare(log_before, changed)
+    t = c.table.set_index("metric")
+    assert t.loc["最多跑一次率", "before"] == 1 and t.loc["最多跑一次率", "after"] < 0.2
+    assert t.loc["最多跑一次率", "significant"]
+    assert not t.loc["平均提交材料份数", "significant"]
+    b, a = split_by_date(mklog(rows + later), "2024-06-01")
+    assert b["case_id"].str.startswith("B").all() and a["case_id"].str.startswith("A").all()
+
+
+def test_cli_redesign_suggest_compare(tmp_path):
+    runner = CliRunner()
+    log = tmp_path / "log.parquet"
+    assert runner.invoke(cli, ["import", str(ROOT / "logs"), "-o", str(log)]).exit_code == 0
+    res = runner.invoke(cli, ["redesign", str(log), "--plan", str(ROOT / "templates/plans/企业开办一件事.yaml"),
+                              "-o", str(tmp_path / "r.json")])
+    assert res.exit_code == 0, res.output
+    data = json.loads((tmp_path / "r.json").read_text(encoding="utf-8"))
+    assert any(r["measure"].startswith("跑动") and r["after"] < r["before"] for r in data["四减"])
+    assert runner.invoke(cli, ["redesign", str(log), "--plan", str(ROOT / "templates/plans/企业开办一件事.yaml"),
+                               "-o", str(tmp_path / "r.xlsx")]).exit_code == 0
+    assert runner.invoke(cli, ["suggest", str(log), "-o", str(tmp_path / "p.yaml")]).exit_code == 0
+    res = runner.invoke(cli, ["compare", str(log), "--split-date", "2024-04-01", "-o", str(tmp_path / "c.json")])
+    assert res.exit_code == 0, res.output
+    a = (tmp_path / "c.json").read_bytes()
+    runner.invoke(cli, ["compare", str(log), "--split-date", "2024-04-01", "-o", str(tmp_path / "c.json")])
+    assert (tmp_path / "c.json").read_bytes() == a  # seeded bootstrap: reproducible
+    from procmine.cli import main
+    assert main(["compare", str(log)]) == 2
