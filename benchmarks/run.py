@@ -107,7 +107,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description="procmine benchmarks")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
-    p.add_argument("--only", choices=["import", "audit", "discover"], help="run one benchmark")
+    p.add_argument("--only", choices=["import", "audit", "discover", "redesign"], help="run one benchmark")
     args = p.parse_args()
     if args.only in (None, "import"):
         bench_import(args)
@@ -115,6 +115,8 @@ def main() -> None:
         bench_audit(args)
     if args.only in (None, "discover"):
         bench_discover(args)
+    if args.only in (None, "redesign"):
+        bench_redesign(args)
 
 
 def best(code: str, repeat: int, *argv: str):
@@ -169,6 +171,28 @@ def bench_discover(args) -> None:
     print(f"  department map    {dm:7.2f} s vs pm4py handover-of-work         {ho:7.2f} s → {ho / dm:.0f}× faster (target ≥ 20×)")
     tbr, cf = t("pm4py_tbr", str(bpmn)), t("conform", str(ref))
     print(f"  conformance       {cf:7.2f} s vs pm4py token-based replay       {tbr:7.2f} s → {cf / tbr:.2f}× (target ≤ 0.33×)")
+
+
+REPLAY = """
+import sys, time
+import procmine
+from procmine.audit import audit
+from procmine.redesign import redesign
+log = procmine.read_log(sys.argv[1])
+t = time.perf_counter(); audit(log); a = time.perf_counter() - t
+t = time.perf_counter(); redesign(log, sys.argv[2]); r = time.perf_counter() - t
+print(f"{a:.3f},{r:.3f}")
+"""
+
+
+def bench_redesign(args) -> None:
+    log = DATA / "bench_log.parquet"
+    if not log.exists():
+        measure(PROCMINE_IMPORT, str(ensure_input(args.rows)), str(log))
+    plan = HERE / "plan_1m.yaml"
+    a, r = (float(x) for x in measure(REPLAY, str(log), str(plan))[2].split(","))
+    print(f"\nredesign replay, {args.rows:,} events (seconds inside one process)")
+    print(f"  audit {a:7.2f} s   replay under a plan {r:7.2f} s → {r / a:.2f}× the audit (target ≤ 2×)")
 
 
 REF_TO_BPMN = """

@@ -168,7 +168,9 @@ def conform_cmd(log, reference, output, as_json) -> None:
 @click.option("--reference", type=click.Path(path_type=Path), help="办事指南 reference for a conformance section")
 @click.option("--title", help="report title")
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
-def report_cmd(log, output, rules, reference, title, no_mask) -> None:
+@click.option("--split-date", help="add a before/after comparison section split at this date")
+@click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from . import report as report_mod
 
@@ -176,7 +178,8 @@ def report_cmd(log, output, rules, reference, title, no_mask) -> None:
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
     rep = report_mod.build_report(eventlog.read_log(log), rules=rules, reference=reference, title=title,
-                                  mask=not no_mask)
+                                  mask=not no_mask, split_date=split_date,
+                                  before=eventlog.read_log(before_log) if before_log else None)
     _write_report(rep, output)
     click.echo(f"wrote {output}")
 

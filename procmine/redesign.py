@@ -13,6 +13,10 @@ A plan (YAML)::
       - online: [申请受理]                       # intake online: not a trip
       - deliver: [窗口领取营业执照]              # post / e-delivery instead of pick-up: not a trip
       - cap_wait: {department: 公积金中心, hours: 24}   # or {activity: …}
+      - bundle: {services: [设立登记, 社保开户], by: 申请人, as: 企业开办一件事}
+        # 一件事: cases of these services with the same applicant (column `by`)
+        # become one matter — one intake, each document once, one result,
+        # the services' work running side by side from the common intake
 
 Every real case is replayed: its observed waiting and service times are kept,
 removed steps drop out, parallel blocks take the longest branch, trips and
@@ -35,7 +39,7 @@ from .metrics import event_facts, local_day, material_handovers
 from .rules import Rules, load_rules
 from .workdays import WorkCalendar
 
-CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait")
+CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait", "bundle")
 
 
 @dataclass
@@ -46,6 +50,7 @@ class Change:
     into: str | None = None
     department: str | None = None
     hours: float | None = None
+    by: str | None = None
 
 
 @dataclass
@@ -105,6 +110,14 @@ def load_plan(path: str | Path) -> Plan:
         if kind is None:
             raise UsageError(f"{path}, line {line}: unknown change {', '.join(fields)}",
                              hint="changes: " + ", ".join(CHANGE_KEYS))
+        if kind == "bundle":
+            spec = {str(k.value): v for k, v in fields["bundle"].value} if isinstance(fields["bundle"], yaml.MappingNode) else {}
+            services = _names(spec["services"]) if "services" in spec else []
+            if len(services) < 2 or "by" not in spec or "as" not in spec:
+                raise UsageError(f"{path}, line {line}: bundle needs services (two or more), by (the applicant "
+                                 "column) and as (the name of the matter)")
+            changes.append(Change("bundle", services, line, into=str(spec["as"].value), by=str(spec["by"].value)))
+            continue
         if kind == "cap_wait":
             spec = {str(k.value): str(v.value) for k, v in fields["cap_wait"].value} \
                 if isinstance(fields["cap_wait"], yaml.MappingNode) else {}
@@ -147,7 +160,15 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                          f"{what}s in the log: {', '.join(sorted(pool)[:30])}")
 
     touched: dict[str, tuple[str, int]] = {}
+    services = set(map(str, log["service"].dropna().unique()))
     for ch in plan.changes:
+        if ch.kind == "bundle":
+            for name in ch.names:
+                if name not in services:
+                    missing(name, services, "service", ch.line)
+            if ch.by not in log.columns:
+                missing(ch.by, {c for c in log.columns if c not in ("materials",)}, "column", ch.line)
+            continue
         if ch.kind == "share":
             for d in ch.names:
                 if rules.catalogue.normalize(d) not in docs:
@@ -170,20 +191,28 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                 touched[a] = (ch.kind, ch.line)
 
 
-def _metrics(f: pd.DataFrame, calendar: WorkCalendar, docs: pd.DataFrame, case_start: pd.Series) -> pd.DataFrame:
-    g = f.groupby("case_id", sort=True)
-    span_total = g["span"].sum()
-    end = case_start + pd.to_timedelta(span_total.reindex(case_start.index).fillna(0), unit="h")
-    trips = f.loc[f["trip"], ["case_id", "day"]].drop_duplicates()
-    visits = trips.groupby("case_id").size()
-    n_docs = docs.groupby("case_id").size()
-    distinct = docs.groupby("case_id")["material"].nunique()
-    out = pd.DataFrame({"steps": f[f["step"]].groupby("case_id").size()}).reindex(case_start.index, fill_value=0)
-    out["documents"] = n_docs.reindex(out.index, fill_value=0)
-    out["repeated_documents"] = out["documents"] - distinct.reindex(out.index, fill_value=0)
-    out["trips"] = visits.reindex(out.index, fill_value=0)
-    out["working_days"] = calendar.working_days(case_start, end)
-    out["hours"] = span_total.reindex(out.index).fillna(0)
+def _metrics(f: pd.DataFrame, calendar: WorkCalendar, docs: pd.DataFrame, member_start: pd.Series,
+             unit_of: pd.Series, *, together: bool) -> pd.DataFrame:
+    """Per unit (a case, or a bundled matter): steps, documents, trips, working days.
+
+    ``together``: the unit's member cases run side by side from the unit's start
+    (after a bundle); otherwise each member keeps its own start (as observed).
+    """
+    member_span = f.groupby("case_id", sort=True)["span"].sum().reindex(member_start.index).fillna(0)
+    unit_start = member_start.groupby(unit_of).min()
+    member_from = unit_of.map(unit_start) if together else member_start
+    member_end = member_from + pd.to_timedelta(member_span, unit="h")
+    unit_end = member_end.groupby(unit_of).max()
+    fu = f.assign(unit=f["case_id"].map(unit_of))
+    trips = fu.loc[fu["trip"], ["unit", "day"]].drop_duplicates()
+    du = docs.assign(unit=docs["case_id"].map(unit_of))
+    out = pd.DataFrame(index=unit_start.index)
+    out["steps"] = fu[fu["step"]].groupby("unit").size().reindex(out.index, fill_value=0)
+    out["documents"] = du.groupby("unit").size().reindex(out.index, fill_value=0)
+    out["repeated_documents"] = out["documents"] - du.groupby("unit")["material"].nunique().reindex(out.index, fill_value=0)
+    out["trips"] = trips.groupby("unit").size().reindex(out.index, fill_value=0)
+    out["working_days"] = calendar.working_days(unit_start, unit_end.reindex(out.index))
+    out["hours"] = ((unit_end.reindex(out.index) - unit_start).dt.total_seconds() / 3600).round(3)
     return out
 
 
@@ -208,7 +237,16 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     if rules.sla_days:
         svc = f.groupby("case_id")["service"].first().reindex(case_start.index)
         sla = sla.fillna(svc.map(rules.sla_days))
-    before = _metrics(f, calendar, hand, case_start)
+    services_of = f.groupby("case_id")["service"].first().reindex(case_start.index)
+    unit_of = pd.Series(case_start.index.to_numpy(), index=case_start.index)
+    unit_service = services_of.copy()
+    bundles = [ch for ch in plan.changes if ch.kind == "bundle"]
+    for ch in bundles:
+        who = log.groupby("case_id")[ch.by].first().reindex(case_start.index)
+        member = services_of.isin(ch.names) & who.notna()
+        unit_of[member] = ch.into + "｜" + who[member].astype(str)
+        unit_service[member] = ch.into
+    before = _metrics(f, calendar, hand, case_start, unit_of, together=False)
 
     scope = f["service"] == plan.service if plan.service else pd.Series(True, index=f.index)
     scope = scope.fillna(False).to_numpy(dtype=bool)
@@ -246,6 +284,19 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
                       if plan.service else np.ones(len(docs), bool))
         elif ch.kind in ("online", "deliver"):
             trip = trip & ~hit
+        elif ch.kind == "bundle":
+            # one intake (in the member that started first), one result (in the member that ends last)
+            unit = case_start.index.to_series().map(unit_of)
+            multi = unit.map(unit.value_counts()) > 1
+            first_member = case_start[multi.to_numpy()].groupby(unit[multi]).idxmin()
+            span_by_case = pd.Series(span, index=case).groupby(level=0).sum()
+            last_member = span_by_case[multi[multi].index].groupby(unit[multi]).idxmax()
+            in_bundle = pd.Series(case).map(multi).fillna(False).to_numpy(dtype=bool)
+            kind_arr = g["trip_kind"].to_numpy()
+            not_first = in_bundle & ~np.isin(case, first_member.to_numpy())
+            not_last = in_bundle & ~np.isin(case, last_member.to_numpy())
+            keep &= ~(not_first & (kind_arr == "intake"))
+            keep &= ~(not_last & np.isin(kind_arr, ["pickup", "remote_delivery"]))
     # parallel blocks: consecutive runs of the block's steps take the longest branch
     for ch in plan.changes:
         if ch.kind != "parallel":
@@ -264,13 +315,17 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     # new event times → trip days
     cum = h.groupby("case_id", sort=False)["span"].cumsum()
     new_ts = h["case_id"].map(case_start) + pd.to_timedelta(cum.to_numpy(), unit="h")
+    together = bool(bundles)
+    if together:  # members of a matter start together at its intake
+        unit_start = case_start.groupby(unit_of).min()
+        new_ts = h["case_id"].map(unit_of).map(unit_start) + pd.to_timedelta(cum.to_numpy(), unit="h")
+        docs = docs.assign(unit=docs["case_id"].map(unit_of)).drop_duplicates(["unit", "material"]).drop(columns="unit")
     h = h.assign(day=local_day(new_ts))
-    after = _metrics(h, calendar, docs, case_start)
-    services = f.groupby("case_id")["service"].first().reindex(case_start.index)
+    after = _metrics(h, calendar, docs, case_start, unit_of, together=together)
     per_case = pd.concat({"before": before, "after": after}, axis=1)
     per_case.columns = [f"{b}_{a}" for a, b in per_case.columns]
-    per_case.insert(0, "service", services)
-    per_case["sla_days"] = sla
+    per_case.insert(0, "service", unit_service.groupby(unit_of).first().reindex(per_case.index))
+    per_case["sla_days"] = sla.groupby(unit_of).max().reindex(per_case.index)
     table = _four_cuts(per_case)
     failing = _still_failing(per_case[per_case["service"] == plan.service] if plan.service else per_case, h)
     return RedesignResult(plan.name, table, failing, per_case.reset_index().rename(columns={"index": "case_id"}))

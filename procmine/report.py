@@ -70,6 +70,7 @@ class Report:
     pictures: list[Picture]
     charts: list[Chart]
     conformance: Table | None = None
+    comparison: Table | None = None
     skipped: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     period_end: pd.Timestamp | None = None
@@ -192,8 +193,20 @@ def _picture(pm, title: str) -> Picture:
     return Picture(title, svg[start:] if start >= 0 else svg, png)
 
 
+def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str) -> Table:
+    from .compare import compare
+
+    c = compare(before, after, rules)
+    rows = [[r.service, r.metric, r.before, r.after, r.change, r.ci_low, r.ci_high, "是" if r.significant else "否"]
+            for r in c.table.itertuples(index=False)]
+    return Table("对比", ["事项", "指标", "改革前", "改革后", "变化", "95%区间下限", "95%区间上限", "变化显著"], rows,
+                 ["text", "text", "float", "float", "float", "float", "float", "text"],
+                 note=f"{label}；区间为对办件重抽样 1000 次的自助法（bootstrap）95% 区间，不含 0 才算显著变化。")
+
+
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
-                 mask: bool = True, max_services_maps: int = 6) -> Report:
+                 mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
+                 split_date: str | None = None) -> Report:
     """Everything the workbook and the HTML page show, computed once.
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), title="政务服务办件分析")   # doctest: +SKIP
@@ -226,6 +239,13 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                 for r in cr.deviations.itertuples(index=False)]
         conformance = Table("符合性", ["偏差", "办件数", "占比", "示例办件"], rows, ["text", "int", "pct", "text"],
                             note=f"参照：{cr.reference}；{cr.fitting}/{cr.cases} 件完全符合（{cr.fitting / max(cr.cases, 1):.1%}）")
+    comparison = None
+    if split_date:
+        from .compare import split_by_date
+        b, a = split_by_date(log, split_date)
+        comparison = _comparison(b, a, rules, f"以 {split_date} 为界：之前 {b['case_id'].nunique()} 件，之后 {a['case_id'].nunique()} 件")
+    elif before is not None:
+        comparison = _comparison(before, log, rules, f"改革前日志 {before['case_id'].nunique()} 件，本日志 {log['case_id'].nunique()} 件")
     findings = _finding_rows(result, masker)
     return Report(
         title=title or "政务服务办件流程分析报告", subtitle=subtitle,
@@ -236,7 +256,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         bottlenecks=_bottlenecks(result), materials=_materials(result, handovers, rules_obj.catalogue),
         trips=_trips(result), variants=_variants(log), cases=_cases(result, masker), pictures=pictures,
         charts=[Chart("跑动次数分布", "跑动", "办件数")],
-        conformance=conformance,
+        conformance=conformance, comparison=comparison,
         skipped=[f"{KIND_LABELS.get(s['kind'], s['kind'])}：{s['reason']}" for s in result.skipped],
         notes=list(result.notes) + (["未脱敏：报告中的编号与姓名按原样显示（--no-mask）"] if not mask else []),
         period_end=ts.max(),

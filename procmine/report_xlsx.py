@@ -117,6 +117,8 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
     _table_sheet(wb, report.variants)
     if report.conformance is not None:
         _table_sheet(wb, report.conformance)
+    if report.comparison is not None:
+        _table_sheet(wb, report.comparison)
     _table_sheet(wb, report.cases)
 
     pws = wb.create_sheet("流程图")

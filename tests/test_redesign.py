@@ -136,3 +136,25 @@ def test_cli_redesign_suggest_compare(tmp_path):
     assert (tmp_path / "c.json").read_bytes() == a  # seeded bootstrap: reproducible
     from procmine.cli import main
     assert main(["compare", str(log)]) == 2
+
+
+def test_bundle_into_one_matter(tmp_path):
+    log = mklog([
+        ("X1", "受理", "2024-03-04 09:00", "2024-03-04 10:00", {"service": "设立登记", "in_person": True,
+                                                                 "materials": ["身份证", "章程"]}),
+        ("X1", "审核", "2024-03-04 10:00", "2024-03-05 10:00", {"service": "设立登记"}),
+        ("X1", "窗口领证", "2024-03-06 10:00", "2024-03-06 10:10", {"service": "设立登记", "in_person": True}),
+        ("X2", "受理", "2024-03-07 09:00", "2024-03-07 10:00", {"service": "社保开户", "in_person": True,
+                                                                 "materials": ["居民身份证"]}),
+        ("X2", "办理", "2024-03-07 10:00", "2024-03-08 10:00", {"service": "社保开户"}),
+        ("X2", "窗口领取", "2024-03-08 10:00", "2024-03-08 10:10", {"service": "社保开户", "in_person": True}),
+    ])
+    log["申请人"] = "某某公司"
+    p = plan(tmp_path, "changes:\n  - bundle: {services: [设立登记, 社保开户], by: 申请人, as: 企业开办一件事}\n")
+    r = redesign(log, p)
+    assert row(r.table, "企业开办一件事", "环节数") == (6.0, 4.0)
+    assert row(r.table, "企业开办一件事", "提交材料") == (3.0, 2.0)
+    assert row(r.table, "企业开办一件事", "跑动") == (4.0, 2.0)
+    assert row(r.table, "企业开办一件事", "办理工作日") == (4.0, 2.0)
+    with pytest.raises(procmine.UsageError, match="no column called '经办企业'"):
+        redesign(log, plan(tmp_path, "changes:\n  - bundle: {services: [设立登记, 社保开户], by: 经办企业, as: X}\n"))

@@ -122,3 +122,13 @@ def test_demo_writes_everything(tmp_path):
         assert (tmp_path / "out" / name).stat().st_size > 0
     assert "report.html" in res.output
     assert json.loads((tmp_path / "out" / "findings.json").read_text(encoding="utf-8"))["findings"]
+
+
+def test_report_gains_a_comparison_section(tmp_path):
+    log = procmine.read_export(ROOT / "logs" / "食品经营许可_2024上半年.xlsx").log
+    rep = build_report(log, split_date="2024-04-01")
+    wb = load_workbook(render_xlsx(rep, tmp_path / "r.xlsx"))
+    assert "对比" in wb.sheetnames
+    assert [c.value for c in wb["对比"][2]][:3] == ["事项", "指标", "改革前"]
+    html = render_html(rep, tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "改革前后对比" in html and "最多跑一次率" in html
