@@ -97,6 +97,16 @@ def _ns(series: pd.Series) -> np.ndarray:
     return series.to_numpy(dtype="datetime64[ns]")
 
 
+def _edge_table(src: np.ndarray, dst: np.ndarray, case: np.ndarray, wait: np.ndarray, names: np.ndarray) -> pd.DataFrame:
+    """Edges from integer-coded (source, target) pairs: count, cases, waiting p50/p90."""
+    g = pd.DataFrame({"s": src, "t": dst, "case": case, "wait": wait}).groupby(["s", "t"], sort=False)
+    edges = pd.DataFrame({"count": g.size(), "cases": g["case"].nunique(),
+                          "wait_p50": g["wait"].median(), "wait_p90": g["wait"].quantile(0.9)}).reset_index()
+    edges.insert(0, "source", names[edges.pop("s").to_numpy()])
+    edges.insert(1, "target", names[edges.pop("t").to_numpy()])
+    return edges.sort_values(["source", "target"]).reset_index(drop=True)
+
+
 def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours") -> ProcessMap:
     """Directly-follows map: edge = consecutive steps in a case (A → B) with
     count, cases, and waiting (A's end → B's start) p50/p90; node = step with
@@ -115,13 +125,7 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
         cal = WorkCalendar()
         wait = cal.working_days(pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
                                 pd.Series(start_or_end[dst]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")).to_numpy()
-    e = pd.DataFrame({"s": act_codes[src], "t": act_codes[dst], "case": case_codes[src], "wait": wait})
-    g = e.groupby(["s", "t"], sort=False)
-    edges = pd.DataFrame({"count": g.size(), "cases": g["case"].nunique(),
-                          "wait_p50": g["wait"].median(), "wait_p90": g["wait"].quantile(0.9)}).reset_index()
-    edges.insert(0, "source", act_names[edges.pop("s").to_numpy()])
-    edges.insert(1, "target", act_names[edges.pop("t").to_numpy()])
-    edges = edges.sort_values(["source", "target"]).reset_index(drop=True)
+    edges = _edge_table(act_codes[src], act_codes[dst], case_codes[src], wait, act_names)
     svc = (end - start) / np.timedelta64(1, "h")
     n = pd.DataFrame({"a": act_codes, "case": case_codes, "svc": svc})
     gn = n.groupby("a", sort=False)
@@ -161,13 +165,7 @@ def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
     same = stay_case[1:] == stay_case[:-1]
     a, b = np.flatnonzero(same), np.flatnonzero(same) + 1
     wait = np.clip((stay_start[b] - stay_end[a]) / np.timedelta64(1, "h"), 0, None)
-    e = pd.DataFrame({"s": stay_dept[a], "t": stay_dept[b], "case": stay_case[a], "wait": wait})
-    g = e.groupby(["s", "t"], sort=False)
-    edges = pd.DataFrame({"count": g.size(), "cases": g["case"].nunique(),
-                          "wait_p50": g["wait"].median(), "wait_p90": g["wait"].quantile(0.9)}).reset_index()
-    edges.insert(0, "source", dept_names[edges.pop("s").to_numpy()])
-    edges.insert(1, "target", dept_names[edges.pop("t").to_numpy()])
-    edges = edges.sort_values(["source", "target"]).reset_index(drop=True)
+    edges = _edge_table(stay_dept[a], stay_dept[b], stay_case[a], wait, dept_names)
     hours = (stay_end - stay_start) / np.timedelta64(1, "h")
     per_case = pd.DataFrame({"d": stay_dept, "case": stay_case, "h": hours}).groupby(["d", "case"], sort=False)["h"].sum()
     per_case = per_case.reset_index()

@@ -108,15 +108,7 @@ def _flat(log: pd.DataFrame) -> pd.DataFrame:
     """Materials joined with '、', times as local ISO text, formula-like text neutralised."""
     out = log.copy()
     out["materials"] = out["materials"].map(lambda m: "、".join(m) if m is not None and len(m) else "")
-    for c in ("start_time", "end_time"):
-        out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S")
-    for c in out.columns:
-        if out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype):
-            s = out[c].astype("string")
-            risky = s.str.match(r"^[=+\-@\t\r]", na=False)
-            if risky.any():
-                out[c] = s.where(~risky, "'" + s)
-    return out
+    return _neutralise(out)
 
 
 def _write_xlsx(log: pd.DataFrame, tmp: Path) -> None:
@@ -222,10 +214,7 @@ def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
-    out = rejects.copy()
-    s = out["reason"].astype("string")
-    out["reason"] = s.where(~s.str.match(r"^[=+\-@\t\r]", na=False), "'" + s)
-    out.to_csv(tmp, index=False, encoding="utf-8-sig")
+    _neutralise(rejects).to_csv(tmp, index=False, encoding="utf-8-sig")
 
 
 def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
@@ -247,17 +236,17 @@ def write_table(table: pd.DataFrame, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: table.to_parquet(tmp, index=False))
     if suffix == ".csv":
         out = table.copy()
-        for c in out.columns:
-            if isinstance(out[c].dtype, pd.DatetimeTZDtype):
-                out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S")
-        return write_atomic(path, lambda tmp: _flat(out) .to_csv(tmp, index=False, encoding="utf-8-sig")
-                            if "materials" in out else _neutralise(out).to_csv(tmp, index=False, encoding="utf-8-sig"))
+        flat = _flat(out) if "materials" in out else _neutralise(out)
+        return write_atomic(path, lambda tmp: flat.to_csv(tmp, index=False, encoding="utf-8-sig"))
     raise UsageError(f"cannot write {path.name}: use .csv or .parquet")
 
 
 def _neutralise(frame: pd.DataFrame) -> pd.DataFrame:
+    """CSV-safe copy: times as local text; text a spreadsheet would run as a formula gets a leading '."""
     out = frame.copy()
     for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.strftime("%Y-%m-%d %H:%M:%S")
         if out[c].dtype == object or isinstance(out[c].dtype, pd.StringDtype):
             s = out[c].astype("string")
             risky = s.str.match(r"^[=+\-@\t\r]", na=False)
