@@ -34,7 +34,8 @@ def cli() -> None:
 @click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
-def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json) -> None:
+@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in reject reasons as they are")
+def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     Rejected rows are written beside the output as LOG.rejects.csv.
@@ -44,7 +45,11 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     eventlog.write_log(result.log, output)
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     if len(result.rejects):
-        eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(result.rejects, tmp))
+        from .privacy import Masker
+
+        masker = Masker(enabled=not no_mask)
+        rejects = result.rejects.assign(reason=[masker.text(r) for r in result.rejects["reason"]])
+        eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:

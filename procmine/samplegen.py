@@ -364,14 +364,31 @@ def generate_large(path: str | Path, rows: int = 1_000_000, *, seed: int = SEED)
     ws.append(["XX市政务服务办件过程明细（基准测试）"])
     ws.append(KB_HEADER)
     base = dt.datetime(2024, 1, 2, 9, 0)
-    steps = ["申请受理", "设立登记", "印章刻制", "社保登记", "税务登记及发票申领", "公积金开户", "窗口领取营业执照"]
-    depts = ["政务服务中心", "市场监管局", "公安局", "人社局", "税务局", "公积金中心", "政务服务中心"]
+    offices = {"市场监管局": ["市场监管局", "市场监管局东城分局", "市场监管局西城分局"],
+               "公安局": ["公安局", "公安局治安支队"], "人社局": ["人社局", "社保中心"],
+               "税务局": ["税务局一分局", "税务局二分局", "税务局三分局"], "公积金中心": ["公积金中心", "公积金管理部"],
+               "政务服务中心": ["政务服务中心"]}
     written = 0
     case = 0
     while written < rows:
         case += 1
         t = base + dt.timedelta(minutes=case * 7)
-        for k, (step, dept) in enumerate(zip(steps, depts)):
+        # real variety: corrections, rework, either order, optional steps, sub-offices
+        seq = [("申请受理", "政务服务中心"), ("设立登记", "市场监管局")]
+        if rng.random() < 0.25:
+            seq += [("补正告知", "市场监管局"), ("补正材料提交", "政务服务中心"), ("设立登记", "市场监管局")]
+        pair = [("印章刻制", "公安局"), ("社保登记", "人社局")]
+        rng.shuffle(pair)
+        seq += pair
+        if rng.random() < 0.15:
+            seq.append(("现场核查", "市场监管局"))
+        seq.append(("税务登记及发票申领", "税务局"))
+        if rng.random() < 0.1:
+            seq.append(("税务登记及发票申领", "税务局"))
+        if rng.random() < 0.8:
+            seq.append(("公积金开户", "公积金中心"))
+        seq.append(("窗口领取营业执照", "政务服务中心") if rng.random() < 0.6 else ("邮寄送达", "政务服务中心"))
+        for k, (step, dept) in enumerate(seq):
             if written >= rows:
                 break
             s = t + dt.timedelta(hours=rng.uniform(0, 30))
@@ -380,9 +397,11 @@ def generate_large(path: str | Path, rows: int = 1_000_000, *, seed: int = SEED)
             mixed = written % 10
             start = s if mixed < 8 else (f"{s.year}/{s.month}/{s.day} {s.hour}:{s.minute:02d}" if mixed == 8
                                          else f"{s.year}年{s.month}月{s.day}日 {s.hour:02d}:{s.minute:02d}")
-            ws.append([f"QYKB{3000000000 + case}", "企业开办一件事", step, dept, "经办人" + str(rng.randint(1, 40)),
-                       start, e, "居民身份证、营业执照" if k in (0, 4) else None,
-                       "窗口受理", "是" if k in (0, 6) else "否", "3个工作日" if k == 0 else None])
+            ws.append([f"QYKB{3000000000 + case}", "企业开办一件事", step, rng.choice(offices[dept]),
+                       "经办人" + str(rng.randint(1, 200)), start, e,
+                       "居民身份证、营业执照" if step in ("申请受理", "税务登记及发票申领") else None,
+                       "窗口受理", "是" if step in ("申请受理", "窗口领取营业执照", "补正材料提交") else "否",
+                       "3个工作日" if k == 0 else None])
             written += 1
     wb.save(path)
     return path

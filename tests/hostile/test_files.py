@@ -71,3 +71,36 @@ def test_workbook_without_any_header(tmp_path, capsys):
     p = build_workbook(tmp_path / "notes.xlsx", {"说明": [["本表为统计报表"], ["数量", 3]]})
     code, err = run(p, tmp_path, capsys)
     assert code == 1 and "no table with a recognisable header" in err and "说明" in err
+
+
+def test_legacy_xls_with_title_and_merged_cells(tmp_path):
+    import datetime as dt
+
+    import xlwt
+
+    wb = xlwt.Workbook(encoding="utf-8")
+    ws = wb.add_sheet("办件")
+    date = xlwt.easyxf(num_format_str="yyyy-mm-dd hh:mm")
+    ws.write_merge(0, 0, 0, 3, "某县审批系统导出（.xls）")
+    for j, h in enumerate(["办件编号", "办理环节", "开始时间", "结束时间"]):
+        ws.write(1, j, h)
+    ws.write_merge(2, 3, 0, 0, "X001")  # case id merged over two steps
+    ws.write(2, 1, "受理"), ws.write(2, 2, dt.datetime(2024, 3, 5, 9, 0), date), ws.write(2, 3, "2024/3/5 9:30")
+    ws.write(3, 1, "审批"), ws.write(3, 2, "2024年3月6日 10:00"), ws.write(3, 3, dt.datetime(2024, 3, 6, 11, 0), date)
+    ws.write(4, 0, "合计")
+    path = tmp_path / "legacy.xls"
+    wb.save(str(path))
+    r = procmine.read_export(path)
+    assert (r.rows_read, r.events, r.cases, len(r.rejects)) == (3, 2, 1, 1)
+    assert list(r.log["case_id"]) == ["X001", "X001"] and list(r.rejects["row"]) == [5]
+
+
+def test_rejects_file_masks_id_numbers(tmp_path, capsys):
+    p = build_workbook(tmp_path / "ids.xlsx", {"s": [HEADER[:7],
+                                                     ["A1", "x", "受理", "d", "p", "11010519491231002X", T(5, 10)],
+                                                     ["OK", "x", "受理", "d", "p", T(5), T(5, 10)]]})
+    assert main(["import", str(p), "-o", str(tmp_path / "l.parquet")]) == 0
+    text = (tmp_path / "l.rejects.csv").read_text(encoding="utf-8-sig")
+    assert "unparseable time" in text and "11010519491231002X" not in text and "身份证-" in text
+    assert main(["import", str(p), "-o", str(tmp_path / "l.parquet"), "--no-mask"]) == 0
+    assert "11010519491231002X" in (tmp_path / "l.rejects.csv").read_text(encoding="utf-8-sig")
