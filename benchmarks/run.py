@@ -107,7 +107,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description="procmine benchmarks")
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
-    p.add_argument("--only", choices=["import", "audit", "discover", "redesign"], help="run one benchmark")
+    p.add_argument("--only", choices=["import", "audit", "discover", "redesign", "report"], help="run one benchmark")
     args = p.parse_args()
     if args.only in (None, "import"):
         bench_import(args)
@@ -117,6 +117,8 @@ def main() -> None:
         bench_discover(args)
     if args.only in (None, "redesign"):
         bench_redesign(args)
+    if args.only in (None, "report"):
+        bench_report(args)
 
 
 def best(code: str, repeat: int, *argv: str):
@@ -193,6 +195,36 @@ def bench_redesign(args) -> None:
     a, r = (float(x) for x in measure(REPLAY, str(log), str(plan))[2].split(","))
     print(f"\nredesign replay, {args.rows:,} events (seconds inside one process)")
     print(f"  audit {a:7.2f} s   replay under a plan {r:7.2f} s → {r / a:.2f}× the audit (target ≤ 2×)")
+
+
+REPORT = """
+import sys, time, tempfile, pathlib
+import procmine
+from procmine.audit import audit
+from procmine.report import build_report
+from procmine.report_xlsx import render_xlsx
+from procmine.report_html import render_html
+log = procmine.read_log(sys.argv[1])
+t = time.perf_counter(); audit(log); a = time.perf_counter() - t
+t = time.perf_counter()
+rep = build_report(log)
+out = pathlib.Path(tempfile.mkdtemp())
+render_xlsx(rep, out / "r.xlsx"); render_html(rep, out / "r.html")
+r = time.perf_counter() - t
+print(f"{a:.3f},{r:.3f},{len(rep.cases.rows)}")
+"""
+
+
+def bench_report(args) -> None:
+    log = DATA / "bench_log.parquet"
+    if not log.exists():
+        measure(PROCMINE_IMPORT, str(ensure_input(args.rows)), str(log))
+    wall, peak, out = measure(REPORT, str(log))
+    a, r, cases = out.split(",")
+    a, r = float(a), float(r)
+    print(f"\nreport, {args.rows:,} events, {int(cases):,} cases (seconds inside one process)")
+    print(f"  audit {a:7.2f} s   report (audit + maps + workbook + HTML) {r:7.2f} s → adds {r - a:.1f} s "
+          f"(target ≤ 30 s), peak {peak:.0f} MiB")
 
 
 REF_TO_BPMN = """
