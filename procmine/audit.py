@@ -396,57 +396,83 @@ def _serial_signoff(ctx: _Ctx) -> None:
 
 def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
     f = ctx.facts
-    waits = f[f["wait_hours"].notna() & (f["pos"] > 0)].copy()
-    if waits.empty:
+    mask = (f["wait_hours"].notna() & (f["pos"] > 0)).to_numpy()
+    if not mask.any():
         ctx.skip("bottleneck", "no waiting times: every case has a single step or no usable timestamps")
         return
-    prev_dept = f["department"].shift()
-    waits["prev_department"] = prev_dept.loc[waits.index]
+    # integer codes throughout: factorised once (Arrow), names looked up at the end
+    act, act_names = pd.factorize(f["activity"])
+    dept, dept_names = pd.factorize(f["department"])
+    case, case_names = pd.factorize(f["case_id"])
+    svc, svc_names = pd.factorize(f["service"])
+    prev = np.r_[-1, dept[:-1]]
+    n_dept = max(len(dept_names), 1)
+    base = pd.DataFrame({"case": case[mask], "service": svc[mask], "activity": act[mask], "department": dept[mask],
+                         "prev": prev[mask], "wait": f["wait_hours"].to_numpy()[mask],
+                         "svc": f["service_hours"].to_numpy()[mask]})
+    base["pos"] = np.arange(len(base), dtype=np.int64)
+    case_names = np.asarray(case_names.astype(str), dtype=object)
     top = int(ctx.t.get("bottleneck_top", 10))
-    for service, g in waits.groupby("service", sort=True):
-        typical = float(g["wait_hours"].median())
-        g = g.assign(excess=(g["wait_hours"] - typical).clip(lower=0))
+    order = {"department": 0, "activity": 1, "handover": 2}
+
+    def name(view: str, key: int) -> str:
+        if view == "activity":
+            return str(act_names[key])
+        if view == "department":
+            return str(dept_names[key])
+        return f"{dept_names[key // n_dept]} → {dept_names[key % n_dept]}"
+
+    for s_code, g in base.groupby("service", sort=False):
+        service = str(svc_names[s_code]) if s_code >= 0 else ""
+        typical = float(g["wait"].median())
+        g = g.assign(excess=(g["wait"] - typical).clip(lower=0), pos2=g["pos"].astype(float) ** 2)
+        has_dept = g["department"] >= 0
         views = []
-        if has_departments and g["department"].nunique() > 1:
-            views.append(("department", g[g["department"].notna()].groupby("department")))
-        views.append(("activity", g.groupby("activity")))
+        if has_departments and g.loc[has_dept, "department"].nunique() > 1:
+            views.append(("department", g[has_dept].assign(key=g["department"])))
+        views.append(("activity", g.assign(key=g["activity"])))
         if has_departments:
-            ho = g[g["department"].notna() & g["prev_department"].notna() & (g["department"] != g["prev_department"])]
-            ho = ho.assign(handover=ho["prev_department"].astype(str) + " → " + ho["department"].astype(str))
-            views.append(("handover", ho.groupby("handover")))
+            ho = g[has_dept & (g["prev"] >= 0) & (g["department"] != g["prev"])]
+            views.append(("handover", ho.assign(key=ho["prev"] * n_dept + ho["department"])))
         items = []
-        for view, grouped in views:
-            for key, h in grouped:
-                delay = float(h["excess"].sum())
-                if delay <= 0:
-                    continue
-                items.append((delay, view, str(key), h))
-        order = {"department": 0, "activity": 1, "handover": 2}
+        for view, v in views:
+            if v.empty:
+                continue
+            gk = v.groupby("key", sort=False)
+            stats = pd.DataFrame({"delay": gk["excess"].sum(), "p50": gk["wait"].median(),
+                                  "p90": gk["wait"].quantile(0.9), "s50": gk["svc"].median(),
+                                  "s90": gk["svc"].quantile(0.9), "events": gk.size(),
+                                  "sig1": gk["pos"].sum(), "sig2": gk["pos2"].sum()})
+            per_case = v.groupby(["key", "case"], sort=False)["excess"].sum()
+            stats["cases"] = (per_case > 0).groupby(level=0).sum()
+            for key, st in stats[stats["delay"] > 0].iterrows():
+                pc = per_case.loc[key]
+                pc.index = case_names[pc.index.to_numpy()]
+                items.append((float(st["delay"]), view, name(view, int(key)), st, pc))
         items.sort(key=lambda x: (-round(x[0], 6), order[x[1]], x[2]))
-        seen: set[int] = set()
+        seen: set[tuple] = set()
         kept = []
         for item in items:  # the same waits seen through another view are one finding
-            key_set = hash(tuple(item[3].index))
-            if key_set in seen:
+            st = item[3]
+            sig = (int(st["events"]), int(st["sig1"]), round(float(st["sig2"]), 3))
+            if sig in seen:
                 continue
-            seen.add(key_set)
+            seen.add(sig)
             kept.append(item)
-        for delay, view, key, h in kept[:top]:
+        for delay, view, key, st, per_case in kept[:top]:
             label = {"activity": f"「{key}」之前", "department": f"{key}", "handover": f"{key} 交接"}[view]
-            p50, p90 = float(h["wait_hours"].median()), float(h["wait_hours"].quantile(0.9))
-            svc = h["service_hours"].dropna()
-            per_case = h.groupby("case_id")["excess"].sum()
+            p50, p90 = float(st["p50"]), float(st["p90"])
             ctx.add(Finding(
-                "bottleneck", service, int((per_case > 0).sum()), delay, "hours",
+                "bottleneck", service, int(st["cases"]), delay, "hours",
                 _evidence(per_case.index.to_series(), per_case),
                 f"{service}：{label}等待中位{p50:.1f}小时、P90 {p90:.1f}小时，超出本事项典型等待（{typical:.1f}小时）"
                 f"累计{delay:.0f}小时",
                 activity=key if view == "activity" else None,
                 department=key if view in ("department", "handover") else None,
                 details={"view": view, "wait_p50_hours": _r(p50), "wait_p90_hours": _r(p90),
-                         "service_p50_hours": _r(float(svc.median())) if len(svc) else None,
-                         "service_p90_hours": _r(float(svc.quantile(0.9))) if len(svc) else None,
-                         "typical_wait_hours": _r(typical), "events": int(len(h))}))
+                         "service_p50_hours": _r(float(st["s50"])) if st["s50"] == st["s50"] else None,
+                         "service_p90_hours": _r(float(st["s90"])) if st["s90"] == st["s90"] else None,
+                         "typical_wait_hours": _r(typical), "events": int(st["events"])}))
 
 
 def _sla_overrun(ctx: _Ctx) -> None:
