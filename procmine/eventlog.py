@@ -96,7 +96,6 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: _flat(log).to_csv(tmp, index=False, encoding="utf-8-sig",
                                                                 compression="gzip" if suffix.endswith("gz") else None))
     if suffix in (".xes", ".xes.gz"):
-        import pm4py
 
         return write_atomic(path, lambda tmp: _write_xes(log, tmp))
     if suffix == ".xlsx":

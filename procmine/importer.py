@@ -21,7 +21,6 @@ from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_text, parse_bool, 
 from .readers import RawSheet, SkippedSheet, read_tables
 
 DUPLICATE_POLICIES = ("auto", "drop", "keep")
-_SUMMARY = re.compile(r"^(合计|总计|小计|共计|总数|汇总|累计|total|sum)\b", re.I)
 
 
 @dataclass

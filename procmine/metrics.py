@@ -29,9 +29,6 @@ from .parsing import str_match
 from .rules import Rules, load_rules
 from .workdays import WorkCalendar
 
-HOUR = np.timedelta64(3600, "s")
-
-
 def _hours(delta: pd.Series) -> pd.Series:
     return delta.dt.total_seconds() / 3600.0
 
@@ -126,10 +123,8 @@ def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, facts: 
     hand = material_handovers(facts, rules) if handovers is None else handovers
     submitted = hand.groupby("case_id").size()
     distinct = hand.groupby("case_id")["material"].nunique()
-    case_start = g["start"].min().combine_first(g["end"].min())
     starts = pd.concat([g["start"].min(), g["end"].min()], axis=1).min(axis=1)
     ends = pd.concat([g["start"].max(), g["end"].max()], axis=1).max(axis=1)
-    del case_start
     sla = g["sla_days"].max().astype("Float64")
     if rules.sla_days:
         from_rules = first["service"].map(rules.sla_days).astype("Float64")

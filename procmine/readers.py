@@ -15,7 +15,7 @@ import gzip
 import io
 import re
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -41,7 +41,6 @@ class RawSheet:
     kind: str = "excel"  # excel | csv | xes
     title: str | None = None  # text above the header, e.g. "食品经营许可办件明细表"
     sheet_mapping: SheetMapping | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -104,10 +103,6 @@ def _open_excel(path: Path, kind: str, max_unzipped: int = 0):
     import fastexcel
 
     if kind == "ole":
-        try:
-            import olefile  # noqa: F401  (optional)
-        except ImportError:
-            pass
         with open(path, "rb") as fh:
             blob = fh.read(1 << 20)
         if b"E\x00n\x00c\x00r\x00y\x00p\x00t\x00i\x00o\x00n\x00I\x00n\x00f\x00o" in blob:

@@ -1,7 +1,6 @@
 import json
 import warnings
 
-import pandas as pd
 import pm4py
 import pytest
 from click.testing import CliRunner

@@ -1,12 +1,11 @@
 """The shipped sample and the real public logs in ../shared/data."""
 
 import json
-from pathlib import Path
 
 import pytest
 
 import procmine
-from conftest import ROOT, SHARED
+from conftest import ROOT
 
 
 @pytest.fixture(scope="module")
