@@ -16,8 +16,8 @@ import pyarrow.compute as pc
 from .errors import InputError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
 from .mapping import Mapping, SheetMapping, load_mapping, map_columns
-from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_text, parse_bool, parse_sla, parse_times,
-                      split_materials, str_match)
+from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
+                      parse_times, split_materials, str_match)
 from .readers import RawSheet, SkippedSheet, read_tables
 
 DUPLICATE_POLICIES = ("auto", "drop", "keep")
@@ -38,6 +38,7 @@ class SheetReport:
     duplicates: int = 0
     rejected: int = 0
     kind: str = "excel"
+    event_log: bool = False  # an event log in XES standard names (re-exported): duplicates are kept in auto
 
     @property
     def balanced(self) -> bool:
@@ -121,7 +122,8 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     as a reject with file, sheet, row number and reason. ``duplicates`` is
     ``drop`` (exact duplicate rows are dropped and counted), ``keep``, or
     ``auto`` (drop in spreadsheets, keep in CSV/XES event logs, whose tools
-    count every record). An .xlsx that unpacks to more than
+    count every record — also when such a log was re-exported to a spreadsheet
+    with its XES column names). An .xlsx that unpacks to more than
     ``max_unzipped_gb`` is refused (zip-bomb guard).
 
     >>> result = read_export("logs/")                         # doctest: +SKIP
@@ -341,7 +343,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
                          table.rows[bad], rows.reason[bad])
     report = SheetReport(file=Path(table.file).name, sheet=table.sheet, layout=sm.layout, mapping=sm.describe(),
                          service_from=service_from, rows_read=n, rows_used=int(used), events=len(events),
-                         rejected=int(bad.sum()), kind=table.kind)
+                         rejected=int(bad.sum()), kind=table.kind,
+                         event_log=normalize_header(cols["case_id"]) == normalize_header("case:concept:name"))
     return events, rej, report, notes
 
 
@@ -457,7 +460,7 @@ def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str)
     found = int(dup.sum())
     if not found:
         return log, 0, 0
-    excel_sources = {(r.file, r.sheet) for r in reports if r.kind == "excel"}
+    excel_sources = {(r.file, r.sheet) for r in reports if r.kind == "excel" and not r.event_log}
     src = list(zip(log["source_file"], log["source_sheet"]))
     if policy == "keep":
         drop = np.zeros(len(log), dtype=bool)

@@ -21,6 +21,9 @@ from .parsing import normalize_header
 FIELDS = ("case_id", "service", "activity", "department", "resource", "start_time", "end_time",
           "materials", "channel", "in_person", "sla_days")
 
+XES_KEYS = {normalize_header(k) for k in ("case:concept:name", "concept:name", "time:timestamp", "org:resource",
+                                          "org:group", "org:role", "case:channel", "start_timestamp", "time:start")}
+
 FIELD_LABELS = {
     "case_id": "办件编号 (case id)", "service": "事项 (service)", "activity": "办理环节 (step)",
     "department": "承办部门 (department)", "resource": "经办人 (clerk)", "start_time": "开始时间 (start)",
@@ -254,6 +257,12 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
                 hits = [hit] if hit else []
             else:
                 hits = [c for c in _matches(tier, headers) if c not in chosen.values()]
+            if len(hits) > 1:
+                # XES standard keys (concept:name, org:resource …) have a fixed meaning:
+                # in a re-exported event log they win over look-alike plain columns.
+                standard = [c for c in hits if normalize_header(c) in XES_KEYS]
+                if len(standard) == 1:
+                    hits = standard
             if len(hits) > 1:
                 raise MappingError(
                     f"{where}two columns could be {FIELD_LABELS[fld]}: {', '.join(map(repr, hits))}",

@@ -255,3 +255,16 @@ def test_exit_codes_and_messages(workbook, tmp_path, capsys):
     notxlsx.write_text("<html><table><tr><td>办件编号</td></tr></table></html>", encoding="utf-8")
     assert main(["import", str(notxlsx), "-o", str(tmp_path / "x.parquet")]) == 1
     assert "HTML" in capsys.readouterr().err
+
+
+def test_reexported_event_log_prefers_xes_standard_keys(workbook):
+    # BPIC 2020 re-exported from pm4py: both concept:name and Activity, org:resource and Resource
+    path = workbook({"log": [["case:concept:name", "concept:name", "Activity", "org:resource", "Resource", "org:role",
+                              "time:timestamp"],
+                             ["d1", "Declaration SUBMITTED", "x", "STAFF MEMBER", "r1", "EMPLOYEE", "2018-01-01T09:00:00+00:00"],
+                             ["d1", "Declaration APPROVED", "y", "ADMIN", "r2", "ADMINISTRATION", "2018-01-02T09:00:00+00:00"]]})
+    r = procmine.read_export(path)
+    assert r.events == 2 and list(r.log["activity"]) == ["Declaration SUBMITTED", "Declaration APPROVED"]
+    assert list(r.log["resource"]) == ["STAFF MEMBER", "ADMIN"] and list(r.log["department"]) == ["EMPLOYEE", "ADMINISTRATION"]
+    assert list(r.log["Activity"]) == ["x", "y"]  # kept as an attribute
+    assert r.log["end_time"].iloc[0] == pd.Timestamp("2018-01-01 17:00", tz="Asia/Shanghai")

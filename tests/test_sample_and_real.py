@@ -5,7 +5,7 @@ import json
 import pytest
 
 import procmine
-from conftest import ROOT
+from conftest import ROOT, SHARED as SHARED_DATA
 
 
 @pytest.fixture(scope="module")
@@ -73,3 +73,21 @@ def test_real_log_excel_round_trip_keeps_counts(real_log, tmp_path):
     a = r.log.sort_values(["case_id", "end_time", "activity"]).reset_index(drop=True)
     b = back.log.sort_values(["case_id", "end_time", "activity"]).reset_index(drop=True)
     assert (a["end_time"].dt.floor("s") == b["end_time"].dt.floor("s")).all()
+
+
+def test_real_log_reexported_to_excel_with_xes_names(tmp_path):
+    """A public log re-exported to Excel the way users do (pandas, XES column names)."""
+    import pandas as pd
+    import pm4py
+    path = SHARED_DATA / "bpic2020" / "PrepaidTravelCost.xes.gz"
+    if not path.exists():
+        pytest.skip("shared data not present")
+    df = pm4py.read_xes(str(path), show_progress_bar=False)
+    for c in df.columns:
+        if isinstance(df[c].dtype, pd.DatetimeTZDtype):
+            df[c] = df[c].dt.tz_localize(None)
+    df = pd.concat([df, df.iloc[:3]])  # an exact duplicate row stays an event in an event log
+    df.to_excel(tmp_path / "prepaid.xlsx", index=False)
+    r = procmine.read_export(tmp_path / "prepaid.xlsx")
+    assert (r.cases, r.events, len(r.rejects)) == (2007, 17507 + 3, 0)
+    assert r.sheets[0].mapping.startswith("long: case_id←case:concept:name; activity←concept:name")
