@@ -268,3 +268,20 @@ def test_reexported_event_log_prefers_xes_standard_keys(workbook):
     assert list(r.log["resource"]) == ["STAFF MEMBER", "ADMIN"] and list(r.log["department"]) == ["EMPLOYEE", "ADMINISTRATION"]
     assert list(r.log["Activity"]) == ["x", "y"]  # kept as an attribute
     assert r.log["end_time"].iloc[0] == pd.Timestamp("2018-01-01 17:00", tz="Asia/Shanghai")
+
+
+@pytest.mark.parametrize("header, row, expect", [
+    (["业务号", "任务名称", "办理机构", "任务处理人", "任务开始时间", "任务完成时间"],
+     ["K1", "审查", "某局", "张三", "2024-03-05 09:00:00", "2024-03-05 10:00:00"], ("业务号", "任务名称", "办理机构")),
+    (["Case ID", "Activity", "Resource", "Start Timestamp", "Complete Timestamp"],
+     ["K1", "审查", "张三", "2024-03-05 09:00:00", "2024-03-05 10:00:00"], ("Case ID", "Activity", None)),
+    (["工单号", "审批节点", "受理单位", "创建时间", "完成时间"],
+     ["K1", "审查", "某局", "2024-03-05 09:00:00", "2024-03-05 10:00:00"], ("工单号", "审批节点", "受理单位")),
+])
+def test_other_system_dialects(workbook, header, row, expect):
+    r = procmine.read_export(workbook({"s": [header, row]}))
+    m = r.sheets[0].mapping
+    assert r.events == 1 and f"case_id←{expect[0]}" in m and f"activity←{expect[1]}" in m
+    if expect[2]:
+        assert f"department←{expect[2]}" in m
+    assert r.log["start_time"].notna().all() and r.log["end_time"].notna().all()
