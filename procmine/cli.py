@@ -205,7 +205,10 @@ def demo_cmd(out_dir, logs_dir) -> None:
     """Import the shipped sample, audit it, draw maps and write both reports into out/."""
     from . import demo as demo_mod
 
-    files = demo_mod.run_demo(out_dir, logs_dir, progress=lambda msg: click.echo(msg, err=True))
+    from rich.console import Console
+
+    console = Console(stderr=True, highlight=False)
+    files = demo_mod.run_demo(out_dir, logs_dir, progress=lambda msg: console.print(msg, markup=False))
     click.echo(render.demo_summary(files))
 
 
