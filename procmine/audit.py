@@ -63,6 +63,7 @@ class AuditResult:
     notes: list[str]
     cases: pd.DataFrame
     rules: str
+    handovers: pd.DataFrame | None = None  # documents handed over (one row each), for the reports
 
     def masked(self, masker) -> "AuditResult":
         """A copy whose evidence and summaries show no raw ID or phone numbers."""
@@ -187,7 +188,7 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None) -> AuditResult:
     notes = [n for n in (ctx.calendar.note,) if n]
     if not has_departments:
         notes.append("no departments in the log: department and handover views are empty")
-    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name)
+    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers)
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -9,6 +9,12 @@ import pandas as pd
 from .importer import ImportResult
 
 
+def _finish(lines: list[str], notes: list[str], output) -> str:
+    """Notes, then the file written, then the text."""
+    lines = lines + [f"note: {n}" for n in notes] + ([f"wrote {output}"] if output else [])
+    return "\n".join(lines)
+
+
 def import_summary(result: ImportResult, output: Path | None, rejects_path: Path | None) -> str:
     lines = []
     head = f"{'file':<28} {'sheet':<14} {'layout':<6} {'read':>8} {'events':>8} {'dup':>6} {'rejected':>8}"
@@ -32,11 +38,7 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
         lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
         if rejects_path:
             lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
-    for note in result.notes:
-        lines.append(f"note: {note}")
-    if output:
-        lines.append(f"wrote {output}")
-    return "\n".join(lines)
+    return _finish(lines, result.notes, output)
 
 
 def cases_summary(table: pd.DataFrame, output: Path) -> str:
@@ -61,13 +63,8 @@ def audit_summary(result, output: Path | None, top: int) -> str:
     for i, f in enumerate(result.findings[:top], 1):
         value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
         lines.append(f"{i:>3}. [{f.severity:<6}] {f.kind:<18} {value:>10} {f.unit:<12} {f.summary}")
-    for s in result.skipped:
-        lines.append(f"skipped {s['kind']}: {s['reason']}")
-    for n in result.notes:
-        lines.append(f"note: {n}")
-    if output:
-        lines.append(f"wrote {output}")
-    return "\n".join(lines)
+    lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
+    return _finish(lines, result.notes, output)
 
 
 def map_summary(pm, output: Path) -> str:

@@ -214,12 +214,11 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     if log.empty:
         raise UsageError("the log is empty")
     masker = Masker(enabled=mask)
-    result = audit(log, rules)
-    from .metrics import material_handovers
     from .rules import load_rules
 
     rules_obj = load_rules(rules)
-    handovers = material_handovers(_facts_for(log, rules_obj), rules_obj)
+    result = audit(log, rules_obj)
+    handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
     period = f"{ts.min():%Y-%m-%d} 至 {ts.max():%Y-%m-%d}"
     services = sorted(log["service"].dropna().unique())
@@ -262,7 +261,3 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         period_end=ts.max(),
     )
 
-
-def _facts_for(log, rules):
-    from .metrics import event_facts
-    return event_facts(log, rules)
