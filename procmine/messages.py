@@ -1,0 +1,60 @@
+"""One message catalogue for every sentence a report or finding shows.
+
+Entries live in ``templates/messages/*.yaml`` as ``key: {zh: "…{name}…", en: "…"}``
+(``str.format`` placeholders). All files are merged; a key defined twice is an
+error, so each sentence has one home.
+
+>>> say("lang.name", "en")
+'English'
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from .errors import UsageError
+from .mapping import templates_dir
+
+LANGS = ("zh", "en")
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    entries: dict[str, dict[str, str]]
+
+    def say(self, key: str, lang: str = "zh", **params) -> str:
+        if lang not in LANGS:
+            raise UsageError(f"unknown report language {lang!r}", hint="use --lang zh or --lang en")
+        try:
+            template = self.entries[key][lang]
+        except KeyError:
+            raise KeyError(f"message {key!r} has no {lang!r} text in templates/messages/") from None
+        return template.format(**params) if params else template
+
+
+def load_catalogue(folder: Path | None = None) -> Catalogue:
+    folder = folder or templates_dir() / "messages"
+    entries: dict[str, dict[str, str]] = {}
+    origin: dict[str, str] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        for key, texts in data.items():
+            if key in entries:
+                raise ValueError(f"message {key!r} is defined in both {origin[key]} and {path.name}")
+            entries[str(key)] = {str(k): str(v) for k, v in (texts or {}).items()}
+            origin[key] = path.name
+    return Catalogue(entries)
+
+
+@lru_cache(maxsize=1)
+def _default() -> Catalogue:
+    return load_catalogue()
+
+
+def say(key: str, lang: str = "zh", **params) -> str:
+    """The text of ``key`` in ``lang`` with ``params`` filled in."""
+    return _default().say(key, lang, **params)
