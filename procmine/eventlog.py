@@ -2,8 +2,11 @@
 
 One row per step. Columns (see ``CANONICAL``): ``case_id, service, activity,
 department, resource, start_time, end_time, channel, in_person, materials,
-sla_days``, then every other input column as an attribute, then the source
-``source_file, source_sheet, source_row``. Times are Asia/Shanghai.
+sla_days``, the case-level lifecycle (``apply_time, accept_time, finish_time,
+deliver_time, due_time, status, sla_calendar_days, statutory_days, limit_text,
+applicant, applicant_id``; the same value on every step of a case), then every
+other input column as an attribute, then the source ``source_file,
+source_sheet, source_row``. Times are Asia/Shanghai.
 """
 
 from __future__ import annotations
@@ -24,8 +27,15 @@ CANONICAL: dict[str, object] = {
     "case_id": "string", "service": "string", "activity": "string", "department": "string",
     "resource": "string", "start_time": TIME_DTYPE, "end_time": TIME_DTYPE, "channel": "string",
     "in_person": "boolean", "materials": MATERIALS_DTYPE, "sla_days": "Float64",
+    # case-level lifecycle (the same value on every step of a case; empty when the export has none)
+    "apply_time": TIME_DTYPE, "accept_time": TIME_DTYPE, "finish_time": TIME_DTYPE, "deliver_time": TIME_DTYPE,
+    "due_time": TIME_DTYPE, "status": "string", "sla_calendar_days": "Float64", "statutory_days": "Float64",
+    "limit_text": "string", "applicant": "string", "applicant_id": "string",
     "source_file": "string", "source_sheet": "string", "source_row": "int64",
 }
+# Columns a log written before they existed may lack: read_log adds them empty.
+LIFECYCLE = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "sla_calendar_days",
+             "statutory_days", "limit_text", "applicant", "applicant_id")
 SOURCE = ("source_file", "source_sheet", "source_row")
 
 
@@ -167,10 +177,18 @@ def read_log(path: str | Path) -> pd.DataFrame:
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
+    return conform_columns(log)
+
+
+def conform_columns(log: pd.DataFrame) -> pd.DataFrame:
+    """The canonical dtypes, with lifecycle columns a log lacks added empty (a new frame)."""
+    out = log.copy(deep=False)
     for c, dtype in CANONICAL.items():
-        if c in log:
-            log[c] = log[c].astype(dtype)
-    return log
+        if c in out:
+            out[c] = out[c].astype(dtype)
+        elif c in LIFECYCLE:
+            out[c] = pd.Series(pd.NaT if dtype == TIME_DTYPE else pd.NA, index=out.index, dtype=dtype)
+    return out
 
 
 def _types_mapper(t):

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
-from .mapping import Mapping, SheetMapping, load_mapping, map_columns
+from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
                       parse_times, split_materials, str_match)
 from .readers import RawSheet, SkippedSheet, read_tables
@@ -243,8 +243,10 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     import concurrent.futures as cf
 
     time_cols = [c for c in (cols.get("start_time"), cols.get("end_time")) if c]
+    time_cols += [cols[f] for f in LIFECYCLE_TIMES if f in cols]
     time_cols += [c for st in sm.stages for c in (st.start, st.end) if c]
-    text_cols = [cols[f] for f in ("case_id", "activity", "department", "resource", "service", "channel") if f in cols]
+    text_cols = [cols[f] for f in ("case_id", "activity", "department", "resource", "service", "channel", "status",
+                                   "applicant", "applicant_id") if f in cols]
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {("t", c): pool.submit(parse_times, df[c]) for c in dict.fromkeys(time_cols)}
         if table.kind != "xes":
@@ -302,20 +304,36 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
             extra_attrs[cols["in_person"]] = df[cols["in_person"]]
     else:
         common["in_person"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
-    if "sla_days" in cols:
-        work, cal, bad = parse_sla(df[cols["sla_days"]])
-        common["sla_days"] = work
-        if cal.notna().any():
-            extra_attrs["sla_calendar_days"] = cal
-            notes.append(f"{where}: {int(cal.notna().sum())} time limits are in calendar days (天/自然日); kept in "
-                         f"sla_calendar_days, not converted to working days")
+    units = df[cols["limit_unit"]] if "limit_unit" in cols else None
+    for fld, cal_fld in (("sla_days", "sla_calendar_days"), ("statutory_days", None)):
+        if fld not in cols:
+            common[fld] = pd.Series(pd.NA, index=df.index, dtype="Float64")
+            continue
+        work, cal, bad = parse_sla(df[cols[fld]], units)
+        common[fld] = work
+        if cal_fld:
+            common[cal_fld] = cal
+            if cal.notna().any():
+                notes.append(f"{where}: {int(cal.notna().sum())} time limits are in calendar days (天/自然日); kept in "
+                             f"sla_calendar_days and counted in calendar days, not converted to working days")
+        elif cal.notna().any():  # a statutory limit in calendar days: approximate, say so
+            common[fld] = work.fillna(cal * 5 / 7)
+            notes.append(f"{where}: {int(cal.notna().sum())} statutory limits are in calendar days; converted at "
+                         f"5 working days per 7 calendar days for the 承诺时限压缩比 only")
         if bad.any():
-            examples = ", ".join(map(repr, df.loc[bad, cols["sla_days"]].dropna().unique()[:3]))
-            notes.append(f"{where}: {int(bad.sum())} values of {cols['sla_days']!r} not understood as a time "
-                         f"limit ({examples}); sla_days left empty, raw text kept")
-            extra_attrs[cols["sla_days"]] = df[cols["sla_days"]]
-    else:
-        common["sla_days"] = pd.Series(pd.NA, index=df.index, dtype="Float64")
+            raw = df[cols[fld]].astype("string")
+            if fld == "sla_days":
+                common["limit_text"] = raw.where(bad.to_numpy(), pd.NA)
+            examples = ", ".join(map(repr, raw[bad].dropna().unique()[:3]))
+            notes.append(f"{where}: {int(bad.sum())} values of {cols[fld]!r} not understood as a time limit "
+                         f"({examples}); the cases are listed as 'limit not understood' in the audit, raw text kept")
+            extra_attrs[cols[fld]] = df[cols[fld]]
+    for fld in ("status", "applicant", "applicant_id"):
+        common[fld] = text(fld)
+    lifecycle_times = [f for f in LIFECYCLE_TIMES if f in cols]
+    for fld in lifecycle_times:
+        times, _ = _time_column(df, cols[fld], rows, parsed_times)
+        common[fld] = times
     materials = split_materials(df[cols["materials"]]) if "materials" in cols else None
     mapped = set(cols.values()) | {c for st in sm.stages for c in (st.start, st.end, st.department, st.resource) if c}
     attrs = {c: df[c] for c in df.columns if c not in mapped and not (c.startswith("列") and df[c].isna().all())}
@@ -348,6 +366,12 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     return events, rej, report, notes
 
 
+# Fields that come from the row, not from a step: copied onto every event of the row.
+COMMON = ("case_id", "service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
+          "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text", "applicant",
+          "applicant_id")
+
+
 def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):
     if not col:
         return pd.Series(pd.NaT, index=df.index, dtype="datetime64[ns, Asia/Shanghai]"), np.zeros(len(df), bool)
@@ -376,8 +400,9 @@ def _long_events(df, cols, rows: _Rows, common, materials, text, parsed):
     pos = np.flatnonzero(rows.ok)
     ev = {"_pos": pd.Series(pos), "activity": _take(activity, pos), "department": _take(text("department"), pos),
           "resource": _take(text("resource"), pos), "start_time": _take(start, pos), "end_time": _take(end, pos)}
-    for name in ("case_id", "service", "channel", "in_person", "sla_days"):
-        ev[name] = _take(common[name], pos)
+    for name in COMMON:
+        if name in common:
+            ev[name] = _take(common[name], pos)
     ev["materials"] = _take(materials, pos) if materials is not None else None
     return _typed(ev, len(pos)), len(pos)
 
@@ -408,8 +433,14 @@ def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, par
         ev = {"_pos": pd.Series(pos), "activity": pd.Series(st.name, index=range(len(pos)), dtype="string"),
               "department": _take(dept, pos), "resource": _take(res, pos),
               "start_time": _take(start, pos), "end_time": _take(end, pos)}
-        for name in ("case_id", "service", "channel", "in_person", "sla_days"):
-            ev[name] = _take(common[name], pos)
+        for name in COMMON:
+            if name in common:
+                ev[name] = _take(common[name], pos)
+        # A case-level 是否到场 counts once per case: yes → at the first stage the row
+        # has (the intake); no → at none.
+        if "in_person" in common:
+            flag = _take(common["in_person"], pos)
+            ev["in_person"] = flag.where(pd.Series(~seen[pos]) | flag.eq(False).fillna(False), pd.NA)
         # Documents are handed over once, at the first stage the row has.
         if materials is not None:
             first = ~seen[pos]

@@ -19,7 +19,13 @@ from .errors import MappingError, UsageError
 from .parsing import normalize_header
 
 FIELDS = ("case_id", "service", "activity", "department", "resource", "start_time", "end_time",
-          "materials", "channel", "in_person", "sla_days")
+          "materials", "channel", "in_person", "sla_days",
+          # case-level lifecycle (one value per case, repeated on its steps)
+          "apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "statutory_days",
+          "limit_unit", "applicant", "applicant_id")
+# Case-level time fields; in a long sheet with no step time of its own they are the step times.
+LIFECYCLE_TIMES = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time")
+STEP_TIME_STANDINS = {"start_time": "accept_time", "end_time": "finish_time"}
 
 XES_KEYS = {normalize_header(k) for k in ("case:concept:name", "concept:name", "time:timestamp", "org:resource",
                                           "org:group", "org:role", "case:channel", "start_timestamp", "time:start")}
@@ -29,6 +35,10 @@ FIELD_LABELS = {
     "department": "承办部门 (department)", "resource": "经办人 (clerk)", "start_time": "开始时间 (start)",
     "end_time": "结束时间 (end)", "materials": "提交材料 (documents)", "channel": "受理方式 (channel)",
     "in_person": "是否到场 (in person)", "sla_days": "承诺时限 (time limit)",
+    "apply_time": "申请时间 (application)", "accept_time": "受理时间 (acceptance)", "finish_time": "办结时间 (decision)",
+    "deliver_time": "送达/领取时间 (delivery)", "due_time": "承诺办结时间 (due date)", "status": "办件状态 (status)",
+    "statutory_days": "法定时限 (statutory limit)", "limit_unit": "期限单位 (limit unit)",
+    "applicant": "申请人 (applicant)", "applicant_id": "申请人证件号 (applicant id)",
 }
 
 
@@ -275,6 +285,11 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
     layout = mapping.layout
     if layout == "auto":
         layout = "long" if "activity" in chosen else "wide"
+    if layout == "long":
+        # A step table whose only 受理/办结 columns are per step: they are the step's times.
+        for step_fld, case_fld in STEP_TIME_STANDINS.items():
+            if step_fld not in chosen and case_fld in chosen:
+                chosen[step_fld] = chosen.pop(case_fld)
     stages: tuple[Stage, ...] = ()
     if layout == "wide":
         # In a 台账 the time columns name stages: take them back from the fields.
@@ -283,7 +298,9 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
         # Stage columns (审批人, 受理部门 …) belong to their stage, not to the
         # case-wide resource/department the aliases may have claimed.
         soft = {f: chosen[f] for f in ("department", "resource") if f in chosen}
-        used = set(chosen.values()) - set(soft.values())
+        # 受理时间/办结时间 in a 台账 are stages and case milestones at once
+        both = {chosen[f] for f in LIFECYCLE_TIMES if f in chosen}
+        used = set(chosen.values()) - set(soft.values()) - both
         stages = _find_stages(headers, used, mapping.wide)
         owned = {c for s in stages for c in (s.department, s.resource) if c}
         for fld, col in soft.items():

@@ -287,39 +287,106 @@ def _split_one(cell: object) -> list[str]:
     return names
 
 
-_SLA_RE = re.compile(r"^(?P<n>\d+(?:\.\d+)?)\s*(?:个)?\s*(?P<unit>工作日|working ?days?|自然日|日历日|天|日|days?|d)?$", re.I)
-_SLA_ZERO = {"即办", "即办件", "当场办结", "立即办结", "当即办结", "当场", "即时办结"}
+# Time limits as platforms write them. Units: 工作日 (and a bare number, and 日 —
+# 行政许可法 §82: 期限以工作日计算), 天/自然日/日历日 (calendar days, kept apart),
+# 月/年 (converted with the documented factors below), 即办 (0), 无期限 (no limit).
+MONTH_WORKING_DAYS = 22   # one month ≈ 22 working days (documented conversion, README)
+YEAR_WORKING_DAYS = 250   # one year ≈ 250 working days
+_SLA_RE = re.compile(r"^(?:承诺|法定)?(?:时限|期限)?[:：]?\s*(?P<n>\d+(?:\.\d+)?)\s*(?:个)?\s*"
+                     r"(?P<unit>工作日|working ?days?|自然日|日历日|天|日|days?|d|月|months?|年|years?)?\s*"
+                     r"(?:内|以内|之内)?$", re.I)
+_SLA_ZERO = {"即办", "即办件", "当场办结", "立即办结", "当即办结", "当场", "即时办结", "当场办理", "立即办理", "即时"}
+_SLA_NONE = {"无期限", "无时限", "不限", "无", "长期", "无办理时限", "无承诺时限", "/", "-", "—", "不适用"}
+_UNIT_CODES = {"1": "工作日", "2": "月", "3": "年", "4": "天", "0": "工作日"}  # 前置库 PROMISETYPE
+_WORK_UNITS = {"", "工作日", "working day", "working days", "workingday", "workingdays", "日"}
+_CAL_UNITS = {"自然日", "日历日", "天", "day", "days", "d"}
+_MONTH_UNITS = {"月", "month", "months"}
+_YEAR_UNITS = {"年", "year", "years"}
 
 
-def parse_sla(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """承诺时限 values → (working days, calendar days, failed).
+def _unit_text(unit: object) -> str | None:
+    if unit is None or (isinstance(unit, float) and np.isnan(unit)) or unit is pd.NA:
+        return None
+    text = unicodedata.normalize("NFKC", str(unit)).strip().lower()
+    if text.endswith(".0"):
+        text = text[:-2]
+    text = _UNIT_CODES.get(text, text)
+    return text.removeprefix("个")
 
-    ``10``, ``10个工作日``, ``10工作日`` → 10 working days; ``即办`` → 0;
-    ``15天``/``15个自然日`` → 15 calendar days (kept apart, not converted).
+
+def parse_limit(text: object, unit: object = None) -> tuple[str, float | None]:
+    """One time-limit value → (kind, number): kind is ``work`` (working days),
+    ``calendar`` (calendar days), ``none`` (无期限), ``empty`` or ``failed``.
+
+    >>> parse_limit("20个工作日内"), parse_limit("15天"), parse_limit("1个月"), parse_limit(2, "1")
+    (('work', 20.0), ('calendar', 15.0), ('work', 22.0), ('work', 2.0))
     """
-    s = normalize_text(values)
-    codes, uniq = pd.factorize(s, use_na_sentinel=True)
-    work: dict[str, float] = {}
-    cal: dict[str, float] = {}
-    for u in uniq:
-        text = str(u).strip()
-        if text in _SLA_ZERO:
-            work[u] = 0.0
-            continue
-        m = _SLA_RE.match(text)
-        if not m:
-            continue
-        unit = (m.group("unit") or "").lower()
-        if unit in ("自然日", "日历日", "天", "日", "day", "days", "d"):
-            cal[u] = float(m.group("n"))
+    if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
+        return "empty", None
+    s = unicodedata.normalize("NFKC", str(text)).strip()
+    if not s:
+        return "empty", None
+    if s in _SLA_ZERO:
+        return "work", 0.0
+    if s in _SLA_NONE:
+        return "none", None
+    m = _SLA_RE.match(s)
+    if not m:
+        return "failed", None
+    n = float(m.group("n"))
+    written = (m.group("unit") or "").lower()
+    column_unit = _unit_text(unit)
+    if written and column_unit and written not in (column_unit,) and not (
+            written in _WORK_UNITS and column_unit in _WORK_UNITS):
+        return "failed", None  # "10天" under a 期限单位 of 工作日: contradictory
+    u = written or column_unit or ""
+    if u in _WORK_UNITS:
+        return "work", n
+    if u in _CAL_UNITS:
+        return "calendar", n
+    if u in _MONTH_UNITS:
+        return "work", n * MONTH_WORKING_DAYS
+    if u in _YEAR_UNITS:
+        return "work", n * YEAR_WORKING_DAYS
+    return "failed", None
+
+
+def parse_sla(values: pd.Series, units: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
+    """Time limits → (working days, calendar days, failed). ``units`` is a
+    期限单位 column (工作日/天/月/年 or 前置库 codes 1–4) when the export has one.
+
+    ``10``, ``10个工作日``, ``20个工作日内``, ``20日`` → working days (§82);
+    ``即办`` → 0; ``15天``/``15个自然日`` → calendar days (kept apart);
+    ``1个月``/``1年`` → 22/250 working days; ``无期限`` → no limit (neither, not failed).
+    """
+    if units is None:
+        keys = normalize_text(values.astype("string") if values.dtype == object else values)
+        pairs = keys
+    else:
+        a = normalize_text(values.astype("string"))
+        b = normalize_text(units.astype("string"))
+        pairs = (a.fillna("\x00") + "\x1f" + b.fillna("\x00")).where(a.notna())
+    codes, uniq = pd.factorize(pairs, use_na_sentinel=True)
+    w = np.full(len(uniq) + 1, np.nan)
+    c = np.full(len(uniq) + 1, np.nan)
+    bad = np.zeros(len(uniq) + 1, dtype=bool)
+    for i, u in enumerate(uniq):
+        if units is None:
+            text, unit = u, None
         else:
-            work[u] = float(m.group("n"))
-    w = np.array([work.get(u, np.nan) for u in uniq] + [np.nan])
-    c = np.array([cal.get(u, np.nan) for u in uniq] + [np.nan])
+            text, unit = u.split("\x1f")
+            unit = None if unit == "\x00" else unit
+        kind, n = parse_limit(text, unit)
+        if kind == "work":
+            w[i] = n
+        elif kind == "calendar":
+            c[i] = n
+        elif kind == "failed":
+            bad[i] = True
     idx = np.where(codes < 0, len(uniq), codes)
     working = pd.Series(w[idx], index=values.index).astype("Float64")
     calendar = pd.Series(c[idx], index=values.index).astype("Float64")
-    failed = s.notna() & working.isna() & calendar.isna()
+    failed = pd.Series(bad[idx], index=values.index)
     return working, calendar, failed
 
 

@@ -85,7 +85,7 @@ def test_wide_ledger_is_unpivoted(workbook):
     assert approve["start_time"] == pd.Timestamp(T(7, 9), tz="Asia/Shanghai")
     assert approve["end_time"] == pd.Timestamp(T(7, 15), tz="Asia/Shanghai")
     assert j1.iloc[0]["resource"] == "甲"
-    assert j1["department"].isna().all() and (j1["申请单位"] == "某建设公司").all()  # the applicant is not a department
+    assert j1["department"].isna().all() and (j1["applicant"] == "某建设公司").all()  # the applicant is not a department
     assert j1.iloc[0]["materials"] == ["营业执照", "施工合同"] and all(m == [] for m in j1["materials"].iloc[1:])
     assert "no stage time" in r.rejects.iloc[0]["reason"]
     assert balanced(r)
