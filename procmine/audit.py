@@ -15,13 +15,17 @@ import numpy as np
 import pandas as pd
 
 from . import __version__
-from .metrics import case_metrics, event_facts, local_day, material_handovers
+from .messages import say
+from .metrics import measure, service_rates, trip_visits
 from .parsing import str_match
 from .rules import Rules, load_rules
-from .workdays import WorkCalendar
 
 KINDS = ("excess_visits", "repeated_material", "shareable_material", "rework", "duplicate_check", "rubber_stamp",
-         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun")
+         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue")
+DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
+             "rework": "steps", "duplicate_check": "steps", "rubber_stamp": "steps", "serial_signoff": "steps",
+             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time"}
+LEGAL_BREACH = ("sla_overrun", "open_overdue")  # 超期: always high severity
 EVIDENCE = 5
 
 
@@ -31,23 +35,42 @@ class Finding:
     service: str
     cases: int
     impact: float
-    unit: str  # trips | documents | steps | hours | working_days
+    unit: str  # trips | documents | steps | work_hours | working_days | cases
     evidence: list[str]
-    summary: str
+    params: dict  # what the summary states; summary = say("finding." + kind, lang, **params)
     severity: str = "low"
     activity: str | None = None
     department: str | None = None
     material: str | None = None
     details: dict = field(default_factory=dict)
     score: float = 0.0
+    action: str = ""
+    action_key: str = ""
+
+    @property
+    def dimension(self) -> str:
+        return DIMENSION[self.kind]
+
+    @property
+    def message(self) -> str:
+        return "finding." + self.kind
+
+    @property
+    def summary(self) -> str:
+        return self.text("zh")
+
+    def text(self, lang: str = "zh") -> str:
+        return say(self.message, lang, **self.params)
 
     def to_dict(self) -> dict:
         out = {"kind": self.kind, "service": self.service}
         for key in ("activity", "department", "material"):
             if getattr(self, key) is not None:
                 out[key] = getattr(self, key)
-        out.update({"cases": self.cases, "impact": {"value": _r(self.impact), "unit": self.unit},
-                    "evidence": self.evidence, "severity": self.severity, "summary": self.summary})
+        out.update({"dimension": self.dimension, "cases": self.cases,
+                    "impact": {"value": _r(self.impact), "unit": self.unit},
+                    "evidence": self.evidence, "severity": self.severity, "summary": self.summary,
+                    "action": self.action})
         if self.details:
             out["details"] = self.details
         return out
@@ -64,6 +87,8 @@ class AuditResult:
     cases: pd.DataFrame
     rules: str
     handovers: pd.DataFrame | None = None  # documents handed over (one row each), for the reports
+    as_of: pd.Timestamp | None = None
+    calendar_note: str = ""
 
     def masked(self, masker) -> "AuditResult":
         """A copy whose evidence and summaries show no raw ID or phone numbers."""
@@ -74,14 +99,16 @@ class AuditResult:
         for f in self.findings:
             g = copy.copy(f)
             g.evidence = masker.ids(f.evidence)
-            g.summary = masker.text(f.summary)
+            g.params = {k: masker.text(v) if isinstance(v, str) else v for k, v in f.params.items()}
             out.findings.append(g)
         return out
 
     def to_dict(self) -> dict:
         return {
             "procmine": __version__, "rules": self.rules,
-            "log": {"cases": int(len(self.cases)), "services": sorted(self.metrics)},
+            "log": {"cases": int(len(self.cases)), "services": sorted(self.metrics),
+                    "as_of": None if self.as_of is None else self.as_of.isoformat()},
+            "calendar": self.calendar_note,
             "metrics": self.metrics,
             "findings": [f.to_dict() for f in self.findings],
             "skipped": self.skipped, "notes": self.notes,
@@ -111,15 +138,25 @@ def _top(counts: pd.Series, k: int = 3) -> str:
     return "、".join(f"{name}({int(n)})" for name, n in counts.items())
 
 
+def _fmt(x: float, nd: int = 1) -> str:
+    x = float(x)
+    return f"{x:,.0f}" if abs(x) >= 100 or x.is_integer() else f"{x:,.{nd}f}"
+
+
+def _pct(x: float) -> str:
+    return f"{x:.0%}"
+
+
 class _Ctx:
-    def __init__(self, log: pd.DataFrame, rules: Rules) -> None:
+    def __init__(self, log: pd.DataFrame, rules: Rules, as_of=None) -> None:
         self.rules = rules
         self.t = rules.thresholds
         self.min_cases = int(self.t.get("min_cases", 5))
-        self.facts = event_facts(log, rules)
-        self.calendar = WorkCalendar(rules.first_day)
-        self.handovers = material_handovers(self.facts, rules)
-        self.cases = case_metrics(log, rules, facts=self.facts, calendar=self.calendar, handovers=self.handovers)
+        self.m = measure(log, rules, as_of=as_of)
+        self.facts = self.m.facts
+        self.calendar = self.m.calendar
+        self.handovers = self.m.handovers
+        self.cases = self.m.cases
         self.service_cases = self.cases.groupby("service").size().to_dict()
         self.findings: list[Finding] = []
         self.skipped: list[dict] = []
@@ -128,90 +165,127 @@ class _Ctx:
         if f.cases < self.min_cases or f.impact <= 0:
             return
         share = f.cases / max(self.service_cases.get(f.service, 1), 1)
-        f.severity = ("high" if share >= self.t.get("severity_high_share", 0.3) else
-                      "medium" if share >= self.t.get("severity_medium_share", 0.1) else "low")
+        f.severity = ("high" if f.kind in LEGAL_BREACH or share >= self.t.get("severity_high_share", 0.5) else
+                      "medium" if share >= self.t.get("severity_medium_share", 0.2) else "low")
         f.details = {"share_of_cases": round(share, 4), **f.details}
         f.score = f.impact * self.rules.ranking_hours.get(f.unit, 1.0)
+        f.action_key = f.action_key or f"action.{f.kind}"
+        f.action = say(f.action_key, "zh")
         self.findings.append(f)
 
-    def skip(self, kind: str, reason: str) -> None:
-        self.skipped.append({"kind": kind, "reason": reason})
+    def skip(self, kind: str, key: str, service: str | None = None, **params) -> None:
+        entry = {"kind": kind, "reason": say(key, "en", service=service or "", **params), "message": key,
+                 "params": {"service": service or "", **params}}
+        if service is not None:
+            entry["service"] = service
+        self.skipped.append(entry)
 
 
-def audit(log: pd.DataFrame, rules: Rules | str | None = None) -> AuditResult:
-    """Audit a canonical log; findings ranked by impact (weighted to hours).
+def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) -> AuditResult:
+    """Audit a canonical log; findings ranked by impact (weighted to working hours).
 
     >>> result = audit(procmine.read_log("out/log.parquet"))   # doctest: +SKIP
     >>> result.findings[0].summary                              # doctest: +SKIP
     """
     rules = load_rules(rules)
-    ctx = _Ctx(log, rules)
+    ctx = _Ctx(log, rules, as_of)
     f = ctx.facts
-    has_trips = bool(f["trip"].any())
+    known = ctx.m.trips_known
+    has_trips = bool(known.any()) and bool(f["trip"].any())
     has_materials = bool((ctx.cases["materials_submitted"] > 0).any())
     has_service_time = bool(f["service_hours"].notna().any())
     has_departments = bool(f["department"].notna().any())
-    has_sla = bool(ctx.cases["sla_days"].notna().any())
+    has_sla = bool(ctx.cases["outcome"].isin(["即办", "提前", "按时", "超期", "超期在办"]).any()
+                   or ctx.cases["sla_days"].notna().any())
 
     if has_trips:
         _excess_visits(ctx)
     else:
-        ctx.skip("excess_visits", "no step looks like an applicant's visit (no 是否到场 values and no intake, "
-                                  "correction or pick-up step names), so trips cannot be counted")
+        ctx.skip("excess_visits", "skip.excess_visits")
+    for service in sorted(s for s, ok in known.items() if not ok and s):
+        if has_trips:
+            ctx.skip("excess_visits", "skip.trips_service", service)
     if has_materials:
         hand = ctx.handovers
         _repeated_material(ctx, hand)
         _shareable_material(ctx, hand)
     else:
         for kind in ("repeated_material", "shareable_material"):
-            ctx.skip(kind, "the log has no documents (提交材料/申请材料 column), so hand-overs cannot be counted")
+            ctx.skip(kind, "skip.materials")
     _rework(ctx)
     if has_departments:
         _duplicate_check(ctx)
     else:
-        ctx.skip("duplicate_check", "the log has no departments (承办部门), so checks by two departments cannot be seen")
+        ctx.skip("duplicate_check", "skip.departments")
     if has_service_time:
         _rubber_stamp(ctx)
     else:
-        ctx.skip("rubber_stamp", "the log has no step start times, so the time inside a sign-off step is unknown")
+        ctx.skip("rubber_stamp", "skip.service_time")
     _parallelizable(ctx)
     _serial_signoff(ctx)
     _bottleneck(ctx, has_departments)
     if has_sla:
         _sla_overrun(ctx)
+        _open_overdue(ctx)
     else:
-        ctx.skip("sla_overrun", "no 承诺时限 in the export and none set for these services in the rules (sla_days)")
+        ctx.skip("sla_overrun", "skip.sla")
 
     ctx.findings.sort(key=lambda x: (-x.score, x.kind, x.service, x.activity or "", x.department or "",
                                      x.material or ""))
-    metrics = _service_metrics(ctx, has_trips, has_materials, has_sla)
-    notes = [n for n in (ctx.calendar.note,) if n]
+    metrics = _service_metrics(ctx, has_materials)
+    notes = list(ctx.m.notes)
     if not has_departments:
         notes.append("no departments in the log: department and handover views are empty")
-    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers)
+    if len(ctx.m.unparsed_limits):
+        notes.append("time limits not understood (cases kept out of the time-limit rates): " + ", ".join(
+            f"{r.service}: {r.text!r} ({int(r.cases)})" for r in ctx.m.unparsed_limits.itertuples(index=False)))
+    cal = ctx.calendar
+    calendar_note = (f"working days on the Chinese calendar (State Council holiday schedule incl. make-up days); "
+                     f"office hours {', '.join(a + '-' + b for a, b in cal.office_hours)}; clock from the "
+                     f"{'day of' if cal.first_day == 'include' else 'working day after'} acceptance")
+    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers,
+                       as_of=ctx.m.as_of, calendar_note=calendar_note)
 
 
 # ----------------------------------------------------------------------------- metrics
 
 
-def _service_metrics(ctx: _Ctx, has_trips: bool, has_materials: bool, has_sla: bool) -> dict[str, dict]:
+def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
     out = {}
+    cat = ctx.rules.catalogue
+    hand = ctx.handovers
+    shareable = hand[hand["material"].map(lambda m: cat.replaceable(m) is not None).astype(bool)] if len(hand) else hand
+    share_by = shareable.groupby("service").size() if len(shareable) else pd.Series(dtype="int64")
+    office_wait = ctx.facts[ctx.facts["wait_owner"] == "office"].groupby("service")["wait_work_hours"].median()
+    unparsed = ctx.m.unparsed_limits
     for service, g in ctx.cases.groupby("service", sort=True):
         m = {"cases": int(len(g)), "events": int(g["events"].sum()),
-             "median_working_days": _r(g["working_days"].median()),
-             "median_lead_hours": _r(g["lead_hours"].median())}
-        if has_trips:
-            m.update({"zero_trip_rate": _r((g["visits"] == 0).mean(), 4),  # 跑零次率
-                      "at_most_once_rate": _r((g["visits"] <= 1).mean(), 4),  # 最多跑一次率
-                      "average_visits": _r(g["visits"].mean(), 3),
-                      "visits_distribution": {str(k): int(v) for k, v in g["visits"].value_counts().sort_index().items()}})
-        else:
-            m.update({"zero_trip_rate": None, "at_most_once_rate": None, "average_visits": None})
+             "steps_per_case": _r(g["events"].mean(), 3)}
+        rates = service_rates(g)
+        for key in ("zero_trip_rate", "at_most_once_rate"):
+            rates[key] = _r(rates[key], 4) if rates[key] is not None else None
+        rates["average_visits"] = _r(rates["average_visits"], 3) if rates["average_visits"] is not None else None
+        for key in ("on_time_rate", "early_rate", "overdue_rate", "instant_share", "compression_ratio"):
+            rates[key] = _r(rates[key], 4) if rates[key] is not None else None
+        m.update(rates)
+        v = g["visits"]
+        m["visits_distribution"] = ({str(k): int(n) for k, n in v.dropna().astype(int).value_counts().sort_index().items()}
+                                    if v.notna().any() else None)
         if has_materials:
-            m["average_documents"] = _r(g["materials_submitted"].mean(), 3)
+            m["documents_per_case"] = _r(g["materials_submitted"].mean(), 3)
             m["repeated_submissions"] = int(g["repeated_material_submissions"].sum())
-        sla = g["over_sla"].dropna()
-        m["over_sla_share"] = _r(sla.astype(bool).mean(), 4) if has_sla and len(sla) else None
+            m["shareable_submissions"] = int(share_by.get(service, 0))
+        else:
+            m["documents_per_case"] = m["repeated_submissions"] = m["shareable_submissions"] = None
+        closed = g[g["status"] == "办结"]
+        m["median_clock_days"] = _r(closed["clock_days"].median()) if closed["clock_days"].notna().any() else None
+        m["median_sla_days"] = _r(g["sla_days"].astype(float).median()) if g["sla_days"].notna().any() else None
+        m["median_lead_days"] = _r(g["lead_days"].median()) if g["lead_days"].notna().any() else None
+        w = office_wait.get(service)
+        m["median_wait_work_hours"] = _r(w) if w is not None and w == w else None
+        u = unparsed[unparsed["service"] == service]
+        m["unparsed_limits"] = {str(r.text): int(r.cases) for r in u.itertuples(index=False)}
+        m["outcomes"] = {str(k): int(n) for k, n in g["outcome"].value_counts().sort_index().items()}
         out[str(service)] = m
     return out
 
@@ -220,22 +294,26 @@ def _service_metrics(ctx: _Ctx, has_trips: bool, has_materials: bool, has_sla: b
 
 
 def _excess_visits(ctx: _Ctx) -> None:
-    f, cases = ctx.facts, ctx.cases
-    trips = f.loc[f["trip"], ["case_id", "service", "activity", "ts"]].copy()
-    trips["day"] = local_day(trips["ts"])
-    first_day = trips.groupby("case_id")["day"].transform("min")
-    later = trips[trips["day"] > first_day].drop_duplicates(["case_id", "day"])
+    cases = ctx.cases
+    trips = trip_visits(ctx.facts, ctx.rules.same_visit_gap_hours)
+    later = trips[trips["visit"] > 1].drop_duplicates(["case_id", "visit"])  # the step that opened each extra visit
     for service, g in cases.groupby("service", sort=True):
-        multi = g[g["visits"] > 1]
+        v = g["visits"]
+        multi = g[v.notna() & (v.fillna(0) > 1)]
         if multi.empty:
             continue
-        extra = int((multi["visits"] - 1).sum())
-        steps = later[later["service"] == service]["activity"].value_counts()
+        extra = int((multi["visits"].astype(int) - 1).sum())
+        lv = later[later["service"] == service]
+        steps = lv["activity"].value_counts()
+        kinds = lv["trip_kind"].value_counts()
         share = len(multi) / len(g)
-        ctx.add(Finding(
-            "excess_visits", service, int(len(multi)), extra, "trips", _evidence(multi["case_id"], multi["visits"]),
-            f"{service}：{len(multi)}件（{share:.0%}）申请人跑动超过一次，共多跑{extra}次，多出的跑动来自{_top(steps)}",
-            details={"extra_trip_steps": {str(k): int(v) for k, v in steps.sort_index().items()}}))
+        top_kind = str(kinds.sort_index().sort_values(ascending=False, kind="stable").index[0]) if len(kinds) else ""
+        f = Finding("excess_visits", service, int(len(multi)), extra, "trips",
+                    _evidence(multi["case_id"], multi["visits"].astype(float)),
+                    {"service": service, "cases": len(multi), "share": _pct(share), "extra": extra, "steps": _top(steps)},
+                    details={"extra_trip_steps": {str(k): int(n) for k, n in steps.sort_index().items()}},
+                    action_key=f"action.{top_kind}" if top_kind in ("pickup", "correction", "intake") else "")
+        ctx.add(f)
 
 
 def _repeated_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
@@ -253,7 +331,7 @@ def _repeated_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
         at = _top(depts) if len(depts) > 1 else _top(steps)
         ctx.add(Finding(
             "repeated_material", service, int(len(g)), extra, "documents", _evidence(g["case_id"], g["n"]),
-            f"{service}：「{material}」在{len(g)}件中被重复提交，共多交{extra}份，提交于{at}",
+            {"service": service, "material": material, "cases": len(g), "extra": extra, "where": at},
             material=material,
             details={"steps": {str(k): int(v) for k, v in steps.sort_index().items()},
                      "departments": {str(k): int(v) for k, v in depts.sort_index().items()}}))
@@ -269,7 +347,8 @@ def _shareable_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
         ctx.add(Finding(
             "shareable_material", service, int(n_cases), int(len(g)), "documents",
             _evidence(per_case.index.to_series(), per_case),
-            f"{service}：「{material}」可通过{source}获取，免于提交；涉及{n_cases}件、{len(g)}次提交",
+            {"service": service, "material": material, "source": source,
+             "source_en": "shared data" if source == "数据共享" else "e-licences", "cases": n_cases, "count": len(g)},
             material=material, details={"source": source,
                                         "steps": {str(k): int(v) for k, v in g["activity"].value_counts().sort_index().items()}}))
 
@@ -277,14 +356,14 @@ def _shareable_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
 def _rework(ctx: _Ctx) -> None:
     f = ctx.facts
     occ = f.groupby(["case_id", "activity"], sort=False).cumcount()
-    repeats = f[occ > 0].assign(hours=lambda d: d["wait_hours"].fillna(0) + d["service_hours"].fillna(0))
+    repeats = f[occ > 0].assign(hours=lambda d: d["wait_work_hours"].fillna(0) + d["service_work_hours"].fillna(0))
     for (service, activity), g in repeats.groupby(["service", "activity"], sort=True):
         per_case = g.groupby("case_id").size()
         hours = float(g["hours"].sum())
         ctx.add(Finding(
             "rework", service, int(len(per_case)), int(len(g)), "steps", _evidence(per_case.index.to_series(), per_case),
-            f"{service}：「{activity}」在{len(per_case)}件中重复办理{len(g)}次（返工），多耗{hours:.0f}小时",
-            activity=activity, details={"hours": _r(hours)}))
+            {"service": service, "activity": activity, "cases": len(per_case), "count": len(g), "work_hours": _fmt(hours)},
+            activity=activity, details={"work_hours": _r(hours)}))
 
 
 def _duplicate_check(ctx: _Ctx) -> None:
@@ -299,7 +378,8 @@ def _duplicate_check(ctx: _Ctx) -> None:
         depts = depts_by[(service, activity)]
         ctx.add(Finding(
             "duplicate_check", service, int(len(g)), int((g["n"] - 1).sum()), "steps", _evidence(g["case_id"], g["n"]),
-            f"{service}：「{activity}」在{len(g)}件中由{depts.nunique()}个部门重复办理（{_top(depts.value_counts())}）",
+            {"service": service, "activity": activity, "cases": len(g), "departments": depts.nunique(),
+             "where": _top(depts.value_counts())},
             activity=activity, details={"departments": sorted(map(str, depts.unique()))}))
 
 
@@ -324,27 +404,29 @@ def _rubber_stamp(ctx: _Ctx) -> None:
         pass_share = float(g["passes"].mean())
         if median > max_min or pass_share < min_pass:
             continue
-        hours = float((g["wait_hours"].fillna(0) + g["service_hours"].fillna(0)).sum())
+        hours = float((g["wait_work_hours"].fillna(0) + g["service_work_hours"].fillna(0)).sum())
         ctx.add(Finding(
-            "rubber_stamp", service, int(g["case_id"].nunique()), hours, "hours",
-            _evidence(g["case_id"], g["wait_hours"].fillna(0)),
-            f"{service}：「{activity}」中位用时{median:.0f}分钟、{pass_share:.1%}一次通过，形同走过场，"
-            f"可取消或授权前一环节，节省等待{hours:.0f}小时",
+            "rubber_stamp", service, int(g["case_id"].nunique()), hours, "work_hours",
+            _evidence(g["case_id"], g["wait_work_hours"].fillna(0)),
+            {"service": service, "activity": activity, "minutes": _fmt(median, 0), "pass_share": f"{pass_share:.1%}",
+             "work_hours": _fmt(hours)},
             activity=activity,
             details={"median_minutes": _r(median), "pass_share": _r(pass_share, 4), "occurrences": int(len(g)),
-                     "median_wait_hours": _r(g["wait_hours"].median())}))
+                     "median_wait_work_hours": _r(g["wait_work_hours"].median())}))
 
 
 def _parallelizable(ctx: _Ctx) -> None:
     f = ctx.facts
     min_cases = int(ctx.t.get("parallel_min_cases", 20))
     min_share = ctx.t.get("parallel_min_share_each_order", 0.2)
+    per_day = ctx.calendar.office_hours_per_day
     first = f.drop_duplicates(["case_id", "activity"])
-    span = (first["wait_hours"].fillna(0) + first["service_hours"].fillna(0)).to_numpy()
+    span = (first["wait_work_hours"].fillna(0) + first["service_work_hours"].fillna(0)).to_numpy()
     first = first.assign(span=span)
     for service, g in first.groupby("service", sort=True):
         counts = g["activity"].value_counts()
-        acts = sorted(counts[counts >= min_cases].index[:40])
+        counts = counts[counts >= min_cases]
+        acts = sorted(counts.sort_index().sort_values(ascending=False, kind="stable").index[:40])
         if len(acts) < 2:
             continue
         pos = g.pivot_table(index="case_id", columns="activity", values="pos", aggfunc="first")
@@ -360,11 +442,12 @@ def _parallelizable(ctx: _Ctx) -> None:
             saving = np.minimum(spn.loc[both, a].to_numpy(), spn.loc[both, b].to_numpy())
             ids = pos.index[both].to_series()
             ctx.add(Finding(
-                "parallelizable", service, int(both.sum()), float(saving.sum()), "hours",
+                "parallelizable", service, int(both.sum()), float(saving.sum()), "work_hours",
                 _evidence(ids, pd.Series(saving, index=ids.index)),
-                f"{service}：「{a}」与「{b}」先后顺序不固定（{p:.0%}先办{a}，{1 - p:.0%}先办{b}），互不依赖却串行办理，"
-                f"可并联审批，预计共节省{saving.sum():.0f}小时",
-                activity=f"{a} | {b}", details={"share_a_first": _r(p, 4), "median_saving_hours": _r(np.median(saving))}))
+                {"service": service, "a": a, "b": b, "share_a": _pct(p),
+                 "median_days": _fmt(float(np.median(saving)) / per_day), "work_hours": _fmt(float(saving.sum()))},
+                activity=f"{a} | {b}", details={"share_a_first": _r(p, 4),
+                                                "median_saving_work_hours": _r(float(np.median(saving)))}))
 
 
 def _serial_signoff(ctx: _Ctx) -> None:
@@ -375,33 +458,56 @@ def _serial_signoff(ctx: _Ctx) -> None:
     new = np.ones(len(f), dtype=bool)
     new[1:] = ~(sign[1:] & sign[:-1] & (dept[1:] == dept[:-1]) & (case[1:] == case[:-1]))
     run = np.cumsum(new)
-    s = f.loc[sign, ["case_id", "service", "department", "activity", "wait_hours"]].assign(run=run[sign])
+    s = f.loc[sign, ["case_id", "service", "department", "activity", "wait_work_hours"]].assign(run=run[sign])
     if s.empty:
         return
     min_levels = int(ctx.t.get("serial_signoff_min_levels", 3))
-    runs = s.groupby("run", sort=False).agg(case_id=("case_id", "first"), service=("service", "first"),
-                                             department=("department", "first"),
-                                             chain=("activity", lambda x: " → ".join(x)), levels=("activity", "size"),
-                                             wait=("wait_hours", lambda x: x.iloc[1:].fillna(0).sum()))
+    # vectorised per run: size, first row, chain text, waits after the first level
+    s = s.assign(level=s.groupby("run").cumcount())
+    gr = s.groupby("run", sort=False)
+    runs = gr.agg(case_id=("case_id", "first"), service=("service", "first"), department=("department", "first"),
+                  levels=("activity", "size"))
+    runs["wait"] = s["wait_work_hours"].where(s["level"] > 0).fillna(0).groupby(s["run"]).sum()
     runs = runs[runs["levels"] >= min_levels]
+    if runs.empty:
+        return
+    chains = s[s["run"].isin(runs.index)].groupby("run", sort=False)["activity"].agg(" → ".join)
+    runs["chain"] = chains
     runs["department"] = runs["department"].fillna("（未注明部门）")
     for (service, department, chain), g in runs.groupby(["service", "department", "chain"], sort=True):
         levels = int(g["levels"].iloc[0])
         ctx.add(Finding(
             "serial_signoff", service, int(g["case_id"].nunique()), int(((g["levels"] - 1)).sum()), "steps",
             _evidence(g["case_id"], g["wait"]),
-            f"{service}：{department}内部{levels}级逐级审批（{chain}），级间等待共{g['wait'].sum():.0f}小时，可减少层级",
+            {"service": service, "department": department, "levels": levels, "chain": chain,
+             "work_hours": _fmt(float(g["wait"].sum()))},
             department=department, activity=chain,
-            details={"levels": levels, "wait_hours_between_levels": _r(float(g["wait"].sum()))}))
+            details={"levels": levels, "wait_work_hours_between_levels": _r(float(g["wait"].sum()))}))
+
+
+def _duration(hours: float, per_day: float) -> tuple[str, str]:
+    """A wait in the unit a leader reads: working days from one office day up, else working hours."""
+    if hours >= per_day:
+        return say("unit.working_days", "zh", n=_fmt(hours / per_day)), say("unit.working_days", "en", n=_fmt(hours / per_day))
+    return say("unit.work_hours", "zh", n=_fmt(hours)), say("unit.work_hours", "en", n=_fmt(hours))
 
 
 def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
+    """Waits the office controls, inside the legal clock (受理 → 办结), in working hours.
+    Baseline: the typical step's typical wait (median over the service's steps of their
+    median wait). A step, department or handover is a bottleneck only when its own
+    median wait is above the baseline; its impact is the working time its waits add
+    beyond the baseline."""
     f = ctx.facts
-    mask = (f["wait_hours"].notna() & (f["pos"] > 0)).to_numpy()
+    c = ctx.cases.set_index("case_id")
+    lo = f["case_id"].map(c["accept_time"])
+    hi = f["case_id"].map(c["finish_time"].fillna(pd.Timestamp(ctx.m.as_of)))
+    inside = ((f["ts"] > lo) & (f["ts"] <= hi)).fillna(False).to_numpy()
+    mask = (f["wait_work_hours"].notna() & (f["pos"] > 0)).to_numpy() & (f["wait_owner"] == "office").to_numpy() & inside
     if not mask.any():
-        ctx.skip("bottleneck", "no waiting times: every case has a single step or no usable timestamps")
+        ctx.skip("bottleneck", "skip.no_waits")
         return
-    # integer codes throughout: factorised once (Arrow), names looked up at the end
+    per_day = ctx.calendar.office_hours_per_day
     act, act_names = pd.factorize(f["activity"])
     dept, dept_names = pd.factorize(f["department"])
     case, case_names = pd.factorize(f["case_id"])
@@ -409,8 +515,7 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
     prev = np.r_[-1, dept[:-1]]
     n_dept = max(len(dept_names), 1)
     base = pd.DataFrame({"case": case[mask], "service": svc[mask], "activity": act[mask], "department": dept[mask],
-                         "prev": prev[mask], "wait": f["wait_hours"].to_numpy()[mask],
-                         "svc": f["service_hours"].to_numpy()[mask]})
+                         "prev": prev[mask], "wait": f["wait_work_hours"].to_numpy()[mask]})
     base["pos"] = np.arange(len(base), dtype=np.int64)
     case_names = np.asarray(case_names.astype(str), dtype=object)
     top = int(ctx.t.get("bottleneck_top", 10))
@@ -425,7 +530,7 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
 
     for s_code, g in base.groupby("service", sort=False):
         service = str(svc_names[s_code]) if s_code >= 0 else ""
-        typical = float(g["wait"].median())
+        typical = float(g.groupby("activity")["wait"].median().median())
         g = g.assign(excess=(g["wait"] - typical).clip(lower=0), pos2=g["pos"].astype(float) ** 2)
         has_dept = g["department"] >= 0
         views = []
@@ -441,15 +546,17 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
                 continue
             gk = v.groupby("key", sort=False)
             stats = pd.DataFrame({"delay": gk["excess"].sum(), "p50": gk["wait"].median(),
-                                  "p90": gk["wait"].quantile(0.9), "s50": gk["svc"].median(),
-                                  "s90": gk["svc"].quantile(0.9), "events": gk.size(),
+                                  "p90": gk["wait"].quantile(0.9), "events": gk.size(),
                                   "sig1": gk["pos"].sum(), "sig2": gk["pos2"].sum()})
             per_case = v.groupby(["key", "case"], sort=False)["excess"].sum()
             stats["cases"] = (per_case > 0).groupby(level=0).sum()
-            for key, st in stats[stats["delay"] > 0].iterrows():
-                pc = per_case.loc[key]
-                pc.index = case_names[pc.index.to_numpy()]
-                items.append((float(st["delay"]), view, name(view, int(key)), st, pc))
+            # never a median at or below the baseline: it must exceed it by a visible margin
+            margin = typical * (1 + ctx.t.get("bottleneck_min_excess_share", 0.1)) + 0.05
+            stats = stats[(stats["delay"] > 0) & (stats["p50"] > margin)]
+            for key, st in stats.iterrows():
+                pc_ = per_case.loc[key]
+                pc_.index = case_names[pc_.index.to_numpy()]
+                items.append((float(st["delay"]), view, name(view, int(key)), st, pc_))
         items.sort(key=lambda x: (-round(x[0], 6), order[x[1]], x[2]))
         seen: set[tuple] = set()
         kept = []
@@ -461,36 +568,64 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
             seen.add(sig)
             kept.append(item)
         for delay, view, key, st, per_case in kept[:top]:
-            label = {"activity": f"「{key}」之前", "department": f"{key}", "handover": f"{key} 交接"}[view]
             p50, p90 = float(st["p50"]), float(st["p90"])
+            label_key = {"activity": "label.before_step", "department": "label.department",
+                         "handover": "label.handover"}[view]
+            (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
+                                                                _duration(typical, per_day))
             ctx.add(Finding(
-                "bottleneck", service, int(st["cases"]), delay, "hours",
+                "bottleneck", service, int(st["cases"]), delay, "work_hours",
                 _evidence(per_case.index.to_series(), per_case),
-                f"{service}：{label}等待中位{p50:.1f}小时、P90 {p90:.1f}小时，超出本事项典型等待（{typical:.1f}小时）"
-                f"累计{delay:.0f}小时",
+                {"service": service, "label": say(label_key, "zh", name=key), "label_en": say(label_key, "en", name=key),
+                 "p50": p50_zh, "p90": p90_zh, "baseline": b_zh, "cases": int(st["cases"]), "work_hours": _fmt(delay)},
                 activity=key if view == "activity" else None,
                 department=key if view in ("department", "handover") else None,
-                details={"view": view, "wait_p50_hours": _r(p50), "wait_p90_hours": _r(p90),
-                         "service_p50_hours": _r(float(st["s50"])) if st["s50"] == st["s50"] else None,
-                         "service_p90_hours": _r(float(st["s90"])) if st["s90"] == st["s90"] else None,
-                         "typical_wait_hours": _r(typical), "events": int(st["events"])}))
+                details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
+                         "baseline_work_hours": _r(typical), "events": int(st["events"]),
+                         "en": {"p50": p50_en, "p90": p90_en, "baseline": b_en}}))
+    for f_ in ctx.findings:  # English durations for the catalogue's en text
+        if f_.kind == "bottleneck" and "en" in f_.details:
+            en = f_.details.pop("en")
+            f_.params.update({"p50_en": en["p50"], "p90_en": en["p90"], "baseline_en": en["baseline"]})
+
+
+def _where_time_went(ctx: _Ctx, case_ids: pd.Series) -> pd.Series:
+    """For each case, the step with the most office working time (ties: the step name), counted by step."""
+    f = ctx.facts
+    spent = f[f["case_id"].isin(case_ids)].assign(
+        hours=lambda d: d["wait_work_hours"].where(d["wait_owner"] == "office").fillna(0)
+        + d["service_work_hours"].fillna(0))
+    worst = spent.sort_values(["case_id", "hours", "activity"], ascending=[True, False, True],
+                              kind="stable").drop_duplicates("case_id")
+    return worst["activity"].value_counts()
 
 
 def _sla_overrun(ctx: _Ctx) -> None:
-    cases, f = ctx.cases, ctx.facts
-    over = cases[cases["over_sla"].fillna(False).astype(bool)]
+    cases = ctx.cases
+    over = cases[cases["outcome"] == "超期"]
     if over.empty:
         return
-    spent = f[f["case_id"].isin(over["case_id"])].assign(
-        hours=lambda d: d["wait_hours"].fillna(0) + d["service_hours"].fillna(0))
-    worst = spent.sort_values(["case_id", "hours"], ascending=[True, False]).drop_duplicates("case_id")
     for service, g in over.groupby("service", sort=True):
-        excess = float((g["working_days"] - g["sla_days"].astype(float)).sum())
-        where = worst[worst["case_id"].isin(g["case_id"])]["activity"].value_counts()
+        late = (g["clock_days"] - g["sla_days"].astype(float)).fillna(0)
+        excess = float(late.sum())
+        where = _where_time_went(ctx, g["case_id"])
         limit = g["sla_days"].astype(float).median()
         ctx.add(Finding(
-            "sla_overrun", service, int(len(g)), excess, "working_days",
-            _evidence(g["case_id"], g["working_days"] - g["sla_days"].astype(float)),
-            f"{service}：{len(g)}件超过承诺时限（{limit:g}个工作日），共超期{excess:.0f}个工作日，时间主要耗在{_top(where)}",
+            "sla_overrun", service, int(len(g)), excess if excess > 0 else float(len(g)),
+            "working_days" if excess > 0 else "cases",
+            _evidence(g["case_id"], late),
+            {"service": service, "cases": len(g), "limit": _fmt(limit) if limit == limit else "—",
+             "days": _fmt(excess), "steps": _top(where)},
             details={"time_went_to": {str(k): int(v) for k, v in where.sort_index().items()},
                      "sla_days": _r(limit)}))
+
+
+def _open_overdue(ctx: _Ctx) -> None:
+    cases = ctx.cases
+    over = cases[cases["outcome"] == "超期在办"]
+    for service, g in over.groupby("service", sort=True):
+        late = (-g["days_left"]).fillna(0).clip(lower=0)
+        ctx.add(Finding(
+            "open_overdue", service, int(len(g)), float(len(g)), "cases", _evidence(g["case_id"], late),
+            {"service": service, "cases": len(g), "as_of": f"{ctx.m.as_of:%Y-%m-%d}", "days": _fmt(float(late.sum()))},
+            details={"days_over": _r(float(late.sum()))}))

@@ -62,12 +62,13 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
 @click.argument("log", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
+@click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
-def cases_cmd(log, output, rules, no_mask) -> None:
-    """Per-case metrics: visits, documents, working days, time limit."""
+def cases_cmd(log, output, rules, as_of, no_mask) -> None:
+    """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
     from .privacy import Masker
 
-    table = metrics.case_metrics(eventlog.read_log(log), rules)
+    table = metrics.case_metrics(eventlog.read_log(log), rules, as_of=as_of)
     table = table.assign(case_id=Masker(enabled=not no_mask).ids(table["case_id"].astype(str).tolist()))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
@@ -78,12 +79,13 @@ def cases_cmd(log, output, rules, no_mask) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="findings.json (default: print a summary only)")
 @click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
+@click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers in evidence as they are")
-def audit_cmd(log, output, rules, top, no_mask) -> None:
+def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
     from .privacy import Masker
 
-    result = audit_mod.audit(eventlog.read_log(log), rules).masked(Masker(enabled=not no_mask))
+    result = audit_mod.audit(eventlog.read_log(log), rules, as_of=as_of).masked(Masker(enabled=not no_mask))
     if output:
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
     click.echo(render.audit_summary(result, output, top))

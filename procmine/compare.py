@@ -13,14 +13,23 @@ from .errors import UsageError
 from .metrics import case_metrics
 from .rules import load_rules
 
-METRICS = [  # key, label, column, statistic
+METRICS = [  # key, label, column, statistic — columns from procmine.metrics, the one definition
     ("at_most_once_rate", "最多跑一次率", "visits", lambda v: (v <= 1).mean(axis=-1)),
     ("zero_trip_rate", "跑零次率", "visits", lambda v: (v == 0).mean(axis=-1)),
     ("average_visits", "平均跑动次数", "visits", lambda v: v.mean(axis=-1)),
     ("average_documents", "平均提交材料份数", "materials_submitted", lambda v: v.mean(axis=-1)),
-    ("median_working_days", "中位办理工作日", "working_days", lambda v: np.median(v, axis=-1)),
-    ("over_sla_share", "超时限占比", "over_sla", lambda v: v.mean(axis=-1)),
+    ("median_clock_days", "中位办理工作日（受理至办结）", "clock_days", lambda v: np.median(v, axis=-1)),
+    ("on_time_rate", "按时办结率", "on_time", lambda v: v.mean(axis=-1)),
 ]
+
+
+def _decided(cases: pd.DataFrame) -> pd.DataFrame:
+    """Time metrics count decided, accepted cases with a limit only (open cases are censored)."""
+    out = cases.copy()
+    timed = out["outcome"].isin(["即办", "提前", "按时", "超期"])
+    out["on_time"] = out["outcome"].isin(["即办", "提前", "按时"]).astype(float).where(timed)
+    out["clock_days"] = out["clock_days"].where(out["status"] == "办结")
+    return out
 
 
 @dataclass
@@ -59,8 +68,8 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
     rules = load_rules(rules)
     if before.empty or after.empty:
         raise UsageError("one of the two periods has no cases")
-    cb, ca = case_metrics(before, rules), case_metrics(after, rules)
-    trips_known = bool(pd.concat([cb["visits"], ca["visits"]]).gt(0).any())
+    cb, ca = _decided(case_metrics(before, rules)), _decided(case_metrics(after, rules))
+    trips_known = bool(pd.concat([cb["visits"], ca["visits"]]).notna().any())
     rows = []
     for service in sorted(set(cb["service"].dropna()) | set(ca["service"].dropna())):
         gb, ga = cb[cb["service"] == service], ca[ca["service"] == service]
@@ -85,15 +94,20 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
             maps[name] = department_map(log).edges
         except UsageError:
             maps[name] = None
-    periods = {labels[0]: {"cases": int(len(cb))}, labels[1]: {"cases": int(len(ca))}}
+    periods = {labels[0]: {"cases": int(len(cb)), "open": int((cb["status"] == "在办").sum())},
+               labels[1]: {"cases": int(len(ca)), "open": int((ca["status"] == "在办").sum())}}
     return Comparison(pd.DataFrame(rows), maps, periods)
 
 
-def split_by_date(log: pd.DataFrame, date: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Cases starting before ``date`` / on or after it."""
+def split_by_date(log: pd.DataFrame, date: str, rules=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Cases accepted (受理) before ``date`` / on or after it (a case never accepted: by its first step).
+    Open cases stay in their period and are counted as open (censored) there."""
     try:
         cut = pd.Timestamp(date, tz="Asia/Shanghai")
     except ValueError:
         raise UsageError(f"--split-date must be a date like 2024-07-01, not {date!r}") from None
-    start = log["start_time"].fillna(log["end_time"]).groupby(log["case_id"]).transform("min")
-    return log[start < cut], log[start >= cut]
+    cases = case_metrics(log, rules)
+    when = cases["accept_time"].fillna(cases["case_start"])
+    early = set(cases.loc[(when < cut).to_numpy(), "case_id"])
+    in_before = log["case_id"].isin(early)
+    return log[in_before], log[~in_before]

@@ -38,3 +38,7 @@ class UsageError(ProcmineError):
     """Wrong options or arguments (exit code 2, like Click's own usage errors)."""
 
     exit_code = 2
+
+
+class CalendarError(ProcmineError):
+    """The working calendar cannot count the log's dates (e.g. chinesecalendar too old for its years)."""

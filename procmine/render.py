@@ -44,8 +44,12 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
 def cases_summary(table: pd.DataFrame, output: Path) -> str:
     lines = [f"{len(table)} cases, {table['service'].nunique()} services"]
     for service, g in table.groupby("service", sort=True):
-        lines.append(f"  {service}: {len(g)} cases, visits ≤1: {(g['visits'] <= 1).mean():.1%}, "
-                     f"median working days {g['working_days'].median():g}")
+        v = g["visits"].dropna()
+        trips = f"visits ≤1: {(v <= 1).mean():.1%}" if len(v) else "visits unknown"
+        clock = g.loc[g["status"] == "办结", "clock_days"].dropna()
+        outcomes = ", ".join(f"{k} {n}" for k, n in g["outcome"].value_counts().sort_index().items())
+        lines.append(f"  {service}: {len(g)} cases, {trips}, median clock "
+                     f"{(f'{clock.median():g} working days' if len(clock) else '—')}; {outcomes}")
     lines.append(f"wrote {output}")
     return "\n".join(lines)
 
@@ -56,8 +60,10 @@ def audit_summary(result, output: Path | None, top: int) -> str:
         trips = ("跑零次率 —, 最多跑一次率 — (trips unknown)" if m.get("at_most_once_rate") is None else
                  f"跑零次率 {m['zero_trip_rate']:.1%}, 最多跑一次率 {m['at_most_once_rate']:.1%}, "
                  f"平均跑动 {m['average_visits']:.2f}")
-        over = "" if m.get("over_sla_share") is None else f", 超时限 {m['over_sla_share']:.1%}"
-        lines.append(f"{service}: {m['cases']} 件, {trips}, 中位 {m['median_working_days']} 个工作日{over}")
+        on_time = "" if m.get("on_time_rate") is None else f", 按时办结率 {m['on_time_rate']:.1%}"
+        open_ = f", 在办 {m['open_cases']} (超期在办 {m['open_overdue']})" if m.get("open_cases") else ""
+        clock = "—" if m.get("median_clock_days") is None else m["median_clock_days"]
+        lines.append(f"{service}: {m['cases']} 件, {trips}, 中位 {clock} 个工作日{on_time}{open_}")
     lines.append("")
     lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
     for i, f in enumerate(result.findings[:top], 1):
@@ -114,6 +120,8 @@ def redesign_summary(result, output) -> str:
 
 def compare_summary(result, output) -> str:
     lines = ["change (after − before) with 95% bootstrap interval; * = the interval excludes 0"]
+    for name, p in result.periods.items():
+        lines.append(f"  {name}: {p['cases']} cases, {p.get('open', 0)} still open (censored: not in the time rates)")
     for r in result.table.itertuples(index=False):
         if r.change is None or r.change != r.change:
             lines.append(f"  {r.service:<10} {r.metric:<12} (no cases in one period)")

@@ -42,8 +42,19 @@ def material_key(name: str) -> str:
 
 @dataclass(frozen=True)
 class Rules:
+    """Audit rules (a preset YAML merged with the user's). ``calendar()`` gives the working calendar they define."""
+
     name: str
     first_day: str
+    unknown_years: str
+    office_hours: tuple[tuple[str, str], ...]
+    warn_days: float
+    as_of: str | None
+    same_visit_gap_hours: float
+    lifecycle: dict[str, str]
+    status: dict[str, str]
+    online_step: str
+    window_step: str
     staff_travel: str
     remote_delivery: str
     pickup: str
@@ -56,6 +67,12 @@ class Rules:
     thresholds: dict[str, float]
     ranking_hours: dict[str, float]
     catalogue: Catalogue
+
+    def calendar(self):
+        """A fresh working calendar (Chinese working days, these office hours)."""
+        from .workdays import WorkCalendar
+
+        return WorkCalendar(self.first_day, self.office_hours, self.unknown_years)
 
 
 def _read(path: Path) -> dict:
@@ -113,22 +130,71 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-    visits, steps = data.get("visits", {}), data.get("steps", {})
-    for label, pattern in {**visits, **steps}.items():
-        try:
-            re.compile(str(pattern))
-        except re.error as exc:
-            raise UsageError(f"rules: pattern {label!r} is not a valid regular expression: {exc}") from None
-    first_day = str(data.get("working_days", {}).get("first_day", "exclude"))
+    def section(key: str) -> dict:
+        value = data.get(key)
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise UsageError(f"rules: '{key}' must be a mapping of names to values, not {type(value).__name__}",
+                             hint="see templates/rules/最多跑一次.yaml for the layout")
+        return value
+
+    visits, steps, lifecycle, status = section("visits"), section("steps"), section("lifecycle"), section("status")
+    needed = {"visits": ("staff_travel", "remote_delivery", "pickup", "correction", "intake", "online_channel",
+                         "online_step", "window_step"),
+              "steps": ("signoff", "reject"),
+              "lifecycle": ("apply", "accept", "not_accept", "finish", "special", "special_start", "special_end",
+                            "correction_notice", "correction_received"),
+              "status": ("withdrawn", "not_accepted", "closed", "open")}
+    for key, names in needed.items():
+        sec = section(key)
+        for name in names:
+            value = sec.get(name)
+            if not isinstance(value, str) or not value.strip():
+                raise UsageError(f"rules: {key}.{name} must be a regular expression (text), not {value!r}",
+                                 hint="copy templates/rules/最多跑一次.yaml and edit it, or leave the key out "
+                                      "to keep the default")
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise UsageError(f"rules: pattern {key}.{name} is not a valid regular expression: {exc}") from None
+    wd = section("working_days")
+    first_day = str(wd.get("first_day", "exclude"))
     if first_day not in ("exclude", "include"):
         raise UsageError(f"rules: working_days.first_day must be exclude or include, not {first_day!r}")
+    unknown_years = str(wd.get("unknown_years", "error"))
+    if unknown_years not in ("error", "weekdays"):
+        raise UsageError(f"rules: working_days.unknown_years must be error or weekdays, not {unknown_years!r}")
+    office = []
+    for span in data.get("office_hours") or ["08:30-12:00", "13:30-17:30"]:
+        m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*", str(span))
+        if not m or not (int(m[1]) * 60 + int(m[2]) < int(m[3]) * 60 + int(m[4]) <= 24 * 60):
+            raise UsageError(f"rules: office_hours entry {span!r} is not a time range like 08:30-12:00")
+        office.append((f"{m[1]}:{m[2]}", f"{m[3]}:{m[4]}"))
+    clock = section("clock")
+
+    def number(value, what: str) -> float:
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            raise UsageError(f"rules: {what} must be a number, not {value!r}") from None
+        if out < 0:
+            raise UsageError(f"rules: {what} must not be negative")
+        return out
+
+    def numbers(key: str) -> dict[str, float]:
+        return {str(k): number(v, f"{key}.{k}") for k, v in section(key).items()}
+
     return Rules(
-        name=str(data.get("name", "rules")), first_day=first_day,
+        name=str(data.get("name", "rules")), first_day=first_day, unknown_years=unknown_years,
+        office_hours=tuple(office), warn_days=number(clock.get("warn_days", 1), "clock.warn_days"),
+        as_of=None if clock.get("as_of") is None else str(clock.get("as_of")),
+        same_visit_gap_hours=number(data.get("same_visit_gap_hours", 2), "same_visit_gap_hours"),
+        lifecycle={k: str(v) for k, v in lifecycle.items()}, status={k: str(v) for k, v in status.items()},
+        online_step=visits["online_step"], window_step=visits["window_step"],
         staff_travel=visits["staff_travel"], remote_delivery=visits["remote_delivery"], pickup=visits["pickup"],
         correction=visits["correction"], intake=visits["intake"], online_channel=visits["online_channel"],
         signoff=steps["signoff"], reject=steps["reject"],
-        sla_days={str(k): float(v) for k, v in (data.get("sla_days") or {}).items()},
-        thresholds={k: float(v) for k, v in (data.get("thresholds") or {}).items()},
-        ranking_hours={k: float(v) for k, v in (data.get("ranking_hours") or {}).items()},
+        sla_days=numbers("sla_days"), thresholds=numbers("thresholds"), ranking_hours=numbers("ranking_hours"),
         catalogue=load_catalogue(data.get("catalogue", "电子证照")),
     )

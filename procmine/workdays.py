@@ -1,9 +1,16 @@
-"""Working days on the Chinese calendar (public holidays and 调休 make-up days).
+"""The Chinese working calendar as data: working days and office hours.
 
-Backed by the ``chinesecalendar`` package. Dates it does not cover (before
-2004, or years it has no schedule for yet) fall back to Monday–Friday, and the
-result says so. Vectorised: one lookup per calendar day in the range, then a
-cumulative count.
+Working days come from the ``chinesecalendar`` package (国务院办公厅's yearly
+holiday schedule, including 调休 make-up working days on weekends). The
+calendar is a small table over the days a log spans — date → is_workday,
+cumulative working days, cumulative office minutes — so working days and
+working hours between two timestamps are differences of two lookups.
+
+A log year the installed chinesecalendar does not know yet is an error naming
+the years and the version to install; ``unknown_years="weekdays"`` (rules:
+``working_days.unknown_years``) counts such years Monday–Friday and says so.
+Years before 2004, which no version covers, are always counted Monday–Friday,
+with a note.
 """
 
 from __future__ import annotations
@@ -14,45 +21,127 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .errors import CalendarError
+
+FIRST_COVERED_YEAR = 2004
+DEFAULT_OFFICE_HOURS = (("08:30", "12:00"), ("13:30", "17:30"))
+
+
+def _minutes(hhmm: str) -> int:
+    h, m = str(hhmm).split(":")
+    return int(h) * 60 + int(m)
+
+
+def _chinesecalendar_version() -> str:
+    try:
+        from importlib.metadata import version
+
+        return version("chinesecalendar")
+    except Exception:  # pragma: no cover - metadata missing
+        return "unknown"
+
 
 @dataclass
 class WorkCalendar:
-    """``first_day='exclude'``: count from the working day after the start
-    (自受理之次日起算); ``'include'``: the start day counts if it is a workday."""
+    """Chinese working days plus office hours.
+
+    ``first_day='exclude'``: a clock counts from the working day after its start
+    (自受理之次日起算); ``'include'``: the start day counts if it is a workday.
+    ``office_hours``: the office's hours on a working day, e.g.
+    ``(("08:30", "12:00"), ("13:30", "17:30"))``.
+    """
 
     first_day: str = "exclude"
+    office_hours: tuple[tuple[str, str], ...] = DEFAULT_OFFICE_HOURS
+    unknown_years: str = "error"  # error | weekdays
     fallback_years: set[int] = field(default_factory=set)
+    _flags: dict = field(default_factory=dict, repr=False)
 
+    # ------------------------------------------------------------------ days
     def workday_flags(self, days: pd.DatetimeIndex) -> np.ndarray:
         from chinese_calendar import is_workday
 
         flags = np.empty(len(days), dtype=bool)
+        unknown: set[int] = set()
         for i, d in enumerate(days.date):
-            try:
-                flags[i] = is_workday(d)
-            except (NotImplementedError, ValueError):
-                self.fallback_years.add(d.year)
-                flags[i] = d.weekday() < 5
+            hit = self._flags.get(d)
+            if hit is None:
+                try:
+                    hit = bool(is_workday(d))
+                except (NotImplementedError, ValueError):
+                    if d.year >= FIRST_COVERED_YEAR and self.unknown_years != "weekdays":
+                        unknown.add(d.year)
+                    self.fallback_years.add(d.year)
+                    hit = d.weekday() < 5
+                self._flags[d] = hit
+            flags[i] = hit
+        if unknown:
+            years = sorted(unknown)
+            need = f"1.{max(years) - 2015}.0"
+            raise CalendarError(
+                f"the installed chinesecalendar {_chinesecalendar_version()} has no holiday schedule for "
+                f"{', '.join(map(str, years))}, so working days there cannot be counted",
+                hint=(f"install a version that knows {max(years)} (chinesecalendar >= {need}, published once the "
+                      f"State Council announces that year's holidays): pip install -U chinesecalendar\n"
+                      "or count those years Monday–Friday (holidays and 调休 ignored) by setting "
+                      "'working_days: {unknown_years: weekdays}' in a rules file (--rules FILE)"))
         return flags
 
-    def working_days(self, start: pd.Series, end: pd.Series) -> pd.Series:
-        """Working days from ``start`` to ``end`` (tz-aware Series); NaN where either is missing."""
-        out = pd.Series(np.nan, index=start.index)
-        ok = start.notna() & end.notna()
+    def table(self, lo: pd.Timestamp, hi: pd.Timestamp) -> "CalendarTable":
+        """The calendar from day ``lo`` to day ``hi`` (naive dates) as arrays."""
+        days = pd.date_range(lo.normalize(), hi.normalize(), freq="D")
+        return CalendarTable(days[0], self.workday_flags(days), self._office_minutes())
+
+    def _office_minutes(self) -> np.ndarray:
+        spans = np.array([(_minutes(a), _minutes(b)) for a, b in self.office_hours], dtype=np.int64).reshape(-1, 2)
+        return spans
+
+    @property
+    def office_hours_per_day(self) -> float:
+        s = self._office_minutes()
+        return float((s[:, 1] - s[:, 0]).sum()) / 60.0
+
+    # ------------------------------------------------------------ vector API
+    def _frame(self, *series: pd.Series):
+        stamps = [_naive(s) for s in series]
+        ok = np.ones(len(stamps[0]), dtype=bool)
+        for s in stamps:
+            ok &= s.notna().to_numpy()
         if not ok.any():
+            return None, ok, stamps
+        vals = pd.concat([s[ok] for s in stamps])
+        return self.table(vals.min(), vals.max()), ok, stamps
+
+    def working_days(self, start: pd.Series, end: pd.Series) -> pd.Series:
+        """Working days from ``start`` to ``end`` (the first day per ``first_day``); NaN where either is missing."""
+        out = pd.Series(np.nan, index=start.index)
+        cal, ok, (s, e) = self._frame(start, end)
+        if cal is None:
             return out
-        s = start[ok].dt.tz_localize(None).dt.normalize() if start.dt.tz is not None else start[ok].dt.normalize()
-        e = end[ok].dt.tz_localize(None).dt.normalize() if end.dt.tz is not None else end[ok].dt.normalize()
-        lo, hi = min(s.min(), e.min()), max(s.max(), e.max())
-        days = pd.date_range(lo, hi, freq="D")
-        flags = self.workday_flags(days)
-        cum = np.cumsum(flags)
-        si = ((s - lo).dt.days).to_numpy()
-        ei = ((e - lo).dt.days).to_numpy()
-        n = cum[ei] - cum[si]
+        si, ei = cal.day_index(s[ok]), cal.day_index(e[ok])
+        n = cal.cum_days[ei] - cal.cum_days[si]
         if self.first_day == "include":
-            n = n + flags[si]
+            n = n + cal.flags[si]
         out[ok] = n.astype(float)
+        return out
+
+    def days_between(self, start: pd.Series, end: pd.Series) -> pd.Series:
+        """Working days in (start day, end day]: the days a pause or wait covers, start day excluded."""
+        out = pd.Series(np.nan, index=start.index)
+        cal, ok, (s, e) = self._frame(start, end)
+        if cal is None:
+            return out
+        out[ok] = (cal.cum_days[cal.day_index(e[ok])] - cal.cum_days[cal.day_index(s[ok])]).astype(float)
+        return out
+
+    def working_hours(self, start: pd.Series, end: pd.Series) -> pd.Series:
+        """Office hours on working days between two timestamps (NaN where either is missing)."""
+        out = pd.Series(np.nan, index=start.index)
+        cal, ok, (s, e) = self._frame(start, end)
+        if cal is None:
+            return out
+        minutes = cal.office_minute(e[ok]) - cal.office_minute(s[ok])
+        out[ok] = np.maximum(minutes, 0) / 60.0
         return out
 
     @property
@@ -61,6 +150,41 @@ class WorkCalendar:
             return None
         years = ", ".join(map(str, sorted(self.fallback_years)))
         return f"no Chinese holiday schedule for {years}: working days there count Monday–Friday only"
+
+
+@dataclass
+class CalendarTable:
+    """date → is_workday, cumulative working days, cumulative office minutes."""
+
+    first: pd.Timestamp
+    flags: np.ndarray
+    spans: np.ndarray  # office intervals in minutes after midnight, shape (k, 2)
+
+    def __post_init__(self) -> None:
+        self.cum_days = np.cumsum(self.flags)
+        per_day = int((self.spans[:, 1] - self.spans[:, 0]).sum())
+        self.day_minutes = per_day
+        # office minutes before each day starts
+        self.cum_minutes = np.concatenate([[0], np.cumsum(self.flags * per_day)[:-1]])
+
+    def day_index(self, ts: pd.Series) -> np.ndarray:
+        return ((ts.dt.normalize() - self.first).dt.days).to_numpy()
+
+    def office_minute(self, ts: pd.Series) -> np.ndarray:
+        """Office minutes elapsed since the table's first day, at each timestamp."""
+        idx = self.day_index(ts)
+        minute = (ts.dt.hour * 60 + ts.dt.minute + ts.dt.second / 60.0).to_numpy()
+        within = np.zeros(len(idx))
+        for a, b in self.spans:
+            within += np.clip(minute - a, 0, b - a)
+        return self.cum_minutes[idx] + np.where(self.flags[idx], within, 0.0)
+
+
+def _naive(s: pd.Series) -> pd.Series:
+    s = pd.Series(s)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    return pd.to_datetime(s)
 
 
 def is_workday(day: dt.date) -> bool:

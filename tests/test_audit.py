@@ -30,7 +30,10 @@ def mklog(rows):
                   "materials": extra.get("materials", []), "sla_days": extra.get("sla"),
                   "source_file": "t", "source_sheet": "s", "source_row": i + 2}
         for k in CANONICAL:
-            data[k].append(values[k])
+            v = values[k] if k in values else extra.get(k)
+            if v is not None and k not in values and CANONICAL[k] == CANONICAL["start_time"]:
+                v = pd.Timestamp(v, tz=SH)
+            data[k].append(v)
     return pd.DataFrame({k: pd.Series(v, dtype=CANONICAL[k]) if k != "materials" else
                          pd.Series(pd.array(v, dtype=MATERIALS_DTYPE)) for k, v in data.items()})
 
@@ -56,16 +59,18 @@ def test_visits_count_trips_per_day_and_ignore_staff_travel(loose_rules):
         ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"channel": "网上申报"}),
         ("B", "EMS送达", "2024-03-06 09:00", "2024-03-06 09:05"),
         ("C", "受理", "2024-03-04 09:00", "2024-03-04 09:20", {"in_person": True}),
-        ("C", "领取证照", "2024-03-04 16:00", "2024-03-04 16:05"),        # same day: one trip
+        ("C", "领取证照", "2024-03-04 16:00", "2024-03-04 16:05"),        # same day but 6h40 later: a 2nd visit
     ])
     m = case_metrics(log).set_index("case_id")
-    assert list(m["visits"]) == [3, 0, 1]
+    # a visit is continuous presence: same day AND at most 2 h apart (issue 10)
+    assert list(m["visits"]) == [3, 0, 2]
     r = audit(log, loose_rules)
     (f,) = kinds(r, "excess_visits")
-    assert (f.cases, f.impact, f.unit, f.evidence) == (1, 2, "trips", ["A"])
-    assert f.details["extra_trip_steps"] == {"补正材料提交": 1, "窗口领证": 1}
+    # A: 3 visits (2 extra), C: 2 visits (1 extra); evidence by visits, then id
+    assert (f.cases, f.impact, f.unit, f.evidence) == (2, 3, "trips", ["A", "C"])
+    assert f.details["extra_trip_steps"] == {"补正材料提交": 1, "窗口领证": 1, "领取证照": 1}
     assert r.metrics["测试事项"]["zero_trip_rate"] == pytest.approx(1 / 3, abs=1e-4)
-    assert r.metrics["测试事项"]["at_most_once_rate"] == pytest.approx(2 / 3, abs=1e-4)
+    assert r.metrics["测试事项"]["at_most_once_rate"] == pytest.approx(1 / 3, abs=1e-4)
 
 
 def test_working_days_follow_the_chinese_calendar():
@@ -75,12 +80,12 @@ def test_working_days_follow_the_chinese_calendar():
                  ("B", "受理", "2024-10-11 09:00", None, {"sla": 1}),   # Fri
                  ("B", "办结", "2024-10-14 09:00", None, {"sla": 1})])  # Mon; Sat 10-12 was a make-up workday
     m = case_metrics(log).set_index("case_id")
-    assert m.loc["A", "working_days"] == 1 and not m.loc["A", "over_sla"]
-    assert m.loc["B", "working_days"] == 2 and m.loc["B", "over_sla"]
+    assert m.loc["A", "clock_days"] == 1 and m.loc["A", "outcome"] == "按时"
+    assert m.loc["B", "clock_days"] == 2 and m.loc["B", "outcome"] == "超期"
     from procmine.rules import load_rules
     import dataclasses
     inclusive = dataclasses.replace(load_rules(), first_day="include")
-    assert case_metrics(log, inclusive).set_index("case_id").loc["A", "working_days"] == 2
+    assert case_metrics(log, inclusive).set_index("case_id").loc["A", "clock_days"] == 2
 
 
 def test_repeated_and_shareable_material_with_synonyms(loose_rules):
@@ -125,7 +130,9 @@ def test_rubber_stamp_needs_short_and_always_passing(loose_rules):
     stamps = kinds(r, "rubber_stamp")
     assert [f.activity for f in stamps] == ["签发"]
     assert stamps[0].details["median_minutes"] == 3 and stamps[0].details["pass_share"] == 1
-    assert stamps[0].impact == pytest.approx(6 * (4 + 0.05))
+    # wait 10:00→14:00 in office hours (08:30–12:00, 13:30–17:30) = 2 h + 0.5 h, plus 3 min inside
+    # (2024-03-09, the sixth case, is a Saturday: no working hours)
+    assert stamps[0].impact == pytest.approx(5 * (2.5 + 0.05)) and stamps[0].unit == "work_hours"
     # the same step sent back once in six cases no longer passes 98%
     rows.append(("C0", "退回补正", "2024-03-04 16:00", "2024-03-04 16:05"))
     assert not kinds(audit(mklog(rows), loose_rules), "rubber_stamp")
@@ -141,8 +148,11 @@ def test_parallelizable_steps_seen_in_both_orders(loose_rules):
     (f,) = kinds(audit(mklog(rows), loose_rules), "parallelizable")
     assert f.activity == "刻章 | 社保" and f.cases == 8
     assert f.details["share_a_first"] == 0.5
-    # saving per case = the shorter of the two spans (wait + service): 刻章 is 1 h wait + 1 h or 2 h wait + 1 h
-    assert f.impact == pytest.approx(4 * 2 + 4 * 2)
+    # saving per case = the shorter of the two spans in working hours: the first of the pair waits
+    # 09:30→10:30 (1 h) + 1 h inside = 2 h; the second waits 11:30→13:30 (0.5 h, lunch excluded) + 2 h.
+    # 2024-04-04/05/06 are the 清明 holiday (no working hours); 04-07 (Sunday) is a make-up workday:
+    # 5 working days × 2 h
+    assert f.impact == pytest.approx(5 * 2)
 
 
 def test_serial_signoff_chain_within_one_department(loose_rules):
@@ -155,7 +165,8 @@ def test_serial_signoff_chain_within_one_department(loose_rules):
                  (f"S{i}", "局长审批", f"{d} 14:00", f"{d} 14:30", {"dept": "住建局"})]
     (f,) = kinds(audit(mklog(rows), loose_rules), "serial_signoff")
     assert (f.department, f.activity, f.cases, f.impact) == ("住建局", "科员初审 → 科长复审 → 局长审批", 3, 6)
-    assert f.details["wait_hours_between_levels"] == pytest.approx(3 * (0.5 + 2.5))
+    # waits between levels in office hours: 10:30→11:00 = 0.5 h; 11:30→14:00 = 0.5 h + 0.5 h (lunch excluded)
+    assert f.details["wait_work_hours_between_levels"] == pytest.approx(3 * (0.5 + 1.0))
 
 
 def test_bottleneck_ranks_by_delay_contributed(loose_rules):
@@ -164,12 +175,15 @@ def test_bottleneck_ranks_by_delay_contributed(loose_rules):
         d = f"2024-06-{3 + i:02d}"
         rows += [(f"B{i}", "受理", f"{d} 09:00", f"{d} 09:10", {"dept": "窗口"}),
                  (f"B{i}", "审查", f"{d} 09:40", f"{d} 10:00", {"dept": "甲局"}),      # waits 0.5 h
-                 (f"B{i}", "会审", f"{d} 16:00", f"{d} 16:30", {"dept": "乙局"}),      # waits 6 h
+                 (f"B{i}", "会审", f"{d} 16:00", f"{d} 16:30", {"dept": "乙局"}),      # waits 4.5 working h
                  (f"B{i}", "办结", f"{d} 17:00", f"{d} 17:10", {"dept": "窗口"})]      # waits 0.5 h
     found = kinds(audit(mklog(rows), loose_rules), "bottleneck")
     top = found[0]
     assert top.department == "乙局" and top.details["view"] == "department"
-    assert top.impact == pytest.approx(5 * (6 - 0.5)) and top.details["wait_p50_hours"] == 6
+    # 10:00→16:00 = 2 h + 2.5 h of office time; baseline = median of the steps' median waits
+    # (审查 0.5, 会审 4.5, 办结 0.5) = 0.5 h; excess 4 h in each of 5 cases
+    assert top.impact == pytest.approx(5 * (4.5 - 0.5)) and top.details["wait_p50_work_hours"] == 4.5
+    assert top.details["baseline_work_hours"] == 0.5 and len(found) == 1  # the handover and the step are the same waits
 
 
 def test_sla_overrun_names_where_time_went(loose_rules):
@@ -237,7 +251,7 @@ def test_cli_audit_and_cases(tmp_path):
     res = runner.invoke(cli, ["cases", str(log), "-o", str(tmp_path / "c.csv")])
     assert res.exit_code == 0
     table = pd.read_csv(tmp_path / "c.csv", encoding="utf-8-sig")
-    assert len(table) == 800 and {"visits", "working_days", "over_sla"} <= set(table.columns)
+    assert len(table) == 800 and {"visits", "clock_days", "outcome", "accept_time", "finish_time"} <= set(table.columns)
     bad = tmp_path / "r.yaml"
     bad.write_text("visits: {pickup: '(['}\n", encoding="utf-8")
     res = runner.invoke(cli, ["audit", str(log), "--rules", str(bad)])
