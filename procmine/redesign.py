@@ -35,9 +35,8 @@ import pandas as pd
 import yaml
 
 from .errors import UsageError
-from .metrics import event_facts, local_day, material_handovers
+from .metrics import event_facts, measure, sorted_log
 from .rules import Rules, load_rules
-from .workdays import WorkCalendar
 
 CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait", "bundle")
 
@@ -191,33 +190,232 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                 touched[a] = (ch.kind, ch.line)
 
 
-def _metrics(f: pd.DataFrame, calendar: WorkCalendar, docs: pd.DataFrame, member_start: pd.Series,
-             unit_of: pd.Series, *, together: bool) -> pd.DataFrame:
-    """Per unit (a case, or a bundled matter): steps, documents, trips, working days.
+def _hours_ns(h: np.ndarray) -> np.ndarray:
+    return np.round(np.nan_to_num(h, nan=0.0) * 3600e9).astype(np.int64)
 
-    ``together``: the unit's member cases run side by side from the unit's start
-    (after a bundle); otherwise each member keeps its own start (as observed).
-    """
-    member_span = f.groupby("case_id", sort=True)["span"].sum().reindex(member_start.index).fillna(0)
-    unit_start = member_start.groupby(unit_of).min()
-    member_from = unit_of.map(unit_start) if together else member_start
-    member_end = member_from + pd.to_timedelta(member_span, unit="h")
-    unit_end = member_end.groupby(unit_of).max()
-    fu = f.assign(unit=f["case_id"].map(unit_of))
-    trips = fu.loc[fu["trip"], ["unit", "day"]].drop_duplicates()
-    du = docs.assign(unit=docs["case_id"].map(unit_of))
-    out = pd.DataFrame(index=unit_start.index)
-    out["steps"] = fu[fu["step"]].groupby("unit").size().reindex(out.index, fill_value=0)
-    out["documents"] = du.groupby("unit").size().reindex(out.index, fill_value=0)
-    out["repeated_documents"] = out["documents"] - du.groupby("unit")["material"].nunique().reindex(out.index, fill_value=0)
-    out["trips"] = trips.groupby("unit").size().reindex(out.index, fill_value=0)
-    out["working_days"] = calendar.working_days(unit_start, unit_end.reindex(out.index))
-    out["hours"] = ((unit_end.reindex(out.index) - unit_start).dt.total_seconds() / 3600).round(3)
+
+def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, pd.Series]:
+    """The log as it would have run under ``plan`` (a new frame; ``log`` is untouched), and
+    each case's unit (itself, or its 一件事 instance after a ``bundle``).
+
+    Observed waiting and service times are kept. A removed step's wait and work go
+    and later steps move up; a merged step loses the wait between its parts; a
+    capped wait is shortened; a parallel block (consecutive once removals are
+    applied) takes its longest branch; shared documents are not handed over and a
+    removed step's documents are collected at the intake; online/deliver steps are
+    no trips. Case-level milestones move with the steps before them. Cases outside
+    the plan are copied unchanged."""
+    base = sorted_log(log)
+    cal = rules.calendar()
+    facts = event_facts(base, rules, cal)
+    n = len(base)
+    case = base["case_id"].astype(str).to_numpy()
+    act = base["activity"].astype(str).to_numpy()
+    scope = (base["service"] == plan.service).fillna(False).to_numpy(bool) if plan.service else np.ones(n, bool)
+    wait = facts["wait_hours"].to_numpy(dtype=float)
+    svc = facts["service_hours"].to_numpy(dtype=float)
+    span = np.nan_to_num(wait) + np.nan_to_num(svc)
+    keep = np.ones(n, dtype=bool)
+    carry = np.zeros(n)          # hours saved at this row: every later row of the case moves up by it
+    own = np.zeros(n)            # hours this row itself moves up (besides what rows before it saved)
+    end_from = np.arange(n)      # a merged step ends where its last part ended
+    mats = [list(m) if m is not None else [] for m in base["materials"]]
+    in_person = base["in_person"].copy()
+    norm = rules.catalogue.normalize
+    first_row = np.r_[True, case[1:] != case[:-1]]
+    first_of_case = pd.Series(np.arange(n)).where(first_row).ffill().astype(int).to_numpy()
+
+    def kept_runs(hit: np.ndarray) -> list[np.ndarray]:
+        idx = np.flatnonzero(hit & keep)
+        if not len(idx):
+            return []
+        kept_pos = np.cumsum(keep) - 1
+        new = np.r_[True, (np.diff(kept_pos[idx]) != 1) | (case[idx][1:] != case[idx][:-1])]
+        return np.split(idx, np.flatnonzero(new)[1:])
+
+    for ch in plan.changes:
+        hit = scope & np.isin(act, ch.names)
+        if ch.kind == "remove":
+            for i in np.flatnonzero(hit & keep):
+                carry[i] += span[i]
+                j = first_of_case[i]
+                while j < n and case[j] == case[i] and (not keep[j] or hit[j]):
+                    j += 1
+                if j < n and case[j] == case[i] and j != i:  # documents still collected once, at the intake
+                    have = {norm(m) for m in mats[j]}
+                    mats[j] += [m for m in mats[i] if norm(m) not in have]
+            keep &= ~hit
+        elif ch.kind == "merge":
+            for run in kept_runs(hit):
+                act[run] = ch.into
+                if len(run) < 2:
+                    continue
+                head, rest = run[0], run[1:]
+                carry[rest] += np.nan_to_num(wait[rest])
+                end_from[head] = run[-1]
+                for r in rest:
+                    mats[head] += mats[r]
+                keep[rest] = False
+        elif ch.kind == "cap_wait":
+            sel = scope & keep & (np.isin(act, ch.names) if ch.names else
+                                  (base["department"].astype(str).to_numpy() == ch.department))
+            cut = np.where(sel, np.maximum(np.nan_to_num(wait) - ch.hours, 0), 0)
+            wait = np.where(sel, np.nan_to_num(wait) - cut, wait)
+            carry += cut
+            own += cut
+            span = np.nan_to_num(wait) + np.nan_to_num(svc)
+        elif ch.kind == "share":
+            canon = {norm(x) for x in ch.names}
+            for i in np.flatnonzero(scope):
+                if mats[i]:
+                    mats[i] = [m for m in mats[i] if norm(m) not in canon]
+        elif ch.kind in ("online", "deliver"):
+            in_person[hit] = False
+    for ch in plan.changes:  # parallel blocks, on the steps that remain
+        if ch.kind != "parallel":
+            continue
+        for run in kept_runs(scope & np.isin(act, ch.names)):
+            if len(run) < 2:
+                continue
+            s = span[run]
+            before_j = np.r_[0.0, np.cumsum(s)[:-1]]
+            own[run] += before_j            # every branch starts when the block starts
+            carry[run[-1]] += s.sum() - s.max()  # later steps: the block lasts its longest branch
+    shift_h = pd.Series(carry).groupby(case).cumsum().to_numpy() - carry + own
+    shift = _hours_ns(shift_h)
+    start = base["start_time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    end = base["end_time"].to_numpy(dtype="datetime64[ns]").view("int64")
+    nat = np.iinfo(np.int64).min
+    # a merged step ends where its last part would have ended
+    shift_end = shift[end_from]
+    new_start = np.where(start == nat, nat, start - shift)
+    new_end = np.where(end[end_from] == nat, nat, end[end_from] - shift_end)
+    out = base.copy()
+    out["activity"] = pd.array(act, dtype="string")
+    out["start_time"] = pd.to_datetime(new_start.view("datetime64[ns]")).tz_localize("UTC").tz_convert("Asia/Shanghai")
+    out["end_time"] = pd.to_datetime(new_end.view("datetime64[ns]")).tz_localize("UTC").tz_convert("Asia/Shanghai")
+    out["start_time"] = out["start_time"].where(start != nat)
+    out["end_time"] = out["end_time"].where(end[end_from] != nat)
+    out["in_person"] = in_person
+    out["materials"] = pd.Series(pd.array(mats, dtype=base["materials"].dtype), index=base.index)
+    _shift_milestones(out, base, facts["ts"], shift_h)
+    out = out[keep].reset_index(drop=True)
+    units = pd.Series(out["case_id"].astype(str).unique(), dtype=object)
+    unit_of = pd.Series(units.to_numpy(), index=units.to_numpy())
+    for ch in plan.changes:
+        if ch.kind == "bundle":
+            out, unit_of = _bundle(out, ch, unit_of, rules)
+    return out, unit_of
+
+
+def _shift_milestones(out: pd.DataFrame, base: pd.DataFrame, ts: pd.Series, shift_h: np.ndarray) -> None:
+    """Case-level times move up by what the steps up to them saved (in place on ``out``)."""
+    if not np.any(shift_h):
+        return
+    steps = pd.DataFrame({"case_id": base["case_id"].astype(str).to_numpy(), "t": ts.to_numpy(),
+                          "shift": shift_h}).dropna(subset=["t"]).sort_values("t", kind="stable")
+    for col in ("accept_time", "finish_time", "deliver_time"):
+        if base[col].isna().all():
+            continue
+        q = pd.DataFrame({"case_id": base["case_id"].astype(str).to_numpy(), "t": base[col].to_numpy(),
+                          "row": np.arange(len(base))}).dropna(subset=["t"]).sort_values("t", kind="stable")
+        m = pd.merge_asof(q, steps, on="t", by="case_id", direction="backward")
+        moved = pd.Series(out[col].to_numpy(), index=np.arange(len(out)))
+        delta = pd.to_timedelta(m["shift"].fillna(0).to_numpy(), unit="h")
+        moved.loc[m["row"].to_numpy()] = (m["t"] - delta).to_numpy()
+        out[col] = pd.Series(moved.to_numpy(), index=out.index).astype(out[col].dtype)
+
+
+def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> tuple[pd.DataFrame, pd.Series]:
+    """Member cases of one applicant become one matter: one intake (the first member's), one
+    result (the member that finishes last), each document once, the members' work side by side
+    from the common intake."""
+    facts = event_facts(log, rules)
+    who = log.groupby("case_id")[ch.by].first()
+    svc = log.groupby("case_id")["service"].first()
+    member = svc.isin(ch.names) & who.notna()
+    name = (ch.into + "｜" + who[member].astype(str))
+    counts = name.value_counts()
+    name = name[name.map(counts) > 1]
+    if name.empty:
+        return log, unit_of
+    case = log["case_id"].astype(str)
+    unit = case.map(name)
+    inb = unit.notna().to_numpy()
+    starts = facts.groupby("case_id")["ts"].min()
+    ends = pd.concat([log["end_time"], log["start_time"]], axis=1).max(axis=1).groupby(case).max()
+    unit_start = starts[name.index].groupby(name).min()
+    first_member = starts[name.index].groupby(name).idxmin()
+    last_member = ends[name.index].groupby(name).idxmax()
+    kind = facts["trip_kind"].to_numpy()
+    drop = inb & (kind == "intake") & ~case.isin(first_member.to_numpy()).to_numpy()
+    drop |= inb & np.isin(kind, ["pickup", "remote_delivery"]) & ~case.isin(last_member.to_numpy()).to_numpy()
+    out = log.copy()
+    # members run side by side from the matter's intake
+    delta = (case.map(starts) - unit.map(unit_start)).where(pd.Series(inb, index=log.index))
+    delta = pd.to_timedelta(delta.fillna(pd.Timedelta(0)))
+    for col in ("start_time", "end_time", "accept_time", "finish_time", "deliver_time"):
+        out[col] = out[col] - delta.to_numpy()
+    # one intake: the dropped intakes' documents go to the matter's intake; each document once
+    norm = rules.catalogue.normalize
+    mats = [list(m) if m is not None else [] for m in out["materials"]]
+    intake_row = {}
+    for i in np.flatnonzero(inb & (kind == "intake") & ~drop):
+        intake_row[unit.iat[i]] = i
+    for i in np.flatnonzero(drop):
+        j = intake_row.get(unit.iat[i])
+        if j is not None:
+            mats[j] += mats[i]
+    seen: dict[str, set] = {}
+    order = np.lexsort((np.arange(len(out)), out["start_time"].fillna(out["end_time"]).to_numpy(dtype="datetime64[ns]")))
+    for i in order:
+        if not inb[i] or drop[i]:
+            continue
+        have = seen.setdefault(unit.iat[i], set())
+        kept = []
+        for m in mats[i]:
+            k = norm(m)
+            if k not in have:
+                have.add(k)
+                kept.append(m)
+        mats[i] = kept
+    out["materials"] = pd.Series(pd.array(mats, dtype=log["materials"].dtype), index=out.index)
+    out.loc[inb, "case_id"] = unit[inb]
+    out.loc[inb, "service"] = ch.into
+    out = out[~drop].reset_index(drop=True)
+    unit_of = unit_of.copy()
+    hit = unit_of.index.isin(name.index)
+    unit_of[hit] = name.reindex(unit_of.index[hit]).to_numpy()
+    return out, unit_of
+
+
+def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame:
+    """Observed per-case metrics rolled up to units (a 一件事 instance sums its members; its clock
+    runs from the first 受理 to the last 办结)."""
+    c = cases.set_index("case_id")
+    c.index = c.index.astype(str)
+    u = unit_of.reindex(c.index).fillna(pd.Series(c.index, index=c.index))
+    g = c.groupby(u.to_numpy())
+    out = pd.DataFrame({
+        "steps": g["events"].sum(), "documents": g["materials_submitted"].sum(),
+        "trips": g["visits"].sum(min_count=1).where(g["visits"].apply(lambda v: v.notna().all())),
+        "sla_days": g["sla_days"].max().astype(float),
+    })
+    multi = g.size() > 1
+    clock = g["clock_days"].first()
+    if multi.any():
+        acc, fin = g["accept_time"].min(), g["finish_time"].max()
+        span = calendar.working_days(acc[multi], fin[multi])
+        clock = clock.astype(float)
+        clock[multi] = span
+    out["working_days"] = clock.astype(float)
+    out["outcome"] = g["outcome"].first().where(~multi, pd.NA)
     return out
 
 
 def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | None = None) -> RedesignResult:
-    """Replay every case under ``plan``; the 四减 table compares before and after.
+    """Replay every case under ``plan``; the 四减 table compares observed and replayed
+    per-case metrics, both from :func:`procmine.metrics.measure` (an empty plan changes nothing).
 
     >>> r = redesign(log, "templates/plans/企业开办一件事.yaml")     # doctest: +SKIP
     >>> r.table                                                      # doctest: +SKIP
@@ -226,108 +424,32 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     path = str(plan) if not isinstance(plan, Plan) else plan.name
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     _check(plan, log, rules, path)
-    calendar = WorkCalendar(rules.first_day)
-    f = event_facts(log, rules)
-    hand = material_handovers(f, rules)
-    f = f.assign(span=f["wait_hours"].fillna(0) + f["service_hours"].fillna(0), step=True,
-                 day=local_day(f["ts"]))
-    ts_lo = pd.concat([f["start"], f["end"]], axis=1).min(axis=1)
-    case_start = ts_lo.groupby(f["case_id"]).min().sort_index()
-    sla = f.groupby("case_id")["sla_days"].max().astype(float).reindex(case_start.index)
-    if rules.sla_days:
-        svc = f.groupby("case_id")["service"].first().reindex(case_start.index)
-        sla = sla.fillna(svc.map(rules.sla_days))
-    services_of = f.groupby("case_id")["service"].first().reindex(case_start.index)
-    unit_of = pd.Series(case_start.index.to_numpy(), index=case_start.index)
-    unit_service = services_of.copy()
-    bundles = [ch for ch in plan.changes if ch.kind == "bundle"]
-    for ch in bundles:
-        who = log.groupby("case_id")[ch.by].first().reindex(case_start.index)
-        member = services_of.isin(ch.names) & who.notna()
-        unit_of[member] = ch.into + "｜" + who[member].astype(str)
-        unit_service[member] = ch.into
-    before = _metrics(f, calendar, hand, case_start, unit_of, together=False)
-
-    scope = f["service"] == plan.service if plan.service else pd.Series(True, index=f.index)
-    scope = scope.fillna(False).to_numpy(dtype=bool)
-    g = f.copy()
-    act = g["activity"].astype(str).to_numpy()
-    keep = np.ones(len(g), dtype=bool)
-    docs = hand.copy()
-    dscope = (docs["service"] == plan.service).fillna(False).to_numpy(dtype=bool) if plan.service else np.ones(len(docs), bool)
-    trip = g["trip"].to_numpy().copy()
-    span = g["span"].to_numpy().copy()
-    wait = g["wait_hours"].fillna(0).to_numpy()
-    step = np.ones(len(g), dtype=bool)
-    case = g["case_id"].to_numpy()
-    for ch in plan.changes:
-        hit = scope & np.isin(act, ch.names)
-        if ch.kind == "remove":
-            keep &= ~hit
-            docs = docs[~(dscope & docs["activity"].isin(ch.names).to_numpy())]
-            dscope = ((docs["service"] == plan.service).fillna(False).to_numpy(dtype=bool)
-                      if plan.service else np.ones(len(docs), bool))
-        elif ch.kind == "merge":
-            act = np.where(hit, ch.into, act)
-            prev_same = np.r_[False, (act[1:] == act[:-1]) & (case[1:] == case[:-1]) & hit[1:] & hit[:-1]]
-            span = np.where(prev_same, span - wait, span)  # the wait between merged steps goes
-            step &= ~prev_same
-        elif ch.kind == "cap_wait":
-            sel = scope & (np.isin(act, ch.names) if ch.names else
-                           (g["department"].astype(str).to_numpy() == ch.department))
-            cut = np.where(sel, np.maximum(wait - ch.hours, 0), 0)
-            span = span - cut
-        elif ch.kind == "share":
-            canon = {rules.catalogue.normalize(n) for n in ch.names}
-            docs = docs[~(dscope & docs["material"].isin(canon).to_numpy())]
-            dscope = ((docs["service"] == plan.service).fillna(False).to_numpy(dtype=bool)
-                      if plan.service else np.ones(len(docs), bool))
-        elif ch.kind in ("online", "deliver"):
-            trip = trip & ~hit
-        elif ch.kind == "bundle":
-            # one intake (in the member that started first), one result (in the member that ends last)
-            unit = case_start.index.to_series().map(unit_of)
-            multi = unit.map(unit.value_counts()) > 1
-            first_member = case_start[multi.to_numpy()].groupby(unit[multi]).idxmin()
-            span_by_case = pd.Series(span, index=case).groupby(level=0).sum()
-            last_member = span_by_case[multi[multi].index].groupby(unit[multi]).idxmax()
-            in_bundle = pd.Series(case).map(multi).fillna(False).to_numpy(dtype=bool)
-            kind_arr = g["trip_kind"].to_numpy()
-            not_first = in_bundle & ~np.isin(case, first_member.to_numpy())
-            not_last = in_bundle & ~np.isin(case, last_member.to_numpy())
-            keep &= ~(not_first & (kind_arr == "intake"))
-            keep &= ~(not_last & np.isin(kind_arr, ["pickup", "remote_delivery"]))
-    # parallel blocks: consecutive runs of the block's steps take the longest branch
-    for ch in plan.changes:
-        if ch.kind != "parallel":
-            continue
-        hit = scope & np.isin(act, ch.names) & keep
-        idx = np.flatnonzero(hit)
-        if not len(idx):
-            continue
-        new_run = np.r_[True, (np.diff(idx) != 1) | (case[idx][1:] != case[idx][:-1])]
-        run = np.cumsum(new_run)
-        spans = pd.Series(span[idx])
-        longest = spans.groupby(run).transform("max").to_numpy()
-        first = new_run
-        span[idx] = np.where(first, longest, 0.0)
-    h = g.assign(activity=act, span=span, trip=trip, step=step)[keep]
-    # new event times → trip days
-    cum = h.groupby("case_id", sort=False)["span"].cumsum()
-    new_ts = h["case_id"].map(case_start) + pd.to_timedelta(cum.to_numpy(), unit="h")
-    together = bool(bundles)
-    if together:  # members of a matter start together at its intake
-        unit_start = case_start.groupby(unit_of).min()
-        new_ts = h["case_id"].map(unit_of).map(unit_start) + pd.to_timedelta(cum.to_numpy(), unit="h")
-        docs = docs.assign(unit=docs["case_id"].map(unit_of)).drop_duplicates(["unit", "material"]).drop(columns="unit")
-    h = h.assign(day=local_day(new_ts))
-    after = _metrics(h, calendar, docs, case_start, unit_of, together=together)
-    per_case = pd.concat({"before": before, "after": after}, axis=1)
-    per_case.columns = [f"{b}_{a}" for a, b in per_case.columns]
-    per_case.insert(0, "service", unit_service.groupby(unit_of).first().reindex(per_case.index))
-    per_case["sla_days"] = sla.groupby(unit_of).max().reindex(per_case.index)
+    observed = measure(log, rules)
+    after_log, unit_of = replay(log, plan, rules)
+    replayed = measure(after_log, rules, as_of=observed.as_of)
+    before = _per_unit(observed.cases, unit_of, observed.calendar)
+    a = replayed.cases.set_index("case_id")
+    a.index = a.index.astype(str)
+    after = pd.DataFrame({"steps": a["events"], "documents": a["materials_submitted"],
+                          "trips": a["visits"].astype("Float64").astype(float), "working_days": a["clock_days"],
+                          "sla_days": a["sla_days"].astype(float), "outcome": a["outcome"]})
+    after = after.reindex(before.index)
+    after["steps"] = after["steps"].fillna(0)
+    after["documents"] = after["documents"].fillna(0)
+    per_case = pd.concat({"before": before.drop(columns=["sla_days"]), "after": after.drop(columns=["sla_days"])},
+                         axis=1)
+    per_case.columns = [f"{b}_{a_}" for a_, b in per_case.columns]
+    services = pd.concat([observed.cases.assign(case_id=observed.cases["case_id"].astype(str))
+                          .set_index("case_id")["service"].groupby(unit_of.reindex(
+                              observed.cases["case_id"].astype(str)).fillna(pd.Series(
+                                  observed.cases["case_id"].astype(str).to_numpy(),
+                                  index=observed.cases["case_id"].astype(str).to_numpy())).to_numpy()).first()])
+    unit_service = a["service"].reindex(per_case.index).fillna(services.reindex(per_case.index))
+    per_case.insert(0, "service", unit_service)
+    per_case["sla_days"] = after["sla_days"].fillna(before["sla_days"])
     table = _four_cuts(per_case)
-    failing = _still_failing(per_case[per_case["service"] == plan.service] if plan.service else per_case, h)
+    scope = per_case[per_case["service"] == plan.service] if plan.service else per_case
+    failing = _still_failing(scope, after_log, replayed.facts)
     return RedesignResult(plan.name, table, failing, per_case.reset_index().rename(columns={"index": "case_id"}))
 
 
@@ -339,32 +461,39 @@ def _four_cuts(pc: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for service, g in list(pc.groupby("service", sort=True)) + [("全部", pc)]:
         for key, label in MEASURES:
-            b, a = float(g[f"{key}_before"].mean()), float(g[f"{key}_after"].mean())
-            rows.append({"service": service, "measure": label, "cases": int(len(g)), "before": round(b, 3),
-                         "after": round(a, 3), "change": round(a - b, 3),
-                         "change_pct": round((a - b) / b, 4) if b else None})
-        at_most_once_b = float((g["trips_before"] <= 1).mean())
-        at_most_once_a = float((g["trips_after"] <= 1).mean())
-        rows.append({"service": service, "measure": "最多跑一次率", "cases": int(len(g)), "before": round(at_most_once_b, 4),
-                     "after": round(at_most_once_a, 4), "change": round(at_most_once_a - at_most_once_b, 4),
-                     "change_pct": None})
+            b, a = g[f"{key}_before"].astype(float), g[f"{key}_after"].astype(float)
+            both = b.notna() & a.notna()
+            bm = float(b[both].mean()) if both.any() else float("nan")
+            am = float(a[both].mean()) if both.any() else float("nan")
+            rows.append({"service": service, "measure": label, "cases": int(both.sum()), "before": round(bm, 3),
+                         "after": round(am, 3), "change": round(am - bm, 3),
+                         "change_pct": round((am - bm) / bm, 4) if bm else None})
+        tb, ta = g["trips_before"].astype(float), g["trips_after"].astype(float)
+        known = tb.notna() & ta.notna()
+        if known.any():
+            ob, oa = float((tb[known] <= 1).mean()), float((ta[known] <= 1).mean())
+            rows.append({"service": service, "measure": "最多跑一次率", "cases": int(known.sum()), "before": round(ob, 4),
+                         "after": round(oa, 4), "change": round(oa - ob, 4), "change_pct": None})
     return pd.DataFrame(rows)
 
 
-def _still_failing(pc: pd.DataFrame, h: pd.DataFrame) -> pd.DataFrame:
-    over = pc["working_days_after"] > pc["sla_days"]
-    trips = pc["trips_after"] > 1
-    bad = pc[over.fillna(False) | trips]
+def _still_failing(pc: pd.DataFrame, h: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+    over = pc["outcome_after"].isin(["超期", "超期在办"]) if "outcome_after" in pc else pd.Series(False, index=pc.index)
+    trips = pc["trips_after"].astype(float) > 1
+    bad = pc[over.fillna(False) | trips.fillna(False)]
     if bad.empty:
         return pd.DataFrame(columns=["case_id", "service", "trips_after", "working_days_after", "sla_days", "reasons"])
-    trip_steps = h[h["trip"]].groupby("case_id")["activity"].agg(lambda x: "、".join(dict.fromkeys(x)))
-    longest = h.sort_values("span", ascending=False).drop_duplicates("case_id").set_index("case_id")["activity"]
+    trip_steps = facts[facts["trip"]].groupby("case_id")["activity"].agg(lambda x: "、".join(dict.fromkeys(x)))
+    spent = facts.assign(h=facts["wait_work_hours"].where(facts["wait_owner"] == "office").fillna(0)
+                         + facts["service_work_hours"].fillna(0))
+    longest = (spent.sort_values(["case_id", "h", "activity"], ascending=[True, False, True], kind="stable")
+               .drop_duplicates("case_id").set_index("case_id")["activity"])
     reasons = []
     for cid, r in bad.iterrows():
         why = []
-        if r["trips_after"] > 1:
+        if r["trips_after"] == r["trips_after"] and r["trips_after"] > 1:
             why.append(f"仍需跑动{int(r['trips_after'])}次（{trip_steps.get(cid, '')}）")
-        if pd.notna(r["sla_days"]) and r["working_days_after"] > r["sla_days"]:
+        if r.get("outcome_after") in ("超期", "超期在办"):
             why.append(f"仍超时限：{r['working_days_after']:g}>{r['sla_days']:g}个工作日，耗时最多的是「{longest.get(cid, '')}」")
         reasons.append("；".join(why))
     out = bad.reset_index().rename(columns={"index": "case_id"})[["case_id", "service", "trips_after",

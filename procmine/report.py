@@ -90,8 +90,8 @@ def _overview(result: AuditResult) -> Table:
     rows = []
     for service, m in sorted(result.metrics.items()):
         rows.append([service, m["cases"], _pct(m.get("zero_trip_rate")), _pct(m.get("at_most_once_rate")),
-                     m.get("average_visits"), m.get("median_working_days"), _pct(m.get("over_sla_share"))])
-    return Table("概览", ["事项", "办件数", "跑零次率", "最多跑一次率", "平均跑动次数", "中位办理工作日", "超时限占比"],
+                     m.get("average_visits"), m.get("median_clock_days"), _pct(m.get("on_time_rate"))])
+    return Table("概览", ["事项", "办件数", "跑零次率", "最多跑一次率", "平均跑动次数", "中位办理工作日", "按时办结率"],
                  rows, ["text", "int", "pct", "pct", "float", "float", "pct"],
                  note="跑动：同一天多次到场计一次；现场核查等工作人员外出不计；邮寄/电子送达不计。空白表示日志缺少相应数据。")
 
@@ -118,8 +118,8 @@ def _bottlenecks(result: AuditResult) -> Table:
             continue
         d = f.details
         rows.append([f.service, view_labels.get(d.get("view"), ""), f.activity or f.department, f.cases,
-                     d.get("wait_p50_hours"), d.get("wait_p90_hours"), d.get("service_p50_hours"),
-                     d.get("service_p90_hours"), round(float(f.impact), 1)])
+                     d.get("wait_p50_work_hours"), d.get("wait_p90_work_hours"), d.get("baseline_work_hours"),
+                     None, round(float(f.impact), 1)])
     return Table("瓶颈", ["事项", "视角", "对象", "受影响办件", "等待P50(时)", "等待P90(时)", "办理P50(时)",
                         "办理P90(时)", "超出典型等待累计(时)"],
                  rows, ["text", "text", "text", "int", "float", "float", "float", "float", "float"])
@@ -165,8 +165,8 @@ def _variants(log: pd.DataFrame, top: int = 20) -> Table:
 def _cases(result: AuditResult, mask: Masker) -> Table:
     c = result.cases
     cols = ["case_id", "service", "events", "departments", "visits", "materials_submitted", "distinct_materials",
-            "repeated_material_submissions", "lead_hours", "working_days", "waiting_hours", "service_hours",
-            "sla_days", "over_sla", "case_start", "case_end"]
+            "repeated_material_submissions", "lead_hours", "clock_days", "waiting_hours", "service_hours",
+            "sla_days", "outcome", "case_start", "case_end"]
     heads = ["办件编号", "事项", "环节数", "部门数", "跑动次数", "提交材料数", "不同材料数", "重复提交数", "总时长(时)",
              "工作日", "等待(时)", "办理(时)", "承诺时限", "是否超时", "开始时间", "结束时间"]
     fmts = ["text", "text", "int", "int", "int", "int", "int", "int", "float", "float", "float", "float", "float",
@@ -174,7 +174,6 @@ def _cases(result: AuditResult, mask: Masker) -> Table:
     ids = mask.ids(c["case_id"].astype(str).tolist())
     frame = c[cols].copy()
     frame["case_id"] = ids
-    frame["over_sla"] = frame["over_sla"].map(lambda v: "" if pd.isna(v) else ("是" if v else "否"))
     for col in ("case_start", "case_end"):
         frame[col] = frame[col].dt.tz_localize(None)
     frame = frame.astype(object).where(frame.notna(), None)
