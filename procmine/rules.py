@@ -29,7 +29,8 @@ class Catalogue:
         return self.source.get(canonical)
 
 
-_SUFFIX = re.compile(r"(原件|复印件|扫描件|副本|正本|电子版|照片|一份|各一份|及复印件|原件及复印件)+$")
+# qualifiers of the same document (original, copy, scan …); never part of a name such as 一寸照片
+_SUFFIX = re.compile(r"(原件|复印件|扫描件|副本|正本|电子版|一份|各一份|及复印件|原件及复印件|复印件及原件|加盖公章)+$")
 
 
 def material_key(name: str) -> str:

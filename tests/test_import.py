@@ -285,3 +285,51 @@ def test_other_system_dialects(workbook, header, row, expect):
     if expect[2]:
         assert f"department←{expect[2]}" in m
     assert r.log["start_time"].notna().all() and r.log["end_time"].notna().all()
+
+
+def test_case_level_lifecycle_columns_and_limit_units(workbook):
+    # a step table that also carries the case's 受理/办结 times, status and limit (with a unit column)
+    head = ["办件编号", "事项名称", "环节名称", "开始时间", "结束时间", "受理时间", "办结时间", "办件状态",
+            "承诺时限", "期限单位", "法定时限", "申请人"]
+    path = workbook({"明细": [
+        head,
+        ["A1", "食品经营许可", "收件", T(4, 9), T(4, 10), T(4, 10), T(6, 15), "已办结", 5, "工作日", "20个工作日", "甲公司"],
+        ["A1", "食品经营许可", "审批", T(6, 9), T(6, 15), T(4, 10), T(6, 15), "已办结", 5, "工作日", "20个工作日", "甲公司"],
+        ["A2", "食品经营许可", "收件", T(4, 9), T(4, 10), T(4, 10), None, "审批中", 1, "月", "看情况", "乙公司"],
+        ["A3", "食品经营许可", "收件", T(4, 9), T(4, 10), "2024/3/32", None, "审批中", 5, "工作日", None, "丙公司"],
+    ]})
+    r = procmine.read_export(path)
+    log = r.log.set_index("case_id")
+    assert list(r.rejects["reason"]) == ["unparseable time in 受理时间: '2024/3/32'"]
+    a1 = log.loc["A1"].iloc[0]
+    assert a1["accept_time"] == pd.Timestamp(T(4, 10), tz="Asia/Shanghai") and a1["status"] == "已办结"
+    assert (a1["sla_days"], a1["statutory_days"], a1["applicant"]) == (5, 20, "甲公司")
+    assert log.loc["A2", "sla_days"] == 22  # 1 month = 22 working days (documented factor)
+    assert pd.isna(log.loc["A2", "statutory_days"]) and any("看情况" in n for n in r.notes)
+    from procmine.metrics import case_metrics
+    m = case_metrics(r.log).set_index("case_id")
+    # 受理 Mon 03-04 → 办结 Wed 03-06 = 2 working days; limit 5: early
+    assert (m.loc["A1", "clock_days"], m.loc["A1", "outcome"]) == (2, "提前")
+    assert m.loc["A2", "status"] == "在办"
+
+
+def test_wide_ledger_milestones_and_case_level_presence(workbook):
+    path = workbook({"台账": [
+        ["申请编号", "事项名称", "受理时间", "审核时间", "办结时间", "领证时间", "是否到场", "承诺时限"],
+        ["W1", "建筑工程施工许可", T(4, 9), T(5, 9), T(6, 9), T(8, 9), "是", "20日"],
+        ["W2", "建筑工程施工许可", T(4, 9), T(5, 9), T(6, 9), None, "否", "20日"],
+    ]})
+    r = procmine.read_export(path)
+    log = r.log
+    assert set(log["activity"]) == {"受理", "审核", "办结", "领证"}
+    w1 = log[log["case_id"] == "W1"].set_index("activity")
+    # 是否到场 is one fact per case: yes at the first stage only; no → no stage is a visit
+    assert w1.loc["受理", "in_person"] == True and w1["in_person"].iloc[1:].isna().all()  # noqa: E712
+    assert (log.loc[log["case_id"] == "W2", "in_person"] == False).all()  # noqa: E712
+    assert w1.loc["受理", "accept_time"] == pd.Timestamp(T(4, 9), tz="Asia/Shanghai")
+    assert w1.loc["受理", "sla_days"] == 20   # 20日 are working days (§82)
+    from procmine.metrics import case_metrics
+    m = case_metrics(log).set_index("case_id")
+    assert m.loc["W1", "clock_days"] == 2 and m.loc["W2", "visits"] == 0
+    # W1: came at 受理 Mon, and the 领证 stage Fri is a pick-up: 2 visits
+    assert m.loc["W1", "visits"] == 2
