@@ -59,7 +59,8 @@ def _boot(a: np.ndarray, b: np.ndarray, stat, n: int = 1000, seed: int = 2024070
     return float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5))
 
 
-def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("before", "after")) -> Comparison:
+def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("before", "after"),
+            as_of=None) -> Comparison:
     """Compare two logs (or two periods of one log) per service.
 
     >>> c = compare(log_2023, log_2024)     # doctest: +SKIP
@@ -68,7 +69,9 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
     rules = load_rules(rules)
     if before.empty or after.empty:
         raise UsageError("one of the two periods has no cases")
-    cb, ca = _decided(case_metrics(before, rules)), _decided(case_metrics(after, rules))
+    if as_of is None:  # one "now" for both periods: the latest time in either log
+        as_of = max(pd.concat([x[c] for x in (before, after) for c in ("start_time", "end_time")]).dropna())
+    cb, ca = _decided(case_metrics(before, rules, as_of=as_of)), _decided(case_metrics(after, rules, as_of=as_of))
     trips_known = bool(pd.concat([cb["visits"], ca["visits"]]).notna().any())
     rows = []
     for service in sorted(set(cb["service"].dropna()) | set(ca["service"].dropna())):

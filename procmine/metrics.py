@@ -110,7 +110,7 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
     kind = np.select([staff, pickup, correction, first_intake, remote, intake & online_step],
                      ["staff_travel", "pickup", "correction", "intake", "remote_delivery", "online_intake"], "other")
     # presence: a pick-up counts when collected (its end); other steps from start to end
-    trip_at = pd.Series(np.where(pickup, end.fillna(start), ts), index=log.index).astype(start.dtype)
+    trip_at = ts.where(~pickup, end.fillna(start))
     trip_until = end.fillna(start)
     prev_end = end.fillna(start).shift()
     prev_end[first_in_case] = pd.NaT
@@ -484,7 +484,7 @@ def _as_of(value, times: pd.Series) -> pd.Timestamp:
     return ts.tz_convert(TZ)
 
 
-def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None, **_ignored) -> pd.DataFrame:
+def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) -> pd.DataFrame:
     """Per-case metrics (see the module docstring for each definition):
     ``case_id, service, events, departments, visits, materials_submitted,
     distinct_materials, repeated_material_submissions, apply_time, accept_time,

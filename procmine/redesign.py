@@ -525,7 +525,8 @@ def suggest(log: pd.DataFrame, rules: Rules | str | None = None) -> str:
             if pick:
                 lines += [note, f"  - deliver: [{', '.join(pick)}]   # 邮寄或电子送达代替窗口领取"]
         elif f.kind == "bottleneck" and f.details.get("view") == "department":
-            cap = max(float(f.details.get("typical_wait_hours") or 8), 1.0)
+            # the service's typical wait, from working hours to elapsed hours (7.5 office hours ≈ one day)
+            cap = max(float(f.details.get("baseline_work_hours") or 7.5) * 24 / 7.5, 1.0)
             lines += [note, f"  - cap_wait: {{department: {f.department}, hours: {cap:.0f}}}   # 承诺等待不超过本事项典型水平"]
         elif f.kind == "serial_signoff":
             levels = f.activity.split(" → ")
