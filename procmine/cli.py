@@ -266,6 +266,92 @@ def compare_cmd(logs, split_date, output, rules) -> None:
     click.echo(render.compare_summary(result, output))
 
 
+@cli.command("monitor")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--as-of", help="the day to supervise (default: the latest time in the log)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="alerts.xlsx, alerts.html or alerts.json")
+@click.option("--rules", help="audit-rules preset or YAML file (clock.warn_days sets the yellow card)")
+@click.option("--fail-on", type=click.Choice(["red", "yellow"]),
+              help="exit with code 3 when a red card (or, with yellow, any card or step overrun) exists — "
+                   "for a scheduled daily run")
+@click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
+    """督办清单: open cases past their limit (红牌), near it (黄牌) and steps over their own limit,
+    by department and handler, most urgent first.
+
+    Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
+    from . import monitor as monitor_mod
+    from .privacy import Masker
+
+    result = monitor_mod.monitor(eventlog.read_log(log), rules, as_of=as_of)
+    masker = Masker(enabled=not no_mask)
+    alerts = result.alerts.assign(case_id=masker.ids(result.alerts["case_id"].astype(str).tolist()))
+    if output:
+        from .tables_out import write_tables
+
+        data = result.to_dict()
+        for row, cid in zip(data["alerts"], alerts["case_id"]):
+            row["case_id"] = cid
+        labels = {"level": "级别", "case_id": "办件编号", "service": "事项", "department": "当前部门", "resource": "经办人",
+                  "activity": "当前环节", "accept_time": "受理时间", "clock_days": "已用工作日", "sla_days": "承诺时限",
+                  "days_over": "超期工作日", "days_left": "剩余工作日"}
+        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）",
+                     {"督办清单": alerts.rename(columns=labels),
+                      "按部门": result.by_department.rename(columns={"department": "部门", "red": "红牌", "yellow": "黄牌",
+                                                                  "step_overruns": "环节超时"})},
+                     data, notes=result.notes)
+    click.echo(render.monitor_summary(result, alerts, output))
+    if fail_on == "red" and result.red:
+        return 3
+    if fail_on == "yellow" and (result.red or result.yellow or result.steps_over):
+        return 3
+    return 0
+
+
+@cli.command("indicators")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="indicators.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file")
+@click.option("--as-of", help="measure open cases up to this date")
+def indicators_cmd(log, output, rules, as_of) -> None:
+    """The standard efficiency indicators per service and per department (formulas in the README)."""
+    from . import monitor as monitor_mod
+    from .tables_out import write_tables
+
+    tables = monitor_mod.indicators(eventlog.read_log(log), rules, as_of=as_of)
+    if output:
+        write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
+                                           "缺失原因": tables["reasons"]})
+    click.echo(render.indicators_summary(tables, output))
+
+
+@cli.command("bundles")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--bundle", "bundle_files", multiple=True, default=("企业开办",), show_default=True,
+              help="bundle definition (templates/bundles/NAME.yaml or a YAML file); repeatable")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="bundles.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file (bundles.window_days, bundles.min_applicants)")
+@click.option("--no-mask", is_flag=True, help="show applicant keys as they are")
+def bundles_cmd(log, bundle_files, output, rules, no_mask) -> None:
+    """一件事: each applicant's cases across a bundle's services (trips, documents handed over twice,
+    working days, the five promises) and candidate bundles nobody declared yet."""
+    from . import bundles as bundles_mod
+    from .privacy import Masker
+    from .tables_out import write_tables
+
+    defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
+    result = bundles_mod.bundle_instances(eventlog.read_log(log), defs, rules)
+    masker = Masker(enabled=not no_mask)
+    inst = result.instances
+    if len(inst):
+        inst = inst.assign(applicant=[masker.pseudonym(a, "申请人") for a in inst["applicant"]])
+    cand = result.candidates.assign(evidence=[ "、".join(masker.ids(list(e))) for e in result.candidates["evidence"]])
+    if output:
+        write_tables(output, "一件事分析", {"实例": inst, "候选一件事": cand},
+                     {"instances": inst.to_dict(orient="records"), "candidates": cand.to_dict(orient="records")})
+    click.echo(render.bundles_summary(inst, cand, output))
+
+
 def _write_result(output: Path, data: dict, tables: dict) -> None:
     suffix = output.suffix.lower()
     if suffix == ".json":
@@ -280,7 +366,7 @@ def _write_result(output: Path, data: dict, tables: dict) -> None:
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning procmine's errors into exit codes."""
     try:
-        cli.main(args=argv, prog_name="procmine", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="procmine", standalone_mode=False)
     except ProcmineError as exc:
         click.echo(f"procmine: error: {exc.message}", err=True)
         if exc.hint:
@@ -301,8 +387,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"procmine: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         return 1
-    return 0
+    return rv if isinstance(rv, int) else 0
 
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

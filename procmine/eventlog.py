@@ -31,11 +31,15 @@ CANONICAL: dict[str, object] = {
     "apply_time": TIME_DTYPE, "accept_time": TIME_DTYPE, "finish_time": TIME_DTYPE, "deliver_time": TIME_DTYPE,
     "due_time": TIME_DTYPE, "status": "string", "sla_calendar_days": "Float64", "statutory_days": "Float64",
     "limit_text": "string", "applicant": "string", "applicant_id": "string",
+    # 好差评, case level; a step's own time limit (working days)
+    "rating": "string", "rating_time": TIME_DTYPE, "rating_channel": "string", "rating_text": "string",
+    "rectify_status": "string", "rectify_time": TIME_DTYPE, "step_sla_days": "Float64",
     "source_file": "string", "source_sheet": "string", "source_row": "int64",
 }
 # Columns a log written before they existed may lack: read_log adds them empty.
 LIFECYCLE = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "sla_calendar_days",
-             "statutory_days", "limit_text", "applicant", "applicant_id")
+             "statutory_days", "limit_text", "applicant", "applicant_id", "rating", "rating_time", "rating_channel",
+             "rating_text", "rectify_status", "rectify_time", "step_sla_days")
 SOURCE = ("source_file", "source_sheet", "source_row")
 
 

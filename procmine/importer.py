@@ -246,7 +246,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     time_cols += [cols[f] for f in LIFECYCLE_TIMES if f in cols]
     time_cols += [c for st in sm.stages for c in (st.start, st.end) if c]
     text_cols = [cols[f] for f in ("case_id", "activity", "department", "resource", "service", "channel", "status",
-                                   "applicant", "applicant_id") if f in cols]
+                                   "applicant", "applicant_id", "rating", "rating_channel", "rating_text",
+                                   "rectify_status") if f in cols]
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {("t", c): pool.submit(parse_times, df[c]) for c in dict.fromkeys(time_cols)}
         if table.kind != "xes":
@@ -328,8 +329,15 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
             notes.append(f"{where}: {int(bad.sum())} values of {cols[fld]!r} not understood as a time limit "
                          f"({examples}); the cases are listed as 'limit not understood' in the audit, raw text kept")
             extra_attrs[cols[fld]] = df[cols[fld]]
-    for fld in ("status", "applicant", "applicant_id"):
+    for fld in ("status", "applicant", "applicant_id", "rating", "rating_channel", "rating_text", "rectify_status"):
         common[fld] = text(fld)
+    if "step_sla_days" in cols:
+        step_work, _, step_bad = parse_sla(df[cols["step_sla_days"]])
+        common["step_sla_days"] = step_work
+        if step_bad.any():
+            notes.append(f"{where}: {int(step_bad.sum())} step limits in {cols['step_sla_days']!r} not understood; "
+                         "raw text kept")
+            extra_attrs[cols["step_sla_days"]] = df[cols["step_sla_days"]]
     lifecycle_times = [f for f in LIFECYCLE_TIMES if f in cols]
     for fld in lifecycle_times:
         times, _ = _time_column(df, cols[fld], rows, parsed_times)
@@ -369,7 +377,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
 # Fields that come from the row, not from a step: copied onto every event of the row.
 COMMON = ("case_id", "service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
           "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text", "applicant",
-          "applicant_id")
+          "applicant_id", "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
+          "step_sla_days")
 
 
 def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):

@@ -313,6 +313,7 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     delivery = facts["trip_kind"].isin(["pickup", "remote_delivery"]).to_numpy()
     step_accept = _first_time(accept_step, end, case).reindex(idx)
     step_apply = _first_time(apply_step, start, case).reindex(idx)
+    # the decision is taken when its step ends (its only time, when it has one)
     step_finish = _first_time(finish_step, end, case, last=True).reindex(idx)
     step_deliver = _first_time(delivery, end, case, last=True).reindex(idx)
     first_ts = g["ts"].min()
@@ -330,7 +331,8 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
                      + ": the clock starts at each case's first step")
     if no_finish_vocab:
         notes.append("no 办结 milestone recognised for " + "、".join(no_finish_vocab)
-                     + ": a case counts as decided at its last step before delivery")
+                     + ": a case with a delivery step (or every case, where no 受理 is recognised either) counts as "
+                       "decided at its last step before delivery; the others as open")
     # -- status
     status_raw = lg["status"].last().reindex(idx)
     status, unknown_status = read_status(status_raw, rules)
@@ -344,7 +346,9 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     rej_case = pd.Series(rej).groupby(case.to_numpy()).any().reindex(idx).fillna(False).to_numpy()
     step_status[rej_case & step_status.isna().to_numpy()] = "不予受理"
     finish = col["finish_time"].fillna(step_finish)
-    finish = finish.where(svc_finishes, last_work)
+    has_delivery = pd.Series(delivery).groupby(case.to_numpy()).any().reindex(idx).fillna(False).astype(bool)
+    fallback_ok = has_delivery | ~svc_accepts
+    finish = finish.where(svc_finishes, last_work.where(fallback_ok))
     status = status.fillna(step_status)
     status = status.fillna(pd.Series(np.where(finish.notna(), "办结", "在办"), index=idx, dtype="string"))
     finish = finish.where(status == "办结")

@@ -38,6 +38,12 @@ class Masker:
         digest = hmac.new(self.key, value.upper().encode(), hashlib.sha256).hexdigest()[:8].upper()
         return f"{kind}-{digest}"
 
+    def pseudonym(self, value: str, kind: str) -> str:
+        """A value that identifies a person (an applicant name or key) as a stable pseudonym."""
+        if not self.enabled or value is None or value != value:
+            return value
+        return self._pseudonym(str(value), kind)
+
     def text(self, value: str) -> str:
         if not self.enabled or not value:
             return value

@@ -68,12 +68,26 @@ class Rules:
     thresholds: dict[str, float]
     ranking_hours: dict[str, float]
     catalogue: Catalogue
+    ratings: dict = field(default_factory=lambda: {"good_min_level": 3.0, "rectify_days": 15.0,
+                                                   "rectified_status": "已整改|整改完成|已完成"})
+    bundles: dict = field(default_factory=lambda: {"window_days": 30.0, "min_applicants": 5.0})
 
     def calendar(self):
         """A fresh working calendar (Chinese working days, these office hours)."""
         from .workdays import WorkCalendar
 
         return WorkCalendar(self.first_day, self.office_hours, self.unknown_years)
+
+
+def _ratings(sec: dict, number) -> dict:
+    out = {"good_min_level": number(sec.get("good_min_level", 3), "ratings.good_min_level"),
+           "rectify_days": number(sec.get("rectify_days", 15), "ratings.rectify_days"),
+           "rectified_status": str(sec.get("rectified_status") or "已整改|整改完成|已完成")}
+    try:
+        re.compile(out["rectified_status"])
+    except re.error as exc:
+        raise UsageError(f"rules: ratings.rectified_status is not a valid regular expression: {exc}") from None
+    return out
 
 
 def _read(path: Path) -> dict:
@@ -198,4 +212,5 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         signoff=steps["signoff"], reject=steps["reject"],
         sla_days=numbers("sla_days"), thresholds=numbers("thresholds"), ranking_hours=numbers("ranking_hours"),
         catalogue=load_catalogue(data.get("catalogue", "电子证照")),
+        ratings=_ratings(section("ratings"), number), bundles=numbers("bundles"),
     )
