@@ -21,10 +21,14 @@ from .parsing import str_match
 from .rules import Rules, load_rules
 
 KINDS = ("excess_visits", "repeated_material", "shareable_material", "rework", "duplicate_check", "rubber_stamp",
-         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue")
+         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue", "rating_driver",
+         "bundle_candidate")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
              "rework": "steps", "duplicate_check": "steps", "rubber_stamp": "steps", "serial_signoff": "steps",
-             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time"}
+             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time",
+             "rating_driver": "trips", "bundle_candidate": "trips"}
+FACTOR_DIMENSION = {"trips": "trips", "outcome": "time", "correction": "documents", "channel": "trips",
+                    "department": "time"}
 LEGAL_BREACH = ("sla_overrun", "open_overdue")  # 超期: always high severity
 EVIDENCE = 5
 
@@ -49,6 +53,8 @@ class Finding:
 
     @property
     def dimension(self) -> str:
+        if self.kind == "rating_driver":
+            return FACTOR_DIMENSION.get(self.details.get("factor"), "time")
         return DIMENSION[self.kind]
 
     @property
@@ -230,6 +236,8 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) ->
     else:
         ctx.skip("sla_overrun", "skip.sla")
 
+    _rating_drivers(ctx, log)
+    _bundle_candidates(ctx, log)
     ctx.findings.sort(key=lambda x: (-x.score, x.kind, x.service, x.activity or "", x.department or "",
                                      x.material or ""))
     metrics = _service_metrics(ctx, has_materials)
@@ -629,3 +637,52 @@ def _open_overdue(ctx: _Ctx) -> None:
             "open_overdue", service, int(len(g)), float(len(g)), "cases", _evidence(g["case_id"], late),
             {"service": service, "cases": len(g), "as_of": f"{ctx.m.as_of:%Y-%m-%d}", "days": _fmt(float(late.sum()))},
             details={"days_over": _r(float(late.sum()))}))
+
+
+FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是否按时办结", "on time or late"),
+                 "correction": ("是否要求补正", "whether a correction was requested"),
+                 "channel": ("受理渠道", "channel"), "department": ("承办部门", "department")}
+
+
+def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
+    """好差评: process factors whose groups differ in 差评率 (interval excluding zero)."""
+    from .ratings import analyse_ratings
+
+    if "rating" not in log or log["rating"].isna().all():
+        ctx.skip("rating_driver", "skip.ratings")
+        return
+    r = analyse_ratings(log, ctx.rules, measured=ctx.m)
+    if r is None or r.drivers.empty:
+        return
+    for d in r.drivers.itertuples(index=False):
+        if not d.significant:
+            continue
+        zh, en = FACTOR_LABELS[d.factor]
+        cases = int(d.high_cases)
+        ctx.add(Finding(
+            "rating_driver", "全部事项", cases, float(d.difference) * 100, "points", [],
+            {"factor": zh, "factor_en": en, "high": d.high, "high_rate": _pct(d.high_rate), "low": d.low,
+             "low_rate": _pct(d.low_rate), "points": _fmt(d.difference * 100), "ci_low": _fmt(d.ci_low * 100),
+             "ci_high": _fmt(d.ci_high * 100)},
+            details={"factor": d.factor, "high_cases": int(d.high_cases), "low_cases": int(d.low_cases),
+                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)]}))
+
+
+def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:
+    """一件事 nobody declared yet: services the same applicants apply for together."""
+    from .bundles import _candidates, applicant_key
+
+    key = applicant_key(log)
+    if key is None:
+        ctx.skip("bundle_candidate", "skip.applicants")
+        return
+    cand = _candidates(ctx.cases, key, [], ctx.m, ctx.rules)
+    for c in cand.itertuples(index=False):
+        extra = c.extra_trips if c.extra_trips is not None else 0
+        ctx.add(Finding(
+            "bundle_candidate", c.services, int(c.applicants), float(max(extra, 0) + c.repeated_documents),
+            "trips" if c.extra_trips is not None else "documents", list(c.evidence),
+            {"services": c.services, "applicants": int(c.applicants), "trips": "—" if c.trips is None else c.trips,
+             "repeated": int(c.repeated_documents)},
+            details={"applicants": int(c.applicants), "trips": c.trips, "extra_trips": c.extra_trips,
+                     "repeated_documents": int(c.repeated_documents)}))

@@ -330,13 +330,14 @@ def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> 
     """Member cases of one applicant become one matter: one intake (the first member's), one
     result (the member that finishes last), each document once, the members' work side by side
     from the common intake."""
+    from .bundles import group_instances
+
     facts = event_facts(log, rules)
-    who = log.groupby("case_id")[ch.by].first()
-    svc = log.groupby("case_id")["service"].first()
-    member = svc.isin(ch.names) & who.notna()
-    name = (ch.into + "｜" + who[member].astype(str))
-    counts = name.value_counts()
-    name = name[name.map(counts) > 1]
+    who = log.groupby("case_id")[ch.by].first().dropna()
+    who.index = who.index.astype(str)
+    cases = measure(log, rules).cases.assign(case_id=lambda d: d["case_id"].astype(str))
+    inst = group_instances(cases, tuple(ch.names), who, None)  # the same instances `procmine bundles` finds
+    name = (ch.into + "#" + inst.astype(str)) if len(inst) else pd.Series(dtype=object)
     if name.empty:
         return log, unit_of
     case = log["case_id"].astype(str)
