@@ -170,7 +170,8 @@ class _Ctx:
     def add(self, f: Finding) -> None:
         if f.cases < self.min_cases or f.impact <= 0:
             return
-        share = f.cases / max(self.service_cases.get(f.service, 1), 1)
+        # a finding across services (a 一件事 candidate, a rating driver) is measured against all cases
+        share = f.cases / max(self.service_cases.get(f.service, len(self.cases)), 1)
         f.severity = ("high" if f.kind in LEGAL_BREACH or share >= self.t.get("severity_high_share", 0.5) else
                       "medium" if share >= self.t.get("severity_medium_share", 0.2) else "low")
         f.details = {"share_of_cases": round(share, 4), **f.details}
@@ -654,13 +655,14 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     r = analyse_ratings(log, ctx.rules, measured=ctx.m)
     if r is None or r.drivers.empty:
         return
+    min_points = ctx.t.get("rating_driver_min_points", 5) / 100
     for d in r.drivers.itertuples(index=False):
-        if not d.significant:
+        if not d.significant or d.difference < min_points:
             continue
         zh, en = FACTOR_LABELS[d.factor]
         cases = int(d.high_cases)
         ctx.add(Finding(
-            "rating_driver", "全部事项", cases, float(d.difference) * 100, "points", [],
+            "rating_driver", "全部事项", cases, round(float(d.difference) * 100, 1), "points", [],
             {"factor": zh, "factor_en": en, "high": d.high, "high_rate": _pct(d.high_rate), "low": d.low,
              "low_rate": _pct(d.low_rate), "points": _fmt(d.difference * 100), "ci_low": _fmt(d.ci_low * 100),
              "ci_high": _fmt(d.ci_high * 100)},
@@ -670,13 +672,14 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
 
 def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:
     """一件事 nobody declared yet: services the same applicants apply for together."""
-    from .bundles import _candidates, applicant_key
+    from .bundles import _candidates, applicant_key, load_bundles
 
     key = applicant_key(log)
     if key is None:
         ctx.skip("bundle_candidate", "skip.applicants")
         return
-    cand = _candidates(ctx.cases, key, [], ctx.m, ctx.rules)
+    declared = ctx.rules.bundles.get("declared")
+    cand = _candidates(ctx.cases, key, load_bundles(declared) if declared else [], ctx.m, ctx.rules)
     for c in cand.itertuples(index=False):
         extra = c.extra_trips if c.extra_trips is not None else 0
         ctx.add(Finding(

@@ -327,7 +327,7 @@ def indicators_cmd(log, output, rules, as_of) -> None:
 
 @cli.command("bundles")
 @click.argument("log", type=click.Path(path_type=Path))
-@click.option("--bundle", "bundle_files", multiple=True, default=("企业开办",), show_default=True,
+@click.option("--bundle", "bundle_files", multiple=True, default=("一件事",), show_default=True,
               help="bundle definition (templates/bundles/NAME.yaml or a YAML file); repeatable")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="bundles.xlsx, .html or .json")
 @click.option("--rules", help="audit-rules preset or YAML file (bundles.window_days, bundles.min_applicants)")
