@@ -22,7 +22,7 @@ def test_sample_accounting_adds_up_per_sheet(sample):
 def test_sample_has_the_planted_services_and_rejects(sample):
     truth = json.loads((ROOT / "logs" / "ground_truth.json").read_text(encoding="utf-8"))
     counts = sample.log.groupby("service")["case_id"].nunique().to_dict()
-    assert counts == {name: t["cases"] for name, t in truth.items()}
+    assert counts == {name: t["cases"] for name, t in truth.items() if "cases" in t}
     food = sample.rejects[sample.rejects.file.str.startswith("食品经营许可")]
     planted = {(sheet, row) for sheet, row, _ in truth["食品经营许可"]["planted_rejects"]}
     assert set(zip(food.sheet, food.row)) == planted
