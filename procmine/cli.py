@@ -15,6 +15,7 @@ from . import conform as conform_mod
 from . import discover as discover_mod
 from . import eventlog, importer, maps, metrics, render
 from .errors import ProcmineError, UsageError
+from .privacy import Masker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,7 +35,7 @@ def cli() -> None:
 @click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in reject reasons as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
 def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask) -> None:
     """Import exports (files or folders) into one canonical event log.
 
@@ -42,13 +43,10 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     """
     result = importer.read_export(sources, mapping, duplicates=duplicates, service=service,
                                   max_unzipped_gb=max_unzipped_gb)
-    eventlog.write_log(result.log, output)
+    eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     if len(result.rejects):
-        from .privacy import Masker
-
-        masker = Masker(enabled=not no_mask)
-        rejects = result.rejects.assign(reason=[masker.text(r) for r in result.rejects["reason"]])
+        rejects = Masker.for_log(result.log, enabled=not no_mask).frame(result.rejects)
         eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
@@ -62,13 +60,11 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
 @click.argument("log", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
-@click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def cases_cmd(log, output, rules, no_mask) -> None:
     """Per-case metrics: visits, documents, working days, time limit."""
-    from .privacy import Masker
-
-    table = metrics.case_metrics(eventlog.read_log(log), rules)
-    table = table.assign(case_id=Masker(enabled=not no_mask).ids(table["case_id"].astype(str).tolist()))
+    data = eventlog.read_log(log)
+    table = Masker.for_log(data, enabled=not no_mask).frame(metrics.case_metrics(data, rules))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
 
@@ -78,14 +74,15 @@ def cases_cmd(log, output, rules, no_mask) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="findings.json (default: print a summary only)")
 @click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in evidence as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def audit_cmd(log, output, rules, top, no_mask) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    from .privacy import Masker
-
-    result = audit_mod.audit(eventlog.read_log(log), rules).masked(Masker(enabled=not no_mask))
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = audit_mod.audit(data, rules).masked(masker)
     if output:
-        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
+        text = masker.json(result.to_json())
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(render.audit_summary(result, output, top))
 
 
@@ -120,7 +117,7 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     pm = discover_mod.discover_map(data, view=view, metric=metric, unit=unit, service=service, date_from=date_from,
                                    date_to=date_to, top_variants=top_variants, min_edge_freq=min_edge_freq,
                                    max_nodes=max_nodes)
-    graph_json = json.dumps(pm.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    graph_json = json.dumps(Masker.for_log(data).data(pm.to_dict()), ensure_ascii=False, indent=2) + "\n"
     if output.suffix.lower() == ".json":
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
     else:
@@ -143,7 +140,8 @@ def variants_cmd(log, top, service, as_json) -> None:
     if as_json:
         rows = [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
                  "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in table.head(top).itertuples()]
-        click.echo(json.dumps({"variants": int(len(table)), "top": rows}, ensure_ascii=False, indent=2))
+        shown = Masker.for_log(data).data({"variants": int(len(table)), "top": rows})
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         click.echo(render.variants_table(table, top))
 
@@ -154,14 +152,17 @@ def variants_cmd(log, top, service, as_json) -> None:
               help="办事指南 flow: YAML step list (templates/references/), .bpmn or .pnml")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="per-case result (.csv)")
 @click.option("--json", "as_json", is_flag=True)
-def conform_cmd(log, reference, output, as_json) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def conform_cmd(log, reference, output, as_json, no_mask) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
-    result = conform_mod.conform(eventlog.read_log(log), reference)
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = conform_mod.conform(data, reference)
     if output:
         table = result.per_case.assign(deviations=result.per_case["deviations"].map("；".join))
-        eventlog.write_table(table, output)
+        eventlog.write_table(masker.frame(table), output)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.conformance_summary(result))
 
@@ -182,10 +183,12 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
-    rep = report_mod.build_report(eventlog.read_log(log), rules=rules, reference=reference, title=title,
-                                  mask=not no_mask, split_date=split_date,
-                                  before=eventlog.read_log(before_log) if before_log else None)
-    _write_report(rep, output)
+    data = eventlog.read_log(log)
+    before = eventlog.read_log(before_log) if before_log else None
+    rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
+                                  mask=not no_mask, split_date=split_date, before=before)
+    masker = Masker.for_log(data, enabled=not no_mask).learn(before)
+    _write_report(masker.data(rep), output)
     click.echo(f"wrote {output}")
 
 
@@ -217,14 +220,16 @@ def demo_cmd(out_dir, logs_dir) -> None:
 @click.option("--plan", type=click.Path(path_type=Path), required=True, help="plan YAML (templates/plans/, procmine suggest)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="result.json or result.xlsx")
 @click.option("--rules", help="audit-rules preset or YAML file")
-def redesign_cmd(log, plan, output, rules) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
     from . import redesign as redesign_mod
 
-    result = redesign_mod.redesign(eventlog.read_log(log), plan, rules)
+    data = eventlog.read_log(log)
+    result = redesign_mod.redesign(data, plan, rules)
     if output:
         _write_result(output, result.to_dict(), {"四减": result.table, "仍未达标": result.still_failing,
-                                                 "逐件": result.per_case})
+                                                 "逐件": result.per_case}, Masker.for_log(data, enabled=not no_mask))
     click.echo(render.redesign_summary(result, output))
 
 
@@ -236,7 +241,8 @@ def suggest_cmd(log, output, rules) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
     from . import redesign as redesign_mod
 
-    text = redesign_mod.suggest(eventlog.read_log(log), rules)
+    data = eventlog.read_log(log)
+    text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data))
     eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
 
@@ -260,17 +266,19 @@ def compare_cmd(logs, split_date, output, rules) -> None:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
     result = compare_mod.compare(before, after, rules)
     if output:
-        _write_result(output, result.to_dict(), {"对比": result.table})
+        masker = Masker.for_log(before).learn(after)
+        _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))
 
 
-def _write_result(output: Path, data: dict, tables: dict) -> None:
+def _write_result(output: Path, data: dict, tables: dict, masker: Masker) -> None:
     suffix = output.suffix.lower()
     if suffix == ".json":
-        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+        text = masker.json(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     elif suffix == ".xlsx":
-        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(tables, tmp))
+        masked = {name: masker.frame(t) for name, t in tables.items()}
+        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(masked, tmp))
     else:
         raise UsageError(f"cannot write {output.name}: use .json or .xlsx")
 
@@ -304,3 +312,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()
