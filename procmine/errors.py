@@ -3,6 +3,10 @@
 Every error that bad input can cause is one of these. The CLI turns them into a
 short message and an exit code in one place (``procmine.cli.main``); library
 callers catch :class:`ProcmineError`.
+
+Exit codes: 1 for data and runtime problems (a file that cannot be read or
+understood, a bad rules/plan/reference/mapping file, an output that cannot be
+written), 2 only for usage errors (wrong or missing options and arguments).
 """
 
 from __future__ import annotations
@@ -32,6 +36,12 @@ class MappingError(ProcmineError):
 
 class NothingUsableError(ProcmineError):
     """Every row was rejected; the rejects say why."""
+
+
+class ConfigError(ProcmineError):
+    """A rules, plan, reference, mapping, catalogue or key file is missing or its
+    content is wrong, or does not fit the log (exit code 1: a data problem, not
+    a wrong command line)."""
 
 
 class UsageError(ProcmineError):

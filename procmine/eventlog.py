@@ -151,7 +151,7 @@ def read_log(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"no such file: {path}")
+        raise InputError(f"no such file: {path}")
     if path.suffix.lower() not in (".parquet", ".pq"):
         from .importer import read_export
 

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import UsageError
+from .errors import ConfigError
 from .metrics import event_facts, local_day, material_handovers
 from .rules import Rules, load_rules
 from .workdays import WorkCalendar
@@ -91,30 +91,30 @@ def load_plan(path: str | Path) -> Plan:
     try:
         root = yaml.compose(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
-        raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
+        raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
     if not isinstance(root, yaml.MappingNode):
-        raise UsageError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
+        raise ConfigError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
     top = {str(k.value): v for k, v in root.value}
     if "changes" not in top or not isinstance(top["changes"], yaml.SequenceNode):
-        raise UsageError(f"{path}: no 'changes:' list")
+        raise ConfigError(f"{path}: no 'changes:' list")
     changes = []
     for item in top["changes"].value:
         line = item.start_mark.line + 1
         if not isinstance(item, yaml.MappingNode):
-            raise UsageError(f"{path}, line {line}: a change is a mapping such as 'remove: 审核签发'")
+            raise ConfigError(f"{path}, line {line}: a change is a mapping such as 'remove: 审核签发'")
         fields = {str(k.value): v for k, v in item.value}
         kind = next((k for k in CHANGE_KEYS if k in fields), None)
         if kind is None:
-            raise UsageError(f"{path}, line {line}: unknown change {', '.join(fields)}",
+            raise ConfigError(f"{path}, line {line}: unknown change {', '.join(fields)}",
                              hint="changes: " + ", ".join(CHANGE_KEYS))
         if kind == "bundle":
             spec = {str(k.value): v for k, v in fields["bundle"].value} if isinstance(fields["bundle"], yaml.MappingNode) else {}
             services = _names(spec["services"]) if "services" in spec else []
             if len(services) < 2 or "by" not in spec or "as" not in spec:
-                raise UsageError(f"{path}, line {line}: bundle needs services (two or more), by (the applicant "
+                raise ConfigError(f"{path}, line {line}: bundle needs services (two or more), by (the applicant "
                                  "column) and as (the name of the matter)")
             changes.append(Change("bundle", services, line, into=str(spec["as"].value), by=str(spec["by"].value)))
             continue
@@ -122,19 +122,19 @@ def load_plan(path: str | Path) -> Plan:
             spec = {str(k.value): str(v.value) for k, v in fields["cap_wait"].value} \
                 if isinstance(fields["cap_wait"], yaml.MappingNode) else {}
             if "hours" not in spec or not ({"department", "activity"} & spec.keys()):
-                raise UsageError(f"{path}, line {line}: cap_wait needs hours and a department or activity")
+                raise ConfigError(f"{path}, line {line}: cap_wait needs hours and a department or activity")
             try:
                 hours = float(spec["hours"])
             except ValueError:
-                raise UsageError(f"{path}, line {line}: cap_wait hours must be a number") from None
+                raise ConfigError(f"{path}, line {line}: cap_wait hours must be a number") from None
             changes.append(Change("cap_wait", [spec.get("activity", "")] if "activity" in spec else [], line,
                                   department=spec.get("department"), hours=hours))
             continue
         names = _names(fields[kind])
         if not names:
-            raise UsageError(f"{path}, line {line}: '{kind}' needs a name or a list of names")
+            raise ConfigError(f"{path}, line {line}: '{kind}' needs a name or a list of names")
         if kind in ("merge", "parallel") and len(names) < 2:
-            raise UsageError(f"{path}, line {line}: '{kind}' needs at least two steps")
+            raise ConfigError(f"{path}, line {line}: '{kind}' needs at least two steps")
         into = str(fields["into"].value) if "into" in fields else (names[0] if kind == "merge" else None)
         changes.append(Change(kind, names, line, into=into))
     service = str(top["service"].value) if "service" in top else None
@@ -150,12 +150,12 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
         if lst is not None:
             docs.update(rules.catalogue.normalize(m) for m in lst)
     if plan.service and plan.service not in set(log["service"].dropna()):
-        raise UsageError(f"{path}: the plan's service {plan.service!r} is not in the log",
+        raise ConfigError(f"{path}: the plan's service {plan.service!r} is not in the log",
                          hint="services: " + ", ".join(sorted(map(str, log["service"].dropna().unique()))))
 
     def missing(name: str, pool: set[str], what: str, line: int) -> None:
         near = difflib.get_close_matches(name, sorted(pool), n=3, cutoff=0.3)
-        raise UsageError(f"{path}, line {line}: no {what} called {name!r} in the log",
+        raise ConfigError(f"{path}, line {line}: no {what} called {name!r} in the log",
                          hint=(f"did you mean: {', '.join(near)}\n" if near else "") +
                          f"{what}s in the log: {', '.join(sorted(pool)[:30])}")
 
@@ -186,7 +186,7 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                 missing(a, acts, "step", ch.line)
             if ch.kind in ("remove", "merge", "parallel"):
                 if a in touched and touched[a][0] != ch.kind:
-                    raise UsageError(f"{path}, line {ch.line}: {a!r} is already under '{touched[a][0]}' "
+                    raise ConfigError(f"{path}, line {ch.line}: {a!r} is already under '{touched[a][0]}' "
                                      f"(line {touched[a][1]}); a step cannot be both {touched[a][0]} and {ch.kind}")
                 touched[a] = (ch.kind, ch.line)
 

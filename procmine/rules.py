@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UsageError
+from .errors import ConfigError
 from .mapping import templates_dir
 
 
@@ -62,12 +62,12 @@ def _read(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
     except OSError as exc:
-        raise UsageError(f"cannot read rules file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"rules file {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+        raise ConfigError(f"rules file {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
     if not isinstance(data, dict):
-        raise UsageError(f"rules file {path} must be a YAML mapping")
+        raise ConfigError(f"rules file {path} must be a YAML mapping")
     return data
 
 
@@ -76,17 +76,51 @@ def load_catalogue(name_or_path: str | Path) -> Catalogue:
     if not path.exists():
         path = templates_dir() / "catalogue" / f"{name_or_path}.yaml"
     if not path.exists():
-        raise UsageError(f"no catalogue called {name_or_path!r}")
+        raise ConfigError(f"no catalogue called {name_or_path!r}")
     data = _read(path)
     canonical, source = {}, {}
-    for name, spec in (data.get("documents") or {}).items():
+    documents = data.get("documents") or {}
+    if not isinstance(documents, dict):
+        raise ConfigError(f"catalogue {path}: 'documents' must be a mapping of document names")
+    for name, spec in documents.items():
         spec = spec or {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"catalogue {path}: document {name!r} must be a mapping (source:, synonyms:), not {spec!r}")
         key = material_key(name)
         canonical[key] = key
         source[key] = str(spec.get("source", "电子证照"))
-        for syn in spec.get("synonyms") or []:
+        synonyms = spec.get("synonyms") or []
+        for syn in [synonyms] if isinstance(synonyms, str) else synonyms:
             canonical[material_key(syn)] = key
     return Catalogue(str(data.get("name", path.stem)), canonical, source)
+
+
+_PATTERNS = {"visits": ("staff_travel", "remote_delivery", "pickup", "correction", "intake", "online_channel"),
+             "steps": ("signoff", "reject")}
+
+
+def _check_sections(data: dict) -> None:
+    """Sections are mappings; the patterns the audit needs are non-empty text."""
+    for section in ("visits", "steps", "working_days", "sla_days", "thresholds", "ranking_hours"):
+        if section in data and not isinstance(data[section], dict):
+            raise ConfigError(f"rules: '{section}' must be a mapping (key: value lines), "
+                              f"not {'nothing (null)' if data[section] is None else repr(data[section])}",
+                              hint="leave the section out to keep the default, or see templates/rules/最多跑一次.yaml")
+    for section, keys in _PATTERNS.items():
+        for key in keys:
+            value = (data.get(section) or {}).get(key)
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+                raise ConfigError(f"rules: {section}.{key} must be a regular expression (text), not {value!r}",
+                                  hint="leave it out to keep the default, or see templates/rules/最多跑一次.yaml")
+
+
+def _number(section: str, key: object, value: object) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"rules: {section}.{key} must be a number, not {value!r}") from None
 
 
 def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
@@ -105,7 +139,7 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         if not path.exists():
             path = templates_dir() / "rules" / f"{name_or_path}.yaml"
         if not path.exists():
-            raise UsageError(f"no rules file or preset called {name_or_path!r}",
+            raise ConfigError(f"no rules file or preset called {name_or_path!r}",
                              hint="presets: " + ", ".join(p.stem for p in (templates_dir() / "rules").glob("*.yaml")))
         user = _read(path)
         for key, value in user.items():
@@ -113,22 +147,23 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
-    visits, steps = data.get("visits", {}), data.get("steps", {})
+    _check_sections(data)
+    visits, steps = data.get("visits") or {}, data.get("steps") or {}
     for label, pattern in {**visits, **steps}.items():
         try:
             re.compile(str(pattern))
         except re.error as exc:
-            raise UsageError(f"rules: pattern {label!r} is not a valid regular expression: {exc}") from None
-    first_day = str(data.get("working_days", {}).get("first_day", "exclude"))
+            raise ConfigError(f"rules: pattern {label!r} is not a valid regular expression: {exc}") from None
+    first_day = str((data.get("working_days") or {}).get("first_day", "exclude"))
     if first_day not in ("exclude", "include"):
-        raise UsageError(f"rules: working_days.first_day must be exclude or include, not {first_day!r}")
+        raise ConfigError(f"rules: working_days.first_day must be exclude or include, not {first_day!r}")
     return Rules(
         name=str(data.get("name", "rules")), first_day=first_day,
-        staff_travel=visits["staff_travel"], remote_delivery=visits["remote_delivery"], pickup=visits["pickup"],
-        correction=visits["correction"], intake=visits["intake"], online_channel=visits["online_channel"],
-        signoff=steps["signoff"], reject=steps["reject"],
-        sla_days={str(k): float(v) for k, v in (data.get("sla_days") or {}).items()},
-        thresholds={k: float(v) for k, v in (data.get("thresholds") or {}).items()},
-        ranking_hours={k: float(v) for k, v in (data.get("ranking_hours") or {}).items()},
-        catalogue=load_catalogue(data.get("catalogue", "电子证照")),
+        staff_travel=str(visits["staff_travel"]), remote_delivery=str(visits["remote_delivery"]),
+        pickup=str(visits["pickup"]), correction=str(visits["correction"]), intake=str(visits["intake"]),
+        online_channel=str(visits["online_channel"]), signoff=str(steps["signoff"]), reject=str(steps["reject"]),
+        sla_days={str(k): _number("sla_days", k, v) for k, v in (data.get("sla_days") or {}).items()},
+        thresholds={k: _number("thresholds", k, v) for k, v in (data.get("thresholds") or {}).items()},
+        ranking_hours={k: _number("ranking_hours", k, v) for k, v in (data.get("ranking_hours") or {}).items()},
+        catalogue=load_catalogue(str(data.get("catalogue") or "电子证照")),
     )
