@@ -27,6 +27,7 @@ calendar from the case's real start.
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -373,36 +374,85 @@ def _still_failing(pc: pd.DataFrame, h: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["service", "case_id"]).reset_index(drop=True)
 
 
-def suggest(log: pd.DataFrame, rules: Rules | str | None = None) -> str:
-    """A commented draft plan (YAML text) from the audit's findings, one service at a time."""
+def _yaml_name(name: object) -> str:
+    """One name as a YAML flow scalar that reads back as exactly this string
+    (quoted where needed: colons, quotes, '#', leading '-', '*', '&', …)."""
+    name = str(name)
+    if not name.isprintable():  # newlines, tabs, control characters: a one-line double-quoted scalar
+        return json.dumps(name, ensure_ascii=True)
+    text = yaml.safe_dump([name], default_flow_style=True, allow_unicode=True, width=1_000_000).strip()
+    return text[1:-1]
+
+
+def _yaml_list(names) -> str:
+    return "[" + ", ".join(_yaml_name(n) for n in names) + "]"
+
+
+def _comment(text: str) -> str:
+    return "  # " + " ".join(str(text).split())
+
+
+def _split_joined(text: str, sep: str, known: set[str], parts: int | None = None) -> list[str]:
+    """Undo ``sep.join(names)`` where names may themselves contain ``sep``: the
+    split whose pieces are all steps of the log (else the plain split)."""
+    pieces = text.split(sep)
+
+    def solve(i: int, left: int | None) -> list[str] | None:
+        if i == len(pieces):
+            return [] if left in (None, 0) else None
+        if left == 0:
+            return None
+        for j in range(len(pieces), i, -1):
+            cand = sep.join(pieces[i:j])
+            if cand in known:
+                rest = solve(j, None if left is None else left - 1)
+                if rest is not None:
+                    return [cand] + rest
+        return None
+
+    return solve(0, parts) or pieces
+
+
+def suggest(log: pd.DataFrame, rules: Rules | str | None = None, masker=None) -> str:
+    """A commented draft plan (YAML text) from the audit's findings, one service at a time.
+
+    Names are written as YAML scalars that :func:`load_plan` reads back exactly;
+    the comments (finding summaries) go through ``masker`` (a :class:`procmine.privacy.Masker`).
+    """
     from .audit import audit
 
     rules = load_rules(rules)
     result = audit(log, rules)
+    mask = masker.text if masker is not None else (lambda t: t)
+    steps_known = set(log["activity"].dropna().astype(str))
     by_service: dict[str, list[str]] = {}
     for f in result.findings:
         lines = by_service.setdefault(f.service, [])
-        note = f"  # {f.summary}"
+        note = _comment(mask(f.summary))
         if f.kind == "rubber_stamp":
-            lines += [note, f"  - remove: {f.activity}"]
+            lines += [note, f"  - remove: {_yaml_name(f.activity)}"]
         elif f.kind == "parallelizable":
-            a, b = f.activity.split(" | ")
-            lines += [note, f"  - parallel: [{a}, {b}]"]
+            pair = _split_joined(f.activity, " | ", steps_known, parts=2)
+            if len(pair) == 2:
+                lines += [note, f"  - parallel: {_yaml_list(pair)}"]
         elif f.kind == "shareable_material":
-            lines += [note, f"  - share: [{f.material}]"]
+            lines += [note, f"  - share: {_yaml_list([f.material])}"]
         elif f.kind == "excess_visits":
             steps = list(f.details.get("extra_trip_steps", {}))
             pick = [s for s in steps if any(k in s for k in ("领", "取", "送达", "发证"))]
             if pick:
-                lines += [note, f"  - deliver: [{', '.join(pick)}]   # 邮寄或电子送达代替窗口领取"]
+                lines += [note, f"  - deliver: {_yaml_list(pick)}   # 邮寄或电子送达代替窗口领取"]
         elif f.kind == "bottleneck" and f.details.get("view") == "department":
             cap = max(float(f.details.get("typical_wait_hours") or 8), 1.0)
-            lines += [note, f"  - cap_wait: {{department: {f.department}, hours: {cap:.0f}}}   # 承诺等待不超过本事项典型水平"]
+            lines += [note, f"  - cap_wait: {{department: {_yaml_name(f.department)}, hours: {cap:.0f}}}"
+                            "   # 承诺等待不超过本事项典型水平"]
         elif f.kind == "serial_signoff":
-            levels = f.activity.split(" → ")
-            lines += [note, f"  - merge: [{', '.join(levels[:2])}]   # 合并前两级审批", f"    into: {levels[0]}"]
+            levels = _split_joined(f.activity, " → ", steps_known)
+            if len(levels) >= 2:
+                lines += [note, f"  - merge: {_yaml_list(levels[:2])}   # 合并前两级审批",
+                          f"    into: {_yaml_name(levels[0])}"]
         elif f.kind == "repeated_material" and rules.catalogue.replaceable(f.material) is None:
-            lines += [f"  # {f.summary}（不在电子证照目录：可改为一次收取、部门间共享）"]
+            lines += [_comment(f"{mask(f.summary)}（不在电子证照目录：可改为一次收取、部门间共享）")]
     out = ["# procmine suggest: a draft plan per service, from the audit findings.",
            "# Edit it, keep what the department agrees to, then run: procmine redesign LOG --plan THIS_FILE",
            "# (one plan per service: split this file, or keep the service you are redesigning)", ""]
@@ -418,7 +468,8 @@ def suggest(log: pd.DataFrame, rules: Rules | str | None = None) -> str:
             seen.add(ln)
             uniq.append(ln)
         prefix = "" if first else "# "
-        block = [f"name: {service} 优化方案（草稿）", f"service: {service}", "changes:"] + uniq
+        block = [f"name: {_yaml_name(f'{service} 优化方案（草稿）')}", f"service: {_yaml_name(service)}",
+                 "changes:"] + uniq
         out += [prefix + ln if not first else ln for ln in block] + [""]
         first = False
     if first:
