@@ -66,12 +66,23 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it: done at once, restored at once)."""
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def write_atomic(path: str | Path, writer) -> Path:
-    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file."""
+    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask),
+    not the 0600 of the temporary file it was written as."""
     path = Path(path)
     tmp = _atomic_target(path)
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
