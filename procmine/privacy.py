@@ -172,7 +172,7 @@ class Masker:
             if not is_applicant_column(col):
                 continue
             kind = _column_kind(col)
-            for v in pd.unique(log[col].dropna().astype(str)):
+            for v in pd.unique(_as_text(log[col]).dropna()):
                 v = v.strip()
                 if MIN_NAME_CHARS <= len(v) <= 200 and v.lower() not in _PLACEHOLDERS and v not in self._known:
                     self._known[v] = kind
@@ -249,8 +249,8 @@ class Masker:
             s = out[col]
             if is_applicant_column(col):
                 kind = _column_kind(col)
-                out[col] = s.astype("string").map(lambda v: self.pseudonym(v, kind) if v.strip() else v,
-                                                  na_action="ignore")
+                out[col] = _as_text(s).map(lambda v: self.pseudonym(v.strip(), kind) if v.strip() else v,
+                                           na_action="ignore")
             elif pd.api.types.is_integer_dtype(s):
                 if s.notna().any() and s.max() >= 10**10:
                     out[col] = pd.Series([self.value(int(v)) if pd.notna(v) else None for v in s.tolist()],
@@ -300,6 +300,14 @@ class Masker:
         if not self.enabled:
             return text
         return json.dumps(self.data(json.loads(text)), ensure_ascii=False, indent=2) + "\n"
+
+
+def _as_text(s: pd.Series) -> pd.Series:
+    """Values as text; whole floats without '.0' (a phone number read as a float)."""
+    if pd.api.types.is_float_dtype(s):
+        return pd.Series([None if pd.isna(v) else (str(int(v)) if float(v).is_integer() else str(v)) for v in s],
+                         index=s.index, dtype="string")
+    return s.astype("string")
 
 
 def _hashable(v: Any) -> Any:
