@@ -157,7 +157,7 @@ def conform_cmd(log, reference, output, as_json, no_mask) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
     data = eventlog.read_log(log)
     masker = Masker.for_log(data, enabled=not no_mask)
-    result = conform_mod.conform(data, reference)
+    result = masker.data(conform_mod.conform(data, reference))
     if output:
         table = result.per_case.assign(deviations=result.per_case["deviations"].map("；".join))
         eventlog.write_table(masker.frame(table), output)
@@ -226,10 +226,11 @@ def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     from . import redesign as redesign_mod
 
     data = eventlog.read_log(log)
-    result = redesign_mod.redesign(data, plan, rules)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = masker.data(redesign_mod.redesign(data, plan, rules))  # case ids in examples: masked on screen too
     if output:
         _write_result(output, result.to_dict(), {"四减": result.table, "仍未达标": result.still_failing,
-                                                 "逐件": result.per_case}, Masker.for_log(data, enabled=not no_mask))
+                                                 "逐件": result.per_case}, masker)
     click.echo(render.redesign_summary(result, output))
 
 
@@ -264,9 +265,9 @@ def compare_cmd(logs, split_date, output, rules) -> None:
         before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    result = compare_mod.compare(before, after, rules)
+    masker = Masker.for_log(before).learn(after)
+    result = masker.data(compare_mod.compare(before, after, rules))
     if output:
-        masker = Masker.for_log(before).learn(after)
         _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))
 
