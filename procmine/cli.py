@@ -5,6 +5,7 @@ in ``main``, and nowhere else."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -284,6 +285,9 @@ def _write_result(output: Path, data: dict, tables: dict, masker: Masker) -> Non
         raise UsageError(f"cannot write {output.name}: use .json or .xlsx")
 
 
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in procmine, not bad input
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning procmine's errors into exit codes."""
     try:
@@ -308,6 +312,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"procmine: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         return 1
+    except Exception as exc:  # a bug, not bad input: say so instead of a traceback
+        if os.environ.get("PROCMINE_DEBUG"):
+            raise
+        click.echo(f"procmine: internal error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        click.echo("this is a bug in procmine; please report it with the command you ran "
+                   "(PROCMINE_DEBUG=1 shows the traceback)", err=True)
+        return INTERNAL_ERROR
     return 0
 
 

@@ -95,7 +95,9 @@ def load_plan(path: str | Path) -> Plan:
         raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
+        raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML "
+                          f"({getattr(exc, 'problem', None) or exc})",
+                          hint="quote names that contain ': ', ' #' or start with - * & ! | > ' \" % @ `") from None
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
     top = {str(k.value): v for k, v in root.value}
