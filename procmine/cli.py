@@ -46,13 +46,14 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
                                   max_unzipped_gb=max_unzipped_gb)
     eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
-        rejects = Masker.for_log(result.log, enabled=not no_mask).frame(result.rejects)
+        rejects = masker.frame(result.rejects)
         eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 

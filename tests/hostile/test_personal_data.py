@@ -98,6 +98,7 @@ def run_everything(tmp_path_factory):
     rules = ["--rules", tmp / "loose.yaml"]
     commands = [
         ["import", exports, "-o", log],
+        ["import", exports, "-o", log, "--json"],
         ["cases", log, "-o", out / "cases.csv", *rules],
         ["audit", log, "-o", out / "findings.json", *rules],
         ["discover", log, "-o", out / "map.svg", "--json"],
