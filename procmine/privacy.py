@@ -55,6 +55,7 @@ KEY_ENV = "PROCMINE_MASK_KEY"
 KEY_FILE_ENV = "PROCMINE_MASK_KEY_FILE"
 MIN_KEY_CHARS = 16
 MIN_NAME_CHARS = 2  # shorter applicant values are masked in their column but not searched for in free text
+MIN_ASCII_CHARS = 6
 _PLACEHOLDERS = {"无", "null", "none", "nan", "n/a", "na", "-", "--", "/", "暂无", "空", "不详", "未知"}
 
 # Applicant-type columns, by normalised header (parsing.normalize_header).
@@ -174,7 +175,7 @@ class Masker:
             kind = _column_kind(col)
             for v in pd.unique(_as_text(log[col]).dropna()):
                 v = v.strip()
-                if MIN_NAME_CHARS <= len(v) <= 200 and v.lower() not in _PLACEHOLDERS and v not in self._known:
+                if _searchable(v) and v not in self._known:
                     self._known[v] = kind
                     added = True
         if added:
@@ -300,6 +301,15 @@ class Masker:
         if not self.enabled:
             return text
         return json.dumps(self.data(json.loads(text)), ensure_ascii=False, indent=2) + "\n"
+
+
+def _searchable(v: str) -> bool:
+    """Whether an applicant value is looked for inside other text: not a placeholder,
+    at least 2 characters (6 if plain ASCII, so that short codes such as 'A1'
+    cannot hit markup or colour codes in a report), at most 200."""
+    if v.lower() in _PLACEHOLDERS or len(v) > 200:
+        return False
+    return len(v) >= (MIN_ASCII_CHARS if v.isascii() else MIN_NAME_CHARS)
 
 
 def _as_text(s: pd.Series) -> pd.Series:

@@ -71,12 +71,13 @@ def test_pseudonym_is_a_keyed_hmac_of_80_bits():
 
 
 def test_text_masks_ids_mobiles_and_known_names_in_one_pass():
-    log = pd.DataFrame({"申请人": ["张三丰", "AB", "无", None], "联系电话": [13700001111, None, None, None]})
+    log = pd.DataFrame({"申请人": ["张三丰", "AB", "无", "ABCDEF"], "联系电话": [13700001111, None, None, None]})
     m = Masker(key=b"k" * 20).learn(log)
-    out = m.text(f"申请人张三丰（{ID}，{MOBILE}）；联系13700001111；AB公司；无")
+    out = m.text(f"申请人张三丰（{ID}，{MOBILE}）；联系13700001111；ABCDEF公司；无；fill=#AB0000")
     assert "张三丰" not in out and ID not in out and MOBILE not in out and "13700001111" not in out
-    assert "AB公司" not in out  # a learned name is replaced wherever it appears
-    assert out.endswith("；无")  # placeholders are not searched for
+    assert "ABCDEF公司" not in out  # a learned name is replaced wherever it appears
+    assert "fill=#AB0000" in out  # short ASCII codes are not searched for (markup stays intact)
+    assert "；无；" in out  # placeholders are not searched for
     assert out.count("申请人-") == 2 and "身份证-" in out and "手机-" in out and "电话-" in out
     # pseudonyms are never re-masked (one pass): a name that occurs in a pseudonym's alphabet is safe
     assert m.text(out) == out
