@@ -22,7 +22,15 @@ from .privacy import Masker
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="procmine")
 def cli() -> None:
-    """Mine approval-system exports and audit them against 最多跑一次."""
+    """Mine approval-system exports and audit them against 最多跑一次.
+
+    \b
+    Personal data (ID and mobile numbers, applicant columns) is replaced by
+    pseudonyms in every file written, except the canonical log of `import`.
+    The pseudonym key: $PROCMINE_MASK_KEY, else the file $PROCMINE_MASK_KEY_FILE
+    (default ~/.config/procmine/mask.key, created on first use, mode 0600).
+    Exit codes: 1 data or runtime problem, 2 usage error, 70 a bug.
+    """
 
 
 @cli.command("import")
