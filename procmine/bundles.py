@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import UsageError
+from .errors import ConfigError, InputError
 from .mapping import templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
 from .parsing import str_match
@@ -48,24 +48,24 @@ def load_bundles(path: str | Path) -> list[Bundle]:
     if not p.exists():
         p = templates_dir() / "bundles" / f"{path}.yaml"
     if not p.exists():
-        raise UsageError(f"no bundle file or preset called {str(path)!r}",
+        raise ConfigError(f"no bundle file or preset called {str(path)!r}",
                          hint="see templates/bundles/ for the format")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8-sig")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"{p}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+        raise ConfigError(f"{p}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
     items = data.get("bundles", [data]) if isinstance(data, dict) else data
     out = []
     for item in items or []:
         if not isinstance(item, dict) or not item.get("name") or not isinstance(item.get("services"), list) \
                 or len(item["services"]) < 2:
-            raise UsageError(f"{p}: a bundle needs a name and two or more services",
+            raise ConfigError(f"{p}: a bundle needs a name and two or more services",
                              hint="name: 企业开办\nservices: [设立登记, 印章刻制, 社保登记]\nwindow_days: 30")
         try:
             window = float(item.get("window_days", 30))
         except (TypeError, ValueError):
-            raise UsageError(f"{p}: window_days of {item['name']!r} must be a number") from None
+            raise ConfigError(f"{p}: window_days of {item['name']!r} must be a number") from None
         out.append(Bundle(str(item["name"]), tuple(str(s) for s in item["services"]), window))
     return out
 
@@ -123,7 +123,7 @@ def bundle_instances(log: pd.DataFrame, bundles: list[Bundle], rules: Rules | st
     m = measured or measure(log, rules)
     key = applicant_key(log)
     if key is None:
-        raise UsageError("the log has no applicant column (申请人, 统一社会信用代码 or 身份证号), so cases of one "
+        raise InputError("the log has no applicant column (申请人, 统一社会信用代码 or 身份证号), so cases of one "
                          "applicant cannot be linked across services",
                          hint="import an export with an applicant column, or name it in a mapping file "
                               "(fields: {applicant_id: 你的列名})")

@@ -5,6 +5,7 @@ in ``main``, and nowhere else."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -15,12 +16,21 @@ from . import conform as conform_mod
 from . import discover as discover_mod
 from . import eventlog, importer, maps, metrics, render
 from .errors import ProcmineError, UsageError
+from .privacy import Masker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="procmine")
 def cli() -> None:
-    """Mine approval-system exports and audit them against 最多跑一次."""
+    """Mine approval-system exports and audit them against 最多跑一次.
+
+    \b
+    Personal data (ID and mobile numbers, applicant columns) is replaced by
+    pseudonyms in every file written, except the canonical log of `import`.
+    The pseudonym key: $PROCMINE_MASK_KEY, else the file $PROCMINE_MASK_KEY_FILE
+    (default ~/.config/procmine/mask.key, created on first use, mode 0600).
+    Exit codes: 1 data or runtime problem, 2 usage error, 70 a bug.
+    """
 
 
 @cli.command("import")
@@ -34,7 +44,7 @@ def cli() -> None:
 @click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in reject reasons as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
 def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask) -> None:
     """Import exports (files or folders) into one canonical event log.
 
@@ -42,18 +52,16 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     """
     result = importer.read_export(sources, mapping, duplicates=duplicates, service=service,
                                   max_unzipped_gb=max_unzipped_gb)
-    eventlog.write_log(result.log, output)
+    eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
-        from .privacy import Masker
-
-        masker = Masker(enabled=not no_mask)
-        rejects = result.rejects.assign(reason=[masker.text(r) for r in result.rejects["reason"]])
+        rejects = masker.frame(result.rejects)
         eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 
@@ -63,13 +71,11 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
-@click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def cases_cmd(log, output, rules, as_of, no_mask) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
-    from .privacy import Masker
-
-    table = metrics.case_metrics(eventlog.read_log(log), rules, as_of=as_of)
-    table = table.assign(case_id=Masker(enabled=not no_mask).ids(table["case_id"].astype(str).tolist()))
+    data = eventlog.read_log(log)
+    table = Masker.for_log(data, enabled=not no_mask).frame(metrics.case_metrics(data, rules, as_of=as_of))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
 
@@ -80,14 +86,15 @@ def cases_cmd(log, output, rules, as_of, no_mask) -> None:
 @click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in evidence as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    from .privacy import Masker
-
-    result = audit_mod.audit(eventlog.read_log(log), rules, as_of=as_of).masked(Masker(enabled=not no_mask))
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = audit_mod.audit(data, rules, as_of=as_of).masked(masker)
     if output:
-        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
+        text = masker.json(result.to_json())
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(render.audit_summary(result, output, top))
 
 
@@ -122,7 +129,7 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     pm = discover_mod.discover_map(data, view=view, metric=metric, unit=unit, service=service, date_from=date_from,
                                    date_to=date_to, top_variants=top_variants, min_edge_freq=min_edge_freq,
                                    max_nodes=max_nodes)
-    graph_json = json.dumps(pm.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    graph_json = json.dumps(Masker.for_log(data).data(pm.to_dict()), ensure_ascii=False, indent=2) + "\n"
     if output.suffix.lower() == ".json":
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
     else:
@@ -145,7 +152,8 @@ def variants_cmd(log, top, service, as_json) -> None:
     if as_json:
         rows = [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
                  "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in table.head(top).itertuples()]
-        click.echo(json.dumps({"variants": int(len(table)), "top": rows}, ensure_ascii=False, indent=2))
+        shown = Masker.for_log(data).data({"variants": int(len(table)), "top": rows})
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         click.echo(render.variants_table(table, top))
 
@@ -156,14 +164,17 @@ def variants_cmd(log, top, service, as_json) -> None:
               help="办事指南 flow: YAML step list (templates/references/), .bpmn or .pnml")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="per-case result (.csv)")
 @click.option("--json", "as_json", is_flag=True)
-def conform_cmd(log, reference, output, as_json) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def conform_cmd(log, reference, output, as_json, no_mask) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
-    result = conform_mod.conform(eventlog.read_log(log), reference)
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = masker.data(conform_mod.conform(data, reference))
     if output:
         table = result.per_case.assign(deviations=result.per_case["deviations"].map("；".join))
-        eventlog.write_table(table, output)
+        eventlog.write_table(masker.frame(table), output)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.conformance_summary(result))
 
@@ -184,10 +195,12 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
-    rep = report_mod.build_report(eventlog.read_log(log), rules=rules, reference=reference, title=title,
-                                  mask=not no_mask, split_date=split_date,
-                                  before=eventlog.read_log(before_log) if before_log else None)
-    _write_report(rep, output)
+    data = eventlog.read_log(log)
+    before = eventlog.read_log(before_log) if before_log else None
+    rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
+                                  mask=not no_mask, split_date=split_date, before=before)
+    masker = Masker.for_log(data, enabled=not no_mask).learn(before)
+    _write_report(masker.data(rep), output)
     click.echo(f"wrote {output}")
 
 
@@ -219,14 +232,17 @@ def demo_cmd(out_dir, logs_dir) -> None:
 @click.option("--plan", type=click.Path(path_type=Path), required=True, help="plan YAML (templates/plans/, procmine suggest)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="result.json or result.xlsx")
 @click.option("--rules", help="audit-rules preset or YAML file")
-def redesign_cmd(log, plan, output, rules) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
     from . import redesign as redesign_mod
 
-    result = redesign_mod.redesign(eventlog.read_log(log), plan, rules)
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = masker.data(redesign_mod.redesign(data, plan, rules))  # case ids in examples: masked on screen too
     if output:
         _write_result(output, result.to_dict(), {"四减": result.table, "仍未达标": result.still_failing,
-                                                 "逐件": result.per_case})
+                                                 "逐件": result.per_case}, masker)
     click.echo(render.redesign_summary(result, output))
 
 
@@ -238,7 +254,8 @@ def suggest_cmd(log, output, rules) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
     from . import redesign as redesign_mod
 
-    text = redesign_mod.suggest(eventlog.read_log(log), rules)
+    data = eventlog.read_log(log)
+    text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data))
     eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
 
@@ -260,9 +277,10 @@ def compare_cmd(logs, split_date, output, rules) -> None:
         before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    result = compare_mod.compare(before, after, rules)
+    masker = Masker.for_log(before).learn(after)
+    result = masker.data(compare_mod.compare(before, after, rules))
     if output:
-        _write_result(output, result.to_dict(), {"对比": result.table})
+        _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))
 
 
@@ -281,17 +299,17 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
 
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
     from . import monitor as monitor_mod
-    from .privacy import Masker
 
-    result = monitor_mod.monitor(eventlog.read_log(log), rules, as_of=as_of)
-    masker = Masker(enabled=not no_mask)
-    alerts = result.alerts.assign(case_id=masker.ids(result.alerts["case_id"].astype(str).tolist()))
+    data_log = eventlog.read_log(log)
+    result = monitor_mod.monitor(data_log, rules, as_of=as_of)
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    alerts = masker.frame(result.alerts)
     if output:
         from .tables_out import write_tables
 
         data = result.to_dict()
-        for row, cid in zip(data["alerts"], alerts["case_id"]):
-            row["case_id"] = cid
+        data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
+                          zip(data["alerts"], alerts["case_id"], alerts["resource"])]
         labels = {"level": "级别", "case_id": "办件编号", "service": "事项", "department": "当前部门", "resource": "经办人",
                   "activity": "当前环节", "accept_time": "受理时间", "clock_days": "已用工作日", "sla_days": "承诺时限",
                   "days_over": "超期工作日", "days_left": "剩余工作日"}
@@ -336,31 +354,33 @@ def bundles_cmd(log, bundle_files, output, rules, no_mask) -> None:
     """一件事: each applicant's cases across a bundle's services (trips, documents handed over twice,
     working days, the five promises) and candidate bundles nobody declared yet."""
     from . import bundles as bundles_mod
-    from .privacy import Masker
     from .tables_out import write_tables
 
     defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
-    result = bundles_mod.bundle_instances(eventlog.read_log(log), defs, rules)
-    masker = Masker(enabled=not no_mask)
-    inst = result.instances
-    if len(inst):
-        inst = inst.assign(applicant=[masker.pseudonym(a, "申请人") for a in inst["applicant"]])
-    cand = result.candidates.assign(evidence=[ "、".join(masker.ids(list(e))) for e in result.candidates["evidence"]])
+    data_log = eventlog.read_log(log)
+    result = bundles_mod.bundle_instances(data_log, defs, rules)
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    inst = masker.frame(result.instances)   # the applicant column becomes a pseudonym
+    cand = masker.frame(result.candidates.assign(evidence=["、".join(e) for e in result.candidates["evidence"]]))
     if output:
         write_tables(output, "一件事分析", {"实例": inst, "候选一件事": cand},
                      {"instances": inst.to_dict(orient="records"), "candidates": cand.to_dict(orient="records")})
     click.echo(render.bundles_summary(inst, cand, output))
 
 
-def _write_result(output: Path, data: dict, tables: dict) -> None:
+def _write_result(output: Path, data: dict, tables: dict, masker: Masker) -> None:
     suffix = output.suffix.lower()
     if suffix == ".json":
-        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+        text = masker.json(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     elif suffix == ".xlsx":
-        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(tables, tmp))
+        masked = {name: masker.frame(t) for name, t in tables.items()}
+        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(masked, tmp))
     else:
         raise UsageError(f"cannot write {output.name}: use .json or .xlsx")
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in procmine, not bad input
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -387,6 +407,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"procmine: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         return 1
+    except Exception as exc:  # a bug, not bad input: say so instead of a traceback
+        if os.environ.get("PROCMINE_DEBUG"):
+            raise
+        click.echo(f"procmine: internal error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        click.echo("this is a bug in procmine; please report it with the command you ran "
+                   "(PROCMINE_DEBUG=1 shows the traceback)", err=True)
+        return INTERNAL_ERROR
     return rv if isinstance(rv, int) else 0
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, UsageError
+from .errors import InputError, OutputError, UsageError
 from .parsing import MATERIALS_DTYPE
 
 TZ = "Asia/Shanghai"
@@ -80,17 +80,51 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it: done at once, restored at once)."""
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def write_atomic(path: str | Path, writer) -> Path:
-    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file."""
+    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask),
+    not the 0600 of the temporary file it was written as."""
     path = Path(path)
-    tmp = _atomic_target(path)
+    try:
+        tmp = _atomic_target(path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    import errno
+
+    where = Path(exc.filename) if exc.filename else path.parent
+    if where.name.startswith(f".{path.name}.tmp-"):  # the temporary file beside the output
+        where = path.parent
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        hint = f"{where} is a file, not a folder: choose another output path"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a folder you can write to"
+    elif exc.errno == errno.ENOSPC:
+        hint = "free some disk space or write elsewhere"
+    else:
+        hint = "choose another output path"
+    return OutputError(f"cannot write {path}: {exc.strerror or exc} ({where})", hint=hint)
 
 
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
@@ -165,7 +199,7 @@ def read_log(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"no such file: {path}")
+        raise InputError(f"no such file: {path}")
     if path.suffix.lower() not in (".parquet", ".pq"):
         from .importer import read_export
 

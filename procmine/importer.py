@@ -101,10 +101,10 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
                            and (x.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".csv", ".xes", ".ods", ".txt"}
                                 or x.name.lower().endswith((".xes.gz", ".csv.gz"))))
             if not found:
-                raise UsageError(f"{p} is a folder with no .xlsx/.xls/.csv/.xes files in it")
+                raise InputError(f"{p} is a folder with no .xlsx/.xls/.csv/.xes files in it")
             out.extend(found)
         elif not p.exists():
-            raise UsageError(f"no such file: {p}")
+            raise InputError(f"no such file: {p}")
         else:
             out.append(p)
     if not out:

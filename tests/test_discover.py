@@ -107,7 +107,7 @@ def test_conformance_deviations(tmp_path):
 def test_unreadable_reference_names_the_line(tmp_path, capsys):
     ref = tmp_path / "bad.yaml"
     ref.write_text("name: x\nsteps:\n  - 受理\n  - sometimes: 补正\n", encoding="utf-8")
-    with pytest.raises(procmine.UsageError, match="line 4: unknown key 'sometimes'"):
+    with pytest.raises(procmine.ConfigError, match="line 4: unknown key 'sometimes'"):
         conform(mklog([("A", "受理", "2024-03-04 09:00", None)]), ref)
 
 

@@ -1,5 +1,4 @@
 import json
-import shutil
 import subprocess
 
 import pytest
@@ -12,7 +11,7 @@ from procmine.privacy import Masker, is_resident_id
 from procmine.report import build_report
 from procmine.report_html import render_html
 from procmine.report_xlsx import render_xlsx
-from conftest import ROOT
+from conftest import ROOT, chromium_binary
 from test_audit import mklog
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
@@ -88,20 +87,20 @@ def test_cli_report_no_mask_is_logged(tmp_path):
     assert runner.invoke(cli, ["report", str(log), "-o", str(tmp_path / "r.pdf")]).exit_code != 0
 
 
-@pytest.mark.skipif(not shutil.which("chromium"), reason="chromium is installed by `make setup`")
+@pytest.mark.skipif(not chromium_binary(), reason="no Chromium: `make test` installs it, or set PROCMINE_CHROMIUM")
 def test_html_in_headless_chromium(sample_report, tmp_path):
     page = render_html(sample_report, tmp_path / "report.html")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / "report.png"
     shot.unlink(missing_ok=True)
-    subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    subprocess.run([chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                     "--disable-component-update", "--disable-sync", "--no-first-run",
                     f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1280,2000",
                     f"--screenshot={shot}", page.as_uri()], check=True, capture_output=True, timeout=120)
     import matplotlib.image as mpimg
     pixels = mpimg.imread(shot)
     assert pixels.shape[0] > 1000 and pixels.std() > 0.05  # a page, not blank
-    dom = subprocess.run(["chromium", "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+    dom = subprocess.run([chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                           "--disable-component-update", "--disable-sync", "--no-first-run",
                           f"--user-data-dir={tmp_path / 'profile2'}", "--dump-dom", page.as_uri()],
                          check=True, capture_output=True, timeout=120).stdout.decode()

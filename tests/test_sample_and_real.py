@@ -5,7 +5,7 @@ import json
 import pytest
 
 import procmine
-from conftest import ROOT, SHARED as SHARED_DATA
+from conftest import ROOT, SHARED as SHARED_DATA, require_shared
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +79,7 @@ def test_real_log_reexported_to_excel_with_xes_names(tmp_path):
     """A public log re-exported to Excel the way users do (pandas, XES column names)."""
     import pandas as pd
     import pm4py
-    path = SHARED_DATA / "bpic2020" / "PrepaidTravelCost.xes.gz"
-    if not path.exists():
-        pytest.skip("shared data not present")
+    path = require_shared(SHARED_DATA / "bpic2020" / "PrepaidTravelCost.xes.gz")
     df = pm4py.read_xes(str(path), show_progress_bar=False)
     for c in df.columns:
         if isinstance(df[c].dtype, pd.DatetimeTZDtype):
