@@ -246,7 +246,7 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         correction=visits["correction"], intake=visits["intake"], online_channel=visits["online_channel"],
         signoff=steps["signoff"], reject=steps["reject"],
         sla_days=numbers("sla_days"), thresholds=numbers("thresholds"), ranking_hours=numbers("ranking_hours"),
-        catalogue=load_catalogue(data.get("catalogue", "电子证照")),
+        catalogue=load_catalogue(str(data.get("catalogue") or "电子证照")),
         ratings=_ratings(section("ratings"), number),
         bundles={**{k: number(v, f"bundles.{k}") for k, v in section("bundles").items() if k != "declared"},
                  "declared": section("bundles").get("declared")},

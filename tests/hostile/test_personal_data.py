@@ -140,7 +140,7 @@ def test_no_output_file_contains_raw_personal_data(run_everything):
     # the canonical log keeps what was imported (needed to link cases)
     import procmine as pm
     kept = pm.read_log(log)
-    assert set(CASE_IDS) <= set(kept["case_id"]) and NAMES[0] in set(kept["申请人"])
+    assert set(CASE_IDS) <= set(kept["case_id"]) and NAMES[0] in set(kept["applicant"])
 
 
 def test_outputs_show_pseudonyms_where_the_data_was(run_everything):
