@@ -254,7 +254,8 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
                 if len(run) < 2:
                     continue
                 head, rest = run[0], run[1:]
-                carry[rest] += np.nan_to_num(wait[rest])
+                carry[rest] += np.nan_to_num(wait[rest])   # later steps move up by the waits that go
+                own[rest] += np.nan_to_num(wait[rest])     # and so does each part's own end
                 end_from[head] = run[-1]
                 for r in rest:
                     mats[head] += mats[r]
