@@ -191,6 +191,8 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                     raise ConfigError(f"{path}, line {ch.line}: {a!r} is already under '{touched[a][0]}' "
                                      f"(line {touched[a][1]}); a step cannot be both {touched[a][0]} and {ch.kind}")
                 touched[a] = (ch.kind, ch.line)
+        if ch.kind == "merge" and ch.into:
+            acts.add(ch.into)  # later changes may name the merged step
 
 
 def _hours_ns(h: np.ndarray) -> np.ndarray:
