@@ -576,8 +576,10 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
                 continue
             seen.add(sig)
             kept.append(item)
+        late = set(ctx.cases.loc[ctx.cases["outcome"].isin(["超期", "超期在办"]), "case_id"].astype(str))
         for delay, view, key, st, per_case in kept[:top]:
             p50, p90 = float(st["p50"]), float(st["p90"])
+            in_late = float(per_case[per_case.index.isin(late)].sum())
             label_key = {"activity": "label.before_step", "department": "label.department",
                          "handover": "label.handover"}[view]
             (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
@@ -591,6 +593,7 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
                 department=key if view in ("department", "handover") else None,
                 details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
                          "baseline_work_hours": _r(typical), "events": int(st["events"]),
+                         "excess_in_late_cases_work_hours": _r(in_late),
                          "en": {"p50": p50_en, "p90": p90_en, "baseline": b_en}}))
     for f_ in ctx.findings:  # English durations for the catalogue's en text
         if f_.kind == "bottleneck" and "en" in f_.details:
