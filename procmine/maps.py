@@ -99,7 +99,7 @@ def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False
     h = pm.hidden
     foot = [title or "", t("footer", cases=pm.cases, view=t(f"view.{'activity' if pm.view == 'activity' else 'department'}"),
                            metric=t(f"metric.{pm.metric}"))]
-    if h:
+    if h and (h.get("nodes") or h.get("edges")):
         foot.append(t("hidden", nodes=h["nodes_total"] - h["nodes"], nodes_total=h["nodes_total"],
                       edges=h["edges_total"] - h["edges"], edges_total=h["edges_total"], share=f"{h['edge_share']:.1%}"))
     if pm.filters:

@@ -61,7 +61,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
              "section.conformance", "section.cases", "section.notes", "generated", "page_footer", "empty",
-             "col.trips_n", "col.excess", "findings.none", "nav.more"]
+             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title"]
 
 
 def has_message(key: str, lang: str) -> bool:
@@ -572,7 +572,9 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     ts = pd.concat([log["start_time"], log["end_time"]])
     services = sorted(log["service"].dropna().unique())
     subtitle = t("subtitle", services=len(services), cases=f"{log['case_id'].nunique():,}", events=f"{len(log):,}",
-                 period_from=f"{ts.min():%Y-%m-%d}", period_to=f"{ts.max():%Y-%m-%d}", rules=result.rules)
+                 period_from=f"{ts.min():%Y-%m-%d}", period_to=f"{ts.max():%Y-%m-%d}",
+                 rules=say(f"report.rules_name.{result.rules}", lang) if has_message(f"report.rules_name.{result.rules}", lang)
+                 else result.rules)
     if not mask:
         subtitle += " · " + t("unmasked")
 

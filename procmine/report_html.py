@@ -30,7 +30,9 @@ def _fmt(value, kind: str) -> str:
         return f"{int(value):,}"
     if kind == "float2":
         return f"{value:,.2f}"
-    if kind in ("days", "amount"):
+    if kind == "amount":
+        return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.1f}"
+    if kind == "days":
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     if kind in ("float", "hours"):
         return f"{value:,.1f}"

@@ -86,7 +86,7 @@ class _Book:
         if isinstance(value, bool):
             ws.write_boolean(r, c, value)
         elif isinstance(value, (int, float)):
-            if fmt in ("days", "amount") and not float(value).is_integer():
+            if (fmt == "days" or (fmt == "amount" and abs(value) < 100)) and not float(value).is_integer():
                 style = self.bad_frac if flag == "bad" else self.days_frac
             else:
                 style = (self.bad if flag == "bad" else self.formats).get(fmt)
@@ -197,7 +197,7 @@ class _Book:
         for text in report.overview_notes:
             r = line(r, text, self.note)
         r += 1
-        for text in [report.calendar_note] + report.skipped + report.notes:
+        for text in [report.calendar_note] + report.notes:
             r = line(r, text, self.note)
         ws.print_area(0, 0, r, last)
         ws.repeat_rows(header)
@@ -219,6 +219,10 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         fws.set_row(note_row, 30)
         fws.merge_range(note_row + 1, 0, note_row + 1, len(report.findings.columns) - 1, report.calendar_note, book.note)
         fws.set_row(note_row + 1, 45)
+        r = note_row + 2
+        for text in report.skipped:
+            fws.merge_range(r, 0, r, len(report.findings.columns) - 1, text, book.note)
+            r += 1
 
         b = report.bottlenecks
         bws, bh, blast = book.table_sheet(b)
