@@ -232,7 +232,8 @@ class _Text:
 
     def saving(self, f) -> str:
         unit = f.unit if has_message(f"report.saving.{f.unit}", self.lang) else "cases"
-        return self(f"saving.{unit}", n=self.num(f.impact if unit != "cases" else f.cases))
+        per = self.num(float(f.impact) / max(int(f.cases), 1), 1)
+        return self(f"saving.{unit}", n=self.num(f.impact if unit != "cases" else f.cases), per=per)
 
     def skipped(self, s: dict) -> str:
         message, params = s.get("message"), s.get("params") or {}
@@ -370,8 +371,8 @@ def _actions(findings: list, t: _Text, k: int = 3) -> list[str]:
         if (f.service, a) not in seen_actions:
             chosen.append((f, a))
             seen_actions.add((f.service, a))
-    return [t("action.line", service=f.service, action=a, kind=t.kind(f.kind), cases=t.num(f.cases), saving=t.saving(f))
-            for f, a in chosen]
+    return [t("action.line", service=f.service, where=t("action.where", name=t.where(f)) if t.where(f) else "", action=a,
+              kind=t.kind(f.kind), cases=t.num(f.cases), saving=t.saving(f)) for f, a in chosen]
 
 
 def _findings(result: AuditResult, t: _Text) -> Table:
