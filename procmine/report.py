@@ -64,9 +64,23 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title"]
 
 
+_CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
+
+
 def has_message(key: str, lang: str) -> bool:
+    """Whether the catalogue can say ``key`` in ``lang``; an English text with Chinese in it
+    (a column name such as 是否到场) does not count, so the report falls back to its own."""
     entry = _catalogue().entries.get(key)
-    return bool(entry) and lang in entry
+    if not entry or lang not in entry:
+        return False
+    return not (lang == "en" and _CJK.search(entry[lang]))
+
+
+def _missing(v) -> bool:
+    try:
+        return v is None or bool(pd.isna(v))
+    except (TypeError, ValueError):
+        return False
 
 
 def _say_first(keys: list[str], lang: str, **params) -> str:
@@ -186,7 +200,7 @@ class _Text:
 
     def value(self, v):
         """A status/outcome value the analysis writes in Chinese, in the report's language."""
-        if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        if _missing(v):
             return None
         key = f"report.value.{v}"
         return say(key, self.lang) if has_message(key, self.lang) else v
@@ -323,7 +337,7 @@ def _overview(result: AuditResult, t: _Text, shareable: dict[str, int]) -> tuple
             v = _metric(result, s, key)
             if key == "shareable_submissions" and key not in result.metrics.get(s, {}):
                 v = shareable.get(s)
-            v = None if v is None or (isinstance(v, float) and v != v) else v
+            v = None if _missing(v) else v
             values.append(v)
             limit = _metric(result, s, "median_sla_days") if key == "median_clock_days" else None
             row_flags.append(_flag(key, v, limit))
@@ -474,7 +488,9 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
         cols = [(k, f) for k, f in cols if k != "over_sla"]
     frame = c[[k for k, _ in cols]].copy()
     frame["case_id"] = t.mask.ids(c["case_id"].astype(str).tolist())
-    frame = frame.astype(object).where(frame.notna(), None)
+    frame = frame.astype(object)
+    frame = frame.map(lambda v: None if _missing(v) else v) if hasattr(frame, "map") else \
+        frame.applymap(lambda v: None if _missing(v) else v)
     # missing is missing: what the log cannot support is blank, never 0
     svc = c["service"].astype(str)
     if "visits" in frame:
@@ -492,7 +508,7 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
         frame["over_sla"] = frame["over_sla"].map(lambda v: None if v is None else t("yes") if v else t("no"))
     for k, f in cols:
         if f == "date":
-            frame[k] = frame[k].map(lambda v: None if v is None else pd.Timestamp(v).tz_localize(None)
+            frame[k] = frame[k].map(lambda v: None if _missing(v) else pd.Timestamp(v).tz_localize(None)
                                     if pd.Timestamp(v).tzinfo else pd.Timestamp(v))
     return Table(t("sheet.cases"), [t(f"col.{k}") for k, _ in cols], frame.values.tolist(), [f for _, f in cols],
                  note=t("cases.note", n=PRINT_CASE_ROWS), print_rows=PRINT_CASE_ROWS)
@@ -547,7 +563,7 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
     text = t("calendar", first_day=t(f"calendar.first_day.{'include' if first == 'include' else 'exclude'}"),
              office_hours=office, baselines=t("calendar.baselines"))
     as_of = getattr(result, "as_of", None)
-    if as_of is not None:
+    if not _missing(as_of):
         text += " " + t("as_of", as_of=f"{pd.Timestamp(as_of):%Y-%m-%d %H:%M}")
     return text
 

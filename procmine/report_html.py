@@ -7,10 +7,10 @@ inline, maps are inline SVG, and the page makes no network requests.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 from markupsafe import Markup
 
 from .eventlog import write_atomic
@@ -22,8 +22,11 @@ MAX_CASE_ROWS = 5000
 
 
 def _fmt(value, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+    try:
+        if value is None or bool(pd.isna(value)):
+            return "—"
+    except (TypeError, ValueError):
+        pass
     if kind == "pct":
         return f"{value:.1%}"
     if kind == "int":

@@ -41,6 +41,13 @@ def text_width(value) -> float:
     return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text[:200])
 
 
+def _missing(value) -> bool:
+    try:
+        return value is None or bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
 def _lines(text: str, width: float) -> int:
     return max(1, math.ceil(text_width(text) / max(width, 1)))
 
@@ -79,7 +86,7 @@ class _Book:
         return ws
 
     def write(self, ws, r: int, c: int, value, fmt: str | None, cell_fmt=None, flag=None, missing_dash=False) -> None:
-        if value is None or value is pd.NA or (isinstance(value, float) and (math.isnan(value) or math.isinf(value))):
+        if _missing(value) or (isinstance(value, float) and math.isinf(value)):
             if missing_dash:
                 ws.write_string(r, c, "—", self.dash)
             return

@@ -237,7 +237,7 @@ def _log_values(log) -> set[str]:
     return {v for v in values if len(v) > 1}
 
 
-TECH = re.compile(r"procmine|sla_days|ranking_hours|thresholds|Graphviz|graphviz|make setup|apt-get|brew|macOS|Ctrl|"
+TECH = re.compile(r"procmine audit|procmine|sla_days|ranking_hours|thresholds|Graphviz|graphviz|make setup|apt-get|brew|macOS|Ctrl|"
                   r"P90|bootstrap|Excel|dot|install|--no-mask", re.I)
 
 
@@ -284,6 +284,7 @@ def test_catalogue_has_both_languages_for_every_report_key():
     for key, texts in data.items():
         assert key.startswith("report."), key
         assert set(texts) == {"zh", "en"} and all(isinstance(v, str) and v for v in texts.values()), key
+        assert not CJK.search(texts["en"]), key  # English text never falls back to Chinese
 
 
 # ----------------------------------------------------------------------------- readable activity names
