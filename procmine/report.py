@@ -489,8 +489,6 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
     frame = c[[k for k, _ in cols]].copy()
     frame["case_id"] = t.mask.ids(c["case_id"].astype(str).tolist())
     frame = frame.astype(object)
-    frame = frame.map(lambda v: None if _missing(v) else v) if hasattr(frame, "map") else \
-        frame.applymap(lambda v: None if _missing(v) else v)
     # missing is missing: what the log cannot support is blank, never 0
     svc = c["service"].astype(str)
     if "visits" in frame:
@@ -505,12 +503,13 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
         if k in frame:
             frame[k] = frame[k].map(t.value)
     if "over_sla" in frame:
-        frame["over_sla"] = frame["over_sla"].map(lambda v: None if v is None else t("yes") if v else t("no"))
+        frame["over_sla"] = frame["over_sla"].map(lambda v: None if _missing(v) else t("yes") if v else t("no"))
     for k, f in cols:
         if f == "date":
             frame[k] = frame[k].map(lambda v: None if _missing(v) else pd.Timestamp(v).tz_localize(None)
                                     if pd.Timestamp(v).tzinfo else pd.Timestamp(v))
-    return Table(t("sheet.cases"), [t(f"col.{k}") for k, _ in cols], frame.values.tolist(), [f for _, f in cols],
+    rows = [[None if _missing(v) else v for v in row] for row in frame.values.tolist()]
+    return Table(t("sheet.cases"), [t(f"col.{k}") for k, _ in cols], rows, [f for _, f in cols],
                  note=t("cases.note", n=PRINT_CASE_ROWS), print_rows=PRINT_CASE_ROWS)
 
 
