@@ -217,7 +217,9 @@ class _Text:
         message, params = getattr(f, "message", None), getattr(f, "params", None)
         if isinstance(message, str) and isinstance(params, dict) and has_message(message, self.lang):
             try:
-                return self.mask.text(say(message, self.lang, **params))
+                text = say(message, self.lang, **params)
+                # lists inside params are joined with 、 by the analysis: an English sentence uses commas
+                return self.mask.text(text.replace("、", ", ") if self.lang == "en" else text)
             except (KeyError, IndexError, ValueError):
                 pass
         if self.lang == "zh" and getattr(f, "summary", ""):
