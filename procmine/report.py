@@ -216,6 +216,8 @@ class _Text:
         """The finding's sentence in the report's language, from the catalogue when it has one."""
         message, params = getattr(f, "message", None), getattr(f, "params", None)
         if isinstance(message, str) and isinstance(params, dict) and has_message(message, self.lang):
+            if self.lang == "en":  # a value formatted for English (p50_en, label_en, …) wins over its zh twin
+                params = {k: params.get(f"{k}_en", v) for k, v in params.items()}
             try:
                 text = say(message, self.lang, **params)
                 # lists inside params are joined with 、 by the analysis: an English sentence uses commas
