@@ -34,7 +34,8 @@ DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "sharea
              "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time",
              "rating_driver": "trips", "bundle_candidate": "trips"}
 SUMMARY_SERVICES = 5   # the summary prints on one A4 landscape page for up to five services
-MAP_NODES = 20         # nodes per map: legible on a page
+MAP_NODES = 20         # nodes per map: legible on a page (the map states what it hides)
+MAP_EDGES = 40
 PRINT_CASE_ROWS = 50   # rows of the case table that print
 
 # (dimension, metric key, format, target key) of the one-page summary
@@ -531,10 +532,11 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int) -
     pictures = []
     try:
         if log["department"].notna().any():
-            pictures.append(_picture(simplify(department_map(log), max_nodes=MAP_NODES), t("map.departments"), t.lang))
+            pm = simplify(department_map(log), max_nodes=MAP_NODES, max_edges=MAP_EDGES)
+            pictures.append(_picture(pm, t("map.departments"), t.lang))
         for service in services[:max_maps]:
             sub = log[log["service"] == service]
-            pictures.append(_picture(simplify(activity_map(sub, "waiting"), max_nodes=MAP_NODES),
+            pictures.append(_picture(simplify(activity_map(sub, "waiting"), max_nodes=MAP_NODES, max_edges=MAP_EDGES),
                                      t("map.service", service=service), t.lang))
     except (graphviz.ExecutableNotFound, FileNotFoundError, OSError, graphviz.CalledProcessError):
         return [], t("map.no_graphviz")

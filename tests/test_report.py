@@ -274,6 +274,8 @@ def test_english_report_of_bpic15_reads_in_names(real_log, tmp_path):
     text = " ".join(r[9] for r in rep.findings.rows)
     assert not re.search(r"\b01_HOOFD_\d+\b(?!\])", text)  # names, not codes (a shared name keeps [code])
     assert any("Step names are taken from" in n for n in rep.notes)
+    svg = rep.pictures[0].svg  # a 398-step log: one legible map that says what it hides
+    assert svg.count('class="node"') <= 20 + 2 and "hidden edges carry" in svg and "showing 20 of" in svg
     zh = build_report(log, lang="zh", max_services_maps=1)
     for s in _program_strings(zh):
         assert not re.search(r"[A-Za-z]{3,}", _strip(s, values)), s
