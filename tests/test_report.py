@@ -318,6 +318,11 @@ def test_label_column_detected_and_applied(tmp_path):
     assert "check completeness" in html and "Three actions" in html
     res = CliRunner().invoke(cli, ["report", str(path), "-o", str(tmp_path / "r2.html"), "--activity-label", "nope"])
     assert res.exit_code != 0
+    res = CliRunner().invoke(cli, ["discover", str(path), "-o", str(tmp_path / "m.dot"), "--activity-label", "step_name",
+                                   "--lang", "en"])
+    assert res.exit_code == 0, res.output
+    dot = (tmp_path / "m.dot").read_text(encoding="utf-8")
+    assert "check completeness" in dot and "A_020" not in dot and "start" in dot
 
 
 # ----------------------------------------------------------------------------- paper
