@@ -116,10 +116,14 @@ def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
 @click.option("--max-nodes", type=int, default=40, show_default=True, help="show at most this many nodes")
 @click.option("--lanes", is_flag=True, help="activity map with one lane (cluster) per department")
 @click.option("--json", "as_json", is_flag=True, help="also write the graph as JSON beside the picture")
+@click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the map's labels")
 def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from, date_to, top_variants,
-                 min_edge_freq, max_nodes, lanes, as_json) -> None:
+                 min_edge_freq, max_nodes, lanes, as_json, activity_label, lang) -> None:
     """Draw the real process: activity map, department handover map, or a pm4py model."""
-    data = eventlog.read_log(log)
+    from .labels import apply_labels
+
+    data = apply_labels(eventlog.read_log(log), activity_label)
     if algorithm != "dfg":
         sub = discover_mod.filter_log(data, service=service, date_from=date_from, date_to=date_to,
                                       top_variants=top_variants)
@@ -133,7 +137,7 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     if output.suffix.lower() == ".json":
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
     else:
-        maps.render_map(pm, output, title=service, lanes=lanes)
+        maps.render_map(pm, output, title=service, lanes=lanes, lang=lang)
         if as_json:
             eventlog.write_atomic(output.with_suffix(".json"),
                                   lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
@@ -188,7 +192,9 @@ def conform_cmd(log, reference, output, as_json, no_mask) -> None:
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
 @click.option("--split-date", help="add a before/after comparison section split at this date")
 @click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
-def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log) -> None:
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the report")
+@click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from . import report as report_mod
 
@@ -198,7 +204,8 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     data = eventlog.read_log(log)
     before = eventlog.read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
-                                  mask=not no_mask, split_date=split_date, before=before)
+                                  mask=not no_mask, split_date=split_date, before=before, lang=lang,
+                                  activity_label=activity_label)
     masker = Masker.for_log(data, enabled=not no_mask).learn(before)
     _write_report(masker.data(rep), output)
     click.echo(f"wrote {output}")

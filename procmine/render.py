@@ -38,6 +38,8 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
         lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
         if rejects_path:
             lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
+    from .labels import import_hint
+    lines.extend(import_hint(result.log) if getattr(result, "log", None) is not None else [])
     return _finish(lines, result.notes, output)
 
 
