@@ -43,7 +43,7 @@ def run(env, what):
                           text=True, timeout=60)
 
 
-ALL = ["graphviz", "fonts-noto-cjk", "fontconfig", "libreoffice-calc-nogui", "postgresql"]
+ALL = ["graphviz", "fonts-noto-cjk", "fontconfig", "libreoffice-calc-nogui", "poppler-utils", "postgresql"]
 
 
 def test_nothing_missing_means_no_apt(tmp_path):
