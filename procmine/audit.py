@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import __version__
 from .messages import say
-from .metrics import measure, service_rates, trip_visits
+from .metrics import measure, note, service_rates, trip_visits
 from .parsing import str_match
 from .rules import Rules, load_rules
 
@@ -244,10 +244,10 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) ->
     metrics = _service_metrics(ctx, has_materials)
     notes = list(ctx.m.notes)
     if not has_departments:
-        notes.append("no departments in the log: department and handover views are empty")
+        notes.append(note("note.no_departments_audit"))
     if len(ctx.m.unparsed_limits):
-        notes.append("time limits not understood (cases kept out of the time-limit rates): " + ", ".join(
-            f"{r.service}: {r.text!r} ({int(r.cases)})" for r in ctx.m.unparsed_limits.itertuples(index=False)))
+        notes.append(note("note.unparsed_limits", limits=", ".join(
+            f"{r.service}: {r.text!r} ({int(r.cases)})" for r in ctx.m.unparsed_limits.itertuples(index=False))))
     cal = ctx.calendar
     calendar_note = (f"working days on the Chinese calendar (State Council holiday schedule incl. make-up days); "
                      f"office hours {', '.join(a + '-' + b for a, b in cal.office_hours)}; clock from the "

@@ -637,7 +637,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),
                                                         after=log["case_id"].nunique()), t)
     th = rules_obj.thresholds
-    notes = t.notes(list(result.notes))
+    notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
     if activity_label:
         notes.insert(0, t("note.labels", column=activity_label))
     return Report(

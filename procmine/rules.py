@@ -34,9 +34,12 @@ _SUFFIX = re.compile(r"(原件|复印件|扫描件|副本|正本|电子版|一�
 
 
 def material_key(name: str) -> str:
-    """How documents are compared: NFKC, no spaces/quotes, no trailing 原件/复印件."""
+    """How documents are compared: NFKC, no quotes or spaces next to Chinese text (a
+    space between two Latin words stays: "Site plan"), no trailing 原件/复印件."""
     text = unicodedata.normalize("NFKC", str(name))
-    text = re.sub(r"[\s《》\"'“”]", "", text)
+    text = re.sub(r"[《》\"'“”]", "", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])", "", text)
     text = re.sub(r"[\(（][^\)）]*[\)）]$", "", text)
     return _SUFFIX.sub("", text) or text
 
