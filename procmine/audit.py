@@ -95,6 +95,7 @@ class AuditResult:
     handovers: pd.DataFrame | None = None  # documents handed over (one row each), for the reports
     as_of: pd.Timestamp | None = None
     calendar_note: str = ""
+    measured: object = None  # procmine.metrics.Measured: the events and cases behind every number
 
     def masked(self, masker) -> "AuditResult":
         """A copy whose evidence and summaries show no raw ID or phone numbers."""
@@ -253,7 +254,7 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) ->
                      f"office hours {', '.join(a + '-' + b for a, b in cal.office_hours)}; clock from the "
                      f"{'day of' if cal.first_day == 'include' else 'working day after'} acceptance")
     return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers,
-                       as_of=ctx.m.as_of, calendar_note=calendar_note)
+                       as_of=ctx.m.as_of, calendar_note=calendar_note, measured=ctx.m)
 
 
 # ----------------------------------------------------------------------------- metrics

@@ -157,11 +157,14 @@ class Report:
     severity_note: str = ""
     map_note: str | None = None                               # why there are no maps, or how to read them
     dimension_names: dict[str, str] = field(default_factory=dict)
+    sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report_sections.Section)
 
     def tables(self) -> list[Table]:
         out = [self.overview, self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
         if self.conformance is not None:
             out.append(self.conformance)
+        for s in self.sections:
+            out += s.tables
         return out + [self.cases]
 
     def finding_groups(self) -> list[tuple[str, list[list]]]:
@@ -636,6 +639,9 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         before = apply_labels(before, activity_label) if activity_label and activity_label in before else before
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),
                                                         after=log["case_id"].nunique()), t)
+    from .report_sections import build_sections
+
+    sections = build_sections(log, result.measured, rules_obj, t, masker)
     th = rules_obj.thresholds
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
     if activity_label:
@@ -648,7 +654,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         trips=_trips(result, t), variants=_variants(log, t), cases=_cases(result, log, t, trips_known, docs_known),
         pictures=pictures,
         charts=[Chart(t("section.trips"), "trips", t("col.cases"), t("col.trips_n"))],
-        conformance=conformance, comparison=comparison,
+        conformance=conformance, comparison=comparison, sections=sections,
         skipped=list(dict.fromkeys(t.skipped(s) for s in result.skipped)),
         notes=notes, period_end=ts.max(), lang=lang,
         text={k: t(k) for k in TEXT_KEYS},

@@ -260,6 +260,11 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
             book.table_sheet(report.conformance)
         if report.comparison is not None:
             book.table_sheet(report.comparison)
+        for section in report.sections:
+            if not section.tables:
+                continue
+            for k, table in enumerate(section.tables):
+                book.table_sheet(table, title=section.title if k == 0 else None)
         book.table_sheet(report.cases)
 
         pws = book.sheet(report.text["sheet.maps"])
