@@ -20,7 +20,8 @@ from conftest import ROOT, chromium_binary
 from test_audit import mklog
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SHEETS = ["概览", "发现", "瓶颈", "材料", "跑动", "变体", "案例", "流程图"]
+SHEETS = ["概览", "发现", "瓶颈", "材料", "跑动", "变体", "督办清单", "效能指标", "差评成因", "差评整改", "未整改差评",
+          "一件事实例", "候选一件事", "案例", "流程图"]
 PLAYBOOK = ["寄递", "电子送达", "一次性告知", "容缺受理", "电子证照", "数据共享", "并联审批", "审批层级", "限时办结",
             "督办", "网上", "共享", "审查标准", "牵头部门"]
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
