@@ -317,13 +317,9 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
         data = result.to_dict()
         data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
                           zip(data["alerts"], alerts["case_id"], alerts["resource"])]
-        labels = {"level": "级别", "case_id": "办件编号", "service": "事项", "department": "当前部门", "resource": "经办人",
-                  "activity": "当前环节", "accept_time": "受理时间", "clock_days": "已用工作日", "sla_days": "承诺时限",
-                  "days_over": "超期工作日", "days_left": "剩余工作日"}
         write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）",
-                     {"督办清单": alerts.rename(columns=labels),
-                      "按部门": result.by_department.rename(columns={"department": "部门", "red": "红牌", "yellow": "黄牌",
-                                                                  "step_overruns": "环节超时"})},
+                     {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
+                      "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)},
                      data, notes=result.notes)
     click.echo(render.monitor_summary(result, alerts, output))
     if fail_on == "red" and result.red:

@@ -56,6 +56,16 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
                                      lambda tmp: Path(tmp).write_text(findings, encoding="utf-8"))
     files["per-case metrics"] = write_table(masker.frame(result.cases), out / "cases.csv")
     step(f"  {len(result.findings)} findings")
+    step("supervision list (督办清单) …")
+    from .monitor import ALERT_LABELS, DEPT_LABELS, monitor
+    from .tables_out import write_tables
+
+    alerts = monitor(imported.log, measured=result.measured)
+    files["督办清单 (alerts)"] = write_tables(
+        out / "alerts.xlsx", f"督办清单（截至 {alerts.as_of:%Y-%m-%d}）",
+        {"督办清单": masker.frame(alerts.alerts).rename(columns=ALERT_LABELS),
+         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=alerts.notes)
+    step(f"  {alerts.red} red, {alerts.yellow} yellow cards")
     step("drawing maps …")
     files["department map"] = render_map(discover_map(imported.log, view="department"), out / "department_map.svg")
     for i, service in enumerate(sorted(imported.log["service"].dropna().unique()), 1):

@@ -27,6 +27,10 @@ from .rules import Rules, load_rules
 
 ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
                  "sla_days", "days_over", "days_left"]
+ALERT_LABELS = {"level": "级别", "case_id": "办件编号", "service": "事项", "department": "当前部门", "resource": "经办人",
+                "activity": "当前环节", "accept_time": "受理时间", "clock_days": "已用工作日", "sla_days": "承诺时限",
+                "days_over": "超期工作日", "days_left": "剩余工作日"}
+DEPT_LABELS = {"department": "部门", "red": "红牌", "yellow": "黄牌", "step_overruns": "环节超时"}
 
 
 @dataclass
