@@ -15,7 +15,7 @@ from . import audit as audit_mod
 from . import conform as conform_mod
 from . import discover as discover_mod
 from . import eventlog, importer, maps, metrics, render
-from .errors import ProcmineError, UsageError
+from .errors import InputError, ProcmineError, UsageError
 from .privacy import Masker
 
 
@@ -344,6 +344,30 @@ def indicators_cmd(log, output, rules, as_of) -> None:
         write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
                                            "缺失原因": tables["reasons"]})
     click.echo(render.indicators_summary(tables, output))
+
+
+@cli.command("ratings")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="ratings.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file (ratings.good_min_level, ratings.rectify_days)")
+@click.option("--no-mask", is_flag=True, help="show personal data as it is")
+def ratings_cmd(log, output, rules, no_mask) -> None:
+    """好差评 linked to the cases: 差评率 by trips, outcome, correction, channel and department (with
+    bootstrap intervals), and the rectification loop (差评 not rectified, rectified late, per department)."""
+    from .ratings import analyse_ratings
+    from .tables_out import write_tables
+
+    data_log = eventlog.read_log(log)
+    r = analyse_ratings(data_log, rules)
+    if r is None:
+        raise InputError("the log has no ratings (评价等级/满意度 column, or a rating table)",
+                         hint="import an export with rating columns; see the README's 好差评 section")
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    tables = {"差评成因": r.factors, "显著因素": r.drivers, "未整改差评": masker.frame(r.not_rectified),
+              "逾期整改": masker.frame(r.rectified_late), "按部门整改": r.by_department}
+    if output:
+        write_tables(output, "好差评分析", tables)
+    click.echo(render.ratings_summary(r, output))
 
 
 @cli.command("bundles")

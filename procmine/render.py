@@ -179,3 +179,17 @@ def bundles_summary(instances, candidates, output) -> str:
         lines.append(f"  {r.services}: {r.applicants} applicants, {r.repeated_documents} documents handed over again"
                      + ("" if r.extra_trips is None else f", {r.extra_trips} extra trips"))
     return _finish(lines, [], output)
+
+
+def ratings_summary(r, output) -> str:
+    def pct(x):
+        return "—" if x is None else f"{x:.1%}"
+    lines = [f"{r.rated} cases rated ({r.unrated} unrated, not counted as satisfied): 好评率 {pct(r.good_rate)}, "
+             f"差评率 {pct(r.bad_rate)}"]
+    for d in r.drivers.itertuples(index=False):
+        star = "*" if d.significant else " "
+        lines.append(f"{star} {d.factor:<10} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
+                     f"[{d.ci_low:+.1%}, {d.ci_high:+.1%}]")
+    lines.append(f"差评 to rectify within {r.rectify_days:g} working days: {len(r.not_rectified)} not rectified, "
+                 f"{len(r.rectified_late)} rectified late")
+    return _finish(lines, [f"rating texts not understood: {r.unread}"] if r.unread else [], output)

@@ -135,3 +135,28 @@ def test_indicators_per_service_say_why_missing():
     assert s["fully_online_rate"] == 0.5 and s["zero_trip_rate"] == 0.5
     reasons = t["reasons"].set_index("indicator")["reason"]
     assert "好差评" in reasons["good_rating_rate"] and "法定时限" in reasons["compression_ratio"]
+
+
+def test_cli_ratings_and_bundles_on_the_sample(tmp_path):
+    log = tmp_path / "log.parquet"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "procmine.cli", *map(str, a)], capture_output=True,  # noqa: E731
+                                    text=True)
+    assert run("import", ROOT / "logs", "-o", log).returncode == 0
+    res = run("ratings", log, "-o", tmp_path / "ratings.json")
+    assert res.returncode == 0, res.stderr
+    data = json.loads((tmp_path / "ratings.json").read_text(encoding="utf-8"))
+    truth = json.loads((ROOT / "logs" / "ground_truth.json").read_text(encoding="utf-8"))["ratings"]
+    rated = sum(r["cases"] for r in data["差评成因"] if r["factor"] == "channel")
+    assert rated <= truth["rated"]
+    top = data["显著因素"][0]
+    assert top["factor"] == "trips" and top["high"] == "2+"      # the planted link
+    res = run("bundles", log, "-o", tmp_path / "bundles.json")
+    assert res.returncode == 0, res.stderr
+    b = json.loads((tmp_path / "bundles.json").read_text(encoding="utf-8"))
+    assert b["instances"] and all(i["applicant"].startswith("证件-") or i["applicant"].startswith("申请人-")
+                                  for i in b["instances"])   # the applicant key only as a pseudonym
+    # a log without ratings: a clear error, exit 1
+    plain = tmp_path / "plain.parquet"
+    assert run("import", ROOT / "logs" / "建筑工程施工许可_台账.xlsx", "-o", plain).returncode == 0
+    res = run("ratings", plain)
+    assert res.returncode == 1 and "no ratings" in res.stderr and "Traceback" not in res.stderr
