@@ -242,9 +242,18 @@ TECH = re.compile(r"procmine audit|procmine|sla_days|ranking_hours|thresholds|Gr
                   r"P90|bootstrap|Excel|dot|install|--no-mask", re.I)
 
 
+_STRIPPERS: dict = {}
+
+
 def _strip(text: str, log_values: set[str]) -> str:
-    for v in sorted(log_values, key=len, reverse=True):
-        text = text.replace(v, " ")
+    """The text without values copied from the log (longest first) and technical names."""
+    key = id(log_values)
+    if key not in _STRIPPERS:  # one compiled alternation per set of values, not a pass per value
+        ordered = sorted(log_values, key=len, reverse=True)
+        _STRIPPERS[key] = (log_values, re.compile("|".join(map(re.escape, ordered))) if ordered else None)
+    rx = _STRIPPERS[key][1]
+    if rx is not None:
+        text = rx.sub(" ", text)
     return TECH.sub(" ", text)
 
 
