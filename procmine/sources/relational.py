@@ -398,15 +398,19 @@ def read_files(files: list[Path], mapping, base: Mapping, *, duplicates: str = "
     for p in probes:
         fake = Table(p.path.name, p.sheet, pd.DataFrame(columns=p.columns), np.zeros(0, np.int64))
         roles.append(classify(fake, vocab))
-    if not looks_relational([r for r in roles if r], vocab):
+    if not looks_relational([r for r in roles if r], vocab, base):
         return None
     tables = [_load(p) for p in probes]
     return import_tables(tables, vocab, duplicates=duplicates, service=service, skipped=skipped)
 
 
-def looks_relational(roles: list[Role], vocab: Vocabulary) -> bool:
-    """A case table plus another table keyed by the case (or the user said so)."""
+def looks_relational(roles: list[Role], vocab: Vocabulary, base: Mapping | None = None) -> bool:
+    """A case table plus another table keyed by the case, tables of a platform
+    dialect the flat reader does not know (PROJID, SPSXSLBM …), or the user said so."""
     if vocab.explicit:
+        return True
+    flat_keys = set((base or load_mapping()).names("case_id"))
+    if roles and any(normalize_header(r.key) not in flat_keys for r in roles):
         return True
     kinds = [r.role for r in roles]
     if "case" not in kinds:
@@ -628,9 +632,10 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
             t.frame = t.frame.drop(columns=gone)
             acc.notes.append(f"{t.label}: column(s) {', '.join(gone)} not copied into the log (secrets)")
     case_tables = [(t, r) for t, r in classified if r.role == "case"]
-    if not case_tables:
-        raise InputError("the mapping names tables, but no case table was found",
-                         hint="name it under 'tables: {case: NAME}' in the mapping file")
+    if not case_tables and not any(r.role == "step" for _, r in classified):
+        raise InputError("neither a case table nor a step table was found among "
+                         + ", ".join(t.label for t in tables),
+                         hint="name them under 'tables: {case: NAME, step: NAME}' in the mapping file")
 
     def report_for(t: Table, role: Role) -> SheetReport:
         rep = SheetReport(file=t.file, sheet=t.sheet, layout={"document": "doc"}.get(role.role, role.role), mapping=role.describe(),
@@ -645,7 +650,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         return ("service" in r.columns, "applicant" in r.columns, len(r.columns), -tables.index(t))
 
     case_tables.sort(key=richness, reverse=True)
-    shape0 = tuple(sorted(case_tables[0][1].columns))
+    shape0 = tuple(sorted(case_tables[0][1].columns)) if case_tables else ()
     cases = None
     for t, r in case_tables:
         rep = report_for(t, r)
@@ -666,8 +671,8 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
             cases, used = _merge_cases(cases, frame, t, acc)
             rep.rows_used = used
             rep.rejected += len(frame) - used
-    case_src = cases.set_index("case_id")
-    known = set(cases["case_id"])
+    steps_only = cases is None
+    known = set(cases["case_id"]) if not steps_only else None
 
     # 2. steps
     events_parts = []
@@ -678,7 +683,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         rep.layout, rep.mapping, rep.service_from = "step", r.describe(), "case table"
         acc.reports.append(rep)
         acc.notes.append(f"{t.label}: step table, key {r.key}")
-        orphan = ~ev["case_id"].isin(known).to_numpy()
+        orphan = ~ev["case_id"].isin(known).to_numpy() if not steps_only else np.zeros(len(ev), bool)
         if orphan.any():
             pos = np.searchsorted(t.rows, ev.loc[orphan, "source_row"].to_numpy())
             acc.reject(t, pos, [f"case {k} is not in the case table" for k in ev.loc[orphan, "case_id"]])
@@ -686,10 +691,19 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
             rep.rejected += int(orphan.sum())
             rep.events -= int(orphan.sum())
             ev = ev.loc[~orphan].reset_index(drop=True)
-        if "service" not in r.columns:
+        if "service" not in r.columns and not steps_only:  # the case table names the service
             ev["service"] = pd.Series(pd.NA, index=ev.index, dtype="string")
         events_parts.append(ev)
     events = pd.concat(events_parts, ignore_index=True) if events_parts else empty_log()
+    if steps_only:  # no case table: the cases are those of the steps
+        known = set(events["case_id"])
+        cases = pd.DataFrame({"case_id": pd.Series(sorted(known), dtype="string")})
+        for c in ("department", "_file", "_sheet", "service", "channel", "status", "applicant", "applicant_id"):
+            cases[c] = pd.Series(pd.NA, index=cases.index, dtype="string")
+        for c in CASE_TIMES:
+            cases[c] = pd.Series(pd.NaT, index=cases.index, dtype=TIME_DTYPE)
+        cases["_row"], cases["_pos"], cases["_table"] = 0, 0, -1
+        acc.notes.append("no case table: the cases are those of the step table(s)")
 
     # 3. ratings → case attributes
     for t, r in classified:
