@@ -100,7 +100,7 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(log, preserve_index=False)
+        table = _portable_pandas_metadata(pa.Table.from_pandas(log, preserve_index=False))
         return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     if suffix in (".csv", ".csv.gz"):
         return write_atomic(path, lambda tmp: _flat(log).to_csv(tmp, index=False, encoding="utf-8-sig",
@@ -111,6 +111,27 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
     if suffix == ".xlsx":
         return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
     raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
+
+
+def _portable_pandas_metadata(table):
+    """pandas records an Arrow-backed column's dtype as e.g. ``list<item: string>[pyarrow]``,
+    which ``pandas.read_parquet`` cannot rebuild without procmine (TypeError: data type …
+    not understood). Record such columns as plain objects: any reader gets lists;
+    :func:`read_log` still restores the Arrow dtype through its types mapper."""
+    import json
+
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    if not meta:
+        return table
+    info = json.loads(meta)
+    changed = False
+    for col in info.get("columns", []):
+        if str(col.get("numpy_type", "")).endswith("[pyarrow]"):
+            col["numpy_type"] = "object"
+            changed = True
+    if not changed:
+        return table
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(info).encode()})
 
 
 def _flat(log: pd.DataFrame) -> pd.DataFrame:

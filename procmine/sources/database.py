@@ -78,19 +78,22 @@ def engine_for(url_text: str, password_file=None):
         raise UsageError(scrub(f"not a database URL: {scrub(url_text)} ({exc})")) from None
     password = _password(url, password_file)
     scrub = _Scrub(password, url.password)
-    if url.get_backend_name() == "postgresql" and url.get_driver_name() in ("psycopg2", "") :
-        try:
-            import psycopg  # noqa: F401
-
-            url = url.set(drivername="postgresql+psycopg")
-        except ImportError:
-            pass
+    # a bare postgresql:// or mysql:// URL: use the driver that is installed
+    bare = "+" not in url.drivername
+    for backend, module, driver in (("postgresql", "psycopg", "postgresql+psycopg"),
+                                    ("mysql", "pymysql", "mysql+pymysql")):
+        if bare and url.get_backend_name() == backend:
+            try:
+                __import__(module)
+                url = url.set(drivername=driver)
+            except ImportError:
+                pass
     if password is not None:
         url = url.set(password=password)
     shown = url.render_as_string(hide_password=True).replace(":***@", "@")
     try:
         engine = create_engine(url, pool_pre_ping=False)
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError, ArgumentError, ValueError, TypeError) as exc:
         backend = url.get_backend_name()
         raise UsageError(scrub(f"no database driver for {shown}: {exc}"),
                          hint=f"install the driver: {DRIVERS.get(backend, 'see the README, section Databases')}") from None
