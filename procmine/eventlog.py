@@ -90,7 +90,8 @@ def write_atomic(path: str | Path, writer) -> Path:
 
 
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
-    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes`` or ``.xlsx``.
+    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes``, ``.xlsx``, or
+    OCEL 2.0 (``.jsonocel``, ``.xmlocel``, ``.sqlite``; see :mod:`procmine.interop`).
 
     >>> write_log(result.log, "out/log.parquet")              # doctest: +SKIP
     """
@@ -110,7 +111,12 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: _write_xes(log, tmp))
     if suffix == ".xlsx":
         return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
-    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
+    if suffix in (".jsonocel", ".xmlocel", ".sqlite"):
+        from .interop import write_ocel
+
+        return write_ocel(log, path)
+    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes, .xlsx or OCEL 2.0 (.jsonocel, .xmlocel, "
+                     ".sqlite)")
 
 
 def _portable_pandas_metadata(table):
@@ -258,7 +264,9 @@ def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
 def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
     import pm4py
 
-    df = to_pm4py(log)
+    from .interop import xes_frame
+
+    df = xes_frame(log)  # standard keys + every canonical field, so read_export gets all back
     df["case:concept:name"] = df["case:concept:name"].astype(str)
     try:
         pm4py.write_xes(df, str(tmp), show_progress_bar=False)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
+from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
                       parse_times, split_materials, str_match)
@@ -176,7 +177,7 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
                      f"keep every record); pass --duplicates drop to remove them")
-    log = order_log(log)
+    log = order_log(restore_canonical(log))  # procmine's own CSV/XES exports: every field back in place
     result = ImportResult(log=log, sheets=reports, rejects=rej.reset_index(drop=True), skipped=skipped,
                           notes=notes, duplicate_policy=duplicates, duplicates_found=found)
     for s in skipped:
