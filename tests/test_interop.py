@@ -112,3 +112,25 @@ def test_ocel2_export_reads_back_in_pm4py(log, tmp_path, suffix):
         assert secret.encode() not in blob
     flat = pm4py.ocel_flattening(ocel, "办件")
     assert flat["case:concept:name"].nunique() == log.case_id.nunique()
+
+
+def test_parquet_opens_in_the_oldest_supported_pandas(log, tmp_path):
+    """Set PROCMINE_OLDEST_PANDAS_PYTHON to an interpreter with pandas 2.2 / pyarrow 15 (the
+    oldest pyproject allows), e.g. python -m venv v && v/bin/pip install pandas==2.2.3 pyarrow==15.0.2 'numpy<2'."""
+    import json
+    import os
+
+    python = os.environ.get("PROCMINE_OLDEST_PANDAS_PYTHON")
+    if not python:
+        pytest.skip("PROCMINE_OLDEST_PANDAS_PYTHON not set (an interpreter with the oldest supported pandas)")
+    path = write_log(log, tmp_path / "log.parquet")
+    code = ("import json, pandas as pd; df = pd.read_parquet(%r); print(json.dumps({'v': pd.__version__, "
+            "'case': df.case_id.tolist(), 'act': df.activity.tolist(), 'mat': [list(m) for m in df.materials], "
+            "'end': [None if pd.isna(t) else t.isoformat() for t in df.end_time]}))" % str(path))
+    done = subprocess.run([python, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(done.stdout)
+    assert got["v"].startswith("2.2")
+    assert got["case"] == list(log.case_id) and got["act"] == list(log.activity)
+    assert got["mat"] == [list(m) for m in log.materials]
+    assert got["end"] == [None if pd.isna(t) else t.isoformat() for t in log.end_time]
