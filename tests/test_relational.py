@@ -237,3 +237,27 @@ def test_gongcheng_step_table_alone(tmp_path):
 def test_dialect_preset_by_name(tmp_path):
     r = read_export(rd.write_dialect(rd.QIANZHIKU, tmp_path / "q"), "qianzhiku")
     assert len(r.log) == 7
+
+
+def test_excel_damaged_case_keys_are_rejected(tmp_path):
+    case = rd.CASE.copy()
+    case["办件编号"] = [2024001, 33010120240300000001, 2024003, 2024004]
+    step = rd.STEP.copy()
+    step["办件编号"] = [2024001, 2024001, 2024001, 33010120240300000001, 33010120240300000002, "2024999"]
+    path = tmp_path / "num.xlsx"
+    with pd.ExcelWriter(path) as xl:
+        case.to_excel(xl, sheet_name="办件", index=False)
+        step.to_excel(xl, sheet_name="过程", index=False)
+    r = read_export(path)
+    assert set(r.log.case_id) == {"2024001", "2024003"}  # numeric keys match as text
+    damaged = r.rejects[r.rejects.reason.str.contains("stored by Excel as a number")]
+    assert sorted(zip(damaged.sheet, damaged.row)) == [("办件", 3), ("过程", 5), ("过程", 6)]
+
+
+def test_an_unrelated_event_table_beside_relational_tables(tmp_path):
+    folder = rd.write_csvs(tmp_path / "mix")
+    other = rd.STEP.assign(办件编号=["X1", "X1", "X2", "X2", "X3", "X3"], 事项名称="户籍迁移")
+    other.to_csv(folder / "另一系统.csv", index=False)
+    r = read_export(folder)
+    assert set(r.log[r.log.service == "户籍迁移"].case_id) == {"X1", "X2", "X3"}
+    assert len(r.rejects) == 5  # only the relational tables' own rejects

@@ -172,6 +172,7 @@ class Table:
     rows: np.ndarray
     kind: str = "csv"  # excel | csv | database
     title: str | None = None
+    numeric_columns: frozenset[str] = frozenset()  # columns Excel stored as numbers (ids may have lost digits)
 
     @property
     def label(self) -> str:
@@ -308,7 +309,8 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
         reader = readers._open_excel(path, kind, max_unzipped)
         for sheet in reader.sheet_names:
             try:
-                rows, _ = readers.probe_xlsx(path, sheet) if kind == "xlsx" else readers.probe_calamine(path, sheet)
+                rows, numeric_flags = (readers.probe_xlsx(path, sheet) if kind == "xlsx"
+                                       else readers.probe_calamine(path, sheet))
             except Exception:
                 return None  # let the flat reader report what is wrong with it
             h = _find_header(rows, vocab)
@@ -316,8 +318,11 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
                 skipped.append(readers.SkippedSheet(str(path), sheet, "no header row naming a case key"))
                 continue
             title = " ".join(str(c).strip() for r in rows[:h] for c in r if c is not None and str(c).strip()) or None
-            probes.append(_Probe(path, sheet, "excel", h, readers.header_names(rows[h]), title,
-                                 {"reader": reader, "kind": kind}))
+            names = readers.header_names(rows[h])
+            numeric = frozenset(names[j] for r in numeric_flags[h + 1:] for j, flag in enumerate(r)
+                                if flag and j < len(names))
+            probes.append(_Probe(path, sheet, "excel", h, names, title,
+                                 {"reader": reader, "kind": kind, "numeric": numeric}))
         return probes, skipped
     if kind != "csv":
         return None
@@ -380,7 +385,8 @@ def _load(probe: _Probe) -> Table:
     blank = df.isna().all(axis=1).to_numpy()
     if blank.any():
         df, rows = df.loc[~blank].reset_index(drop=True), rows[~blank]
-    return Table(probe.path.name, probe.sheet, df, rows, probe.kind, probe.title)
+    return Table(probe.path.name, probe.sheet, df, rows, probe.kind, probe.title,
+                 probe.extra.get("numeric", frozenset()))
 
 
 def read_files(files: list[Path], mapping, base: Mapping, *, duplicates: str = "auto", service: str | None = None,
@@ -472,6 +478,17 @@ def _keys(table: Table, role: Role) -> pd.Series:
     return normalize_text(table.frame[role.key])
 
 
+def _damaged(table: Table, role: Role, key: pd.Series, bad: np.ndarray, reasons: np.ndarray) -> None:
+    """Case keys Excel turned into numbers (15 significant digits): rejected, never merged."""
+    from ..parsing import damaged_ids
+
+    hit = damaged_ids(key, role.key in table.numeric_columns).to_numpy() & ~bad
+    for i in np.flatnonzero(hit):
+        reasons[i] = (f"case id {key.iloc[i]} was stored by Excel as a number and may have lost digits "
+                      "(Excel keeps 15); re-export the column as text")
+    bad |= hit
+
+
 def _times(table: Table, col: str, bad: np.ndarray, reasons: np.ndarray, label: str) -> pd.Series:
     times, failed = parse_times(table.frame[col])
     failed = failed.to_numpy()
@@ -505,6 +522,7 @@ def _case_frame(table: Table, role: Role, acc: _Accounts, service: str | None) -
     empty = key.isna().to_numpy() & ~bad
     reasons[empty] = f"no case key ({role.key} is empty)"
     bad |= empty
+    _damaged(table, role, key, bad, reasons)
     out: dict[str, pd.Series] = {"case_id": key}
 
     def text(fld):
@@ -598,7 +616,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
     sm = SheetMapping(layout="long", columns=cols, attributes=tuple(c for c in table.frame.columns
                                                                    if c not in cols.values()))
     raw = RawSheet(table.file, table.sheet, table.frame, table.rows, base, kind="csv", title=table.title,
-                   sheet_mapping=sm)
+                   sheet_mapping=sm, numeric_columns=table.numeric_columns)
     events, rej, report, notes = _convert(raw)
     report.kind = "excel" if table.kind == "excel" else "csv"
     acc.rejects.append(rej)
@@ -684,6 +702,12 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         acc.reports.append(rep)
         acc.notes.append(f"{t.label}: step table, key {r.key}")
         orphan = ~ev["case_id"].isin(known).to_numpy() if not steps_only else np.zeros(len(ev), bool)
+        independent = bool(len(ev)) and orphan.all()
+        if independent:  # shares no case with the case table: another system's flat event table
+            acc.notes.append(f"{t.label}: shares no case with the case table; read as a flat event table")
+            rep.layout, rep.mapping = "long", r.describe().replace("step table", "flat event table")
+            events_parts.append(ev)
+            continue
         if orphan.any():
             pos = np.searchsorted(t.rows, ev.loc[orphan, "source_row"].to_numpy())
             acc.reject(t, pos, [f"case {k} is not in the case table" for k in ev.loc[orphan, "case_id"]])
@@ -787,6 +811,7 @@ def _ratings(t: Table, r: Role, cases: pd.DataFrame, known: set, acc: _Accounts,
         new = mask & ~bad
         reasons[new] = why
         bad |= new
+    _damaged(t, r, key, bad, reasons)
     values = {}
     for fld in RATING_FIELDS:
         if fld not in cols:
@@ -907,6 +932,7 @@ def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accoun
         new = mask & ~bad
         reasons[new] = why
         bad |= new
+    _damaged(t, r, key, bad, reasons)
     orphan = ~key.isin(known).to_numpy() & ~bad
     reasons[orphan] = [f"case {k} is not in the case table" for k in key[orphan]]
     bad |= orphan
