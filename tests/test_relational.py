@@ -261,3 +261,16 @@ def test_an_unrelated_event_table_beside_relational_tables(tmp_path):
     r = read_export(folder)
     assert set(r.log[r.log.service == "户籍迁移"].case_id) == {"X1", "X2", "X3"}
     assert len(r.rejects) == 5  # only the relational tables' own rejects
+
+
+def test_documents_linked_by_step_id(tmp_path):
+    folder = tmp_path / "ids"
+    folder.mkdir()
+    rd.CASE.to_csv(folder / "办件.csv", index=False)
+    rd.STEP.assign(环节编号=["S1", "S2", "S3", "S4", "S5", "S6"]).to_csv(folder / "过程.csv", index=False)
+    pd.DataFrame({"办件编号": ["C001", "C001", "C002"], "材料名称": ["营业执照", "补正材料", "申请书"],
+                  "环节编号": ["S1", "S3", "S9"]}).to_csv(folder / "材料.csv", index=False)
+    log = read_export(folder).log.set_index(["case_id", "activity"])
+    assert list(log.loc[("C001", "受理"), "materials"]) == ["营业执照"]
+    assert list(log.loc[("C001", "决定"), "materials"]) == ["补正材料"]  # S3 is 决定
+    assert list(log.loc[("C002", "收件"), "materials"]) == ["申请书"]  # unknown step id: the intake

@@ -51,7 +51,7 @@ CASE_FIELDS = ("service", "department", "applicant", "applicant_id", "apply_time
                "in_person", "task_type")
 STEP_FIELDS = ("activity", "start_time", "end_time", "department", "resource", "materials", "channel", "in_person",
                "service")
-DOCUMENT_FIELDS = ("document", "take", "step", "time")
+DOCUMENT_FIELDS = ("document", "take", "step", "step_key", "time")
 CASE_TIMES = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time")
 MILESTONES = (("apply_time", "申请"), ("accept_time", "受理"), ("finish_time", "办结"), ("deliver_time", "送达"))
 INTAKE = r"收件|受理|接件|登记|窗口"
@@ -74,6 +74,7 @@ class Vocabulary:
     """Column names per role and field, codes, and what the user named outright."""
 
     key: tuple[str, ...] = ()
+    step_id: tuple[str, ...] = ()  # step-id columns of step tables (a document's step_key looks there)
     roles: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)  # role -> field -> names
     fallback: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
     drop: frozenset[str] = frozenset()
@@ -87,6 +88,7 @@ class Vocabulary:
             return tuple(dict.fromkeys(new + old if front else old + new))
 
         self.key = join(self.key, _names(data.get("key")))
+        self.step_id = join(self.step_id, _names(data.get("step_id")))
         for role in ROLES:
             for fld, names in (data.get(role) or {}).items():
                 slot = self.roles.setdefault(role, {})
@@ -768,7 +770,8 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         if r.role != "document":
             continue
         rep = report_for(t, r)
-        events = _documents(t, r, events, known - set(no_time["case_id"]) if len(no_time) else known, acc, rep)
+        events = _documents(t, r, events, known - set(no_time["case_id"]) if len(no_time) else known, acc, rep,
+                            vocab)
 
     for rep in acc.reports:
         if not rep.balanced:
@@ -918,7 +921,8 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 
-def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accounts, rep) -> pd.DataFrame:
+def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accounts, rep,
+               vocab: Vocabulary | None = None) -> pd.DataFrame:
     df, cols = t.frame, r.columns
     n = len(df)
     rep.rows_read = n
@@ -949,13 +953,27 @@ def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accoun
     intake_rows = ordered.loc[ordered["activity"].str.contains(INTAKE, na=False)]
     intake = intake_rows.groupby("case_id", sort=False)["_i"].first()
     by_name = ordered.groupby(["case_id", "activity"], sort=False)["_i"].first()
+    # a step id in the document table, looked up among the step table's id columns
+    by_key: dict = {}
+    step_key = normalize_text(df[cols["step_key"]]) if "step_key" in cols else None
+    if step_key is not None:
+        wanted = (normalize_header(cols["step_key"]),) + (vocab.step_id if vocab else ())
+        id_cols = [c for c in ev.columns if c not in CANONICAL and normalize_header(c) in wanted]
+        for c in id_cols:
+            ids = normalize_text(ev[c].astype("string"))
+            for case, value, i in zip(ev["case_id"], ids, range(len(ev))):
+                if pd.notna(value):
+                    by_key.setdefault((case, value), i)
     mats = [list(m) if m is not None else [] for m in ev["materials"]]
     takes: dict[int, list[str]] = {}
     named = 0
     for i in ok:
         case = key.iloc[i]
         target = None
-        if step is not None and pd.notna(step.iloc[i]):
+        if step_key is not None and pd.notna(step_key.iloc[i]):
+            target = by_key.get((case, step_key.iloc[i]))
+            named += target is not None
+        if target is None and step is not None and pd.notna(step.iloc[i]):
             target = by_name.get((case, step.iloc[i]))
             named += target is not None
         if target is None:
@@ -974,9 +992,10 @@ def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accoun
             col[target] = "、".join(items)
         new = pd.Series(col, dtype="string")
         ev["document_take"] = new if "document_take" not in ev else ev["document_take"].where(new.isna(), new)
-    where = "the step named in the table, else the intake step" if step is not None else "the intake step"
+    linked = step is not None or step_key is not None
+    where = "the step the table names, else the intake step" if linked else "the intake step"
     acc.notes.append(f"{t.label}: {len(ok)} documents attached to {where}"
-                     + (f" ({named} by step name)" if step is not None else ""))
+                     + (f" ({named} to a named step)" if linked else ""))
     return ev
 
 
