@@ -123,3 +123,18 @@ def test_password_file_and_environment(pg, tmp_path, monkeypatch, no_env_passwor
     monkeypatch.setenv("PROCMINE_DB_PASSWORD", PASSWORD)
     r = read_export(pg.url, tables=["events"])  # flat event table: no relational roles
     assert len(r.log) == 6 and [s.layout for s in r.sheets] == ["long"]
+
+
+def test_a_failure_mid_stream_leaves_no_output(pg, tmp_path, capsys, no_env_password, monkeypatch):
+    monkeypatch.setenv("PROCMINE_DB_PASSWORD", PASSWORD)
+    out = tmp_path / "log.parquet"
+    # rows stream in chunks of 2; the 10th row fails on the server after several chunks arrived
+    query = ("SELECT 'K' || g AS 办件编号, '受理' AS 环节名称, now()::timestamp AS 结束时间, 1 / (10 - g) AS x "
+             "FROM generate_series(1, 20) g")
+    from procmine.sources import database
+
+    monkeypatch.setattr(database, "CHUNK_ROWS", 2)
+    assert main(["import", pg.url, "--query", query, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "cannot read query" in err and "division by zero" in err
+    assert not out.exists() and not list(tmp_path.iterdir())

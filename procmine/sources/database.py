@@ -131,12 +131,13 @@ def _text_column(values: list) -> pd.Series:
     return pd.Series(pd.array(out, dtype="string"))
 
 
-def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int = CHUNK_ROWS):
+def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int | None = None):
     """Stream a query's rows in chunks into a text Table."""
     from sqlalchemy.exc import SQLAlchemyError
 
     from .relational import Table
 
+    chunk_rows = chunk_rows or CHUNK_ROWS
     chunks: list[pd.DataFrame] = []
     try:
         with engine.connect() as conn:
@@ -165,7 +166,7 @@ def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int = CHUN
 
 
 def read_tables(url_text: str, tables=(), query: str | None = None, *, password_file=None,
-                chunk_rows: int = CHUNK_ROWS):
+                chunk_rows: int | None = None):
     """Text tables of a database: the named tables, or the rows of one query."""
     from sqlalchemy import MetaData, Table as SaTable, select, text
     from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
@@ -214,7 +215,7 @@ def _reflect(conn, meta, name: str, SaTable):
 
 
 def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
-                  tables=(), query: str | None = None, password_file=None, chunk_rows: int = CHUNK_ROWS):
+                  tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
     """Import database tables: relational when they are, else each a flat event table."""
     from ..importer import _convert
     from ..mapping import Mapping, load_mapping, map_columns
