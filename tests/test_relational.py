@@ -274,3 +274,14 @@ def test_documents_linked_by_step_id(tmp_path):
     assert list(log.loc[("C001", "受理"), "materials"]) == ["营业执照"]
     assert list(log.loc[("C001", "决定"), "materials"]) == ["补正材料"]  # S3 is 决定
     assert list(log.loc[("C002", "收件"), "materials"]) == ["申请书"]  # unknown step id: the intake
+
+
+def test_case_level_in_person_counts_once_per_case(tmp_path):
+    folder = tmp_path / "ip"
+    folder.mkdir()
+    rd.CASE.assign(是否到场=["是", "否", "是", "是"]).to_csv(folder / "办件.csv", index=False)
+    rd.STEP.to_csv(folder / "过程.csv", index=False)
+    log = read_export(folder).log
+    assert log[log.case_id == "C001"].in_person.tolist() == [True, pd.NA, pd.NA]
+    assert log[log.case_id == "C002"].in_person.tolist() == [False, False]
+    assert log[log.case_id == "C003"].in_person.tolist() == [True, pd.NA, pd.NA]  # milestones 申请/受理/办结

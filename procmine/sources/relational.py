@@ -900,7 +900,13 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
         if col not in cases:
             continue
         values = take(col).astype(CANONICAL[col])
-        if col in ("channel", "in_person"):  # a step's own value wins; the case's fills in
+        if col == "in_person":  # a case-level 是否到场 counts once per case: yes at its first step only
+            ts = ev["start_time"].fillna(ev["end_time"])
+            first = ~pd.DataFrame({"c": ev["case_id"], "t": ts}).sort_values(["c", "t"], kind="stable")["c"] \
+                .duplicated().sort_index().to_numpy()
+            values = values.where(pd.Series(first) | values.eq(False).fillna(False), pd.NA)
+            ev[col] = ev[col].where(ev[col].notna(), values)
+        elif col == "channel":  # a step's own value wins; the case's fills in
             ev[col] = ev[col].where(ev[col].notna(), values)
         else:
             ev[col] = values.where(values.notna(), ev[col])
