@@ -661,7 +661,6 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         rep = SheetReport(file=t.file, sheet=t.sheet, layout={"document": "doc"}.get(role.role, role.role), mapping=role.describe(),
                           service_from="case table", kind="excel" if t.kind == "excel" else "csv")
         acc.reports.append(rep)
-        acc.notes.append(f"{t.label}: {role.role} table, key {role.key}")
         return rep
 
     # 1. cases: the richest one-row-per-case table first, the others fill it
@@ -702,7 +701,6 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         ev, rep = _step_events(t, r, base, acc)
         rep.layout, rep.mapping, rep.service_from = "step", r.describe(), "case table"
         acc.reports.append(rep)
-        acc.notes.append(f"{t.label}: step table, key {r.key}")
         orphan = ~ev["case_id"].isin(known).to_numpy() if not steps_only else np.zeros(len(ev), bool)
         independent = bool(len(ev)) and orphan.all()
         if independent:  # shares no case with the case table: another system's flat event table
@@ -759,8 +757,9 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
             acc.reports[idx].events += len(g)
         milestones = milestones.drop(columns=["_table"])
         events = pd.concat([events, milestones], ignore_index=True) if len(events) else milestones
-        acc.notes.append(f"{lonely['case_id'].nunique() - len(no_time)} cases have no steps: their 申请/受理/办结/送达 "
-                         "times from the case table are their events")
+        k = lonely['case_id'].nunique() - len(no_time)
+        acc.notes.append(f"{k} case{'s have' if k != 1 else ' has'} no steps: the 申请/受理/办结/送达 times of the case "
+                         "table are its events")
 
     # 5. case fields onto every step
     events = _fill_cases(events, case_src)
