@@ -285,3 +285,18 @@ def test_case_level_in_person_counts_once_per_case(tmp_path):
     assert log[log.case_id == "C001"].in_person.tolist() == [True, pd.NA, pd.NA]
     assert log[log.case_id == "C002"].in_person.tolist() == [False, False]
     assert log[log.case_id == "C003"].in_person.tolist() == [True, pd.NA, pd.NA]  # milestones 申请/受理/办结
+
+
+def test_rating_and_document_columns_of_the_case_table_itself(tmp_path):
+    folder = tmp_path / "cols"
+    folder.mkdir()
+    rd.CASE.assign(评价等级=["满意", None, "不满意", None], 评价时间=["2024-03-09 10:00", None, "2024-03-06", None],
+                   提交材料=["营业执照、身份证", None, "申请书", None]).to_csv(folder / "办件.csv", index=False)
+    rd.STEP.to_csv(folder / "过程.csv", index=False)
+    r = read_export(folder)
+    assert {s.file: s.layout for s in r.sheets} == {"办件.csv": "case", "过程.csv": "step"}
+    log = r.log.set_index(["case_id", "activity"])
+    assert log.loc[("C001", "决定"), "rating"] == "满意"
+    assert log.loc[("C003", "办结"), "rating_time"] == pd.Timestamp("2024-03-06", tz="Asia/Shanghai")
+    assert list(log.loc[("C001", "受理"), "materials"]) == ["营业执照", "身份证"]
+    assert list(log.loc[("C003", "受理"), "materials"]) == ["申请书"]

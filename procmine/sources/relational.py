@@ -49,6 +49,8 @@ RATING_FIELDS = ("rating", "rating_time", "rating_channel", "rating_text", "rect
 CASE_FIELDS = ("service", "department", "applicant", "applicant_id", "apply_time", "accept_time", "finish_time",
                "deliver_time", "due_time", "status", "sla_days", "statutory_days", "limit_unit", "channel",
                "in_person", "task_type")
+CASE_CORE = ("service", "applicant", "applicant_id", "apply_time", "accept_time", "finish_time", "deliver_time",
+             "due_time", "sla_days", "statutory_days", "task_type")
 STEP_FIELDS = ("activity", "start_time", "end_time", "department", "resource", "materials", "channel", "in_person",
                "service")
 DOCUMENT_FIELDS = ("document", "take", "step", "step_key", "time")
@@ -235,20 +237,28 @@ def classify(table: Table, vocab: Vocabulary) -> Role | None:
     is_step = "activity" in step and ("start_time" in step or "end_time" in step)
     rating = match("rating", RATING_FIELDS)
     doc = match("document", DOCUMENT_FIELDS)
+    case_cols = match("case", CASE_FIELDS)
+    # two or more case-level columns: a case table, even with a 评价等级 or 材料 column of its own
+    rich = len(set(case_cols) & set(CASE_CORE)) >= 2
     role = forced
     if role is None:
         if is_step:
             role = "step"
+        elif rich:
+            role = None
         elif "rating" in rating:
             role = "rating"
         elif "document" in doc:
             role = "document"
     if role is None or role == "case":
-        cols = match("case", CASE_FIELDS)
+        cols = dict(case_cols)
         if not cols and role is None:
             return None
         if role is None and _stage_columns(headers, set(cols.values()) | {key}, vocab):
             return None  # a 台账 (one row per case, one column per stage): the flat reader's
+        cols.update({f: c for f, c in rating.items() if c not in cols.values()})
+        if "document" in doc and doc["document"] not in cols.values():
+            cols["materials"] = doc["document"]
         return Role("case", key, cols)
     if role == "step":
         if not is_step:
@@ -260,7 +270,8 @@ def classify(table: Table, vocab: Vocabulary) -> Role | None:
     return Role("document", key, doc)
 
 
-_NOT_STAGES = ("导出", "打印", "制表", "更新", "创建", "修改", "统计", "出生", "评价", "整改", "有效", "发证", "批准")
+_NOT_STAGES = ("导出", "打印", "制表", "更新", "创建", "修改", "统计", "出生", "评价", "整改", "有效", "发证", "批准",
+               "同步", "入库", "上报", "推送", "录入", "交换", "归档", "数据", "最后", "成立", "注册", "开业", "证照")
 
 
 def _stage_columns(headers: dict[str, str], mapped: set[str], vocab: Vocabulary) -> list[str]:
@@ -555,6 +566,14 @@ def _case_frame(table: Table, role: Role, acc: _Accounts, service: str | None) -
                                  "time limit; kept in limit_text")
         else:
             out[fld] = work.fillna(cal * 5 / 7)
+    for fld in RATING_FIELDS:  # rating columns of the case table itself
+        if fld in cols:
+            out[f"attr:{fld}"] = (_times(table, cols[fld], bad, reasons, cols[fld]) if fld.endswith("_time")
+                                  else normalize_text(df[cols[fld]]))
+    if "materials" in cols:  # documents listed in the case row: handed in at the intake step
+        from ..parsing import split_materials
+
+        out["_materials"] = pd.Series(list(split_materials(df[cols["materials"]])), index=df.index, dtype=object)
     if "task_type" in cols:  # 即办件 without a limit: 0 working days
         instant = out["task_type"].str.contains("即办", na=False).to_numpy()
         sla = out.get("sla_days", pd.Series(pd.NA, index=df.index, dtype="Float64"))
@@ -764,7 +783,9 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
     # 5. case fields onto every step
     events = _fill_cases(events, case_src)
 
-    # 6. documents
+    # 6. documents: listed in case rows, then document tables
+    if "_materials" in cases.columns:
+        events = _case_documents(events, cases, acc)
     for t, r in classified:
         if r.role != "document":
             continue
@@ -926,6 +947,33 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     return ev
 
 
+def _intake(ev: pd.DataFrame) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """(events in time order with their position ``_i``, first step per case, intake step per case)."""
+    ordered = order_log(ev.assign(_i=np.arange(len(ev)))) if len(ev) else ev.assign(_i=[])
+    first = ordered.groupby("case_id", sort=False)["_i"].first()
+    intake_rows = ordered.loc[ordered["activity"].str.contains(INTAKE, na=False)]
+    return ordered, first, intake_rows.groupby("case_id", sort=False)["_i"].first()
+
+
+def _case_documents(events: pd.DataFrame, cases: pd.DataFrame, acc: _Accounts) -> pd.DataFrame:
+    ev = events.reset_index(drop=True)
+    _, first, intake = _intake(ev)
+    mats = [list(m) if m is not None else [] for m in ev["materials"]]
+    n = 0
+    for case, docs in zip(cases["case_id"], cases["_materials"]):
+        target = intake.get(case, first.get(case))
+        if target is None or not isinstance(docs, list):
+            continue
+        for doc in docs:
+            if doc not in mats[target]:
+                mats[target].append(doc)
+                n += 1
+    ev["materials"] = pd.Series(pd.array(pa.array(mats, type=MATERIALS_TYPE), dtype=MATERIALS_DTYPE))
+    if n:
+        acc.notes.append(f"{n} documents listed in case rows attached to each case's intake step")
+    return ev
+
+
 def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accounts, rep,
                vocab: Vocabulary | None = None) -> pd.DataFrame:
     df, cols = t.frame, r.columns
@@ -953,10 +1001,7 @@ def _documents(t: Table, r: Role, events: pd.DataFrame, known: set, acc: _Accoun
     step = normalize_text(df[cols["step"]]) if "step" in cols else None
     ev = events.reset_index(drop=True)
     # the intake step of each case: first 收件/受理-like step, else the first step (events are in time order)
-    ordered = order_log(ev.assign(_i=np.arange(len(ev)))) if len(ev) else ev.assign(_i=[])
-    first = ordered.groupby("case_id", sort=False)["_i"].first()
-    intake_rows = ordered.loc[ordered["activity"].str.contains(INTAKE, na=False)]
-    intake = intake_rows.groupby("case_id", sort=False)["_i"].first()
+    ordered, first, intake = _intake(ev)
     by_name = ordered.groupby(["case_id", "activity"], sort=False)["_i"].first()
     # a step id in the document table, looked up among the step table's id columns
     by_key: dict = {}
