@@ -34,7 +34,7 @@ def cli() -> None:
 
 
 @cli.command("import")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
@@ -45,13 +45,23 @@ def cli() -> None:
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
 @click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
-def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask) -> None:
+@click.option("--table", "tables", multiple=True,
+              help="database source: a table to read (repeat for case/step/document/rating tables)")
+@click.option("--query", help="database source: read the rows of this SQL query instead of tables")
+@click.option("--password-file", type=click.Path(path_type=Path),
+              help="database source: read the password from this file (or set PROCMINE_DB_PASSWORD)")
+def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask, tables, query,
+               password_file) -> None:
     """Import exports (files or folders) into one canonical event log.
 
+    A source may also be a database URL (postgresql://user@host/db) with
+    --table NAME … or --query SQL. Case, step, document and rating tables
+    (sheets, CSV files or database tables) are joined on the case key.
     Rejected rows are written beside the output as LOG.rejects.csv.
     """
-    result = importer.read_export(sources, mapping, duplicates=duplicates, service=service,
-                                  max_unzipped_gb=max_unzipped_gb)
+    result = importer.read_export(list(sources), mapping, duplicates=duplicates, service=service,
+                                  max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                  password_file=password_file)
     eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     masker = Masker.for_log(result.log, enabled=not no_mask)

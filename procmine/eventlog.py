@@ -128,7 +128,8 @@ def _cannot_write(path: Path, exc: OSError) -> OutputError:
 
 
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
-    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes`` or ``.xlsx``.
+    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes``, ``.xlsx``, or
+    OCEL 2.0 (``.jsonocel``, ``.xmlocel``, ``.sqlite``; see :mod:`procmine.interop`).
 
     >>> write_log(result.log, "out/log.parquet")              # doctest: +SKIP
     """
@@ -138,7 +139,7 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(log, preserve_index=False)
+        table = _portable_pandas_metadata(pa.Table.from_pandas(log, preserve_index=False))
         return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     if suffix in (".csv", ".csv.gz"):
         return write_atomic(path, lambda tmp: _flat(log).to_csv(tmp, index=False, encoding="utf-8-sig",
@@ -148,7 +149,33 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: _write_xes(log, tmp))
     if suffix == ".xlsx":
         return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
-    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
+    if suffix in (".jsonocel", ".xmlocel", ".sqlite"):
+        from .interop import write_ocel
+
+        return write_ocel(log, path)
+    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes, .xlsx or OCEL 2.0 (.jsonocel, .xmlocel, "
+                     ".sqlite)")
+
+
+def _portable_pandas_metadata(table):
+    """pandas records an Arrow-backed column's dtype as e.g. ``list<item: string>[pyarrow]``,
+    which ``pandas.read_parquet`` cannot rebuild without procmine (TypeError: data type …
+    not understood). Record such columns as plain objects: any reader gets lists;
+    :func:`read_log` still restores the Arrow dtype through its types mapper."""
+    import json
+
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    if not meta:
+        return table
+    info = json.loads(meta)
+    changed = False
+    for col in info.get("columns", []):
+        if str(col.get("numpy_type", "")).endswith("[pyarrow]"):
+            col["numpy_type"] = "object"
+            changed = True
+    if not changed:
+        return table
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(info).encode()})
 
 
 def _flat(log: pd.DataFrame) -> pd.DataFrame:
@@ -275,7 +302,9 @@ def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
 def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
     import pm4py
 
-    df = to_pm4py(log)
+    from .interop import xes_frame
+
+    df = xes_frame(log)  # standard keys + every canonical field, so read_export gets all back
     df["case:concept:name"] = df["case:concept:name"].astype(str)
     try:
         pm4py.write_xes(df, str(tmp), show_progress_bar=False)
