@@ -938,9 +938,12 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     for col in cases.columns:
         if col.startswith("attr:"):
             name = col[5:]
+            values = take(col)
+            if name in RATING_FIELDS and name in CANONICAL:  # 好差评 columns are canonical case-level fields
+                ev[name] = values.astype(CANONICAL[name])
+                continue
             if name in CANONICAL or name in ev.columns or name in extra:
                 name = f"case.{name}"
-            values = take(col)
             extra[name] = values.astype("string") if values.dtype == object else values
     if extra:
         ev = pd.concat([ev, pd.DataFrame(extra, index=ev.index)], axis=1)
