@@ -115,8 +115,8 @@ def test_ocel2_export_reads_back_in_pm4py(log, tmp_path, suffix):
 
 
 def test_parquet_opens_in_the_oldest_supported_pandas(log, tmp_path):
-    """Set PROCMINE_OLDEST_PANDAS_PYTHON to an interpreter with pandas 2.2 / pyarrow 15 (the
-    oldest pyproject allows), e.g. python -m venv v && v/bin/pip install pandas==2.2.3 pyarrow==15.0.2 'numpy<2'."""
+    """Set PROCMINE_OLDEST_PANDAS_PYTHON to an interpreter with the oldest pandas/pyarrow pyproject
+    allows (`make test-oldest` does: its venv has them)."""
     import json
     import os
 
