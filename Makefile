@@ -41,7 +41,7 @@ $(OLDEST)/.installed: pyproject.toml scripts/oldest-pins
 	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[test]'
 	touch $@
 
-test-oldest: test-deps $(OLDEST)/.installed
+test-oldest: test-deps $(BIN)/.installed $(OLDEST)/.installed
 	@$(OLDEST)/bin/python -c "import importlib.metadata as m; \
 	  print('oldest allowed:', ', '.join(f'{p} {m.version(p)}' for p in ('pandas', 'pyarrow', 'fastexcel', 'chinesecalendar')))"
 	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider
