@@ -1,5 +1,7 @@
 """Issue 15: the engine's calendar lookups give WorkCalendar's numbers."""
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -41,3 +43,19 @@ def test_memory_limit_and_spill_directory_from_the_environment(tmp_path, monkeyp
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit.replace(" ", "").upper().startswith(("512", "488"))
     assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
+
+
+def test_cli_engine_options_set_the_limit_and_spill_directory(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from procmine.cli import cli
+
+    monkeypatch.setenv("PROCMINE_MEMORY_LIMIT", "")  # restored afterwards, with the process engine
+    monkeypatch.setenv("PROCMINE_TEMP_DIR", "")
+    monkeypatch.setattr(eng, "_DEFAULT", None)
+    CliRunner().invoke(cli, ["cases", "--memory-limit", "600MB", "--temp-dir", str(tmp_path),
+                                 "--output", str(tmp_path / "c.csv"), str(tmp_path / "missing")])
+    assert os.environ["PROCMINE_MEMORY_LIMIT"] == "600MB" and os.environ["PROCMINE_TEMP_DIR"] == str(tmp_path)
+    con = eng.default()
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].replace(" ", "").upper().startswith(("600", "572"))

@@ -122,3 +122,16 @@ def trip_visit_numbers(trips: pd.DataFrame, gap_hours: float, con=None) -> pd.Da
         con.unregister("trips")
     out["visit"] = out["visit"].astype("int64")
     return out
+
+
+def configure(memory_limit: str | None = None, temp_dir: str | None = None) -> None:
+    """Set the process engine's memory limit and spill directory (CLI options;
+    they override ``PROCMINE_MEMORY_LIMIT`` / ``PROCMINE_TEMP_DIR``)."""
+    global _DEFAULT
+    if memory_limit:
+        os.environ["PROCMINE_MEMORY_LIMIT"] = str(memory_limit)
+    if temp_dir:
+        os.environ["PROCMINE_TEMP_DIR"] = str(temp_dir)
+    if (memory_limit or temp_dir) and _DEFAULT is not None:
+        _DEFAULT.close()
+        _DEFAULT = None
