@@ -1,21 +1,21 @@
 # procmine: `make demo` sets everything up and runs the main job on logs/;
 # `make test` sets everything up and runs the tests. Both work on a fresh
-# Debian/Ubuntu machine (system packages via apt-get, as root or with sudo).
+# Debian/Ubuntu machine (system packages via apt-get, as root or with sudo,
+# installed only when missing: scripts/system-deps).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
-SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+OLDEST ?= .venv-oldest
 
-.PHONY: setup system-deps demo test bench sample clean
+.PHONY: setup demo-deps test-deps demo test test-oldest bench sample clean
 
-system-deps:
-	@if ! command -v dot >/dev/null 2>&1 || ! fc-list 2>/dev/null | grep -qi "Noto Sans CJK" \
-	    || ! command -v chromium >/dev/null 2>&1; then \
-	  echo "installing system packages: graphviz fonts-noto-cjk chromium (for the HTML report test)"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends \
-	    graphviz fonts-noto-cjk fontconfig chromium >/dev/null; \
-	fi
+# demo: graphviz and a CJK font only
+demo-deps:
+	@bash scripts/system-deps demo
+
+# tests: also Chromium, LibreOffice Calc (workbook → PDF) and PostgreSQL
+test-deps:
+	@bash scripts/system-deps test
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,13 +23,31 @@ $(BIN)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
-setup: system-deps $(BIN)/.installed
+setup: demo-deps $(BIN)/.installed
 
-demo: setup
+demo: demo-deps $(BIN)/.installed
 	$(BIN)/procmine demo --out out
 
-test: setup
+test: test-deps $(BIN)/.installed
 	$(BIN)/python -m pytest -q
+
+# The oldest versions pyproject.toml allows for pandas, pyarrow, fastexcel and
+# chinesecalendar (scripts/oldest-pins), in a venv of their own, then the suite.
+$(OLDEST)/.installed: pyproject.toml scripts/oldest-pins
+	rm -rf $(OLDEST)
+	$(PYTHON) -m venv $(OLDEST)
+	$(OLDEST)/bin/python -m pip install -q --upgrade pip
+	$(PYTHON) scripts/oldest-pins > $(OLDEST)/constraints.txt
+	$(OLDEST)/bin/python -m pip install -q -c $(OLDEST)/constraints.txt -e '.[test]'
+	touch $@
+
+test-oldest: test-deps $(BIN)/.installed $(OLDEST)/.installed
+	@$(OLDEST)/bin/python -c "import importlib.metadata as m; \
+	  print('oldest allowed:', ', '.join(f'{p} {m.version(p)}' for p in ('pandas', 'pyarrow', 'fastexcel', 'chinesecalendar')))"
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider
+	# a log written with the newest versions opens in the oldest pandas, without procmine
+	PROCMINE_OLDEST_PANDAS_PYTHON=$(OLDEST)/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  tests/test_interop.py -k oldest
 
 bench: setup
 	$(BIN)/python benchmarks/run.py
@@ -38,4 +56,4 @@ sample: setup
 	$(BIN)/python -m procmine.samplegen logs/
 
 clean:
-	rm -rf out $(VENV) .pytest_cache
+	rm -rf out $(VENV) $(OLDEST) .pytest_cache

@@ -10,7 +10,8 @@ The public library is flat and mirrors the CLI::
 
 from __future__ import annotations
 
-from .errors import InputError, MappingError, NothingUsableError, ProcmineError, UsageError
+from .errors import (ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError,
+                     UsageError)
 from .eventlog import CANONICAL, read_log, to_pm4py, write_log
 from .importer import ImportResult, SheetReport, read_export
 from .mapping import Mapping, load_mapping
@@ -18,7 +19,7 @@ from .mapping import Mapping, load_mapping
 __version__ = "0.1.0"
 
 __all__ = [
-    "CANONICAL", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
-    "ProcmineError", "SheetReport", "UsageError", "load_mapping", "read_export", "read_log", "to_pm4py",
+    "CANONICAL", "ConfigError", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
+    "OutputError", "ProcmineError", "SheetReport", "UsageError", "load_mapping", "read_export", "read_log", "to_pm4py",
     "write_log", "__version__",
 ]

@@ -16,15 +16,19 @@ import pandas as pd
 
 from . import __version__
 from .messages import say
-from .metrics import measure, service_rates, trip_visits
+from .metrics import measure, note, service_rates, trip_visits
 from .parsing import str_match
 from .rules import Rules, load_rules
 
 KINDS = ("excess_visits", "repeated_material", "shareable_material", "rework", "duplicate_check", "rubber_stamp",
-         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue")
+         "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue", "rating_driver",
+         "bundle_candidate")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
              "rework": "steps", "duplicate_check": "steps", "rubber_stamp": "steps", "serial_signoff": "steps",
-             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time"}
+             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time",
+             "rating_driver": "trips", "bundle_candidate": "trips"}
+FACTOR_DIMENSION = {"trips": "trips", "outcome": "time", "correction": "documents", "channel": "trips",
+                    "department": "time"}
 LEGAL_BREACH = ("sla_overrun", "open_overdue")  # 超期: always high severity
 EVIDENCE = 5
 
@@ -49,6 +53,8 @@ class Finding:
 
     @property
     def dimension(self) -> str:
+        if self.kind == "rating_driver":
+            return FACTOR_DIMENSION.get(self.details.get("factor"), "time")
         return DIMENSION[self.kind]
 
     @property
@@ -89,6 +95,7 @@ class AuditResult:
     handovers: pd.DataFrame | None = None  # documents handed over (one row each), for the reports
     as_of: pd.Timestamp | None = None
     calendar_note: str = ""
+    measured: object = None  # procmine.metrics.Measured: the events and cases behind every number
 
     def masked(self, masker) -> "AuditResult":
         """A copy whose evidence and summaries show no raw ID or phone numbers."""
@@ -164,7 +171,8 @@ class _Ctx:
     def add(self, f: Finding) -> None:
         if f.cases < self.min_cases or f.impact <= 0:
             return
-        share = f.cases / max(self.service_cases.get(f.service, 1), 1)
+        # a finding across services (a 一件事 candidate, a rating driver) is measured against all cases
+        share = f.cases / max(self.service_cases.get(f.service, len(self.cases)), 1)
         f.severity = ("high" if f.kind in LEGAL_BREACH or share >= self.t.get("severity_high_share", 0.5) else
                       "medium" if share >= self.t.get("severity_medium_share", 0.2) else "low")
         f.details = {"share_of_cases": round(share, 4), **f.details}
@@ -230,21 +238,23 @@ def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) ->
     else:
         ctx.skip("sla_overrun", "skip.sla")
 
+    _rating_drivers(ctx, log)
+    _bundle_candidates(ctx, log)
     ctx.findings.sort(key=lambda x: (-x.score, x.kind, x.service, x.activity or "", x.department or "",
                                      x.material or ""))
     metrics = _service_metrics(ctx, has_materials)
     notes = list(ctx.m.notes)
     if not has_departments:
-        notes.append("no departments in the log: department and handover views are empty")
+        notes.append(note("note.no_departments_audit"))
     if len(ctx.m.unparsed_limits):
-        notes.append("time limits not understood (cases kept out of the time-limit rates): " + ", ".join(
-            f"{r.service}: {r.text!r} ({int(r.cases)})" for r in ctx.m.unparsed_limits.itertuples(index=False)))
+        notes.append(note("note.unparsed_limits", limits=", ".join(
+            f"{r.service}: {r.text!r} ({int(r.cases)})" for r in ctx.m.unparsed_limits.itertuples(index=False))))
     cal = ctx.calendar
     calendar_note = (f"working days on the Chinese calendar (State Council holiday schedule incl. make-up days); "
                      f"office hours {', '.join(a + '-' + b for a, b in cal.office_hours)}; clock from the "
                      f"{'day of' if cal.first_day == 'include' else 'working day after'} acceptance")
     return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers,
-                       as_of=ctx.m.as_of, calendar_note=calendar_note)
+                       as_of=ctx.m.as_of, calendar_note=calendar_note, measured=ctx.m)
 
 
 # ----------------------------------------------------------------------------- metrics
@@ -567,8 +577,10 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
                 continue
             seen.add(sig)
             kept.append(item)
+        late = set(ctx.cases.loc[ctx.cases["outcome"].isin(["超期", "超期在办"]), "case_id"].astype(str))
         for delay, view, key, st, per_case in kept[:top]:
             p50, p90 = float(st["p50"]), float(st["p90"])
+            in_late = float(per_case[per_case.index.isin(late)].sum())
             label_key = {"activity": "label.before_step", "department": "label.department",
                          "handover": "label.handover"}[view]
             (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
@@ -582,6 +594,7 @@ def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
                 department=key if view in ("department", "handover") else None,
                 details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
                          "baseline_work_hours": _r(typical), "events": int(st["events"]),
+                         "excess_in_late_cases_work_hours": _r(in_late),
                          "en": {"p50": p50_en, "p90": p90_en, "baseline": b_en}}))
     for f_ in ctx.findings:  # English durations for the catalogue's en text
         if f_.kind == "bottleneck" and "en" in f_.details:
@@ -629,3 +642,54 @@ def _open_overdue(ctx: _Ctx) -> None:
             "open_overdue", service, int(len(g)), float(len(g)), "cases", _evidence(g["case_id"], late),
             {"service": service, "cases": len(g), "as_of": f"{ctx.m.as_of:%Y-%m-%d}", "days": _fmt(float(late.sum()))},
             details={"days_over": _r(float(late.sum()))}))
+
+
+FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是否按时办结", "on time or late"),
+                 "correction": ("是否要求补正", "whether a correction was requested"),
+                 "channel": ("受理渠道", "channel"), "department": ("承办部门", "department")}
+
+
+def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
+    """好差评: process factors whose groups differ in 差评率 (interval excluding zero)."""
+    from .ratings import analyse_ratings
+
+    if "rating" not in log or log["rating"].isna().all():
+        ctx.skip("rating_driver", "skip.ratings")
+        return
+    r = analyse_ratings(log, ctx.rules, measured=ctx.m)
+    if r is None or r.drivers.empty:
+        return
+    min_points = ctx.t.get("rating_driver_min_points", 5) / 100
+    for d in r.drivers.itertuples(index=False):
+        if not d.significant or d.difference < min_points:
+            continue
+        zh, en = FACTOR_LABELS[d.factor]
+        cases = int(d.high_cases)
+        ctx.add(Finding(
+            "rating_driver", "全部事项", cases, round(float(d.difference) * 100, 1), "points", [],
+            {"factor": zh, "factor_en": en, "high": d.high, "high_rate": _pct(d.high_rate), "low": d.low,
+             "low_rate": _pct(d.low_rate), "points": _fmt(d.difference * 100), "ci_low": _fmt(d.ci_low * 100),
+             "ci_high": _fmt(d.ci_high * 100)},
+            details={"factor": d.factor, "high_cases": int(d.high_cases), "low_cases": int(d.low_cases),
+                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)]}))
+
+
+def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:
+    """一件事 nobody declared yet: services the same applicants apply for together."""
+    from .bundles import _candidates, applicant_key, load_bundles
+
+    key = applicant_key(log)
+    if key is None:
+        ctx.skip("bundle_candidate", "skip.applicants")
+        return
+    declared = ctx.rules.bundles.get("declared")
+    cand = _candidates(ctx.cases, key, load_bundles(declared) if declared else [], ctx.m, ctx.rules)
+    for c in cand.itertuples(index=False):
+        extra = c.extra_trips if c.extra_trips is not None else 0
+        ctx.add(Finding(
+            "bundle_candidate", c.services, int(c.applicants), float(max(extra, 0) + c.repeated_documents),
+            "trips" if c.extra_trips is not None else "documents", list(c.evidence),
+            {"services": c.services, "applicants": int(c.applicants), "trips": "—" if c.trips is None else c.trips,
+             "repeated": int(c.repeated_documents)},
+            details={"applicants": int(c.applicants), "trips": c.trips, "extra_trips": c.extra_trips,
+                     "repeated_documents": int(c.repeated_documents)}))

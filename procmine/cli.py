@@ -5,6 +5,7 @@ in ``main``, and nowhere else."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -14,17 +15,26 @@ from . import audit as audit_mod
 from . import conform as conform_mod
 from . import discover as discover_mod
 from . import eventlog, importer, maps, metrics, render
-from .errors import ProcmineError, UsageError
+from .errors import InputError, ProcmineError, UsageError
+from .privacy import Masker
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="procmine")
 def cli() -> None:
-    """Mine approval-system exports and audit them against 最多跑一次."""
+    """Mine approval-system exports and audit them against 最多跑一次.
+
+    \b
+    Personal data (ID and mobile numbers, applicant columns) is replaced by
+    pseudonyms in every file written, except the canonical log of `import`.
+    The pseudonym key: $PROCMINE_MASK_KEY, else the file $PROCMINE_MASK_KEY_FILE
+    (default ~/.config/procmine/mask.key, created on first use, mode 0600).
+    Exit codes: 1 data or runtime problem, 2 usage error, 70 a bug.
+    """
 
 
 @cli.command("import")
-@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("sources", nargs=-1, required=True)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
               help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
@@ -34,26 +44,34 @@ def cli() -> None:
 @click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in reject reasons as they are")
-def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
+@click.option("--table", "tables", multiple=True,
+              help="database source: a table to read (repeat for case/step/document/rating tables)")
+@click.option("--query", help="database source: read the rows of this SQL query instead of tables")
+@click.option("--password-file", type=click.Path(path_type=Path),
+              help="database source: read the password from this file (or set PROCMINE_DB_PASSWORD)")
+def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask, tables, query,
+               password_file) -> None:
     """Import exports (files or folders) into one canonical event log.
 
+    A source may also be a database URL (postgresql://user@host/db) with
+    --table NAME … or --query SQL. Case, step, document and rating tables
+    (sheets, CSV files or database tables) are joined on the case key.
     Rejected rows are written beside the output as LOG.rejects.csv.
     """
-    result = importer.read_export(sources, mapping, duplicates=duplicates, service=service,
-                                  max_unzipped_gb=max_unzipped_gb)
-    eventlog.write_log(result.log, output)
+    result = importer.read_export(list(sources), mapping, duplicates=duplicates, service=service,
+                                  max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                  password_file=password_file)
+    eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
-        from .privacy import Masker
-
-        masker = Masker(enabled=not no_mask)
-        rejects = result.rejects.assign(reason=[masker.text(r) for r in result.rejects["reason"]])
+        rejects = masker.frame(result.rejects)
         eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 
@@ -76,14 +94,12 @@ def _engine_options(f):
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
-@click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 @_engine_options
 def cases_cmd(log, output, rules, as_of, no_mask) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
-    from .privacy import Masker
-
-    table = metrics.case_metrics(eventlog.read_log(log), rules, as_of=as_of)
-    table = table.assign(case_id=Masker(enabled=not no_mask).ids(table["case_id"].astype(str).tolist()))
+    data = eventlog.read_log(log)
+    table = Masker.for_log(data, enabled=not no_mask).frame(metrics.case_metrics(data, rules, as_of=as_of))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
 
@@ -94,15 +110,16 @@ def cases_cmd(log, output, rules, as_of, no_mask) -> None:
 @click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
-@click.option("--no-mask", is_flag=True, help="show ID and phone numbers in evidence as they are")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 @_engine_options
 def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    from .privacy import Masker
-
-    result = audit_mod.audit(eventlog.read_log(log), rules, as_of=as_of).masked(Masker(enabled=not no_mask))
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = audit_mod.audit(data, rules, as_of=as_of).masked(masker)
     if output:
-        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
+        text = masker.json(result.to_json())
+        eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(render.audit_summary(result, output, top))
 
 
@@ -124,10 +141,14 @@ def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
 @click.option("--max-nodes", type=int, default=40, show_default=True, help="show at most this many nodes")
 @click.option("--lanes", is_flag=True, help="activity map with one lane (cluster) per department")
 @click.option("--json", "as_json", is_flag=True, help="also write the graph as JSON beside the picture")
+@click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the map's labels")
 def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from, date_to, top_variants,
-                 min_edge_freq, max_nodes, lanes, as_json) -> None:
+                 min_edge_freq, max_nodes, lanes, as_json, activity_label, lang) -> None:
     """Draw the real process: activity map, department handover map, or a pm4py model."""
-    data = eventlog.read_log(log)
+    from .labels import apply_labels
+
+    data = apply_labels(eventlog.read_log(log), activity_label)
     if algorithm != "dfg":
         sub = discover_mod.filter_log(data, service=service, date_from=date_from, date_to=date_to,
                                       top_variants=top_variants)
@@ -137,11 +158,11 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     pm = discover_mod.discover_map(data, view=view, metric=metric, unit=unit, service=service, date_from=date_from,
                                    date_to=date_to, top_variants=top_variants, min_edge_freq=min_edge_freq,
                                    max_nodes=max_nodes)
-    graph_json = json.dumps(pm.to_dict(), ensure_ascii=False, indent=2) + "\n"
+    graph_json = json.dumps(Masker.for_log(data).data(pm.to_dict()), ensure_ascii=False, indent=2) + "\n"
     if output.suffix.lower() == ".json":
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
     else:
-        maps.render_map(pm, output, title=service, lanes=lanes)
+        maps.render_map(pm, output, title=service, lanes=lanes, lang=lang)
         if as_json:
             eventlog.write_atomic(output.with_suffix(".json"),
                                   lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
@@ -160,7 +181,8 @@ def variants_cmd(log, top, service, as_json) -> None:
     if as_json:
         rows = [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
                  "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in table.head(top).itertuples()]
-        click.echo(json.dumps({"variants": int(len(table)), "top": rows}, ensure_ascii=False, indent=2))
+        shown = Masker.for_log(data).data({"variants": int(len(table)), "top": rows})
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
     else:
         click.echo(render.variants_table(table, top))
 
@@ -171,14 +193,17 @@ def variants_cmd(log, top, service, as_json) -> None:
               help="办事指南 flow: YAML step list (templates/references/), .bpmn or .pnml")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="per-case result (.csv)")
 @click.option("--json", "as_json", is_flag=True)
-def conform_cmd(log, reference, output, as_json) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def conform_cmd(log, reference, output, as_json, no_mask) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
-    result = conform_mod.conform(eventlog.read_log(log), reference)
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = masker.data(conform_mod.conform(data, reference))
     if output:
         table = result.per_case.assign(deviations=result.per_case["deviations"].map("；".join))
-        eventlog.write_table(table, output)
+        eventlog.write_table(masker.frame(table), output)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.conformance_summary(result))
 
@@ -192,17 +217,22 @@ def conform_cmd(log, reference, output, as_json) -> None:
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
 @click.option("--split-date", help="add a before/after comparison section split at this date")
 @click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
-def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log) -> None:
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the report")
+@click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from . import report as report_mod
 
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
-    rep = report_mod.build_report(eventlog.read_log(log), rules=rules, reference=reference, title=title,
-                                  mask=not no_mask, split_date=split_date,
-                                  before=eventlog.read_log(before_log) if before_log else None)
-    _write_report(rep, output)
+    data = eventlog.read_log(log)
+    before = eventlog.read_log(before_log) if before_log else None
+    rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
+                                  mask=not no_mask, split_date=split_date, before=before, lang=lang,
+                                  activity_label=activity_label)
+    masker = Masker.for_log(data, enabled=not no_mask).learn(before)
+    _write_report(masker.data(rep), output)
     click.echo(f"wrote {output}")
 
 
@@ -234,14 +264,17 @@ def demo_cmd(out_dir, logs_dir) -> None:
 @click.option("--plan", type=click.Path(path_type=Path), required=True, help="plan YAML (templates/plans/, procmine suggest)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="result.json or result.xlsx")
 @click.option("--rules", help="audit-rules preset or YAML file")
-def redesign_cmd(log, plan, output, rules) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
     from . import redesign as redesign_mod
 
-    result = redesign_mod.redesign(eventlog.read_log(log), plan, rules)
+    data = eventlog.read_log(log)
+    masker = Masker.for_log(data, enabled=not no_mask)
+    result = masker.data(redesign_mod.redesign(data, plan, rules))  # case ids in examples: masked on screen too
     if output:
         _write_result(output, result.to_dict(), {"四减": result.table, "仍未达标": result.still_failing,
-                                                 "逐件": result.per_case})
+                                                 "逐件": result.per_case}, masker)
     click.echo(render.redesign_summary(result, output))
 
 
@@ -253,7 +286,8 @@ def suggest_cmd(log, output, rules) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
     from . import redesign as redesign_mod
 
-    text = redesign_mod.suggest(eventlog.read_log(log), rules)
+    data = eventlog.read_log(log)
+    text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data))
     eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
 
@@ -275,27 +309,136 @@ def compare_cmd(logs, split_date, output, rules) -> None:
         before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    result = compare_mod.compare(before, after, rules)
+    masker = Masker.for_log(before).learn(after)
+    result = masker.data(compare_mod.compare(before, after, rules))
     if output:
-        _write_result(output, result.to_dict(), {"对比": result.table})
+        _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))
 
 
-def _write_result(output: Path, data: dict, tables: dict) -> None:
+@cli.command("monitor")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--as-of", help="the day to supervise (default: the latest time in the log)")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="alerts.xlsx, alerts.html or alerts.json")
+@click.option("--rules", help="audit-rules preset or YAML file (clock.warn_days sets the yellow card)")
+@click.option("--fail-on", type=click.Choice(["red", "yellow"]),
+              help="exit with code 3 when a red card (or, with yellow, any card or step overrun) exists — "
+                   "for a scheduled daily run")
+@click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
+    """督办清单: open cases past their limit (红牌), near it (黄牌) and steps over their own limit,
+    by department and handler, most urgent first.
+
+    Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
+    from . import monitor as monitor_mod
+
+    data_log = eventlog.read_log(log)
+    result = monitor_mod.monitor(data_log, rules, as_of=as_of)
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    alerts = masker.frame(result.alerts)
+    if output:
+        from .tables_out import write_tables
+
+        data = result.to_dict()
+        data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
+                          zip(data["alerts"], alerts["case_id"], alerts["resource"])]
+        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）",
+                     {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
+                      "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)},
+                     data, notes=result.notes)
+    click.echo(render.monitor_summary(result, alerts, output))
+    if fail_on == "red" and result.red:
+        return 3
+    if fail_on == "yellow" and (result.red or result.yellow or result.steps_over):
+        return 3
+    return 0
+
+
+@cli.command("indicators")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="indicators.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file")
+@click.option("--as-of", help="measure open cases up to this date")
+def indicators_cmd(log, output, rules, as_of) -> None:
+    """The standard efficiency indicators per service and per department (formulas in the README)."""
+    from . import monitor as monitor_mod
+    from .tables_out import write_tables
+
+    tables = monitor_mod.indicators(eventlog.read_log(log), rules, as_of=as_of)
+    if output:
+        write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
+                                           "缺失原因": tables["reasons"]})
+    click.echo(render.indicators_summary(tables, output))
+
+
+@cli.command("ratings")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="ratings.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file (ratings.good_min_level, ratings.rectify_days)")
+@click.option("--no-mask", is_flag=True, help="show personal data as it is")
+def ratings_cmd(log, output, rules, no_mask) -> None:
+    """好差评 linked to the cases: 差评率 by trips, outcome, correction, channel and department (with
+    bootstrap intervals), and the rectification loop (差评 not rectified, rectified late, per department)."""
+    from .ratings import analyse_ratings
+    from .tables_out import write_tables
+
+    data_log = eventlog.read_log(log)
+    r = analyse_ratings(data_log, rules)
+    if r is None:
+        raise InputError("the log has no ratings (评价等级/满意度 column, or a rating table)",
+                         hint="import an export with rating columns; see the README's 好差评 section")
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    tables = {"差评成因": r.factors, "显著因素": r.drivers, "未整改差评": masker.frame(r.not_rectified),
+              "逾期整改": masker.frame(r.rectified_late), "按部门整改": r.by_department}
+    if output:
+        write_tables(output, "好差评分析", tables)
+    click.echo(render.ratings_summary(r, output))
+
+
+@cli.command("bundles")
+@click.argument("log", type=click.Path(path_type=Path))
+@click.option("--bundle", "bundle_files", multiple=True, default=("一件事",), show_default=True,
+              help="bundle definition (templates/bundles/NAME.yaml or a YAML file); repeatable")
+@click.option("-o", "--output", type=click.Path(path_type=Path), help="bundles.xlsx, .html or .json")
+@click.option("--rules", help="audit-rules preset or YAML file (bundles.window_days, bundles.min_applicants)")
+@click.option("--no-mask", is_flag=True, help="show applicant keys as they are")
+def bundles_cmd(log, bundle_files, output, rules, no_mask) -> None:
+    """一件事: each applicant's cases across a bundle's services (trips, documents handed over twice,
+    working days, the five promises) and candidate bundles nobody declared yet."""
+    from . import bundles as bundles_mod
+    from .tables_out import write_tables
+
+    defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
+    data_log = eventlog.read_log(log)
+    result = bundles_mod.bundle_instances(data_log, defs, rules)
+    masker = Masker.for_log(data_log, enabled=not no_mask)
+    inst = masker.frame(result.instances)   # the applicant column becomes a pseudonym
+    cand = masker.frame(result.candidates.assign(evidence=["、".join(e) for e in result.candidates["evidence"]]))
+    if output:
+        write_tables(output, "一件事分析", {"实例": inst, "候选一件事": cand},
+                     {"instances": inst.to_dict(orient="records"), "candidates": cand.to_dict(orient="records")})
+    click.echo(render.bundles_summary(inst, cand, output))
+
+
+def _write_result(output: Path, data: dict, tables: dict, masker: Masker) -> None:
     suffix = output.suffix.lower()
     if suffix == ".json":
-        text = json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+        text = masker.json(json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n")
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     elif suffix == ".xlsx":
-        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(tables, tmp))
+        masked = {name: masker.frame(t) for name, t in tables.items()}
+        eventlog.write_atomic(output, lambda tmp: eventlog.write_tables_xlsx(masked, tmp))
     else:
         raise UsageError(f"cannot write {output.name}: use .json or .xlsx")
+
+
+INTERNAL_ERROR = 70  # EX_SOFTWARE: a bug in procmine, not bad input
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the CLI, turning procmine's errors into exit codes."""
     try:
-        cli.main(args=argv, prog_name="procmine", standalone_mode=False)
+        rv = cli.main(args=argv, prog_name="procmine", standalone_mode=False)
     except ProcmineError as exc:
         click.echo(f"procmine: error: {exc.message}", err=True)
         if exc.hint:
@@ -316,8 +459,19 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         click.echo(f"procmine: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), err=True)
         return 1
-    return 0
+    except Exception as exc:  # a bug, not bad input: say so instead of a traceback
+        if os.environ.get("PROCMINE_DEBUG"):
+            raise
+        click.echo(f"procmine: internal error: {type(exc).__name__}: {str(exc)[:300]}", err=True)
+        click.echo("this is a bug in procmine; please report it with the command you ran "
+                   "(PROCMINE_DEBUG=1 shows the traceback)", err=True)
+        return INTERNAL_ERROR
+    return rv if isinstance(rv, int) else 0
 
 
 def run() -> None:
     sys.exit(main())
+
+
+if __name__ == "__main__":
+    run()

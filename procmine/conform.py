@@ -26,7 +26,7 @@ import pandas as pd
 import yaml
 
 from .discover import variants as discover_variants
-from .errors import UsageError
+from .errors import ConfigError
 
 EXAMPLES = 5
 
@@ -70,7 +70,7 @@ class _Compiler:
         return self.symbols[name]
 
     def fail(self, node: yaml.Node, msg: str):
-        raise UsageError(f"{self.path}, line {node.start_mark.line + 1}: {msg}",
+        raise ConfigError(f"{self.path}, line {node.start_mark.line + 1}: {msg}",
                          hint="a step is a name, or one of: optional / parallel / choice / repeat (see templates/references/)")
 
     def seq(self, node: yaml.Node) -> tuple[str, list[str]]:
@@ -134,18 +134,18 @@ def load_reference(path: str | Path) -> Reference:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise UsageError(f"cannot read reference {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read reference {path}: {exc.strerror}") from None
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML "
+        raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML "
                          f"({getattr(exc, 'problem', exc)})") from None
     if not isinstance(root, yaml.MappingNode):
-        raise UsageError(f"{path}: a reference is a mapping with 'steps:' (see templates/references/)")
+        raise ConfigError(f"{path}: a reference is a mapping with 'steps:' (see templates/references/)")
     top = {str(k.value): v for k, v in root.value}
     if "steps" not in top:
-        raise UsageError(f"{path}, line 1: no 'steps:' list")
+        raise ConfigError(f"{path}, line 1: no 'steps:' list")
     comp = _Compiler(path)
     pattern, mandatory = comp.seq(top["steps"])
     name = str(top["name"].value) if "name" in top else path.stem
@@ -181,14 +181,14 @@ def conform(log: pd.DataFrame, reference: str | Path) -> ConformanceResult:
     """
     path = Path(reference)
     if not path.exists():
-        raise UsageError(f"no such reference file: {path}")
+        raise ConfigError(f"no such reference file: {path}")
     if path.suffix.lower() in (".bpmn", ".pnml"):
         return _conform_petri(log, path)
     ref = load_reference(path)
     if ref.service:
         services = set(log["service"].dropna().unique())
         if ref.service not in services:
-            raise UsageError(f"the reference is for service {ref.service!r}, which is not in the log",
+            raise ConfigError(f"the reference is for service {ref.service!r}, which is not in the log",
                              hint="services present: " + ", ".join(sorted(map(str, services))))
         log = log[log["service"] == ref.service]
     rx = re.compile(ref.pattern)
@@ -226,7 +226,7 @@ def _conform_petri(log: pd.DataFrame, path: Path) -> ConformanceResult:
             else:
                 net, im, fm = pm4py.read_pnml(str(path))
         except Exception as exc:
-            raise UsageError(f"cannot read reference {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+            raise ConfigError(f"cannot read reference {path}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
         var = discover_variants(log)
         rows = [{"case:concept:name": f"v{i}", "concept:name": a,
                  "time:timestamp": pd.Timestamp("2000-01-01") + pd.Timedelta(seconds=k)}

@@ -8,11 +8,12 @@ from typing import Callable
 
 from .audit import audit
 from .discover import discover_map
-from .errors import UsageError
+from .errors import InputError
 from .eventlog import write_atomic, write_log, write_table
 from .importer import read_export
 from .maps import render_map
 from .mapping import templates_dir
+from .privacy import Masker
 from .report import build_report
 from .report_html import render_html
 from .report_xlsx import render_xlsx
@@ -23,7 +24,7 @@ def sample_dir() -> Path:
     for candidate in (templates_dir().parent / "logs", Path.cwd() / "logs"):
         if candidate.is_dir() and any(candidate.glob("*.xlsx")):
             return candidate
-    raise UsageError("the sample exports (logs/) are not installed here", hint="pass --logs FOLDER")
+    raise InputError("the sample exports (logs/) are not installed here", hint="pass --logs FOLDER")
 
 
 def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
@@ -42,19 +43,29 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
 
     step(f"importing {logs} …")
     imported = read_export(logs)
-    files["canonical log"] = write_log(imported.log, out / "log.parquet")
+    files["canonical log"] = write_log(imported.log, out / "log.parquet")  # the user's own data: not masked
+    masker = Masker.for_log(imported.log)
     step(f"  {imported.rows_read} rows read → {imported.events} events, {imported.cases} cases, "
          f"{len(imported.rejects)} rejected, {imported.duplicates} duplicates")
     if len(imported.rejects):
-        files["rejected rows"] = write_table(imported.rejects, out / "log.rejects.csv")
+        files["rejected rows"] = write_table(masker.frame(imported.rejects), out / "log.rejects.csv")
     step("auditing against 最多跑一次 …")
-    from .privacy import Masker
-
-    result = audit(imported.log).masked(Masker())
+    result = audit(imported.log).masked(masker)
+    findings = masker.json(result.to_json())
     files["findings"] = write_atomic(out / "findings.json",
-                                     lambda tmp: Path(tmp).write_text(result.to_json(), encoding="utf-8"))
-    files["per-case metrics"] = write_table(result.cases, out / "cases.csv")
+                                     lambda tmp: Path(tmp).write_text(findings, encoding="utf-8"))
+    files["per-case metrics"] = write_table(masker.frame(result.cases), out / "cases.csv")
     step(f"  {len(result.findings)} findings")
+    step("supervision list (督办清单) …")
+    from .monitor import ALERT_LABELS, DEPT_LABELS, monitor
+    from .tables_out import write_tables
+
+    alerts = monitor(imported.log, measured=result.measured)
+    files["督办清单 (alerts)"] = write_tables(
+        out / "alerts.xlsx", f"督办清单（截至 {alerts.as_of:%Y-%m-%d}）",
+        {"督办清单": masker.frame(alerts.alerts).rename(columns=ALERT_LABELS),
+         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=alerts.notes)
+    step(f"  {alerts.red} red, {alerts.yellow} yellow cards")
     step("drawing maps …")
     files["department map"] = render_map(discover_map(imported.log, view="department"), out / "department_map.svg")
     for i, service in enumerate(sorted(imported.log["service"].dropna().unique()), 1):
@@ -62,7 +73,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
             discover_map(imported.log, service=service, metric="waiting"), out / f"activity_map_{i}.svg",
             title=service)
     step("writing reports …")
-    report = build_report(imported.log, title="政务服务办件流程分析（示例数据）")
+    report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）"))
     files["Excel report"] = render_xlsx(report, out / "report.xlsx")
     files["HTML report"] = render_html(report, out / "report.html")
     step("done")

@@ -3,6 +3,12 @@
 Every error that bad input can cause is one of these. The CLI turns them into a
 short message and an exit code in one place (``procmine.cli.main``); library
 callers catch :class:`ProcmineError`.
+
+Exit codes: 1 for data and runtime problems (a file that cannot be read or
+understood, a bad rules/plan/reference/mapping file, an output that cannot be
+written), 2 only for usage errors (wrong or missing options and arguments).
+Anything else reaching ``main`` is a bug in procmine: a one-line message and exit
+code 70 (EX_SOFTWARE); ``PROCMINE_DEBUG=1`` shows the traceback.
 """
 
 from __future__ import annotations
@@ -32,6 +38,16 @@ class MappingError(ProcmineError):
 
 class NothingUsableError(ProcmineError):
     """Every row was rejected; the rejects say why."""
+
+
+class ConfigError(ProcmineError):
+    """A rules, plan, reference, mapping, catalogue or key file is missing or its
+    content is wrong, or does not fit the log (exit code 1: a data problem, not
+    a wrong command line)."""
+
+
+class OutputError(ProcmineError):
+    """An output file or its folder cannot be written (exit code 1)."""
 
 
 class UsageError(ProcmineError):

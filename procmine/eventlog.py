@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, UsageError
+from .errors import InputError, OutputError, UsageError
 from .parsing import MATERIALS_DTYPE
 
 TZ = "Asia/Shanghai"
@@ -31,11 +31,15 @@ CANONICAL: dict[str, object] = {
     "apply_time": TIME_DTYPE, "accept_time": TIME_DTYPE, "finish_time": TIME_DTYPE, "deliver_time": TIME_DTYPE,
     "due_time": TIME_DTYPE, "status": "string", "sla_calendar_days": "Float64", "statutory_days": "Float64",
     "limit_text": "string", "applicant": "string", "applicant_id": "string",
+    # 好差评, case level; a step's own time limit (working days)
+    "rating": "string", "rating_time": TIME_DTYPE, "rating_channel": "string", "rating_text": "string",
+    "rectify_status": "string", "rectify_time": TIME_DTYPE, "step_sla_days": "Float64",
     "source_file": "string", "source_sheet": "string", "source_row": "int64",
 }
 # Columns a log written before they existed may lack: read_log adds them empty.
 LIFECYCLE = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "sla_calendar_days",
-             "statutory_days", "limit_text", "applicant", "applicant_id")
+             "statutory_days", "limit_text", "applicant", "applicant_id", "rating", "rating_time", "rating_channel",
+             "rating_text", "rectify_status", "rectify_time", "step_sla_days")
 SOURCE = ("source_file", "source_sheet", "source_row")
 
 
@@ -76,21 +80,56 @@ def _atomic_target(path: Path):
     return Path(tmp)
 
 
+def _umask() -> int:
+    """The process umask (reading it means setting it: done at once, restored at once)."""
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
 def write_atomic(path: str | Path, writer) -> Path:
-    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file."""
+    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file.
+
+    The file gets the permissions of an ordinary new file (0666 less the umask),
+    not the 0600 of the temporary file it was written as."""
     path = Path(path)
-    tmp = _atomic_target(path)
+    try:
+        tmp = _atomic_target(path)
+    except OSError as exc:
+        raise _cannot_write(path, exc) from None
     try:
         writer(tmp)
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise _cannot_write(path, exc) from None
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     return path
 
 
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    import errno
+
+    where = Path(exc.filename) if exc.filename else path.parent
+    if where.name.startswith(f".{path.name}.tmp-"):  # the temporary file beside the output
+        where = path.parent
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        hint = f"{where} is a file, not a folder: choose another output path"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a folder you can write to"
+    elif exc.errno == errno.ENOSPC:
+        hint = "free some disk space or write elsewhere"
+    else:
+        hint = "choose another output path"
+    return OutputError(f"cannot write {path}: {exc.strerror or exc} ({where})", hint=hint)
+
+
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
-    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes`` or ``.xlsx``.
+    """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes``, ``.xlsx``, or
+    OCEL 2.0 (``.jsonocel``, ``.xmlocel``, ``.sqlite``; see :mod:`procmine.interop`).
 
     >>> write_log(result.log, "out/log.parquet")              # doctest: +SKIP
     """
@@ -100,7 +139,7 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        table = pa.Table.from_pandas(log, preserve_index=False)
+        table = _portable_pandas_metadata(pa.Table.from_pandas(log, preserve_index=False))
         return write_atomic(path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
     if suffix in (".csv", ".csv.gz"):
         return write_atomic(path, lambda tmp: _flat(log).to_csv(tmp, index=False, encoding="utf-8-sig",
@@ -110,7 +149,33 @@ def write_log(log: pd.DataFrame, path: str | Path) -> Path:
         return write_atomic(path, lambda tmp: _write_xes(log, tmp))
     if suffix == ".xlsx":
         return write_atomic(path, lambda tmp: _write_xlsx(log, tmp))
-    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes or .xlsx")
+    if suffix in (".jsonocel", ".xmlocel", ".sqlite"):
+        from .interop import write_ocel
+
+        return write_ocel(log, path)
+    raise UsageError(f"cannot write {path.name}: use .parquet, .csv, .xes, .xlsx or OCEL 2.0 (.jsonocel, .xmlocel, "
+                     ".sqlite)")
+
+
+def _portable_pandas_metadata(table):
+    """pandas records an Arrow-backed column's dtype as e.g. ``list<item: string>[pyarrow]``,
+    which ``pandas.read_parquet`` cannot rebuild without procmine (TypeError: data type …
+    not understood). Record such columns as plain objects: any reader gets lists;
+    :func:`read_log` still restores the Arrow dtype through its types mapper."""
+    import json
+
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    if not meta:
+        return table
+    info = json.loads(meta)
+    changed = False
+    for col in info.get("columns", []):
+        if str(col.get("numpy_type", "")).endswith("[pyarrow]"):
+            col["numpy_type"] = "object"
+            changed = True
+    if not changed:
+        return table
+    return table.replace_schema_metadata({**table.schema.metadata, b"pandas": json.dumps(info).encode()})
 
 
 def _flat(log: pd.DataFrame) -> pd.DataFrame:
@@ -161,7 +226,7 @@ def read_log(path: str | Path) -> pd.DataFrame:
     """
     path = Path(path)
     if not path.exists():
-        raise UsageError(f"no such file: {path}")
+        raise InputError(f"no such file: {path}")
     if path.suffix.lower() not in (".parquet", ".pq"):
         from .importer import read_export
 
@@ -237,7 +302,9 @@ def _flat_rejects(rejects: pd.DataFrame, tmp: Path) -> None:
 def _write_xes(log: pd.DataFrame, tmp: Path) -> None:
     import pm4py
 
-    df = to_pm4py(log)
+    from .interop import xes_frame
+
+    df = xes_frame(log)  # standard keys + every canonical field, so read_export gets all back
     df["case:concept:name"] = df["case:concept:name"].astype(str)
     try:
         pm4py.write_xes(df, str(tmp), show_progress_bar=False)

@@ -15,6 +15,7 @@ import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
+from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
                       parse_times, split_materials, str_match)
@@ -101,10 +102,10 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
                            and (x.suffix.lower() in {".xlsx", ".xlsm", ".xls", ".csv", ".xes", ".ods", ".txt"}
                                 or x.name.lower().endswith((".xes.gz", ".csv.gz"))))
             if not found:
-                raise UsageError(f"{p} is a folder with no .xlsx/.xls/.csv/.xes files in it")
+                raise InputError(f"{p} is a folder with no .xlsx/.xls/.csv/.xes files in it")
             out.extend(found)
         elif not p.exists():
-            raise UsageError(f"no such file: {p}")
+            raise InputError(f"no such file: {p}")
         else:
             out.append(p)
     if not out:
@@ -114,7 +115,8 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 
 def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | Mapping | None = None, *,
                 duplicates: str = "auto", service: str | None = None,
-                max_unzipped_gb: float = 4.0) -> ImportResult:
+                max_unzipped_gb: float = 4.0, tables: Iterable[str] = (), query: str | None = None,
+                password_file: str | Path | None = None) -> ImportResult:
     """Read approval-system exports (Excel, CSV, XES; files or folders) into one
     canonical event log.
 
@@ -124,7 +126,8 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     ``auto`` (drop in spreadsheets, keep in CSV/XES event logs, whose tools
     count every record — also when such a log was re-exported to a spreadsheet
     with its XES column names). An .xlsx that unpacks to more than
-    ``max_unzipped_gb`` is refused (zip-bomb guard).
+    ``max_unzipped_gb`` is refused (zip-bomb guard). A database URL as the
+    source reads ``tables`` or ``query`` (see :mod:`procmine.sources.database`).
 
     >>> result = read_export("logs/")                         # doctest: +SKIP
     >>> result.rows_read == result.events + result.duplicates + len(result.rejects)  # doctest: +SKIP
@@ -134,10 +137,21 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
         raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     if isinstance(paths, (str, Path)):
         paths = [paths]
+    paths = list(paths)
+    from .sources import database, relational
+
+    if any(database.is_url(p) for p in paths):  # a database URL (issue 13)
+        return database.read_database(paths, mapping, duplicates=duplicates, service=service, tables=tables,
+                                      query=query, password_file=password_file)
     files = _expand(paths)
-    mp = load_mapping(mapping)
+    mp = load_mapping(relational.flat_mapping(mapping))
     if service:
         mp = Mapping(**{**mp.__dict__, "service": service})
+    # case/step/document/rating tables keyed by the case: joined (sources/relational.py)
+    joined = relational.read_files(files, mapping, mp, duplicates=duplicates, service=service,
+                                   max_unzipped=int(max_unzipped_gb * 2**30))
+    if joined is not None:
+        return joined
     parts: list[pd.DataFrame] = []
     rejects: list[pd.DataFrame] = []
     reports: list[SheetReport] = []
@@ -163,7 +177,7 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
                      f"keep every record); pass --duplicates drop to remove them")
-    log = order_log(log)
+    log = order_log(restore_canonical(log))  # procmine's own CSV/XES exports: every field back in place
     result = ImportResult(log=log, sheets=reports, rejects=rej.reset_index(drop=True), skipped=skipped,
                           notes=notes, duplicate_policy=duplicates, duplicates_found=found)
     for s in skipped:
@@ -246,7 +260,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
     time_cols += [cols[f] for f in LIFECYCLE_TIMES if f in cols]
     time_cols += [c for st in sm.stages for c in (st.start, st.end) if c]
     text_cols = [cols[f] for f in ("case_id", "activity", "department", "resource", "service", "channel", "status",
-                                   "applicant", "applicant_id") if f in cols]
+                                   "applicant", "applicant_id", "rating", "rating_channel", "rating_text",
+                                   "rectify_status") if f in cols]
     with cf.ThreadPoolExecutor(max_workers=2) as pool:
         futures = {("t", c): pool.submit(parse_times, df[c]) for c in dict.fromkeys(time_cols)}
         if table.kind != "xes":
@@ -328,8 +343,15 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
             notes.append(f"{where}: {int(bad.sum())} values of {cols[fld]!r} not understood as a time limit "
                          f"({examples}); the cases are listed as 'limit not understood' in the audit, raw text kept")
             extra_attrs[cols[fld]] = df[cols[fld]]
-    for fld in ("status", "applicant", "applicant_id"):
+    for fld in ("status", "applicant", "applicant_id", "rating", "rating_channel", "rating_text", "rectify_status"):
         common[fld] = text(fld)
+    if "step_sla_days" in cols:
+        step_work, _, step_bad = parse_sla(df[cols["step_sla_days"]])
+        common["step_sla_days"] = step_work
+        if step_bad.any():
+            notes.append(f"{where}: {int(step_bad.sum())} step limits in {cols['step_sla_days']!r} not understood; "
+                         "raw text kept")
+            extra_attrs[cols["step_sla_days"]] = df[cols["step_sla_days"]]
     lifecycle_times = [f for f in LIFECYCLE_TIMES if f in cols]
     for fld in lifecycle_times:
         times, _ = _time_column(df, cols[fld], rows, parsed_times)
@@ -369,7 +391,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
 # Fields that come from the row, not from a step: copied onto every event of the row.
 COMMON = ("case_id", "service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
           "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text", "applicant",
-          "applicant_id")
+          "applicant_id", "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
+          "step_sla_days")
 
 
 def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):

@@ -15,16 +15,20 @@ from typing import Any
 
 import yaml
 
-from .errors import MappingError, UsageError
+from .errors import ConfigError, MappingError
 from .parsing import normalize_header
 
 FIELDS = ("case_id", "service", "activity", "department", "resource", "start_time", "end_time",
           "materials", "channel", "in_person", "sla_days",
           # case-level lifecycle (one value per case, repeated on its steps)
           "apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "statutory_days",
-          "limit_unit", "applicant", "applicant_id")
+          "limit_unit", "applicant", "applicant_id",
+          # 好差评 (case level) and a step's own time limit
+          "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
+          "step_sla_days")
 # Case-level time fields; in a long sheet with no step time of its own they are the step times.
-LIFECYCLE_TIMES = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time")
+LIFECYCLE_TIMES = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "rating_time",
+                   "rectify_time")
 STEP_TIME_STANDINS = {"start_time": "accept_time", "end_time": "finish_time"}
 
 XES_KEYS = {normalize_header(k) for k in ("case:concept:name", "concept:name", "time:timestamp", "org:resource",
@@ -39,6 +43,9 @@ FIELD_LABELS = {
     "deliver_time": "送达/领取时间 (delivery)", "due_time": "承诺办结时间 (due date)", "status": "办件状态 (status)",
     "statutory_days": "法定时限 (statutory limit)", "limit_unit": "期限单位 (limit unit)",
     "applicant": "申请人 (applicant)", "applicant_id": "申请人证件号 (applicant id)",
+    "rating": "评价等级 (rating)", "rating_time": "评价时间 (rated at)", "rating_channel": "评价渠道 (rating channel)",
+    "rating_text": "评价内容 (rating text)", "rectify_status": "整改状态 (rectification)",
+    "rectify_time": "整改完成时间 (rectified at)", "step_sla_days": "环节时限 (step limit)",
 }
 
 
@@ -48,7 +55,7 @@ def templates_dir() -> Path:
     for candidate in (here / "templates", here.parent / "templates"):
         if candidate.is_dir():
             return candidate
-    raise UsageError("procmine's templates folder is missing; reinstall procmine")
+    raise ConfigError("procmine's templates folder is missing; reinstall procmine")
 
 
 @dataclass(frozen=True)
@@ -97,22 +104,22 @@ def _read_yaml(path: Path) -> dict:
     try:
         text = path.read_text(encoding="utf-8-sig")
     except OSError as exc:
-        raise UsageError(f"cannot read mapping file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read mapping file {path}: {exc.strerror}") from None
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark else ""
-        raise UsageError(f"mapping file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
+        raise ConfigError(f"mapping file {path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}") from None
     if not isinstance(data, dict):
-        raise UsageError(f"mapping file {path} must be a YAML mapping with a 'fields:' section")
+        raise ConfigError(f"mapping file {path} must be a YAML mapping with a 'fields:' section")
     return data
 
 
 def _check_fields(section: dict, path: Path, key: str) -> None:
     unknown = sorted(set(section) - set(FIELDS))
     if unknown:
-        raise UsageError(f"mapping file {path}: unknown field(s) under '{key}': {', '.join(map(str, unknown))}",
+        raise ConfigError(f"mapping file {path}: unknown field(s) under '{key}': {', '.join(map(str, unknown))}",
                          hint=f"fields are: {', '.join(FIELDS)}")
 
 
@@ -121,14 +128,14 @@ def _from_dict(data: dict, path: Path, base: Mapping | None) -> Mapping:
     fallback = data.get("fallback") or {}
     for key, section in (("fields", fields), ("fallback", fallback)):
         if not isinstance(section, dict):
-            raise UsageError(f"mapping file {path}: '{key}' must map field names to column names")
+            raise ConfigError(f"mapping file {path}: '{key}' must map field names to column names")
         _check_fields(section, path, key)
     wide = data.get("wide") or {}
     wide_spec = WideSpec(**{k: tuple(str(x) for x in v or ()) for k, v in wide.items()
                             if k in WideSpec.__dataclass_fields__})
     layout = str(data.get("layout", "auto"))
     if layout not in ("auto", "long", "wide"):
-        raise UsageError(f"mapping file {path}: layout must be auto, long or wide, not {layout!r}")
+        raise ConfigError(f"mapping file {path}: layout must be auto, long or wide, not {layout!r}")
     if base is None:
         return Mapping(name=str(data.get("name", path.stem)),
                        primary={k: _as_names(v) for k, v in fields.items()},
@@ -164,7 +171,7 @@ def load_mapping(name_or_path: str | Path | Mapping | None = None) -> Mapping:
         if preset.exists():
             return _from_dict(_read_yaml(preset), preset, None)
         names = sorted(p.stem for p in presets.glob("*.yaml"))
-        raise UsageError(f"no mapping file or preset called {name_or_path!r}",
+        raise ConfigError(f"no mapping file or preset called {name_or_path!r}",
                          hint=f"presets: {', '.join(names)}; or give the path of a YAML file")
     data = _read_yaml(candidate)
     if data.get("preset"):

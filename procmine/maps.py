@@ -14,6 +14,7 @@ import graphviz
 from .discover import ProcessMap
 from .errors import InputError, UsageError
 from .eventlog import write_atomic
+from .messages import say
 
 FONT = "Noto Sans CJK SC"
 FORMATS = ("svg", "png", "pdf", "dot")
@@ -29,10 +30,12 @@ def _label(*lines: object) -> graphviz.nohtml:
     return graphviz.nohtml("\\n".join(_text(x) for x in lines if x not in (None, "")))
 
 
-def _h(x: float, unit: str) -> str:
+def _h(x: float, unit: str, lang: str = "zh") -> str:
     if x != x:  # NaN
         return "—"
-    return f"{x:.1f}天" if unit == "working_days" else (f"{x * 60:.0f}分" if x < 1 else f"{x:.1f}时")
+    if unit == "working_days":
+        return say("report.map.days", lang, n=f"{x:.1f}")
+    return say("report.map.minutes", lang, n=f"{x * 60:.0f}") if x < 1 else say("report.map.hours", lang, n=f"{x:.1f}")
 
 
 def _shade(value: float, top: float) -> str:
@@ -41,7 +44,10 @@ def _shade(value: float, top: float) -> str:
     return f"#{r:02x}{g:02x}{b:02x}"
 
 
-def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False) -> graphviz.Digraph:
+def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False, lang: str = "zh") -> graphviz.Digraph:
+    def t(key: str, **params) -> str:
+        return say("report.map." + key, lang, **params)
+
     g = graphviz.Digraph("procmine", graph_attr={"rankdir": "TB", "fontname": FONT, "labelloc": "b", "fontsize": "11",
                                                   "nodesep": "0.35", "ranksep": "0.45"},
                          node_attr={"fontname": FONT, "shape": "box", "style": "rounded,filled", "fontsize": "11"},
@@ -53,16 +59,16 @@ def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False
     node_lines = {}
     for rec in pm.nodes.itertuples(index=False):
         if pm.metric == "service" or (pm.view == "department" and pm.metric == "waiting"):
-            detail = f"中位 {_h(rec.time_p50, pm.unit)} · P90 {_h(rec.time_p90, pm.unit)}"
+            detail = t("node_time", p50=_h(rec.time_p50, pm.unit, lang), p90=_h(rec.time_p90, pm.unit, lang))
             fill = _shade(rec.time_p50 if rec.time_p50 == rec.time_p50 else 0, top_time)
         else:
-            detail = f"{rec.events} 次 · {rec.cases} 件"
+            detail = t("node_count", events=rec.events, cases=rec.cases)
             fill = _shade(rec.events, top_events)
         node_lines[rec.name] = (_label(rec.name, detail), fill)
     if lanes and pm.view == "activity" and pm.lanes:
         by_lane: dict[str, list[str]] = {}
         for name in pm.nodes["name"]:
-            by_lane.setdefault(pm.lanes.get(name, "（未注明部门）"), []).append(name)
+            by_lane.setdefault(pm.lanes.get(name, t("unlaned")), []).append(name)
         for k, (lane, names) in enumerate(sorted(by_lane.items())):
             with g.subgraph(name=f"cluster_{k}") as c:
                 c.attr(label=_label(lane), style="rounded,dashed", color="#9aa8bd", fontname=FONT)
@@ -71,8 +77,8 @@ def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False
     else:
         for name, (label, fill) in node_lines.items():
             g.node(ids[name], label=label, fillcolor=fill)
-    g.node("start", label=_label("开始"), shape="circle", style="filled", fillcolor="#c8e6c9", fontsize="10")
-    g.node("end", label=_label("结束"), shape="doublecircle", style="filled", fillcolor="#ffcdd2", fontsize="10")
+    g.node("start", label=_label(t("start")), shape="circle", style="filled", fillcolor="#c8e6c9", fontsize="10")
+    g.node("end", label=_label(t("end")), shape="doublecircle", style="filled", fillcolor="#ffcdd2", fontsize="10")
     top_count = float(pm.edges["count"].max()) if len(pm.edges) else 1
     for name, n in sorted(pm.starts.items()):
         if name in ids:
@@ -85,23 +91,25 @@ def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False
             continue
         width = 0.6 + 4 * (rec.count / top_count)
         if pm.metric == "waiting":
-            label = _label(f"{rec.count}", f"等待 {_h(rec.wait_p50, pm.unit)} / P90 {_h(rec.wait_p90, pm.unit)}")
+            label = _label(f"{rec.count}", t("edge_wait", p50=_h(rec.wait_p50, pm.unit, lang),
+                                              p90=_h(rec.wait_p90, pm.unit, lang)))
         else:
             label = _label(rec.count)
         g.edge(ids[rec.source], ids[rec.target], label=label, penwidth=f"{width:.2f}")
     h = pm.hidden
-    foot = [title or "", f"{pm.cases} 件 · {'环节' if pm.view == 'activity' else '部门'}视图 · "
-            f"{ {'frequency': '频次', 'waiting': '等待时间', 'service': '办理时间'}[pm.metric]}"]
-    if h:
-        foot.append(f"显示 {h['nodes_total'] - h['nodes']}/{h['nodes_total']} 个节点、"
-                    f"{h['edges_total'] - h['edges']}/{h['edges_total']} 条连线；隐藏连线占流转次数 {h['edge_share']:.1%}")
+    foot = [title or "", t("footer", cases=pm.cases, view=t(f"view.{'activity' if pm.view == 'activity' else 'department'}"),
+                           metric=t(f"metric.{pm.metric}"))]
+    if h and (h.get("nodes") or h.get("edges")):
+        foot.append(t("hidden", nodes=h["nodes_total"] - h["nodes"], nodes_total=h["nodes_total"],
+                      edges=h["edges_total"] - h["edges"], edges_total=h["edges_total"], share=f"{h['edge_share']:.1%}"))
     if pm.filters:
-        foot.append("筛选：" + "，".join(f"{k}={v}" for k, v in pm.filters.items()))
+        foot.append(t("filters", filters=", ".join(f"{k}={v}" for k, v in pm.filters.items())))
     g.attr(label=_label(*foot))
     return g
 
 
-def render_map(pm: ProcessMap, path: str | Path, *, title: str | None = None, lanes: bool = False) -> Path:
+def render_map(pm: ProcessMap, path: str | Path, *, title: str | None = None, lanes: bool = False,
+               lang: str = "zh") -> Path:
     """Write the map as .svg, .png, .pdf or .dot (atomically).
 
     >>> render_map(discover_map(log), "out/map.svg")   # doctest: +SKIP
@@ -110,7 +118,7 @@ def render_map(pm: ProcessMap, path: str | Path, *, title: str | None = None, la
     fmt = path.suffix.lower().lstrip(".")
     if fmt not in FORMATS:
         raise UsageError(f"cannot draw {path.name}: use .svg, .png, .pdf or .dot")
-    g = to_graphviz(pm, title=title, lanes=lanes)
+    g = to_graphviz(pm, title=title, lanes=lanes, lang=lang)
     if fmt == "dot":
         return write_atomic(path, lambda tmp: Path(tmp).write_text(g.source, encoding="utf-8"))
     try:

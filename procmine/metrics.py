@@ -278,6 +278,27 @@ def _paused_days(pauses: pd.DataFrame, lo: pd.Series, hi: pd.Series, calendar: W
     return days.groupby(u["case_id"]).sum().reindex(lo.index).fillna(0.0)
 
 
+class Note(str):
+    """A note: the English text (what the CLI prints) that also knows its catalogue
+    message, so a report can say it in its own language."""
+
+    message: str
+    params: dict
+
+    def __new__(cls, message: str, **params) -> "Note":
+        from .messages import say
+
+        obj = super().__new__(cls, say(message, "en", **params))
+        obj.message, obj.params = message, params
+        return obj
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "params": self.params, "text": str(self)}
+
+
+note = Note
+
+
 @dataclass
 class Measured:
     """Events and cases measured once (what :func:`measure` returns)."""
@@ -288,7 +309,7 @@ class Measured:
     trips_known: pd.Series  # service → bool
     as_of: pd.Timestamp
     calendar: WorkCalendar
-    notes: list[str]
+    notes: list["Note"]            # str(note) is the English text; .message/.params for the catalogue
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
 
@@ -300,7 +321,7 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     calendar = calendar or rules.calendar()
     log = sorted_log(log)
     facts = event_facts(log, rules, calendar)
-    notes: list[str] = []
+    notes: list[Note] = []
     case = facts["case_id"]
     g = facts.groupby("case_id", sort=True, observed=True)
     idx = g.size().index
@@ -321,6 +342,7 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     delivery = facts["trip_kind"].isin(["pickup", "remote_delivery"]).to_numpy()
     step_accept = _first_time(accept_step, end, case).reindex(idx)
     step_apply = _first_time(apply_step, start, case).reindex(idx)
+    # the decision is taken when its step ends (its only time, when it has one)
     step_finish = _first_time(finish_step, end, case, last=True).reindex(idx)
     step_deliver = _first_time(delivery, end, case, last=True).reindex(idx)
     first_ts = g["ts"].min()
@@ -334,17 +356,15 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     no_accept_vocab = sorted(set(service[~svc_accepts].dropna()))
     no_finish_vocab = sorted(set(service[~svc_finishes].dropna()))
     if no_accept_vocab:
-        notes.append("no 受理 milestone recognised for " + "、".join(no_accept_vocab)
-                     + ": the clock starts at each case's first step")
+        notes.append(note("note.no_accept", services=", ".join(no_accept_vocab)))
     if no_finish_vocab:
-        notes.append("no 办结 milestone recognised for " + "、".join(no_finish_vocab)
-                     + ": a case counts as decided at its last step before delivery")
+        notes.append(note("note.no_finish", services=", ".join(no_finish_vocab)))
     # -- status
     status_raw = lg["status"].last().reindex(idx)
     status, unknown_status = read_status(status_raw, rules)
     if unknown_status:
-        notes.append("status values not understood (cases read from their milestones instead): "
-                     + ", ".join(f"{k!r} ({v})" for k, v in sorted(unknown_status.items())))
+        notes.append(note("note.status_unknown",
+                          values=", ".join(f"{k!r} ({v})" for k, v in sorted(unknown_status.items()))))
     rej = str_match(act, _has(rules.status["not_accepted"]))
     wdr = str_match(act, _has(rules.status["withdrawn"]))
     step_status = pd.Series(pd.NA, index=idx, dtype="string")
@@ -352,7 +372,9 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     rej_case = pd.Series(rej).groupby(case.to_numpy()).any().reindex(idx).fillna(False).to_numpy()
     step_status[rej_case & step_status.isna().to_numpy()] = "不予受理"
     finish = col["finish_time"].fillna(step_finish)
-    finish = finish.where(svc_finishes, last_work)
+    has_delivery = pd.Series(delivery).groupby(case.to_numpy()).any().reindex(idx).fillna(False).astype(bool)
+    fallback_ok = has_delivery | ~svc_accepts
+    finish = finish.where(svc_finishes, last_work.where(fallback_ok))
     status = status.fillna(step_status)
     status = status.fillna(pd.Series(np.where(finish.notna(), "办结", "在办"), index=idx, dtype="string"))
     finish = finish.where(status == "办结")
@@ -361,8 +383,7 @@ def measure(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     # decided without a recognisable 受理 (e.g. a truncated export): its first step, counted in the notes
     fallback_accept = accept.isna() & (status == "办结")
     if fallback_accept.any():
-        notes.append(f"{int(fallback_accept.sum())} decided cases have no 受理 milestone: their clock starts at "
-                     "their first step")
+        notes.append(note("note.fallback_accept", n=int(fallback_accept.sum())))
     accept = accept.where(~fallback_accept, first_ts)
     accept = accept.where(status != "不予受理")
     apply_t = col["apply_time"].fillna(step_apply).fillna(first_ts)

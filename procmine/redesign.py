@@ -27,6 +27,7 @@ calendar from the case's real start.
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,7 +35,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .errors import UsageError
+from .errors import ConfigError
 from .metrics import event_facts, measure, sorted_log
 from .rules import Rules, load_rules
 
@@ -90,30 +91,32 @@ def load_plan(path: str | Path) -> Plan:
     try:
         root = yaml.compose(path.read_text(encoding="utf-8-sig"))
     except OSError as exc:
-        raise UsageError(f"cannot read plan {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML") from None
+        raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML "
+                          f"({getattr(exc, 'problem', None) or exc})",
+                          hint="quote names that contain ': ', ' #' or start with - * & ! | > ' \" % @ `") from None
     if not isinstance(root, yaml.MappingNode):
-        raise UsageError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
+        raise ConfigError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
     top = {str(k.value): v for k, v in root.value}
     if "changes" not in top or not isinstance(top["changes"], yaml.SequenceNode):
-        raise UsageError(f"{path}: no 'changes:' list")
+        raise ConfigError(f"{path}: no 'changes:' list")
     changes = []
     for item in top["changes"].value:
         line = item.start_mark.line + 1
         if not isinstance(item, yaml.MappingNode):
-            raise UsageError(f"{path}, line {line}: a change is a mapping such as 'remove: 审核签发'")
+            raise ConfigError(f"{path}, line {line}: a change is a mapping such as 'remove: 审核签发'")
         fields = {str(k.value): v for k, v in item.value}
         kind = next((k for k in CHANGE_KEYS if k in fields), None)
         if kind is None:
-            raise UsageError(f"{path}, line {line}: unknown change {', '.join(fields)}",
+            raise ConfigError(f"{path}, line {line}: unknown change {', '.join(fields)}",
                              hint="changes: " + ", ".join(CHANGE_KEYS))
         if kind == "bundle":
             spec = {str(k.value): v for k, v in fields["bundle"].value} if isinstance(fields["bundle"], yaml.MappingNode) else {}
             services = _names(spec["services"]) if "services" in spec else []
             if len(services) < 2 or "by" not in spec or "as" not in spec:
-                raise UsageError(f"{path}, line {line}: bundle needs services (two or more), by (the applicant "
+                raise ConfigError(f"{path}, line {line}: bundle needs services (two or more), by (the applicant "
                                  "column) and as (the name of the matter)")
             changes.append(Change("bundle", services, line, into=str(spec["as"].value), by=str(spec["by"].value)))
             continue
@@ -121,19 +124,19 @@ def load_plan(path: str | Path) -> Plan:
             spec = {str(k.value): str(v.value) for k, v in fields["cap_wait"].value} \
                 if isinstance(fields["cap_wait"], yaml.MappingNode) else {}
             if "hours" not in spec or not ({"department", "activity"} & spec.keys()):
-                raise UsageError(f"{path}, line {line}: cap_wait needs hours and a department or activity")
+                raise ConfigError(f"{path}, line {line}: cap_wait needs hours and a department or activity")
             try:
                 hours = float(spec["hours"])
             except ValueError:
-                raise UsageError(f"{path}, line {line}: cap_wait hours must be a number") from None
+                raise ConfigError(f"{path}, line {line}: cap_wait hours must be a number") from None
             changes.append(Change("cap_wait", [spec.get("activity", "")] if "activity" in spec else [], line,
                                   department=spec.get("department"), hours=hours))
             continue
         names = _names(fields[kind])
         if not names:
-            raise UsageError(f"{path}, line {line}: '{kind}' needs a name or a list of names")
+            raise ConfigError(f"{path}, line {line}: '{kind}' needs a name or a list of names")
         if kind in ("merge", "parallel") and len(names) < 2:
-            raise UsageError(f"{path}, line {line}: '{kind}' needs at least two steps")
+            raise ConfigError(f"{path}, line {line}: '{kind}' needs at least two steps")
         into = str(fields["into"].value) if "into" in fields else (names[0] if kind == "merge" else None)
         changes.append(Change(kind, names, line, into=into))
     service = str(top["service"].value) if "service" in top else None
@@ -149,12 +152,12 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
         if lst is not None:
             docs.update(rules.catalogue.normalize(m) for m in lst)
     if plan.service and plan.service not in set(log["service"].dropna()):
-        raise UsageError(f"{path}: the plan's service {plan.service!r} is not in the log",
+        raise ConfigError(f"{path}: the plan's service {plan.service!r} is not in the log",
                          hint="services: " + ", ".join(sorted(map(str, log["service"].dropna().unique()))))
 
     def missing(name: str, pool: set[str], what: str, line: int) -> None:
         near = difflib.get_close_matches(name, sorted(pool), n=3, cutoff=0.3)
-        raise UsageError(f"{path}, line {line}: no {what} called {name!r} in the log",
+        raise ConfigError(f"{path}, line {line}: no {what} called {name!r} in the log",
                          hint=(f"did you mean: {', '.join(near)}\n" if near else "") +
                          f"{what}s in the log: {', '.join(sorted(pool)[:30])}")
 
@@ -185,9 +188,11 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
                 missing(a, acts, "step", ch.line)
             if ch.kind in ("remove", "merge", "parallel"):
                 if a in touched and touched[a][0] != ch.kind:
-                    raise UsageError(f"{path}, line {ch.line}: {a!r} is already under '{touched[a][0]}' "
+                    raise ConfigError(f"{path}, line {ch.line}: {a!r} is already under '{touched[a][0]}' "
                                      f"(line {touched[a][1]}); a step cannot be both {touched[a][0]} and {ch.kind}")
                 touched[a] = (ch.kind, ch.line)
+        if ch.kind == "merge" and ch.into:
+            acts.add(ch.into)  # later changes may name the merged step
 
 
 def _hours_ns(h: np.ndarray) -> np.ndarray:
@@ -251,7 +256,8 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
                 if len(run) < 2:
                     continue
                 head, rest = run[0], run[1:]
-                carry[rest] += np.nan_to_num(wait[rest])
+                carry[rest] += np.nan_to_num(wait[rest])   # later steps move up by the waits that go
+                own[rest] += np.nan_to_num(wait[rest])     # and so does each part's own end
                 end_from[head] = run[-1]
                 for r in rest:
                     mats[head] += mats[r]
@@ -330,13 +336,14 @@ def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> 
     """Member cases of one applicant become one matter: one intake (the first member's), one
     result (the member that finishes last), each document once, the members' work side by side
     from the common intake."""
+    from .bundles import group_instances
+
     facts = event_facts(log, rules)
-    who = log.groupby("case_id")[ch.by].first()
-    svc = log.groupby("case_id")["service"].first()
-    member = svc.isin(ch.names) & who.notna()
-    name = (ch.into + "｜" + who[member].astype(str))
-    counts = name.value_counts()
-    name = name[name.map(counts) > 1]
+    who = log.groupby("case_id")[ch.by].first().dropna()
+    who.index = who.index.astype(str)
+    cases = measure(log, rules).cases.assign(case_id=lambda d: d["case_id"].astype(str))
+    inst = group_instances(cases, tuple(ch.names), who, None)  # the same instances `procmine bundles` finds
+    name = (ch.into + "#" + inst.astype(str)) if len(inst) else pd.Series(dtype=object)
     if name.empty:
         return log, unit_of
     case = log["case_id"].astype(str)
@@ -502,37 +509,86 @@ def _still_failing(pc: pd.DataFrame, h: pd.DataFrame, facts: pd.DataFrame) -> pd
     return out.sort_values(["service", "case_id"]).reset_index(drop=True)
 
 
-def suggest(log: pd.DataFrame, rules: Rules | str | None = None) -> str:
-    """A commented draft plan (YAML text) from the audit's findings, one service at a time."""
+def _yaml_name(name: object) -> str:
+    """One name as a YAML flow scalar that reads back as exactly this string
+    (quoted where needed: colons, quotes, '#', leading '-', '*', '&', …)."""
+    name = str(name)
+    if not name.isprintable():  # newlines, tabs, control characters: a one-line double-quoted scalar
+        return json.dumps(name, ensure_ascii=True)
+    text = yaml.safe_dump([name], default_flow_style=True, allow_unicode=True, width=1_000_000).strip()
+    return text[1:-1]
+
+
+def _yaml_list(names) -> str:
+    return "[" + ", ".join(_yaml_name(n) for n in names) + "]"
+
+
+def _comment(text: str) -> str:
+    return "  # " + " ".join(str(text).split())
+
+
+def _split_joined(text: str, sep: str, known: set[str], parts: int | None = None) -> list[str]:
+    """Undo ``sep.join(names)`` where names may themselves contain ``sep``: the
+    split whose pieces are all steps of the log (else the plain split)."""
+    pieces = text.split(sep)
+
+    def solve(i: int, left: int | None) -> list[str] | None:
+        if i == len(pieces):
+            return [] if left in (None, 0) else None
+        if left == 0:
+            return None
+        for j in range(len(pieces), i, -1):
+            cand = sep.join(pieces[i:j])
+            if cand in known:
+                rest = solve(j, None if left is None else left - 1)
+                if rest is not None:
+                    return [cand] + rest
+        return None
+
+    return solve(0, parts) or pieces
+
+
+def suggest(log: pd.DataFrame, rules: Rules | str | None = None, masker=None) -> str:
+    """A commented draft plan (YAML text) from the audit's findings, one service at a time.
+
+    Names are written as YAML scalars that :func:`load_plan` reads back exactly;
+    the comments (finding summaries) go through ``masker`` (a :class:`procmine.privacy.Masker`).
+    """
     from .audit import audit
 
     rules = load_rules(rules)
     result = audit(log, rules)
+    mask = masker.text if masker is not None else (lambda t: t)
+    steps_known = set(log["activity"].dropna().astype(str))
     by_service: dict[str, list[str]] = {}
     for f in result.findings:
         lines = by_service.setdefault(f.service, [])
-        note = f"  # {f.summary}"
+        note = _comment(mask(f.summary))
         if f.kind == "rubber_stamp":
-            lines += [note, f"  - remove: {f.activity}"]
+            lines += [note, f"  - remove: {_yaml_name(f.activity)}"]
         elif f.kind == "parallelizable":
-            a, b = f.activity.split(" | ")
-            lines += [note, f"  - parallel: [{a}, {b}]"]
+            pair = _split_joined(f.activity, " | ", steps_known, parts=2)
+            if len(pair) == 2:
+                lines += [note, f"  - parallel: {_yaml_list(pair)}"]
         elif f.kind == "shareable_material":
-            lines += [note, f"  - share: [{f.material}]"]
+            lines += [note, f"  - share: {_yaml_list([f.material])}"]
         elif f.kind == "excess_visits":
             steps = list(f.details.get("extra_trip_steps", {}))
             pick = [s for s in steps if any(k in s for k in ("领", "取", "送达", "发证"))]
             if pick:
-                lines += [note, f"  - deliver: [{', '.join(pick)}]   # 邮寄或电子送达代替窗口领取"]
+                lines += [note, f"  - deliver: {_yaml_list(pick)}   # 邮寄或电子送达代替窗口领取"]
         elif f.kind == "bottleneck" and f.details.get("view") == "department":
             # the service's typical wait, from working hours to elapsed hours (7.5 office hours ≈ one day)
             cap = max(float(f.details.get("baseline_work_hours") or 7.5) * 24 / 7.5, 1.0)
-            lines += [note, f"  - cap_wait: {{department: {f.department}, hours: {cap:.0f}}}   # 承诺等待不超过本事项典型水平"]
+            lines += [note, f"  - cap_wait: {{department: {_yaml_name(f.department)}, hours: {cap:.0f}}}"
+                            "   # 承诺等待不超过本事项典型水平"]
         elif f.kind == "serial_signoff":
-            levels = f.activity.split(" → ")
-            lines += [note, f"  - merge: [{', '.join(levels[:2])}]   # 合并前两级审批", f"    into: {levels[0]}"]
+            levels = _split_joined(f.activity, " → ", steps_known)
+            if len(levels) >= 2:
+                lines += [note, f"  - merge: {_yaml_list(levels[:2])}   # 合并前两级审批",
+                          f"    into: {_yaml_name(levels[0])}"]
         elif f.kind == "repeated_material" and rules.catalogue.replaceable(f.material) is None:
-            lines += [f"  # {f.summary}（不在电子证照目录：可改为一次收取、部门间共享）"]
+            lines += [_comment(f"{mask(f.summary)}（不在电子证照目录：可改为一次收取、部门间共享）")]
     out = ["# procmine suggest: a draft plan per service, from the audit findings.",
            "# Edit it, keep what the department agrees to, then run: procmine redesign LOG --plan THIS_FILE",
            "# (one plan per service: split this file, or keep the service you are redesigning)", ""]
@@ -548,7 +604,8 @@ def suggest(log: pd.DataFrame, rules: Rules | str | None = None) -> str:
             seen.add(ln)
             uniq.append(ln)
         prefix = "" if first else "# "
-        block = [f"name: {service} 优化方案（草稿）", f"service: {service}", "changes:"] + uniq
+        block = [f"name: {_yaml_name(f'{service} 优化方案（草稿）')}", f"service: {_yaml_name(service)}",
+                 "changes:"] + uniq
         out += [prefix + ln if not first else ln for ln in block] + [""]
         first = False
     if first:

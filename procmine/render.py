@@ -38,6 +38,8 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
         lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
         if rejects_path:
             lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
+    from .labels import import_hint
+    lines.extend(import_hint(result.log) if getattr(result, "log", None) is not None else [])
     return _finish(lines, result.notes, output)
 
 
@@ -132,3 +134,62 @@ def compare_summary(result, output) -> str:
     if output:
         lines.append(f"wrote {output}")
     return "\n".join(lines)
+
+
+def monitor_summary(result, alerts, output) -> str:
+    lines = [f"as of {result.as_of:%Y-%m-%d}: {result.red} red (超期在办), {result.yellow} yellow (临期), "
+             f"{result.steps_over} steps over their own limit"]
+    def text(v) -> str:
+        return "-" if v is None or v is pd.NA or v != v else str(v)
+
+    for r in alerts.head(15).itertuples(index=False):
+        over = r.days_over is not None and r.days_over is not pd.NA and r.days_over == r.days_over
+        when = f"{r.days_over:g} days over" if over else f"{r.days_left:g} days left"
+        lines.append(f"  {r.level} {r.case_id} {text(r.service)} [{text(r.department)} / {text(r.resource)}] "
+                     f"{text(r.activity)}: {when}")
+    if len(alerts) > 15:
+        lines.append(f"  … {len(alerts) - 15} more")
+    return _finish(lines, result.notes, output)
+
+
+def indicators_summary(tables, output) -> str:
+    t = tables["service"]
+    lines = [f"{len(t)} services, {len(tables['department'])} departments"]
+    for r in t.to_dict(orient="records"):
+        def pct(k):
+            v = r.get(k)
+            return "—" if v is None or v != v else f"{v:.1%}"
+        lines.append(f"  {r['service']}: 按时办结率 {pct('on_time_rate')}, 超期在办 {r.get('open_overdue')}, "
+                     f"最多跑一次率 {pct('at_most_once_rate')}, 全程网办率 {pct('fully_online_rate')}, "
+                     f"好评率 {pct('good_rating_rate')}, 差评整改率 {pct('bad_rectified_rate')}")
+    notes = [f"{r.indicator}: {r.reason}" for r in tables["reasons"].itertuples(index=False)]
+    return _finish(lines, notes, output)
+
+
+def bundles_summary(instances, candidates, output) -> str:
+    lines = [f"{len(instances)} bundle instances"]
+    if len(instances):
+        for b, g in instances.groupby("bundle", sort=True):
+            t = g["trips"].dropna()
+            lines.append(f"  {b}: {len(g)} instances, {g['intakes'].mean():.1f} separate intakes on average, "
+                         + (f"{t.mean():.1f} trips, " if len(t) else "trips unknown, ")
+                         + f"{int(g['repeated_documents'].sum())} documents handed over again")
+    lines.append(f"{len(candidates)} candidate bundles (services the same applicants apply for together):")
+    for r in candidates.head(10).itertuples(index=False):
+        lines.append(f"  {r.services}: {r.applicants} applicants, {r.repeated_documents} documents handed over again"
+                     + ("" if r.extra_trips is None else f", {r.extra_trips} extra trips"))
+    return _finish(lines, [], output)
+
+
+def ratings_summary(r, output) -> str:
+    def pct(x):
+        return "—" if x is None else f"{x:.1%}"
+    lines = [f"{r.rated} cases rated ({r.unrated} unrated, not counted as satisfied): 好评率 {pct(r.good_rate)}, "
+             f"差评率 {pct(r.bad_rate)}"]
+    for d in r.drivers.itertuples(index=False):
+        star = "*" if d.significant else " "
+        lines.append(f"{star} {d.factor:<10} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
+                     f"[{d.ci_low:+.1%}, {d.ci_high:+.1%}]")
+    lines.append(f"差评 to rectify within {r.rectify_days:g} working days: {len(r.not_rectified)} not rectified, "
+                 f"{len(r.rectified_late)} rectified late")
+    return _finish(lines, [f"rating texts not understood: {r.unread}"] if r.unread else [], output)

@@ -7,26 +7,36 @@ inline, maps are inline SVG, and the page makes no network requests.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import jinja2
+import pandas as pd
 from markupsafe import Markup
 
 from .eventlog import write_atomic
 from .mapping import templates_dir
+from .messages import say
 from .report import Report
 
 MAX_CASE_ROWS = 5000
 
 
 def _fmt(value, kind: str) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
+    try:
+        if value is None or bool(pd.isna(value)):
+            return "—"
+    except (TypeError, ValueError):
+        pass
     if kind == "pct":
         return f"{value:.1%}"
     if kind == "int":
         return f"{int(value):,}"
+    if kind == "float2":
+        return f"{value:,.2f}"
+    if kind == "amount":
+        return f"{value:,.0f}" if abs(value) >= 100 or float(value).is_integer() else f"{value:,.1f}"
+    if kind == "days":
+        return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     if kind in ("float", "hours"):
         return f"{value:,.1f}"
     if kind == "date":
@@ -46,5 +56,11 @@ def render_html(report: Report, path: str | Path) -> Path:
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["svg"] = _svg
-    page = env.get_template("report.html.j2").render(report=report, max_case_rows=MAX_CASE_ROWS)
+    lang = report.lang
+    severity = {say(f"report.severity.{k}", lang): k for k in ("high", "medium", "low")}
+    page = env.get_template("report.html.j2").render(
+        report=report, max_case_rows=MAX_CASE_ROWS,
+        limit_note=lambda n, total: say("report.cases.html_limit", lang, n=f"{n:,}", total=f"{total:,}"),
+        print_note=lambda n, total: say("report.cases.print_limit", lang, n=f"{n:,}", total=f"{total:,}"),
+        sev_class=lambda label: severity.get(label, "low"))
     return write_atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import UsageError
+from .errors import ConfigError
 from .mapping import templates_dir
 
 
@@ -34,9 +34,12 @@ _SUFFIX = re.compile(r"(原件|复印件|扫描件|副本|正本|电子版|一�
 
 
 def material_key(name: str) -> str:
-    """How documents are compared: NFKC, no spaces/quotes, no trailing 原件/复印件."""
+    """How documents are compared: NFKC, no quotes or spaces next to Chinese text (a
+    space between two Latin words stays: "Site plan"), no trailing 原件/复印件."""
     text = unicodedata.normalize("NFKC", str(name))
-    text = re.sub(r"[\s《》\"'“”]", "", text)
+    text = re.sub(r"[《》\"'“”]", "", text)
+    text = re.sub(r"\s+", " ", text).strip()
+    text = re.sub(r"(?<=[^\x00-\x7f]) | (?=[^\x00-\x7f])", "", text)
     text = re.sub(r"[\(（][^\)）]*[\)）]$", "", text)
     return _SUFFIX.sub("", text) or text
 
@@ -68,6 +71,9 @@ class Rules:
     thresholds: dict[str, float]
     ranking_hours: dict[str, float]
     catalogue: Catalogue
+    ratings: dict = field(default_factory=lambda: {"good_min_level": 3.0, "rectify_days": 15.0,
+                                                   "rectified_status": "已整改|整改完成|已完成"})
+    bundles: dict = field(default_factory=lambda: {"window_days": 30.0, "min_applicants": 5.0})
 
     def calendar(self):
         """A fresh working calendar (Chinese working days, these office hours)."""
@@ -76,16 +82,27 @@ class Rules:
         return WorkCalendar(self.first_day, self.office_hours, self.unknown_years)
 
 
+def _ratings(sec: dict, number) -> dict:
+    out = {"good_min_level": number(sec.get("good_min_level", 3), "ratings.good_min_level"),
+           "rectify_days": number(sec.get("rectify_days", 15), "ratings.rectify_days"),
+           "rectified_status": str(sec.get("rectified_status") or "已整改|整改完成|已完成")}
+    try:
+        re.compile(out["rectified_status"])
+    except re.error as exc:
+        raise ConfigError(f"rules: ratings.rectified_status is not a valid regular expression: {exc}") from None
+    return out
+
+
 def _read(path: Path) -> dict:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
     except OSError as exc:
-        raise UsageError(f"cannot read rules file {path}: {exc.strerror}") from None
+        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise UsageError(f"rules file {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+        raise ConfigError(f"rules file {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
     if not isinstance(data, dict):
-        raise UsageError(f"rules file {path} must be a YAML mapping")
+        raise ConfigError(f"rules file {path} must be a YAML mapping")
     return data
 
 
@@ -94,17 +111,51 @@ def load_catalogue(name_or_path: str | Path) -> Catalogue:
     if not path.exists():
         path = templates_dir() / "catalogue" / f"{name_or_path}.yaml"
     if not path.exists():
-        raise UsageError(f"no catalogue called {name_or_path!r}")
+        raise ConfigError(f"no catalogue called {name_or_path!r}")
     data = _read(path)
     canonical, source = {}, {}
-    for name, spec in (data.get("documents") or {}).items():
+    documents = data.get("documents") or {}
+    if not isinstance(documents, dict):
+        raise ConfigError(f"catalogue {path}: 'documents' must be a mapping of document names")
+    for name, spec in documents.items():
         spec = spec or {}
+        if not isinstance(spec, dict):
+            raise ConfigError(f"catalogue {path}: document {name!r} must be a mapping (source:, synonyms:), not {spec!r}")
         key = material_key(name)
         canonical[key] = key
         source[key] = str(spec.get("source", "电子证照"))
-        for syn in spec.get("synonyms") or []:
+        synonyms = spec.get("synonyms") or []
+        for syn in [synonyms] if isinstance(synonyms, str) else synonyms:
             canonical[material_key(syn)] = key
     return Catalogue(str(data.get("name", path.stem)), canonical, source)
+
+
+_PATTERNS = {"visits": ("staff_travel", "remote_delivery", "pickup", "correction", "intake", "online_channel"),
+             "steps": ("signoff", "reject")}
+
+
+def _check_sections(data: dict) -> None:
+    """Sections are mappings; the patterns the audit needs are non-empty text."""
+    for section in ("visits", "steps", "working_days", "sla_days", "thresholds", "ranking_hours"):
+        if section in data and not isinstance(data[section], dict):
+            raise ConfigError(f"rules: '{section}' must be a mapping (key: value lines), "
+                              f"not {'nothing (null)' if data[section] is None else repr(data[section])}",
+                              hint="leave the section out to keep the default, or see templates/rules/最多跑一次.yaml")
+    for section, keys in _PATTERNS.items():
+        for key in keys:
+            value = (data.get(section) or {}).get(key)
+            if not isinstance(value, (str, int, float)) or isinstance(value, bool) or not str(value).strip():
+                raise ConfigError(f"rules: {section}.{key} must be a regular expression (text), not {value!r}",
+                                  hint="leave it out to keep the default, or see templates/rules/最多跑一次.yaml")
+
+
+def _number(section: str, key: object, value: object) -> float:
+    try:
+        if isinstance(value, bool):
+            raise TypeError
+        return float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"rules: {section}.{key} must be a number, not {value!r}") from None
 
 
 def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
@@ -123,7 +174,7 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         if not path.exists():
             path = templates_dir() / "rules" / f"{name_or_path}.yaml"
         if not path.exists():
-            raise UsageError(f"no rules file or preset called {name_or_path!r}",
+            raise ConfigError(f"no rules file or preset called {name_or_path!r}",
                              hint="presets: " + ", ".join(p.stem for p in (templates_dir() / "rules").glob("*.yaml")))
         user = _read(path)
         for key, value in user.items():
@@ -131,12 +182,13 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
                 data[key] = {**data[key], **value}
             else:
                 data[key] = value
+    _check_sections(data)
     def section(key: str) -> dict:
         value = data.get(key)
         if value is None:
             value = {}
         if not isinstance(value, dict):
-            raise UsageError(f"rules: '{key}' must be a mapping of names to values, not {type(value).__name__}",
+            raise ConfigError(f"rules: '{key}' must be a mapping of names to values, not {type(value).__name__}",
                              hint="see templates/rules/最多跑一次.yaml for the layout")
         return value
 
@@ -152,25 +204,25 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         for name in names:
             value = sec.get(name)
             if not isinstance(value, str) or not value.strip():
-                raise UsageError(f"rules: {key}.{name} must be a regular expression (text), not {value!r}",
+                raise ConfigError(f"rules: {key}.{name} must be a regular expression (text), not {value!r}",
                                  hint="copy templates/rules/最多跑一次.yaml and edit it, or leave the key out "
                                       "to keep the default")
             try:
                 re.compile(value)
             except re.error as exc:
-                raise UsageError(f"rules: pattern {key}.{name} is not a valid regular expression: {exc}") from None
+                raise ConfigError(f"rules: pattern {key}.{name} is not a valid regular expression: {exc}") from None
     wd = section("working_days")
     first_day = str(wd.get("first_day", "exclude"))
     if first_day not in ("exclude", "include"):
-        raise UsageError(f"rules: working_days.first_day must be exclude or include, not {first_day!r}")
+        raise ConfigError(f"rules: working_days.first_day must be exclude or include, not {first_day!r}")
     unknown_years = str(wd.get("unknown_years", "error"))
     if unknown_years not in ("error", "weekdays"):
-        raise UsageError(f"rules: working_days.unknown_years must be error or weekdays, not {unknown_years!r}")
+        raise ConfigError(f"rules: working_days.unknown_years must be error or weekdays, not {unknown_years!r}")
     office = []
     for span in data.get("office_hours") or ["08:30-12:00", "13:30-17:30"]:
         m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*[-–~]\s*(\d{1,2}):(\d{2})\s*", str(span))
         if not m or not (int(m[1]) * 60 + int(m[2]) < int(m[3]) * 60 + int(m[4]) <= 24 * 60):
-            raise UsageError(f"rules: office_hours entry {span!r} is not a time range like 08:30-12:00")
+            raise ConfigError(f"rules: office_hours entry {span!r} is not a time range like 08:30-12:00")
         office.append((f"{m[1]}:{m[2]}", f"{m[3]}:{m[4]}"))
     clock = section("clock")
 
@@ -178,9 +230,9 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         try:
             out = float(value)
         except (TypeError, ValueError):
-            raise UsageError(f"rules: {what} must be a number, not {value!r}") from None
+            raise ConfigError(f"rules: {what} must be a number, not {value!r}") from None
         if out < 0:
-            raise UsageError(f"rules: {what} must not be negative")
+            raise ConfigError(f"rules: {what} must not be negative")
         return out
 
     def numbers(key: str) -> dict[str, float]:
@@ -197,5 +249,8 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         correction=visits["correction"], intake=visits["intake"], online_channel=visits["online_channel"],
         signoff=steps["signoff"], reject=steps["reject"],
         sla_days=numbers("sla_days"), thresholds=numbers("thresholds"), ranking_hours=numbers("ranking_hours"),
-        catalogue=load_catalogue(data.get("catalogue", "电子证照")),
+        catalogue=load_catalogue(str(data.get("catalogue") or "电子证照")),
+        ratings=_ratings(section("ratings"), number),
+        bundles={**{k: number(v, f"bundles.{k}") for k, v in section("bundles").items() if k != "declared"},
+                 "declared": section("bundles").get("declared")},
     )

@@ -96,9 +96,65 @@ def _title(ws, text: str, width: int) -> None:
 
 KB_HEADER = ["办件编号", "事项名称", "办理环节", "承办部门", "经办人", "开始时间", "结束时间", "提交材料",
              "办理渠道", "是否到场", "承诺时限"]
+# case-level columns added to the flat exports (applicant and 好差评), filled by `Extras`
+EXTRA_HEADER = ["申请人", "统一社会信用代码", "评价等级", "评价时间", "整改状态", "整改完成时间"]
+LEVELS = ["非常满意", "满意", "基本满意", "不满意", "非常不满意"]
 
 
-def gen_kaiban(rng: random.Random, n_cases: int, truth: dict) -> dict[str, list[list]]:
+def credit_code(rng: random.Random) -> str:
+    """A made-up 统一社会信用代码 (18 characters, format only)."""
+    return "91" + "".join(rng.choice("0123456789") for _ in range(6)) + "MA" + "".join(
+        rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(8))
+
+
+class Extras:
+    """Applicants shared across services, 好差评 with a planted link to extra trips, and
+    rectification dates — drawn from their own random stream so the process data stay
+    what they were."""
+
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed + 14)
+        self.clock = Clock(self.rng)
+        self.companies: list[tuple[str, str, dt.datetime]] = []  # name, code, when its company was set up
+        self.truth = {"rated": 0, "bad": 0, "bad_multi_trip": 0, "rated_multi_trip": 0, "bad_single": 0,
+                      "rated_single": 0, "rectified": 0, "shared_applicants": {}}
+
+    def new_company(self, started: dt.datetime) -> tuple[str, str]:
+        name = f"XX{self.rng.choice('鑫华瑞丰达盛泰恒')}{self.rng.choice('源通信安顺隆兴和')}商贸有限公司{len(self.companies) + 1}"
+        code = credit_code(self.rng)
+        self.companies.append((name, code, started))
+        return name, code
+
+    def existing_company(self, service: str, when: dt.datetime, share: float) -> tuple[str, str]:
+        """An applicant who set up a company shortly before (within 30 days), with probability ``share``."""
+        recent = [c for c in self.companies if dt.timedelta(0) <= when - c[2] <= dt.timedelta(days=25)]
+        if recent and self.rng.random() < share:
+            name, code, _ = self.rng.choice(recent)
+            self.truth["shared_applicants"][service] = self.truth["shared_applicants"].get(service, 0) + 1
+            return name, code
+        return self.new_company(when)
+
+    def rating(self, multi_trip: bool, decided: dt.datetime | None) -> list:
+        """[评价等级, 评价时间, 整改状态, 整改完成时间] — 30% unrated; 差评 far likelier after a second trip."""
+        if decided is None or self.rng.random() < 0.3:
+            return [None, None, None, None]
+        bad = self.rng.random() < (0.35 if multi_trip else 0.04)
+        level = self.rng.choice(LEVELS[3:]) if bad else self.rng.choices(LEVELS[:3], weights=(55, 35, 10))[0]
+        when = self.clock.add(decided, self.rng.uniform(1, 20))
+        t = self.truth
+        t["rated"] += 1
+        t["rated_multi_trip" if multi_trip else "rated_single"] += 1
+        if not bad:
+            return [level, when, None, None]
+        t["bad"] += 1
+        t["bad_multi_trip" if multi_trip else "bad_single"] += 1
+        if self.rng.random() < 0.8:  # rectified, some after the 15-working-day deadline
+            t["rectified"] += 1
+            return [level, when, "已整改", self.clock.add(when, self.rng.uniform(4, 8.5 * 20))]
+        return [level, when, "整改中", None]
+
+
+def gen_kaiban(rng: random.Random, n_cases: int, truth: dict, extras: "Extras | None" = None) -> dict[str, list[list]]:
     """企业开办一件事: intake at the hall, then 市场监管/公安/税务/人社/公积金.
 
     Planted: 居民身份证 and 营业执照 handed over again at 税务, 人社 and 公积金
@@ -141,12 +197,16 @@ def gen_kaiban(rng: random.Random, n_cases: int, truth: dict) -> dict[str, list[
         else:
             step("邮寄送达", "政务服务中心", 0.1, rng.uniform(1, 4), "", "否")
         channel = "网上申报" if online else "窗口受理"
-        if len({st[3].date() for st in steps if st[6] == "是"}) > 1:
+        multi = len({st[3].date() for st in steps if st[6] == "是"}) > 1
+        if multi:
             multi_trip += 1
+        extra = []
+        if extras is not None:
+            extra = list(extras.new_company(steps[0][3])) + extras.rating(multi, steps[-2][4])
         quarter = "2024Q1" if steps[0][3].month <= 3 else "2024Q2"
         for k, (name, dept, clerk, s, e, mats, person) in enumerate(steps):
             quarters[quarter].append([cid, "企业开办一件事", name, dept, clerk, s, e, mats, channel, person,
-                                      "3个工作日" if k == 0 else None])
+                                      "3个工作日" if k == 0 else None] + extra)
     truth["企业开办一件事"] = {
         "cases": n_cases,
         "repeated_material": ["居民身份证", "营业执照"],
@@ -167,9 +227,10 @@ def write_kaiban(rows_by_q: dict[str, list[list]], folder: Path, rng: random.Ran
         wb = Workbook()
         ws = wb.active
         ws.title = "办件过程明细"
-        _title(ws, f"XX市企业开办一件事办件过程明细（{quarter}）", len(KB_HEADER))
+        header = KB_HEADER + (EXTRA_HEADER if rows and len(rows[0]) > len(KB_HEADER) else [])
+        _title(ws, f"XX市企业开办一件事办件过程明细（{quarter}）", len(header))
         ws.append([f"导出时间：2024-07-0{len(out) + 1} 08:30   导出人：系统管理员"])
-        ws.append(KB_HEADER)
+        ws.append(header)
         start = None
         for r, row in enumerate(rows):
             row = list(row)
@@ -199,14 +260,17 @@ def write_kaiban(rows_by_q: dict[str, list[list]], folder: Path, rng: random.Ran
 
 # --------------------------------------------------------------- 食品经营许可
 
-def gen_food(rng: random.Random, n_cases: int, truth: dict) -> list[list]:
-    """食品经营许可: corrections (second trip + rework), on-site check, rubber-stamp sign-off."""
+def gen_food(rng: random.Random, n_cases: int, truth: dict, extras: "Extras | None" = None) -> list[list]:
+    """食品经营许可: corrections (second trip + rework), on-site check, rubber-stamp sign-off;
+    with ``extras``: applicants (a share of them companies just set up through 企业开办),
+    好差评, and the last cases still open (cut after the on-site check)."""
     clock = Clock(rng)
     clerks = _clerks(rng, "市场监管局", 6)
     rows = []
     corrections = 0
     window_pickups = 0
     multi_trip = 0
+    open_cases: list[str] = []
     for i in range(n_cases):
         cid = f"SP{2024030000 + i}"
         online = rng.random() < 0.45
@@ -238,24 +302,39 @@ def gen_food(rng: random.Random, n_cases: int, truth: dict) -> list[list]:
             step("窗口领证", 0.1, rng.uniform(4, 24), "", "Y")
         else:
             step("EMS送达", 0.1, rng.uniform(1, 8), "", "N")
-        if len({r[5].date() for r in case_steps if r[9] == "Y"}) > 1:
+        still_open = extras is not None and i >= n_cases - 200 and i % 12 == 0
+        if still_open:  # the same random draws, but the case has not got past 现场核查 yet
+            cut = next(k for k, r in enumerate(case_steps) if r[2] == "现场核查") + 1
+            case_steps = case_steps[:cut]
+            case_steps[-1][6] = None  # the check is under way
+            open_cases.append(cid)
+        multi = len({r[5].date() for r in case_steps if r[9] == "Y"}) > 1
+        if multi:
             multi_trip += 1
+        extra = []
+        if extras is not None:
+            who = list(extras.existing_company("食品经营许可", case_steps[0][5], 0.3))
+            extra = who + extras.rating(multi, None if still_open else case_steps[-2][6])
         for row in case_steps:
             row.append("20个工作日")
+            row.extend(extra)
         rows.extend(case_steps)
     truth["食品经营许可"] = {
         "cases": n_cases, "corrections": corrections, "rework_activity": "材料审查",
         "rubber_stamp": "审核签发", "window_pickups": window_pickups, "sla_days": 20,
         "excess_visit_cases": multi_trip,
         "on_site_inspection_not_a_trip": "现场核查",
+        "open_cases": open_cases,
     }
     return rows
 
 
 FOOD_HEADER_A = ["业务流水号", "事项", "节点名称", "办理单位", "办理人员", "接收时间", "完成时间", "申请材料",
-                 "申报渠道", "是否现场", "承诺期限"]
+                 "申报渠道", "是否现场", "承诺期限", "申请人", "统一社会信用代码", "评价结果", "评价时间", "整改情况",
+                 "整改完成时间"]
 FOOD_HEADER_B = ["受理编号", "事项名称", "环节名称", "所属部门", "操作人", "到达时间", "办结时间", "收件材料",
-                 "受理方式", "现场办理", "承诺办结时限"]
+                 "受理方式", "现场办理", "承诺办结时限", "申请单位名称", "社会信用代码", "满意度评价", "评价日期",
+                 "整改状态", "整改时间"]
 
 
 def write_food(rows: list[list], folder: Path, rng: random.Random, truth: dict) -> Path:
@@ -276,7 +355,7 @@ def write_food(rows: list[list], folder: Path, rng: random.Random, truth: dict) 
             row = list(row)
             style = rng.choices(["excel", "cn", "slash", "serial"], weights=(50, 25, 15, 10))[0]
             row[5] = _fmt_time(rng, row[5], style)
-            row[6] = _fmt_time(rng, row[6], style)
+            row[6] = _fmt_time(rng, row[6], style) if row[6] is not None else None
             if row[7] and rng.random() < 0.3:
                 row[7] = " " + row[7].replace("、", "；\u3000", 1) + "；"
             if row[9] and rng.random() < 0.2:
@@ -297,7 +376,8 @@ def write_food(rows: list[list], folder: Path, rng: random.Random, truth: dict) 
 
 # --------------------------------------------------------------- 建筑工程施工许可 (wide 台账)
 
-def write_construction(rng: random.Random, n_cases: int, folder: Path, truth: dict) -> Path:
+def write_construction(rng: random.Random, n_cases: int, folder: Path, truth: dict,
+                       extras: "Extras | None" = None) -> Path:
     """A 台账: one row per case with stage times; serial sign-off in 住建局."""
     clock = Clock(rng)
     wb = Workbook()
@@ -305,7 +385,7 @@ def write_construction(rng: random.Random, n_cases: int, folder: Path, truth: di
     ws.title = "施工许可台账"
     header = ["序号", "申请编号", "事项名称", "申请单位", "申请时间", "受理时间", "受理人", "初审时间", "初审人",
               "复审时间", "复审人", "审核时间", "审核人", "审批时间", "审批人", "办结时间", "承诺时限", "申请材料",
-              "申报渠道"]
+              "申报渠道"] + (["统一社会信用代码"] if extras is not None else [])
     _title(ws, "建筑工程施工许可办件台账（2024年1-6月）", len(header))
     ws.append(header)
     people = {k: _clerks(rng, k, 3) for k in ("受理", "初审", "复审", "审核", "审批")}
@@ -324,12 +404,16 @@ def write_construction(rng: random.Random, n_cases: int, folder: Path, truth: di
         if (done.date() - accepted.date()).days > 10:
             over += 1
         style = _mixed_style(rng, (75, 10, 10, 5, 0))
-        row = [i + 1, f"JZ{2024050000 + i}", "建筑工程施工许可", f"XX建设有限公司{rng.randint(1, 300)}",
+        company = f"XX建设有限公司{rng.randint(1, 300)}"
+        code = None
+        if extras is not None:
+            company, code = extras.existing_company("建筑工程施工许可", applied, 0.1)
+        row = [i + 1, f"JZ{2024050000 + i}", "建筑工程施工许可", company,
                _fmt_time(rng, applied, style), _fmt_time(rng, accepted, style), rng.choice(people["受理"])]
         for stage in ("初审", "复审", "审核", "审批"):
             row += [_fmt_time(rng, times[stage], style), rng.choice(people[stage])]
         row += [_fmt_time(rng, done, style), 7, "建筑工程施工许可申请表、营业执照、建设工程规划许可证、施工合同、不动产权证书",
-                rng.choice(["窗口", "网上", "网上", "网上"])]
+                rng.choice(["窗口", "网上", "网上", "网上"])] + ([code] if extras is not None else [])
         ws.append(row)
     ws.append([None, "合计", f"{n_cases}件"])
     path = folder / "建筑工程施工许可_台账.xlsx"
@@ -345,9 +429,11 @@ def generate_sample(folder: str | Path, *, seed: int = SEED, scale: float = 1.0)
     folder.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
     truth: dict = {}
-    paths = write_kaiban(gen_kaiban(rng, int(1500 * scale), truth), folder, rng, truth)
-    paths.append(write_food(gen_food(rng, int(1200 * scale), truth), folder, rng, truth))
-    paths.append(write_construction(rng, int(800 * scale), folder, truth))
+    extras = Extras(seed)
+    paths = write_kaiban(gen_kaiban(rng, int(1500 * scale), truth, extras), folder, rng, truth)
+    paths.append(write_food(gen_food(rng, int(1200 * scale), truth, extras), folder, rng, truth))
+    paths.append(write_construction(rng, int(800 * scale), folder, truth, extras))
+    truth["ratings"] = extras.truth
     (folder / "ground_truth.json").write_text(json.dumps(truth, ensure_ascii=False, indent=2, sort_keys=True) + "\n",
                                               encoding="utf-8")
     return paths

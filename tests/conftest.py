@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -8,6 +10,65 @@ from openpyxl import Workbook
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "data"
+
+
+def in_ci() -> bool:
+    """CI runs `bash .ci/run` with CI=true."""
+    return os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+@pytest.fixture(autouse=True)
+def _mask_key(tmp_path_factory, monkeypatch):
+    """Tests never read or create the real ~/.config/procmine/mask.key: one
+    throw-away key file per test session (subprocesses inherit the variable)."""
+    monkeypatch.delenv("PROCMINE_MASK_KEY", raising=False)
+    monkeypatch.setenv("PROCMINE_MASK_KEY_FILE", str(tmp_path_factory.getbasetemp() / "procmine-mask.key"))
+
+
+def require_shared(path: Path) -> Path:
+    """A file from ../shared/data: skipped when absent, but a failure in CI
+    (CI=true), where the data must be there."""
+    if not path.exists():
+        msg = (f"{path} is missing: the tests on real logs need ../shared/data beside the repository "
+               "(CI must provide it)")
+        if in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)
+    return path
+
+
+def chromium_binary() -> str | None:
+    """Chromium for the tests that print pages: $PROCMINE_CHROMIUM, else the first of
+    chromium, chromium-browser, google-chrome, google-chrome-stable on PATH that is not
+    Ubuntu's snap stub."""
+    candidates = [os.environ.get("PROCMINE_CHROMIUM")] if os.environ.get("PROCMINE_CHROMIUM") else []
+    candidates += [shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")]
+    for c in candidates:
+        if c and os.access(c, os.X_OK) and not _snap_stub(c):
+            return c
+    return None
+
+
+def _snap_stub(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError:
+        return False
+    return head.startswith(b"#!") and b"snap" in head
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """In CI a test skipped because shared data is missing fails instead (safety net
+    for tests that call pytest.skip themselves)."""
+    outcome = yield
+    report = outcome.get_result()
+    if in_ci() and report.skipped and isinstance(report.longrepr, tuple):
+        reason = str(report.longrepr[2])
+        if "shared" in reason and ("data" in reason or "present" in reason):
+            report.outcome = "failed"
+            report.longrepr = f"{reason} (CI=true: the shared data must be present)"
 
 
 def build_workbook(path: Path, sheets: dict[str, list[list]], merges: dict[str, list[str]] | None = None) -> Path:
@@ -47,9 +108,7 @@ def real_log():
     import procmine
 
     def get(name):
-        path = SHARED / name
-        if not path.exists():
-            pytest.skip(f"{path} not present")
+        path = require_shared(SHARED / name)
         if name not in _REAL_CACHE:
             _REAL_CACHE[name] = procmine.read_export(path)
         return _REAL_CACHE[name]

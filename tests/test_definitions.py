@@ -273,3 +273,40 @@ def test_unparsed_limits_are_listed_not_dropped():
     r = audit(log)
     assert r.metrics["测试事项"]["unparsed_limits"] == {"看情况": 1}
     assert any("看情况" in n for n in r.notes)
+
+
+def test_merge_with_cap_wait_subtracts_the_wait_once(tmp_path):
+    from procmine.redesign import load_plan, replay
+    # 受理 Mon 09–10; 初审 Tue 09–10 (waits 23 h); 复审 Wed 09–10 (23 h); 办结 Wed 10–11
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 10:00"),
+                 ("A", "初审", "2024-03-05 09:00", "2024-03-05 10:00"),
+                 ("A", "复审", "2024-03-06 09:00", "2024-03-06 10:00"),
+                 ("A", "办结", "2024-03-06 10:00", "2024-03-06 11:00")])
+    p = tmp_path / "p.yaml"
+    p.write_text("changes:\n  - merge: [初审, 复审]\n    into: 审查\n  - cap_wait: {activity: 审查, hours: 0}\n",
+                 encoding="utf-8")
+    after, _ = replay(log, load_plan(p), load_rules())
+    after = after.set_index("activity")
+    # the merge drops the 23 h between 初审 and 复审 (审查 Tue 09–11 would be 2 h of work: 1 + 1);
+    # the cap drops the 23 h before 审查: Mon 10–12. 办结 follows at once: Mon 12–13. Nothing twice.
+    assert after.loc["审查", "start_time"] == pd.Timestamp("2024-03-04 10:00", tz=SH)
+    assert after.loc["审查", "end_time"] == pd.Timestamp("2024-03-04 12:00", tz=SH)
+    assert after.loc["办结", "start_time"] == pd.Timestamp("2024-03-04 12:00", tz=SH)
+    t = redesign(log, p).table
+    r = t[t["measure"].str.startswith("办理工作日")].iloc[0]
+    assert (r["before"], r["after"]) == (2.0, 0.0)
+
+
+def test_a_removed_steps_documents_are_still_collected_at_intake(tmp_path):
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 10:00", {"materials": ["身份证"]}),
+                 ("A", "补充登记", "2024-03-05 09:00", "2024-03-05 10:00", {"materials": ["公司章程"]}),
+                 ("A", "办结", "2024-03-06 09:00", "2024-03-06 10:00")])
+    p = tmp_path / "p.yaml"
+    p.write_text("changes:\n  - remove: 补充登记\n", encoding="utf-8")
+    t = redesign(log, p).table
+    docs = t[t["measure"].str.startswith("提交材料")].iloc[0]
+    assert (docs["before"], docs["after"]) == (2.0, 2.0)   # 章程 is still needed: at the intake
+    p.write_text("changes:\n  - remove: 补充登记\n  - share: [公司章程]\n", encoding="utf-8")
+    docs = redesign(log, p).table
+    docs = docs[docs["measure"].str.startswith("提交材料")].iloc[0]
+    assert (docs["before"], docs["after"]) == (2.0, 1.0)

@@ -159,7 +159,7 @@ def test_bad_mapping_file_names_the_problem(workbook, tmp_path):
     path = workbook({"s": [HEADER[:7]]})
     yml = tmp_path / "m.yaml"
     yml.write_text("fields:\n  caseid: 流转单号\n", encoding="utf-8")
-    with pytest.raises(procmine.UsageError, match="unknown field.*caseid"):
+    with pytest.raises(procmine.ConfigError, match="unknown field.*caseid"):
         procmine.read_export(path, mapping=yml)
 
 
@@ -250,7 +250,7 @@ def test_exit_codes_and_messages(workbook, tmp_path, capsys):
     assert "no usable rows" in err and "Traceback" not in err
     assert not (tmp_path / "l2.parquet").exists()
     assert main(["import", str(good)]) == 2  # -o missing
-    assert main(["import", str(tmp_path / "nope.xlsx"), "-o", str(tmp_path / "x.parquet")]) == 2
+    assert main(["import", str(tmp_path / "nope.xlsx"), "-o", str(tmp_path / "x.parquet")]) == 1  # unreadable input
     notxlsx = tmp_path / "page.xlsx"
     notxlsx.write_text("<html><table><tr><td>办件编号</td></tr></table></html>", encoding="utf-8")
     assert main(["import", str(notxlsx), "-o", str(tmp_path / "x.parquet")]) == 1

@@ -62,14 +62,14 @@ def test_share_deliver_online_recount_documents_and_trips(tmp_path):
 
 def test_plan_errors_name_the_line_and_near_matches(tmp_path):
     log = three_step_cases(1)
-    with pytest.raises(procmine.UsageError) as err:
+    with pytest.raises(procmine.ConfigError) as err:
         redesign(log, plan(tmp_path, "changes:\n  - remove: 审核\n"))
     assert "line 2" in str(err.value) and "did you mean: 审查" in str(err.value)
-    with pytest.raises(procmine.UsageError, match=r"line 3: '审查' is already under 'remove' \(line 2\)"):
+    with pytest.raises(procmine.ConfigError, match=r"line 3: '审查' is already under 'remove' \(line 2\)"):
         redesign(log, plan(tmp_path, "changes:\n  - remove: 审查\n  - parallel: [审查, 办结]\n"))
-    with pytest.raises(procmine.UsageError, match="no document called '营业执照'"):
+    with pytest.raises(procmine.ConfigError, match="no document called '营业执照'"):
         redesign(log, plan(tmp_path, "changes:\n  - share: [营业执照]\n"))
-    with pytest.raises(procmine.UsageError, match="line 2: unknown change"):
+    with pytest.raises(procmine.ConfigError, match="line 2: unknown change"):
         redesign(log, plan(tmp_path, "changes:\n  - delete: 审查\n"))
 
 
@@ -159,5 +159,5 @@ def test_bundle_into_one_matter(tmp_path):
     # (社保开户's 办理 ends Fri 03-08) = 4 working days; after, 社保开户's day of work runs beside
     # 设立登记's from the common intake, so both are done Tue 03-05 10:00: 1 working day
     assert row(r.table, "企业开办一件事", "办理工作日") == (4.0, 1.0)
-    with pytest.raises(procmine.UsageError, match="no column called '经办企业'"):
+    with pytest.raises(procmine.ConfigError, match="no column called '经办企业'"):
         redesign(log, plan(tmp_path, "changes:\n  - bundle: {services: [设立登记, 社保开户], by: 经办企业, as: X}\n"))

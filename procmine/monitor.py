@@ -1,0 +1,238 @@
+"""Supervision (督办): 红牌/黄牌 alerts on open cases and steps, and the standard
+efficiency indicators per service and per department.
+
+Analysis only: plain tables out, rendered by :mod:`procmine.tables_out` or the
+reports. Every number comes from :func:`procmine.metrics.measure`, so an alert
+agrees with ``procmine cases`` on the same ``--as-of``.
+
+- **红牌 (超期在办)**: an open, accepted case whose clock already exceeds its limit.
+- **黄牌 (临期)**: an open, accepted case with at most ``clock.warn_days`` working
+  days left.
+- **环节超时**: a step over its own limit (环节时限) when the export has one —
+  counted even while the case as a whole is on time; an unfinished step of an
+  open case runs to ``as_of``.
+
+A case's department and handler are those of its latest step (who holds it now).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .metrics import Measured, measure, service_rates, sorted_log
+from .rules import Rules, load_rules
+
+ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
+                 "sla_days", "days_over", "days_left"]
+ALERT_LABELS = {"level": "级别", "case_id": "办件编号", "service": "事项", "department": "当前部门", "resource": "经办人",
+                "activity": "当前环节", "accept_time": "受理时间", "clock_days": "已用工作日", "sla_days": "承诺时限",
+                "days_over": "超期工作日", "days_left": "剩余工作日"}
+DEPT_LABELS = {"department": "部门", "red": "红牌", "yellow": "黄牌", "step_overruns": "环节超时"}
+
+
+@dataclass
+class MonitorResult:
+    as_of: pd.Timestamp
+    alerts: pd.DataFrame          # one row per alert, most urgent first (ALERT_COLUMNS)
+    by_department: pd.DataFrame   # department, red, yellow, step_overruns
+    notes: list[str]
+
+    @property
+    def red(self) -> int:
+        return int((self.alerts["level"] == "红牌").sum())
+
+    @property
+    def yellow(self) -> int:
+        return int((self.alerts["level"] == "黄牌").sum())
+
+    @property
+    def steps_over(self) -> int:
+        return int((self.alerts["level"] == "环节超时").sum())
+
+    def to_dict(self) -> dict:
+        rows = []
+        for r in self.alerts.itertuples(index=False):
+            d = r._asdict()
+            d["accept_time"] = None if pd.isna(d["accept_time"]) else pd.Timestamp(d["accept_time"]).isoformat()
+            rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                         for k, v in d.items() if not (v is pd.NA)})
+        return {"as_of": self.as_of.isoformat(), "red": self.red, "yellow": self.yellow,
+                "step_overruns": self.steps_over, "alerts": rows,
+                "by_department": self.by_department.to_dict(orient="records"), "notes": self.notes}
+
+
+def _holder(log: pd.DataFrame) -> pd.DataFrame:
+    """Department, handler and step of each case's latest step."""
+    last = sorted_log(log).groupby("case_id", sort=True).last()
+    return last[["department", "resource", "activity"]]
+
+
+def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
+            measured: Measured | None = None) -> MonitorResult:
+    """Red and yellow cards and step overruns as of a date, most urgent first.
+
+    >>> m = monitor(procmine.read_log("out/log.parquet"), as_of="2024-07-01")   # doctest: +SKIP
+    >>> m.alerts.head()                                                           # doctest: +SKIP
+    """
+    rules = load_rules(rules)
+    m = measured or measure(log, rules, as_of=as_of)
+    c = m.cases.set_index("case_id")
+    holder = _holder(log).reindex(c.index)
+    open_ = c[(c["status"] == "在办") & c["accept_time"].notna()]
+    red = open_[open_["outcome"] == "超期在办"]
+    yellow = open_[open_["due_soon"].astype(bool) & (open_["outcome"] != "超期在办")]
+    frames = []
+    for level, part in (("红牌", red), ("黄牌", yellow)):
+        if part.empty:
+            continue
+        h = holder.loc[part.index]
+        frames.append(pd.DataFrame({
+            "level": level, "case_id": part.index.astype(str), "service": part["service"].to_numpy(),
+            "department": h["department"].to_numpy(), "resource": h["resource"].to_numpy(),
+            "activity": h["activity"].to_numpy(), "accept_time": part["accept_time"].to_numpy(),
+            "clock_days": part["clock_days"].to_numpy(), "sla_days": part["sla_days"].astype(float).to_numpy(),
+            "days_over": (-part["days_left"]).clip(lower=0).where(part["outcome"] == "超期在办").to_numpy(),
+            "days_left": part["days_left"].where(part["outcome"] != "超期在办").to_numpy()}))
+    steps = _step_overruns(log, m)
+    if not steps.empty:
+        frames.append(steps)
+    notes = list(m.notes)
+    if log.get("step_sla_days") is None or pd.Series(log.get("step_sla_days")).isna().all():
+        notes.append("the export has no per-step limit (环节时限), so step overruns cannot be checked")
+    if frames:
+        alerts = pd.concat(frames, ignore_index=True)
+    else:
+        alerts = pd.DataFrame({k: pd.Series(dtype=object) for k in ALERT_COLUMNS})
+    rank = alerts["level"].map({"红牌": 0, "环节超时": 1, "黄牌": 2})
+    alerts = (alerts.assign(_r=rank, _o=-alerts["days_over"].astype(float).fillna(0),
+                            _l=alerts["days_left"].astype(float).fillna(0))
+              .sort_values(["_r", "_o", "_l", "department", "case_id"], kind="stable", na_position="last")
+              .drop(columns=["_r", "_o", "_l"]).reset_index(drop=True))
+    by_dept = (alerts.assign(department=alerts["department"].fillna("（未注明部门）"))
+               .pivot_table(index="department", columns="level", values="case_id", aggfunc="count", fill_value=0))
+    for col in ("红牌", "黄牌", "环节超时"):
+        if col not in by_dept:
+            by_dept[col] = 0
+    by_dept = (by_dept[["红牌", "黄牌", "环节超时"]].astype(int)
+               .sort_values(["红牌", "环节超时", "黄牌"], ascending=False, kind="stable").reset_index()
+               .rename(columns={"红牌": "red", "黄牌": "yellow", "环节超时": "step_overruns"}))
+    return MonitorResult(m.as_of, alerts[ALERT_COLUMNS], by_dept, notes)
+
+
+def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:
+    if "step_sla_days" not in log or log["step_sla_days"].isna().all():
+        return pd.DataFrame()
+    lg = sorted_log(log)
+    limited = lg[lg["step_sla_days"].notna()]
+    if limited.empty:
+        return pd.DataFrame()
+    status = m.cases.set_index("case_id")["status"]
+    open_case = limited["case_id"].map(status).eq("在办").to_numpy()
+    start = limited["start_time"].fillna(limited["end_time"])
+    end = limited["end_time"].where(limited["end_time"].notna() | ~pd.Series(open_case, index=limited.index),
+                                    m.as_of)
+    days = m.calendar.working_days(start, end)
+    limit = limited["step_sla_days"].astype(float)
+    over = (days > limit).fillna(False)
+    hit = limited[over.to_numpy()]
+    if hit.empty:
+        return pd.DataFrame()
+    return pd.DataFrame({
+        "level": "环节超时", "case_id": hit["case_id"].astype(str).to_numpy(), "service": hit["service"].to_numpy(),
+        "department": hit["department"].to_numpy(), "resource": hit["resource"].to_numpy(),
+        "activity": hit["activity"].to_numpy(), "accept_time": hit["case_id"].map(m.cases.set_index("case_id")["accept_time"]).to_numpy(),
+        "clock_days": days[over.to_numpy()].to_numpy(), "sla_days": limit[over.to_numpy()].to_numpy(),
+        "days_over": (days - limit)[over.to_numpy()].to_numpy(), "days_left": np.nan})
+
+
+# ----------------------------------------------------------------------------- indicators
+
+INDICATORS = [  # key, label, formula (as in the README)
+    ("instant_share", "即办件占比", "即办件数 / 有承诺时限的办件数"),
+    ("compression_ratio", "承诺时限压缩比", "(Σ法定时限 − Σ承诺时限) / Σ法定时限（两者都有的办件）"),
+    ("on_time_rate", "按时办结率", "按时办结（含即办、提前）/ 已受理且已办结、有时限的办件"),
+    ("early_rate", "提前办结率", "提前办结 / 已受理且已办结、有时限的办件"),
+    ("overdue_rate", "超期办结率", "超期办结 / 已受理且已办结、有时限的办件"),
+    ("open_overdue", "超期在办数", "在办且已超过承诺时限的办件数"),
+    ("fully_online_rate", "全程网办率", "网上受理、零跑动且结果未到窗口领取的办件 / 全部办件"),
+    ("zero_trip_rate", "跑零次率", "零跑动办件 / 跑动可识别的办件"),
+    ("at_most_once_rate", "最多跑一次率", "跑动不超过一次的办件 / 跑动可识别的办件"),
+    ("average_visits", "平均跑动次数", "跑动次数之和 / 跑动可识别的办件"),
+    ("good_rating_rate", "好评率", "好评（非常满意、满意、基本满意）/ 已评价办件"),
+    ("bad_rectified_rate", "差评整改率", "已整改差评 / 差评"),
+]
+
+
+def _lead_department(log: pd.DataFrame, measured: Measured, rules: Rules) -> pd.Series:
+    """The department a case belongs to: the one of its decision step, else of its latest step
+    before delivery, else its most frequent one."""
+    from .parsing import str_match
+
+    lg = sorted_log(log)
+    finish = str_match(lg["activity"].astype("string"), f".*(?:{rules.lifecycle['finish']})")
+    dec = lg[finish & lg["department"].notna().to_numpy()].groupby("case_id")["department"].last()
+    anyd = lg[lg["department"].notna()].groupby("case_id")["department"].agg(lambda s: s.value_counts().index[0])
+    return dec.reindex(anyd.index).fillna(anyd)
+
+
+def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
+               measured: Measured | None = None) -> dict[str, pd.DataFrame]:
+    """The standard indicators per service and per department: ``{"service": table, "department": table}``,
+    each with one row per group and one column per indicator (None where the log cannot support it);
+    ``reasons`` lists why an indicator is missing.
+
+    >>> t = indicators(procmine.read_log("out/log.parquet"))["service"]   # doctest: +SKIP
+    """
+    from .ratings import rating_table
+
+    rules = load_rules(rules)
+    m = measured or measure(log, rules, as_of=as_of)
+    cases = m.cases.copy()
+    online = m.facts.groupby("case_id")["channel_online"].first()
+    picked_up = m.facts[m.facts["trip_kind"] == "pickup"].groupby("case_id")["trip"].any()
+    cases["fully_online"] = (cases["case_id"].map(online).fillna(False).astype(bool)
+                             & cases["visits"].astype("Float64").eq(0).fillna(False).astype(bool)
+                             & ~cases["case_id"].map(picked_up).fillna(False).astype(bool))
+    trips_known = cases["visits"].notna()
+    ratings = rating_table(log, rules, measured=m)
+    rated = ratings.set_index("case_id") if len(ratings) else None
+    dept = _lead_department(log, m, rules)
+    cases["department"] = cases["case_id"].map(dept)
+    out, reasons = {}, {}
+    for by in ("service", "department"):
+        rows = []
+        for key, g in cases.groupby(by, sort=True, dropna=True):
+            r = service_rates(g)
+            row = {by: key, "cases": int(len(g))}
+            for k, _, _ in INDICATORS:
+                row[k] = r.get(k)
+            row["fully_online_rate"] = (float(g["fully_online"].mean()) if online.notna().any() else None)
+            if not trips_known.any():
+                row["fully_online_rate"] = None
+            if rated is not None:
+                rg = rated.reindex(g["case_id"]).dropna(subset=["level"])
+                row["good_rating_rate"] = float(rg["good"].mean()) if len(rg) else None
+                bad = rg[rg["bad"]]
+                row["bad_rectified_rate"] = float(bad["rectified"].mean()) if len(bad) else None
+            rows.append(row)
+        table = pd.DataFrame(rows)
+        out[by] = table
+    why = {}
+    if not trips_known.any():
+        for k in ("zero_trip_rate", "at_most_once_rate", "average_visits", "fully_online_rate"):
+            why[k] = "trips unknown: no 是否到场 values and no recognisable intake/pick-up steps"
+    if rated is None:
+        why["good_rating_rate"] = why["bad_rectified_rate"] = "no 好差评 ratings in the log (评价等级)"
+    if cases["statutory_days"].isna().all():
+        why["compression_ratio"] = "no 法定时限 in the export"
+    if cases["sla_days"].isna().all():
+        for k in ("instant_share", "on_time_rate", "early_rate", "overdue_rate"):
+            why[k] = "no 承诺时限 in the export or the rules"
+    if cases["department"].isna().all():
+        out["department"] = pd.DataFrame(columns=["department", "cases"] + [k for k, _, _ in INDICATORS])
+    reasons.update(why)
+    out["reasons"] = pd.DataFrame([{"indicator": k, "reason": v} for k, v in sorted(why.items())])
+    return out

@@ -1,0 +1,181 @@
+"""好差评 linked to what happened in the case, and the rectification loop.
+
+- **Levels**: 非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1 (also the numbers
+  1–5, and the words 好评/差评). 好评 = level ≥ ``ratings.good_min_level`` (3 by
+  default: the top three levels), 差评 = below it. Unrated cases are counted and
+  never treated as satisfied: every rate is over rated cases.
+- **What goes with 差评**: the 差评率 by number of trips (0 / 1 / 2+), by outcome
+  (按时 / 超期), by whether a correction (补正) was requested, by channel and by
+  department, each with a seeded bootstrap 95% interval; a factor whose highest
+  and lowest groups differ with an interval that excludes 0 is a ``rating_driver``.
+- **Rectification**: every 差评 is to be rectified within ``ratings.rectify_days``
+  working days of the rating (counted like the legal clock, from the next working
+  day). Rectified = a 整改完成时间, or a 整改状态 that says done. Late = rectified
+  after the deadline; open = not rectified (overdue once ``as_of`` is past the
+  deadline).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .metrics import Measured, measure, sorted_log
+from .parsing import str_match
+from .rules import Rules, load_rules
+
+_LEVELS = [("非常不满意", 1), ("很不满意", 1), ("不满意", 2), ("差评", 1), ("基本满意", 3), ("一般", 3),
+           ("非常满意", 5), ("很满意", 5), ("满意", 4), ("好评", 5)]
+_STARS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
+
+
+def rating_level(text: object) -> float:
+    """A rating as a level 1–5 (NaN when empty or not understood)."""
+    if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
+        return np.nan
+    s = str(text).strip()
+    if not s:
+        return np.nan
+    m = re.fullmatch(r"([1-5])(?:\.0)?\s*(?:星|分|级)?", s)
+    if m:
+        return float(m.group(1))
+    m = re.fullmatch(r"([一二两三四五])\s*星", s)
+    if m:
+        return float(_STARS[m.group(1)])
+    for word, level in _LEVELS:
+        if word in s:
+            return float(level)
+    return np.nan
+
+
+def rating_table(log: pd.DataFrame, rules: Rules | str | None = None, *, measured: Measured | None = None) -> pd.DataFrame:
+    """One row per rated case: ``case_id, service, level, good, bad, rating_time, channel, text,
+    rectified, rectify_time, deadline, rectify_days, rectified_on_time, overdue`` (empty frame
+    when the log has no ratings)."""
+    rules = load_rules(rules)
+    lg = sorted_log(log)
+    if lg["rating"].isna().all():
+        return pd.DataFrame(columns=["case_id", "service", "level", "good", "bad"])
+    m = measured or measure(log, rules)
+    cal = m.calendar
+    cfg = rules.ratings
+    g = lg.groupby("case_id", sort=True)
+    t = pd.DataFrame({
+        "service": g["service"].first(), "raw": g["rating"].last(), "rating_time": g["rating_time"].max(),
+        "channel": g["rating_channel"].last(), "text": g["rating_text"].last(),
+        "rectify_status": g["rectify_status"].last(), "rectify_time": g["rectify_time"].max(),
+    })
+    t = t[t["raw"].notna()].copy()
+    codes, uniq = pd.factorize(t["raw"])
+    levels = np.array([rating_level(u) for u in uniq] + [np.nan])
+    t["level"] = levels[np.where(codes < 0, len(uniq), codes)]
+    good_min = float(cfg["good_min_level"])
+    t["good"] = t["level"] >= good_min
+    t["bad"] = t["level"] < good_min
+    done = str_match(t["rectify_status"].astype("string"), f".*(?:{cfg['rectified_status']})")
+    t["rectified"] = (t["rectify_time"].notna() | pd.Series(done, index=t.index)) & t["bad"]
+    deadline_days = float(cfg["rectify_days"])
+    t["rectify_days"] = cal.days_between(t["rating_time"], t["rectify_time"])
+    t["rectified_on_time"] = (t["rectify_days"] <= deadline_days).where(t["rectify_time"].notna())
+    since = cal.days_between(t["rating_time"], pd.Series(m.as_of, index=t.index))
+    t["days_since_rating"] = since
+    t["overdue"] = t["bad"] & ~t["rectified"] & (since > deadline_days).fillna(False)
+    t["deadline_days"] = deadline_days
+    unknown = t["level"].isna()
+    t["unread"] = unknown
+    return t.reset_index().rename(columns={"index": "case_id"})
+
+
+@dataclass
+class RatingResult:
+    rated: int
+    unrated: int
+    unread: dict[str, int]         # rating texts not understood → cases
+    good_rate: float | None
+    bad_rate: float | None
+    factors: pd.DataFrame          # factor, group, cases, bad, bad_rate, ci_low, ci_high
+    drivers: pd.DataFrame          # factor, high, low, difference, ci_low, ci_high
+    not_rectified: pd.DataFrame    # 差评 not rectified (most overdue first)
+    rectified_late: pd.DataFrame   # 差评 rectified after the deadline
+    by_department: pd.DataFrame    # department, bad, rectified, rectified_rate, on_time, on_time_rate
+    rectify_days: float
+
+
+def _boot_rate(bad: np.ndarray, rng: np.random.Generator, n: int = 1000) -> np.ndarray:
+    return bad[rng.integers(0, len(bad), size=(n, len(bad)))].mean(axis=1)
+
+
+def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, measured: Measured | None = None,
+                    seed: int = 20240701) -> RatingResult | None:
+    """Ratings linked to trips, outcome, corrections, channel and department; the rectification loop.
+    ``None`` when the log has no ratings."""
+    from .monitor import _lead_department
+
+    rules = load_rules(rules)
+    m = measured or measure(log, rules)
+    t = rating_table(log, rules, measured=m)
+    if t.empty:
+        return None
+    cases = m.cases.set_index("case_id")
+    all_cases = len(cases)
+    unread = t[t["unread"]]["raw"].value_counts().to_dict() if "raw" in t else {}
+    r = t[~t["unread"]].copy()
+    r = r.join(cases[["visits", "outcome"]], on="case_id")
+    facts = m.facts
+    corr = str_match(facts["activity"], f".*(?:{rules.lifecycle['correction_notice']}|{rules.lifecycle['correction_received']})")
+    corrected = pd.Series(corr).groupby(facts["case_id"].to_numpy()).any()
+    channel = sorted_log(log).groupby("case_id")["channel"].first()
+    dept = _lead_department(log, m, rules)
+    v = r["visits"].astype("Float64")
+    r["trips"] = np.where(v.isna(), None, np.where(v.fillna(0) >= 2, "2+", v.fillna(0).astype(int).astype(str)))
+    r["timing"] = r["outcome"].map(lambda o: "按时" if o in ("即办", "提前", "按时") else ("超期" if o in ("超期", "超期在办")
+                                                                                      else None))
+    r["correction"] = r["case_id"].map(corrected).map({True: "有补正", False: "无补正"})
+    r["channel_"] = r["case_id"].map(channel)
+    r["department"] = r["case_id"].map(dept)
+    rng = np.random.default_rng(seed)
+    min_cases = int(rules.thresholds.get("min_cases", 5))
+    rows, drivers = [], []
+    for factor, col in (("trips", "trips"), ("outcome", "timing"), ("correction", "correction"),
+                        ("channel", "channel_"), ("department", "department")):
+        groups = {k: gg["bad"].to_numpy(dtype=float) for k, gg in r.dropna(subset=[col]).groupby(col, sort=True)}
+        groups = {k: b for k, b in groups.items() if len(b) >= min_cases}
+        for k, b in groups.items():
+            boot = _boot_rate(b, rng)
+            rows.append({"factor": factor, "group": str(k), "cases": int(len(b)), "bad": int(b.sum()),
+                         "bad_rate": float(b.mean()), "ci_low": float(np.percentile(boot, 2.5)),
+                         "ci_high": float(np.percentile(boot, 97.5))})
+        if len(groups) >= 2:
+            ordered = sorted(groups, key=lambda k: (-groups[k].mean(), str(k)))
+            hi, lo = ordered[0], ordered[-1]
+            d = _boot_rate(groups[hi], rng) - _boot_rate(groups[lo], rng)
+            diff = float(groups[hi].mean() - groups[lo].mean())
+            ci = (float(np.percentile(d, 2.5)), float(np.percentile(d, 97.5)))
+            drivers.append({"factor": factor, "high": str(hi), "high_rate": float(groups[hi].mean()),
+                            "high_cases": int(len(groups[hi])), "low": str(lo), "low_rate": float(groups[lo].mean()),
+                            "low_cases": int(len(groups[lo])), "difference": diff, "ci_low": ci[0], "ci_high": ci[1],
+                            "significant": bool(ci[0] > 0)})
+    drivers_df = pd.DataFrame(drivers)
+    if len(drivers_df):
+        drivers_df = drivers_df.sort_values(["significant", "difference", "factor"], ascending=[False, False, True],
+                                            kind="stable").reset_index(drop=True)
+    bad = r[r["bad"]].copy()
+    bad["department"] = bad["department"].astype(object).where(bad["department"].notna(), "（未注明部门）")
+    cols = ["case_id", "service", "department", "level", "rating_time", "text", "days_since_rating", "deadline_days"]
+    not_rect = bad[~bad["rectified"]].sort_values(["days_since_rating", "case_id"], ascending=[False, True])[cols]
+    late = bad[bad["rectified_on_time"].eq(False)].sort_values(["rectify_days", "case_id"], ascending=[False, True])
+    late = late[cols[:5] + ["rectify_time", "rectify_days", "deadline_days"]]
+    dep = bad.groupby("department", sort=True).agg(bad=("bad", "size"), rectified=("rectified", "sum"),
+                                                   on_time=("rectified_on_time", lambda s: int(s.eq(True).sum())))
+    dep["rectified_rate"] = dep["rectified"] / dep["bad"]
+    dep["on_time_rate"] = dep["on_time"] / dep["bad"]
+    rated = int(len(r))
+    return RatingResult(
+        rated=rated, unrated=int(all_cases - len(t)), unread={str(k): int(n) for k, n in unread.items()},
+        good_rate=float(r["good"].mean()) if rated else None, bad_rate=float(r["bad"].mean()) if rated else None,
+        factors=pd.DataFrame(rows), drivers=drivers_df, not_rectified=not_rect.reset_index(drop=True),
+        rectified_late=late.reset_index(drop=True), by_department=dep.reset_index(),
+        rectify_days=float(rules.ratings["rectify_days"]))

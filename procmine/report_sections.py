@@ -1,0 +1,127 @@
+"""Report sections on top of the audit: 督办 (red/yellow cards, indicators), 好差评
+(what goes with bad ratings, rectification) and 一件事 (bundle instances, candidates).
+
+Structure only: plain :class:`procmine.report.Table` objects in the report's language;
+the renderers lay them out. Each section is left out, with a sentence saying why,
+when the log cannot support it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .metrics import Measured
+
+
+@dataclass
+class Section:
+    anchor: str
+    title: str
+    tables: list = field(default_factory=list)
+    note: str | None = None
+
+
+def _v(x):
+    if x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and x != x):
+        return None
+    if isinstance(x, pd.Timestamp):
+        return x.tz_convert("Asia/Shanghai").tz_localize(None) if x.tzinfo else x
+    return x.item() if hasattr(x, "item") else x
+
+
+def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+    from .monitor import INDICATORS, indicators, monitor
+    from .report import Table
+
+    r = monitor(log, rules, measured=m)
+    a = r.alerts.head(200)
+    rows = [[t.value(x.level), mask.ids([str(x.case_id)])[0], x.service, _v(x.department), _v(x.resource),
+             _v(x.activity), _v(x.accept_time), _v(x.clock_days), _v(x.sla_days), _v(x.days_over), _v(x.days_left)]
+            for x in a.itertuples(index=False)]
+    cols = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
+            "sla_days", "days_over", "days_left"]
+    alerts = Table(t("sheet.supervision"), [t(f"sv.col.{c}") for c in cols], rows,
+                   ["text", "text", "text", "text", "text", "text", "date", "days", "days", "days", "days"],
+                   note=t("sv.alerts_note", as_of=f"{r.as_of:%Y-%m-%d}", red=r.red, yellow=r.yellow,
+                          steps=r.steps_over, warn=t.num(rules.warn_days)), wrap=[2, 5])
+    ind = indicators(log, rules, measured=m)
+    keys = [k for k, _, _ in INDICATORS]
+    fmts = {"open_overdue": "int", "average_visits": "float"}
+    irows = []
+    for by in ("service", "department"):
+        for rec in ind[by].to_dict(orient="records"):
+            irows.append([t(f"sv.by.{by}"), rec[by], rec["cases"]] + [_v(rec.get(k)) for k in keys])
+    indicators_table = Table(t("sheet.indicators"), [t("sv.col.by"), t("sv.col.group"), t("sv.col.cases")]
+                             + [t(f"ind.{k}") for k in keys], irows,
+                             ["text", "text", "int"] + [fmts.get(k, "pct") for k in keys],
+                             note=t("sv.indicators_note"), wrap=[1])
+    return Section("supervision", t("section.supervision"), [alerts, indicators_table])
+
+
+def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+    from .ratings import analyse_ratings
+    from .report import Table
+
+    r = analyse_ratings(log, rules, measured=m)
+    if r is None:
+        return Section("ratings", t("section.ratings"), [], t("rt.none"))
+    frows = [[t(f"rt.factor.{x.factor}"), t.value(x.group), x.cases, x.bad, x.bad_rate, x.ci_low, x.ci_high]
+             for x in r.factors.itertuples(index=False)]
+    factors = Table(t("sheet.ratings"), [t(f"rt.col.{c}") for c in ("factor", "group", "cases", "bad", "bad_rate",
+                                                                     "ci_low", "ci_high")], frows,
+                    ["text", "text", "int", "int", "pct", "pct", "pct"],
+                    note=t("rt.note", rated=r.rated, unrated=r.unrated,
+                           good="—" if r.good_rate is None else f"{r.good_rate:.1%}",
+                           bad="—" if r.bad_rate is None else f"{r.bad_rate:.1%}"))
+    drows = [[x.department, x.bad, x.rectified, x.rectified_rate, x.on_time, x.on_time_rate]
+             for x in r.by_department.itertuples(index=False)]
+    late = [[mask.ids([str(x.case_id)])[0], x.service, x.department, _v(x.rating_time), _v(x.days_since_rating)]
+            for x in r.not_rectified.head(100).itertuples(index=False)]
+    rect = Table(t("sheet.rectification"), [t(f"rt.col.{c}") for c in ("department", "bad", "rectified",
+                                                                       "rectified_rate", "on_time", "on_time_rate")],
+                 drows, ["text", "int", "int", "pct", "int", "pct"],
+                 note=t("rt.rect_note", days=t.num(r.rectify_days), open=len(r.not_rectified),
+                        late=len(r.rectified_late)))
+    open_ = Table(t("sheet.not_rectified"), [t(f"rt.col.{c}") for c in ("case_id", "service", "department",
+                                                                        "rating_time", "days_since")],
+                  late, ["text", "text", "text", "date", "days"])
+    return Section("ratings", t("section.ratings"), [factors, rect, open_])
+
+
+def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+    from .bundles import applicant_key, bundle_instances, load_bundles
+    from .report import Table
+
+    if applicant_key(log) is None:
+        return Section("bundles", t("section.bundles"), [], t("bd.none"))
+    declared = rules.bundles.get("declared")
+    r = bundle_instances(log, load_bundles(declared) if declared else [], rules, measured=m)
+    rows = []
+    promises = ["一次告知", "一表申请", "一套材料", "一窗受理", "一网办理"]
+    if len(r.instances):
+        for name, g in r.instances.groupby("bundle", sort=True):
+            row = [name, len(g), float(g["intakes"].mean()),
+                   None if g["trips"].isna().any() else float(g["trips"].astype(float).mean()),
+                   int(g["repeated_documents"].sum()),
+                   None if g["working_days"].isna().all() else float(g["working_days"].astype(float).median())]
+            for p in promises:
+                vals = g[p].dropna()
+                row.append(None if vals.empty else float(vals.astype(bool).mean()))
+            rows.append(row)
+    inst = Table(t("sheet.bundles"), [t(f"bd.col.{c}") for c in ("bundle", "instances", "intakes", "trips",
+                                                                 "repeated", "working_days")]
+                 + [t(f"bd.promise.{i}") for i in range(5)], rows,
+                 ["text", "int", "float", "float", "int", "days"] + ["pct"] * 5, note=t("bd.note"))
+    crows = [[c.services, c.applicants, _v(c.trips), _v(c.extra_trips), c.repeated_documents]
+             for c in r.candidates.itertuples(index=False)]
+    cand = Table(t("sheet.bundle_candidates"), [t(f"bd.col.{c}") for c in ("services", "applicants", "trips",
+                                                                           "extra_trips", "repeated")],
+                 crows, ["text", "int", "int", "int", "int"], wrap=[0],
+                 note=t("bd.cand_note", window=t.num(rules.bundles.get("window_days", 30)),
+                        min=t.num(rules.bundles.get("min_applicants", 5))))
+    return Section("bundles", t("section.bundles"), [inst, cand])
+
+
+def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask) -> list[Section]:
+    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask), bundles(log, m, rules, t, mask)]

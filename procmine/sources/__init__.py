@@ -1,0 +1,2 @@
+"""Sources beyond one flat table per sheet: relational exports (case, step,
+document and rating tables) and databases."""

@@ -1,0 +1,240 @@
+"""Databases as sources: ``procmine import postgresql://user@host/db --table T … -o log.parquet``.
+
+Tables (or one query) are read through SQLAlchemy, streamed in chunks of rows,
+turned into text tables with row numbers, and imported like the tables of a
+workbook: relationally (case/step/document/rating roles) when they are, else
+each as a flat event table. ``source_file`` is the table name (``query`` for a
+query), ``source_row`` the row's number in the result, 1-based.
+
+Credentials: the password comes from the URL, ``--password-file``, or the
+environment (``PROCMINE_DB_PASSWORD``; the driver's own, such as ``PGPASSWORD``
+or ``~/.pgpass``, also work). It never appears in a message, the log, the
+rejects or the summary: URLs are shown without it and every error text is
+scrubbed of it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..errors import InputError, UsageError
+
+_URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
+CHUNK_ROWS = 50_000
+# dialect → the driver SQLAlchemy needs (pip name), for the error message
+DRIVERS = {"postgresql": "psycopg[binary] (postgresql+psycopg://…)", "mysql": "pymysql (mysql+pymysql://…)",
+           "oracle": "oracledb (oracle+oracledb://…)", "dm": "dmPython + sqlalchemy_dm (dm+dmPython://…)",
+           "mssql": "pyodbc (mssql+pyodbc://…)", "sqlite": "built in (sqlite:///file.db)"}
+
+
+def is_url(source) -> bool:
+    return isinstance(source, str) and bool(_URL.match(source)) and not Path(source).exists()
+
+
+def _password(url, password_file: str | Path | None) -> str | None:
+    if url.password:
+        return url.password
+    if password_file:
+        try:
+            text = Path(password_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise UsageError(f"cannot read the password file {password_file}: {exc.strerror}") from None
+        return text[0].strip() if text else ""
+    return os.environ.get("PROCMINE_DB_PASSWORD") or None
+
+
+class _Scrub:
+    """Removes secrets from any text shown to the user."""
+
+    def __init__(self, *secrets: str | None) -> None:
+        self.secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: str) -> str:
+        from urllib.parse import quote
+
+        for s in self.secrets:
+            for form in {s, quote(s, safe=""), quote(s)}:
+                text = text.replace(form, "***")
+        return text
+
+
+def engine_for(url_text: str, password_file=None):
+    """(engine, the URL as shown — without the password, scrubber)."""
+    try:
+        from sqlalchemy import create_engine
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+    except ImportError:
+        raise UsageError("reading databases needs SQLAlchemy: pip install 'procmine[db]'") from None
+    scrub = _Scrub(_url_password(url_text))
+    try:
+        url = make_url(url_text)
+    except ArgumentError as exc:
+        raise UsageError(scrub(f"not a database URL: {scrub(url_text)} ({exc})")) from None
+    password = _password(url, password_file)
+    scrub = _Scrub(password, url.password)
+    # a bare postgresql:// or mysql:// URL: use the driver that is installed
+    bare = "+" not in url.drivername
+    for backend, module, driver in (("postgresql", "psycopg", "postgresql+psycopg"),
+                                    ("mysql", "pymysql", "mysql+pymysql")):
+        if bare and url.get_backend_name() == backend:
+            try:
+                __import__(module)
+                url = url.set(drivername=driver)
+            except ImportError:
+                pass
+    if password is not None:
+        url = url.set(password=password)
+    shown = url.render_as_string(hide_password=True).replace(":***@", "@")
+    try:
+        engine = create_engine(url, pool_pre_ping=False)
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError, ArgumentError, ValueError, TypeError) as exc:
+        backend = url.get_backend_name()
+        raise UsageError(scrub(f"no database driver for {shown}: {exc}"),
+                         hint=f"install the driver: {DRIVERS.get(backend, 'see the README, section Databases')}") from None
+    return engine, shown, scrub
+
+
+def _url_password(url_text: str) -> str | None:
+    m = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url_text)
+    return m.group(1) if m else None
+
+
+def _text_column(values: list) -> pd.Series:
+    """Database values → text as a spreadsheet would show them (times ISO, numbers plain)."""
+    import datetime as dt
+    import decimal
+
+    out = []
+    for v in values:
+        if v is None:
+            out.append(None)
+        elif isinstance(v, str):
+            out.append(v.strip() or None)
+        elif isinstance(v, dt.datetime):
+            out.append(v.isoformat(sep=" "))
+        elif isinstance(v, (dt.date, dt.time)):
+            out.append(v.isoformat())
+        elif isinstance(v, float):
+            out.append(repr(int(v)) if v.is_integer() else repr(v))
+        elif isinstance(v, decimal.Decimal):
+            out.append(format(v.normalize(), "f") if v == v.to_integral_value() else str(v))
+        elif isinstance(v, (bytes, bytearray, memoryview)):
+            out.append(bytes(v).decode("utf-8", errors="replace"))
+        else:
+            out.append(str(v))
+    return pd.Series(pd.array(out, dtype="string"))
+
+
+def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int | None = None):
+    """Stream a query's rows in chunks into a text Table."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from .relational import Table
+
+    chunk_rows = chunk_rows or CHUNK_ROWS
+    chunks: list[pd.DataFrame] = []
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(sql)
+            columns = [str(c) for c in result.keys()]
+            while True:
+                rows = result.fetchmany(chunk_rows)
+                if not rows:
+                    break
+                cols = list(zip(*rows))
+                chunks.append(pd.DataFrame({c: _text_column(list(v)) for c, v in zip(columns, cols)}))
+    except SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        raise InputError(scrub(f"cannot read {name} from {shown}: {detail[0] if detail else type(exc).__name__}"),
+                         hint=scrub("\n".join(detail[1:3])) or None) from None
+    except Exception as exc:  # the driver's own errors (connection dropped mid-stream …)
+        raise InputError(scrub(f"cannot read {name} from {shown}: {type(exc).__name__}: "
+                               f"{str(exc).splitlines()[0] if str(exc) else ''}")) from None
+    frame = (pd.concat(chunks, ignore_index=True) if chunks
+             else pd.DataFrame({c: pd.Series([], dtype="string") for c in columns}))
+    blank = frame.isna().all(axis=1).to_numpy() if len(frame.columns) else np.zeros(len(frame), bool)
+    rows = np.arange(1, len(frame) + 1, dtype=np.int64)
+    if blank.any():
+        frame, rows = frame.loc[~blank].reset_index(drop=True), rows[~blank]
+    return Table(name, "", frame, rows, kind="database")
+
+
+def read_tables(url_text: str, tables=(), query: str | None = None, *, password_file=None,
+                chunk_rows: int | None = None):
+    """Text tables of a database: the named tables, or the rows of one query."""
+    from sqlalchemy import MetaData, Table as SaTable, select, text
+    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+
+    if not tables and not query:
+        raise UsageError("a database source needs --table NAME (one or more) or --query SQL")
+    engine, shown, scrub = engine_for(url_text, password_file)
+    out = []
+    try:
+        if query:
+            out.append(read_query(engine, text(query), "query", scrub, shown, chunk_rows))
+        for name in tables:
+            schema, _, bare = name.rpartition(".")
+            try:
+                meta = MetaData(schema=schema or None)
+                with engine.connect() as conn:
+                    table = _reflect(conn, meta, bare, SaTable)
+            except NoSuchTableError:
+                raise InputError(f"no table {name!r} in {shown}") from None
+            except SQLAlchemyError as exc:
+                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+                raise InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
+                                 hint="check host, port, database, user and password (URL, --password-file or "
+                                      "PROCMINE_DB_PASSWORD)") from None
+            except Exception as exc:
+                raise InputError(scrub(f"cannot connect to {shown}: {type(exc).__name__}: "
+                                       f"{str(exc).splitlines()[0] if str(exc) else ''}")) from None
+            order = list(table.primary_key.columns) or []
+            sql = select(table).order_by(*order) if order else select(table)
+            out.append(read_query(engine, sql, name, scrub, shown, chunk_rows))
+    finally:
+        engine.dispose()
+    return out
+
+
+def _reflect(conn, meta, name: str, SaTable):
+    """Reflect a table, matching its name case-insensitively (PRE_NODE vs pre_node)."""
+    from sqlalchemy import inspect
+    from sqlalchemy.exc import NoSuchTableError
+
+    names = inspect(conn).get_table_names(schema=meta.schema)
+    exact = [n for n in names if n == name] or [n for n in names if n.lower() == name.lower()]
+    if not exact:
+        raise NoSuchTableError(name)
+    return SaTable(exact[0], meta, autoload_with=conn)
+
+
+def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
+                  tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
+    """Import database tables: relational when they are, else each a flat event table."""
+    from ..importer import _convert
+    from ..mapping import Mapping, load_mapping, map_columns
+    from ..readers import RawSheet
+    from . import relational
+
+    urls = [s for s in sources if is_url(s)]
+    if len(urls) != 1 or len(urls) != len(list(sources)):
+        raise UsageError("give one database URL (and no files) per import")
+    raw = read_tables(urls[0], tables, query, password_file=password_file, chunk_rows=chunk_rows)
+    base = load_mapping(relational.flat_mapping(mapping))
+    if service:
+        base = Mapping(**{**base.__dict__, "service": service})
+    vocab = relational.load_vocabulary(mapping, base)
+    roles = [relational.classify(t, vocab) for t in raw]
+    if relational.looks_relational([r for r in roles if r], vocab):
+        return relational.import_tables(raw, vocab, duplicates=duplicates, service=service, base=base)
+    sheets = []
+    for t in raw:
+        sm = map_columns(list(t.frame.columns), base, where=f"{t.file}: ")
+        sheets.append(RawSheet(t.file, "", t.frame, t.rows, base, kind="csv", sheet_mapping=sm))
+    return relational.finish([_convert(s) for s in sheets], duplicates)
