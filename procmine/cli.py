@@ -76,12 +76,26 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 
 
+def _engine_options(f):
+    """--memory-limit / --temp-dir for the embedded engine (DuckDB)."""
+    def apply(ctx, param, value):
+        if value:
+            from .engine import duckdb as engine
+            engine.configure(**{param.name: value})
+        return value
+    f = click.option("--temp-dir", "temp_dir", expose_value=False, callback=apply,
+                     help="engine spill directory (env PROCMINE_TEMP_DIR)")(f)
+    return click.option("--memory-limit", "memory_limit", expose_value=False, callback=apply,
+                        help="engine memory limit, e.g. 4GB (env PROCMINE_MEMORY_LIMIT)")(f)
+
+
 @cli.command("cases")
 @click.argument("log", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+@_engine_options
 def cases_cmd(log, output, rules, as_of, no_mask) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
     data = eventlog.read_log(log)
@@ -97,6 +111,7 @@ def cases_cmd(log, output, rules, as_of, no_mask) -> None:
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+@_engine_options
 def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
     data = eventlog.read_log(log)

@@ -133,19 +133,27 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
 
 def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
     """The trip events with ``visit`` (1, 2, … per case): trips on the same calendar
-    day at most ``gap_hours`` apart (one's end to the next one's start) are one visit."""
+    day at most ``gap_hours`` apart (one's end to the next one's start) are one visit.
+    Defined once, in the engine's SQL (``procmine.engine.duckdb.TRIP_VISITS_SQL``)."""
+    from .engine.duckdb import trip_visit_numbers
+
     t = facts.loc[facts["trip"], ["case_id", "service", "activity", "trip_kind", "trip_at", "trip_until"]]
     if t.empty:
         return t.assign(visit=pd.Series([], dtype="int64"))
-    t = t.sort_values(["case_id", "trip_at"], kind="stable")
-    case = t["case_id"].to_numpy()
-    at, until = t["trip_at"], t["trip_until"]
-    prev_until = until.shift()
-    same_case = np.r_[False, case[1:] == case[:-1]]
-    same_day = np.r_[False, local_day(at.iloc[1:]) == local_day(prev_until.iloc[1:].fillna(at.iloc[1:]))]
-    close = (_hours(at - prev_until) <= gap_hours).fillna(False).to_numpy()
-    new_visit = pd.Series((~(same_case & same_day & close)).astype(np.int64), index=t.index)
-    return t.assign(visit=new_visit.groupby(case).cumsum().to_numpy())
+    local = pd.DataFrame({"_row": np.arange(len(t), dtype=np.int64),
+                          "case_id": t["case_id"].astype(str).to_numpy(),
+                          "trip_at": _local(t["trip_at"]), "trip_until": _local(t["trip_until"])})
+    v = trip_visit_numbers(local, gap_hours)
+    rows = v["_row"].to_numpy()
+    return t.iloc[rows].assign(visit=v["visit"].to_numpy())
+
+
+def _local(ts: pd.Series) -> pd.Series:
+    """Naive Shanghai wall-clock times (the calendar day and hours the engine works in)."""
+    ts = pd.Series(ts).reset_index(drop=True)
+    if isinstance(ts.dtype, pd.DatetimeTZDtype):
+        return ts.dt.tz_convert(TZ).dt.tz_localize(None)
+    return pd.to_datetime(ts)
 
 
 def visits_per_case(facts: pd.DataFrame, gap_hours: float) -> pd.Series:

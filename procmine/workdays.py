@@ -102,47 +102,26 @@ class WorkCalendar:
         return float((s[:, 1] - s[:, 0]).sum()) / 60.0
 
     # ------------------------------------------------------------ vector API
-    def _frame(self, *series: pd.Series):
-        stamps = [_naive(s) for s in series]
-        ok = np.ones(len(stamps[0]), dtype=bool)
-        for s in stamps:
-            ok &= s.notna().to_numpy()
-        if not ok.any():
-            return None, ok, stamps
-        vals = pd.concat([s[ok] for s in stamps])
-        return self.table(vals.min(), vals.max()), ok, stamps
+    # Computed by the engine: the calendar is a table it joins, and each number
+    # is the difference of two lookups (procmine.engine.workcal).
+    def _intervals(self, start: pd.Series, end: pd.Series, column: str) -> pd.Series:
+        from .engine.duckdb import default, intervals
+
+        start, end = pd.Series(start), pd.Series(end)
+        out = intervals(default(), self, _naive(start).reset_index(drop=True), _naive(end).reset_index(drop=True))
+        return pd.Series(out[column].to_numpy(), index=start.index, dtype=float)
 
     def working_days(self, start: pd.Series, end: pd.Series) -> pd.Series:
         """Working days from ``start`` to ``end`` (the first day per ``first_day``); NaN where either is missing."""
-        out = pd.Series(np.nan, index=start.index)
-        cal, ok, (s, e) = self._frame(start, end)
-        if cal is None:
-            return out
-        si, ei = cal.day_index(s[ok]), cal.day_index(e[ok])
-        n = cal.cum_days[ei] - cal.cum_days[si]
-        if self.first_day == "include":
-            n = n + cal.flags[si]
-        out[ok] = n.astype(float)
-        return out
+        return self._intervals(start, end, "working_days")
 
     def days_between(self, start: pd.Series, end: pd.Series) -> pd.Series:
         """Working days in (start day, end day]: the days a pause or wait covers, start day excluded."""
-        out = pd.Series(np.nan, index=start.index)
-        cal, ok, (s, e) = self._frame(start, end)
-        if cal is None:
-            return out
-        out[ok] = (cal.cum_days[cal.day_index(e[ok])] - cal.cum_days[cal.day_index(s[ok])]).astype(float)
-        return out
+        return self._intervals(start, end, "days_between")
 
     def working_hours(self, start: pd.Series, end: pd.Series) -> pd.Series:
         """Office hours on working days between two timestamps (NaN where either is missing)."""
-        out = pd.Series(np.nan, index=start.index)
-        cal, ok, (s, e) = self._frame(start, end)
-        if cal is None:
-            return out
-        minutes = cal.office_minute(e[ok]) - cal.office_minute(s[ok])
-        out[ok] = np.maximum(minutes, 0) / 60.0
-        return out
+        return self._intervals(start, end, "working_hours")
 
     @property
     def note(self) -> str | None:
@@ -166,18 +145,6 @@ class CalendarTable:
         self.day_minutes = per_day
         # office minutes before each day starts
         self.cum_minutes = np.concatenate([[0], np.cumsum(self.flags * per_day)[:-1]])
-
-    def day_index(self, ts: pd.Series) -> np.ndarray:
-        return ((ts.dt.normalize() - self.first).dt.days).to_numpy()
-
-    def office_minute(self, ts: pd.Series) -> np.ndarray:
-        """Office minutes elapsed since the table's first day, at each timestamp."""
-        idx = self.day_index(ts)
-        minute = (ts.dt.hour * 60 + ts.dt.minute + ts.dt.second / 60.0).to_numpy()
-        within = np.zeros(len(idx))
-        for a, b in self.spans:
-            within += np.clip(minute - a, 0, b - a)
-        return self.cum_minutes[idx] + np.where(self.flags[idx], within, 0.0)
 
 
 def _naive(s: pd.Series) -> pd.Series:

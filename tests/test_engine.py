@@ -1,0 +1,86 @@
+"""Issue 15: the engine's calendar lookups give WorkCalendar's numbers."""
+
+import os
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from procmine.engine import duckdb as eng
+from procmine.workdays import WorkCalendar
+
+
+def _stamps(n, seed):
+    rng = np.random.default_rng(seed)
+    base = pd.Timestamp("2023-09-20")
+    s = base + pd.to_timedelta(rng.integers(0, 40 * 24 * 60, n), unit="min") + pd.to_timedelta(rng.integers(0, 60, n), unit="s")
+    e = s + pd.to_timedelta(rng.integers(0, 20 * 24 * 60, n), unit="min")
+    s, e = pd.Series(s), pd.Series(e)
+    s[::17] = pd.NaT
+    return s, e
+
+
+def _by_hand(cal, s, e):
+    """Day by day with chinese_calendar directly: an independent reference."""
+    from chinese_calendar import is_workday
+
+    spans = [(int(a[:2]) * 60 + int(a[3:]), int(b[:2]) * 60 + int(b[3:])) for a, b in cal.office_hours]
+    days, between, hours = [], [], []
+    for a, b in zip(s, e):
+        if pd.isna(a) or pd.isna(b):
+            days.append(np.nan), between.append(np.nan), hours.append(np.nan)
+            continue
+        n, mins, d = 0, 0.0, a.normalize()
+        while d <= b.normalize():
+            if is_workday(d.date()):
+                if d > a.normalize():
+                    n += 1
+                for lo, hi in spans:
+                    x, y = d + pd.Timedelta(minutes=lo), d + pd.Timedelta(minutes=hi)
+                    mins += max((min(y, b) - max(x, a)).total_seconds() / 60.0, 0.0)
+            d += pd.Timedelta(days=1)
+        between.append(float(n))
+        days.append(float(n + (cal.first_day == "include" and is_workday(a.date()))))
+        hours.append(mins / 60.0)
+    return days, between, hours
+
+
+@pytest.mark.parametrize("first_day", ["exclude", "include"])
+def test_calendar_lookups_in_the_engine_match_a_day_by_day_count(first_day):
+    cal = WorkCalendar(first_day=first_day)
+    s, e = _stamps(300, 7)
+    days, between, hours = _by_hand(cal, s, e)
+    np.testing.assert_array_equal(cal.working_days(s, e), days)
+    np.testing.assert_array_equal(cal.days_between(s, e), between)
+    np.testing.assert_allclose(cal.working_hours(s, e), hours, atol=1e-6)
+
+
+def test_friday_afternoon_to_monday_morning_is_three_working_hours_in_the_engine():
+    cal = WorkCalendar(office_hours=(("08:30", "17:30"),))
+    s, e = pd.Series([pd.Timestamp("2024-03-08 16:00")]), pd.Series([pd.Timestamp("2024-03-11 10:00")])
+    assert eng.intervals(eng.connect(), cal, s, e)["working_hours"].iloc[0] == pytest.approx(3.0)
+
+
+def test_memory_limit_and_spill_directory_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROCMINE_MEMORY_LIMIT", "512MB")
+    monkeypatch.setenv("PROCMINE_TEMP_DIR", str(tmp_path))
+    con = eng.connect()
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert limit.replace(" ", "").upper().startswith(("512", "488"))
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
+
+
+def test_cli_engine_options_set_the_limit_and_spill_directory(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from procmine.cli import cli
+
+    monkeypatch.setenv("PROCMINE_MEMORY_LIMIT", "")  # restored afterwards, with the process engine
+    monkeypatch.setenv("PROCMINE_TEMP_DIR", "")
+    monkeypatch.setattr(eng, "_DEFAULT", None)
+    CliRunner().invoke(cli, ["cases", "--memory-limit", "600MB", "--temp-dir", str(tmp_path),
+                                 "--output", str(tmp_path / "c.csv"), str(tmp_path / "missing")])
+    assert os.environ["PROCMINE_MEMORY_LIMIT"] == "600MB" and os.environ["PROCMINE_TEMP_DIR"] == str(tmp_path)
+    con = eng.default()
+    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].replace(" ", "").upper().startswith(("600", "572"))
