@@ -530,11 +530,9 @@ def _has_blank_lines(path: Path) -> bool:
             tail = buf[-2:]
 
 
-def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
-    """CSV (optionally gzipped) in UTF-8 ± BOM, GB18030 or UTF-16; header found in
-    the first lines. The body is read by pyarrow (columnar, multi-threaded, no
-    whole-file Python string); files with blank lines or ragged rows go through
-    pandas so row numbers stay exact."""
+def sniff_csv(path: Path) -> tuple[str, str, list[str]]:
+    """A CSV file's encoding (UTF-8 ± BOM, GB18030 or UTF-16), delimiter (, ; tab |)
+    and first lines, from its head."""
     head = _head(path)
     if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
         encoding = "utf-16"
@@ -552,9 +550,17 @@ def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
             except UnicodeDecodeError:
                 raise InputError(f"{path} is neither UTF-8 nor GBK/GB18030 text",
                                  hint="save it as CSV UTF-8, or as .xlsx") from None
-    text_head = head.decode(encoding, errors="ignore").lstrip("\ufeff")
-    head_lines = text_head.splitlines()[:PROBE_ROWS]
-    delim = max([",", ";", "\t", "|"], key=lambda d: sum(line.count(d) for line in head_lines[:10]))
+    lines = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[:PROBE_ROWS]
+    delim = max([",", ";", "\t", "|"], key=lambda d: sum(line.count(d) for line in lines[:10]))
+    return encoding, delim, lines
+
+
+def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
+    """CSV (optionally gzipped) in UTF-8 ± BOM, GB18030 or UTF-16; header found in
+    the first lines. The body is read by pyarrow (columnar, multi-threaded, no
+    whole-file Python string); files with blank lines or ragged rows go through
+    pandas so row numbers stay exact."""
+    encoding, delim, head_lines = sniff_csv(path)
     try:
         probe = list(csv.reader(io.StringIO("\n".join(head_lines)), delimiter=delim))
     except csv.Error as exc:

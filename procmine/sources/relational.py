@@ -358,19 +358,7 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
 def _csv_sniff(path: Path) -> tuple[str, str, list[str]]:
     from .. import readers
 
-    head = readers._head(path)
-    if head[:2] in (b"\xff\xfe", b"\xfe\xff"):
-        encoding = "utf-16"
-    else:
-        cut = head[: head.rfind(b"\n") + 1] or head
-        encoding = "utf-8"
-        try:
-            cut.decode("utf-8")
-        except UnicodeDecodeError:
-            encoding = "gb18030"
-    lines = head.decode(encoding, errors="ignore").lstrip("\ufeff").splitlines()[: readers.PROBE_ROWS]
-    delim = max([",", ";", "\t", "|"], key=lambda d: sum(line.count(d) for line in lines[:10]))
-    return encoding, delim, lines
+    return readers.sniff_csv(path)
 
 
 def _load(probe: _Probe) -> Table:
