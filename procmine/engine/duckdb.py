@@ -86,44 +86,6 @@ def default():
     return _DEFAULT.cursor()
 
 
-# A visit is the applicant's continuous presence (issue 10): trips of a case on
-# the same calendar day, one's end at most $gap hours before the next one's
-# start, are one visit; visits are numbered 1, 2, … per case in time order.
-TRIP_VISITS_SQL = """
-WITH t AS (
-    SELECT _row, case_id, trip_at, trip_until,
-           lag(trip_until) OVER w AS prev_until,
-           row_number() OVER w AS k
-    FROM trips
-    WINDOW w AS (PARTITION BY case_id ORDER BY trip_at, _row)
-), n AS (
-    SELECT _row, case_id, trip_at,
-           CASE WHEN k > 1
-                 AND CAST(trip_at AS DATE) = CAST(coalesce(prev_until, trip_at) AS DATE)
-                 AND coalesce(epoch(trip_at - prev_until) / 3600.0 <= $gap, false)
-                THEN 0 ELSE 1 END AS new_visit
-    FROM t
-)
-SELECT _row, sum(new_visit) OVER (PARTITION BY case_id ORDER BY trip_at, _row
-                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS visit
-FROM n
-ORDER BY case_id, trip_at, _row
-"""
-
-
-def trip_visit_numbers(trips: pd.DataFrame, gap_hours: float, con=None) -> pd.DataFrame:
-    """``trips``: ``_row, case_id, trip_at, trip_until`` (naive local times).
-    Returns ``_row, visit`` in case/time order."""
-    con = con or default()
-    con.register("trips", trips)
-    try:
-        out = con.execute(TRIP_VISITS_SQL, {"gap": float(gap_hours)}).df()
-    finally:
-        con.unregister("trips")
-    out["visit"] = out["visit"].astype("int64")
-    return out
-
-
 def configure(memory_limit: str | None = None, temp_dir: str | None = None) -> None:
     """Set the process engine's memory limit and spill directory (CLI options;
     they override ``PROCMINE_MEMORY_LIMIT`` / ``PROCMINE_TEMP_DIR``)."""

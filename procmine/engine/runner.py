@@ -1,0 +1,271 @@
+"""Engines that run the definitions (:mod:`procmine.engine.definitions`).
+
+- ``duckdb`` (default): embedded, in-process, out of core over the Parquet log,
+  with a memory limit and a spill directory (``--memory-limit`` /
+  ``PROCMINE_MEMORY_LIMIT``, ``--temp-dir`` / ``PROCMINE_TEMP_DIR``).
+- ``spark``: PySpark, for a cluster. The master (``local[2]``, ``spark://host:7077``,
+  ``yarn``) or a Spark Connect URL (``sc://host:15002``) comes from ``--spark-master``
+  or ``PROCMINE_SPARK_MASTER``; the log is read from any path Spark can read (a
+  Parquet file or a directory of Parquet files on HDFS, S3 or local disk). The SQL
+  is the same, transpiled from DuckDB's dialect by sqlglot.
+
+Each engine turns its input into the view ``ev`` (times as integer microseconds
+of Shanghai wall-clock time); only that loader is engine-specific.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, InputError, UsageError
+
+TZ = "Asia/Shanghai"
+TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
+                "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us"}
+TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text")
+NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days")
+ENGINES = ("duckdb", "spark")
+UTC8_US = 8 * 3600 * 1_000_000
+
+
+@dataclass
+class EngineOptions:
+    """How to run the definitions (a config object; the CLI fills it from options
+    and the environment)."""
+
+    engine: str = "duckdb"
+    memory_limit: str | None = None
+    temp_dir: str | None = None
+    threads: int | None = None
+    spark_master: str | None = None
+    spark_conf: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, engine: str | None = None, **kw) -> "EngineOptions":
+        kw = {k: v for k, v in kw.items() if v is not None}
+        name = (engine or os.environ.get("PROCMINE_ENGINE") or "duckdb").lower()
+        if name not in ENGINES:
+            raise UsageError(f"unknown engine {name!r}: use one of {', '.join(ENGINES)}")
+        return cls(engine=name,
+                   memory_limit=kw.get("memory_limit") or os.environ.get("PROCMINE_MEMORY_LIMIT"),
+                   temp_dir=kw.get("temp_dir") or os.environ.get("PROCMINE_TEMP_DIR"),
+                   threads=kw.get("threads"),
+                   spark_master=kw.get("spark_master") or os.environ.get("PROCMINE_SPARK_MASTER"))
+
+
+def open_engine(options: "EngineOptions | str | None" = None):
+    if options is None or isinstance(options, str):
+        options = EngineOptions.from_env(options)
+    if options.engine == "spark":
+        return SparkEngine(options)
+    return DuckDBEngine(options)
+
+
+def _is_path(source) -> bool:
+    return isinstance(source, (str, os.PathLike))
+
+
+def parquet_files(path) -> list[str]:
+    """A Parquet file, or every Parquet file under a directory (a partitioned log)."""
+    p = Path(path)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
+        if not files:
+            raise InputError(f"{p}: a directory with no Parquet files in it",
+                             hint="give the log written by `procmine import` (a .parquet file or its directory)")
+        return files
+    if not p.exists():
+        raise InputError(f"no such file: {p}")
+    return [str(p)]
+
+
+class DuckDBEngine:
+    name = "duckdb"
+
+    def __init__(self, options: EngineOptions):
+        import duckdb
+
+        config: dict[str, str] = {}
+        if options.memory_limit:
+            config["memory_limit"] = str(options.memory_limit)
+        if options.temp_dir:
+            config["temp_directory"] = str(options.temp_dir)
+        if options.threads:
+            config["threads"] = str(options.threads)
+        try:
+            self.con = duckdb.connect(":memory:", config=config)
+        except duckdb.Error as exc:
+            raise ConfigError(f"the embedded engine refused its settings: {exc}",
+                              hint="--memory-limit takes sizes like 4GB or 800MB") from None
+        self._registered: list[str] = []
+
+    # -- input
+    def load(self, source, columns: list[str] | None = None) -> None:
+        """The view ``ev`` over a DataFrame or a Parquet file/directory."""
+        if _is_path(source):
+            files = parquet_files(source)
+            self.con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_parquet("
+                             f"{files!r}, filename = true, file_row_number = true, union_by_name = true)")
+            f, r = "filename", "file_row_number"
+        else:
+            frame = source.assign(_r=range(len(source)))
+            self.con.register("src_df", frame)
+            self._registered.append("src_df")
+            self.con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM src_df")
+            f, r = "''", "_r"
+        types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT {_select(types, f, r, 'duckdb')} FROM src")
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.con.register(f"{name}_df", frame)
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        self.con.unregister(f"{name}_df")
+
+    def materialize(self, name: str, sql: str, view: bool = False) -> None:
+        kind = "VIEW" if view else "TABLE"
+        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+
+    def fetch(self, sql: str) -> pd.DataFrame:
+        return self.con.execute(sql).df()
+
+    def close(self) -> None:
+        for name in self._registered:
+            try:
+                self.con.unregister(name)
+            except Exception:  # pragma: no cover
+                pass
+        self.con.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+def _select(types: dict[str, str], f: str, r: str, dialect: str) -> str:
+    """The loader's select list: canonical columns, times as local microseconds."""
+    cols = []
+    for c in TEXT_COLUMNS:
+        cols.append(f"CAST({_q(c)} AS VARCHAR) AS {c}" if c in types else f"CAST(NULL AS VARCHAR) AS {c}")
+    for c in NUMBER_COLUMNS:
+        cols.append(f"CAST({_q(c)} AS DOUBLE) AS {c}" if c in types else f"CAST(NULL AS DOUBLE) AS {c}")
+    cols.append("CAST(in_person AS BOOLEAN) AS in_person" if "in_person" in types else
+                "CAST(NULL AS BOOLEAN) AS in_person")
+    if "materials" in types and ("[]" in types["materials"] or "ARRAY" in types["materials"]):
+        cols.append("materials")
+    else:
+        cols.append("CAST(NULL AS VARCHAR[]) AS materials" if dialect == "duckdb"
+                    else "CAST(NULL AS ARRAY<STRING>) AS materials")
+    for c, alias in TIME_COLUMNS.items():
+        t = types.get(c)
+        if t is None:
+            cols.append(f"CAST(NULL AS BIGINT) AS {alias}")
+        elif dialect == "duckdb":
+            # Shanghai has been UTC+8 all year since 1991: local wall-clock time is the instant + 8 h
+            expr = (f"epoch_us(CAST({_q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
+                    else f"epoch_us(CAST({_q(c)} AS TIMESTAMP))")
+            cols.append(f"{expr} AS {alias}")
+        else:
+            expr = (f"unix_micros(CAST({_q(c)} AS TIMESTAMP))" if "NTZ" in t
+                    else f"unix_micros({_q(c)}) + {UTC8_US}")
+            cols.append(f"{expr} AS {alias}")
+    cols.append(f"{f} AS _f")
+    cols.append(f"CAST({r} AS BIGINT) AS _r")
+    return ", ".join(cols)
+
+
+def _q(c: str) -> str:
+    return f'"{c}"'
+
+
+class SparkEngine:
+    """PySpark. The session is created (or reused) with the master from the options."""
+
+    name = "spark"
+
+    def __init__(self, options: EngineOptions):
+        try:
+            import pyspark  # noqa: F401
+            from pyspark.sql import SparkSession
+        except ImportError:
+            raise ConfigError("the Spark engine needs pyspark, which is not installed",
+                              hint="pip install 'procmine[spark]' (and Java 17: apt-get install openjdk-17-jre-headless)"
+                              ) from None
+        import sqlglot  # noqa: F401
+
+        master = options.spark_master or "local[2]"
+        builder = SparkSession.builder.appName("procmine")
+        if master.startswith("sc://"):
+            builder = builder.remote(master)
+        else:
+            builder = builder.master(master)
+            builder = builder.config("spark.driver.memory", os.environ.get("PROCMINE_SPARK_DRIVER_MEMORY", "4g"))
+            builder = builder.config("spark.ui.enabled", "false")
+        for k, v in {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
+                     "spark.sql.execution.arrow.pyspark.enabled": "true",
+                     "spark.sql.shuffle.partitions": os.environ.get("PROCMINE_SPARK_PARTITIONS", "8"),
+                     **options.spark_conf}.items():
+            builder = builder.config(k, v)
+        try:
+            self.spark = builder.getOrCreate()
+        except Exception as exc:  # Java missing, master unreachable
+            raise ConfigError(f"could not start Spark ({master}): {str(exc).splitlines()[0] if str(exc) else exc}",
+                              hint="Spark needs Java 17 (openjdk-17-jre-headless) and a reachable master; "
+                                   "set --spark-master or PROCMINE_SPARK_MASTER") from None
+        self._tmp: tempfile.TemporaryDirectory | None = None
+        self._cached: list = []
+
+    def _sql(self, duck_sql: str) -> str:
+        import sqlglot
+
+        return sqlglot.transpile(duck_sql, read="duckdb", write="spark")[0]
+
+    def load(self, source, columns: list[str] | None = None) -> None:
+        if _is_path(source):
+            p = str(source)
+            if "://" not in p:
+                parquet_files(p)  # a clear error for a missing local path
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            self._tmp = tempfile.TemporaryDirectory(prefix="procmine-spark-")
+            p = os.path.join(self._tmp.name, "log.parquet")
+            table = pa.Table.from_pandas(source, preserve_index=False)
+            pq.write_table(table, p)
+        df = self.spark.read.option("recursiveFileLookup", "true").parquet(p)
+        df = df.selectExpr("*", "_metadata.file_path AS __f", "_metadata.row_index AS __r")
+        df.createOrReplaceTempView("src")
+        types = {f.name: f.dataType.simpleString().upper() for f in df.schema.fields}
+        types = {k: ("ARRAY" if v.startswith("ARRAY") else v) for k, v in types.items()}
+        self.spark.sql(f"SELECT {_select(types, '__f', '__r', 'spark')} FROM src").createOrReplaceTempView("ev")
+
+    def register(self, name: str, frame: pd.DataFrame) -> None:
+        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+
+    def materialize(self, name: str, sql: str, view: bool = False) -> None:
+        df = self.spark.sql(self._sql(sql))
+        if not view:
+            df = df.localCheckpoint(eager=True)
+        df.createOrReplaceTempView(name)
+
+    def fetch(self, sql: str) -> pd.DataFrame:
+        return self.spark.sql(self._sql(sql)).toPandas()
+
+    def close(self) -> None:
+        for name in ("ev", "src"):
+            self.spark.catalog.dropTempView(name)
+        if self._tmp is not None:
+            self._tmp.cleanup()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
