@@ -36,7 +36,6 @@ Per case (:func:`case_metrics`)
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -84,7 +83,9 @@ def _time_to_us(ts: pd.Series) -> pd.Series:
 
 
 FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos, trip, trip_kind, trip_at_us, "
-                "trip_until_us, wait_hours, wait_work_hours, wait_owner, service_hours, service_work_hours, "
+                "trip_until_us, wait_us / 3600000000.0 AS wait_hours, wait_work_us / 3600000000.0 AS wait_work_hours, "
+                "wait_owner, service_us / 3600000000.0 AS service_hours, "
+                "service_work_us / 3600000000.0 AS service_work_hours, "
                 "materials, sla_days, channel_online, in_person_known")
 
 

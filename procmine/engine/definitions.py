@@ -57,13 +57,13 @@ def has(col: str, pattern: str) -> str:
     return f"coalesce(regexp_matches({col}, {lit(pattern)}), false)"
 
 
-def office_minutes(us: str, c: str, cal: WorkCalendar) -> str:
-    """Office minutes since the calendar's first day at ``us``; ``c`` is the
-    calendar row joined on that day."""
-    minute = f"(({us} - {c}.d * {DAY_US}) / 60000000.0)"
-    spans = [(int(a), int(b)) for a, b in cal._office_minutes()]
-    within = " + ".join(f"least(greatest({minute} - {a}, 0), {b - a})" for a, b in spans) or "0"
-    return f"({c}.cum_office_minutes + CASE WHEN {c}.is_workday THEN {within} ELSE 0 END)"
+def office_us(us: str, c: str, cal: WorkCalendar) -> str:
+    """Office time (microseconds, an integer so that sums are exact in every engine)
+    since the calendar's first day at ``us``; ``c`` is the calendar row joined on that day."""
+    tod = f"({us} - {c}.d * {DAY_US})"
+    spans = [(int(a) * 60_000_000, int(b) * 60_000_000) for a, b in cal._office_minutes()]
+    within = " + ".join(f"least(greatest({tod} - {a}, 0), {b - a})" for a, b in spans) or "0"
+    return f"({c}.cum_office_minutes * 60000000 + CASE WHEN {c}.is_workday THEN {within} ELSE 0 END)"
 
 
 def working_days(cs: str, ce: str, cal: WorkCalendar, first_day: bool = True) -> str:
@@ -154,17 +154,17 @@ SELECT *,
        lag(en_us) OVER w AS prev_us
 FROM ev1
 WINDOW w AS (PARTITION BY case_id ORDER BY ts_us, en_us, _f, _r)"""))
-    om = lambda us, c: office_minutes(us, c, cal)  # noqa: E731
+    om = lambda us, c: office_us(us, c, cal)  # noqa: E731
     out.append(("facts", f"""
 SELECT x.case_id, x.service, x.activity, x.department, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
        CASE WHEN x.pickup THEN x.en_us ELSE x.ts_us END AS trip_at_us,
        x.en_us AS trip_until_us,
-       {nonneg('x.ts_us - x.prev_us')} / {HOUR_US}.0 AS wait_hours,
-       {nonneg(om('x.ts_us', 'ct') + ' - ' + om('x.prev_us', 'cp'))} / 60.0 AS wait_work_hours,
+       {nonneg('x.ts_us - x.prev_us')} AS wait_us,
+       {nonneg(om('x.ts_us', 'ct') + ' - ' + om('x.prev_us', 'cp'))} AS wait_work_us,
        CASE WHEN x.pickup OR x.correction THEN 'applicant' ELSE 'office' END AS wait_owner,
-       (x.e_us - x.s_us) / {HOUR_US}.0 AS service_hours,
-       {nonneg(om('x.e_us', 'ce') + ' - ' + om('x.s_us', 'cs'))} / 60.0 AS service_work_hours,
+       x.e_us - x.s_us AS service_us,
+       {nonneg(om('x.e_us', 'ce') + ' - ' + om('x.s_us', 'cs'))} AS service_work_us,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.limit_text,
@@ -216,10 +216,10 @@ SELECT f.case_id,
        bool_or(f.trip_kind IN ('pickup', 'remote_delivery')) AS has_delivery,
        bool_or(f.withdrawn) AS step_withdrawn,
        bool_or(f.rejected) AS step_rejected,
-       sum(f.wait_hours) AS waiting_hours,
-       sum(f.wait_work_hours) AS waiting_work_hours,
-       sum(f.service_hours) AS service_hours,
-       sum(f.service_work_hours) AS service_work_hours
+       sum(f.wait_us) / {HOUR_US}.0 AS waiting_hours,
+       sum(f.wait_work_us) / {HOUR_US}.0 AS waiting_work_hours,
+       sum(f.service_us) / {HOUR_US}.0 AS service_hours,
+       sum(f.service_work_us) / {HOUR_US}.0 AS service_work_hours
 FROM facts f GROUP BY f.case_id"""))
     out.append(("c2", """
 SELECT case_id,

@@ -150,38 +150,38 @@ class DuckDBEngine:
 
 def _select(types: dict[str, str], f: str, r: str, dialect: str) -> str:
     """The loader's select list: canonical columns, times as local microseconds."""
+    spark = dialect == "spark"
+    q = (lambda c: f"`{c}`") if spark else (lambda c: f'"{c}"')  # noqa: E731
+    text, lst = ("STRING", "ARRAY<STRING>") if spark else ("VARCHAR", "VARCHAR[]")
     cols = []
     for c in TEXT_COLUMNS:
-        cols.append(f"CAST({_q(c)} AS VARCHAR) AS {c}" if c in types else f"CAST(NULL AS VARCHAR) AS {c}")
+        cols.append(f"CAST({q(c)} AS {text}) AS {c}" if c in types else f"CAST(NULL AS {text}) AS {c}")
     for c in NUMBER_COLUMNS:
-        cols.append(f"CAST({_q(c)} AS DOUBLE) AS {c}" if c in types else f"CAST(NULL AS DOUBLE) AS {c}")
+        cols.append(f"CAST({q(c)} AS DOUBLE) AS {c}" if c in types else f"CAST(NULL AS DOUBLE) AS {c}")
     cols.append("CAST(in_person AS BOOLEAN) AS in_person" if "in_person" in types else
                 "CAST(NULL AS BOOLEAN) AS in_person")
-    if "materials" in types and ("[]" in types["materials"] or "ARRAY" in types["materials"]):
-        cols.append("materials")
-    else:
-        cols.append("CAST(NULL AS VARCHAR[]) AS materials" if dialect == "duckdb"
-                    else "CAST(NULL AS ARRAY<STRING>) AS materials")
+    m = types.get("materials", "")
+    cols.append(f"CAST(materials AS {lst}) AS materials" if ("[]" in m or "ARRAY" in m)
+                else f"CAST(NULL AS {lst}) AS materials")
     for c, alias in TIME_COLUMNS.items():
         t = types.get(c)
         if t is None:
             cols.append(f"CAST(NULL AS BIGINT) AS {alias}")
-        elif dialect == "duckdb":
+        elif not spark:
             # Shanghai has been UTC+8 all year since 1991: local wall-clock time is the instant + 8 h
-            expr = (f"epoch_us(CAST({_q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
-                    else f"epoch_us(CAST({_q(c)} AS TIMESTAMP))")
+            expr = (f"epoch_us(CAST({q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
+                    else f"epoch_us(CAST({q(c)} AS TIMESTAMP))")
             cols.append(f"{expr} AS {alias}")
         else:
-            expr = (f"unix_micros(CAST({_q(c)} AS TIMESTAMP))" if "NTZ" in t
-                    else f"unix_micros({_q(c)}) + {UTC8_US}")
+            # nanosecond Parquet timestamps (pandas' default) reach Spark as longs
+            # (spark.sql.legacy.parquet.nanosAsLong): nanoseconds since the epoch, UTC
+            expr = (f"unix_micros(CAST({q(c)} AS TIMESTAMP))" if "NTZ" in t
+                    else f"({q(c)} DIV 1000) + {UTC8_US}" if t in ("BIGINT", "LONG")
+                    else f"unix_micros({q(c)}) + {UTC8_US}")
             cols.append(f"{expr} AS {alias}")
     cols.append(f"{f} AS _f")
     cols.append(f"CAST({r} AS BIGINT) AS _r")
     return ", ".join(cols)
-
-
-def _q(c: str) -> str:
-    return f'"{c}"'
 
 
 class SparkEngine:
@@ -209,6 +209,7 @@ class SparkEngine:
             builder = builder.config("spark.ui.enabled", "false")
         for k, v in {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
                      "spark.sql.execution.arrow.pyspark.enabled": "true",
+                     "spark.sql.legacy.parquet.nanosAsLong": "true",
                      "spark.sql.shuffle.partitions": os.environ.get("PROCMINE_SPARK_PARTITIONS", "8"),
                      **options.spark_conf}.items():
             builder = builder.config(k, v)
@@ -247,7 +248,13 @@ class SparkEngine:
         self.spark.sql(f"SELECT {_select(types, '__f', '__r', 'spark')} FROM src").createOrReplaceTempView("ev")
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
-        self.spark.createDataFrame(frame).createOrReplaceTempView(name)
+        def kind(dtype) -> str:
+            k = getattr(dtype, "kind", "O")
+            return {"i": "bigint", "u": "bigint", "f": "double", "b": "boolean"}.get(k, "string")
+
+        schema = ", ".join(f"`{c}` {kind(frame[c].dtype)}" for c in frame.columns)
+        rows = frame.astype(object).where(frame.notna(), None).values.tolist()
+        self.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
         df = self.spark.sql(self._sql(sql))
@@ -256,7 +263,11 @@ class SparkEngine:
         df.createOrReplaceTempView(name)
 
     def fetch(self, sql: str) -> pd.DataFrame:
-        return self.spark.sql(self._sql(sql)).toPandas()
+        import warnings
+
+        with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
+            warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
+            return self.spark.sql(self._sql(sql)).toPandas()
 
     def close(self) -> None:
         for name in ("ev", "src"):
