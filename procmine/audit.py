@@ -154,12 +154,29 @@ def _pct(x: float) -> str:
     return f"{x:.0%}"
 
 
+# what the findings read from the log itself, besides the engine's tables (ratings, applicants)
+SIDE_COLUMNS = ("case_id", "service", "activity", "department", "start_time", "end_time", "channel", "rating",
+                "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time", "applicant",
+                "applicant_id")
+
+
+def side_log(path) -> pd.DataFrame | None:
+    """The columns of a Parquet log the ratings and 一件事 findings need, read only when
+    the log has ratings or applicants (None otherwise)."""
+    from .eventlog import conform_columns, read_columns
+
+    probe = read_columns(path, ("rating", "applicant", "applicant_id"))
+    if probe.empty or not probe.notna().any().any():
+        return None
+    return conform_columns(read_columns(path, SIDE_COLUMNS))
+
+
 class _Ctx:
-    def __init__(self, log: pd.DataFrame, rules: Rules, as_of=None) -> None:
+    def __init__(self, m, rules: Rules) -> None:
         self.rules = rules
         self.t = rules.thresholds
         self.min_cases = int(self.t.get("min_cases", 5))
-        self.m = measure(log, rules, as_of=as_of)
+        self.m = m
         self.facts = self.m.facts
         self.calendar = self.m.calendar
         self.handovers = self.m.handovers
@@ -189,14 +206,19 @@ class _Ctx:
         self.skipped.append(entry)
 
 
-def audit(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) -> AuditResult:
-    """Audit a canonical log; findings ranked by impact (weighted to working hours).
+def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> AuditResult:
+    """Audit a canonical log (a DataFrame, or the path of a Parquet log: a file or a
+    partitioned directory); findings ranked by impact (weighted to working hours).
+    ``engine``: "duckdb" (default), "spark" or an ``EngineOptions``.
 
-    >>> result = audit(procmine.read_log("out/log.parquet"))   # doctest: +SKIP
+    >>> result = audit("out/log.parquet")                       # doctest: +SKIP
     >>> result.findings[0].summary                              # doctest: +SKIP
     """
     rules = load_rules(rules)
-    ctx = _Ctx(log, rules, as_of)
+    m = measure(log, rules, as_of=as_of, engine=engine)
+    if not isinstance(log, pd.DataFrame):
+        log = side_log(log)
+    ctx = _Ctx(m, rules)
     f = ctx.facts
     known = ctx.m.trips_known
     has_trips = bool(known.any()) and bool(f["trip"].any())
@@ -305,7 +327,7 @@ def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
 
 def _excess_visits(ctx: _Ctx) -> None:
     cases = ctx.cases
-    trips = trip_visits(ctx.facts, ctx.rules.same_visit_gap_hours)
+    trips = ctx.m.trips if ctx.m.trips is not None else trip_visits(ctx.facts, ctx.rules.same_visit_gap_hours)
     later = trips[trips["visit"] > 1].drop_duplicates(["case_id", "visit"])  # the step that opened each extra visit
     for service, g in cases.groupby("service", sort=True):
         v = g["visits"]
@@ -653,7 +675,7 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     """好差评: process factors whose groups differ in 差评率 (interval excluding zero)."""
     from .ratings import analyse_ratings
 
-    if "rating" not in log or log["rating"].isna().all():
+    if log is None or "rating" not in log or log["rating"].isna().all():
         ctx.skip("rating_driver", "skip.ratings")
         return
     r = analyse_ratings(log, ctx.rules, measured=ctx.m)
@@ -678,7 +700,7 @@ def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:
     """一件事 nobody declared yet: services the same applicants apply for together."""
     from .bundles import _candidates, applicant_key, load_bundles
 
-    key = applicant_key(log)
+    key = applicant_key(log) if log is not None else None
     if key is None:
         ctx.skip("bundle_candidate", "skip.applicants")
         return

@@ -77,16 +77,33 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
 
 
 def _engine_options(f):
-    """--memory-limit / --temp-dir for the embedded engine (DuckDB)."""
-    def apply(ctx, param, value):
-        if value:
-            from .engine import duckdb as engine
-            engine.configure(**{param.name: value})
-        return value
-    f = click.option("--temp-dir", "temp_dir", expose_value=False, callback=apply,
-                     help="engine spill directory (env PROCMINE_TEMP_DIR)")(f)
-    return click.option("--memory-limit", "memory_limit", expose_value=False, callback=apply,
-                        help="engine memory limit, e.g. 4GB (env PROCMINE_MEMORY_LIMIT)")(f)
+    """--engine / --spark-master / --memory-limit / --temp-dir, gathered into one
+    ``EngineOptions`` passed to the command as ``engine``."""
+    import functools
+
+    @functools.wraps(f)
+    def wrapper(*args, engine_name=None, spark_master=None, memory_limit=None, temp_dir=None, **kwargs):
+        from .engine.runner import EngineOptions
+
+        opts = EngineOptions.from_env(engine_name, spark_master=spark_master, memory_limit=memory_limit,
+                                      temp_dir=temp_dir)
+        return f(*args, engine=opts, **kwargs)
+
+    wrapper = click.option("--temp-dir", "temp_dir", help="embedded engine's spill directory (env PROCMINE_TEMP_DIR)")(wrapper)
+    wrapper = click.option("--memory-limit", "memory_limit",
+                           help="embedded engine's memory limit, e.g. 8GB (env PROCMINE_MEMORY_LIMIT)")(wrapper)
+    wrapper = click.option("--spark-master", "spark_master",
+                           help="Spark master or Spark Connect URL: local[2], spark://host:7077, yarn, sc://host:15002 "
+                                "(env PROCMINE_SPARK_MASTER; default local[2])")(wrapper)
+    return click.option("--engine", "engine_name", type=click.Choice(["duckdb", "spark"]),
+                        help="where the definitions run: duckdb (embedded, default) or spark (env PROCMINE_ENGINE)")(wrapper)
+
+
+def _personal(log) -> "pd.DataFrame | None":
+    """The applicant-type columns of a Parquet log, for masking outputs."""
+    from .privacy import is_applicant_column
+
+    return eventlog.read_columns(log, where=is_applicant_column)
 
 
 @cli.command("cases")
@@ -96,10 +113,11 @@ def _engine_options(f):
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 @_engine_options
-def cases_cmd(log, output, rules, as_of, no_mask) -> None:
+def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
-    data = eventlog.read_log(log)
-    table = Masker.for_log(data, enabled=not no_mask).frame(metrics.case_metrics(data, rules, as_of=as_of))
+    data = eventlog.log_input(log)
+    masker = Masker.for_log(_personal(data) if isinstance(data, Path) else data, enabled=not no_mask)
+    table = masker.frame(metrics.case_metrics(data, rules, as_of=as_of, engine=engine))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
 
@@ -112,11 +130,11 @@ def cases_cmd(log, output, rules, as_of, no_mask) -> None:
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 @_engine_options
-def audit_cmd(log, output, rules, top, as_of, no_mask) -> None:
+def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    data = eventlog.read_log(log)
-    masker = Masker.for_log(data, enabled=not no_mask)
-    result = audit_mod.audit(data, rules, as_of=as_of).masked(masker)
+    data = eventlog.log_input(log)
+    masker = Masker.for_log(_personal(data) if isinstance(data, Path) else data, enabled=not no_mask)
+    result = audit_mod.audit(data, rules, as_of=as_of, engine=engine).masked(masker)
     if output:
         text = masker.json(result.to_json())
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))

@@ -363,3 +363,30 @@ def write_tables_xlsx(tables: dict, tmp: Path) -> None:
                 cells.append(cell)
             ws.append(cells)
     wb.save(tmp)
+
+
+def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
+    """Only some columns of a Parquet log (a file or a partitioned directory): those
+    of ``columns`` it has, or those whose name satisfies ``where``. For what the
+    engine does not compute (masking, ratings, applicants) without loading the whole log."""
+    import pyarrow.dataset as ds
+
+    from .engine.runner import parquet_files
+
+    dataset = ds.dataset(parquet_files(path), format="parquet")
+    names = dataset.schema.names
+    have = [c for c in names if (columns is not None and c in columns) or (where is not None and where(c))]
+    if not have:
+        return pd.DataFrame(index=pd.RangeIndex(0))
+    return dataset.to_table(columns=have).to_pandas()
+
+
+def log_input(path: str | Path):
+    """What the engine reads: a Parquet log (file or partitioned directory) stays a
+    path, read by the engine itself; any other export is imported in memory."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"no such file: {path}")
+    if path.is_dir() or path.suffix.lower() in (".parquet", ".pq"):
+        return path
+    return read_log(path)

@@ -238,6 +238,7 @@ class Measured:
     notes: list["Note"]            # str(note) is the English text; .message/.params for the catalogue
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
+    trips: pd.DataFrame | None = None  # trip events with their visit number (see trip_visits)
 
 
 def measure(log, rules: Rules | str | None = None, *, as_of=None,
@@ -264,6 +265,8 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch(SERVICE_VOCAB_SQL)
         unknown = eng.fetch(UNKNOWN_STATUS_SQL)
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
+        trips = eng.fetch("SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, visit "
+                          "FROM trips ORDER BY case_id, trip_at_us, pos")
     no_accept = sorted(s for s in vocab.loc[~vocab["accepts"].astype(bool), "service"] if s)
     no_finish = sorted(s for s in vocab.loc[~vocab["finishes"].astype(bool), "service"] if s)
     if no_accept:
@@ -307,7 +310,11 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                 .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
     if calendar.note:
         notes.append(calendar.note)
-    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status)
+    trips = pd.DataFrame({"case_id": trips["case_id"].astype("string"), "service": trips["service"].astype("string"),
+                          "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
+                          "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
+                          "visit": trips["visit"].astype("int64")})
+    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status, trips)
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
@@ -328,7 +335,7 @@ def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
     return ts.tz_convert(TZ)
 
 
-def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None) -> pd.DataFrame:
+def case_metrics(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> pd.DataFrame:
     """Per-case metrics (see the module docstring for each definition):
     ``case_id, service, events, departments, visits, materials_submitted,
     distinct_materials, repeated_material_submissions, apply_time, accept_time,
@@ -340,7 +347,7 @@ def case_metrics(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=N
     >>> m = case_metrics(procmine.read_log("out/log.parquet"))   # doctest: +SKIP
     >>> (m.visits <= 1).mean()                                    # 最多跑一次率  # doctest: +SKIP
     """
-    return measure(log, rules, as_of=as_of).cases
+    return measure(log, rules, as_of=as_of, engine=engine).cases
 
 
 # ----------------------------------------------------------------------------- rates

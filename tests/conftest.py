@@ -113,3 +113,13 @@ def real_log():
             _REAL_CACHE[name] = procmine.read_export(path)
         return _REAL_CACHE[name]
     return get
+
+
+@pytest.fixture(scope="session")
+def sample_log_path(tmp_path_factory):
+    """The shipped sample (logs/) imported once, as a canonical Parquet log."""
+    import procmine
+
+    path = tmp_path_factory.mktemp("sample") / "log.parquet"
+    procmine.write_log(procmine.read_export(Path(__file__).resolve().parents[1] / "logs").log, path)
+    return path

@@ -70,17 +70,36 @@ def test_memory_limit_and_spill_directory_from_the_environment(tmp_path, monkeyp
     assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
 
 
-def test_cli_engine_options_set_the_limit_and_spill_directory(tmp_path, monkeypatch):
+def test_cli_engine_options_reach_the_engine(tmp_path, monkeypatch, sample_log_path):
+    """--memory-limit / --temp-dir are passed to the engine that runs the definitions
+    (an options object, not the process environment)."""
     from click.testing import CliRunner
 
     from procmine.cli import cli
+    from procmine.engine import runner
 
-    monkeypatch.setenv("PROCMINE_MEMORY_LIMIT", "")  # restored afterwards, with the process engine
-    monkeypatch.setenv("PROCMINE_TEMP_DIR", "")
-    monkeypatch.setattr(eng, "_DEFAULT", None)
-    CliRunner().invoke(cli, ["cases", "--memory-limit", "600MB", "--temp-dir", str(tmp_path),
-                                 "--output", str(tmp_path / "c.csv"), str(tmp_path / "missing")])
-    assert os.environ["PROCMINE_MEMORY_LIMIT"] == "600MB" and os.environ["PROCMINE_TEMP_DIR"] == str(tmp_path)
-    con = eng.default()
-    assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)
-    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0].replace(" ", "").upper().startswith(("600", "572"))
+    monkeypatch.delenv("PROCMINE_MEMORY_LIMIT", raising=False)
+    seen = []
+    real = runner.DuckDBEngine.__init__
+
+    def spy(self, options):
+        real(self, options)
+        seen.append((self.con.execute("SELECT current_setting('memory_limit')").fetchone()[0],
+                     self.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]))
+
+    monkeypatch.setattr(runner.DuckDBEngine, "__init__", spy)
+    r = CliRunner().invoke(cli, ["cases", "--memory-limit", "600MB", "--temp-dir", str(tmp_path),
+                                 "--output", str(tmp_path / "c.csv"), str(sample_log_path)])
+    assert r.exit_code == 0, r.output
+    assert seen and seen[0][0].replace(" ", "").upper().startswith(("600", "572")) and seen[0][1] == str(tmp_path)
+    assert "PROCMINE_MEMORY_LIMIT" not in os.environ
+
+
+def test_a_bad_memory_limit_is_a_clear_error(sample_log_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", "from procmine.cli import run; run()", "audit", "--memory-limit",
+                           "lots", str(sample_log_path)], capture_output=True, text=True)
+    assert done.returncode == 1
+    assert "--memory-limit takes sizes like" in done.stderr and "Traceback" not in done.stderr

@@ -84,6 +84,25 @@ def parquet_files(path) -> list[str]:
     return [str(p)]
 
 
+def _arrow_to_pandas(table) -> pd.DataFrame:
+    """Arrow → pandas without copying strings into Python objects (Arrow-backed
+    string columns; nullable integers and booleans)."""
+    import pyarrow as pa
+
+    def mapper(t):
+        if pa.types.is_string(t) or pa.types.is_large_string(t):
+            return pd.StringDtype("pyarrow")
+        if pa.types.is_integer(t):
+            return pd.Int64Dtype()
+        if pa.types.is_boolean(t):
+            return pd.BooleanDtype()
+        if pa.types.is_list(t) or pa.types.is_large_list(t):
+            return pd.ArrowDtype(t)
+        return None
+
+    return table.to_pandas(types_mapper=mapper)
+
+
 class DuckDBEngine:
     name = "duckdb"
 
@@ -131,7 +150,7 @@ class DuckDBEngine:
         self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
 
     def fetch(self, sql: str) -> pd.DataFrame:
-        return self.con.execute(sql).df()
+        return _arrow_to_pandas(self.con.sql(sql).to_arrow_table())
 
     def close(self) -> None:
         for name in self._registered:
@@ -215,6 +234,8 @@ class SparkEngine:
             builder = builder.config(k, v)
         try:
             self.spark = builder.getOrCreate()
+            if not master.startswith("sc://"):
+                self.spark.sparkContext.setLogLevel("ERROR")
         except Exception as exc:  # Java missing, master unreachable
             raise ConfigError(f"could not start Spark ({master}): {str(exc).splitlines()[0] if str(exc) else exc}",
                               hint="Spark needs Java 17 (openjdk-17-jre-headless) and a reachable master; "
