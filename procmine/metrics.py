@@ -43,7 +43,7 @@ import pandas as pd
 
 from .eventlog import conform_columns
 from .rules import Rules, load_rules
-from .engine.workcal import calendar_frame
+from .engine.workcal import calendar_table
 from .workdays import WorkCalendar
 
 TZ = "Asia/Shanghai"
@@ -123,12 +123,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
         if pd.notna(span[k]):
             bounds.append(pd.Timestamp(int(span[k]), unit="us"))
     lo, hi_day = min(bounds), max(bounds)
-    frame = calendar_frame(calendar, lo, hi_day)
-    day0 = pd.Timestamp("1970-01-01")
-    eng.register("calendar", pd.DataFrame({
-        "d": ((pd.to_datetime(frame["day"]) - day0).dt.days).astype("int64"),
-        "is_workday": frame["is_workday"].astype(bool), "cum_workdays": frame["cum_workdays"].astype("int64"),
-        "cum_office_minutes": frame["cum_office_minutes"].astype("int64")}))
+    eng.register("calendar", calendar_table(calendar, lo, hi_day))
     names = eng.fetch("SELECT DISTINCT name FROM (SELECT unnest(materials) AS name FROM ev) t WHERE name IS NOT NULL")
     uniq = [str(x) for x in names["name"]]
     eng.register("catalogue", pd.DataFrame({"name": pd.Series(uniq, dtype=object),

@@ -103,13 +103,28 @@ class WorkCalendar:
 
     # ------------------------------------------------------------ vector API
     # Computed by the engine: the calendar is a table it joins, and each number
-    # is the difference of two lookups (procmine.engine.workcal).
+    # is the difference of two lookups (procmine.engine.definitions.intervals_sql).
     def _intervals(self, start: pd.Series, end: pd.Series, column: str) -> pd.Series:
-        from .engine.duckdb import default, intervals
+        from .engine.definitions import intervals_sql
+        from .engine.runner import EngineOptions, open_engine
+        from .engine.workcal import calendar_table
 
         start, end = pd.Series(start), pd.Series(end)
-        out = intervals(default(), self, _naive(start).reset_index(drop=True), _naive(end).reset_index(drop=True))
-        return pd.Series(out[column].to_numpy(), index=start.index, dtype=float)
+        s, e = _naive(start).reset_index(drop=True), _naive(end).reset_index(drop=True)
+        out = np.full(len(s), np.nan)
+        both = pd.concat([s, e]).dropna()
+        if both.empty:
+            return pd.Series(out, index=start.index, dtype=float)
+        def us(t: pd.Series) -> pd.Series:  # local-time microseconds, NA kept
+            return pd.Series(t.to_numpy(dtype="datetime64[us]").astype("int64"), dtype="Int64").mask(t.isna(), pd.NA)
+
+        pairs = pd.DataFrame({"i": np.arange(len(s), dtype=np.int64), "s_us": us(s), "e_us": us(e)})
+        with open_engine(EngineOptions(threads=1)) as eng:
+            eng.register("calendar", calendar_table(self, both.min(), both.max()))
+            eng.register("pairs", pairs)
+            res = eng.fetch(intervals_sql(self))
+        out[res["i"].to_numpy(dtype=np.int64)] = res[column].astype(float).to_numpy()
+        return pd.Series(out, index=start.index, dtype=float)
 
     def working_days(self, start: pd.Series, end: pd.Series) -> pd.Series:
         """Working days from ``start`` to ``end`` (the first day per ``first_day``); NaN where either is missing."""

@@ -123,3 +123,18 @@ def sample_log_path(tmp_path_factory):
     path = tmp_path_factory.mktemp("sample") / "log.parquet"
     procmine.write_log(procmine.read_export(Path(__file__).resolve().parents[1] / "logs").log, path)
     return path
+
+
+def require_spark() -> None:
+    """pyspark and Java for the Spark engine tests: skipped when absent on a developer's
+    machine, a failure in CI (the test set-up installs both)."""
+    import importlib.util
+
+    missing = [what for what, ok in (("pyspark", importlib.util.find_spec("pyspark") is not None),
+                                     ("sqlglot", importlib.util.find_spec("sqlglot") is not None),
+                                     ("java", shutil.which("java") is not None)) if not ok]
+    if missing:
+        msg = f"the Spark engine tests need {', '.join(missing)} (make test installs them)"
+        if in_ci():
+            pytest.fail(msg, pytrace=False)
+        pytest.skip(msg)

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from procmine.engine import duckdb as eng
+from procmine.engine.runner import DuckDBEngine, EngineOptions
 from procmine.workdays import WorkCalendar
 
 
@@ -58,13 +58,14 @@ def test_calendar_lookups_in_the_engine_match_a_day_by_day_count(first_day):
 def test_friday_afternoon_to_monday_morning_is_three_working_hours_in_the_engine():
     cal = WorkCalendar(office_hours=(("08:30", "17:30"),))
     s, e = pd.Series([pd.Timestamp("2024-03-08 16:00")]), pd.Series([pd.Timestamp("2024-03-11 10:00")])
-    assert eng.intervals(eng.connect(), cal, s, e)["working_hours"].iloc[0] == pytest.approx(3.0)
+    # Fri 16:00–17:30 = 1.5 h, Mon 08:30–10:00 = 1.5 h
+    assert cal.working_hours(s, e).iloc[0] == pytest.approx(3.0)
 
 
 def test_memory_limit_and_spill_directory_from_the_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PROCMINE_MEMORY_LIMIT", "512MB")
     monkeypatch.setenv("PROCMINE_TEMP_DIR", str(tmp_path))
-    con = eng.connect()
+    con = DuckDBEngine(EngineOptions.from_env()).con
     limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
     assert limit.replace(" ", "").upper().startswith(("512", "488"))
     assert con.execute("SELECT current_setting('temp_directory')").fetchone()[0] == str(tmp_path)

@@ -43,7 +43,8 @@ def run(env, what):
                           text=True, timeout=60)
 
 
-ALL = ["graphviz", "fonts-noto-cjk", "fontconfig", "libreoffice-calc-nogui", "poppler-utils", "postgresql"]
+ALL = ["graphviz", "fonts-noto-cjk", "fontconfig", "libreoffice-calc-nogui", "poppler-utils", "postgresql",
+       "openjdk-17-jre-headless"]
 
 
 def test_nothing_missing_means_no_apt(tmp_path):
@@ -60,13 +61,14 @@ def test_demo_installs_only_what_the_demo_needs(tmp_path):
     assert len(installs) == 1 and installs[0].split()[-3:] == ["graphviz", "fonts-noto-cjk", "fontconfig"]
 
 
-def test_test_setup_on_debian_installs_chromium_libreoffice_postgresql(tmp_path):
+def test_test_setup_on_debian_installs_chromium_libreoffice_postgresql_java(tmp_path):
     env, calls = fake_system(tmp_path, installed=["graphviz", "fonts-noto-cjk", "fontconfig"], chromium_stub=False,
                              apt_chromium_description="web browser")
     r = run(env, "test")
     assert r.returncode == 0, r.stderr
     install = [ln for ln in calls.read_text().splitlines() if "install" in ln][0].split()
-    assert {"libreoffice-calc-nogui", "postgresql", "chromium"} <= set(install) and "graphviz" not in install
+    assert {"libreoffice-calc-nogui", "postgresql", "chromium", "openjdk-17-jre-headless"} <= set(install)
+    assert "graphviz" not in install
 
 
 def test_ubuntu_snap_stub_gets_advice_not_a_failure(tmp_path):

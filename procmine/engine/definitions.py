@@ -52,6 +52,12 @@ def nonneg(expr: str) -> str:
     return f"(CASE WHEN ({expr}) < 0 THEN 0 ELSE ({expr}) END)"
 
 
+def hours3(us: str) -> str:
+    """Integer microseconds → hours rounded to 3 decimals, half up, exactly alike in
+    every engine (each engine's ``round`` of a double differs at the halves)."""
+    return f"(floor((({us}) + 1800000) / 3600000.0) / 1000.0)"
+
+
 def has(col: str, pattern: str) -> str:
     """The rules' step-name match: the pattern anywhere in the value (NULL → false)."""
     return f"coalesce(regexp_matches({col}, {lit(pattern)}), false)"
@@ -216,10 +222,8 @@ SELECT f.case_id,
        bool_or(f.trip_kind IN ('pickup', 'remote_delivery')) AS has_delivery,
        bool_or(f.withdrawn) AS step_withdrawn,
        bool_or(f.rejected) AS step_rejected,
-       sum(f.wait_us) / {HOUR_US}.0 AS waiting_hours,
-       sum(f.wait_work_us) / {HOUR_US}.0 AS waiting_work_hours,
-       sum(f.service_us) / {HOUR_US}.0 AS service_hours,
-       sum(f.service_work_us) / {HOUR_US}.0 AS service_work_hours
+       sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
+       sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f GROUP BY f.case_id"""))
     out.append(("c2", """
 SELECT case_id,
@@ -364,10 +368,10 @@ SELECT c.case_id, c.service, c.events, c.departments,
        coalesce(c.status = '在办' AND c.accepted AND c.has_limit AND NOT c.over
                 AND c.left_days <= {float(rules.warn_days)}, false) AS due_soon,
        CASE WHEN c.status = '在办' AND c.accepted AND c.has_limit THEN c.left_days END AS days_left,
-       round((coalesce(c.deliver_us, c.last_end) - c.apply_us) / {HOUR_US}.0, 3) AS lead_hours,
+       {hours3('coalesce(c.deliver_us, c.last_end) - c.apply_us')} AS lead_hours,
        c.lead_days,
-       round(c.waiting_hours, 3) AS waiting_hours, round(c.waiting_work_hours, 3) AS waiting_work_hours,
-       round(c.service_hours, 3) AS service_hours, round(c.service_work_hours, 3) AS service_work_hours,
+       {hours3('c.waiting_us')} AS waiting_hours, {hours3('c.waiting_work_us')} AS waiting_work_hours,
+       {hours3('c.service_us')} AS service_hours, {hours3('c.service_work_us')} AS service_work_hours,
        c.case_start AS case_start_us, c.last_end AS case_end_us,
        c.fallback_accept
 FROM c8 c
@@ -376,6 +380,19 @@ LEFT JOIN (SELECT case_id, count(*) AS submitted, count(DISTINCT material) AS di
            FROM handovers GROUP BY case_id) h ON h.case_id = c.case_id
 LEFT JOIN svc_trips k ON k.service = coalesce(c.service, '')"""))
     return out
+
+
+def intervals_sql(cal: WorkCalendar, source: str = "pairs") -> str:
+    """Working days (the clock's rule), working days between (start day excluded) and
+    working hours for pairs ``i, s_us, e_us`` of local-time microseconds: the same
+    lookups as the definitions above, for callers with timestamps of their own."""
+    hours = nonneg(office_us("p.e_us", "ce", cal) + " - " + office_us("p.s_us", "cs", cal))
+    return f"""
+SELECT p.i, {working_days('cs', 'ce', cal)} AS working_days,
+       {working_days('cs', 'ce', cal, first_day=False)} AS days_between,
+       {hours} / {HOUR_US}.0 AS working_hours
+FROM {source} p {_cal_join('cs', 'p.s_us')} {_cal_join('ce', 'p.e_us')}
+WHERE p.s_us IS NOT NULL AND p.e_us IS NOT NULL"""
 
 
 # Aggregates the Python side needs besides the tables (notes, limits not understood).

@@ -226,6 +226,7 @@ class SparkEngine:
             builder = builder.master(master)
             builder = builder.config("spark.driver.memory", os.environ.get("PROCMINE_SPARK_DRIVER_MEMORY", "4g"))
             builder = builder.config("spark.ui.enabled", "false")
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
         for k, v in {"spark.sql.session.timeZone": "UTC", "spark.sql.ansi.enabled": "false",
                      "spark.sql.execution.arrow.pyspark.enabled": "true",
                      "spark.sql.legacy.parquet.nanosAsLong": "true",
