@@ -648,13 +648,15 @@ def _csv_arrow_chunks(path: Path, encoding: str, delim: str, h: int, names: list
             for batch in reader:
                 pending.append(batch)
                 n += batch.num_rows
-                if n >= batch_rows:
-                    yield _arrow_to_text(pa.Table.from_batches(pending), names)
-                    pending, n = [], 0
+                while n >= batch_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield _arrow_to_text(table.slice(0, batch_rows), names)
+                    rest = table.slice(batch_rows)
+                    pending, n = rest.to_batches(), rest.num_rows
     except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
         raise CsvRestart(path) from None
     if n:
-        yield _arrow_to_text(pa.Table.from_batches(pending), names)
+        yield _arrow_to_text(pa.Table.from_batches(pending, schema=reader.schema), names)
 
 
 def _csv_pandas_chunks(path: Path, encoding: str, delim: str, h: int, names: list[str], batch_rows: int):

@@ -348,13 +348,12 @@ def event_hashes(events: pd.DataFrame) -> np.ndarray:
             if c in SOURCE or c == "_pos":
                 continue
             col = events[c]
+            na = col.isna().to_numpy()
             if c == "materials":
                 col = pd.Series(pd.array(pc.binary_join(pa.array(col.array), "\x1f"), dtype="string"),
                                 index=events.index)
-            elif isinstance(col.dtype, pd.DatetimeTZDtype):
-                col = pd.Series(col.to_numpy(dtype="datetime64[ns]").view("int64"), index=events.index).where(
-                    col.notna())
-            na = col.isna().to_numpy()
+            elif isinstance(col.dtype, pd.DatetimeTZDtype):  # the instant, as int64 in every batch
+                col = pd.Series(col.to_numpy(dtype="datetime64[ns]").view("int64"), index=events.index)
             h = pd.util.hash_pandas_object(col, index=False, hash_key=_hash_key(c)).to_numpy(dtype=np.uint64)
             h = _mix(h)
             h[na] = 0
