@@ -19,8 +19,9 @@ way. The dataset is written in a temporary directory beside the target and
 renamed at the end: an error or Ctrl-C leaves nothing behind.
 
 Memory is bounded by the batch size: one batch, the events waiting to be
-written (at most about ``batch_rows``), the rejects, and 8 bytes per event for
-the exact-duplicate check (a 64-bit hash of each event).
+written (at most about ``batch_rows``), the rejects, 8 bytes per event for the
+exact-duplicate check (a 64-bit hash of each event) and 8 bytes per case to count
+them (a 64-bit hash of the case id).
 """
 
 from __future__ import annotations
@@ -279,6 +280,31 @@ def _merge_notes(notes: list[str]) -> list[str]:
 # ---------------------------------------------------------------- exact duplicates
 
 
+class _HashSet:
+    """A set of 64-bit hashes as a few sorted numpy runs (8 bytes per member)."""
+
+    def __init__(self) -> None:
+        self.runs: list[np.ndarray] = []
+
+    def contains(self, h: np.ndarray) -> np.ndarray:
+        out = np.zeros(len(h), dtype=bool)
+        for run in self.runs:
+            i = np.searchsorted(run, h)
+            out |= run[np.minimum(i, len(run) - 1)] == h
+        return out
+
+    def add(self, h: np.ndarray) -> None:
+        new = np.unique(h)
+        new = new[~self.contains(new)]
+        if len(new):
+            self.runs.append(new)
+            if len(self.runs) > 8:
+                self.runs = [np.unique(np.concatenate(self.runs))]
+
+    def __len__(self) -> int:
+        return sum(len(r) for r in self.runs)
+
+
 class _Dedup:
     """Exact duplicate events across the whole import, with 8 bytes per event:
     sorted runs of 64-bit event hashes (provenance excluded, as in
@@ -349,6 +375,8 @@ def event_hashes(events: pd.DataFrame) -> np.ndarray:
                 continue
             col = events[c]
             na = col.isna().to_numpy()
+            if na.all():  # adds nothing: skip the work
+                continue
             if c == "materials":
                 col = pd.Series(pd.array(pc.binary_join(pa.array(col.array), "\x1f"), dtype="string"),
                                 index=events.index)
@@ -384,10 +412,10 @@ class _Dataset:
     buffered per (service, month) and written as row groups of the partition's open
     file; renamed onto ``target`` by :meth:`finish`, removed on any error."""
 
-    def __init__(self, target: Path, batch_rows: int, max_open: int = 32) -> None:
+    def __init__(self, target: Path, batch_rows: int, max_open: int | None = None) -> None:
         self.target = target
         self.flush_rows = max(batch_rows, 1)
-        self.max_open = max_open
+        self.max_open = max_open or _open_file_budget()
         self.buffers: dict[tuple[str, str], list[pd.DataFrame]] = {}
         self.sizes: dict[tuple[str, str], int] = {}
         self.buffered = 0
@@ -396,6 +424,7 @@ class _Dataset:
         self.columns: list[str] = []  # attribute columns, in order of appearance
         self.sources: list[list[str]] = []  # (file, sheet) in input order
         self.events = 0
+        self.case_hashes = _HashSet()  # 8 bytes per case, to count them without reading the dataset back
         self.tmp: Path | None = None
 
     def __enter__(self) -> "_Dataset":
@@ -439,9 +468,11 @@ class _Dataset:
             self.buffered += len(idx)
             if self.sizes[key] >= self.flush_rows:
                 self._flush(key)
-        while self.buffered > self.flush_rows:
-            self._flush(max(self.sizes, key=self.sizes.get))
+        if self.buffered > self.flush_rows:  # the largest partitions go, down to half: larger row groups
+            while self.buffered > self.flush_rows // 2:
+                self._flush(max(self.sizes, key=self.sizes.get))
         self.events += len(events)
+        self.case_hashes.add(pd.util.hash_pandas_object(events["case_id"], index=False).to_numpy(dtype=np.uint64))
 
     def _dir(self, key: tuple[str, str]) -> Path:
         name = partition_value(key[0]) or "__HIVE_DEFAULT_PARTITION__"
@@ -500,7 +531,7 @@ class _Dataset:
         self.writers.clear()
         files = sorted(str(p) for p in self.tmp.rglob("*.parquet"))
         result.events = self.events
-        result.cases = _count_cases(files)
+        result.cases = len(self.case_hashes)
         result.partitions = sorted({str(Path(f).parent.relative_to(self.tmp)) for f in files})
         marker = {"format": DATASET_FORMAT, "events": self.events, "cases": result.cases,
                   "rows_read": result.rows_read, "columns": [c for c in CANONICAL if c not in SOURCE]
@@ -524,15 +555,19 @@ class _Dataset:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def _count_cases(files: list[str]) -> int:
-    import duckdb
-
-    con = duckdb.connect()
+def _open_file_budget() -> int:
+    """How many partition files may be open at once: one per partition keeps one file
+    per partition (a closed one gets a new part-N). Up to 1024, within the process's
+    limit of open files, leaving room for everything else."""
     try:
-        return int(con.execute(f"SELECT count(DISTINCT case_id) FROM read_parquet({files!r}, "
-                               "hive_partitioning = false, union_by_name = true)").fetchone()[0])
-    finally:
-        con.close()
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, ValueError, OSError):
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return int(max(16, min(1024, soft // 2 - 64)))
 
 
 def is_dataset(path: str | Path) -> bool:
