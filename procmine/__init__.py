@@ -6,6 +6,7 @@ The public library is flat and mirrors the CLI::
     result = procmine.read_export(["logs/"])        # Excel/CSV/XES → ImportResult
     procmine.write_log(result.log, "out/log.parquet")
     log = procmine.read_log("out/log.parquet")
+    procmine.import_dataset(["big.csv"], "out/log/")  # streamed → partitioned Parquet dataset
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from .errors import (ConfigError, InputError, MappingError, NothingUsableError, 
 from .eventlog import CANONICAL, read_log, to_pm4py, write_log
 from .importer import ImportResult, SheetReport, read_export
 from .mapping import Mapping, load_mapping
+from .streaming import DatasetResult, import_dataset
 
 __version__ = "0.1.0"
 
 __all__ = [
-    "CANONICAL", "ConfigError", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
-    "OutputError", "ProcmineError", "SheetReport", "UsageError", "load_mapping", "read_export", "read_log", "to_pm4py",
+    "CANONICAL", "ConfigError", "DatasetResult", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
+    "OutputError", "ProcmineError", "SheetReport", "UsageError", "import_dataset", "load_mapping", "read_export", "read_log", "to_pm4py",
     "write_log", "__version__",
 ]

@@ -50,19 +50,38 @@ def cli() -> None:
 @click.option("--query", help="database source: read the rows of this SQL query instead of tables")
 @click.option("--password-file", type=click.Path(path_type=Path),
               help="database source: read the password from this file (or set PROCMINE_DB_PASSWORD)")
+@click.option("--partitioned", is_flag=True,
+              help="write a partitioned Parquet dataset (service=…/month=…); the default when -o is a directory")
+@click.option("--batch-rows", type=click.IntRange(min=1), default=None,
+              help="rows per batch when streaming into a partitioned dataset (default 200000)")
 def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask, tables, query,
-               password_file) -> None:
+               password_file, partitioned, batch_rows) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     A source may also be a database URL (postgresql://user@host/db) with
     --table NAME … or --query SQL. Case, step, document and rating tables
     (sheets, CSV files or database tables) are joined on the case key.
     Rejected rows are written beside the output as LOG.rejects.csv.
+
+    \b
+    With -o DIR/ (no suffix, or an existing directory) or --partitioned, CSV and
+    Parquet inputs are streamed in batches into a Parquet dataset partitioned
+    by service and month (DIR/service=…/month=YYYY-MM/part-0.parquet).
     """
-    result = importer.read_export(list(sources), mapping, duplicates=duplicates, service=service,
-                                  max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
-                                  password_file=password_file)
-    eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
+    if partitioned or output.suffix == "" or output.is_dir():
+        from . import streaming
+
+        result = streaming.import_dataset(list(sources), output, mapping, duplicates=duplicates, service=service,
+                                          batch_rows=batch_rows or streaming.DEFAULT_BATCH_ROWS,
+                                          max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                          password_file=password_file, progress=render.Progress("rows read"))
+    else:
+        if batch_rows:
+            raise UsageError("--batch-rows applies to a partitioned dataset (-o DIR/ or --partitioned)")
+        result = importer.read_export(list(sources), mapping, duplicates=duplicates, service=service,
+                                      max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                      password_file=password_file)
+        eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):

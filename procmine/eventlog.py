@@ -227,6 +227,8 @@ def read_log(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file: {path}")
+    if path.is_dir() and (_is_dataset(path) or any(path.rglob("*.parquet"))):
+        return _read_dataset(path)
     if path.suffix.lower() not in (".parquet", ".pq"):
         from .importer import read_export
 
@@ -243,6 +245,65 @@ def read_log(path: str | Path) -> pd.DataFrame:
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
     return conform_columns(log)
+
+
+DATASET_MARKER = "_procmine.json"  # written by procmine.streaming.import_dataset
+
+
+def _is_dataset(path: Path) -> bool:
+    return (path / DATASET_MARKER).is_file()
+
+
+def _dataset_files(path: str | Path):
+    """The Parquet files of a log (a file or a partitioned directory) and their
+    unified schema (a column some files lack reads as empty there). Files are
+    read by their own columns: ``service`` is a real column, ``month`` is only
+    the directory name."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .engine.runner import parquet_files
+
+    files = parquet_files(path)
+    try:
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files]).remove_metadata()
+    except Exception as exc:  # damaged files, clashing column types
+        raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}",
+                         hint="create one with: procmine import EXPORT.csv -o LOG/") from None
+    return files, schema
+
+
+def _read_dataset(path: Path) -> pd.DataFrame:
+    """A partitioned log written by ``procmine import … -o DIR/``: the log the
+    in-memory import gives, in its column and event order."""
+    import json
+
+    import pyarrow.dataset as ds
+
+    files, schema = _dataset_files(path)
+    try:
+        table = ds.dataset(files, schema=schema, format="parquet").to_table()
+    except Exception as exc:
+        raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}") from None
+    log = table.to_pandas(types_mapper=_types_mapper)
+    missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
+    if missing:
+        raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
+    meta = {}
+    if _is_dataset(path):
+        try:
+            meta = json.loads((path / DATASET_MARKER).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            meta = {}
+    order = [c for c in meta.get("columns", []) if c in log.columns]
+    log = log[order + [c for c in log.columns if c not in order]]
+    # input order (file, sheet as imported; then row) before the canonical sort, whose ties keep it
+    sources = {tuple(s): i for i, s in enumerate(meta.get("sources", []))}
+    if sources and all(c in log for c in SOURCE):
+        rank = pd.Series([sources.get((f, s), len(sources)) for f, s in
+                          zip(log["source_file"].astype(object), log["source_sheet"].astype(object))], index=log.index)
+        log = log.iloc[np.lexsort((log["source_row"].to_numpy(), rank.to_numpy()))].reset_index(drop=True)
+    return order_log(conform_columns(log))
 
 
 def conform_columns(log: pd.DataFrame) -> pd.DataFrame:
@@ -371,9 +432,8 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     engine does not compute (masking, ratings, applicants) without loading the whole log."""
     import pyarrow.dataset as ds
 
-    from .engine.runner import parquet_files
-
-    dataset = ds.dataset(parquet_files(path), format="parquet")
+    files, schema = _dataset_files(path)
+    dataset = ds.dataset(files, schema=schema, format="parquet")
     names = dataset.schema.names
     have = [c for c in names if (columns is not None and c in columns) or (where is not None and where(c))]
     if not have:

@@ -242,7 +242,12 @@ class _Rows:
         return self.reason == None  # noqa: E711
 
 
-def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, list[str]]:
+def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
+             ) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, list[str]]:
+    """One table → events, rejects, its report and notes. A yes/no or time-limit
+    column with values not understood is kept raw as an attribute; ``keep_raw``
+    names columns to keep raw anyway (a streamed batch whose other batches have
+    such values, so every batch has the same columns as the whole table would)."""
     df = table.frame
     sm: SheetMapping = table.sheet_mapping or map_columns(
         list(df.columns), table.mapping, where=f"{Path(table.file).name} [{table.sheet}]: " if table.sheet else "")
@@ -317,6 +322,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
             notes.append(f"{where}: {int(bad.sum())} values of {cols['in_person']!r} not understood as yes/no "
                          f"({examples}); in_person left unknown, raw text kept")
             extra_attrs[cols["in_person"]] = df[cols["in_person"]]
+        elif cols["in_person"] in keep_raw:
+            extra_attrs[cols["in_person"]] = df[cols["in_person"]]
     else:
         common["in_person"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
     units = df[cols["limit_unit"]] if "limit_unit" in cols else None
@@ -343,6 +350,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
             notes.append(f"{where}: {int(bad.sum())} values of {cols[fld]!r} not understood as a time limit "
                          f"({examples}); the cases are listed as 'limit not understood' in the audit, raw text kept")
             extra_attrs[cols[fld]] = df[cols[fld]]
+        elif cols[fld] in keep_raw:
+            extra_attrs[cols[fld]] = df[cols[fld]]
     for fld in ("status", "applicant", "applicant_id", "rating", "rating_channel", "rating_text", "rectify_status"):
         common[fld] = text(fld)
     if "step_sla_days" in cols:
@@ -351,6 +360,8 @@ def _convert(table: RawSheet) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, 
         if step_bad.any():
             notes.append(f"{where}: {int(step_bad.sum())} step limits in {cols['step_sla_days']!r} not understood; "
                          "raw text kept")
+            extra_attrs[cols["step_sla_days"]] = df[cols["step_sla_days"]]
+        elif cols["step_sla_days"] in keep_raw:
             extra_attrs[cols["step_sla_days"]] = df[cols["step_sla_days"]]
     lifecycle_times = [f for f in LIFECYCLE_TIMES if f in cols]
     for fld in lifecycle_times:
@@ -534,3 +545,25 @@ def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str)
             r.duplicates += len(gone_rows)
             r.rows_used -= len(gone_rows)
     return log.loc[~drop].reset_index(drop=True), found, int(drop.sum())
+
+
+# Fields whose raw text is kept as an attribute when some value is not understood.
+CONDITIONAL_RAW = ("in_person", "sla_days", "statutory_days", "step_sla_days")
+
+
+def raw_kept(table: RawSheet) -> set[str]:
+    """The columns :func:`_convert` would keep raw for this table (values not
+    understood as yes/no or as a time limit): a streaming import checks its
+    batches first so that every batch keeps the same columns."""
+    df = table.frame
+    cols = (table.sheet_mapping or map_columns(list(df.columns), table.mapping)).columns
+    out: set[str] = set()
+    if "in_person" in cols and parse_bool(df[cols["in_person"]])[1].any():
+        out.add(cols["in_person"])
+    units = df[cols["limit_unit"]] if "limit_unit" in cols else None
+    for fld in ("sla_days", "statutory_days"):
+        if fld in cols and parse_sla(df[cols[fld]], units)[2].any():
+            out.add(cols[fld])
+    if "step_sla_days" in cols and parse_sla(df[cols["step_sla_days"]])[2].any():
+        out.add(cols["step_sla_days"])
+    return out

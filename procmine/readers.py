@@ -69,6 +69,8 @@ def sniff_kind(path: Path) -> str:
         if name.endswith(".xes.gz") or inner.lstrip().startswith(b"<?xml") or b"<log" in inner[:2000]:
             return "xes"
         return "csv"
+    if head[:4] == b"PAR1":
+        return "parquet"
     if head[:4] == b"PK\x03\x04":
         return "xlsx"
     if head[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
@@ -93,6 +95,8 @@ def read_tables(path: Path, mapping: Mapping | None = None, *,
                          hint="open it in Excel or WPS and save it as .xlsx, or export CSV from the system")
     if kind == "xes":
         return [_read_xes(path)], []
+    if kind == "parquet":
+        return [concat_batches(list(iter_parquet_batches(path, mapping)))], []
     return [_read_csv(path, mapping)], []
 
 
@@ -560,6 +564,23 @@ def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
     the first lines. The body is read by pyarrow (columnar, multi-threaded, no
     whole-file Python string); files with blank lines or ragged rows go through
     pandas so row numbers stay exact."""
+    encoding, delim, h, names, title = csv_header(path, mapping)
+    df = None
+    if encoding != "utf-16" and not _has_blank_lines(path):
+        df = _csv_arrow(path, encoding, delim, h, names)
+    if df is None:
+        df = _csv_pandas(path, encoding, delim, h, names)
+    rows = np.arange(len(df), dtype=np.int64) + h + 2
+    blank = df.isna().all(axis=1).to_numpy()
+    if blank.any():
+        df = df.loc[~blank].reset_index(drop=True)
+        rows = rows[~blank]
+    return RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title)
+
+
+def csv_header(path: Path, mapping: Mapping) -> tuple[str, str, int, list[str], str | None]:
+    """A CSV file's encoding, delimiter, header line index (0-based), column names and
+    the title text above the header, found in its first lines."""
     encoding, delim, head_lines = sniff_csv(path)
     try:
         probe = list(csv.reader(io.StringIO("\n".join(head_lines)), delimiter=delim))
@@ -571,18 +592,155 @@ def _read_csv(path: Path, mapping: Mapping) -> RawSheet:
                            hint="first line: " + (head_lines[0][:200] if head_lines else "(empty)"))
     names = header_names(probe[h])
     _duplicated_fields(probe[h], mapping, f"{path.name}: ")
-    df = None
-    if encoding != "utf-16" and not _has_blank_lines(path):
-        df = _csv_arrow(path, encoding, delim, h, names)
-    if df is None:
-        df = _csv_pandas(path, encoding, delim, h, names)
-    rows = np.arange(len(df), dtype=np.int64) + h + 2
-    blank = df.isna().all(axis=1).to_numpy()
-    if blank.any():
-        df = df.loc[~blank].reset_index(drop=True)
-        rows = rows[~blank]
     title = " ".join(c for r in probe[:h] for c in r if c.strip()) or None
-    return RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title)
+    return encoding, delim, h, names, title
+
+
+class CsvRestart(Exception):
+    """pyarrow could not stream this CSV (ragged rows, bad bytes): read it again
+    with pandas, which reports exactly what is wrong (internal to streaming)."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(str(path))
+        self.path = path
+
+
+def iter_csv_batches(path: Path, mapping: Mapping, batch_rows: int, *, exact: bool = False):
+    """A CSV file as :class:`RawSheet` batches of about ``batch_rows`` rows, header
+    found once; ``rows`` are the real line numbers across batches (as
+    :func:`read_tables` gives them). pyarrow streams the body; UTF-16, files with
+    blank lines, or ``exact=True`` go through pandas' chunked reader. Raises
+    :class:`CsvRestart` when pyarrow fails part-way (use ``exact=True`` then)."""
+    encoding, delim, h, names, title = csv_header(path, mapping)
+    sheet_map = map_columns(names, mapping)
+    if exact or encoding == "utf-16" or _has_blank_lines(path):
+        frames = _csv_pandas_chunks(path, encoding, delim, h, names, batch_rows)
+    else:
+        frames = _csv_arrow_chunks(path, encoding, delim, h, names, batch_rows)
+    first = h + 2
+    for df in frames:
+        rows = np.arange(len(df), dtype=np.int64) + first
+        first += len(df)
+        blank = df.isna().all(axis=1).to_numpy()
+        if blank.any():
+            df = df.loc[~blank].reset_index(drop=True)
+            rows = rows[~blank]
+        yield RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title, sheet_mapping=sheet_map)
+
+
+def _csv_arrow_chunks(path: Path, encoding: str, delim: str, h: int, names: list[str], batch_rows: int):
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    # a block of ~200 bytes per row; pyarrow yields one record batch per block
+    block = int(min(max(batch_rows * 200, 1 << 16), 1 << 26))
+    pending, n = [], 0
+    try:
+        with _open_bytes(path) as fh:
+            reader = pacsv.open_csv(
+                fh,
+                read_options=pacsv.ReadOptions(skip_rows=h + 1, column_names=names, encoding=encoding,
+                                               block_size=block),
+                parse_options=pacsv.ParseOptions(delimiter=delim, newlines_in_values=True),
+                convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in names},
+                                                     strings_can_be_null=True, quoted_strings_can_be_null=True,
+                                                     null_values=[""]))
+            for batch in reader:
+                pending.append(batch)
+                n += batch.num_rows
+                while n >= batch_rows:
+                    table = pa.Table.from_batches(pending)
+                    yield _arrow_to_text(table.slice(0, batch_rows), names)
+                    rest = table.slice(batch_rows)
+                    pending, n = rest.to_batches(), rest.num_rows
+    except (pa.ArrowInvalid, UnicodeDecodeError, OSError, EOFError):
+        raise CsvRestart(path) from None
+    if n:
+        yield _arrow_to_text(pa.Table.from_batches(pending, schema=reader.schema), names)
+
+
+def _csv_pandas_chunks(path: Path, encoding: str, delim: str, h: int, names: list[str], batch_rows: int):
+    try:
+        with _open_bytes(path) as fh:
+            reader = pd.read_csv(fh, sep=delim, header=None, skiprows=h + 1, names=names, dtype=str,
+                                 encoding="utf-8-sig" if encoding == "utf-8" else encoding, keep_default_na=False,
+                                 na_values=[""], skip_blank_lines=False, index_col=False, on_bad_lines="error",
+                                 engine="c", chunksize=batch_rows)
+            for df in reader:
+                df = df.astype("string")
+                for name in df.columns:
+                    df[name] = df[name].mask(df[name].str.strip() == "")
+                yield df
+    except UnicodeDecodeError:
+        raise InputError(f"{path}: bytes that are not {encoding} text further down the file",
+                         hint="re-save the file as CSV UTF-8") from None
+    except (pd.errors.ParserError, ValueError, OSError, EOFError) as exc:
+        raise InputError(f"{path}: CSV is malformed: {str(exc).splitlines()[0]}") from None
+
+
+# ---------------------------------------------------------------- Parquet
+
+
+def iter_parquet_batches(path: Path, mapping: Mapping, batch_rows: int = 1 << 20):
+    """A raw export saved as Parquet (any column names a CSV header may have) as
+    :class:`RawSheet` batches, every column as text. ``rows`` are 1-based row
+    numbers in the file (the first data row is 1)."""
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError for damaged files
+        raise InputError(f"{path} is not a readable Parquet file: {str(exc).splitlines()[0]}") from None
+    raw_names = list(pf.schema_arrow.names)
+    _duplicated_fields(raw_names, mapping, f"{path.name}: ")
+    names = header_names(raw_names)
+    sheet_map = map_columns(names, mapping, where=f"{path.name}: ")
+    if pf.metadata.num_rows == 0:
+        empty = pd.DataFrame({n: pd.Series([], dtype="string") for n in names})
+        yield RawSheet(str(path), "", empty, np.zeros(0, np.int64), mapping, kind="parquet", sheet_mapping=sheet_map)
+        return
+    first = 1
+    try:
+        batches = pf.iter_batches(batch_size=max(int(batch_rows), 1))
+        for batch in batches:
+            df = _arrow_to_text(_as_text(batch), names)
+            rows = np.arange(len(df), dtype=np.int64) + first
+            first += len(df)
+            blank = df.isna().all(axis=1).to_numpy()
+            if blank.any():
+                df = df.loc[~blank].reset_index(drop=True)
+                rows = rows[~blank]
+            yield RawSheet(str(path), "", df, rows, mapping, kind="parquet", sheet_mapping=sheet_map)
+    except OSError as exc:
+        raise InputError(f"{path}: the Parquet file is damaged further in: {str(exc).splitlines()[0]}") from None
+
+
+def _as_text(batch):
+    """Every column of an Arrow batch as strings (times as ISO text, numbers as written)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    cols = []
+    for col in batch.columns:
+        if pa.types.is_dictionary(col.type):
+            col = col.dictionary_decode()
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            cols.append(col)
+            continue
+        try:
+            cols.append(pc.cast(col, pa.string()))
+        except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # lists, structs, binary
+            cols.append(pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string()))
+    return pa.Table.from_arrays(cols, names=[f"c{i}" for i in range(len(cols))])
+
+
+def concat_batches(batches: list[RawSheet]) -> RawSheet:
+    """Batches of one table → the whole table (the in-memory path)."""
+    first = batches[0]
+    frame = pd.concat([b.frame for b in batches], ignore_index=True) if len(batches) > 1 else first.frame
+    rows = np.concatenate([b.rows for b in batches]) if len(batches) > 1 else first.rows
+    return RawSheet(first.file, first.sheet, frame, rows, first.mapping, numeric_columns=first.numeric_columns,
+                    kind=first.kind, title=first.title, sheet_mapping=first.sheet_mapping)
 
 
 def _csv_arrow(path: Path, encoding: str, delim: str, h: int, names: list[str]) -> pd.DataFrame | None:

@@ -15,6 +15,28 @@ def _finish(lines: list[str], notes: list[str], output) -> str:
     return "\n".join(lines)
 
 
+class Progress:
+    """``progress(n)`` callback: "… 1,200,000 rows read" on stderr, once the work has
+    taken a few seconds and then every few seconds (nothing for quick imports)."""
+
+    def __init__(self, what: str, *, after: float = 3.0, every: float = 5.0) -> None:
+        import time
+
+        self.what, self.after, self.every = what, after, every
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def __call__(self, n: int) -> None:
+        import time
+
+        import click
+
+        now = time.monotonic()
+        if now - self.start >= self.after and now - self.last >= self.every:
+            self.last = now
+            click.echo(f"… {n:,} {self.what} ({now - self.start:.0f} s)", err=True)
+
+
 def import_summary(result: ImportResult, output: Path | None, rejects_path: Path | None) -> str:
     lines = []
     head = f"{'file':<28} {'sheet':<14} {'layout':<6} {'read':>8} {'events':>8} {'dup':>6} {'rejected':>8}"
@@ -38,6 +60,9 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
         lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
         if rejects_path:
             lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
+    partitions = getattr(result, "partitions", None)
+    if partitions:
+        lines.append(f"partitioned dataset: {len(partitions)} partitions (service=…/month=…)")
     from .labels import import_hint
     lines.extend(import_hint(result.log) if getattr(result, "log", None) is not None else [])
     return _finish(lines, result.notes, output)
