@@ -134,10 +134,17 @@ def _r(x: float | None, nd: int = 2):
 
 
 def _evidence(ids: pd.Series, weight: pd.Series | None = None) -> list[str]:
-    frame = pd.DataFrame({"id": ids.astype(str).to_numpy(),
-                          "w": (weight.to_numpy() if weight is not None else np.zeros(len(ids)))})
-    frame = frame.drop_duplicates("id").sort_values(["w", "id"], ascending=[False, True])
-    return frame["id"].head(EVIDENCE).tolist()
+    """Up to EVIDENCE case ids, heaviest first (ties: by id); an id counts once, with
+    the weight of its first occurrence."""
+    names = np.asarray(pd.Series(ids).astype(str).to_numpy(), dtype=object)
+    if not len(names):
+        return []
+    uniq, first = np.unique(names, return_index=True)  # sorted ids, where each first occurs
+    if weight is None:
+        return uniq[:EVIDENCE].tolist()
+    w = pd.Series(weight).to_numpy(dtype=float, na_value=np.nan)[first]
+    order = np.argsort(-w, kind="stable")  # by weight, descending; ids ascending within; NaN last
+    return uniq[order[:EVIDENCE]].tolist()
 
 
 def _top(counts: pd.Series, k: int = 3) -> str:
@@ -461,21 +468,27 @@ def _parallelizable(ctx: _Ctx) -> None:
         acts = sorted(counts.sort_index().sort_values(ascending=False, kind="stable").index[:40])
         if len(acts) < 2:
             continue
-        pos = g.pivot_table(index="case_id", columns="activity", values="pos", aggfunc="first")
-        spn = g.pivot_table(index="case_id", columns="activity", values="span", aggfunc="first")
-        for a, b in combinations(acts, 2):
-            both = pos[a].notna() & pos[b].notna()
-            if both.sum() < min_cases:
+        sub = g[g["activity"].isin(acts)]  # one row per case and activity (first occurrences)
+        case, case_names = pd.factorize(sub["case_id"], sort=True)
+        col = sub["activity"].map({a: i for i, a in enumerate(acts)}).to_numpy(dtype=np.int64)
+        pos = np.full((len(case_names), len(acts)), np.nan)
+        spn = np.full((len(case_names), len(acts)), np.nan)
+        pos[case, col] = sub["pos"].to_numpy(dtype=float)
+        spn[case, col] = sub["span"].to_numpy(dtype=float)
+        present = ~np.isnan(pos)
+        case_names = np.asarray(case_names.astype(str), dtype=object)
+        for (i, a), (j, b) in combinations(enumerate(acts), 2):
+            both = present[:, i] & present[:, j]
+            n_both = int(both.sum())
+            if n_both < min_cases:
                 continue
-            a_first = (pos.loc[both, a] < pos.loc[both, b])
-            p = float(a_first.mean())
+            p = float((pos[both, i] < pos[both, j]).mean())
             if min(p, 1 - p) < min_share:
                 continue
-            saving = np.minimum(spn.loc[both, a].to_numpy(), spn.loc[both, b].to_numpy())
-            ids = pos.index[both].to_series()
+            saving = np.minimum(spn[both, i], spn[both, j])
             ctx.add(Finding(
-                "parallelizable", service, int(both.sum()), float(saving.sum()), "work_hours",
-                _evidence(ids, pd.Series(saving, index=ids.index)),
+                "parallelizable", service, n_both, float(saving.sum()), "work_hours",
+                _evidence(pd.Series(case_names[both]), pd.Series(saving)),
                 {"service": service, "a": a, "b": b, "share_a": _pct(p),
                  "median_days": _fmt(float(np.median(saving)) / per_day), "work_hours": _fmt(float(saving.sum()))},
                 activity=f"{a} | {b}", details={"share_a_first": _r(p, 4),
@@ -494,17 +507,22 @@ def _serial_signoff(ctx: _Ctx) -> None:
     if s.empty:
         return
     min_levels = int(ctx.t.get("serial_signoff_min_levels", 3))
-    # vectorised per run: size, first row, chain text, waits after the first level
-    s = s.assign(level=s.groupby("run").cumcount())
-    gr = s.groupby("run", sort=False)
-    runs = gr.agg(case_id=("case_id", "first"), service=("service", "first"), department=("department", "first"),
-                  levels=("activity", "size"))
-    runs["wait"] = s["wait_work_hours"].where(s["level"] > 0).fillna(0).groupby(s["run"]).sum()
-    runs = runs[runs["levels"] >= min_levels]
-    if runs.empty:
+    # per run (runs are contiguous in s): size, first row, chain text, waits after the first level
+    r = s["run"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
+    levels = np.diff(np.r_[starts, len(s)])
+    level = np.arange(len(s)) - np.repeat(starts, levels)
+    wait = np.where(level > 0, s["wait_work_hours"].to_numpy(dtype=float, na_value=np.nan), 0.0)
+    wait = np.add.reduceat(np.nan_to_num(wait, nan=0.0), starts)
+    keep = levels >= min_levels
+    if not keep.any():
         return
-    chains = s[s["run"].isin(runs.index)].groupby("run", sort=False)["activity"].agg(" → ".join)
-    runs["chain"] = chains
+    acts = np.asarray(s["activity"].astype(object).to_numpy(), dtype=object)
+    chain = [" → ".join(map(str, acts[a:a + n])) for a, n in zip(starts[keep], levels[keep])]
+    first = s.iloc[starts[keep]]
+    runs = pd.DataFrame({"case_id": first["case_id"].to_numpy(), "service": first["service"].to_numpy(),
+                         "department": first["department"].to_numpy(), "levels": levels[keep],
+                         "wait": wait[keep], "chain": chain})
     runs["department"] = runs["department"].fillna("（未注明部门）")
     for (service, department, chain), g in runs.groupby(["service", "department", "chain"], sort=True):
         levels = int(g["levels"].iloc[0])
