@@ -259,7 +259,7 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     _write_report(rep, output)
     table = rep.cases if suffix == ".xlsx" else (rep.cases_page or rep.cases)
     if table.full_file:
-        click.echo(f"wrote {output.parent / table.full_file} (all {len(rep.cases_frame):,} cases; "
+        click.echo(f"wrote {output.parent / table.full_file} (all {rep.cases_total:,} cases; "
                    f"the report shows the worst {len(table.rows):,})")
     click.echo(f"wrote {output}")
 

@@ -198,6 +198,11 @@ class Report:
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
 
+    @property
+    def cases_total(self) -> int:
+        """How many cases the report covers (its case tables may show fewer)."""
+        return len(self.cases_frame) if self.cases_frame is not None else len(self.cases.rows)
+
     def write_beside(self, table: Table, path: str | Path) -> Path | None:
         """Write the full per-case table that ``table``'s note names next to the report at ``path``
         (atomically; None when ``table`` holds every case)."""
