@@ -128,7 +128,7 @@ def test_the_page_can_be_cut_while_the_workbook_holds_all(log, rules, tmp_path):
 def test_english_note(log, rules):
     rep = build_report(log, rules=rules, lang="en", options=ReportOptions(max_case_rows=3))
     assert rep.cases.note.startswith("Showing the 3 most serious of 9 cases; every case is in report.cases.csv. "
-                                     "Order: open and overdue")
+                                     "Order: open, past the limit (most working days over first); late")
 
 
 def test_beyond_a_spreadsheet_the_file_is_parquet(log, rules, tmp_path, monkeypatch):
