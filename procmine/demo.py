@@ -28,8 +28,10 @@ def sample_dir() -> Path:
 
 
 def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
-             progress: Callable[[str], None] = lambda _: None, max_case_rows: int | None = None) -> dict[str, Path]:
+             progress: Callable[[str], None] = lambda _: None,
+             max_case_rows: int | None = None) -> dict[str, Path]:
     """Import → audit → maps → reports. Returns {label: path} of what was written.
+    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.ReportOptions`).
 
     >>> files = run_demo("out")      # doctest: +SKIP
     """

@@ -565,7 +565,8 @@ def worst_first(cases: pd.DataFrame) -> np.ndarray:
            else np.zeros(n, dtype=bool))
     left, clock, sla = num("days_left"), num("clock_days"), num("sla_days")
     out = outcome.to_numpy(dtype=object)
-    group = np.select([out == "超期在办", out == "超期", due & (out != "超期在办"), out == "在办"], [0, 1, 2, 3], 4)
+    group = np.select([out == "超期在办", out == "超期", due & (out != "超期在办"), out == "在办"],
+                      [0, 1, 2, 3], 4)
     # ascending = worse; unknown → +inf (last in its group)
     key = np.select([group == 0, group == 1, group <= 3], [left, -(clock - sla), left], -clock)
     key = np.where(np.isnan(key), np.inf, key)
@@ -622,7 +623,8 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
                          print_rows=PRINT_CASE_ROWS,
                          print_note=t("cases.print_limit", n=f"{PRINT_CASE_ROWS:,}", total=f"{total:,}")
                          if total > PRINT_CASE_ROWS else None)
-        note = ("" if t.lang == "zh" else " ").join([t("cases.excerpt", n=f"{limit:,}", total=f"{total:,}", file=file), t("cases.order"), blank])
+        excerpt = t("cases.excerpt", n=f"{limit:,}", total=f"{total:,}", file=file)
+        note = ("" if t.lang == "zh" else " ").join([excerpt, t("cases.order"), blank])  # no spaces between 句子
         return Table(t("sheet.cases"), list(frame.columns), rows(worst.iloc[:limit]), fmts, note=note,
                      print_rows=PRINT_CASE_ROWS, full_file=file,
                      print_note=t("cases.print_excerpt", n=f"{min(PRINT_CASE_ROWS, limit):,}", total=f"{total:,}",
@@ -769,7 +771,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         overview=overview, actions=_actions(result.findings, t) or [t("no_actions")],
         findings=_findings(result, t),
         bottlenecks=_bottlenecks(result, t), materials=_materials(handovers, rules_obj.catalogue, t),
-        trips=_trips(result, t), variants=_variants(log, t), cases=cases, cases_page=cases_page, cases_frame=cases_frame,
+        trips=_trips(result, t), variants=_variants(log, t),
+        cases=cases, cases_page=cases_page, cases_frame=cases_frame,
         pictures=pictures,
         charts=[Chart(t("section.trips"), "trips", t("col.cases"), t("col.trips_n"))],
         conformance=conformance, comparison=comparison, sections=sections,

@@ -81,7 +81,8 @@ def test_the_worst_three_are_kept_in_order_and_the_note_names_the_file(cut_repor
 def test_the_file_beside_holds_every_case_worst_first_masked(log, rules, tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    rep = build_report(log, rules=rules, options=ReportOptions.for_output(out / "季度报告.xlsx", max_case_rows=3))
+    options = ReportOptions.for_output(out / "季度报告.xlsx", max_case_rows=3)
+    rep = build_report(log, rules=rules, options=options)
     book = render_xlsx(rep, out / "季度报告.xlsx")
     beside = out / "季度报告.cases.csv"
     text = beside.read_text(encoding="utf-8-sig")
@@ -103,7 +104,8 @@ def test_the_file_beside_holds_every_case_worst_first_masked(log, rules, tmp_pat
 
 def test_under_the_limit_nothing_changes(log, rules, tmp_path):
     rep = build_report(log, rules=rules)  # 9 cases, default limits 10,000 / 5,000
-    assert [r[0] for r in rep.cases.rows] == _shown(sorted([f"C-0{i}" for i in range(1, 9)] + [ID]))  # case order
+    in_case_order = sorted([f"C-0{i}" for i in range(1, 9)] + [ID])
+    assert [r[0] for r in rep.cases.rows] == _shown(in_case_order)
     assert rep.cases.note == say("report.cases.note", "zh", n=50)
     assert rep.cases.full_file is None and rep.cases_frame is None and rep.cases_page is rep.cases
     same = build_report(log, rules=rules, options=ReportOptions(max_case_rows=9))  # exactly at the limit
@@ -153,7 +155,8 @@ def test_cli_max_case_rows(log, rules, tmp_path):
     assert res.exit_code == 0, res.output
     assert "r.cases.csv" in res.output
     assert len(pd.read_csv(tmp_path / "r.cases.csv", encoding="utf-8-sig")) == 9
-    assert runner.invoke(cli, ["report", str(path), "-o", str(tmp_path / "r.xlsx"), "--max-case-rows", "0"]).exit_code == 2
+    bad = runner.invoke(cli, ["report", str(path), "-o", str(tmp_path / "r.xlsx"), "--max-case-rows", "0"])
+    assert bad.exit_code == 2
     with pytest.raises(UsageError):
         ReportOptions(max_case_rows=0)
 
