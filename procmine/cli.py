@@ -256,7 +256,11 @@ def conform_cmd(log, reference, output, as_json, no_mask) -> None:
 @click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the report")
 @click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
-def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label) -> None:
+@click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
+              help="case rows in the workbook (default 10,000; the HTML page at most 5,000): beyond, the worst "
+                   "cases and the full per-case table beside the report (REPORT.cases.csv)")
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label,
+               max_case_rows) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from . import report as report_mod
 
@@ -267,9 +271,15 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     before = eventlog.read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
-                                  activity_label=activity_label)
+                                  activity_label=activity_label,
+                                  options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows))
     masker = Masker.for_log(data, enabled=not no_mask).learn(before)
-    _write_report(masker.data(rep), output)
+    rep = masker.data(rep)
+    _write_report(rep, output)
+    table = rep.cases if suffix == ".xlsx" else (rep.cases_page or rep.cases)
+    if table.full_file:
+        click.echo(f"wrote {output.parent / table.full_file} (all {rep.cases_total:,} cases; "
+                   f"the report shows the worst {len(table.rows):,})")
     click.echo(f"wrote {output}")
 
 
@@ -285,14 +295,18 @@ def _write_report(rep, output: Path) -> None:
 @cli.command("demo")
 @click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
 @click.option("--logs", "logs_dir", type=click.Path(path_type=Path), help="exports to use (default: the shipped logs/)")
-def demo_cmd(out_dir, logs_dir) -> None:
+@click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
+              help="case rows in report.xlsx (default 10,000; report.html at most 5,000): beyond, the worst cases "
+                   "and report.cases.csv beside")
+def demo_cmd(out_dir, logs_dir, max_case_rows) -> None:
     """Import the shipped sample, audit it, draw maps and write both reports into out/."""
     from . import demo as demo_mod
 
     from rich.console import Console
 
     console = Console(stderr=True, highlight=False)
-    files = demo_mod.run_demo(out_dir, logs_dir, progress=lambda msg: console.print(msg, markup=False))
+    files = demo_mod.run_demo(out_dir, logs_dir, progress=lambda msg: console.print(msg, markup=False),
+                              max_case_rows=max_case_rows)
     click.echo(render.demo_summary(files))
 
 

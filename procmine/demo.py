@@ -14,7 +14,7 @@ from .importer import read_export
 from .maps import render_map
 from .mapping import templates_dir
 from .privacy import Masker
-from .report import build_report
+from .report import ReportOptions, build_report
 from .report_html import render_html
 from .report_xlsx import render_xlsx
 
@@ -28,8 +28,10 @@ def sample_dir() -> Path:
 
 
 def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
-             progress: Callable[[str], None] = lambda _: None) -> dict[str, Path]:
+             progress: Callable[[str], None] = lambda _: None,
+             max_case_rows: int | None = None) -> dict[str, Path]:
     """Import → audit → maps → reports. Returns {label: path} of what was written.
+    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.ReportOptions`).
 
     >>> files = run_demo("out")      # doctest: +SKIP
     """
@@ -73,8 +75,12 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
             discover_map(imported.log, service=service, metric="waiting"), out / f"activity_map_{i}.svg",
             title=service)
     step("writing reports …")
-    report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）"))
+    options = ReportOptions.for_output(out / "report.xlsx", max_case_rows=max_case_rows)
+    report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）", options=options))
     files["Excel report"] = render_xlsx(report, out / "report.xlsx")
     files["HTML report"] = render_html(report, out / "report.html")
+    cut = report.cases.full_file or (report.cases_page or report.cases).full_file
+    if cut:
+        files["all cases (beside the reports)"] = out / cut
     step("done")
     return files

@@ -19,6 +19,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .audit import AuditResult, audit
@@ -37,6 +38,40 @@ SUMMARY_SERVICES = 5   # the summary prints on one A4 landscape page for up to f
 MAP_NODES = 20         # nodes per map: legible on a page (the map states what it hides)
 MAP_EDGES = 40
 PRINT_CASE_ROWS = 50   # rows of the case table that print
+SPREADSHEET_ROWS = 1_048_575  # data rows a spreadsheet opens (Excel, WPS): a longer case file is Parquet
+
+
+@dataclass(frozen=True)
+class ReportOptions:
+    """How much of the per-case table a report holds.
+
+    When there are more cases than a table may hold, it keeps the worst ones
+    (:func:`worst_first`) and the full per-case table is written beside the
+    report as ``{name}.cases.csv`` (``.parquet`` beyond :data:`SPREADSHEET_ROWS`),
+    which the table's note names. When every case fits, nothing is cut and no
+    file is written (``procmine cases`` writes the full table on request)."""
+
+    max_case_rows: int = 10_000   # rows of the workbook's 案例 sheet
+    page_case_rows: int = 5_000   # rows of the HTML page's case section (never more than max_case_rows)
+    name: str = "report"          # the report's file name without suffix: the case file is named after it
+
+    def __post_init__(self) -> None:
+        for k in ("max_case_rows", "page_case_rows"):
+            v = getattr(self, k)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise UsageError(f"{k} must be a whole number of at least 1, not {v!r}")
+
+    @property
+    def page_rows(self) -> int:
+        return min(self.page_case_rows, self.max_case_rows)
+
+    def cases_file(self, total: int) -> str:
+        return f"{self.name}.cases.{'csv' if total <= SPREADSHEET_ROWS else 'parquet'}"
+
+    @classmethod
+    def for_output(cls, output: str | Path, **kw) -> "ReportOptions":
+        """Options for a report written to ``output`` (report.xlsx → report.cases.csv beside it)."""
+        return cls(name=Path(output).stem, **{k: v for k, v in kw.items() if v is not None})
 
 # (dimension, metric key, format, target key) of the one-page summary
 MEASURES = [
@@ -111,6 +146,8 @@ class Table:
     flags: list[list] | None = None                     # per cell: "bad" | "ok" | None
     groups: list[str] | None = None                     # per row: a group heading (findings by dimension)
     print_rows: int | None = None                       # only these first rows print
+    print_note: str | None = None                       # what the printout leaves out (HTML: print only)
+    full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
     widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
 
 
@@ -142,7 +179,7 @@ class Report:
     materials: Table
     trips: Table
     variants: Table
-    cases: Table
+    cases: Table                  # the workbook's 案例 sheet
     pictures: list[Picture]
     charts: list[Chart]
     conformance: Table | None = None
@@ -158,6 +195,22 @@ class Report:
     map_note: str | None = None                               # why there are no maps, or how to read them
     dimension_names: dict[str, str] = field(default_factory=dict)
     sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report_sections.Section)
+    cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
+    cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
+
+    @property
+    def cases_total(self) -> int:
+        """How many cases the report covers (its case tables may show fewer)."""
+        return len(self.cases_frame) if self.cases_frame is not None else len(self.cases.rows)
+
+    def write_beside(self, table: Table, path: str | Path) -> Path | None:
+        """Write the full per-case table that ``table``'s note names next to the report at ``path``
+        (atomically; None when ``table`` holds every case)."""
+        if not table.full_file or self.cases_frame is None:
+            return None
+        from .eventlog import write_table
+
+        return write_table(self.cases_frame, Path(path).parent / table.full_file)
 
     def tables(self) -> list[Table]:
         out = [self.overview, self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
@@ -486,8 +539,46 @@ CASE_COLUMNS = [("case_id", "text"), ("service", "text"), ("status", "text"), ("
                 ("case_start", "date"), ("case_end", "date")]
 
 
+def worst_first(cases: pd.DataFrame) -> np.ndarray:
+    """Positions of ``cases`` (per-case metrics, :func:`procmine.metrics.case_metrics`),
+    worst first: the one severity order of every case table a report cuts.
+
+    1. 超期在办 — open past the limit: most working days over first (−``days_left``);
+    2. 超期 — decided late: most working days over first (``clock_days − sla_days``);
+    3. 临期 — open, at most ``clock.warn_days`` left (``due_soon``): fewest days left first;
+    4. other open cases (在办): fewest days left first;
+    5. the rest (即办/提前/按时/办结/未受理/撤回): longest clock first.
+
+    Inside a group a case whose number is unknown comes last, a tie goes to the
+    longer clock and then to the smaller case id, so the order is reproducible."""
+    n = len(cases)
+    if n == 0:
+        return np.arange(0)
+
+    def num(col: str) -> np.ndarray:
+        if col not in cases:
+            return np.full(n, np.nan)
+        return pd.to_numeric(cases[col], errors="coerce").astype(float).to_numpy(dtype=float, na_value=np.nan)
+
+    outcome = cases["outcome"].astype("string").fillna("") if "outcome" in cases else pd.Series([""] * n)
+    due = (cases["due_soon"].astype("boolean").fillna(False).to_numpy(dtype=bool) if "due_soon" in cases
+           else np.zeros(n, dtype=bool))
+    left, clock, sla = num("days_left"), num("clock_days"), num("sla_days")
+    out = outcome.to_numpy(dtype=object)
+    group = np.select([out == "超期在办", out == "超期", due & (out != "超期在办"), out == "在办"],
+                      [0, 1, 2, 3], 4)
+    # ascending = worse; unknown → +inf (last in its group)
+    key = np.select([group == 0, group == 1, group <= 3], [left, -(clock - sla), left], -clock)
+    key = np.where(np.isnan(key), np.inf, key)
+    longer = np.where(np.isnan(clock), np.inf, -clock)
+    ids = pd.factorize(cases["case_id"].astype(str), sort=True)[0]
+    return np.lexsort((ids, longer, key, group))
+
+
 def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[str, bool],
-           docs_known: dict[str, bool]) -> Table:
+           docs_known: dict[str, bool], options: ReportOptions) -> tuple[Table, Table, pd.DataFrame | None]:
+    """The workbook's 案例 sheet, the HTML page's case section and — when either is cut to
+    the worst cases — every case (worst first) for the file beside the report."""
     c = result.cases
     cols = [(k, f) for k, f in CASE_COLUMNS if k in c.columns]
     if any(k == "clock_days" for k, _ in cols):
@@ -516,9 +607,32 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
         if f == "date":
             frame[k] = frame[k].map(lambda v: None if _missing(v) else pd.Timestamp(v).tz_localize(None)
                                     if pd.Timestamp(v).tzinfo else pd.Timestamp(v))
-    rows = [[None if _missing(v) else v for v in row] for row in frame.values.tolist()]
-    return Table(t("sheet.cases"), [t(f"col.{k}") for k, _ in cols], rows, [f for _, f in cols],
-                 note=t("cases.note", n=PRINT_CASE_ROWS), print_rows=PRINT_CASE_ROWS)
+    frame.columns = [t(f"col.{k}") for k, _ in cols]
+    fmts = [f for _, f in cols]
+    total = len(frame)
+    blank = t("cases.note", n=PRINT_CASE_ROWS)
+    worst = frame.iloc[worst_first(c)].reset_index(drop=True) if total > options.page_rows else None
+    file = options.cases_file(total)
+
+    def rows(f: pd.DataFrame) -> list[list]:
+        return [[None if _missing(v) else v for v in row] for row in f.values.tolist()]
+
+    def table(limit: int) -> Table:
+        if total <= limit:
+            return Table(t("sheet.cases"), list(frame.columns), rows(frame), fmts, note=blank,
+                         print_rows=PRINT_CASE_ROWS,
+                         print_note=t("cases.print_limit", n=f"{PRINT_CASE_ROWS:,}", total=f"{total:,}")
+                         if total > PRINT_CASE_ROWS else None)
+        excerpt = t("cases.excerpt", n=f"{limit:,}", total=f"{total:,}", file=file)
+        note = ("" if t.lang == "zh" else " ").join([excerpt, t("cases.order"), blank])  # no spaces between 句子
+        return Table(t("sheet.cases"), list(frame.columns), rows(worst.iloc[:limit]), fmts, note=note,
+                     print_rows=PRINT_CASE_ROWS, full_file=file,
+                     print_note=t("cases.print_excerpt", n=f"{min(PRINT_CASE_ROWS, limit):,}", total=f"{total:,}",
+                                  file=file) if limit > PRINT_CASE_ROWS else None)
+
+    book = table(options.max_case_rows)
+    page = book if options.page_rows >= total else table(options.page_rows)
+    return book, page, worst
 
 
 def _picture(pm, title: str, lang: str) -> Picture:
@@ -578,14 +692,19 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
 
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
-                 split_date: str | None = None, lang: str = "zh", activity_label: str | None = None) -> Report:
+                 split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
+                 options: ReportOptions | None = None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
+
+    ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
+    the worst cases and name the full per-case file that the renderers write beside.
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
     if log.empty:
         raise UsageError("the log is empty")
     masker = Masker(enabled=mask)
+    options = options or ReportOptions()
     from .labels import apply_labels
     from .rules import load_rules
 
@@ -643,6 +762,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
 
     sections = build_sections(log, result.measured, rules_obj, t, masker)
     th = rules_obj.thresholds
+    cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
     if activity_label:
         notes.insert(0, t("note.labels", column=activity_label))
@@ -651,7 +771,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         overview=overview, actions=_actions(result.findings, t) or [t("no_actions")],
         findings=_findings(result, t),
         bottlenecks=_bottlenecks(result, t), materials=_materials(handovers, rules_obj.catalogue, t),
-        trips=_trips(result, t), variants=_variants(log, t), cases=_cases(result, log, t, trips_known, docs_known),
+        trips=_trips(result, t), variants=_variants(log, t),
+        cases=cases, cases_page=cases_page, cases_frame=cases_frame,
         pictures=pictures,
         charts=[Chart(t("section.trips"), "trips", t("col.cases"), t("col.trips_n"))],
         conformance=conformance, comparison=comparison, sections=sections,

@@ -2,7 +2,9 @@
 
 Jinja2 templates from ``templates/report/`` with autoescaping on: everything
 from the log is escaped (an activity called ``<script>`` shows as text). CSS is
-inline, maps are inline SVG, and the page makes no network requests.
+inline, maps are inline SVG, and the page makes no network requests. The case
+section shows the rows the structure chose (``Report.cases_page``); when they are
+the worst of more, the full per-case file its note names is written beside.
 """
 
 from __future__ import annotations
@@ -17,8 +19,6 @@ from .eventlog import write_atomic
 from .mapping import templates_dir
 from .messages import say
 from .report import Report
-
-MAX_CASE_ROWS = 5000
 
 
 def _fmt(value, kind: str) -> str:
@@ -59,8 +59,9 @@ def render_html(report: Report, path: str | Path) -> Path:
     lang = report.lang
     severity = {say(f"report.severity.{k}", lang): k for k in ("high", "medium", "low")}
     page = env.get_template("report.html.j2").render(
-        report=report, max_case_rows=MAX_CASE_ROWS,
+        report=report,
         limit_note=lambda n, total: say("report.cases.html_limit", lang, n=f"{n:,}", total=f"{total:,}"),
         print_note=lambda n, total: say("report.cases.print_limit", lang, n=f"{n:,}", total=f"{total:,}"),
         sev_class=lambda label: severity.get(label, "low"))
+    report.write_beside(report.cases_page or report.cases, path)  # first: the page names it
     return write_atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))

@@ -211,7 +211,8 @@ class _Book:
 
 
 def render_xlsx(report: Report, path: str | Path) -> Path:
-    """Write the workbook atomically: 概览, 发现, 瓶颈, 材料, 跑动, 变体, (符合性, 对比), 案例, 流程图."""
+    """Write the workbook atomically: 概览, 发现, 瓶颈, 材料, 跑动, 变体, (符合性, 对比), 案例, 流程图;
+    when 案例 holds only the worst cases, the full per-case file its note names is written beside."""
     when = (report.period_end.tz_localize(None).to_pydatetime() if report.period_end is not None
             else dt.datetime(2000, 1, 1))
 
@@ -283,6 +284,7 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         wb.close()
         _fix_zip_times(Path(tmp), when)
 
+    report.write_beside(report.cases, path)  # first: the 案例 sheet names it
     return write_atomic(path, build)
 
 
