@@ -68,11 +68,12 @@ def sorted_log(log: pd.DataFrame) -> pd.DataFrame:
 
 def _us_to_time(values) -> pd.Series:
     """Local-time microseconds (the engine's times) → tz-aware Shanghai timestamps (ns)."""
-    arr = pd.Series(values).astype("Float64")
-    na = arr.isna().to_numpy()
-    ns = arr.fillna(0).to_numpy(dtype="float64").astype(np.int64) * 1000
+    ints = pd.array(pd.Series(values).to_numpy(), dtype="Int64") if not isinstance(values, pd.Series) \
+        else pd.array(values, dtype="Int64")
+    na = ints.isna()
+    ns = ints.to_numpy(dtype="int64", na_value=0) * 1000
     ns[na] = np.iinfo(np.int64).min  # NaT
-    return pd.Series(ns.view("datetime64[ns]")).dt.tz_localize(TZ)
+    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize(TZ))
 
 
 def _time_to_us(ts: pd.Series) -> pd.Series:
@@ -139,7 +140,7 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
     from .engine.definitions import steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
-    views = {"acts", "acts2", "chans", "ev1", "ev2"} if eng.name == "duckdb" else {"acts2", "chans", "ev1", "ev2"}
+    views = {"acts", "acts2", "chans", "ev2"} if eng.name == "duckdb" else {"acts2", "chans", "ev2"}
     for name, sql in steps(rules, calendar, as_us):
         eng.materialize(name, sql, view=name in views)
         if name == upto:

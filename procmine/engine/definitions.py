@@ -10,8 +10,9 @@ transpilation (``procmine.engine.runner``).
 Input: the view ``ev`` made by an engine's loader, one row per event:
 ``case_id, service, activity, department, channel, in_person, materials,
 sla_days, s_us, e_us, apply_us, accept_us, finish_us, deliver_us, due_us,
-status, sla_calendar_days, statutory_days, limit_text, _f, _r`` (``_f, _r``:
-source file and row, the tie-break that keeps the export's order).
+status, sla_calendar_days, statutory_days, limit_text, _o`` (``_o``: the
+event's place in the input, file then row: the tie-break that keeps the
+export's order).
 
 Small tables registered by :func:`procmine.metrics.measure`:
 ``calendar(d, is_workday, cum_workdays, cum_office_minutes)`` (d = day number),
@@ -152,14 +153,18 @@ SELECT e.*, coalesce(e.s_us, e.e_us) AS ts_us, coalesce(e.e_us, e.s_us) AS en_us
 FROM ev e
 LEFT JOIN acts2 a ON a.activity IS NOT DISTINCT FROM e.activity
 LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""))
-    out.append(("ev2", """
-SELECT *,
+    # positions, walk-in rank and previous end: windows over a narrow projection (the sort
+    # carries five columns, not the whole event), joined back on the order key
+    out.append(("ev2w", """
+SELECT _o,
        CAST(row_number() OVER w - 1 AS BIGINT) AS pos,
-       sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY case_id ORDER BY ts_us, en_us, _f, _r
+       sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY case_id ORDER BY ts_us, en_us, _o
                                                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
        lag(en_us) OVER w AS prev_us
-FROM ev1
-WINDOW w AS (PARTITION BY case_id ORDER BY ts_us, en_us, _f, _r)"""))
+FROM (SELECT case_id, ts_us, en_us, _o, walk_in FROM ev1) n
+WINDOW w AS (PARTITION BY case_id ORDER BY ts_us, en_us, _o)"""))
+    out.append(("ev2", """
+SELECT e.*, w.pos, w.walk_rank, w.prev_us FROM ev1 e JOIN ev2w w ON w._o = e._o"""))
     om = lambda us, c: office_us(us, c, cal)  # noqa: E731
     out.append(("facts", f"""
 SELECT x.case_id, x.service, x.activity, x.department, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +32,7 @@ TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "stat
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days")
 ENGINES = ("duckdb", "spark")
 UTC8_US = 8 * 3600 * 1_000_000
+ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the file
 
 
 @dataclass
@@ -128,17 +130,22 @@ class DuckDBEngine:
         """The view ``ev`` over a DataFrame or a Parquet file/directory."""
         if _is_path(source):
             files = parquet_files(source)
-            self.con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM read_parquet("
-                             f"{files!r}, filename = true, file_row_number = true, union_by_name = true)")
-            f, r = "filename", "file_row_number"
+            scan = (f"read_parquet({files!r}, filename = true, file_row_number = true, union_by_name = true, "
+                    "hive_partitioning = false)")
+            if len(files) == 1:
+                sql = f"SELECT *, file_row_number AS __o FROM {scan}"
+            else:  # the order key: the file's place in the sorted list, then the row in the file
+                self.register("__files", pd.DataFrame({"name": files, "i": range(len(files))}))
+                sql = (f"SELECT s.*, fi.i * {ROW_BITS} + s.file_row_number AS __o FROM {scan} s "
+                       "JOIN __files fi ON fi.name = s.filename")
+            self.con.execute(f"CREATE OR REPLACE TEMP VIEW src AS {sql}")
         else:
-            frame = source.assign(_r=range(len(source)))
+            frame = source.assign(__o=range(len(source)))
             self.con.register("src_df", frame)
             self._registered.append("src_df")
             self.con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM src_df")
-            f, r = "''", "_r"
         types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT {_select(types, f, r, 'duckdb')} FROM src")
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT {_select(types, '__o', 'duckdb')} FROM src")
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{name}_df", frame)
@@ -167,7 +174,7 @@ class DuckDBEngine:
         self.close()
 
 
-def _select(types: dict[str, str], f: str, r: str, dialect: str) -> str:
+def _select(types: dict[str, str], order: str, dialect: str) -> str:
     """The loader's select list: canonical columns, times as local microseconds."""
     spark = dialect == "spark"
     q = (lambda c: f"`{c}`") if spark else (lambda c: f'"{c}"')  # noqa: E731
@@ -198,8 +205,7 @@ def _select(types: dict[str, str], f: str, r: str, dialect: str) -> str:
                     else f"({q(c)} DIV 1000) + {UTC8_US}" if t in ("BIGINT", "LONG")
                     else f"unix_micros({q(c)}) + {UTC8_US}")
             cols.append(f"{expr} AS {alias}")
-    cols.append(f"{f} AS _f")
-    cols.append(f"CAST({r} AS BIGINT) AS _r")
+    cols.append(f"CAST({order} AS BIGINT) AS _o")
     return ", ".join(cols)
 
 
@@ -264,10 +270,17 @@ class SparkEngine:
             pq.write_table(table, p)
         df = self.spark.read.option("recursiveFileLookup", "true").parquet(p)
         df = df.selectExpr("*", "_metadata.file_path AS __f", "_metadata.row_index AS __r")
+        # the order key, as the embedded engine makes it: the file's place among the files
+        # sorted by their local path, then the row in the file
+        paths = [r[0] for r in df.select("__f").distinct().collect()]
+        order = sorted(paths, key=lambda u: urllib.parse.unquote(urllib.parse.urlparse(u).path))
+        self.register("__files", pd.DataFrame({"__f": order, "__i": range(len(order))}))
+        df = df.join(self.spark.table("__files").hint("broadcast"), "__f")
         df.createOrReplaceTempView("src")
         types = {f.name: f.dataType.simpleString().upper() for f in df.schema.fields}
         types = {k: ("ARRAY" if v.startswith("ARRAY") else v) for k, v in types.items()}
-        self.spark.sql(f"SELECT {_select(types, '__f', '__r', 'spark')} FROM src").createOrReplaceTempView("ev")
+        self.spark.sql(f"SELECT {_select(types, f'__i * {ROW_BITS} + __r', 'spark')} FROM src"
+                       ).createOrReplaceTempView("ev")
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         def kind(dtype) -> str:
