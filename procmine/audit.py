@@ -293,7 +293,7 @@ def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
     out = {}
     cat = ctx.rules.catalogue
     hand = ctx.handovers
-    shareable = hand[hand["material"].map(lambda m: cat.replaceable(m) is not None).astype(bool)] if len(hand) else hand
+    shareable = hand[_shareable(hand, cat)] if len(hand) else hand
     share_by = shareable.groupby("service").size() if len(shareable) else pd.Series(dtype="int64")
     office_wait = ctx.facts[ctx.facts["wait_owner"] == "office"].groupby("service")["wait_work_hours"].median()
     unparsed = ctx.m.unparsed_limits
@@ -376,9 +376,15 @@ def _repeated_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
                      "departments": {str(k): int(v) for k, v in depts.sort_index().items()}}))
 
 
+def _shareable(hand: pd.DataFrame, cat) -> np.ndarray:
+    """The hand-overs of documents that e-licences or shared data could replace."""
+    names = [m for m in hand["material"].dropna().unique() if cat.replaceable(m) is not None]
+    return hand["material"].isin(names).to_numpy(dtype=bool)
+
+
 def _shareable_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
     cat = ctx.rules.catalogue
-    share = hand[hand["material"].map(lambda m: cat.replaceable(m) is not None).astype(bool)]
+    share = hand[_shareable(hand, cat)]
     for (service, material), g in share.groupby(["service", "material"], sort=True):
         n_cases = g["case_id"].nunique()
         source = cat.replaceable(material)

@@ -137,7 +137,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
 
 
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None) -> None:
-    from .engine.definitions import steps
+    from .engine.definitions import DONE_AFTER, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
     views = {"acts", "acts2", "chans", "ev2"} if eng.name == "duckdb" else {"acts2", "chans", "ev2"}
@@ -145,6 +145,8 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
         eng.materialize(name, sql, view=name in views)
         if name == upto:
             return
+        for done in DONE_AFTER.get(name, ()):
+            eng.drop(done)
 
 
 def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCalendar | None = None,

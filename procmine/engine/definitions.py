@@ -400,6 +400,11 @@ FROM {source} p {_cal_join('cs', 'p.s_us')} {_cal_join('ce', 'p.e_us')}
 WHERE p.s_us IS NOT NULL AND p.e_us IS NOT NULL"""
 
 
+# Tables no later step reads, dropped once the step named has run (the engine's memory
+# goes to what is still to come).
+DONE_AFTER = {"facts": ("ev1", "ev2w")}
+
+
 # Aggregates the Python side needs besides the tables (notes, limits not understood).
 SERVICE_VOCAB_SQL = """
 SELECT coalesce(service, '') AS service, bool_or(svc_accepts) AS accepts, bool_or(svc_finishes) AS finishes

@@ -159,6 +159,10 @@ class DuckDBEngine:
     def fetch(self, sql: str) -> pd.DataFrame:
         return _arrow_to_pandas(self.con.sql(sql).to_arrow_table())
 
+    def drop(self, name: str) -> None:
+        """Free a table no later step reads."""
+        self.con.execute(f"DROP TABLE IF EXISTS {name}")
+
     def close(self) -> None:
         for name in self._registered:
             try:
@@ -303,6 +307,10 @@ class SparkEngine:
         with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
             warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
             return self.spark.sql(self._sql(sql)).toPandas()
+
+    def drop(self, name: str) -> None:
+        """Free a table no later step reads."""
+        self.spark.catalog.dropTempView(name)
 
     def close(self) -> None:
         for name in ("ev", "src"):
