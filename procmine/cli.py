@@ -126,7 +126,7 @@ def _personal(log) -> "pd.DataFrame | None":
 
 
 @cli.command("cases")
-@click.argument("log", type=click.Path(path_type=Path))
+@click.argument("log", metavar="LOG")  # a path, or a URL the Spark engine reads (hdfs://, s3a://)
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
@@ -134,15 +134,15 @@ def _personal(log) -> "pd.DataFrame | None":
 @_engine_options
 def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
-    data = eventlog.log_input(log)
-    masker = Masker.for_log(_personal(data) if isinstance(data, Path) else data, enabled=not no_mask)
+    data = eventlog.log_input(log, engine)
+    masker = Masker.for_log(_personal(data) if isinstance(data, (Path, str)) else data, enabled=not no_mask)
     table = masker.frame(metrics.case_metrics(data, rules, as_of=as_of, engine=engine))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
 
 
 @cli.command("audit")
-@click.argument("log", type=click.Path(path_type=Path))
+@click.argument("log", metavar="LOG")  # a path, or a URL the Spark engine reads (hdfs://, s3a://)
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="findings.json (default: print a summary only)")
 @click.option("--rules", help="audit-rules preset or YAML file (default: templates/rules/最多跑一次.yaml)")
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
@@ -151,8 +151,8 @@ def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
 @_engine_options
 def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    data = eventlog.log_input(log)
-    masker = Masker.for_log(_personal(data) if isinstance(data, Path) else data, enabled=not no_mask)
+    data = eventlog.log_input(log, engine)
+    masker = Masker.for_log(_personal(data) if isinstance(data, (Path, str)) else data, enabled=not no_mask)
     result = audit_mod.audit(data, rules, as_of=as_of, engine=engine).masked(masker)
     if output:
         text = masker.json(result.to_json())

@@ -432,8 +432,19 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     engine does not compute (masking, ratings, applicants) without loading the whole log."""
     import pyarrow.dataset as ds
 
-    files, schema = _dataset_files(path)
-    dataset = ds.dataset(files, schema=schema, format="parquet")
+    from .engine.runner import is_remote
+
+    if is_remote(path) and not str(path).startswith("file://"):
+        try:  # hdfs://, s3://: pyarrow's own filesystems
+            dataset = ds.dataset(str(path), format="parquet")
+        except Exception as exc:  # noqa: BLE001 - any filesystem's error, said plainly
+            raise InputError(f"cannot read {path} from this process: {str(exc).splitlines()[0] if str(exc) else exc}",
+                             hint="masking, ratings and 一件事 read a few columns of the log in this process; "
+                                  "give this machine access to the path (pyarrow's HDFS/S3 support) or audit a "
+                                  "local copy") from None
+    else:
+        files, schema = _dataset_files(path)  # a local path or a file:// URL
+        dataset = ds.dataset(files, schema=schema, format="parquet")
     names = dataset.schema.names
     have = [c for c in names if (columns is not None and c in columns) or (where is not None and where(c))]
     if not have:
@@ -441,9 +452,16 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     return dataset.to_table(columns=have).to_pandas()
 
 
-def log_input(path: str | Path):
+def log_input(path: str | Path, engine=None):
     """What the engine reads: a Parquet log (file or partitioned directory) stays a
-    path, read by the engine itself; any other export is imported in memory."""
+    path, read by the engine itself; any other export is imported in memory. A URL
+    (hdfs://, s3a://) is for the Spark engine (``engine``: its options)."""
+    from .engine.runner import is_remote, parquet_files
+
+    if is_remote(str(path)):
+        if getattr(engine, "engine", engine) != "spark":
+            parquet_files(str(path))  # file:// is local; any other URL: the error says to use Spark
+        return str(path)  # read where it is, by the engine (Spark reads any path Spark can)
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file: {path}")

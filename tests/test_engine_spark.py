@@ -94,3 +94,13 @@ def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_pat
     done = subprocess.run([sys.executable, "-c", code, "cases", str(sample_log_path), "-o", str(out), "--engine", "spark"],
                           capture_output=True, text=True)
     assert done.returncode == 1 and "pyspark" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_spark_reads_a_url_and_the_embedded_engine_says_to_use_spark(sample_log_path):
+    """A log on HDFS/S3 is a URL: Spark reads it (file:// here, the same code path);
+    the embedded engine reads local files only and says what to do instead."""
+    url = sample_log_path.resolve().as_uri()
+    pd.testing.assert_frame_equal(case_metrics(sample_log_path), case_metrics(url, engine=SPARK), check_exact=True)
+    done = subprocess.run([sys.executable, "-c", "from procmine.cli import run; run()", "audit", "hdfs:///egov/log/"],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "--engine spark" in done.stderr and "Traceback" not in done.stderr

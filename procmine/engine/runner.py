@@ -72,8 +72,19 @@ def _is_path(source) -> bool:
     return isinstance(source, (str, os.PathLike))
 
 
+def is_remote(path) -> bool:
+    """A URL (hdfs://, s3a://, file://…) rather than a local path."""
+    return isinstance(path, str) and "://" in path
+
+
 def parquet_files(path) -> list[str]:
     """A Parquet file, or every Parquet file under a directory (a partitioned log)."""
+    if is_remote(path):
+        if not path.startswith("file://"):
+            raise InputError(f"{path}: the embedded engine reads local files only",
+                             hint="run it on Spark (--engine spark), which reads any path Spark can, "
+                                  "or copy the log to a local disk")
+        path = urllib.parse.unquote(urllib.parse.urlparse(path).path)
     p = Path(path)
     if p.is_dir():
         files = sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
@@ -262,7 +273,7 @@ class SparkEngine:
     def load(self, source, columns: list[str] | None = None) -> None:
         if _is_path(source):
             p = str(source)
-            if "://" not in p:
+            if not is_remote(p):
                 parquet_files(p)  # a clear error for a missing local path
         else:
             import pyarrow as pa
