@@ -104,3 +104,13 @@ def test_a_bad_memory_limit_is_a_clear_error(sample_log_path):
                            "lots", str(sample_log_path)], capture_output=True, text=True)
     assert done.returncode == 1
     assert "--memory-limit takes sizes like" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_path, sample_log_path):
+    """An export's own column `filename` is an attribute like any other; the engine's
+    file and row keys do not collide with it."""
+    from procmine.metrics import case_metrics
+
+    log = pd.read_parquet(sample_log_path)
+    log.assign(filename="办件导出.xlsx").to_parquet(tmp_path / "with.parquet", index=False)
+    pd.testing.assert_frame_equal(case_metrics(sample_log_path), case_metrics(tmp_path / "with.parquet"))

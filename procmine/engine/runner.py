@@ -141,14 +141,20 @@ class DuckDBEngine:
         """The view ``ev`` over a DataFrame or a Parquet file/directory."""
         if _is_path(source):
             files = parquet_files(source)
-            scan = (f"read_parquet({files!r}, filename = true, file_row_number = true, union_by_name = true, "
-                    "hive_partitioning = false)")
+            own = self.con.execute(f"DESCRIBE SELECT * FROM read_parquet({files!r}, union_by_name = true, "
+                                   "hive_partitioning = false)").fetchall()
+            if any(row[0] == "file_row_number" for row in own):
+                raise InputError(f"{source}: the log has a column named file_row_number, a name the engine "
+                                 "uses for the row's place in its file",
+                                 hint="rename that column (e.g. with pandas or DuckDB) and run again")
+            scan = (f"read_parquet({files!r}, filename = '__pm_file', file_row_number = true, "
+                    "union_by_name = true, hive_partitioning = false)")
             if len(files) == 1:
                 sql = f"SELECT *, file_row_number AS __o FROM {scan}"
             else:  # the order key: the file's place in the sorted list, then the row in the file
                 self.register("__files", pd.DataFrame({"name": files, "i": range(len(files))}))
                 sql = (f"SELECT s.*, fi.i * {ROW_BITS} + s.file_row_number AS __o FROM {scan} s "
-                       "JOIN __files fi ON fi.name = s.filename")
+                       "JOIN __files fi ON fi.name = s.__pm_file")
             self.con.execute(f"CREATE OR REPLACE TEMP VIEW src AS {sql}")
         else:
             frame = source.assign(__o=range(len(source)))
