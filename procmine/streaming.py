@@ -545,7 +545,7 @@ class _Dataset:
             sink = pa.OSFile(str(path), "wb")
             self.stage_files.append(path)
             self.stage_batches = 0
-            self.stage_writer = pa.ipc.new_file(sink, schema, options=pa.ipc.IpcWriteOptions(compression="lz4"))
+            self.stage_writer = pa.ipc.new_file(sink, schema, options=pa.ipc.IpcWriteOptions(compression=None))
             self.stage_sink, self.stage_schema = sink, schema
         return self.stage_writer
 
