@@ -189,6 +189,12 @@ def _stream(files: list[Path], mapping: Mapping, output: Path, *, duplicates: st
     skipped: list[SkippedSheet] = []
     notes: list[str] = []
     dedup = _Dedup()
+    # Exact duplicates of CSV/Parquet/XES rows are kept (policy auto or keep): they are
+    # only counted, partition by partition when the dataset is written (an exact
+    # duplicate has the same service and month), so no hash of every event is held.
+    # When some may be dropped, they are found while streaming (8 bytes per event).
+    count_later = duplicates == "keep" or (duplicates == "auto" and all(
+        sniff_kind(p) in ("csv", "parquet", "xes") for p in files))
     with _Dataset(output, batch_rows) as ds:
         rows_read = 0
         for path in files:
@@ -203,8 +209,11 @@ def _stream(files: list[Path], mapping: Mapping, output: Path, *, duplicates: st
                         _add(reports[key], rep)
                     rejects.append(rej)
                     notes.extend(table_notes)
-                    events = dedup.apply(events, reports[key], duplicates)
-                    ds.add(restore_canonical(events))
+                    if count_later:
+                        ds.add(restore_canonical(events), hashes=event_hashes(events) if len(events) else None)
+                    else:
+                        events = dedup.apply(events, reports[key], duplicates)
+                        ds.add(restore_canonical(events))
                     rows_read += rep.rows_read
                     if progress:
                         progress(rows_read)
@@ -216,20 +225,20 @@ def _stream(files: list[Path], mapping: Mapping, output: Path, *, duplicates: st
         rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
         sheets = list(reports.values())
         notes = _merge_notes(notes)
-        if dedup.found > dedup.dropped:
-            notes.append(f"{dedup.found - dedup.dropped} exact duplicate events found and kept (policy "
-                         f"{duplicates!r}: CSV/XES event logs keep every record); pass --duplicates drop to remove "
-                         "them")
-        notes.extend(f"{Path(s.file).name} [{s.sheet}] skipped: {s.reason}" for s in skipped)
         if ds.events == 0:
             total = sum(s.rows_read for s in sheets)
             raise NothingUsableError(f"no usable rows: all {total} data rows were rejected or duplicates",
                                      hint=_top_reasons(rej)) if total else NothingUsableError(
                 "the input has a header but no data rows")
         result = DatasetResult(path=output, sheets=sheets, rejects=rej, events=0, cases=0, partitions=[],
-                               skipped=skipped, notes=notes, duplicate_policy=duplicates,
-                               duplicates_found=dedup.found)
+                               skipped=skipped, notes=notes, duplicate_policy=duplicates)
         ds.finish(result)
+    result.duplicates_found = dedup.found + ds.duplicates_counted
+    if result.duplicates_found > dedup.dropped:
+        notes.append(f"{result.duplicates_found - dedup.dropped} exact duplicate events found and kept (policy "
+                     f"{duplicates!r}: CSV/XES event logs keep every record); pass --duplicates drop to remove "
+                     "them")
+    notes.extend(f"{Path(s.file).name} [{s.sheet}] skipped: {s.reason}" for s in skipped)
     return result
 
 
@@ -297,8 +306,8 @@ class _HashSet:
         new = new[~self.contains(new)]
         if len(new):
             self.runs.append(new)
-            if len(self.runs) > 8:
-                self.runs = [np.unique(np.concatenate(self.runs))]
+            if len(self.runs) > 8:  # the runs are disjoint: a merge, no unique needed
+                self.runs = [np.sort(np.concatenate(self.runs), kind="stable")]
 
     def __len__(self) -> int:
         return sum(len(r) for r in self.runs)
@@ -326,11 +335,11 @@ class _Dedup:
             return events
         h = event_hashes(events)
         dup = self._seen(h) | pd.Series(h).duplicated(keep="first").to_numpy()
-        new = np.unique(h[~dup])
+        new = np.sort(h[~dup])  # distinct: within-batch repeats are in dup
         if len(new):
             self.runs.append(new)
-            if len(self.runs) > 8:
-                self.runs = [np.unique(np.concatenate(self.runs))]
+            if len(self.runs) > 8:  # the runs are disjoint: a merge, no unique needed
+                self.runs = [np.sort(np.concatenate(self.runs), kind="stable")]
         found = int(dup.sum())
         self.found += found
         if not found:
@@ -441,6 +450,7 @@ class _Dataset:
         self.columns: list[str] = []  # attribute columns, in order of appearance
         self.sources: list[list[str]] = []  # (file, sheet) in input order
         self.events = 0
+        self.duplicates_counted = 0  # exact duplicate events among those staged with hashes
         self.case_hashes = _HashSet()  # 8 bytes per case, to count them without reading the dataset back
         self.tmp: Path | None = None
 
@@ -463,7 +473,9 @@ class _Dataset:
 
     # -- pass 1: staging
 
-    def add(self, events: pd.DataFrame) -> None:
+    def add(self, events: pd.DataFrame, hashes: np.ndarray | None = None) -> None:
+        """Stage events; ``hashes`` (:func:`event_hashes`), if given, to count exact
+        duplicates partition by partition (:attr:`duplicates_counted`)."""
         if events.empty:
             return
         import pyarrow as pa
@@ -475,6 +487,8 @@ class _Dataset:
         cols = [c for c in CANONICAL if c not in SOURCE and c in events] + attrs + [c for c in SOURCE if c in events]
         frame = events[cols]
         table = _portable_pandas_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+        if hashes is not None:
+            table = table.append_column(_HASH, pa.array(hashes, pa.uint64()))
         ids = self._partition_ids(events)
         if self.pending and not table.schema.equals(self.pending[0][0].schema, check_metadata=False):
             self._stage()  # another set of columns (another file, a blank-headed column): staged apart
@@ -590,12 +604,17 @@ class _Dataset:
         folder = self._dir(key)
         folder.mkdir(parents=True, exist_ok=True)
         part, writer, pending, n = 0, None, [], 0
+        hashes = []
 
         def flush():
             nonlocal writer, part
             if not pending:
                 return
-            table = _sorted_group(pa.Table.from_batches(pending))
+            table = pa.Table.from_batches(pending)
+            if _HASH in table.column_names:
+                hashes.append(table[_HASH].to_numpy())
+                table = table.drop_columns([_HASH])
+            table = _sorted_group(table)
             if writer is None:
                 writer = pq.ParquetWriter(folder / f"part-{part}.parquet", table.schema, compression="zstd")
                 part += 1
@@ -607,7 +626,7 @@ class _Dataset:
                 rb = reader.get_batch(b)
                 if pending and not rb.schema.equals(pending[0].schema, check_metadata=False):
                     flush()
-                if writer is not None and not rb.schema.equals(writer.schema, check_metadata=False):
+                if writer is not None and not _same_columns(rb.schema, writer.schema):
                     writer.close()  # another set of columns (a blank-headed column filled here): a new file
                     writer = None
                 pending.append(rb)
@@ -619,6 +638,9 @@ class _Dataset:
         finally:
             if writer is not None:
                 writer.close()
+        if hashes:  # every exact duplicate of an event is in its partition
+            h = np.concatenate(hashes) if len(hashes) > 1 else hashes[0]
+            self.duplicates_counted += len(h) - len(np.unique(h))
 
     def finish(self, result: DatasetResult) -> None:
         """Write the partitions, count cases, write the marker, rename onto the target."""
@@ -653,6 +675,17 @@ class _Dataset:
         self.tmp = None
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+
+
+_HASH = "__procmine_event_hash"  # staged beside the events, never written to the dataset
+
+
+def _same_columns(staged, written) -> bool:
+    """Whether staged record batches (perhaps with the hash column) go on in a file of that schema."""
+    i = staged.get_field_index(_HASH)
+    if i >= 0:
+        staged = staged.remove(i)
+    return staged.equals(written, check_metadata=False)
 
 
 def _sorted_group(table):
