@@ -26,11 +26,14 @@ them (a 64-bit hash of the case id).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -115,6 +118,67 @@ def import_dataset(paths: str | Path | Iterable[str | Path], output: str | Path,
     paths = [paths] if isinstance(paths, (str, Path)) else list(paths)
     output = Path(output)
     _check_target(output)
+    with _interruptible():
+        return _import(paths, output, mapping, duplicates=duplicates, service=service, batch_rows=batch_rows,
+                       max_unzipped_gb=max_unzipped_gb, tables=tables, query=query, password_file=password_file,
+                       progress=progress)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGTERM (or SIGINT) during :func:`import_dataset`: raised like Ctrl-C's
+    KeyboardInterrupt, so the temporary dataset is removed; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _interruptible():
+    """While importing, SIGTERM ends the import as Ctrl-C does (its default would end
+    the process at once, leaving the temporary directory behind); a second signal
+    while the import unwinds is ignored, so the clean-up is not cut short. Only in
+    the main thread, and only over the default handlers (a host's own are kept)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    unwinding = False
+
+    def handler(signum, frame):
+        nonlocal unwinding
+        if unwinding:
+            return
+        unwinding = True
+        raise Interrupted(signum)
+
+    previous = {}
+    for sig, default in ((signal.SIGINT, signal.default_int_handler), (signal.SIGTERM, signal.SIG_DFL)):
+        if signal.getsignal(sig) is default:
+            previous[sig] = signal.signal(sig, handler)
+    try:
+        yield
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+@contextlib.contextmanager
+def _signals_held():
+    """SIGINT and SIGTERM wait (delivered after) while the dataset is renamed into place."""
+    held = {signal.SIGINT, signal.SIGTERM}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _import(paths: list, output: Path, mapping, *, duplicates: str, service: str | None, batch_rows: int,
+            max_unzipped_gb: float, tables: Iterable[str], query: str | None, password_file,
+            progress) -> DatasetResult:
     from .sources import database, relational
 
     if any(database.is_url(p) for p in paths):
@@ -661,20 +725,21 @@ class _Dataset:
         (self.tmp / MARKER).write_text(json.dumps(marker, ensure_ascii=False, indent=1), encoding="utf-8")
         mode = 0o777 & ~_umask()
         os.chmod(self.tmp, mode)
-        old = None
-        if self.target.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.target.parent))
-            os.replace(self.target, old / "dataset")
-        try:
-            os.replace(self.tmp, self.target)
-        except BaseException:
+        with _signals_held():  # no interruption between moving the old dataset aside and removing it
+            old = None
+            if self.target.exists():
+                old = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.old-", dir=self.target.parent))
+                os.replace(self.target, old / "dataset")
+            try:
+                os.replace(self.tmp, self.target)
+            except BaseException:
+                if old is not None:
+                    os.replace(old / "dataset", self.target)
+                    shutil.rmtree(old, ignore_errors=True)
+                raise
+            self.tmp = None
             if old is not None:
-                os.replace(old / "dataset", self.target)
                 shutil.rmtree(old, ignore_errors=True)
-            raise
-        self.tmp = None
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
 
 
 _HASH = "__procmine_event_hash"  # staged beside the events, never written to the dataset

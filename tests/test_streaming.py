@@ -251,3 +251,46 @@ def test_dedup_hash_of_a_value_does_not_depend_on_the_rest_of_the_batch():
     b = pd.DataFrame({"start_time": t.where([True, False]), "in_person": pd.array([True, None], dtype="boolean"),
                       "sla_days": pd.array([10.0, None], dtype="Float64")})
     assert streaming.event_hashes(a)[0] == streaming.event_hashes(b)[0]
+
+
+_SLOW_IMPORT = """
+import sys
+from procmine import cli, render
+
+class Immediate(render.Progress):  # a line after every batch, at once
+    def __init__(self, what, **kw):
+        super().__init__(what, after=0.0, every=0.0)
+
+render.Progress = Immediate
+sys.exit(cli.main(["import", sys.argv[1], "-o", sys.argv[2], "--batch-rows", "5"]))
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_mid_import_leaves_nothing(tmp_path, signum):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    good = [r for r in _rows() if r[0] not in ("合计", "A3")]
+    rows = [[f"{r[0]}-{i}"] + r[1:] for i in range(2000) for r in good]  # 24,000 rows: 4,800 batches
+    src = _write_csv(tmp_path / "export.csv", rows)
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_IMPORT, str(src), f"{out}/"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    try:
+        first = proc.stderr.readline().decode("utf-8")  # the first batch is done: the import is under way
+        assert "rows read" in first, first
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode("utf-8")
+    assert proc.returncode == 128 + getattr(signal, signum), err
+    assert "interrupted; no partial output was left" in err and "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []  # neither the dataset nor .log.tmp-*
