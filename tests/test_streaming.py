@@ -294,3 +294,34 @@ def test_signal_mid_import_leaves_nothing(tmp_path, signum):
     assert proc.returncode == 128 + getattr(signal, signum), err
     assert "interrupted; no partial output was left" in err and "Traceback" not in err
     assert list((tmp_path / "out").iterdir()) == []  # neither the dataset nor .log.tmp-*
+
+
+def test_digit_only_service_names_stay_text(tmp_path):
+    """service=007/ would be the number 7 to a hive reader's type inference: the files
+    carry service as text, and every reader of the dataset gives the name back."""
+    import duckdb
+
+    from procmine.engine.runner import DuckDBEngine, EngineOptions
+
+    rows = [["S1", "007", "受理", "局", "人", "2024-03-01 09:00", "2024-03-01 10:00", "", "窗口"],
+            ["S1", "007", "办结", "局", "人", "2024-03-02 09:00", "2024-03-02 10:00", "", "窗口"],
+            ["S2", "2024", "受理", "局", "人", "2024-04-01 09:00", "2024-04-01 10:00", "", "窗口"],
+            ["S3", "1e3", "受理", "局", "人", "2024-04-01 09:00", "2024-04-01 10:00", "", "窗口"]]
+    src = _write_csv(tmp_path / "e.csv", rows, title=None)
+    log_dir = tmp_path / "log"
+    r = streaming.import_dataset(src, log_dir, batch_rows=2)
+    assert r.partitions == ["service=007/month=2024-03", "service=1e3/month=2024-04", "service=2024/month=2024-04"]
+    log = procmine.read_log(log_dir)
+    assert list(log["service"]) == ["007", "007", "2024", "1e3"]
+    assert str(log["service"].dtype) == str(procmine.read_export(src).log["service"].dtype)
+    _same_log(log, procmine.read_export(src).log)
+    got = duckdb.sql(f"SELECT DISTINCT service, typeof(service) FROM read_parquet('{log_dir}/**/*.parquet') "
+                     "ORDER BY 1").fetchall()
+    assert got == [("007", "VARCHAR"), ("1e3", "VARCHAR"), ("2024", "VARCHAR")]
+    engine = DuckDBEngine(EngineOptions.from_env())
+    engine.load(log_dir)
+    assert sorted(engine.con.execute("SELECT DISTINCT service FROM ev").fetchall()) == [("007",), ("1e3",),
+                                                                                       ("2024",)]
+    a = audit(log_dir)
+    procmine.write_log(procmine.read_export(src).log, tmp_path / "log.parquet")
+    assert a.metrics == audit(tmp_path / "log.parquet").metrics
