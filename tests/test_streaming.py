@@ -325,3 +325,23 @@ def test_digit_only_service_names_stay_text(tmp_path):
     a = audit(log_dir)
     procmine.write_log(procmine.read_export(src).log, tmp_path / "log.parquet")
     assert a.metrics == audit(tmp_path / "log.parquet").metrics
+
+
+def test_one_file_per_partition_and_columns_of_several_files(tmp_path):
+    """Many small batches still give one file (one row group) per partition; a second
+    file with another column set goes into a file of its own in the partitions it shares."""
+    import pyarrow.parquet as pq
+
+    a = _write_csv(tmp_path / "a.csv", _rows())
+    b = tmp_path / "b.csv"
+    b.write_text("办件编号,事项名称,环节名称,开始时间,结束时间,备注\n"
+                 "Z1,食品经营许可,受理,2024-03-05 09:00,2024-03-05 10:00,加急\n", encoding="utf-8")
+    r = streaming.import_dataset([a, b], tmp_path / "log", batch_rows=2)
+    files = sorted((tmp_path / "log").rglob("*.parquet"))
+    assert len(files) == len(EXPECTED_PARTITIONS) + 1
+    assert all(pq.ParquetFile(f).metadata.num_row_groups == 1 for f in files)
+    assert sorted(f.name for f in files if "month=2024-03" in str(f) and "食品经营许可" in str(f)) == \
+        ["part-0.parquet", "part-1.parquet"]
+    memory = procmine.read_export([a, b])
+    assert (r.events, r.cases, r.duplicates_found) == (memory.events, memory.cases, memory.duplicates_found)
+    _same_log(procmine.read_log(tmp_path / "log"), memory.log)
