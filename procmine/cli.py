@@ -495,9 +495,13 @@ def main(argv: list[str] | None = None) -> int:
         if exc.hint:
             click.echo(exc.hint, err=True)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("procmine: interrupted", err=True)
-        return 130
+    except click.exceptions.Abort as exc:  # click turns KeyboardInterrupt into Abort
+        signum = getattr(exc.__cause__, "signum", None)  # streaming.Interrupted (SIGINT, SIGTERM)
+        if signum is None:
+            click.echo("procmine: interrupted", err=True)
+            return 130
+        click.echo("procmine: interrupted; no partial output was left", err=True)
+        return 128 + signum
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

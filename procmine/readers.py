@@ -632,8 +632,9 @@ def _csv_arrow_chunks(path: Path, encoding: str, delim: str, h: int, names: list
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    # a block of ~200 bytes per row; pyarrow yields one record batch per block
-    block = int(min(max(batch_rows * 200, 1 << 16), 1 << 26))
+    # blocks of at most 1 MiB, gathered into batches below: pyarrow reads several blocks
+    # ahead, so a block of ~200 bytes per batch row (20 MB for 100,000) held ~200 MB more
+    block = int(min(max(batch_rows * 200, 1 << 16), 1 << 20))
     pending, n = [], 0
     try:
         with _open_bytes(path) as fh:

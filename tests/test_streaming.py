@@ -251,3 +251,97 @@ def test_dedup_hash_of_a_value_does_not_depend_on_the_rest_of_the_batch():
     b = pd.DataFrame({"start_time": t.where([True, False]), "in_person": pd.array([True, None], dtype="boolean"),
                       "sla_days": pd.array([10.0, None], dtype="Float64")})
     assert streaming.event_hashes(a)[0] == streaming.event_hashes(b)[0]
+
+
+_SLOW_IMPORT = """
+import sys
+from procmine import cli, render
+
+class Immediate(render.Progress):  # a line after every batch, at once
+    def __init__(self, what, **kw):
+        super().__init__(what, after=0.0, every=0.0)
+
+render.Progress = Immediate
+sys.exit(cli.main(["import", sys.argv[1], "-o", sys.argv[2], "--batch-rows", "5"]))
+"""
+
+
+@pytest.mark.parametrize("signum", ["SIGTERM", "SIGINT"])
+def test_signal_mid_import_leaves_nothing(tmp_path, signum):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    good = [r for r in _rows() if r[0] not in ("合计", "A3")]
+    rows = [[f"{r[0]}-{i}"] + r[1:] for i in range(2000) for r in good]  # 24,000 rows: 4,800 batches
+    src = _write_csv(tmp_path / "export.csv", rows)
+    (tmp_path / "out").mkdir()
+    out = tmp_path / "out" / "log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, "-c", _SLOW_IMPORT, str(src), f"{out}/"], stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, env=env, cwd=tmp_path)
+    try:
+        first = proc.stderr.readline().decode("utf-8")  # the first batch is done: the import is under way
+        assert "rows read" in first, first
+        proc.send_signal(getattr(signal, signum))
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    err = err.decode("utf-8")
+    assert proc.returncode == 128 + getattr(signal, signum), err
+    assert "interrupted; no partial output was left" in err and "Traceback" not in err
+    assert list((tmp_path / "out").iterdir()) == []  # neither the dataset nor .log.tmp-*
+
+
+def test_digit_only_service_names_stay_text(tmp_path):
+    """service=007/ would be the number 7 to a hive reader's type inference: the files
+    carry service as text, and every reader of the dataset gives the name back."""
+    import duckdb
+
+    from procmine.engine.runner import DuckDBEngine, EngineOptions
+
+    rows = [["S1", "007", "受理", "局", "人", "2024-03-01 09:00", "2024-03-01 10:00", "", "窗口"],
+            ["S1", "007", "办结", "局", "人", "2024-03-02 09:00", "2024-03-02 10:00", "", "窗口"],
+            ["S2", "2024", "受理", "局", "人", "2024-04-01 09:00", "2024-04-01 10:00", "", "窗口"],
+            ["S3", "1e3", "受理", "局", "人", "2024-04-01 09:00", "2024-04-01 10:00", "", "窗口"]]
+    src = _write_csv(tmp_path / "e.csv", rows, title=None)
+    log_dir = tmp_path / "log"
+    r = streaming.import_dataset(src, log_dir, batch_rows=2)
+    assert r.partitions == ["service=007/month=2024-03", "service=1e3/month=2024-04", "service=2024/month=2024-04"]
+    log = procmine.read_log(log_dir)
+    assert list(log["service"]) == ["007", "007", "2024", "1e3"]
+    assert str(log["service"].dtype) == str(procmine.read_export(src).log["service"].dtype)
+    _same_log(log, procmine.read_export(src).log)
+    got = duckdb.sql(f"SELECT DISTINCT service, typeof(service) FROM read_parquet('{log_dir}/**/*.parquet') "
+                     "ORDER BY 1").fetchall()
+    assert got == [("007", "VARCHAR"), ("1e3", "VARCHAR"), ("2024", "VARCHAR")]
+    engine = DuckDBEngine(EngineOptions.from_env())
+    engine.load(log_dir)
+    assert sorted(engine.con.execute("SELECT DISTINCT service FROM ev").fetchall()) == [("007",), ("1e3",),
+                                                                                       ("2024",)]
+    a = audit(log_dir)
+    procmine.write_log(procmine.read_export(src).log, tmp_path / "log.parquet")
+    assert a.metrics == audit(tmp_path / "log.parquet").metrics
+
+
+def test_one_file_per_partition_and_columns_of_several_files(tmp_path):
+    """Many small batches still give one file (one row group) per partition; a second
+    file with another column set goes into a file of its own in the partitions it shares."""
+    import pyarrow.parquet as pq
+
+    a = _write_csv(tmp_path / "a.csv", _rows())
+    b = tmp_path / "b.csv"
+    b.write_text("办件编号,事项名称,环节名称,开始时间,结束时间,备注\n"
+                 "Z1,食品经营许可,受理,2024-03-05 09:00,2024-03-05 10:00,加急\n", encoding="utf-8")
+    r = streaming.import_dataset([a, b], tmp_path / "log", batch_rows=2)
+    files = sorted((tmp_path / "log").rglob("*.parquet"))
+    assert len(files) == len(EXPECTED_PARTITIONS) + 1
+    assert all(pq.ParquetFile(f).metadata.num_row_groups == 1 for f in files)
+    assert sorted(f.name for f in files if "month=2024-03" in str(f) and "食品经营许可" in str(f)) == \
+        ["part-0.parquet", "part-1.parquet"]
+    memory = procmine.read_export([a, b])
+    assert (r.events, r.cases, r.duplicates_found) == (memory.events, memory.cases, memory.duplicates_found)
+    _same_log(procmine.read_log(tmp_path / "log"), memory.log)
