@@ -138,3 +138,26 @@ def test_parquet_opens_in_the_oldest_supported_pandas(log, tmp_path):
     assert got["case"] == list(log.case_id) and got["act"] == list(log.activity)
     assert got["mat"] == [list(m) for m in log.materials]
     assert got["end"] == [None if pd.isna(t) else t.isoformat() for t in log.end_time]
+
+
+def test_a_partitioned_dataset_opens_in_pandas_and_duckdb_by_its_files_columns(tmp_path):
+    """`procmine import … -o log/` opens without procmine as the README says."""
+    from procmine.streaming import import_dataset
+
+    src = tmp_path / "in.csv"
+    src.write_text("办件编号,事项名称,环节名称,开始时间,结束时间\n"
+                   "A1,食品经营许可,受理,2024-03-04 09:00,2024-03-04 09:30\n"
+                   "A1,食品经营许可,办结,2024-04-01 10:00,2024-04-01 10:30\n"
+                   "B1,007,受理,2024-03-05 09:00,2024-03-05 09:10\n", encoding="utf-8")
+    out = tmp_path / "log"
+    import_dataset([src], out)
+    code = (f"import pandas as pd; df = pd.read_parquet({str(out)!r}, partitioning=None); "
+            "print(len(df), sorted(set(df['service'])))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "3 ['007', '食品经营许可']"  # two months of one service, one of the other
+
+    import duckdb
+
+    rows = duckdb.sql(f"SELECT case_id, service FROM '{out}/**/*.parquet' ORDER BY case_id, start_time").fetchall()
+    assert rows == [("A1", "食品经营许可"), ("A1", "食品经营许可"), ("B1", "007")]
