@@ -138,18 +138,13 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     if isinstance(paths, (str, Path)):
         paths = [paths]
     paths = list(paths)
-    from .sources import database, relational
+    from .sources import database
 
     if any(database.is_url(p) for p in paths):  # a database URL (issue 13)
         return database.read_database(paths, mapping, duplicates=duplicates, service=service, tables=tables,
                                       query=query, password_file=password_file)
-    files = _expand(paths)
-    mp = load_mapping(relational.flat_mapping(mapping))
-    if service:
-        mp = Mapping(**{**mp.__dict__, "service": service})
-    # case/step/document/rating tables keyed by the case: joined (sources/relational.py)
-    joined = relational.read_files(files, mapping, mp, duplicates=duplicates, service=service,
-                                   max_unzipped=int(max_unzipped_gb * 2**30))
+    files, mp, joined = sources_of(paths, mapping, duplicates=duplicates, service=service,
+                                   max_unzipped_gb=max_unzipped_gb)
     if joined is not None:
         return joined
     parts: list[pd.DataFrame] = []
@@ -188,6 +183,21 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
             hint=_top_reasons(rej)) if result.rows_read else NothingUsableError(
             "the input has a header but no data rows")
     return result
+
+
+def sources_of(paths, mapping, *, duplicates: str, service: str | None, max_unzipped_gb: float):
+    """The input files, the flat-table mapping (with ``service`` when given), and —
+    when the files are case/step/document/rating tables keyed by the case — their
+    joined import (sources/relational.py), else None."""
+    from .sources import relational
+
+    files = _expand(paths)
+    mp = load_mapping(relational.flat_mapping(mapping))
+    if service:
+        mp = Mapping(**{**mp.__dict__, "service": service})
+    joined = relational.read_files(files, mapping, mp, duplicates=duplicates, service=service,
+                                   max_unzipped=int(max_unzipped_gb * 2**30))
+    return files, mp, joined
 
 
 def _top_reasons(rej: pd.DataFrame, k: int = 5) -> str:

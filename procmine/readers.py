@@ -617,7 +617,13 @@ def iter_csv_batches(path: Path, mapping: Mapping, batch_rows: int, *, exact: bo
         frames = _csv_pandas_chunks(path, encoding, delim, h, names, batch_rows)
     else:
         frames = _csv_arrow_chunks(path, encoding, delim, h, names, batch_rows)
-    first = h + 2
+    for df, rows in _numbered(frames, first=h + 2):
+        yield RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title, sheet_mapping=sheet_map)
+
+
+def _numbered(frames, first: int):
+    """Batches with the file's row number of each row (``first`` for the first row),
+    blank rows left out (they are no data and count nowhere, as in one-shot reads)."""
     for df in frames:
         rows = np.arange(len(df), dtype=np.int64) + first
         first += len(df)
@@ -625,7 +631,7 @@ def iter_csv_batches(path: Path, mapping: Mapping, batch_rows: int, *, exact: bo
         if blank.any():
             df = df.loc[~blank].reset_index(drop=True)
             rows = rows[~blank]
-        yield RawSheet(str(path), "", df, rows, mapping, kind="csv", title=title, sheet_mapping=sheet_map)
+        yield df, rows
 
 
 def _csv_arrow_chunks(path: Path, encoding: str, delim: str, h: int, names: list[str], batch_rows: int):
@@ -700,17 +706,9 @@ def iter_parquet_batches(path: Path, mapping: Mapping, batch_rows: int = 1 << 20
         empty = pd.DataFrame({n: pd.Series([], dtype="string") for n in names})
         yield RawSheet(str(path), "", empty, np.zeros(0, np.int64), mapping, kind="parquet", sheet_mapping=sheet_map)
         return
-    first = 1
     try:
         batches = pf.iter_batches(batch_size=max(int(batch_rows), 1))
-        for batch in batches:
-            df = _arrow_to_text(_as_text(batch), names)
-            rows = np.arange(len(df), dtype=np.int64) + first
-            first += len(df)
-            blank = df.isna().all(axis=1).to_numpy()
-            if blank.any():
-                df = df.loc[~blank].reset_index(drop=True)
-                rows = rows[~blank]
+        for df, rows in _numbered((_arrow_to_text(_as_text(b), names) for b in batches), first=1):
             yield RawSheet(str(path), "", df, rows, mapping, kind="parquet", sheet_mapping=sheet_map)
     except OSError as exc:
         raise InputError(f"{path}: the Parquet file is damaged further in: {str(exc).splitlines()[0]}") from None

@@ -47,11 +47,11 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, NothingUsableError, OutputError, UsageError
-from .eventlog import CANONICAL, SOURCE, TZ, _cannot_write, _portable_pandas_metadata, _umask, order_log
-from .importer import (DUPLICATE_POLICIES, ImportResult, SheetReport, _convert, _expand, _rejects_frame,
-                       _top_reasons, raw_kept, read_export)
+from .eventlog import CANONICAL, SOURCE, TZ, _cannot_write, _portable_pandas_metadata, _umask
+from .importer import (DUPLICATE_POLICIES, ImportResult, SheetReport, _convert, _rejects_frame, _top_reasons,
+                       raw_kept, read_export, sources_of)
 from .interop import restore_canonical
-from .mapping import Mapping, load_mapping
+from .mapping import Mapping
 from .readers import CsvRestart, RawSheet, SkippedSheet, iter_csv_batches, iter_parquet_batches, read_tables, sniff_kind
 
 DEFAULT_BATCH_ROWS = 200_000
@@ -184,18 +184,14 @@ def _signals_held():
 def _import(paths: list, output: Path, mapping, *, duplicates: str, service: str | None, batch_rows: int,
             max_unzipped_gb: float, tables: Iterable[str], query: str | None, password_file,
             progress) -> DatasetResult:
-    from .sources import database, relational
+    from .sources import database
 
     if any(database.is_url(p) for p in paths):
         whole = read_export(paths, mapping, duplicates=duplicates, service=service, tables=tables, query=query,
                             password_file=password_file)
         return _write_whole(whole, output, batch_rows, "database tables are read in chunks and joined in memory")
-    files = _expand(paths)
-    base = load_mapping(relational.flat_mapping(mapping))
-    if service:
-        base = Mapping(**{**base.__dict__, "service": service})
-    joined = relational.read_files(files, mapping, base, duplicates=duplicates, service=service,
-                                   max_unzipped=int(max_unzipped_gb * 2**30))
+    files, base, joined = sources_of(paths, mapping, duplicates=duplicates, service=service,
+                                     max_unzipped_gb=max_unzipped_gb)
     if joined is not None:
         return _write_whole(joined, output, batch_rows, "relational tables (case/step/document/rating) are joined "
                                                         "in memory, then written partitioned")
