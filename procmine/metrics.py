@@ -83,13 +83,6 @@ def _time_to_us(ts: pd.Series) -> pd.Series:
     return out.where(local.notna().to_numpy(), pd.NA)
 
 
-FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos, trip, trip_kind, trip_at_us, "
-                "trip_until_us, wait_us / 3600000000.0 AS wait_hours, wait_work_us / 3600000000.0 AS wait_work_hours, "
-                "wait_owner, service_us / 3600000000.0 AS service_hours, "
-                "service_work_us / 3600000000.0 AS service_work_hours, "
-                "materials, sla_days, channel_online, in_person_known")
-
-
 def _facts_frame(raw: pd.DataFrame) -> pd.DataFrame:
     """The engine's facts table as the per-event frame the findings read."""
     out = pd.DataFrame({
@@ -155,6 +148,7 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
     start, end, ts, pos, trip, trip_kind, trip_at, trip_until, wait_hours,
     wait_work_hours, wait_owner, service_hours, service_work_hours, materials, sla_days,
     channel_online, in_person_known`` — the engine's ``facts`` definitions."""
+    from .engine.definitions import FACT_COLUMNS
     from .engine.runner import open_engine
 
     rules = rules or load_rules()
@@ -245,7 +239,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     log: a file or a partitioned directory) by the definitions above, run by
     ``engine`` ("duckdb", the default, or "spark"; or an
     :class:`procmine.engine.runner.EngineOptions`)."""
-    from .engine.definitions import SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
+    from .engine.definitions import FACT_COLUMNS, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
     from .engine.runner import open_engine
 
     rules = load_rules(rules)

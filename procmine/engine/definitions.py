@@ -45,12 +45,19 @@ def lit(value) -> str:
 
 def day(us: str) -> str:
     """Day number (days since 1970-01-01) of a local-time microsecond value."""
-    return f"CAST(floor({us} / {DAY_US}.0) AS BIGINT)"
+    return f"CAST(floor(CAST({us} AS DOUBLE) / {DAY_US}) AS BIGINT)"
 
 
 def nonneg(expr: str) -> str:
     """``expr`` clipped at 0, NULL kept (``greatest`` would turn NULL into 0)."""
     return f"(CASE WHEN ({expr}) < 0 THEN 0 ELSE ({expr}) END)"
+
+
+def hours(us: str) -> str:
+    """Integer microseconds → hours as a double, the same double in every engine (a
+    literal such as ``3600000000.0`` is a DECIMAL in Spark, and decimal division
+    rounds differently)."""
+    return f"(CAST({us} AS DOUBLE) / {HOUR_US})"
 
 
 def hours3(us: str) -> str:
@@ -391,13 +398,21 @@ def intervals_sql(cal: WorkCalendar, source: str = "pairs") -> str:
     """Working days (the clock's rule), working days between (start day excluded) and
     working hours for pairs ``i, s_us, e_us`` of local-time microseconds: the same
     lookups as the definitions above, for callers with timestamps of their own."""
-    hours = nonneg(office_us("p.e_us", "ce", cal) + " - " + office_us("p.s_us", "cs", cal))
+    worked = nonneg(office_us("p.e_us", "ce", cal) + " - " + office_us("p.s_us", "cs", cal))
     return f"""
 SELECT p.i, {working_days('cs', 'ce', cal)} AS working_days,
        {working_days('cs', 'ce', cal, first_day=False)} AS days_between,
-       {hours} / {HOUR_US}.0 AS working_hours
+       {hours(worked)} AS working_hours
 FROM {source} p {_cal_join('cs', 'p.s_us')} {_cal_join('ce', 'p.e_us')}
 WHERE p.s_us IS NOT NULL AND p.e_us IS NOT NULL"""
+
+
+# The per-event columns the findings read (hours as doubles, see ``hours``).
+FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos, trip, trip_kind, trip_at_us, "
+                f"trip_until_us, {hours('wait_us')} AS wait_hours, {hours('wait_work_us')} AS wait_work_hours, "
+                f"wait_owner, {hours('service_us')} AS service_hours, "
+                f"{hours('service_work_us')} AS service_work_hours, "
+                "materials, sla_days, channel_online, in_person_known")
 
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory

@@ -16,6 +16,7 @@ of Shanghai wall-clock time); only that loader is engine-specific.
 from __future__ import annotations
 
 import os
+import sys
 import tempfile
 import urllib.parse
 from dataclasses import dataclass, field
@@ -237,8 +238,12 @@ class SparkEngine:
 
     def __init__(self, options: EngineOptions):
         try:
-            import pyspark  # noqa: F401
-            from pyspark.sql import SparkSession
+            import warnings
+
+            with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
+                warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
+                import pyspark  # noqa: F401
+                from pyspark.sql import SparkSession
         except ImportError:
             raise ConfigError("the Spark engine needs pyspark, which is not installed",
                               hint="pip install 'procmine[spark]' (and Java 17: apt-get install openjdk-17-jre-headless)"
@@ -251,6 +256,11 @@ class SparkEngine:
             builder = builder.remote(master)
         else:
             builder = builder.master(master)
+            if master.startswith("local"):  # Python workers in this interpreter, not whatever python3 is on PATH
+                builder = builder.config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local Spark binds to loopback only
+            log4j = Path(__file__).with_name("log4j2.properties").as_uri()
+            builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
             builder = builder.config("spark.driver.memory", os.environ.get("PROCMINE_SPARK_DRIVER_MEMORY", "4g"))
             builder = builder.config("spark.ui.enabled", "false")
             builder = builder.config("spark.ui.showConsoleProgress", "false")
