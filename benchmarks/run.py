@@ -13,10 +13,14 @@ reader). Targets: ≤ 1.3× the baseline's time, ≤ 1 GiB peak.
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import signal
 import subprocess
 import sys
+import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -83,17 +87,94 @@ print(round(time.perf_counter() - t, 3))
 """
 
 
+class StepFailed(Exception):
+    """A benchmark step that did not finish: it failed, ran out of time or memory."""
+
+    def __init__(self, why: str, run: "Run") -> None:
+        super().__init__(why)
+        self.why, self.run = why, run
+
+
+@dataclass
+class Run:
+    """One fresh `python -c code args` process, as the OS measured it."""
+
+    wall: float         # seconds, process start to exit (start-up and imports included)
+    peak_mib: float     # max RSS (wait4's ru_maxrss: the largest of the process and the children it reaped)
+    tree_mib: float     # max summed RSS of the process and all its descendants, sampled every 0.2 s
+    out: str
+    err: str
+    status: str = "ok"  # ok | failed | timeout | memory
+
+
+def _tree_rss_mib(root: int) -> float:
+    """Summed RSS of `root` and its descendants now (from /proc; a JVM started by Spark included)."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{d}/statm") as f:
+                pages = int(f.read().split()[1])
+        except OSError:
+            continue
+        parent[int(d)] = int(stat[stat.rindex(")") + 2:].split()[1])
+        rss[int(d)] = pages
+    tree, todo = set(), [root]
+    while todo:
+        pid = todo.pop()
+        tree.add(pid)
+        todo.extend(c for c, pp in parent.items() if pp == pid and c not in tree)
+    return sum(rss.get(p, 0) for p in tree) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def run_step(code: str, *args: str, timeout: float | None = None, rss_cap_mib: float | None = None,
+             env: dict | None = None) -> Run:
+    """Run `python -c code args` in a fresh process (its own process group) and measure it.
+    Output goes to files (a pipe would block a chatty child such as Spark). The step is
+    killed after `timeout` seconds or when its process tree's RSS passes `rss_cap_mib`
+    (a guard for a shared machine, not a target); the Run then says so in `status`."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err,
+                                start_new_session=True, env={**os.environ, **(env or {})})
+        status, tree, ticks = "ok", 0.0, 0
+        while True:
+            pid, wstatus, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if ticks % 5 == 0 or rss_cap_mib:  # the tree every second (every tick under a cap)
+                tree = max(tree, _tree_rss_mib(proc.pid))
+            ticks += 1
+            over = "timeout" if timeout and time.perf_counter() - t0 > timeout else \
+                   "memory" if rss_cap_mib and tree > rss_cap_mib else None
+            if over:
+                status = over
+                os.killpg(proc.pid, signal.SIGKILL)  # the step's own process group: it and its children
+                _, wstatus, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.2)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(wstatus)
+        out.seek(0)
+        err.seek(0)
+        run = Run(wall, usage.ru_maxrss / 1024, max(tree, usage.ru_maxrss / 1024),
+                  out.read().decode(errors="replace").strip(), err.read().decode(errors="replace").strip())
+    if status == "ok" and proc.returncode != 0:
+        status = "failed"
+    run.status = status
+    return run
+
+
 def measure(code: str, *args: str) -> tuple[float, float, str]:
     """(seconds, peak MiB, stdout) of `python -c code args` in a fresh process."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    out = proc.stdout.read().decode().strip()
-    err = proc.stderr.read().decode().strip()
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"benchmark step failed:\n{err[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, out
+    run = run_step(code, *args)
+    if run.status != "ok":
+        raise SystemExit(f"benchmark step failed:\n{run.err[-2000:]}")
+    return run.wall, run.peak_mib, run.out
 
 
 def ensure_input(rows: int) -> Path:
