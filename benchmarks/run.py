@@ -216,6 +216,79 @@ def ensure_log(args) -> Path:
     return log
 
 
+# ----------------------------------------------------------------------------- scale inputs
+#
+# Two 1M-event canonical logs: the bench's own (samplegen's export, imported) and a
+# realistic-variety one (perf_gen: 20 services, 30 steps, 12 departments, ~300
+# handlers, 8–20 steps a case, imported from its CSV). Bigger logs are copies of a
+# 1M log with the case ids suffixed (-0 … -9), one Parquet file per copy, so every
+# file is laid out as the 1M log is and only the number of cases grows. All seeded,
+# generated once, cached in benchmarks/data/.
+
+PERF_GEN = Path(os.environ.get("PROCMINE_PERF_GEN", "/work/shared/tools/perf_gen.py"))
+MILLION = 1_000_000
+
+
+def ensure_realistic() -> Path:
+    """The realistic-variety 1M canonical log: perf_gen's CSV export (seeded), imported."""
+    log = DATA / "realistic_1m_log.parquet"
+    if not log.exists():
+        if not PERF_GEN.exists():
+            raise SystemExit(f"{PERF_GEN}: perf_gen.py not found (set PROCMINE_PERF_GEN to its path)")
+        raw = DATA / "realistic_1m"
+        print(f"generating {raw.name}.csv ({MILLION:,} events, perf_gen, seeded; cached) …", flush=True)
+        DATA.mkdir(parents=True, exist_ok=True)
+        # perf_gen is seeded, but draws its handler names from a set: fix str hashing too
+        subprocess.run([sys.executable, str(PERF_GEN), str(MILLION), str(raw)], check=True, stdout=subprocess.DEVNULL,
+                       env={**os.environ, "PYTHONHASHSEED": "0"})
+        measure(PROCMINE_IMPORT, f"{raw}.csv", str(log))  # write_log writes atomically
+    return log
+
+
+COPIES = """
+import sys, pathlib
+import pyarrow as pa, pyarrow.compute as pc, pyarrow.parquet as pq
+src, dest, copies, layout = sys.argv[1], pathlib.Path(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+table = pq.read_table(src)
+meta = table.schema.metadata            # pandas' metadata: time zones and dtypes read back as written
+width = len(str(copies - 1))
+at = table.schema.get_field_index("case_id")
+for k in range(copies):
+    tag = f"{k:0{width}d}"
+    kind = table.schema.field(at).type
+    ids = pc.binary_join_element_wise(table["case_id"], pa.scalar(f"-{tag}", kind), pa.scalar("", kind))
+    part = table.set_column(at, table.schema.field(at), ids).replace_schema_metadata(meta)
+    # flat: part-K.parquet; partitioned: batch=KK/part.parquet (hive-style, like an export per month)
+    path = dest / (f"part-{tag}.parquet" if layout == "flat" else f"batch={tag}/part.parquet")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(part, path, compression="zstd")  # as procmine.write_log writes the 1M log
+print(copies * table.num_rows)
+"""
+
+
+def ensure_copies(src: Path, name: str, copies: int, layout: str = "flat") -> Path:
+    """`copies` copies of the log `src` with case ids suffixed -0, -1, … (a directory of
+    Parquet files, written by pyarrow a copy at a time; no pandas)."""
+    dest = DATA / name
+    if not dest.exists():
+        print(f"generating {name}/ ({copies} × {src.name}, case ids suffixed; cached) …", flush=True)
+        tmp = DATA / f"{name}.tmp"
+        if tmp.exists():
+            import shutil
+            shutil.rmtree(tmp)
+        measure(COPIES, str(src), str(tmp), str(copies), layout)
+        tmp.rename(dest)
+    return dest
+
+
+def parquet_rows(path: Path) -> int:
+    """Events in a Parquet log (file or directory), from the files' footers."""
+    import pyarrow.parquet as pq
+
+    files = sorted(path.rglob("*.parquet")) if path.is_dir() else [path]
+    return sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+
+
 def bench_import(args) -> None:
     src = ensure_input(args.rows)
     out = DATA / "bench_log.parquet"
