@@ -203,11 +203,11 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1_000_000)
     p.add_argument("--repeat", type=int, default=1, help="runs per measurement (best is kept)")
     p.add_argument("--only", choices=["import", "audit", "discover", "redesign", "report", "scale", "scale100m",
-                                      ], help="run one benchmark (scale100m: only the opt-in 100M step)")
+                                      "spark"], help="run one benchmark (scale100m: only the opt-in 100M step)")
     p.add_argument("--scale", choices=["10m", "100m"], default="10m",
                    help="largest log of the scale benchmark (100m: opt-in, generates ~2 GB once)")
     p.add_argument("--timeout", type=float, help="seconds before a scale/Spark step is killed "
-                   "(default: 360 for 1M and 10M, 1800 for 100M)")
+                   "(default: 360 for 1M and 10M, 1800 for 100M, 600 for Spark)")
     p.add_argument("--rss-cap-gib", type=float, default=16.0,
                    help="kill a scale/Spark step whose processes pass this RSS (a guard, not a target)")
     args = p.parse_args()
@@ -225,6 +225,8 @@ def main() -> None:
         bench_scale(args)
     if args.only == "scale100m":
         bench_scale(args, ["100m"])
+    if args.only in (None, "spark"):
+        bench_spark(args)
 
 
 def best(code: str, repeat: int, *argv: str):
@@ -505,6 +507,130 @@ def bench_scale(args, sizes: list[str] | None = None) -> None:
                       f"{f'(target ≤ {target:.0f}×)' if target else '':<16} {mark}")
             else:
                 print(f"  {name:<10} {SIZES[big][0]} / {SIZES[small][0]}: no ratio, a run did not finish  OVER TARGET")
+
+
+# ----------------------------------------------------------------------------- Spark vs embedded
+
+# One engine, one call, in a fresh process. Spark's session (the JVM) is started first
+# and timed apart; the call then reuses it. Timed from the call to its return. The
+# per-case table is pickled (dtypes exactly as returned); the findings as to_json().
+ENGINE_CALL = """
+import json, sys, time, pathlib
+from procmine.engine.runner import EngineOptions, open_engine
+engine, what, log, out = sys.argv[1:5]
+opts = EngineOptions(engine="spark", spark_master="local[2]") if engine == "spark" else EngineOptions("duckdb")
+t = time.perf_counter()
+open_engine(opts).close()                 # Spark: start the session (kept for the call); DuckDB: next to nothing
+start = time.perf_counter() - t
+t = time.perf_counter()
+if what == "cases":
+    from procmine.metrics import case_metrics
+    result = case_metrics(log, engine=opts)
+    seconds = time.perf_counter() - t
+    result.to_pickle(out)
+    n = len(result)
+else:
+    from procmine.audit import audit
+    result = audit(log, engine=opts)
+    seconds = time.perf_counter() - t
+    pathlib.Path(out).write_text(result.to_json(), encoding="utf-8")
+    n = len(result.findings)
+print(json.dumps({"start": round(start, 3), "seconds": round(seconds, 3), "n": n}))
+"""
+
+
+def engine_call(engine: str, what: str, log: Path, out: Path, args) -> dict:
+    run = run_step(ENGINE_CALL, engine, what, str(log), str(out), timeout=args.timeout or 600,
+                   rss_cap_mib=args.rss_cap_gib * GIB)
+    if run.status != "ok":
+        tail = "\n".join(run.err.splitlines()[-5:])
+        raise SystemExit(f"spark benchmark: {engine} {what} {run.status} after {run.wall:.0f} s\n{tail}")
+    return {**json.loads(run.out.splitlines()[-1]), "wall": run.wall, "tree": run.tree_mib}
+
+
+def case_table_differences(duck, spark, limit: int = 5) -> list[str]:
+    """Empty when the two per-case tables are equal, exactly (values and dtypes); else what differs."""
+    import pandas as pd
+
+    try:
+        pd.testing.assert_frame_equal(duck, spark, check_exact=True)
+        return []
+    except AssertionError as exc:
+        first = str(exc).splitlines()[0]
+    out = [f"assert_frame_equal: {first}"]
+    if list(duck.columns) != list(spark.columns) or len(duck) != len(spark):
+        out.append(f"shape/columns: {duck.shape} {list(duck.columns)} vs {spark.shape} {list(spark.columns)}")
+        return out
+    for c in duck.columns:
+        a, b = duck[c], spark[c]
+        if str(a.dtype) != str(b.dtype):
+            out.append(f"{c}: dtype {a.dtype} vs {b.dtype}")
+        differ = ~((a.isna() & b.isna()) | (a.astype(object) == b.astype(object)).fillna(False).astype(bool))
+        if differ.any():
+            i = differ.to_numpy().nonzero()[0][:limit]
+            sample = ", ".join(f"{duck['case_id'].iloc[j]}: {a.iloc[j]!r} vs {b.iloc[j]!r}" for j in i)
+            extra = ""
+            if a.dtype.kind == "f" or str(a.dtype) == "Float64":
+                extra = f", max |diff| {(a.astype(float) - b.astype(float)).abs().max():.3g}"
+            out.append(f"{c}: {int(differ.sum()):,} rows differ{extra} (e.g. {sample})")
+    return out
+
+
+def findings_differences(duck: str, spark: str, limit: int = 5) -> list[str]:
+    """Empty when the two findings JSON texts are the same bytes; else the first differences."""
+    if duck == spark:
+        return []
+    a, b = json.loads(duck), json.loads(spark)
+    out = []
+
+    def walk(x, y, where: str) -> None:
+        if len(out) >= limit:
+            return
+        if isinstance(x, dict) and isinstance(y, dict):
+            for k in list(x) + [k for k in y if k not in x]:
+                walk(x.get(k, "<missing>"), y.get(k, "<missing>"), f"{where}.{k}")
+        elif isinstance(x, list) and isinstance(y, list):
+            if len(x) != len(y):
+                out.append(f"{where}: {len(x)} items vs {len(y)}")
+            for i, (p, q) in enumerate(zip(x, y)):
+                tag = p.get("kind", "") + "/" + p.get("service", "") if isinstance(p, dict) else ""
+                walk(p, q, f"{where}[{i}]{'(' + tag + ')' if tag.strip('/') else ''}")
+        elif x != y:
+            out.append(f"{where}: {x!r} vs {y!r}")
+
+    walk(a, b, "")
+    return out or ["the JSON texts differ in formatting only"]
+
+
+def bench_spark(args) -> None:
+    """The realistic 1M log on both engines: the same per-case table and findings, and the times."""
+    import pandas as pd
+
+    log = ensure_realistic()
+    work = DATA / "spark_vs_embedded"
+    work.mkdir(parents=True, exist_ok=True)
+    runs = {}
+    for what in ("cases", "audit"):
+        for engine in ("duckdb", "spark"):
+            out = work / f"{what}_{engine}.{'pkl' if what == 'cases' else 'json'}"
+            runs[what, engine] = engine_call(engine, what, log, out, args)
+    cases_diff = case_table_differences(pd.read_pickle(work / "cases_duckdb.pkl"),
+                                        pd.read_pickle(work / "cases_spark.pkl"))
+    findings_diff = findings_differences((work / "audit_duckdb.json").read_text(encoding="utf-8"),
+                                         (work / "audit_spark.json").read_text(encoding="utf-8"))
+    n_cases = runs["cases", "duckdb"]["n"]
+    print(f"\nSpark local[2] vs embedded (DuckDB), realistic log, {parquet_rows(log):,} events, {n_cases:,} cases")
+    print("  seconds inside the process, the call alone (Spark's session start-up shown apart);"
+          " a fresh process each")
+    print(f"  {'':<22} {'embedded s':>10} {'spark s':>9} {'spark start s':>13} {'spark peak MiB':>14}  result")
+    for what, label, diff, same in (("cases", "case_metrics", cases_diff, "per-case table equal (exact)"),
+                                    ("audit", "audit", findings_diff, "findings JSON equal (same bytes)")):
+        d, s = runs[what, "duckdb"], runs[what, "spark"]
+        print(f"  {label:<22} {d['seconds']:>10.2f} {s['seconds']:>9.2f} {s['start']:>13.2f} {s['tree']:>14.0f}  "
+              f"{same if not diff else 'NOT EQUAL'}")
+        for line in diff:
+            print(f"      {line}")
+    print(f"  audit findings: {runs['audit', 'duckdb']['n']} embedded, {runs['audit', 'spark']['n']} Spark")
 
 
 REF_TO_BPMN = """
