@@ -117,6 +117,20 @@ class Run:
     out: str
     err: str
     status: str = "ok"  # ok | failed | timeout | memory
+    code: int = 0       # exit code; negative: killed by that signal
+    why: str = ""       # for a step that did not finish, what stopped it
+
+
+def _available_mib() -> float:
+    """The machine's MemAvailable (MiB), from /proc/meminfo."""
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) / 1024
+    return float("inf")
+
+
+MACHINE_FLOOR_MIB = 1024  # a step is stopped before the machine runs out (the kernel would kill someone)
 
 
 def _tree_rss_mib(root: int) -> float:
@@ -153,7 +167,7 @@ def run_step(code: str, *args: str, timeout: float | None = None, rss_cap_mib: f
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=out, stderr=err,
                                 start_new_session=True, env={**os.environ, **(env or {})})
-        status, tree, ticks = "ok", 0.0, 0
+        status, tree, ticks, why = "ok", 0.0, 0, ""
         while True:
             pid, wstatus, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:
@@ -161,10 +175,13 @@ def run_step(code: str, *args: str, timeout: float | None = None, rss_cap_mib: f
             if ticks % 5 == 0 or rss_cap_mib:  # the tree every second (every tick under a cap)
                 tree = max(tree, _tree_rss_mib(proc.pid))
             ticks += 1
-            over = "timeout" if timeout and time.perf_counter() - t0 > timeout else \
-                   "memory" if rss_cap_mib and tree > rss_cap_mib else None
-            if over:
-                status = over
+            why = (f"killed after the {timeout:.0f} s timeout" if timeout and time.perf_counter() - t0 > timeout
+                   else f"killed at {tree:.0f} MiB, past the {rss_cap_mib:.0f} MiB guard"
+                   if rss_cap_mib and tree > rss_cap_mib
+                   else f"killed at {tree:.0f} MiB: the machine had under {MACHINE_FLOOR_MIB} MiB left"
+                   if rss_cap_mib and _available_mib() < MACHINE_FLOOR_MIB else "")
+            if why:
+                status = "timeout" if "timeout" in why else "memory"
                 os.killpg(proc.pid, signal.SIGKILL)  # the step's own process group: it and its children
                 _, wstatus, usage = os.wait4(proc.pid, 0)
                 break
@@ -177,7 +194,10 @@ def run_step(code: str, *args: str, timeout: float | None = None, rss_cap_mib: f
                   out.read().decode(errors="replace").strip(), err.read().decode(errors="replace").strip())
     if status == "ok" and proc.returncode != 0:
         status = "failed"
-    run.status = status
+        why = (f"killed by {signal.Signals(-proc.returncode).name}"
+               + (" (the kernel's OOM killer?)" if proc.returncode == -signal.SIGKILL else "")
+               if proc.returncode < 0 else (run.err.splitlines() or [f"exit code {proc.returncode}"])[-1][:200])
+    run.status, run.code, run.why = status, proc.returncode, why
     return run
 
 
@@ -457,17 +477,15 @@ def audit_at_scale(path: Path, size: str, args) -> dict:
            "status": run.status, "limit": limit}
     if run.status == "ok":
         row.update(json.loads(run.out.splitlines()[-1]))
-    elif run.status == "failed":
-        row["error"] = (run.err.splitlines() or ["?"])[-1][:160]
+    else:
+        row["why"] = run.why
     return row
 
 
 def verdict(row: dict, size: str) -> str:
     _, _, secs, peak, _ = SIZES[size]
     if row["status"] != "ok":
-        return {"timeout": f"OVER TARGET (killed after {row['wall']:.0f} s)",
-                "memory": f"OVER TARGET (killed at {row['tree']:.0f} MiB, the guard)",
-                "failed": "FAILED"}[row["status"]]
+        return "FAILED" if row["status"] == "failed" else "OVER TARGET (did not finish)"
     ok = row["seconds"] <= secs and (peak is None or row["peak"] <= peak)
     return "OK" if ok else "OVER TARGET"
 
@@ -484,6 +502,8 @@ def bench_scale(args, sizes: list[str] | None = None) -> None:
     results: dict[tuple[str, str], dict] = {}
     print("\nscale: full audit of a Parquet log given by path (embedded engine, out of core), a fresh process each;")
     print("  audit s = inside the process, the call alone; process s = start-up to exit; peak = max RSS (wait4)")
+    print(f"  engine memory limit: {os.environ.get('PROCMINE_MEMORY_LIMIT') or 'DuckDB default, 80% of RAM'}"
+          " unless the target says otherwise; 2-core runs are noisy: one run each")
     print(f"  {'log':<10} {'size':>4} {'events':>12} {'cases':>9} {'audit s':>8} {'process s':>9} {'peak MiB':>9} "
           f"{'findings':>8}  {'target':<26} verdict")
     for name, size, path in inputs:
@@ -492,8 +512,8 @@ def bench_scale(args, sizes: list[str] | None = None) -> None:
         print(f"  {name:<10} {SIZES[size][0]:>4} {row['events']:>12,} {cases:>9} {secs:>8} {row['wall']:>9.2f} "
               f"{row['peak']:>9.0f} {row.get('findings', '-'):>8}  {target_text(size):<26} {verdict(row, size)}",
               flush=True)
-        if row["status"] == "failed":
-            print(f"      error: {row['error']}")
+        if row["status"] != "ok":
+            print(f"      {row['status']}: {row['why']}")
     print("  linear cost: time inside the process, 10× the events")
     for name in ("bench", "realistic"):
         for small, big, target in (("1m", "10m", 11.0), ("10m", "100m", None)):
@@ -544,7 +564,7 @@ def engine_call(engine: str, what: str, log: Path, out: Path, args) -> dict:
                    rss_cap_mib=args.rss_cap_gib * GIB)
     if run.status != "ok":
         tail = "\n".join(run.err.splitlines()[-5:])
-        raise SystemExit(f"spark benchmark: {engine} {what} {run.status} after {run.wall:.0f} s\n{tail}")
+        raise SystemExit(f"spark benchmark: {engine} {what} {run.status} after {run.wall:.0f} s: {run.why}\n{tail}")
     return {**json.loads(run.out.splitlines()[-1]), "wall": run.wall, "tree": run.tree_mib}
 
 
