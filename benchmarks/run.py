@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -597,29 +598,41 @@ def case_table_differences(duck, spark, limit: int = 5) -> list[str]:
 
 
 def findings_differences(duck: str, spark: str, limit: int = 5) -> list[str]:
-    """Empty when the two findings JSON texts are the same bytes; else the first differences."""
+    """Empty when the two findings JSON texts are the same bytes; else the first `limit`
+    differences and a summary of all of them (how many, in which fields, the largest
+    numeric difference)."""
     if duck == spark:
         return []
     a, b = json.loads(duck), json.loads(spark)
-    out = []
+    out, fields, biggest = [], {}, [0.0]
+
+    def differ(where: str, what: str, x=None, y=None) -> None:
+        field = re.sub(r"\[\d+\](\([^)]*\))?", "[]", where)
+        fields[field] = fields.get(field, 0) + 1
+        if isinstance(x, (int, float)) and isinstance(y, (int, float)):
+            biggest[0] = max(biggest[0], abs(x - y))
+        if len(out) < limit:
+            out.append(f"{where}: {what}")
 
     def walk(x, y, where: str) -> None:
-        if len(out) >= limit:
-            return
         if isinstance(x, dict) and isinstance(y, dict):
             for k in list(x) + [k for k in y if k not in x]:
                 walk(x.get(k, "<missing>"), y.get(k, "<missing>"), f"{where}.{k}")
         elif isinstance(x, list) and isinstance(y, list):
             if len(x) != len(y):
-                out.append(f"{where}: {len(x)} items vs {len(y)}")
+                differ(where, f"{len(x)} items vs {len(y)}")
             for i, (p, q) in enumerate(zip(x, y)):
                 tag = p.get("kind", "") + "/" + p.get("service", "") if isinstance(p, dict) else ""
                 walk(p, q, f"{where}[{i}]{'(' + tag + ')' if tag.strip('/') else ''}")
         elif x != y:
-            out.append(f"{where}: {x!r} vs {y!r}")
+            differ(where, f"{x!r} vs {y!r}", x, y)
 
     walk(a, b, "")
-    return out or ["the JSON texts differ in formatting only"]
+    if not fields:
+        return out or ["the JSON texts differ in formatting only"]
+    out.append(f"in all {sum(fields.values())} values differ, largest numeric difference {biggest[0]:.3g}; "
+               + ", ".join(f"{k} ×{n}" for k, n in sorted(fields.items(), key=lambda kv: -kv[1])))
+    return out
 
 
 def bench_spark(args) -> None:
