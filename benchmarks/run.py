@@ -206,7 +206,7 @@ def measure(code: str, *args: str) -> tuple[float, float, str]:
     """(seconds, peak MiB, stdout) of `python -c code args` in a fresh process."""
     run = run_step(code, *args)
     if run.status != "ok":
-        raise SystemExit(f"benchmark step failed:\n{run.err[-2000:]}")
+        raise SystemExit(f"benchmark step failed ({run.why}):\n{run.err[-2000:]}")
     return run.wall, run.peak_mib, run.out
 
 
