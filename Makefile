@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OLDEST ?= .venv-oldest
 
-.PHONY: setup demo-deps test-deps demo test test-oldest bench sample clean
+.PHONY: setup demo-deps test-deps demo test test-oldest bench bench-100m sample clean
 
 # demo: graphviz and a CJK font only
 demo-deps:
@@ -49,8 +49,14 @@ test-oldest: test-deps $(BIN)/.installed $(OLDEST)/.installed
 	PROCMINE_OLDEST_PANDAS_PYTHON=$(OLDEST)/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  tests/test_interop.py -k oldest
 
+# bench: every benchmark, the scale table up to 10M events and Spark vs embedded
+# (BENCH_ARGS, e.g. "--only scale" or "--scale 100m", is passed on).
 bench: setup
-	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+# opt-in: the 100M-event step of the scale table (generates a ~2 GB partitioned log once)
+bench-100m: setup
+	$(BIN)/python benchmarks/run.py --only scale100m $(BENCH_ARGS)
 
 sample: setup
 	$(BIN)/python -m procmine.samplegen logs/
