@@ -96,7 +96,7 @@ def _facts_frame(raw: pd.DataFrame) -> pd.DataFrame:
         "wait_owner": raw["wait_owner"].astype(object),
         "service_hours": raw["service_hours"].astype(float),
         "service_work_hours": raw["service_work_hours"].astype(float),
-        "materials": raw["materials"], "sla_days": raw["sla_days"].astype("Float64"),
+        "sla_days": raw["sla_days"].astype("Float64"),
         "channel_online": raw["channel_online"].fillna(False).astype(bool).to_numpy(),
         "in_person_known": raw["in_person_known"].fillna(False).astype(bool).to_numpy(),
     })
@@ -146,7 +146,7 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
                 engine=None) -> pd.DataFrame:
     """One row per event (case/time order): ``case_id, service, activity, department,
     start, end, ts, pos, trip, trip_kind, trip_at, trip_until, wait_hours,
-    wait_work_hours, wait_owner, service_hours, service_work_hours, materials, sla_days,
+    wait_work_hours, wait_owner, service_hours, service_work_hours, sla_days,
     channel_online, in_person_known`` — the engine's ``facts`` definitions."""
     from .engine.definitions import FACT_COLUMNS
     from .engine.runner import open_engine

@@ -412,7 +412,7 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
                 f"trip_until_us, {hours('wait_us')} AS wait_hours, {hours('wait_work_us')} AS wait_work_hours, "
                 f"wait_owner, {hours('service_us')} AS service_hours, "
                 f"{hours('service_work_us')} AS service_work_hours, "
-                "materials, sla_days, channel_online, in_person_known")
+                "sla_days, channel_online, in_person_known")  # documents: the handovers table
 
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory

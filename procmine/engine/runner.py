@@ -19,6 +19,7 @@ import os
 import sys
 import tempfile
 import urllib.parse
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -238,8 +239,6 @@ class SparkEngine:
 
     def __init__(self, options: EngineOptions):
         try:
-            import warnings
-
             with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
                 warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
                 import pyspark  # noqa: F401
@@ -258,9 +257,10 @@ class SparkEngine:
             builder = builder.master(master)
             if master.startswith("local"):  # Python workers in this interpreter, not whatever python3 is on PATH
                 builder = builder.config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
-                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local Spark binds to loopback only
-            log4j = Path(__file__).with_name("log4j2.properties").as_uri()
-            builder = builder.config("spark.driver.extraJavaOptions", f"-Dlog4j.configurationFile={log4j}")
+                # for the JVM this process starts: bind to loopback only, and log Spark's errors only
+                # (spark-conf/log4j2.properties) unless the user has a Spark configuration of their own
+                os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+                os.environ.setdefault("SPARK_CONF_DIR", str(Path(__file__).with_name("spark-conf")))
             builder = builder.config("spark.driver.memory", os.environ.get("PROCMINE_SPARK_DRIVER_MEMORY", "4g"))
             builder = builder.config("spark.ui.enabled", "false")
             builder = builder.config("spark.ui.showConsoleProgress", "false")
@@ -271,7 +271,9 @@ class SparkEngine:
                      **options.spark_conf}.items():
             builder = builder.config(k, v)
         try:
-            self.spark = builder.getOrCreate()
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
+                self.spark = builder.getOrCreate()
             if not master.startswith("sc://"):
                 self.spark.sparkContext.setLogLevel("ERROR")
         except Exception as exc:  # Java missing, master unreachable
@@ -329,8 +331,6 @@ class SparkEngine:
         df.createOrReplaceTempView(name)
 
     def fetch(self, sql: str) -> pd.DataFrame:
-        import warnings
-
         with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
             warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
             return self.spark.sql(self._sql(sql)).toPandas()
