@@ -129,17 +129,23 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     return as_of, []
 
 
-def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None) -> None:
+def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None) -> list[str]:
+    """Materialise the definitions in order (up to the step ``upto``); the tables
+    left in the engine."""
     from .engine.definitions import DONE_AFTER, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
     views = {"acts", "acts2", "chans", "ev2"} if eng.name == "duckdb" else {"acts2", "chans", "ev2"}
+    tables: list[str] = []
     for name, sql in steps(rules, calendar, as_us):
         eng.materialize(name, sql, view=name in views)
+        tables += [] if name in views else [name]
         if name == upto:
-            return
+            break
         for done in DONE_AFTER.get(name, ()):
             eng.drop(done)
+            tables.remove(done)
+    return tables
 
 
 def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCalendar | None = None,
@@ -249,9 +255,8 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     notes: list[Note] = []
     with open_engine(engine) as eng:
         as_of, _ = _prepare(eng, log, rules, calendar, as_of)
-        _run(eng, rules, calendar, as_of)
+        tables = _run(eng, rules, calendar, as_of)
         raw = eng.fetch("SELECT * FROM cases ORDER BY case_id")
-        facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
         hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "
                          "ORDER BY case_id, pos")
         vocab = eng.fetch(SERVICE_VOCAB_SQL)
@@ -259,6 +264,10 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
         trips = eng.fetch("SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, visit "
                           "FROM trips ORDER BY case_id, trip_at_us, pos")
+        for name in tables:  # the largest result last, with the engine holding nothing else
+            if name != "facts":
+                eng.drop(name)
+        facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
     no_accept = sorted(s for s in vocab.loc[~vocab["accepts"].astype(bool), "service"] if s)
     no_finish = sorted(s for s in vocab.loc[~vocab["finishes"].astype(bool), "service"] if s)
     if no_accept:

@@ -115,7 +115,7 @@ def _arrow_to_pandas(table) -> pd.DataFrame:
             return pd.ArrowDtype(t)
         return None
 
-    return table.to_pandas(types_mapper=mapper)
+    return table.to_pandas(types_mapper=mapper, self_destruct=True, split_blocks=True)  # no second copy
 
 
 class DuckDBEngine:
