@@ -456,6 +456,10 @@ def _arrow_to_text(table, names: list[str]) -> pd.DataFrame:
     import concurrent.futures as cf
 
     def clean(col):
+        # one contiguous array whose value offsets start at 0: pandas 3.0.0 takes rows of a
+        # sliced string array (a batch cut out of a larger read) from the wrong bytes
+        parts = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+        col = pa.concat_arrays(parts) if parts else pa.array([], type=col.type)
         if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
             col = pc.cast(col, pa.string())
         trimmed = pc.utf8_trim_whitespace(col)
