@@ -118,11 +118,15 @@ def _engine_options(f):
                         help="where the definitions run: duckdb (embedded, default) or spark (env PROCMINE_ENGINE)")(wrapper)
 
 
-def _personal(log) -> "pd.DataFrame | None":
-    """The applicant-type columns of a Parquet log, for masking outputs."""
+def _engine_input(log: str, engine, no_mask: bool):
+    """What the engine reads (a Parquet path or URL stays a path; other exports are
+    imported) and the masker for what the command writes: for a path, decided from
+    the log's applicant-type columns alone."""
     from .privacy import is_applicant_column
 
-    return eventlog.read_columns(log, where=is_applicant_column)
+    data = eventlog.log_input(log, engine)
+    personal = eventlog.read_columns(data, where=is_applicant_column) if isinstance(data, (Path, str)) else data
+    return data, Masker.for_log(personal, enabled=not no_mask)
 
 
 @cli.command("cases")
@@ -134,8 +138,7 @@ def _personal(log) -> "pd.DataFrame | None":
 @_engine_options
 def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
-    data = eventlog.log_input(log, engine)
-    masker = Masker.for_log(_personal(data) if isinstance(data, (Path, str)) else data, enabled=not no_mask)
+    data, masker = _engine_input(log, engine, no_mask)
     table = masker.frame(metrics.case_metrics(data, rules, as_of=as_of, engine=engine))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
@@ -151,8 +154,7 @@ def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
 @_engine_options
 def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
-    data = eventlog.log_input(log, engine)
-    masker = Masker.for_log(_personal(data) if isinstance(data, (Path, str)) else data, enabled=not no_mask)
+    data, masker = _engine_input(log, engine, no_mask)
     result = audit_mod.audit(data, rules, as_of=as_of, engine=engine).masked(masker)
     if output:
         text = masker.json(result.to_json())
