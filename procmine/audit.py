@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from itertools import combinations
 
 import numpy as np
 import pandas as pd
 
 from . import __version__
 from .messages import say
-from .metrics import measure, note, service_rates, trip_visits
-from .parsing import str_match
+from .metrics import measure, note, service_rates
 from .rules import Rules, load_rules
 
 KINDS = ("excess_visits", "repeated_material", "shareable_material", "rework", "duplicate_check", "rubber_stamp",
@@ -147,9 +145,10 @@ def _evidence(ids: pd.Series, weight: pd.Series | None = None) -> list[str]:
     return uniq[order[:EVIDENCE]].tolist()
 
 
-def _top(counts: pd.Series, k: int = 3) -> str:
-    counts = counts.sort_index().sort_values(ascending=False, kind="stable").head(k)
-    return "、".join(f"{name}({int(n)})" for name, n in counts.items())
+def _top(counts, k: int = 3) -> str:
+    """The ``k`` largest counts (ties: by name) of a name → count mapping, as 名(n)、名(n)."""
+    items = sorted(((str(name), int(n)) for name, n in counts.items()), key=lambda x: (-x[1], x[0]))[:k]
+    return "、".join(f"{name}({n})" for name, n in items)
 
 
 def _fmt(x: float, nd: int = 1) -> str:
@@ -184,7 +183,6 @@ class _Ctx:
         self.t = rules.thresholds
         self.min_cases = int(self.t.get("min_cases", 5))
         self.m = m
-        self.facts = self.m.facts
         self.calendar = self.m.calendar
         self.handovers = self.m.handovers
         self.cases = self.m.cases
@@ -216,53 +214,60 @@ class _Ctx:
 def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> AuditResult:
     """Audit a canonical log (a DataFrame, or the path of a Parquet log: a file or a
     partitioned directory); findings ranked by impact (weighted to working hours).
-    ``engine``: "duckdb" (default), "spark" or an ``EngineOptions``.
+    ``engine``: "duckdb" (default), "spark" or an ``EngineOptions``. The findings'
+    counts over events are aggregated in the engine (:mod:`procmine.engine.findings`);
+    only per-finding rows come back.
 
     >>> result = audit("out/log.parquet")                       # doctest: +SKIP
     >>> result.findings[0].summary                              # doctest: +SKIP
     """
+    from .engine.findings import aggregate
+
     rules = load_rules(rules)
-    m = measure(log, rules, as_of=as_of, engine=engine)
-    if not isinstance(log, pd.DataFrame):
-        log = side_log(log)
+    side = log if isinstance(log, pd.DataFrame) else side_log(log)
+    # ratings and 一件事 read the per-event table; without them it stays in the engine
+    wants_events = side is not None and any(c in side and side[c].notna().any()
+                                            for c in ("rating", "applicant", "applicant_id"))
+    m = measure(log, rules, as_of=as_of, engine=engine, events=wants_events,
+                inside=lambda eng, as_of_us: aggregate(eng, rules, rules.calendar(), as_of_us))
+    log = side
     ctx = _Ctx(m, rules)
-    f = ctx.facts
+    agg = m.aggregates
     known = ctx.m.trips_known
-    has_trips = bool(known.any()) and bool(f["trip"].any())
+    has_trips = bool(known.any()) and bool(agg.flags["trips"])
     has_materials = bool((ctx.cases["materials_submitted"] > 0).any())
-    has_service_time = bool(f["service_hours"].notna().any())
-    has_departments = bool(f["department"].notna().any())
+    has_service_time = bool(agg.flags["service_time"])
+    has_departments = bool(agg.flags["departments"])
     has_sla = bool(ctx.cases["outcome"].isin(["即办", "提前", "按时", "超期", "超期在办"]).any()
                    or ctx.cases["sla_days"].notna().any())
 
     if has_trips:
-        _excess_visits(ctx)
+        _excess_visits(ctx, agg)
     else:
         ctx.skip("excess_visits", "skip.excess_visits")
     for service in sorted(s for s, ok in known.items() if not ok and s):
         if has_trips:
             ctx.skip("excess_visits", "skip.trips_service", service)
     if has_materials:
-        hand = ctx.handovers
-        _repeated_material(ctx, hand)
-        _shareable_material(ctx, hand)
+        _repeated_material(ctx, agg)
+        _shareable_material(ctx, agg)
     else:
         for kind in ("repeated_material", "shareable_material"):
             ctx.skip(kind, "skip.materials")
-    _rework(ctx)
+    _rework(ctx, agg)
     if has_departments:
-        _duplicate_check(ctx)
+        _duplicate_check(ctx, agg)
     else:
         ctx.skip("duplicate_check", "skip.departments")
     if has_service_time:
-        _rubber_stamp(ctx)
+        _rubber_stamp(ctx, agg)
     else:
         ctx.skip("rubber_stamp", "skip.service_time")
-    _parallelizable(ctx)
-    _serial_signoff(ctx)
-    _bottleneck(ctx, has_departments)
+    _parallelizable(ctx, agg)
+    _serial_signoff(ctx, agg)
+    _bottleneck(ctx, agg)
     if has_sla:
-        _sla_overrun(ctx)
+        _sla_overrun(ctx, agg)
         _open_overdue(ctx)
     else:
         ctx.skip("sla_overrun", "skip.sla")
@@ -271,7 +276,7 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
     _bundle_candidates(ctx, log)
     ctx.findings.sort(key=lambda x: (-x.score, x.kind, x.service, x.activity or "", x.department or "",
                                      x.material or ""))
-    metrics = _service_metrics(ctx, has_materials)
+    metrics = _service_metrics(ctx, agg, has_materials)
     notes = list(ctx.m.notes)
     if not has_departments:
         notes.append(note("note.no_departments_audit"))
@@ -289,13 +294,12 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
 # ----------------------------------------------------------------------------- metrics
 
 
-def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
+def _service_metrics(ctx: _Ctx, agg, has_materials: bool) -> dict[str, dict]:
     out = {}
-    cat = ctx.rules.catalogue
-    hand = ctx.handovers
-    shareable = hand[_shareable(hand, cat)] if len(hand) else hand
-    share_by = shareable.groupby("service").size() if len(shareable) else pd.Series(dtype="int64")
-    office_wait = ctx.facts[ctx.facts["wait_owner"] == "office"].groupby("service")["wait_work_hours"].median()
+    share = agg["shareable"]
+    share_by = share.groupby("service")["n"].sum() if len(share) else pd.Series(dtype="int64")
+    ow = agg["office_wait"]
+    office_wait = pd.Series(ow["median_wait"].to_numpy(dtype=float), index=ow["service"].astype(str).to_numpy())
     unparsed = ctx.m.unparsed_limits
     for service, g in ctx.cases.groupby("service", sort=True):
         m = {"cases": int(len(g)), "events": int(g["events"].sum()),
@@ -320,7 +324,7 @@ def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
         m["median_clock_days"] = _r(closed["clock_days"].median()) if closed["clock_days"].notna().any() else None
         m["median_sla_days"] = _r(g["sla_days"].astype(float).median()) if g["sla_days"].notna().any() else None
         m["median_lead_days"] = _r(g["lead_days"].median()) if g["lead_days"].notna().any() else None
-        w = office_wait.get(service)
+        w = office_wait.get(str(service))
         m["median_wait_work_hours"] = _r(w) if w is not None and w == w else None
         u = unparsed[unparsed["service"] == service]
         m["unparsed_limits"] = {str(r.text): int(r.cases) for r in u.itertuples(index=False)}
@@ -330,215 +334,153 @@ def _service_metrics(ctx: _Ctx, has_materials: bool) -> dict[str, dict]:
 
 
 # ----------------------------------------------------------------------------- kinds
+# Each kind reads the engine's aggregates (procmine.engine.findings): one row per
+# candidate, its counts and sums, and its evidence; here: thresholds and wording.
 
 
-def _excess_visits(ctx: _Ctx) -> None:
+def _hours(us) -> float:
+    """Integer microseconds (an engine sum) → hours."""
+    return float(us) / 3_600_000_000 if us is not None and us == us else 0.0
+
+
+def _counts(frame: pd.DataFrame, keys: list[str], name: str) -> dict[tuple, dict[str, int]]:
+    """An aggregate's rows (keys…, name, n) → {key: {name: count, names ascending}}."""
+    out: dict[tuple, dict[str, int]] = {}
+    if frame.empty:
+        return out
+    frame = frame[frame[name].notna()].sort_values(keys + [name], kind="stable")
+    cols = [frame[k].astype(object).to_numpy() for k in keys]
+    names = frame[name].astype(object).to_numpy()
+    ns = frame["n"].to_numpy(dtype="int64")
+    for i in range(len(frame)):
+        d = out.setdefault(tuple(c[i] for c in cols), {})
+        d[str(names[i])] = d.get(str(names[i]), 0) + int(ns[i])
+    return out
+
+
+def _excess_visits(ctx: _Ctx, agg) -> None:
     cases = ctx.cases
-    trips = ctx.m.trips if ctx.m.trips is not None else trip_visits(ctx.facts, ctx.rules.same_visit_gap_hours)
-    later = trips[trips["visit"] > 1].drop_duplicates(["case_id", "visit"])  # the step that opened each extra visit
+    steps_by = _counts(agg["later_trips"], ["service"], "activity")
+    kinds_by = _counts(agg["later_trips"], ["service"], "trip_kind")
     for service, g in cases.groupby("service", sort=True):
         v = g["visits"]
         multi = g[v.notna() & (v.fillna(0) > 1)]
         if multi.empty:
             continue
         extra = int((multi["visits"].astype(int) - 1).sum())
-        lv = later[later["service"] == service]
-        steps = lv["activity"].value_counts()
-        kinds = lv["trip_kind"].value_counts()
+        steps, kinds = steps_by.get((service,), {}), kinds_by.get((service,), {})
         share = len(multi) / len(g)
-        top_kind = str(kinds.sort_index().sort_values(ascending=False, kind="stable").index[0]) if len(kinds) else ""
+        top_kind = min(kinds.items(), key=lambda x: (-x[1], x[0]))[0] if kinds else ""
         f = Finding("excess_visits", service, int(len(multi)), extra, "trips",
                     _evidence(multi["case_id"], multi["visits"].astype(float)),
                     {"service": service, "cases": len(multi), "share": _pct(share), "extra": extra, "steps": _top(steps)},
-                    details={"extra_trip_steps": {str(k): int(n) for k, n in steps.sort_index().items()}},
+                    details={"extra_trip_steps": {str(k): int(n) for k, n in steps.items()}},
                     action_key=f"action.{top_kind}" if top_kind in ("pickup", "correction", "intake") else "")
         ctx.add(f)
 
 
-def _repeated_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
-    per = hand.groupby(["service", "case_id", "material"], sort=True).size().rename("n").reset_index()
-    rep = per[per["n"] > 1]
-    if rep.empty:
-        return
-    where_all = hand.merge(rep[["service", "case_id", "material"]], on=["service", "case_id", "material"])
-    places = {k: g for k, g in where_all.groupby(["service", "material"], sort=False)}
-    for (service, material), g in rep.groupby(["service", "material"], sort=True):
-        extra = int((g["n"] - 1).sum())
-        where = places[(service, material)]
-        depts = where["department"].dropna().value_counts()
-        steps = where["activity"].value_counts()
+def _repeated_material(ctx: _Ctx, agg) -> None:
+    w = agg["repeated_where"]
+    depts_by = _counts(w[w["what"] == "department"], ["service", "material"], "name")
+    steps_by = _counts(w[w["what"] == "activity"], ["service", "material"], "name")
+    ev = agg.evidence["repeated"]
+    for r in agg["repeated"].sort_values(["service", "material"], kind="stable").itertuples(index=False):
+        service, material = r.service, r.material
+        depts, steps = depts_by.get((service, material), {}), steps_by.get((service, material), {})
         at = _top(depts) if len(depts) > 1 else _top(steps)
+        extra = int(r.extra)
         ctx.add(Finding(
-            "repeated_material", service, int(len(g)), extra, "documents", _evidence(g["case_id"], g["n"]),
-            {"service": service, "material": material, "cases": len(g), "extra": extra, "where": at},
+            "repeated_material", service, int(r.cases), extra, "documents", ev.get((service, material), []),
+            {"service": service, "material": material, "cases": int(r.cases), "extra": extra, "where": at},
             material=material,
-            details={"steps": {str(k): int(v) for k, v in steps.sort_index().items()},
-                     "departments": {str(k): int(v) for k, v in depts.sort_index().items()}}))
+            details={"steps": {str(k): int(v) for k, v in steps.items()},
+                     "departments": {str(k): int(v) for k, v in depts.items()}}))
 
 
-def _shareable(hand: pd.DataFrame, cat) -> np.ndarray:
-    """The hand-overs of documents that e-licences or shared data could replace."""
-    names = [m for m in hand["material"].dropna().unique() if cat.replaceable(m) is not None]
-    return hand["material"].isin(names).to_numpy(dtype=bool)
-
-
-def _shareable_material(ctx: _Ctx, hand: pd.DataFrame) -> None:
-    cat = ctx.rules.catalogue
-    share = hand[_shareable(hand, cat)]
-    for (service, material), g in share.groupby(["service", "material"], sort=True):
-        n_cases = g["case_id"].nunique()
-        source = cat.replaceable(material)
-        per_case = g.groupby("case_id").size()
+def _shareable_material(ctx: _Ctx, agg) -> None:
+    source_of = dict(zip(agg["share_names"]["material"], agg["share_names"]["source"]))
+    steps_by = _counts(agg["shareable_steps"], ["service", "material"], "activity")
+    ev = agg.evidence["shareable"]
+    for r in agg["shareable"].sort_values(["service", "material"], kind="stable").itertuples(index=False):
+        service, material = r.service, r.material
+        source = source_of[material]
+        steps = steps_by.get((service, material), {})
         ctx.add(Finding(
-            "shareable_material", service, int(n_cases), int(len(g)), "documents",
-            _evidence(per_case.index.to_series(), per_case),
+            "shareable_material", service, int(r.cases), int(r.n), "documents", ev.get((service, material), []),
             {"service": service, "material": material, "source": source,
-             "source_en": "shared data" if source == "数据共享" else "e-licences", "cases": n_cases, "count": len(g)},
-            material=material, details={"source": source,
-                                        "steps": {str(k): int(v) for k, v in g["activity"].value_counts().sort_index().items()}}))
+             "source_en": "shared data" if source == "数据共享" else "e-licences", "cases": int(r.cases),
+             "count": int(r.n)},
+            material=material, details={"source": source, "steps": {str(k): int(v) for k, v in steps.items()}}))
 
 
-def _rework(ctx: _Ctx) -> None:
-    f = ctx.facts
-    occ = f.groupby(["case_id", "activity"], sort=False).cumcount()
-    repeats = f[occ > 0].assign(hours=lambda d: d["wait_work_hours"].fillna(0) + d["service_work_hours"].fillna(0))
-    for (service, activity), g in repeats.groupby(["service", "activity"], sort=True):
-        per_case = g.groupby("case_id").size()
-        hours = float(g["hours"].sum())
+def _rework(ctx: _Ctx, agg) -> None:
+    ev = agg.evidence["rework"]
+    for r in agg["rework"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
+        hours = _hours(r.us)
         ctx.add(Finding(
-            "rework", service, int(len(per_case)), int(len(g)), "steps", _evidence(per_case.index.to_series(), per_case),
-            {"service": service, "activity": activity, "cases": len(per_case), "count": len(g), "work_hours": _fmt(hours)},
-            activity=activity, details={"work_hours": _r(hours)}))
+            "rework", r.service, int(r.cases), int(r.n), "steps", ev.get((r.service, r.activity), []),
+            {"service": r.service, "activity": r.activity, "cases": int(r.cases), "count": int(r.n),
+             "work_hours": _fmt(hours)},
+            activity=r.activity, details={"work_hours": _r(hours)}))
 
 
-def _duplicate_check(ctx: _Ctx) -> None:
-    f = ctx.facts[ctx.facts["department"].notna()]
-    n = f.groupby(["service", "activity", "case_id"], sort=True)["department"].nunique().rename("n").reset_index()
-    dup = n[n["n"] > 1]
-    if dup.empty:
-        return
-    involved = f.merge(dup[["service", "activity", "case_id"]], on=["service", "activity", "case_id"])
-    depts_by = {k: g["department"] for k, g in involved.groupby(["service", "activity"], sort=False)}
-    for (service, activity), g in dup.groupby(["service", "activity"], sort=True):
-        depts = depts_by[(service, activity)]
+def _duplicate_check(ctx: _Ctx, agg) -> None:
+    depts_by = _counts(agg["duplicate_depts"], ["service", "activity"], "department")
+    ev = agg.evidence["duplicate"]
+    for r in agg["duplicate"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
+        depts = depts_by.get((r.service, r.activity), {})
         ctx.add(Finding(
-            "duplicate_check", service, int(len(g)), int((g["n"] - 1).sum()), "steps", _evidence(g["case_id"], g["n"]),
-            {"service": service, "activity": activity, "cases": len(g), "departments": depts.nunique(),
-             "where": _top(depts.value_counts())},
-            activity=activity, details={"departments": sorted(map(str, depts.unique()))}))
+            "duplicate_check", r.service, int(r.cases), int(r.extra), "steps", ev.get((r.service, r.activity), []),
+            {"service": r.service, "activity": r.activity, "cases": int(r.cases), "departments": len(depts),
+             "where": _top(depts)},
+            activity=r.activity, details={"departments": sorted(depts)}))
 
 
-def _rubber_stamp(ctx: _Ctx) -> None:
-    f, rules = ctx.facts, ctx.rules
-    sign = str_match(f["activity"], f".*(?:{rules.signoff})")
-    reject = str_match(f["activity"], f".*(?:{rules.reject})")
-    # a step "passes" when no reject-type step and no repeat of itself follows in the case
-    rej_pos = f.loc[reject, ["case_id", "pos"]].groupby("case_id")["pos"].max()
-    last_pos_same = f.groupby(["case_id", "activity"])["pos"].transform("max")
-    cand = f[sign].copy()
-    cand["later_reject"] = (cand["case_id"].map(rej_pos).fillna(-1).to_numpy() > cand["pos"].to_numpy())
-    cand["repeated_later"] = last_pos_same[sign].to_numpy() > cand["pos"].to_numpy()
-    cand["passes"] = ~(cand["later_reject"] | cand["repeated_later"])
+def _rubber_stamp(ctx: _Ctx, agg) -> None:
     max_min = ctx.t.get("rubber_stamp_max_minutes", 15)
     min_pass = ctx.t.get("rubber_stamp_min_pass_share", 0.98)
-    for (service, activity), g in cand.groupby(["service", "activity"], sort=True):
-        minutes = g["service_hours"].dropna() * 60
-        if len(minutes) < ctx.min_cases:
+    ev = agg.evidence["rubber"]
+    for r in agg["rubber"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
+        if int(r.timed) < ctx.min_cases:
             continue
-        median = float(minutes.median())
-        pass_share = float(g["passes"].mean())
+        median = float(r.median_minutes)
+        pass_share = int(r.passed) / int(r.occurrences)
         if median > max_min or pass_share < min_pass:
             continue
-        hours = float((g["wait_work_hours"].fillna(0) + g["service_work_hours"].fillna(0)).sum())
+        hours = _hours(r.us)
         ctx.add(Finding(
-            "rubber_stamp", service, int(g["case_id"].nunique()), hours, "work_hours",
-            _evidence(g["case_id"], g["wait_work_hours"].fillna(0)),
-            {"service": service, "activity": activity, "minutes": _fmt(median, 0), "pass_share": f"{pass_share:.1%}",
-             "work_hours": _fmt(hours)},
-            activity=activity,
-            details={"median_minutes": _r(median), "pass_share": _r(pass_share, 4), "occurrences": int(len(g)),
-                     "median_wait_work_hours": _r(g["wait_work_hours"].median())}))
+            "rubber_stamp", r.service, int(r.cases), hours, "work_hours", ev.get((r.service, r.activity), []),
+            {"service": r.service, "activity": r.activity, "minutes": _fmt(median, 0),
+             "pass_share": f"{pass_share:.1%}", "work_hours": _fmt(hours)},
+            activity=r.activity,
+            details={"median_minutes": _r(median), "pass_share": _r(pass_share, 4), "occurrences": int(r.occurrences),
+                     "median_wait_work_hours": _r(r.median_wait)}))
 
 
-def _parallelizable(ctx: _Ctx) -> None:
-    f = ctx.facts
-    min_cases = int(ctx.t.get("parallel_min_cases", 20))
-    min_share = ctx.t.get("parallel_min_share_each_order", 0.2)
+def _parallelizable(ctx: _Ctx, agg) -> None:
     per_day = ctx.calendar.office_hours_per_day
-    first = f.drop_duplicates(["case_id", "activity"])
-    span = (first["wait_work_hours"].fillna(0) + first["service_work_hours"].fillna(0)).to_numpy()
-    first = first.assign(span=span)
-    for service, g in first.groupby("service", sort=True):
-        counts = g["activity"].value_counts()
-        counts = counts[counts >= min_cases]
-        acts = sorted(counts.sort_index().sort_values(ascending=False, kind="stable").index[:40])
-        if len(acts) < 2:
-            continue
-        sub = g[g["activity"].isin(acts)]  # one row per case and activity (first occurrences)
-        case, case_names = pd.factorize(sub["case_id"], sort=True)
-        col = sub["activity"].map({a: i for i, a in enumerate(acts)}).to_numpy(dtype=np.int64)
-        pos = np.full((len(case_names), len(acts)), np.nan)
-        spn = np.full((len(case_names), len(acts)), np.nan)
-        pos[case, col] = sub["pos"].to_numpy(dtype=float)
-        spn[case, col] = sub["span"].to_numpy(dtype=float)
-        present = ~np.isnan(pos)
-        case_names = np.asarray(case_names.astype(str), dtype=object)
-        for (i, a), (j, b) in combinations(enumerate(acts), 2):
-            both = present[:, i] & present[:, j]
-            n_both = int(both.sum())
-            if n_both < min_cases:
-                continue
-            p = float((pos[both, i] < pos[both, j]).mean())
-            if min(p, 1 - p) < min_share:
-                continue
-            saving = np.minimum(spn[both, i], spn[both, j])
-            ctx.add(Finding(
-                "parallelizable", service, n_both, float(saving.sum()), "work_hours",
-                _evidence(pd.Series(case_names[both]), pd.Series(saving)),
-                {"service": service, "a": a, "b": b, "share_a": _pct(p),
-                 "median_days": _fmt(float(np.median(saving)) / per_day), "work_hours": _fmt(float(saving.sum()))},
-                activity=f"{a} | {b}", details={"share_a_first": _r(p, 4),
-                                                "median_saving_work_hours": _r(float(np.median(saving)))}))
-
-
-def _serial_signoff(ctx: _Ctx) -> None:
-    f = ctx.facts
-    sign = str_match(f["activity"], f".*(?:{ctx.rules.signoff})")
-    dept = f["department"].fillna("").astype(str).to_numpy()
-    case = f["case_id"].to_numpy()
-    new = np.ones(len(f), dtype=bool)
-    new[1:] = ~(sign[1:] & sign[:-1] & (dept[1:] == dept[:-1]) & (case[1:] == case[:-1]))
-    run = np.cumsum(new)
-    s = f.loc[sign, ["case_id", "service", "department", "activity", "wait_work_hours"]].assign(run=run[sign])
-    if s.empty:
-        return
-    min_levels = int(ctx.t.get("serial_signoff_min_levels", 3))
-    # per run (runs are contiguous in s): size, first row, chain text, waits after the first level
-    r = s["run"].to_numpy()
-    starts = np.flatnonzero(np.r_[True, r[1:] != r[:-1]])
-    levels = np.diff(np.r_[starts, len(s)])
-    level = np.arange(len(s)) - np.repeat(starts, levels)
-    wait = np.where(level > 0, s["wait_work_hours"].to_numpy(dtype=float, na_value=np.nan), 0.0)
-    wait = np.add.reduceat(np.nan_to_num(wait, nan=0.0), starts)
-    keep = levels >= min_levels
-    if not keep.any():
-        return
-    acts = np.asarray(s["activity"].astype(object).to_numpy(), dtype=object)
-    chain = [" → ".join(map(str, acts[a:a + n])) for a, n in zip(starts[keep], levels[keep])]
-    first = s.iloc[starts[keep]]
-    runs = pd.DataFrame({"case_id": first["case_id"].to_numpy(), "service": first["service"].to_numpy(),
-                         "department": first["department"].to_numpy(), "levels": levels[keep],
-                         "wait": wait[keep], "chain": chain})
-    runs["department"] = runs["department"].fillna("（未注明部门）")
-    for (service, department, chain), g in runs.groupby(["service", "department", "chain"], sort=True):
-        levels = int(g["levels"].iloc[0])
+    ev = agg.evidence.get("parallel", {})
+    for r in agg["parallel"].sort_values(["service", "a", "b"], kind="stable").itertuples(index=False):
+        p = int(r.a_first) / int(r.n)
+        saving, median = _hours(r.us), float(r.median)
         ctx.add(Finding(
-            "serial_signoff", service, int(g["case_id"].nunique()), int(((g["levels"] - 1)).sum()), "steps",
-            _evidence(g["case_id"], g["wait"]),
-            {"service": service, "department": department, "levels": levels, "chain": chain,
-             "work_hours": _fmt(float(g["wait"].sum()))},
-            department=department, activity=chain,
-            details={"levels": levels, "wait_work_hours_between_levels": _r(float(g["wait"].sum()))}))
+            "parallelizable", r.service, int(r.n), saving, "work_hours", ev.get((r.service, r.a, r.b), []),
+            {"service": r.service, "a": r.a, "b": r.b, "share_a": _pct(p),
+             "median_days": _fmt(median / per_day), "work_hours": _fmt(saving)},
+            activity=f"{r.a} | {r.b}", details={"share_a_first": _r(p, 4), "median_saving_work_hours": _r(median)}))
+
+
+def _serial_signoff(ctx: _Ctx, agg) -> None:
+    ev = agg.evidence["serial"]
+    for r in agg["serial"].sort_values(["service", "department", "chain"], kind="stable").itertuples(index=False):
+        levels, wait = int(r.levels), _hours(r.us)
+        ctx.add(Finding(
+            "serial_signoff", r.service, int(r.cases), int(r.extra), "steps",
+            ev.get((r.service, r.department, r.chain), []),
+            {"service": r.service, "department": r.department, "levels": levels, "chain": r.chain,
+             "work_hours": _fmt(wait)},
+            department=r.department, activity=r.chain,
+            details={"levels": levels, "wait_work_hours_between_levels": _r(wait)}))
 
 
 def _duration(hours: float, per_day: float) -> tuple[str, str]:
@@ -548,126 +490,51 @@ def _duration(hours: float, per_day: float) -> tuple[str, str]:
     return say("unit.work_hours", "zh", n=_fmt(hours)), say("unit.work_hours", "en", n=_fmt(hours))
 
 
-def _bottleneck(ctx: _Ctx, has_departments: bool) -> None:
+VIEWS = ("department", "activity", "handover")
+
+
+def _bottleneck(ctx: _Ctx, agg) -> None:
     """Waits the office controls, inside the legal clock (受理 → 办结), in working hours.
     Baseline: the typical step's typical wait (median over the service's steps of their
     median wait). A step, department or handover is a bottleneck only when its own
     median wait is above the baseline; its impact is the working time its waits add
-    beyond the baseline."""
-    f = ctx.facts
-    c = ctx.cases.set_index("case_id")
-    lo = f["case_id"].map(c["accept_time"])
-    hi = f["case_id"].map(c["finish_time"].fillna(pd.Timestamp(ctx.m.as_of)))
-    inside = ((f["ts"] > lo) & (f["ts"] <= hi)).fillna(False).to_numpy()
-    mask = (f["wait_work_hours"].notna() & (f["pos"] > 0)).to_numpy() & (f["wait_owner"] == "office").to_numpy() & inside
-    if not mask.any():
+    beyond the baseline (selection: :func:`procmine.engine.findings._bottleneck`)."""
+    if not agg.flags.get("waits"):
         ctx.skip("bottleneck", "skip.no_waits")
         return
     per_day = ctx.calendar.office_hours_per_day
-    act, act_names = pd.factorize(f["activity"])
-    dept, dept_names = pd.factorize(f["department"])
-    case, case_names = pd.factorize(f["case_id"])
-    svc, svc_names = pd.factorize(f["service"])
-    prev = np.r_[-1, dept[:-1]]
-    n_dept = max(len(dept_names), 1)
-    base = pd.DataFrame({"case": case[mask], "service": svc[mask], "activity": act[mask], "department": dept[mask],
-                         "prev": prev[mask], "wait": f["wait_work_hours"].to_numpy()[mask]})
-    base["pos"] = np.arange(len(base), dtype=np.int64)
-    case_names = np.asarray(case_names.astype(str), dtype=object)
-    top = int(ctx.t.get("bottleneck_top", 10))
-    order = {"department": 0, "activity": 1, "handover": 2}
-
-    def name(view: str, key: int) -> str:
-        if view == "activity":
-            return str(act_names[key])
-        if view == "department":
-            return str(dept_names[key])
-        return f"{dept_names[key // n_dept]} → {dept_names[key % n_dept]}"
-
-    for s_code, g in base.groupby("service", sort=False):
-        service = str(svc_names[s_code]) if s_code >= 0 else ""
-        typical = float(g.groupby("activity")["wait"].median().median())
-        g = g.assign(excess=(g["wait"] - typical).clip(lower=0), pos2=g["pos"].astype(float) ** 2)
-        has_dept = g["department"] >= 0
-        views = []
-        if has_departments and g.loc[has_dept, "department"].nunique() > 1:
-            views.append(("department", g[has_dept].assign(key=g["department"])))
-        views.append(("activity", g.assign(key=g["activity"])))
-        if has_departments:
-            ho = g[has_dept & (g["prev"] >= 0) & (g["department"] != g["prev"])]
-            views.append(("handover", ho.assign(key=ho["prev"] * n_dept + ho["department"])))
-        items = []
-        for view, v in views:
-            if v.empty:
-                continue
-            gk = v.groupby("key", sort=False)
-            stats = pd.DataFrame({"delay": gk["excess"].sum(), "p50": gk["wait"].median(),
-                                  "p90": gk["wait"].quantile(0.9), "events": gk.size(),
-                                  "sig1": gk["pos"].sum(), "sig2": gk["pos2"].sum()})
-            per_case = v.groupby(["key", "case"], sort=False)["excess"].sum()
-            stats["cases"] = (per_case > 0).groupby(level=0).sum()
-            # never a median at or below the baseline: it must exceed it by a visible margin
-            margin = typical * (1 + ctx.t.get("bottleneck_min_excess_share", 0.1)) + 0.05
-            stats = stats[(stats["delay"] > 0) & (stats["p50"] > margin)]
-            for key, st in stats.iterrows():
-                pc_ = per_case.loc[key]
-                pc_.index = case_names[pc_.index.to_numpy()]
-                items.append((float(st["delay"]), view, name(view, int(key)), st, pc_))
-        items.sort(key=lambda x: (-round(x[0], 6), order[x[1]], x[2]))
-        seen: set[tuple] = set()
-        kept = []
-        for item in items:  # the same waits seen through another view are one finding
-            st = item[3]
-            sig = (int(st["events"]), int(st["sig1"]), round(float(st["sig2"]), 3))
-            if sig in seen:
-                continue
-            seen.add(sig)
-            kept.append(item)
-        late = set(ctx.cases.loc[ctx.cases["outcome"].isin(["超期", "超期在办"]), "case_id"].astype(str))
-        for delay, view, key, st, per_case in kept[:top]:
-            p50, p90 = float(st["p50"]), float(st["p90"])
-            in_late = float(per_case[per_case.index.isin(late)].sum())
-            label_key = {"activity": "label.before_step", "department": "label.department",
-                         "handover": "label.handover"}[view]
-            (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
-                                                                _duration(typical, per_day))
-            ctx.add(Finding(
-                "bottleneck", service, int(st["cases"]), delay, "work_hours",
-                _evidence(per_case.index.to_series(), per_case),
-                {"service": service, "label": say(label_key, "zh", name=key), "label_en": say(label_key, "en", name=key),
-                 "p50": p50_zh, "p90": p90_zh, "baseline": b_zh, "cases": int(st["cases"]), "work_hours": _fmt(delay)},
-                activity=key if view == "activity" else None,
-                department=key if view in ("department", "handover") else None,
-                details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
-                         "baseline_work_hours": _r(typical), "events": int(st["events"]),
-                         "excess_in_late_cases_work_hours": _r(in_late),
-                         "en": {"p50": p50_en, "p90": p90_en, "baseline": b_en}}))
-    for f_ in ctx.findings:  # English durations for the catalogue's en text
-        if f_.kind == "bottleneck" and "en" in f_.details:
-            en = f_.details.pop("en")
-            f_.params.update({"p50_en": en["p50"], "p90_en": en["p90"], "baseline_en": en["baseline"]})
+    typical_by = agg["bottleneck_typical"]
+    ev = agg.evidence.get("bottleneck", {})
+    for r in agg["bottleneck"].itertuples(index=False):
+        service, view, key = str(r.service), VIEWS[int(r.view)], str(r.key)
+        typical = float(typical_by[r.service])
+        delay, p50, p90 = float(r.delay), float(r.p50), float(r.p90)
+        label_key = {"activity": "label.before_step", "department": "label.department",
+                     "handover": "label.handover"}[view]
+        (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
+                                                            _duration(typical, per_day))
+        ctx.add(Finding(
+            "bottleneck", service, int(r.cases), delay, "work_hours", ev.get((int(r.s), int(r.view), int(r.k)), []),
+            {"service": service, "label": say(label_key, "zh", name=key), "label_en": say(label_key, "en", name=key),
+             "p50": p50_zh, "p90": p90_zh, "baseline": b_zh, "cases": int(r.cases), "work_hours": _fmt(delay),
+             "p50_en": p50_en, "p90_en": p90_en, "baseline_en": b_en},
+            activity=key if view == "activity" else None,
+            department=key if view in ("department", "handover") else None,
+            details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
+                     "baseline_work_hours": _r(typical), "events": int(r.events),
+                     "excess_in_late_cases_work_hours": _r(float(r.in_late))}))
 
 
-def _where_time_went(ctx: _Ctx, case_ids: pd.Series) -> pd.Series:
-    """For each case, the step with the most office working time (ties: the step name), counted by step."""
-    f = ctx.facts
-    spent = f[f["case_id"].isin(case_ids)].assign(
-        hours=lambda d: d["wait_work_hours"].where(d["wait_owner"] == "office").fillna(0)
-        + d["service_work_hours"].fillna(0))
-    worst = spent.sort_values(["case_id", "hours", "activity"], ascending=[True, False, True],
-                              kind="stable").drop_duplicates("case_id")
-    return worst["activity"].value_counts()
-
-
-def _sla_overrun(ctx: _Ctx) -> None:
+def _sla_overrun(ctx: _Ctx, agg) -> None:
     cases = ctx.cases
     over = cases[cases["outcome"] == "超期"]
     if over.empty:
         return
+    went = _counts(agg["late_steps"], ["service"], "activity")
     for service, g in over.groupby("service", sort=True):
         late = (g["clock_days"] - g["sla_days"].astype(float)).fillna(0)
         excess = float(late.sum())
-        where = _where_time_went(ctx, g["case_id"])
+        where = went.get((service,), {})
         limit = g["sla_days"].astype(float).median()
         ctx.add(Finding(
             "sla_overrun", service, int(len(g)), excess if excess > 0 else float(len(g)),
@@ -675,7 +542,7 @@ def _sla_overrun(ctx: _Ctx) -> None:
             _evidence(g["case_id"], late),
             {"service": service, "cases": len(g), "limit": _fmt(limit) if limit == limit else "—",
              "days": _fmt(excess), "steps": _top(where)},
-            details={"time_went_to": {str(k): int(v) for k, v in where.sort_index().items()},
+            details={"time_went_to": {str(k): int(v) for k, v in where.items()},
                      "sla_days": _r(limit)}))
 
 

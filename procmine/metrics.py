@@ -225,9 +225,11 @@ note = Note
 
 @dataclass
 class Measured:
-    """Events and cases measured once (what :func:`measure` returns)."""
+    """Events and cases measured once (what :func:`measure` returns). ``facts`` (one
+    row per event) is read from the engine on first use when :func:`measure` was asked
+    not to bring it back (the audit's findings are aggregated in the engine)."""
 
-    facts: pd.DataFrame
+    facts_frame: pd.DataFrame | None
     cases: pd.DataFrame
     handovers: pd.DataFrame
     trips_known: pd.Series  # service → bool
@@ -237,14 +239,27 @@ class Measured:
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
     trips: pd.DataFrame | None = None  # trip events with their visit number (see trip_visits)
+    aggregates: object = None          # what ``inside`` returned (the audit's engine aggregates)
+    facts_loader: object = None        # () -> facts, when facts_frame was not fetched
+
+    @property
+    def facts(self) -> pd.DataFrame:
+        if self.facts_frame is None and self.facts_loader is not None:
+            self.facts_frame = self.facts_loader()
+        return self.facts_frame
 
 
 def measure(log, rules: Rules | str | None = None, *, as_of=None,
-            calendar: WorkCalendar | None = None, engine=None) -> Measured:
+            calendar: WorkCalendar | None = None, engine=None, events: bool = True, inside=None) -> Measured:
     """Measure every event and case of ``log`` (a DataFrame, or the path of a Parquet
     log: a file or a partitioned directory) by the definitions above, run by
     ``engine`` ("duckdb", the default, or "spark"; or an
-    :class:`procmine.engine.runner.EngineOptions`)."""
+    :class:`procmine.engine.runner.EngineOptions`).
+
+    ``events=False``: the per-event tables (``facts``, ``trips``) stay in the engine
+    and are read again only if something asks for ``facts``. ``inside(eng, as_of_us)``
+    runs in the engine while its tables exist (``Measured.aggregates`` holds what it
+    returns)."""
     from .engine.definitions import FACT_COLUMNS, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
     from .engine.runner import open_engine
 
@@ -253,6 +268,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     if isinstance(log, pd.DataFrame):
         log = conform_columns(log)
     notes: list[Note] = []
+    aggregates = facts = trips = None
     with open_engine(engine) as eng:
         as_of, _ = _prepare(eng, log, rules, calendar, as_of)
         tables = _run(eng, rules, calendar, as_of)
@@ -262,12 +278,16 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch(SERVICE_VOCAB_SQL)
         unknown = eng.fetch(UNKNOWN_STATUS_SQL)
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
-        trips = eng.fetch("SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, visit "
-                          "FROM trips ORDER BY case_id, trip_at_us, pos")
+        if inside is not None:
+            aggregates = inside(eng, int(as_of.tz_convert(TZ).tz_localize(None).value // 1000))
+        if events:
+            trips = eng.fetch("SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, visit "
+                              "FROM trips ORDER BY case_id, trip_at_us, pos")
         for name in tables:  # the largest result last, with the engine holding nothing else
             if name != "facts":
                 eng.drop(name)
-        facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
+        if events:
+            facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
     no_accept = sorted(s for s in vocab.loc[~vocab["accepts"].astype(bool), "service"] if s)
     no_finish = sorted(s for s in vocab.loc[~vocab["finishes"].astype(bool), "service"] if s)
     if no_accept:
@@ -311,11 +331,15 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                 .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
     if calendar.note:
         notes.append(calendar.note)
-    trips = pd.DataFrame({"case_id": trips["case_id"].astype("string"), "service": trips["service"].astype("string"),
-                          "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
-                          "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
-                          "visit": trips["visit"].astype("int64")})
-    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status, trips)
+    if trips is not None:
+        trips = pd.DataFrame({"case_id": trips["case_id"].astype("string"), "service": trips["service"].astype("string"),
+                              "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
+                              "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
+                              "visit": trips["visit"].astype("int64")})
+    def loader(log=log, rules=rules, calendar=calendar, engine=engine) -> pd.DataFrame:
+        return event_facts(log, rules, calendar, engine=engine)
+    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status, trips,
+                    aggregates=aggregates, facts_loader=None if facts is not None else loader)
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
@@ -348,7 +372,7 @@ def case_metrics(log, rules: Rules | str | None = None, *, as_of=None, engine=No
     >>> m = case_metrics(procmine.read_log("out/log.parquet"))   # doctest: +SKIP
     >>> (m.visits <= 1).mean()                                    # 最多跑一次率  # doctest: +SKIP
     """
-    return measure(log, rules, as_of=as_of, engine=engine).cases
+    return measure(log, rules, as_of=as_of, engine=engine, events=False).cases
 
 
 # ----------------------------------------------------------------------------- rates

@@ -256,3 +256,65 @@ def test_cli_audit_and_cases(tmp_path):
     bad.write_text("visits: {pickup: '(['}\n", encoding="utf-8")
     res = runner.invoke(cli, ["audit", str(log), "--rules", str(bad)])
     assert res.exit_code != 0
+
+
+def test_serial_signoff_runs_break_at_another_department_or_step(loose_rules):
+    """A run is consecutive sign-off steps of one department: another department's
+    sign-off, or a step that is not a sign-off, ends it; a case can hold two runs."""
+    rows = []
+    for i in range(2):
+        d = f"2024-05-{13 + i:02d}"
+        rows += [(f"R{i}", "初审", f"{d} 09:00", f"{d} 09:30", {"dept": "甲局"}),
+                 (f"R{i}", "复审", f"{d} 10:00", f"{d} 10:30", {"dept": "甲局"}),
+                 (f"R{i}", "审批", f"{d} 11:00", f"{d} 11:30", {"dept": "甲局"}),   # run 1: 3 levels in 甲局
+                 (f"R{i}", "会签", f"{d} 13:00", f"{d} 13:30", {"dept": "乙局"}),   # another department: ends it
+                 (f"R{i}", "复核", f"{d} 14:00", f"{d} 14:30", {"dept": "甲局"}),
+                 (f"R{i}", "现场查看", f"{d} 15:00", f"{d} 15:30", {"dept": "甲局"}),  # not a sign-off: ends it
+                 (f"R{i}", "核准", f"{d} 15:40", f"{d} 15:50", {"dept": "甲局"}),
+                 (f"R{i}", "批准", f"{d} 16:00", f"{d} 16:10", {"dept": "甲局"}),
+                 (f"R{i}", "签发", f"{d} 16:30", f"{d} 16:40", {"dept": "甲局"})]    # run 2: 3 levels
+    # without a department the run is "未注明部门" (and still one department)
+    rows += [("N", "初审", "2024-05-15 09:00", "2024-05-15 09:10"),
+             ("N", "复审", "2024-05-15 09:20", "2024-05-15 09:30"),
+             ("N", "审批", "2024-05-15 09:40", "2024-05-15 09:50")]
+    found = {(f.department, f.activity): f for f in kinds(audit(mklog(rows), loose_rules), "serial_signoff")}
+    assert set(found) == {("甲局", "初审 → 复审 → 审批"), ("甲局", "核准 → 批准 → 签发"),
+                          ("（未注明部门）", "初审 → 复审 → 审批")}
+    first = found["甲局", "初审 → 复审 → 审批"]
+    # 2 cases × (3 − 1) extra levels; waits 09:30→10:00 and 10:30→11:00 = 1 h per case
+    assert (first.cases, first.impact, first.evidence) == (2, 4, ["R0", "R1"])
+    assert first.details["wait_work_hours_between_levels"] == pytest.approx(2 * 1.0)
+    second = found["甲局", "核准 → 批准 → 签发"]  # waits 15:50→16:00 (10 min) and 16:10→16:30 (20 min)
+    assert second.details["wait_work_hours_between_levels"] == pytest.approx(2 * 0.5)
+
+
+def test_audit_leaves_the_events_in_the_engine_and_reads_them_on_demand(loose_rules):
+    """Without ratings or applicants the per-event table never leaves the engine; asked
+    for, it is read then, and is the engine's per-event table."""
+    from procmine.metrics import event_facts
+
+    rows = [(f"E{i}", act, f"2024-06-{3 + i:02d} {h}:00", f"2024-06-{3 + i:02d} {h}:30", {"dept": "甲局"})
+            for i in range(3) for act, h in (("受理", "09"), ("审查", "10"), ("办结", "14"))]
+    log = mklog(rows)
+    m = audit(log, loose_rules).measured
+    assert m.facts_frame is None
+    facts = m.facts
+    assert len(facts) == 9 and facts.equals(event_facts(log, procmine.rules.load_rules(loose_rules)))
+
+
+def test_findings_do_not_depend_on_the_order_of_the_rows(loose_rules):
+    """The same events in another order give the same bytes (working time is summed in
+    integer microseconds in the engine, exact in any order of rows or threads)."""
+    rows = []
+    for i in range(7):
+        d = f"2024-06-{3 + i:02d}" if i < 5 else f"2024-06-{6 + i:02d}"
+        rows += [(f"B{i}", "受理", f"{d} 09:00", f"{d} 09:10", {"dept": "窗口"}),
+                 (f"B{i}", "审查", f"{d} 09:{17 + i}", f"{d} 10:00", {"dept": "甲局"}),
+                 (f"B{i}", "会审", f"{d} 15:{11 * i % 60:02d}", f"{d} 16:30", {"dept": "乙局"}),
+                 (f"B{i}", "审查", f"{d} 16:{40 + i}", f"{d} 16:55", {"dept": "甲局"}),
+                 (f"B{i}", "办结", f"{d} 17:00", f"{d} 17:10", {"dept": "窗口"})]
+    log = mklog(rows)
+    shuffled = log.sample(frac=1.0, random_state=7).reset_index(drop=True)
+    a, b = audit(log, loose_rules), audit(shuffled, loose_rules)
+    assert kinds(a, "bottleneck") and kinds(a, "rework")
+    assert a.to_json() == b.to_json()

@@ -1,0 +1,456 @@
+"""The findings' aggregations, as engine SQL: what :mod:`procmine.audit` counts over
+events, run where the events are (DuckDB, or Spark on a cluster), so that only
+one row per candidate finding and its evidence leave the engine.
+
+Each function below reads the tables the definitions left (``facts``, ``cases``,
+``handovers``, ``trips``; :mod:`procmine.engine.definitions`) and returns small
+frames. Which of those candidates become findings, their wording and their
+ranking stay in :mod:`procmine.audit`.
+
+Conventions, the same in every query:
+
+- Sums of working time are sums of integer microseconds, converted to hours once
+  (exact, and equal in every engine whatever the order of the rows); medians and
+  p90 are exact quantiles with linear interpolation (pandas' definition) over the
+  per-event hours.
+- Evidence: up to ``EVIDENCE`` case ids per finding, heaviest first, ties by id;
+  a case counts once, with the weight of its first occurrence (by ``pos``).
+- Rows without a service or step name are in no group (as pandas' ``groupby``).
+- Per event, cases, services, steps and departments are integer codes (``fx``,
+  ``cc`` and the dictionaries ``d_svc``, ``d_act``, ``d_dept``), numbered in name
+  order, so that comparing or ordering codes compares or orders the names; names
+  come back only with the results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from .definitions import has, hours
+
+EVIDENCE = 5
+SPAN = "(coalesce(wait_work_us, 0) + coalesce(service_work_us, 0))"
+NO_DEPT = "（未注明部门）"
+
+
+def top_cases(source: str, keys: list[str], weight: str | None) -> str:
+    """The evidence query: ``keys…, case_id, rk`` (rk 1…EVIDENCE) over ``source``, which
+    has one row per group and case with its weight ``w``."""
+    k = ", ".join(keys)
+    order = f"{weight} DESC NULLS LAST, case_id" if weight else "case_id"
+    return f"""
+SELECT {k}, case_id, rk FROM (
+  SELECT {k}, case_id, row_number() OVER (PARTITION BY {k} ORDER BY {order}) AS rk FROM ({source}) s) t
+WHERE rk <= {EVIDENCE}"""
+
+
+def top_coded(source: str, keys: list[str], weight: str) -> str:
+    """``top_cases`` over coded cases (``c``): ties by code are ties by case id."""
+    k = ", ".join(keys)
+    tk = ", ".join(f"t.{x}" for x in keys)
+    return f"""
+SELECT {tk}, cc.case_id, t.rk FROM (
+  SELECT {k}, c, row_number() OVER (PARTITION BY {k} ORDER BY {weight} DESC NULLS LAST, c) AS rk
+  FROM ({source}) s) t
+JOIN cc ON cc.c = t.c WHERE t.rk <= {EVIDENCE}"""
+
+
+def evidence_map(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, list[str]]:
+    """``top_cases`` rows → {group key: [case ids, heaviest first]}."""
+    out: dict[tuple, list[str]] = {}
+    if frame is None or frame.empty:
+        return out
+    frame = frame.sort_values(keys + ["rk"], kind="stable")
+    cols = [frame[k].astype(object).to_numpy() for k in keys]
+    ids = frame["case_id"].astype(str).to_numpy()
+    for i in range(len(frame)):
+        out.setdefault(tuple(c[i] for c in cols), []).append(str(ids[i]))
+    return out
+
+
+@dataclass
+class Aggregates:
+    """What the engine hands the audit: per-candidate frames and their evidence."""
+
+    flags: dict = field(default_factory=dict)
+    frames: dict[str, pd.DataFrame] = field(default_factory=dict)
+    evidence: dict[str, dict[tuple, list[str]]] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> pd.DataFrame:
+        return self.frames[name]
+
+
+class _Names:
+    """The dictionaries' codes → names (fetched once; small)."""
+
+    def __init__(self, eng) -> None:
+        def load(table: str, col: str, code: str) -> dict[int, str]:
+            d = eng.fetch(f"SELECT {col}, {code} FROM {table}")
+            return dict(zip(d[code].astype("int64").tolist(), d[col].astype(str).tolist()))
+
+        self.svc = load("d_svc", "service", "s")
+        self.svc[0] = ""  # no service named (the bottleneck's groups keep those events)
+        self.act = load("d_act", "activity", "a")
+        self.dept = load("d_dept", "department", "d")
+
+    def named(self, frame: pd.DataFrame, **cols: str) -> pd.DataFrame:
+        """``frame`` with code columns replaced by names: named(f, service="s", a="a")."""
+        book = {"s": self.svc, "a": self.act, "d": self.dept}
+        out = frame.copy()
+        for new, spec in cols.items():
+            code, kind = (spec.split(":") + [spec])[:2]
+            out[new] = [book[kind][int(x)] if pd.notna(x) else None for x in frame[code].tolist()]
+        return out
+
+
+def aggregate(eng, rules, calendar, as_of_us: int) -> Aggregates:
+    """Run every findings aggregation on ``eng`` (its definitions already run)."""
+    t = rules.thresholds
+    out = Aggregates()
+    fl = eng.fetch("SELECT bool_or(department IS NOT NULL) AS departments, "
+                   "bool_or(service_us IS NOT NULL) AS service_time, bool_or(trip) AS trips FROM facts").iloc[0]
+    out.flags = {k: bool(fl[k]) if pd.notna(fl[k]) else False for k in ("departments", "service_time", "trips")}
+    _coded(eng, rules, as_of_us)
+    names = _Names(eng)
+    _later_trips(eng, out)
+    _materials(eng, rules, out)
+    _rework(eng, names, out)
+    if out.flags["departments"]:
+        _duplicate_check(eng, names, out)
+    if out.flags["service_time"]:
+        _rubber_stamp(eng, names, out)
+    _parallelizable(eng, names, t, out)
+    _serial_signoff(eng, names, t, out)
+    _bottleneck(eng, names, t, out)
+    _late_cases(eng, names, out)
+    out.frames["office_wait"] = names.named(eng.fetch(f"""
+SELECT s, median({hours('wait_work_us')}) AS median_wait FROM fx
+WHERE office AND wait_work_us IS NOT NULL AND s IS NOT NULL GROUP BY s"""), service="s:s")
+    for name in ("fx", "rep", "rw_case", "dup", "cand", "pf_keep", "runs", "bn", "bv", "bn_case", "cc",
+                 "d_svc", "d_act", "d_dept"):
+        eng.drop(name)
+    return out
+
+
+def _coded(eng, rules, as_of_us: int) -> None:
+    """The per-event table the findings read, in integer codes, with the windows they
+    share: the previous step's department and the occurrence of the step in the case."""
+    eng.materialize("cc", f"""
+SELECT case_id, CAST(row_number() OVER (ORDER BY case_id) AS BIGINT) AS c, service, outcome,
+       accept_us, coalesce(finish_us, {int(as_of_us)}) AS clock_until,
+       outcome IN ('超期', '超期在办') AS late
+FROM cases""")
+    eng.materialize("d_svc", """
+SELECT service, CAST(row_number() OVER (ORDER BY service) AS BIGINT) AS s
+FROM (SELECT DISTINCT service FROM facts WHERE service IS NOT NULL) x""")
+    eng.materialize("d_act", f"""
+SELECT activity, CAST(row_number() OVER (ORDER BY activity) AS BIGINT) AS a,
+       {has('activity', rules.signoff)} AS sign, {has('activity', rules.reject)} AS reject
+FROM (SELECT DISTINCT activity FROM facts WHERE activity IS NOT NULL) x""")
+    eng.materialize("d_dept", """
+SELECT department, CAST(row_number() OVER (ORDER BY department) AS BIGINT) AS d
+FROM (SELECT DISTINCT department FROM facts WHERE department IS NOT NULL) x""")
+    eng.materialize("fx", """
+SELECT *, lag(d) OVER (PARTITION BY c ORDER BY pos) AS pd,
+       row_number() OVER (PARTITION BY c, a ORDER BY pos) AS k
+FROM (SELECT cc.c, sv.s, ac.a, dp.d, f.pos, f.ts_us, f.wait_work_us, f.service_work_us, f.service_us,
+             coalesce(f.wait_owner = 'office', false) AS office,
+             coalesce(ac.sign, false) AS sign, coalesce(ac.reject, false) AS reject
+      FROM facts f JOIN cc ON cc.case_id = f.case_id
+      LEFT JOIN d_svc sv ON sv.service = f.service
+      LEFT JOIN d_act ac ON ac.activity = f.activity
+      LEFT JOIN d_dept dp ON dp.department = f.department) x""")
+
+
+def _later_trips(eng, out: Aggregates) -> None:
+    """excess_visits: the step that opened each visit after the first, counted by service, step and kind."""
+    out.frames["later_trips"] = eng.fetch("""
+SELECT service, activity, trip_kind, count(*) AS n FROM (
+  SELECT service, activity, trip_kind,
+         row_number() OVER (PARTITION BY case_id, visit ORDER BY trip_at_us, pos) AS rk
+  FROM trips WHERE visit > 1) t
+WHERE rk = 1 GROUP BY service, activity, trip_kind""")
+
+
+def _materials(eng, rules, out: Aggregates) -> None:
+    """repeated_material and shareable_material, over the documents handed over."""
+    keys = ["service", "material"]
+    eng.materialize("rep", """
+SELECT service, case_id, material, count(*) AS n FROM handovers
+WHERE service IS NOT NULL GROUP BY service, case_id, material HAVING count(*) > 1""")
+    rep = "rep"
+    out.frames["repeated"] = eng.fetch("""
+SELECT service, material, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM rep GROUP BY service, material""")
+    out.frames["repeated_where"] = eng.fetch(f"""
+SELECT h.service, h.material, 'department' AS what, h.department AS name, count(*) AS n
+FROM handovers h JOIN {rep} r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
+WHERE h.department IS NOT NULL GROUP BY h.service, h.material, h.department
+UNION ALL
+SELECT h.service, h.material, 'activity' AS what, h.activity AS name, count(*) AS n
+FROM handovers h JOIN {rep} r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
+WHERE h.activity IS NOT NULL GROUP BY h.service, h.material, h.activity""")
+    out.evidence["repeated"] = evidence_map(eng.fetch(top_cases(
+        f"SELECT service, material, case_id, n AS w FROM {rep} r", keys, "w")), keys)
+
+    names = eng.fetch("SELECT DISTINCT material FROM handovers")["material"].dropna().astype(str)
+    cat = rules.catalogue
+    share = [(m, cat.replaceable(m)) for m in names if cat.replaceable(m) is not None]
+    eng.register("share_names", pd.DataFrame({"material": pd.Series([m for m, _ in share], dtype=object),
+                                              "source": pd.Series([s for _, s in share], dtype=object)}))
+    sh = "(SELECT h.* FROM handovers h JOIN share_names s ON s.material = h.material WHERE h.service IS NOT NULL)"
+    out.frames["shareable"] = eng.fetch(f"""
+SELECT service, material, count(DISTINCT case_id) AS cases, count(*) AS n FROM {sh} h GROUP BY service, material""")
+    out.frames["shareable_steps"] = eng.fetch(f"""
+SELECT service, material, activity, count(*) AS n FROM {sh} h WHERE activity IS NOT NULL
+GROUP BY service, material, activity""")
+    out.evidence["shareable"] = evidence_map(eng.fetch(top_cases(
+        f"SELECT service, material, case_id, count(*) AS w FROM {sh} h GROUP BY service, material, case_id",
+        keys, "w")), keys)
+    out.frames["share_names"] = pd.DataFrame(share, columns=["material", "source"])
+
+
+def _rework(eng, names: _Names, out: Aggregates) -> None:
+    """rework: every occurrence of a step after its first in the case."""
+    eng.materialize("rw_case", f"""
+SELECT s, a, c, count(*) AS n, CAST(sum({SPAN}) AS BIGINT) AS us FROM fx
+WHERE k > 1 AND a IS NOT NULL AND s IS NOT NULL GROUP BY s, a, c""")
+    out.frames["rework"] = names.named(eng.fetch("""
+SELECT s, a, count(*) AS cases, CAST(sum(n) AS BIGINT) AS n, CAST(sum(us) AS BIGINT) AS us
+FROM rw_case GROUP BY s, a"""), service="s:s", activity="a:a")
+    out.evidence["rework"] = evidence_map(names.named(eng.fetch(top_coded(
+        "SELECT s, a, c, n AS w FROM rw_case", ["s", "a"], "w")), service="s:s", activity="a:a"),
+        ["service", "activity"])
+
+
+def _duplicate_check(eng, names: _Names, out: Aggregates) -> None:
+    """duplicate_check: the same step done by more than one department in a case."""
+    eng.materialize("dup", """
+SELECT s, a, c, count(DISTINCT d) AS n FROM fx
+WHERE d IS NOT NULL AND s IS NOT NULL AND a IS NOT NULL
+GROUP BY s, a, c HAVING count(DISTINCT d) > 1""")
+    out.frames["duplicate"] = names.named(eng.fetch("""
+SELECT s, a, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM dup GROUP BY s, a"""),
+        service="s:s", activity="a:a")
+    out.frames["duplicate_depts"] = names.named(eng.fetch("""
+SELECT f.s, f.a, f.d, count(*) AS n
+FROM fx f JOIN dup x ON x.s = f.s AND x.a = f.a AND x.c = f.c
+WHERE f.d IS NOT NULL GROUP BY f.s, f.a, f.d"""), service="s:s", activity="a:a", department="d:d")
+    out.evidence["duplicate"] = evidence_map(names.named(eng.fetch(top_coded(
+        "SELECT s, a, c, n AS w FROM dup", ["s", "a"], "w")), service="s:s", activity="a:a"),
+        ["service", "activity"])
+
+
+def _rubber_stamp(eng, names: _Names, out: Aggregates) -> None:
+    """rubber_stamp: sign-off steps, each marked whether it "passes" (no reject-type step
+    and no repeat of itself later in the case)."""
+    eng.materialize("cand", """
+SELECT x.c, x.s, x.a, x.pos, x.service_us, x.wait_work_us, x.service_work_us,
+       NOT (coalesce(r.rp, -1) > x.pos OR l.lp > x.pos) AS passes
+FROM fx x
+LEFT JOIN (SELECT c, max(pos) AS rp FROM fx WHERE reject GROUP BY c) r ON r.c = x.c
+JOIN (SELECT c, a, max(pos) AS lp FROM fx WHERE sign GROUP BY c, a) l ON l.c = x.c AND l.a = x.a
+WHERE x.sign AND x.s IS NOT NULL""")
+    out.frames["rubber"] = names.named(eng.fetch(f"""
+SELECT s, a, count(service_us) AS timed, median({hours('service_us')} * 60) AS median_minutes,
+       count(*) AS occurrences, CAST(sum(CASE WHEN passes THEN 1 ELSE 0 END) AS BIGINT) AS passed,
+       CAST(sum({SPAN}) AS BIGINT) AS us,
+       count(DISTINCT c) AS cases, median({hours('wait_work_us')}) AS median_wait
+FROM cand GROUP BY s, a"""), service="s:s", activity="a:a")
+    out.evidence["rubber"] = evidence_map(names.named(eng.fetch(top_coded(
+        """SELECT s, a, c, min_by(coalesce(wait_work_us, 0), pos) AS w FROM cand GROUP BY s, a, c""",
+        ["s", "a"], "w")), service="s:s", activity="a:a"), ["service", "activity"])
+
+
+def _parallelizable(eng, names: _Names, t: dict, out: Aggregates) -> None:
+    """parallelizable: pairs of a service's frequent steps (first occurrence in each case)
+    that cases run in either order (the pairs are the audit's largest intermediate: one
+    row per pair of steps in a case)."""
+    min_cases = int(t.get("parallel_min_cases", 20))
+    min_share = t.get("parallel_min_share_each_order", 0.2)
+    keys = ["service", "a", "b"]
+    empty = pd.DataFrame({k: pd.Series([], dtype=object) for k in keys})
+    out.frames["parallel"] = empty.assign(n=pd.Series([], dtype="int64"), a_first=pd.Series([], dtype="int64"),
+                                          us=pd.Series([], dtype="int64"), median=pd.Series([], dtype=float))
+    counts = eng.fetch("SELECT s, a, count(*) AS n FROM fx WHERE k = 1 AND a IS NOT NULL AND s IS NOT NULL "
+                       "GROUP BY s, a")
+    keep = []
+    for s_code, g in counts.groupby("s", sort=True):
+        g = g[g["n"] >= min_cases].sort_values("a", kind="stable")  # codes in name order
+        g = g.sort_values("n", ascending=False, kind="stable").head(40)
+        if len(g) >= 2:
+            keep += [(int(s_code), int(a)) for a in g["a"]]
+    if not keep:
+        return
+    eng.register("pf_acts", pd.DataFrame(keep, columns=["s", "a"]).astype("int64"))
+    eng.materialize("pf_keep", f"""
+SELECT f.s, f.c, f.a, f.pos, {SPAN} AS span_us
+FROM fx f JOIN pf_acts k ON k.s = f.s AND k.a = f.a WHERE f.k = 1""")
+    pairs = """(SELECT x.s, x.a, y.a AS b, x.c, x.pos < y.pos AS a_first, least(x.span_us, y.span_us) AS saving
+                FROM pf_keep x JOIN pf_keep y ON y.c = x.c AND y.s = x.s AND x.a < y.a)"""
+    agg = eng.fetch(f"""
+SELECT s, a, b, count(*) AS n, CAST(sum(CASE WHEN a_first THEN 1 ELSE 0 END) AS BIGINT) AS a_first,
+       CAST(sum(saving) AS BIGINT) AS us
+FROM {pairs} p GROUP BY s, a, b HAVING count(*) >= {min_cases}""")
+    p = agg["a_first"].astype(float) / agg["n"].astype(float)
+    agg = agg[(pd.concat([p, 1 - p], axis=1).min(axis=1) >= min_share).to_numpy()]
+    if agg.empty:
+        return
+    eng.register("pf_pairs", agg[["s", "a", "b"]].astype("int64"))
+    eng.materialize("pf_kept", f"""
+SELECT p.* FROM {pairs} p JOIN pf_pairs k ON k.s = p.s AND k.a = p.a AND k.b = p.b""")
+    med = eng.fetch(f"SELECT s, a, b, median({hours('saving')}) AS median FROM pf_kept GROUP BY s, a, b")
+    top = eng.fetch(top_coded("SELECT s, a, b, c, saving FROM pf_kept", ["s", "a", "b"], "saving"))
+    eng.drop("pf_kept")
+    out.frames["parallel"] = names.named(agg.merge(med, on=["s", "a", "b"], how="left"),
+                                         service="s:s", a="a:a", b="b:a")
+    out.evidence["parallel"] = evidence_map(names.named(top, service="s:s", a="a:a", b="b:a"), keys)
+
+
+def _serial_signoff(eng, names: _Names, t: dict, out: Aggregates) -> None:
+    """serial_signoff: runs of sign-off steps at consecutive positions in one department
+    (or none named), with the working time waited between the levels. Within a case and
+    department, consecutive positions keep ``pos − rank`` constant: that is the run."""
+    min_levels = int(t.get("serial_signoff_min_levels", 3))
+    eng.materialize("runs", f"""
+SELECT c, dk, g, count(*) AS levels,
+       max(CASE WHEN pos = start THEN s END) AS s, max(d) AS d,
+       string_agg(CAST(a AS VARCHAR), ',' ORDER BY pos) AS chain,
+       CAST(sum(CASE WHEN pos > start THEN coalesce(wait_work_us, 0) ELSE 0 END) AS BIGINT) AS wait_us,
+       min(pos) AS start_pos
+FROM (SELECT *, min(pos) OVER (PARTITION BY c, dk, g) AS start FROM (
+        SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
+               pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
+        FROM fx WHERE sign) x) y
+GROUP BY c, dk, g HAVING count(*) >= {min_levels}""")
+    frame = eng.fetch("""
+SELECT s, dk, chain, count(DISTINCT c) AS cases, CAST(sum(levels - 1) AS BIGINT) AS extra,
+       min(levels) AS levels, CAST(sum(wait_us) AS BIGINT) AS us
+FROM runs WHERE s IS NOT NULL GROUP BY s, dk, chain""")
+    top = eng.fetch(top_coded("""SELECT s, dk, chain, c, min_by(wait_us, start_pos) AS w FROM runs
+                                 WHERE s IS NOT NULL GROUP BY s, dk, chain, c""", ["s", "dk", "chain"], "w"))
+
+    def named(f: pd.DataFrame) -> pd.DataFrame:
+        f = names.named(f, service="s:s")
+        f["department"] = [names.dept[int(x)] if int(x) >= 0 else NO_DEPT for x in f["dk"].tolist()]
+        f["chain"] = [" → ".join(names.act[int(a)] for a in str(ch).split(",")) for ch in f["chain"].tolist()]
+        return f
+
+    out.frames["serial"] = named(frame)
+    out.evidence["serial"] = evidence_map(named(top), ["service", "department", "chain"])
+
+
+def _bottleneck(eng, names: _Names, t: dict, out: Aggregates) -> None:
+    """bottleneck: office waits inside the legal clock (受理 → 办结, or the as-of date),
+    seen by department, by step and by handover between departments; the baseline is
+    the service's typical step wait (median over its steps of their median wait)."""
+    eng.materialize("bn", f"""
+SELECT x.c, coalesce(x.s, 0) AS s, x.a, x.d, x.pd, x.wait_work_us AS us, {hours('x.wait_work_us')} AS w,
+       x.pos, cc.late
+FROM fx x JOIN cc ON cc.c = x.c
+WHERE x.wait_work_us IS NOT NULL AND x.pos > 0 AND x.office AND x.a IS NOT NULL
+  AND x.ts_us > cc.accept_us AND x.ts_us <= cc.clock_until""")
+    per_act = eng.fetch("SELECT s, a, median(w) AS m FROM bn GROUP BY s, a")
+    out.frames["bottleneck"] = pd.DataFrame({"service": pd.Series([], dtype=object)})
+    if per_act.empty:
+        out.flags["waits"] = False
+        return
+    out.flags["waits"] = True
+    typical = per_act.sort_values(["s", "a"]).groupby("s", sort=True)["m"].median()
+    out.frames["bottleneck_typical"] = pd.Series(typical.to_numpy(dtype=float),
+                                                 index=[names.svc[int(s)] for s in typical.index])
+    eng.register("bn_typical", pd.DataFrame({"s": typical.index.astype("int64"),
+                                             "typical": typical.to_numpy(dtype=float)}))
+    hand = 10 ** (len(str(max(names.dept, default=0))) + 1)  # handover key: previous × hand + this
+    eng.materialize("bv", f"""
+SELECT b.s, v.view, CASE v.view WHEN 0 THEN b.d WHEN 1 THEN b.a ELSE b.pd * {hand} + b.d END AS k,
+       b.c, b.w, b.pos, b.late, CASE WHEN b.w > t.typical THEN b.us ELSE 0 END AS over_us,
+       CASE WHEN b.w > t.typical THEN 1 ELSE 0 END AS over_n
+FROM bn b JOIN bn_typical t ON t.s = b.s
+JOIN (SELECT 0 AS view UNION ALL SELECT 1 UNION ALL SELECT 2) v
+  ON v.view = 1 OR (v.view = 0 AND b.d IS NOT NULL)
+  OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)""")
+    stats = eng.fetch("""
+SELECT s, view, k, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
+       median(w) AS p50, quantile_cont(w, 0.9) AS p90, count(*) AS events,
+       CAST(sum(pos) AS BIGINT) AS sig1, CAST(sum(c % 1000003) AS BIGINT) AS sig2,
+       CAST(sum((c * 31 + pos * 7919) % 1000033) AS BIGINT) AS sig3
+FROM bv GROUP BY s, view, k""")
+    eng.materialize("bn_case", """
+SELECT s, view, k, c, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
+       max(CASE WHEN late THEN 1 ELSE 0 END) AS late
+FROM bv GROUP BY s, view, k, c""")
+    per_case = eng.fetch("""
+SELECT s, view, k, CAST(sum(CASE WHEN over_n > 0 THEN 1 ELSE 0 END) AS BIGINT) AS cases,
+       CAST(sum(CASE WHEN late = 1 THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
+       CAST(sum(CASE WHEN late = 1 THEN over_n ELSE 0 END) AS BIGINT) AS late_n
+FROM bn_case GROUP BY s, view, k""")
+    stats = stats.merge(per_case, on=["s", "view", "k"], how="left")
+    depts = eng.fetch("SELECT s, count(DISTINCT d) AS n FROM bn GROUP BY s")
+
+    def excess(us: pd.Series, n: pd.Series, base: float) -> pd.Series:
+        # Σ max(w − base, 0) = Σ_{w > base} w − base × #{w > base}: an integer sum, the same in any order
+        return us.astype(float) / 3_600_000_000 - base * n.astype(float)
+
+    multi = set(depts.loc[depts["n"] > 1, "s"].astype("int64"))
+
+    def key_name(view: int, k: int) -> str:
+        if view == 0:
+            return names.dept[k]
+        if view == 1:
+            return names.act[k]
+        return f"{names.dept[k // hand]} → {names.dept[k % hand]}"
+
+    top = int(t.get("bottleneck_top", 10))
+    share = t.get("bottleneck_min_excess_share", 0.1)
+    kept = []
+    for s_code, g in stats.groupby("s", sort=True):
+        base = float(typical[s_code])
+        g = g.assign(delay=excess(g["over_us"], g["over_n"], base), in_late=excess(g["late_us"], g["late_n"], base))
+        margin = base * (1 + share) + 0.05  # a median visibly above the baseline, never at it
+        g = g[(g["delay"] > 0) & (g["p50"] > margin)]
+        if not out.flags["departments"] or int(s_code) not in multi:
+            g = g[g["view"] != 0]
+        if not out.flags["departments"]:
+            g = g[g["view"] != 2]
+        items = sorted(((key_name(int(r.view), int(r.k)), r) for r in g.itertuples(index=False)),
+                       key=lambda x: (-round(float(x[1].delay), 6), int(x[1].view), x[0]))
+        seen: set = set()
+        n = 0
+        for name, r in items:  # the same waits seen through another view are one finding
+            sig = (int(r.events), int(r.sig1), int(r.sig2), int(r.sig3))
+            if sig in seen:
+                continue
+            seen.add(sig)
+            if n < top:
+                kept.append({"s": int(s_code), "service": names.svc[int(s_code)], "view": int(r.view),
+                             "k": int(r.k), "key": name, "delay": float(r.delay), "p50": float(r.p50),
+                             "p90": float(r.p90), "events": int(r.events), "cases": int(r.cases),
+                             "in_late": float(r.in_late)})
+            n += 1
+    frame = pd.DataFrame(kept, columns=["s", "service", "view", "k", "key", "delay", "p50", "p90", "events",
+                                        "cases", "in_late"])
+    out.frames["bottleneck"] = frame
+    if frame.empty:
+        return
+    eng.register("bn_keep", frame[["s", "view", "k"]].astype("int64"))
+    top_rows = eng.fetch(top_coded(f"""
+SELECT b.s, b.view, b.k, b.c, {hours('b.over_us')} - t.typical * b.over_n AS excess
+FROM bn_case b JOIN bn_keep k ON k.s = b.s AND k.view = b.view AND k.k = b.k
+JOIN bn_typical t ON t.s = b.s""", ["s", "view", "k"], "excess"))
+    out.evidence["bottleneck"] = evidence_map(top_rows.astype({"s": "int64", "view": "int64", "k": "int64"}),
+                                              ["s", "view", "k"])
+
+
+def _late_cases(eng, names: _Names, out: Aggregates) -> None:
+    """sla_overrun: for each case decided late, the step with the most office working
+    time (ties: the step name), counted by service and step."""
+    out.frames["late_steps"] = names.named(eng.fetch("""
+SELECT service, a, count(*) AS n FROM (
+  SELECT cc.service, x.a,
+         row_number() OVER (PARTITION BY x.c ORDER BY
+           CASE WHEN x.office THEN coalesce(x.wait_work_us, 0) ELSE 0 END + coalesce(x.service_work_us, 0) DESC,
+           x.a NULLS LAST) AS rk
+  FROM fx x JOIN cc ON cc.c = x.c WHERE cc.outcome = '超期') t
+WHERE rk = 1 AND a IS NOT NULL GROUP BY service, a"""), activity="a:a")
