@@ -90,10 +90,14 @@ class AuditResult:
     notes: list[str]
     cases: pd.DataFrame
     rules: str
-    handovers: pd.DataFrame | None = None  # documents handed over (one row each), for the reports
     as_of: pd.Timestamp | None = None
     calendar_note: str = ""
     measured: object = None  # procmine.metrics.Measured: the events and cases behind every number
+
+    @property
+    def handovers(self) -> pd.DataFrame | None:
+        """Documents handed over (one row each), for the reports; read on first use."""
+        return None if self.measured is None else self.measured.handovers
 
     def masked(self, masker) -> "AuditResult":
         """A copy whose evidence and summaries show no raw ID or phone numbers."""
@@ -184,7 +188,6 @@ class _Ctx:
         self.min_cases = int(self.t.get("min_cases", 5))
         self.m = m
         self.calendar = self.m.calendar
-        self.handovers = self.m.handovers
         self.cases = self.m.cases
         self.service_cases = self.cases.groupby("service").size().to_dict()
         self.findings: list[Finding] = []
@@ -225,9 +228,10 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
 
     rules = load_rules(rules)
     side = log if isinstance(log, pd.DataFrame) else side_log(log)
-    # ratings and 一件事 read the per-event table; without them it stays in the engine
-    wants_events = side is not None and any(c in side and side[c].notna().any()
-                                            for c in ("rating", "applicant", "applicant_id"))
+    # ratings and 一件事 read the per-event table, and a log already in memory is small
+    # enough to bring its events back; otherwise they stay in the engine (read on demand)
+    wants_events = isinstance(log, pd.DataFrame) or (side is not None and any(
+        c in side and side[c].notna().any() for c in ("rating", "applicant", "applicant_id")))
     m = measure(log, rules, as_of=as_of, engine=engine, events=wants_events,
                 inside=lambda eng, as_of_us: aggregate(eng, rules, rules.calendar(), as_of_us))
     log = side
@@ -287,7 +291,7 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
     calendar_note = (f"working days on the Chinese calendar (State Council holiday schedule incl. make-up days); "
                      f"office hours {', '.join(a + '-' + b for a, b in cal.office_hours)}; clock from the "
                      f"{'day of' if cal.first_day == 'include' else 'working day after'} acceptance")
-    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name, ctx.handovers,
+    return AuditResult(ctx.findings, metrics, ctx.skipped, notes, ctx.cases, rules.name,
                        as_of=ctx.m.as_of, calendar_note=calendar_note, measured=ctx.m)
 
 

@@ -225,28 +225,44 @@ note = Note
 
 @dataclass
 class Measured:
-    """Events and cases measured once (what :func:`measure` returns). ``facts`` (one
-    row per event) is read from the engine on first use when :func:`measure` was asked
-    not to bring it back (the audit's findings are aggregated in the engine)."""
+    """Events and cases measured once (what :func:`measure` returns). The per-event and
+    per-document tables (``facts``, ``handovers``, ``trips``) are read from the engine on
+    first use when :func:`measure` was asked not to bring them back (``events=False``:
+    the audit aggregates its findings in the engine)."""
 
     facts_frame: pd.DataFrame | None
     cases: pd.DataFrame
-    handovers: pd.DataFrame
+    handovers_frame: pd.DataFrame | None
     trips_known: pd.Series  # service → bool
     as_of: pd.Timestamp
     calendar: WorkCalendar
     notes: list["Note"]            # str(note) is the English text; .message/.params for the catalogue
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
-    trips: pd.DataFrame | None = None  # trip events with their visit number (see trip_visits)
-    aggregates: object = None          # what ``inside`` returned (the audit's engine aggregates)
-    facts_loader: object = None        # () -> facts, when facts_frame was not fetched
+    trips_frame: pd.DataFrame | None = None  # trip events with their visit number (see trip_visits)
+    aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
+    events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
+
+    def _load(self) -> None:
+        if self.facts_frame is None and self.events_loader is not None:
+            full = self.events_loader()
+            self.facts_frame, self.handovers_frame, self.trips_frame = full.facts, full.handovers, full.trips
+            self.events_loader = None
 
     @property
     def facts(self) -> pd.DataFrame:
-        if self.facts_frame is None and self.facts_loader is not None:
-            self.facts_frame = self.facts_loader()
+        self._load()
         return self.facts_frame
+
+    @property
+    def handovers(self) -> pd.DataFrame:
+        self._load()
+        return self.handovers_frame
+
+    @property
+    def trips(self) -> pd.DataFrame | None:
+        self._load()
+        return self.trips_frame
 
 
 def measure(log, rules: Rules | str | None = None, *, as_of=None,
@@ -256,8 +272,8 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     ``engine`` ("duckdb", the default, or "spark"; or an
     :class:`procmine.engine.runner.EngineOptions`).
 
-    ``events=False``: the per-event tables (``facts``, ``trips``) stay in the engine
-    and are read again only if something asks for ``facts``. ``inside(eng, as_of_us)``
+    ``events=False``: the per-event and per-document tables (``facts``, ``trips``,
+    ``handovers``) stay in the engine; asked for, they are measured again then. ``inside(eng, as_of_us)``
     runs in the engine while its tables exist (``Measured.aggregates`` holds what it
     returns)."""
     from .engine.definitions import FACT_COLUMNS, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
@@ -268,13 +284,14 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     if isinstance(log, pd.DataFrame):
         log = conform_columns(log)
     notes: list[Note] = []
-    aggregates = facts = trips = None
+    aggregates = facts = trips = hand = None
     with open_engine(engine) as eng:
         as_of, _ = _prepare(eng, log, rules, calendar, as_of)
         tables = _run(eng, rules, calendar, as_of)
         raw = eng.fetch("SELECT * FROM cases ORDER BY case_id")
-        hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "
-                         "ORDER BY case_id, pos")
+        if events:
+            hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "
+                             "ORDER BY case_id, pos")
         vocab = eng.fetch(SERVICE_VOCAB_SQL)
         unknown = eng.fetch(UNKNOWN_STATUS_SQL)
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
@@ -323,9 +340,11 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "service_hours": raw["service_hours"].astype(float), "service_work_hours": raw["service_work_hours"].astype(float),
         "case_start": _us_to_time(raw["case_start_us"]), "case_end": _us_to_time(raw["case_end_us"]),
     })
-    hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
-                         "activity": hand["activity"].astype("string"), "department": hand["department"].astype("string"),
-                         "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
+    if hand is not None:
+        hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
+                             "activity": hand["activity"].astype("string"),
+                             "department": hand["department"].astype("string"),
+                             "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
     trips_known = pd.Series(known["known"].astype(bool).to_numpy(), index=known["service"].astype(str).to_numpy())
     unparsed = (cases[cases["limit_text"].notna()].groupby(["service", "limit_text"]).size()
                 .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
@@ -336,10 +355,11 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                               "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
                               "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
                               "visit": trips["visit"].astype("int64")})
-    def loader(log=log, rules=rules, calendar=calendar, engine=engine) -> pd.DataFrame:
-        return event_facts(log, rules, calendar, engine=engine)
+    def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
+        return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
+
     return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status, trips,
-                    aggregates=aggregates, facts_loader=None if facts is not None else loader)
+                    aggregates=aggregates, events_loader=None if events else loader)
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:

@@ -288,18 +288,23 @@ def test_serial_signoff_runs_break_at_another_department_or_step(loose_rules):
     assert second.details["wait_work_hours_between_levels"] == pytest.approx(2 * 0.5)
 
 
-def test_audit_leaves_the_events_in_the_engine_and_reads_them_on_demand(loose_rules):
-    """Without ratings or applicants the per-event table never leaves the engine; asked
-    for, it is read then, and is the engine's per-event table."""
+def test_audit_leaves_the_events_in_the_engine_and_reads_them_on_demand(loose_rules, tmp_path):
+    """Audited by path, without ratings or applicants, the per-event and per-document
+    tables never leave the engine; asked for, they are read then (one more engine run)."""
     from procmine.metrics import event_facts
 
-    rows = [(f"E{i}", act, f"2024-06-{3 + i:02d} {h}:00", f"2024-06-{3 + i:02d} {h}:30", {"dept": "甲局"})
+    rows = [(f"E{i}", act, f"2024-06-{3 + i:02d} {h}:00", f"2024-06-{3 + i:02d} {h}:30",
+             {"dept": "甲局", "materials": ["营业执照", "身份证"] if act == "受理" else []})
             for i in range(3) for act, h in (("受理", "09"), ("审查", "10"), ("办结", "14"))]
     log = mklog(rows)
-    m = audit(log, loose_rules).measured
-    assert m.facts_frame is None
-    facts = m.facts
-    assert len(facts) == 9 and facts.equals(event_facts(log, procmine.rules.load_rules(loose_rules)))
+    path = tmp_path / "log.parquet"
+    procmine.write_log(log, path)
+    result = audit(str(path), loose_rules)
+    m = result.measured
+    assert m.facts_frame is None and m.handovers_frame is None and m.trips_frame is None
+    assert len(result.handovers) == 6 and set(result.handovers["material"]) == {"营业执照", "居民身份证"}  # the catalogue's name
+    assert len(m.facts) == 9 and m.facts.equals(event_facts(log, procmine.rules.load_rules(loose_rules)))
+    assert audit(log, loose_rules).measured.facts_frame is not None  # a log in memory brings its events back
 
 
 def test_findings_do_not_depend_on_the_order_of_the_rows(loose_rules):
