@@ -37,6 +37,29 @@ class Progress:
             click.echo(f"… {n:,} {self.what} ({now - self.start:.0f} s)", err=True)
 
 
+class StepProgress:
+    """``progress(step)`` callback for the engine: "… engine: facts (12 s)" on stderr once
+    the work has taken a few seconds, then at most every few seconds (nothing for
+    quick runs)."""
+
+    def __init__(self, what: str = "engine", *, after: float = 3.0, every: float = 3.0) -> None:
+        import time
+
+        self.what, self.after, self.every = what, after, every
+        self.start = time.monotonic()
+        self.last = self.start
+
+    def __call__(self, step: str) -> None:
+        import time
+
+        import click
+
+        now = time.monotonic()
+        if now - self.start >= self.after and now - self.last >= self.every:
+            self.last = now
+            click.echo(f"… {self.what}: {step} ({now - self.start:.0f} s)", err=True)
+
+
 def import_summary(result: ImportResult, output: Path | None, rejects_path: Path | None) -> str:
     lines = []
     head = f"{'file':<28} {'sheet':<14} {'layout':<6} {'read':>8} {'events':>8} {'dup':>6} {'rejected':>8}"

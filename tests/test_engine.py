@@ -114,3 +114,20 @@ def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_pat
     log = pd.read_parquet(sample_log_path)
     log.assign(filename="办件导出.xlsx").to_parquet(tmp_path / "with.parquet", index=False)
     pd.testing.assert_frame_equal(case_metrics(sample_log_path), case_metrics(tmp_path / "with.parquet"))
+
+
+def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
+    """Progress names the step being run (not DuckDB's own unlabelled bar, which is off)."""
+    from procmine.engine.runner import open_engine
+    from procmine.metrics import case_metrics
+    from procmine.render import StepProgress
+
+    seen = []
+    opts = EngineOptions(progress=seen.append)
+    with open_engine(opts) as eng:
+        assert eng.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
+    cases = case_metrics(str(sample_log_path), engine=opts)
+    assert len(cases) and "waits and working hours" in seen and seen[-1] == "per-case outcome"
+    shown = StepProgress("engine", after=0, every=0)
+    shown("per-case clock")
+    assert capsys.readouterr().err.startswith("… engine: per-case clock (")

@@ -22,6 +22,7 @@ import tempfile
 import urllib.parse
 import warnings
 from dataclasses import dataclass, field
+from typing import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -38,6 +39,20 @@ UTC8_US = 8 * 3600 * 1_000_000
 ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the file
 
 
+# What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
+STEP_LABELS = {"ev1": "events and step names", "ev2w": "event order", "facts": "waits and working hours",
+               "trips": "trips and visits", "svc_trips": "trips and visits", "handovers": "documents",
+               **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
+               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock",
+               "c8": "per-case outcome", "cases": "per-case outcome",
+               "cc": "findings: codes", "d_svc": "findings: codes", "d_act": "findings: codes",
+               "d_dept": "findings: codes", "fx": "findings: coded events", "rep": "findings: repeated documents",
+               "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
+               "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
+               "runs": "findings: serial sign-offs", "bn": "findings: bottlenecks", "bv": "findings: bottlenecks",
+               "bn_case": "findings: bottlenecks"}
+
+
 @dataclass
 class EngineOptions:
     """How to run the definitions (a config object; the CLI fills it from options
@@ -49,6 +64,7 @@ class EngineOptions:
     threads: int | None = None
     spark_master: str | None = None
     spark_conf: dict = field(default_factory=dict)
+    progress: Callable[[str], None] | None = None  # called with each step's name as it starts
 
     @classmethod
     def from_env(cls, engine: str | None = None, **kw) -> "EngineOptions":
@@ -60,7 +76,8 @@ class EngineOptions:
                    memory_limit=kw.get("memory_limit") or os.environ.get("PROCMINE_MEMORY_LIMIT"),
                    temp_dir=kw.get("temp_dir") or os.environ.get("PROCMINE_TEMP_DIR"),
                    threads=kw.get("threads"),
-                   spark_master=kw.get("spark_master") or os.environ.get("PROCMINE_SPARK_MASTER"))
+                   spark_master=kw.get("spark_master") or os.environ.get("PROCMINE_SPARK_MASTER"),
+                   progress=kw.get("progress"))
 
 
 def open_engine(options: "EngineOptions | str | None" = None):
@@ -128,6 +145,7 @@ class DuckDBEngine:
         # every result the definitions hand back is ordered explicitly (ORDER BY), so the
         # engine need not keep rows in insertion order (less memory, spilling allowed)
         config: dict[str, str] = {"preserve_insertion_order": "false"}
+        self.progress = options.progress
         if options.memory_limit:
             config["memory_limit"] = str(options.memory_limit)
         if options.temp_dir:
@@ -139,6 +157,8 @@ class DuckDBEngine:
         except duckdb.Error as exc:
             raise ConfigError(f"the embedded engine refused its settings: {exc}",
                               hint="--memory-limit takes sizes like 4GB or 800MB") from None
+        if self.progress is not None:  # procmine names its steps; DuckDB's own bar would be a second, unlabelled one
+            self.con.execute("SET enable_progress_bar = false")
         self._registered: list[str] = []
 
     # -- input
@@ -175,6 +195,8 @@ class DuckDBEngine:
         self.con.unregister(f"{name}_df")
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
+        if self.progress is not None and not view:
+            self.progress(STEP_LABELS.get(name, name))
         kind = "VIEW" if view else "TABLE"
         self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
 
@@ -285,6 +307,7 @@ class SparkEngine:
                                    "set --spark-master or PROCMINE_SPARK_MASTER") from None
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._cached: list = []
+        self.progress = options.progress
 
     def _sql(self, duck_sql: str) -> str:
         import sqlglot
@@ -331,6 +354,8 @@ class SparkEngine:
         self.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
+        if self.progress is not None and not view:
+            self.progress(STEP_LABELS.get(name, name))
         df = self.spark.sql(self._sql(sql))
         if not view:
             df = df.localCheckpoint(eager=True)
