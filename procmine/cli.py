@@ -105,7 +105,7 @@ def _engine_options(f):
         from .engine.runner import EngineOptions
 
         opts = EngineOptions.from_env(engine_name, spark_master=spark_master, memory_limit=memory_limit,
-                                      temp_dir=temp_dir, progress=render.StepProgress("engine"))
+                                      temp_dir=temp_dir, progress=render.Progress("engine", every=3.0))
         return f(*args, engine=opts, **kwargs)
 
     wrapper = click.option("--temp-dir", "temp_dir", help="embedded engine's spill directory (env PROCMINE_TEMP_DIR)")(wrapper)

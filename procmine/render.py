@@ -16,8 +16,10 @@ def _finish(lines: list[str], notes: list[str], output) -> str:
 
 
 class Progress:
-    """``progress(n)`` callback: "… 1,200,000 rows read" on stderr, once the work has
-    taken a few seconds and then every few seconds (nothing for quick imports)."""
+    """Progress callback on stderr, once the work has taken a few seconds and then every
+    few seconds (nothing for quick runs): ``progress(1_200_000)`` says "… 1,200,000 rows
+    read (8 s)" for ``Progress("rows read")``; ``progress("per-case clock")`` says
+    "… engine: per-case clock (14 s)" for ``Progress("engine")`` (a step's name)."""
 
     def __init__(self, what: str, *, after: float = 3.0, every: float = 5.0) -> None:
         import time
@@ -26,7 +28,7 @@ class Progress:
         self.start = time.monotonic()
         self.last = self.start
 
-    def __call__(self, n: int) -> None:
+    def __call__(self, done: int | str) -> None:
         import time
 
         import click
@@ -34,30 +36,8 @@ class Progress:
         now = time.monotonic()
         if now - self.start >= self.after and now - self.last >= self.every:
             self.last = now
-            click.echo(f"… {n:,} {self.what} ({now - self.start:.0f} s)", err=True)
-
-
-class StepProgress:
-    """``progress(step)`` callback for the engine: "… engine: facts (12 s)" on stderr once
-    the work has taken a few seconds, then at most every few seconds (nothing for
-    quick runs)."""
-
-    def __init__(self, what: str = "engine", *, after: float = 3.0, every: float = 3.0) -> None:
-        import time
-
-        self.what, self.after, self.every = what, after, every
-        self.start = time.monotonic()
-        self.last = self.start
-
-    def __call__(self, step: str) -> None:
-        import time
-
-        import click
-
-        now = time.monotonic()
-        if now - self.start >= self.after and now - self.last >= self.every:
-            self.last = now
-            click.echo(f"… {self.what}: {step} ({now - self.start:.0f} s)", err=True)
+            text = f"{done:,} {self.what}" if isinstance(done, int) else f"{self.what}: {done}"
+            click.echo(f"… {text} ({now - self.start:.0f} s)", err=True)
 
 
 def import_summary(result: ImportResult, output: Path | None, rejects_path: Path | None) -> str:

@@ -120,7 +120,7 @@ def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
     """Progress names the step being run (not DuckDB's own unlabelled bar, which is off)."""
     from procmine.engine.runner import open_engine
     from procmine.metrics import case_metrics
-    from procmine.render import StepProgress
+    from procmine.render import Progress
 
     seen = []
     opts = EngineOptions(progress=seen.append)
@@ -128,6 +128,6 @@ def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
         assert eng.con.execute("SELECT current_setting('enable_progress_bar')").fetchone()[0] is False
     cases = case_metrics(str(sample_log_path), engine=opts)
     assert len(cases) and "waits and working hours" in seen and seen[-1] == "per-case outcome"
-    shown = StepProgress("engine", after=0, every=0)
+    shown = Progress("engine", after=0, every=0)
     shown("per-case clock")
     assert capsys.readouterr().err.startswith("… engine: per-case clock (")
