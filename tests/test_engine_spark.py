@@ -9,6 +9,7 @@ import sys
 import pandas as pd
 import pytest
 
+import test_audit as kinds
 import test_definitions as hand
 from conftest import require_spark
 from procmine.audit import audit
@@ -70,6 +71,26 @@ def test_the_hand_worked_definitions_hold_on_spark(test, monkeypatch):
     monkeypatch.setenv("PROCMINE_ENGINE", "spark")  # every measure() in the test runs on Spark
     monkeypatch.setenv("PROCMINE_SPARK_MASTER", "local[2]")
     test()
+
+
+@pytest.mark.parametrize("test", [
+    kinds.test_repeated_and_shareable_material_with_synonyms,
+    kinds.test_rework_and_duplicate_check,
+    kinds.test_rubber_stamp_needs_short_and_always_passing,
+    kinds.test_parallelizable_steps_seen_in_both_orders,
+    kinds.test_serial_signoff_chain_within_one_department,
+    kinds.test_serial_signoff_runs_break_at_another_department_or_step,
+    kinds.test_bottleneck_ranks_by_delay_contributed,
+    kinds.test_sla_overrun_names_where_time_went,
+], ids=lambda t: t.__name__.removeprefix("test_"))
+def test_the_hand_worked_findings_hold_on_spark(test, monkeypatch, tmp_path):
+    """Each finding kind's hand-worked log (tests/test_audit.py), its counts now
+    aggregated in the engine, gives the same answer on Spark."""
+    monkeypatch.setenv("PROCMINE_ENGINE", "spark")
+    monkeypatch.setenv("PROCMINE_SPARK_MASTER", "local[2]")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("thresholds: {min_cases: 1, parallel_min_cases: 4}\n", encoding="utf-8")  # as loose_rules
+    test(str(rules))
 
 
 def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_path):

@@ -180,19 +180,18 @@ def _materials(eng, rules, out: Aggregates) -> None:
     eng.materialize("rep", """
 SELECT service, case_id, material, count(*) AS n FROM handovers
 WHERE service IS NOT NULL GROUP BY service, case_id, material HAVING count(*) > 1""")
-    rep = "rep"
     out.frames["repeated"] = eng.fetch("""
 SELECT service, material, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM rep GROUP BY service, material""")
-    out.frames["repeated_where"] = eng.fetch(f"""
+    out.frames["repeated_where"] = eng.fetch("""
 SELECT h.service, h.material, 'department' AS what, h.department AS name, count(*) AS n
-FROM handovers h JOIN {rep} r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
+FROM handovers h JOIN rep r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
 WHERE h.department IS NOT NULL GROUP BY h.service, h.material, h.department
 UNION ALL
 SELECT h.service, h.material, 'activity' AS what, h.activity AS name, count(*) AS n
-FROM handovers h JOIN {rep} r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
+FROM handovers h JOIN rep r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
 WHERE h.activity IS NOT NULL GROUP BY h.service, h.material, h.activity""")
     out.evidence["repeated"] = evidence_map(eng.fetch(top_cases(
-        f"SELECT service, material, case_id, n AS w FROM {rep} r", keys, "w")), keys)
+        "SELECT service, material, case_id, n AS w FROM rep", keys, "w")), keys)
 
     names = eng.fetch("SELECT DISTINCT material FROM handovers")["material"].dropna().astype(str)
     cat = rules.catalogue
