@@ -506,12 +506,12 @@ def bench_scale(args, sizes: list[str] | None = None) -> None:
     print(f"  engine memory limit: {os.environ.get('PROCMINE_MEMORY_LIMIT') or 'DuckDB default, 80% of RAM'}"
           " unless the target names one; 2-core runs are noisy: one run each")
     print(f"  {'log':<10} {'size':>4} {'events':>12} {'cases':>9} {'audit s':>8} {'process s':>9} {'peak MiB':>9} "
-          f"{'findings':>8}  {'target':<26} verdict")
+          f"{'findings':>8}  {'target':<34} verdict")
     for name, size, path in inputs:
         row = results[name, size] = audit_at_scale(path, size, args)
         cases, secs = (f"{row['cases']:,}", f"{row['seconds']:.2f}") if row["status"] == "ok" else ("-", "-")
         print(f"  {name:<10} {SIZES[size][0]:>4} {row['events']:>12,} {cases:>9} {secs:>8} {row['wall']:>9.2f} "
-              f"{row['peak']:>9.0f} {row.get('findings', '-'):>8}  {target_text(size):<26} {verdict(row, size)}",
+              f"{row['peak']:>9.0f} {row.get('findings', '-'):>8}  {target_text(size):<34} {verdict(row, size)}",
               flush=True)
         if row["status"] != "ok":
             print(f"      {row['status']}: {row['why']}")
