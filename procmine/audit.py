@@ -233,7 +233,7 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
     wants_events = isinstance(log, pd.DataFrame) or (side is not None and any(
         c in side and side[c].notna().any() for c in ("rating", "applicant", "applicant_id")))
     m = measure(log, rules, as_of=as_of, engine=engine, events=wants_events,
-                inside=lambda eng, as_of_us: aggregate(eng, rules, rules.calendar(), as_of_us))
+                inside=lambda eng, as_of_us: aggregate(eng, rules, as_of_us))
     log = side
     ctx = _Ctx(m, rules)
     agg = m.aggregates

@@ -273,9 +273,9 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     :class:`procmine.engine.runner.EngineOptions`).
 
     ``events=False``: the per-event and per-document tables (``facts``, ``trips``,
-    ``handovers``) stay in the engine; asked for, they are measured again then. ``inside(eng, as_of_us)``
-    runs in the engine while its tables exist (``Measured.aggregates`` holds what it
-    returns)."""
+    ``handovers``) stay in the engine; asked for, they are measured again then.
+    ``inside(eng, as_of_us)`` runs in the engine while its tables exist
+    (``Measured.aggregates`` holds what it returns)."""
     from .engine.definitions import FACT_COLUMNS, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
     from .engine.runner import open_engine
 
@@ -355,6 +355,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                               "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
                               "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
                               "visit": trips["visit"].astype("int64")})
+
     def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
         return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 

@@ -105,7 +105,7 @@ class _Names:
         return out
 
 
-def aggregate(eng, rules, calendar, as_of_us: int) -> Aggregates:
+def aggregate(eng, rules, as_of_us: int) -> Aggregates:
     """Run every findings aggregation on ``eng`` (its definitions already run)."""
     t = rules.thresholds
     out = Aggregates()
