@@ -226,7 +226,7 @@ note = Note
 @dataclass
 class Measured:
     """Events and cases measured once (what :func:`measure` returns). The per-event and
-    per-document tables (``facts``, ``handovers``, ``trips``) are read from the engine on
+    per-document tables (``facts``, ``handovers``) are read from the engine on
     first use when :func:`measure` was asked not to bring them back (``events=False``:
     the audit aggregates its findings in the engine)."""
 
@@ -239,14 +239,13 @@ class Measured:
     notes: list["Note"]            # str(note) is the English text; .message/.params for the catalogue
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
-    trips_frame: pd.DataFrame | None = None  # trip events with their visit number (see trip_visits)
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
         if self.facts_frame is None and self.events_loader is not None:
             full = self.events_loader()
-            self.facts_frame, self.handovers_frame, self.trips_frame = full.facts, full.handovers, full.trips
+            self.facts_frame, self.handovers_frame = full.facts, full.handovers
             self.events_loader = None
 
     @property
@@ -259,11 +258,6 @@ class Measured:
         self._load()
         return self.handovers_frame
 
-    @property
-    def trips(self) -> pd.DataFrame | None:
-        self._load()
-        return self.trips_frame
-
 
 def measure(log, rules: Rules | str | None = None, *, as_of=None,
             calendar: WorkCalendar | None = None, engine=None, events: bool = True, inside=None) -> Measured:
@@ -272,7 +266,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     ``engine`` ("duckdb", the default, or "spark"; or an
     :class:`procmine.engine.runner.EngineOptions`).
 
-    ``events=False``: the per-event and per-document tables (``facts``, ``trips``,
+    ``events=False``: the per-event and per-document tables (``facts``,
     ``handovers``) stay in the engine; asked for, they are measured again then.
     ``inside(eng, as_of_us)`` runs in the engine while its tables exist
     (``Measured.aggregates`` holds what it returns)."""
@@ -284,7 +278,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     if isinstance(log, pd.DataFrame):
         log = conform_columns(log)
     notes: list[Note] = []
-    aggregates = facts = trips = hand = None
+    aggregates = facts = hand = None
     with open_engine(engine) as eng:
         as_of, _ = _prepare(eng, log, rules, calendar, as_of)
         tables = _run(eng, rules, calendar, as_of)
@@ -297,9 +291,6 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
         if inside is not None:
             aggregates = inside(eng, int(as_of.tz_convert(TZ).tz_localize(None).value // 1000))
-        if events:
-            trips = eng.fetch("SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, visit "
-                              "FROM trips ORDER BY case_id, trip_at_us, pos")
         for name in tables:  # the largest result last, with the engine holding nothing else
             if name != "facts":
                 eng.drop(name)
@@ -350,16 +341,11 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                 .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
     if calendar.note:
         notes.append(calendar.note)
-    if trips is not None:
-        trips = pd.DataFrame({"case_id": trips["case_id"].astype("string"), "service": trips["service"].astype("string"),
-                              "activity": trips["activity"].astype("string"), "trip_kind": trips["trip_kind"].astype(object),
-                              "trip_at": _us_to_time(trips["trip_at_us"]), "trip_until": _us_to_time(trips["trip_until_us"]),
-                              "visit": trips["visit"].astype("int64")})
 
     def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
         return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 
-    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status, trips,
+    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
                     aggregates=aggregates, events_loader=None if events else loader)
 
 

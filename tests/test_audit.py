@@ -301,7 +301,7 @@ def test_audit_leaves_the_events_in_the_engine_and_reads_them_on_demand(loose_ru
     procmine.write_log(log, path)
     result = audit(str(path), loose_rules)
     m = result.measured
-    assert m.facts_frame is None and m.handovers_frame is None and m.trips_frame is None
+    assert m.facts_frame is None and m.handovers_frame is None
     assert len(result.handovers) == 6 and set(result.handovers["material"]) == {"营业执照", "居民身份证"}  # the catalogue's name
     assert len(m.facts) == 9 and m.facts.equals(event_facts(log, procmine.rules.load_rules(loose_rules)))
     assert audit(log, loose_rules).measured.facts_frame is not None  # a log in memory brings its events back
