@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 
 from .errors import UsageError
-from .mapping import templates_dir
+from .mapping import load_yaml, templates_dir
 
 LANGS = ("zh", "en")
 
@@ -41,7 +40,7 @@ def load_catalogue(folder: Path | None = None) -> Catalogue:
     entries: dict[str, dict[str, str]] = {}
     origin: dict[str, str] = {}
     for path in sorted(folder.glob("*.yaml")):
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
         for key, texts in data.items():
             if key in entries:
                 raise ValueError(f"message {key!r} is defined in both {origin[key]} and {path.name}")

@@ -132,10 +132,10 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None) -> list[str]:
     """Materialise the definitions in order (up to the step ``upto``); the tables
     left in the engine."""
-    from .engine.definitions import DONE_AFTER, steps
+    from .engine.definitions import DONE_AFTER, VIEWS, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
-    views = {"acts", "acts2", "chans", "ev2"} if eng.name == "duckdb" else {"acts2", "chans", "ev2"}
+    views = VIEWS
     tables: list[str] = []
     for name, sql in steps(rules, calendar, as_us):
         eng.materialize(name, sql, view=name in views)
@@ -154,7 +154,7 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
     start, end, ts, pos, trip, trip_kind, trip_at, trip_until, wait_hours,
     wait_work_hours, wait_owner, service_hours, service_work_hours, sla_days,
     channel_online, in_person_known`` — the engine's ``facts`` definitions."""
-    from .engine.definitions import FACT_COLUMNS
+    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED
     from .engine.runner import open_engine
 
     rules = rules or load_rules()
@@ -163,7 +163,7 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
         as_of, _ = _prepare(eng, conform_columns(log) if isinstance(log, pd.DataFrame) else log, rules, calendar,
                             None)
         _run(eng, rules, calendar, as_of, upto="facts")
-        return _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
+        return _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM {FACTS_NAMED} ORDER BY case_id, pos"))
 
 
 def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
@@ -270,7 +270,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     ``handovers``) stay in the engine; asked for, they are measured again then.
     ``inside(eng, as_of_us)`` runs in the engine while its tables exist
     (``Measured.aggregates`` holds what it returns)."""
-    from .engine.definitions import FACT_COLUMNS, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
+    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED, KEEP, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
     from .engine.runner import open_engine
 
     rules = load_rules(rules)
@@ -292,10 +292,10 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         if inside is not None:
             aggregates = inside(eng, int(as_of.tz_convert(TZ).tz_localize(None).value // 1000))
         for name in tables:  # the largest result last, with the engine holding nothing else
-            if name != "facts":
+            if name not in KEEP:
                 eng.drop(name)
         if events:
-            facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM facts ORDER BY case_id, pos"))
+            facts = _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM {FACTS_NAMED} ORDER BY case_id, pos"))
     no_accept = sorted(s for s in vocab.loc[~vocab["accepts"].astype(bool), "service"] if s)
     no_finish = sorted(s for s in vocab.loc[~vocab["finishes"].astype(bool), "service"] if s)
     if no_accept:

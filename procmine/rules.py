@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .mapping import templates_dir
+from .mapping import load_yaml, templates_dir
 
 
 @dataclass(frozen=True)
@@ -95,7 +95,7 @@ def _ratings(sec: dict, number) -> dict:
 
 def _read(path: Path) -> dict:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
     except OSError as exc:
         raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
     except yaml.YAMLError as exc:

@@ -93,12 +93,13 @@ def _cal_join(alias: str, us: str) -> str:
     return f"LEFT JOIN calendar {alias} ON {alias}.d = {day(us)}"
 
 
-def trips_sql(gap_hours: float, source: str = "facts") -> str:
+def trips_sql(gap_hours: float, source: str = "facts", extra: str = "") -> str:
     """The trips of each case numbered into visits (1, 2, …): trips on the same
     calendar day, one's end at most ``gap_hours`` before the next one's start, are
-    one visit; a pick-up is placed at its collection (``trip_at_us``)."""
+    one visit; a pick-up is placed at its collection (``trip_at_us``). ``extra``: more
+    columns of ``source`` to keep (", c")."""
     return f"""
-SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, pos,
+SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, pos{extra},
        CAST(sum(new_visit) OVER (PARTITION BY case_id ORDER BY trip_at_us, pos
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS visit
 FROM (
@@ -116,8 +117,12 @@ def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str
     out: list[tuple[str, str]] = []
 
     # -- vocabulary: each distinct step name, channel and status text classified once
+    # codes: integers numbered in name order (comparing codes compares names); NULL stays NULL
     out.append(("acts", f"""
 SELECT activity,
+       CASE WHEN activity IS NOT NULL
+            THEN CAST(row_number() OVER (ORDER BY activity NULLS LAST) AS BIGINT) END AS a,
+       {has('activity', rules.signoff)} AS sign, {has('activity', rules.reject)} AS reject,
        {has('activity', v.staff_travel)} AS staff,
        {has('activity', v.remote_delivery)} AS remote,
        {has('activity', v.pickup)} AND NOT {has('activity', v.remote_delivery)} AS pickup,
@@ -148,11 +153,20 @@ FROM acts"""))
     out.append(("chans", f"""
 SELECT channel, {has('channel', v.online_channel)} AS online_channel
 FROM (SELECT DISTINCT channel FROM ev) c"""))
+    out.append(("d_svc", """
+SELECT service, CAST(row_number() OVER (ORDER BY service) AS BIGINT) AS s
+FROM (SELECT DISTINCT service FROM ev WHERE service IS NOT NULL) x"""))
+    out.append(("d_dept", """
+SELECT department, CAST(row_number() OVER (ORDER BY department) AS BIGINT) AS d
+FROM (SELECT DISTINCT department FROM ev WHERE department IS NOT NULL) x"""))
+    out.append(("d_case", """
+SELECT case_id, CAST(row_number() OVER (ORDER BY case_id NULLS LAST) AS BIGINT) AS c
+FROM (SELECT DISTINCT case_id FROM ev) x"""))
 
     # -- per event, in case/time order (ties keep the export's order)
     out.append(("ev1", f"""
 SELECT e.*, coalesce(e.s_us, e.e_us) AS ts_us, coalesce(e.e_us, e.s_us) AS en_us,
-       a.staff, a.remote, a.pickup, a.correction, a.intake, a.online_step, a.window_step,
+       a.a, coalesce(a.sign, false) AS sign, coalesce(a.reject, false) AS reject, a.staff, a.remote, a.pickup, a.correction, a.intake, a.online_step, a.window_step,
        a.accept_step, a.apply_step, a.finish_step, a.rejected, a.withdrawn,
        a.special_single, a.special_open, a.special_close, a.notice_open, a.notice_close,
        coalesce(c.online_channel AND NOT a.window_step, false) AS channel_online,
@@ -160,24 +174,28 @@ SELECT e.*, coalesce(e.s_us, e.e_us) AS ts_us, coalesce(e.e_us, e.s_us) AS en_us
 FROM ev e
 LEFT JOIN acts2 a ON a.activity IS NOT DISTINCT FROM e.activity
 LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""))
-    # positions, walk-in rank and previous end: windows over a narrow projection (the sort
-    # carries five columns, not the whole event), joined back on the order key
+    # positions, walk-in rank, previous end and department, and the occurrence of the step
+    # in the case (``k``): windows over a narrow projection in codes (the sort carries a few
+    # integers, not the whole event), joined back on the order key
     out.append(("ev2w", """
-SELECT _o,
+SELECT _o, c, a, d,
        CAST(row_number() OVER w - 1 AS BIGINT) AS pos,
-       sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY case_id ORDER BY ts_us, en_us, _o
+       sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY c ORDER BY ts_us, en_us, _o
                                                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
-       lag(en_us) OVER w AS prev_us
-FROM (SELECT case_id, ts_us, en_us, _o, walk_in FROM ev1) n
-WINDOW w AS (PARTITION BY case_id ORDER BY ts_us, en_us, _o)"""))
+       lag(en_us) OVER w AS prev_us, lag(d) OVER w AS pd,
+       CAST(row_number() OVER (PARTITION BY c, a ORDER BY ts_us, en_us, _o) AS BIGINT) AS k
+FROM (SELECT k.c, e.a, dp.d, e.ts_us, e.en_us, e._o, e.walk_in FROM ev1 e
+      JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id
+      LEFT JOIN d_dept dp ON dp.department = e.department) n
+WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)"""))
     out.append(("ev2", """
-SELECT e.*, w.pos, w.walk_rank, w.prev_us FROM ev1 e JOIN ev2w w ON w._o = e._o"""))
+SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.prev_us, w.pd, w.k, sv.s
+FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""))
     om = lambda us, c: office_us(us, c, cal)  # noqa: E731
     out.append(("facts", f"""
-SELECT x.case_id, x.service, x.activity, x.department, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
+SELECT x.c, x.s, x.activity, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
        CASE WHEN x.pickup THEN x.en_us ELSE x.ts_us END AS trip_at_us,
-       x.en_us AS trip_until_us,
        {nonneg('x.ts_us - x.prev_us')} AS wait_us,
        {nonneg(om('x.ts_us', 'ct') + ' - ' + om('x.prev_us', 'cp'))} AS wait_work_us,
        CASE WHEN x.pickup OR x.correction THEN 'applicant' ELSE 'office' END AS wait_owner,
@@ -187,7 +205,8 @@ SELECT x.case_id, x.service, x.activity, x.department, x.s_us, x.e_us, x.ts_us, 
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.limit_text,
        x.accept_step, x.apply_step, x.finish_step, x.rejected, x.withdrawn,
-       x.special_single, x.special_open, x.special_close, x.notice_open, x.notice_close
+       x.special_single, x.special_open, x.special_close, x.notice_open, x.notice_close,
+       x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT *,
          CASE WHEN in_person IS NOT NULL THEN in_person AND NOT staff
@@ -203,26 +222,32 @@ FROM (
 {_cal_join('ce', 'x.e_us')}"""))
 
     # -- visits: trips of a case on the same day, one's end at most the gap before the next one's start
-    out.append(("trips", trips_sql(rules.same_visit_gap_hours)))
+    out.append(("trips", trips_sql(rules.same_visit_gap_hours, source=FACTS_NAMED, extra=", c")))
     # a service's trips can be counted when some step is classifiable or 是否到场 has values
     out.append(("svc_trips", """
-SELECT coalesce(service, '') AS service,
-       bool_or(in_person_known OR channel_online
-               OR trip_kind IN ('intake', 'pickup', 'correction', 'remote_delivery')) AS known
-FROM facts GROUP BY 1"""))
+SELECT coalesce(sv.service, '') AS service, bool_or(f.known) AS known
+FROM (SELECT s, bool_or(in_person_known OR channel_online
+                        OR trip_kind IN ('intake', 'pickup', 'correction', 'remote_delivery')) AS known
+      FROM facts GROUP BY s) f
+LEFT JOIN d_svc sv ON sv.s = f.s GROUP BY 1"""))
 
-    # -- documents handed over, after the catalogue's normalisation
+    # -- documents handed over, after the catalogue's normalisation (``docs`` in codes;
+    # ``handovers`` names them)
+    out.append(("docs", """
+SELECT h.c, h.s, h.a, h.d, h.pos, coalesce(k.material, '') AS material
+FROM (SELECT c, s, a, d, pos, unnest(materials) AS name FROM facts) h
+LEFT JOIN catalogue k ON k.name = h.name"""))
     out.append(("handovers", """
-SELECT h.case_id, h.service, h.activity, h.department, h.pos, coalesce(c.material, '') AS material
-FROM (SELECT case_id, service, activity, department, pos, unnest(materials) AS name FROM facts) h
-LEFT JOIN catalogue c ON c.name = h.name"""))
+SELECT i.case_id, sv.service, ac.activity, dp.department, h.pos, h.material, h.c, h.s
+FROM docs h JOIN d_case i ON i.c = h.c LEFT JOIN d_svc sv ON sv.s = h.s
+LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d"""))
 
-    # -- per case: milestones, status, limits, sums
+    # -- per case (by its code ``c``; the id joins back at the end): milestones, status, limits, sums
     out.append(("c1", f"""
-SELECT f.case_id,
-       min_by(f.service, f.pos) FILTER (WHERE f.service IS NOT NULL) AS service,
+SELECT f.c,
+       min_by(f.s, f.pos) FILTER (WHERE f.s IS NOT NULL) AS s,
        count(*) AS events,
-       nullif(count(DISTINCT f.department), 0) AS departments,
+       nullif(count(DISTINCT f.d), 0) AS departments,
        min(f.ts_us) AS first_ts,
        greatest(max(f.s_us), max(f.e_us)) AS last_end,
        least(min(f.s_us), min(f.e_us)) AS case_start,
@@ -236,17 +261,17 @@ SELECT f.case_id,
        bool_or(f.rejected) AS step_rejected,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
-FROM facts f GROUP BY f.case_id"""))
+FROM facts f GROUP BY f.c"""))
     out.append(("c2", """
-SELECT case_id,
+SELECT c,
        min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
        max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
        max_by(status, pos) FILTER (WHERE status IS NOT NULL) AS status_raw,
        max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(statutory_days) AS stat,
        min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text
-FROM facts GROUP BY case_id"""))
+FROM facts GROUP BY c"""))
     out.append(("c3", f"""
-SELECT a.*, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b.status_raw,
+SELECT a.*, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b.status_raw,
        b.sla, b.cal, b.stat, b.limit_text,
        CASE WHEN b.status_raw IS NULL THEN NULL
             WHEN {has('trim(b.status_raw)', st['withdrawn'])} THEN '撤回'
@@ -254,12 +279,13 @@ SELECT a.*, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b
             WHEN {has('trim(b.status_raw)', st['open'])} THEN '在办'
             WHEN {has('trim(b.status_raw)', st['closed'])} THEN '办结' END AS status_read,
        bool_or(a.step_accept IS NOT NULL OR b.col_accept IS NOT NULL)
-         OVER (PARTITION BY coalesce(a.service, '')) AS svc_accepts,
+         OVER (PARTITION BY a.s) AS svc_accepts,
        bool_or(a.step_finish IS NOT NULL OR b.col_finish IS NOT NULL)
-         OVER (PARTITION BY coalesce(a.service, '')) AS svc_finishes,
-       s.days AS rules_sla
-FROM c1 a JOIN c2 b ON a.case_id = b.case_id
-LEFT JOIN svc_sla s ON s.service = a.service"""))
+         OVER (PARTITION BY a.s) AS svc_finishes,
+       r.days AS rules_sla
+FROM c1 a JOIN c2 b ON a.c = b.c
+LEFT JOIN d_svc sv ON sv.s = a.s
+LEFT JOIN svc_sla r ON r.service = sv.service"""))
     out.append(("c4", """
 SELECT *,
        coalesce(status_read,
@@ -292,33 +318,33 @@ FROM c5"""))
     def pair(o: str, c: str) -> str:
         # each opening step is matched to the first closing step at or after it (none: not resumed)
         return f"""
-SELECT o.case_id, o.t AS p_from, min(c.t) AS p_to
-FROM (SELECT case_id, en_us AS t, pos FROM facts WHERE {o} AND en_us IS NOT NULL) o
-LEFT JOIN (SELECT case_id, en_us AS t FROM facts WHERE {c} AND en_us IS NOT NULL) c
-       ON c.case_id = o.case_id AND c.t >= o.t
-GROUP BY o.case_id, o.t, o.pos"""
+SELECT o.c, o.t AS p_from, min(x.t) AS p_to
+FROM (SELECT c, en_us AS t, pos FROM facts WHERE {o} AND en_us IS NOT NULL) o
+LEFT JOIN (SELECT c, en_us AS t FROM facts WHERE {c} AND en_us IS NOT NULL) x
+       ON x.c = o.c AND x.t >= o.t
+GROUP BY o.c, o.t, o.pos"""
     out.append(("pauses", f"""
-SELECT case_id, ts_us AS p_from, en_us AS p_to FROM facts WHERE special_single
+SELECT c, ts_us AS p_from, en_us AS p_to FROM facts WHERE special_single
 UNION ALL {pair('special_open', 'special_close')}
 UNION ALL {pair('notice_open', 'notice_close')}"""))
     # clipped to the clock [accept, clock_end]; overlapping pauses merged
     out.append(("pause_blocks", """
-SELECT case_id, min(a) AS a, max(b) AS b
+SELECT c, min(a) AS a, max(b) AS b
 FROM (SELECT *, sum(CASE WHEN prev_b IS NULL OR a > prev_b THEN 1 ELSE 0 END)
-                  OVER (PARTITION BY case_id ORDER BY a, b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS block
-      FROM (SELECT *, max(b) OVER (PARTITION BY case_id ORDER BY a, b
+                  OVER (PARTITION BY c ORDER BY a, b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS block
+      FROM (SELECT *, max(b) OVER (PARTITION BY c ORDER BY a, b
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_b
-            FROM (SELECT p.case_id, greatest(p.p_from, c.accept_us) AS a,
-                         least(coalesce(p.p_to, c.clock_end), c.clock_end) AS b
-                  FROM pauses p JOIN c6 c ON c.case_id = p.case_id
-                  WHERE c.accepted AND c.clock_end IS NOT NULL) x
+            FROM (SELECT p.c, greatest(p.p_from, k.accept_us) AS a,
+                         least(coalesce(p.p_to, k.clock_end), k.clock_end) AS b
+                  FROM pauses p JOIN c6 k ON k.c = p.c
+                  WHERE k.accepted AND k.clock_end IS NOT NULL) x
             WHERE b > a) y) z
-GROUP BY case_id, block"""))
+GROUP BY c, block"""))
     out.append(("paused", f"""
-SELECT p.case_id, sum({working_days('ca', 'cb', cal, first_day=False)}) AS paused_days,
+SELECT p.c, sum({working_days('ca', 'cb', cal, first_day=False)}) AS paused_days,
        sum({day('p.b')} - {day('p.a')}) AS paused_cal
 FROM pause_blocks p {_cal_join('ca', 'p.a')} {_cal_join('cb', 'p.b')}
-GROUP BY p.case_id"""))
+GROUP BY p.c"""))
 
     # -- the clock and the outcome
     out.append(("c7", f"""
@@ -334,7 +360,7 @@ SELECT c.*,
             THEN {day('c.clock_end')} - {day('c.col_due')} END AS due_diff,
        {working_days('cap', 'cle', cal)} AS lead_days
 FROM c6 c
-LEFT JOIN paused p ON p.case_id = c.case_id
+LEFT JOIN paused p ON p.c = c.c
 {_cal_join('ca', 'c.accept_us')}
 {_cal_join('ce', 'c.clock_end')}
 {_cal_join('cq', str(int(as_of_us)))}
@@ -358,7 +384,7 @@ SELECT *,
                 CASE WHEN col_due IS NOT NULL THEN due_left END) AS left_days
 FROM c7"""))
     out.append(("cases", f"""
-SELECT c.case_id, c.service, c.events, c.departments,
+SELECT i.case_id, c.service, c.events, c.departments,
        CAST(CASE WHEN coalesce(k.known, false) THEN coalesce(v.visits, 0) END AS BIGINT) AS visits,
        coalesce(h.submitted, 0) AS materials_submitted,
        coalesce(h.distinct_materials, 0) AS distinct_materials,
@@ -386,10 +412,10 @@ SELECT c.case_id, c.service, c.events, c.departments,
        {hours3('c.service_us')} AS service_hours, {hours3('c.service_work_us')} AS service_work_hours,
        c.case_start AS case_start_us, c.last_end AS case_end_us,
        c.fallback_accept
-FROM c8 c
-LEFT JOIN (SELECT case_id, max(visit) AS visits FROM trips GROUP BY case_id) v ON v.case_id = c.case_id
-LEFT JOIN (SELECT case_id, count(*) AS submitted, count(DISTINCT material) AS distinct_materials
-           FROM handovers GROUP BY case_id) h ON h.case_id = c.case_id
+FROM c8 c JOIN d_case i ON i.c = c.c
+LEFT JOIN (SELECT c, max(visit) AS visits FROM trips GROUP BY c) v ON v.c = c.c
+LEFT JOIN (SELECT c, count(*) AS submitted, count(DISTINCT material) AS distinct_materials
+           FROM docs GROUP BY c) h ON h.c = c.c
 LEFT JOIN svc_trips k ON k.service = coalesce(c.service, '')"""))
     return out
 
@@ -417,7 +443,18 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev1", "ev2w")}
+DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"), "cases": ("c7",)}
+
+# Steps that are views (cheap to recompute, not worth their memory): the per-event
+# classification joined into the event order, and the per-case steps between tables.
+VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c8", "handovers"})
+
+# ``facts`` with its names (case id, service, department) joined back from the codes.
+FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, dp.department, f.en_us AS trip_until_us
+ FROM facts f JOIN d_case i ON i.c = f.c LEFT JOIN d_svc sv ON sv.s = f.s LEFT JOIN d_dept dp ON dp.d = f.d) facts"""
+
+# Tables a caller may still read once the definitions have run, kept until the engine closes.
+KEEP = frozenset({"facts", "docs", "acts", "d_case", "d_svc", "d_dept"})
 
 
 # Aggregates the Python side needs besides the tables (notes, limits not understood).

@@ -3,7 +3,7 @@ events, run where the events are (DuckDB, or Spark on a cluster), so that only
 one row per candidate finding and its evidence leave the engine.
 
 Each function below reads the tables the definitions left (``facts``, ``cases``,
-``handovers``, ``trips``; :mod:`procmine.engine.definitions`) and returns small
+``docs``, ``trips``; :mod:`procmine.engine.definitions`) and returns small
 frames. Which of those candidates become findings, their wording and their
 ranking stay in :mod:`procmine.audit`.
 
@@ -17,8 +17,8 @@ Conventions, the same in every query:
   a case counts once, with the weight of its first occurrence (by ``pos``).
 - Rows without a service or step name are in no group (as pandas' ``groupby``).
 - Per event, cases, services, steps and departments are integer codes (``fx``,
-  ``cc`` and the dictionaries ``d_svc``, ``d_act``, ``d_dept``), numbered in name
-  order, so that comparing or ordering codes compares or orders the names; names
+  ``cc`` and the definitions' dictionaries ``d_case``, ``d_svc``, ``acts``,
+  ``d_dept``), numbered in name order, so that comparing or ordering codes compares or orders the names; names
   come back only with the results.
 """
 
@@ -28,26 +28,17 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .definitions import has, hours
+from .definitions import hours
 
 EVIDENCE = 5
 SPAN = "(coalesce(wait_work_us, 0) + coalesce(service_work_us, 0))"
 NO_DEPT = "（未注明部门）"
 
 
-def top_cases(source: str, keys: list[str], weight: str | None) -> str:
-    """The evidence query: ``keys…, case_id, rk`` (rk 1…EVIDENCE) over ``source``, which
-    has one row per group and case with its weight ``w``."""
-    k = ", ".join(keys)
-    order = f"{weight} DESC NULLS LAST, case_id" if weight else "case_id"
-    return f"""
-SELECT {k}, case_id, rk FROM (
-  SELECT {k}, case_id, row_number() OVER (PARTITION BY {k} ORDER BY {order}) AS rk FROM ({source}) s) t
-WHERE rk <= {EVIDENCE}"""
-
-
 def top_coded(source: str, keys: list[str], weight: str) -> str:
-    """``top_cases`` over coded cases (``c``): ties by code are ties by case id."""
+    """The evidence query: ``keys…, case_id, rk`` (rk 1…EVIDENCE) over ``source``, which
+    has one row per group and coded case ``c`` with its weight; ties by code are ties
+    by case id."""
     k = ", ".join(keys)
     tk = ", ".join(f"t.{x}" for x in keys)
     return f"""
@@ -58,7 +49,7 @@ JOIN cc ON cc.c = t.c WHERE t.rk <= {EVIDENCE}"""
 
 
 def evidence_map(frame: pd.DataFrame, keys: list[str]) -> dict[tuple, list[str]]:
-    """``top_cases`` rows → {group key: [case ids, heaviest first]}."""
+    """``top_coded`` rows → {group key: [case ids, heaviest first]}."""
     out: dict[tuple, list[str]] = {}
     if frame is None or frame.empty:
         return out
@@ -92,7 +83,7 @@ class _Names:
 
         self.svc = load("d_svc", "service", "s")
         self.svc[0] = ""  # no service named (the bottleneck's groups keep those events)
-        self.act = load("d_act", "activity", "a")
+        self.act = load("(SELECT * FROM acts WHERE a IS NOT NULL)", "activity", "a")
         self.dept = load("d_dept", "department", "d")
 
     def named(self, frame: pd.DataFrame, **cols: str) -> pd.DataFrame:
@@ -109,13 +100,13 @@ def aggregate(eng, rules, as_of_us: int) -> Aggregates:
     """Run every findings aggregation on ``eng`` (its definitions already run)."""
     t = rules.thresholds
     out = Aggregates()
-    fl = eng.fetch("SELECT bool_or(department IS NOT NULL) AS departments, "
+    fl = eng.fetch("SELECT bool_or(d IS NOT NULL) AS departments, "
                    "bool_or(service_us IS NOT NULL) AS service_time, bool_or(trip) AS trips FROM facts").iloc[0]
     out.flags = {k: bool(fl[k]) if pd.notna(fl[k]) else False for k in ("departments", "service_time", "trips")}
     _coded(eng, rules, as_of_us)
     names = _Names(eng)
     _later_trips(eng, out)
-    _materials(eng, rules, out)
+    _materials(eng, rules, names, out)
     _rework(eng, names, out)
     if out.flags["departments"]:
         _duplicate_check(eng, names, out)
@@ -128,40 +119,24 @@ def aggregate(eng, rules, as_of_us: int) -> Aggregates:
     out.frames["office_wait"] = names.named(eng.fetch(f"""
 SELECT s, median({hours('wait_work_us')}) AS median_wait FROM fx
 WHERE office AND wait_work_us IS NOT NULL AND s IS NOT NULL GROUP BY s"""), service="s:s")
-    for name in ("fx", "rep", "rw_case", "dup", "cand", "pf_keep", "runs", "bn", "bv", "bn_case", "cc",
-                 "d_svc", "d_act", "d_dept"):
+    for name in ("rep", "rw_case", "dup", "cand", "pf_keep", "runs", "bn", "cc"):
         eng.drop(name)
     return out
 
 
 def _coded(eng, rules, as_of_us: int) -> None:
-    """The per-event table the findings read, in integer codes, with the windows they
-    share: the previous step's department and the occurrence of the step in the case."""
+    """The per-case codes and outcome the findings join, and ``fx``: the per-event
+    columns they read, in codes, with the windows they share (the previous step's
+    department ``pd`` and the occurrence of the step in the case ``k``; computed
+    with the event order in the definitions)."""
     eng.materialize("cc", f"""
-SELECT case_id, CAST(row_number() OVER (ORDER BY case_id) AS BIGINT) AS c, service, outcome,
-       accept_us, coalesce(finish_us, {int(as_of_us)}) AS clock_until,
-       outcome IN ('超期', '超期在办') AS late
-FROM cases""")
-    eng.materialize("d_svc", """
-SELECT service, CAST(row_number() OVER (ORDER BY service) AS BIGINT) AS s
-FROM (SELECT DISTINCT service FROM facts WHERE service IS NOT NULL) x""")
-    eng.materialize("d_act", f"""
-SELECT activity, CAST(row_number() OVER (ORDER BY activity) AS BIGINT) AS a,
-       {has('activity', rules.signoff)} AS sign, {has('activity', rules.reject)} AS reject
-FROM (SELECT DISTINCT activity FROM facts WHERE activity IS NOT NULL) x""")
-    eng.materialize("d_dept", """
-SELECT department, CAST(row_number() OVER (ORDER BY department) AS BIGINT) AS d
-FROM (SELECT DISTINCT department FROM facts WHERE department IS NOT NULL) x""")
+SELECT k.case_id, k.c, x.service, x.outcome, x.accept_us, coalesce(x.finish_us, {int(as_of_us)}) AS clock_until,
+       x.outcome IN ('超期', '超期在办') AS late
+FROM cases x JOIN d_case k ON k.case_id IS NOT DISTINCT FROM x.case_id""")
     eng.materialize("fx", """
-SELECT *, lag(d) OVER (PARTITION BY c ORDER BY pos) AS pd,
-       row_number() OVER (PARTITION BY c, a ORDER BY pos) AS k
-FROM (SELECT cc.c, sv.s, ac.a, dp.d, f.pos, f.ts_us, f.wait_work_us, f.service_work_us, f.service_us,
-             coalesce(f.wait_owner = 'office', false) AS office,
-             coalesce(ac.sign, false) AS sign, coalesce(ac.reject, false) AS reject
-      FROM facts f JOIN cc ON cc.case_id = f.case_id
-      LEFT JOIN d_svc sv ON sv.service = f.service
-      LEFT JOIN d_act ac ON ac.activity = f.activity
-      LEFT JOIN d_dept dp ON dp.department = f.department) x""")
+SELECT c, s, a, d, pd, k, pos, ts_us, wait_work_us, service_work_us, service_us,
+       coalesce(wait_owner = 'office', false) AS office, sign, reject
+FROM facts""", view=True)
 
 
 def _later_trips(eng, out: Aggregates) -> None:
@@ -169,44 +144,50 @@ def _later_trips(eng, out: Aggregates) -> None:
     out.frames["later_trips"] = eng.fetch("""
 SELECT service, activity, trip_kind, count(*) AS n FROM (
   SELECT service, activity, trip_kind,
-         row_number() OVER (PARTITION BY case_id, visit ORDER BY trip_at_us, pos) AS rk
+         row_number() OVER (PARTITION BY c, visit ORDER BY trip_at_us, pos) AS rk
   FROM trips WHERE visit > 1) t
 WHERE rk = 1 GROUP BY service, activity, trip_kind""")
 
 
-def _materials(eng, rules, out: Aggregates) -> None:
-    """repeated_material and shareable_material, over the documents handed over."""
+def _materials(eng, rules, names: "_Names", out: Aggregates) -> None:
+    """repeated_material and shareable_material, over the documents handed over (``docs``)."""
     keys = ["service", "material"]
     eng.materialize("rep", """
-SELECT service, case_id, material, count(*) AS n FROM handovers
-WHERE service IS NOT NULL GROUP BY service, case_id, material HAVING count(*) > 1""")
-    out.frames["repeated"] = eng.fetch("""
-SELECT service, material, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM rep GROUP BY service, material""")
-    out.frames["repeated_where"] = eng.fetch("""
-SELECT h.service, h.material, 'department' AS what, h.department AS name, count(*) AS n
-FROM handovers h JOIN rep r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
-WHERE h.department IS NOT NULL GROUP BY h.service, h.material, h.department
+SELECT s, c, material, count(*) AS n FROM docs
+WHERE s IS NOT NULL GROUP BY s, c, material HAVING count(*) > 1""")
+    out.frames["repeated"] = names.named(eng.fetch("""
+SELECT s, material, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM rep GROUP BY s, material"""),
+        service="s:s")
+    where = eng.fetch("""
+SELECT h.s, h.material, 'department' AS what, h.d AS k, count(*) AS n
+FROM docs h JOIN rep r ON r.s = h.s AND r.c = h.c AND r.material = h.material
+WHERE h.d IS NOT NULL GROUP BY h.s, h.material, h.d
 UNION ALL
-SELECT h.service, h.material, 'activity' AS what, h.activity AS name, count(*) AS n
-FROM handovers h JOIN rep r ON r.service = h.service AND r.case_id = h.case_id AND r.material = h.material
-WHERE h.activity IS NOT NULL GROUP BY h.service, h.material, h.activity""")
-    out.evidence["repeated"] = evidence_map(eng.fetch(top_cases(
-        "SELECT service, material, case_id, n AS w FROM rep", keys, "w")), keys)
+SELECT h.s, h.material, 'activity' AS what, h.a AS k, count(*) AS n
+FROM docs h JOIN rep r ON r.s = h.s AND r.c = h.c AND r.material = h.material
+WHERE h.a IS NOT NULL GROUP BY h.s, h.material, h.a""")
+    where = names.named(where, service="s:s")
+    where["name"] = [names.dept[int(k)] if w == "department" else names.act[int(k)]
+                     for w, k in zip(where["what"].tolist(), where["k"].tolist())]
+    out.frames["repeated_where"] = where
+    out.evidence["repeated"] = evidence_map(names.named(eng.fetch(top_coded(
+        "SELECT s, material, c, n AS w FROM rep", ["s", "material"], "w")), service="s:s"), keys)
 
-    names = eng.fetch("SELECT DISTINCT material FROM handovers")["material"].dropna().astype(str)
+    found = eng.fetch("SELECT DISTINCT material FROM docs")["material"].dropna().astype(str)
     cat = rules.catalogue
-    share = [(m, cat.replaceable(m)) for m in names if cat.replaceable(m) is not None]
+    share = [(m, cat.replaceable(m)) for m in found if cat.replaceable(m) is not None]
     eng.register("share_names", pd.DataFrame({"material": pd.Series([m for m, _ in share], dtype=object),
                                               "source": pd.Series([s for _, s in share], dtype=object)}))
-    sh = "(SELECT h.* FROM handovers h JOIN share_names s ON s.material = h.material WHERE h.service IS NOT NULL)"
-    out.frames["shareable"] = eng.fetch(f"""
-SELECT service, material, count(DISTINCT case_id) AS cases, count(*) AS n FROM {sh} h GROUP BY service, material""")
-    out.frames["shareable_steps"] = eng.fetch(f"""
-SELECT service, material, activity, count(*) AS n FROM {sh} h WHERE activity IS NOT NULL
-GROUP BY service, material, activity""")
-    out.evidence["shareable"] = evidence_map(eng.fetch(top_cases(
-        f"SELECT service, material, case_id, count(*) AS w FROM {sh} h GROUP BY service, material, case_id",
-        keys, "w")), keys)
+    sh = "(SELECT h.* FROM docs h JOIN share_names x ON x.material = h.material WHERE h.s IS NOT NULL)"
+    out.frames["shareable"] = names.named(eng.fetch(f"""
+SELECT s, material, count(DISTINCT c) AS cases, count(*) AS n FROM {sh} h GROUP BY s, material"""),
+        service="s:s")
+    out.frames["shareable_steps"] = names.named(eng.fetch(f"""
+SELECT s, material, a, count(*) AS n FROM {sh} h WHERE a IS NOT NULL
+GROUP BY s, material, a"""), service="s:s", activity="a:a")
+    out.evidence["shareable"] = evidence_map(names.named(eng.fetch(top_coded(
+        f"SELECT s, material, c, count(*) AS w FROM {sh} h GROUP BY s, material, c",
+        ["s", "material"], "w")), service="s:s"), keys)
     out.frames["share_names"] = pd.DataFrame(share, columns=["material", "source"])
 
 
@@ -225,10 +206,12 @@ FROM rw_case GROUP BY s, a"""), service="s:s", activity="a:a")
 
 def _duplicate_check(eng, names: _Names, out: Aggregates) -> None:
     """duplicate_check: the same step done by more than one department in a case."""
+    # a step done twice in a case has a repeat (k > 1): only the rework's groups can qualify
     eng.materialize("dup", """
-SELECT s, a, c, count(DISTINCT d) AS n FROM fx
-WHERE d IS NOT NULL AND s IS NOT NULL AND a IS NOT NULL
-GROUP BY s, a, c HAVING count(DISTINCT d) > 1""")
+SELECT f.s, f.a, f.c, count(DISTINCT f.d) AS n
+FROM fx f JOIN rw_case r ON r.s = f.s AND r.a = f.a AND r.c = f.c
+WHERE f.d IS NOT NULL
+GROUP BY f.s, f.a, f.c HAVING count(DISTINCT f.d) > 1""")
     out.frames["duplicate"] = names.named(eng.fetch("""
 SELECT s, a, count(*) AS cases, CAST(sum(n - 1) AS BIGINT) AS extra FROM dup GROUP BY s, a"""),
         service="s:s", activity="a:a")
@@ -312,16 +295,16 @@ def _serial_signoff(eng, names: _Names, t: dict, out: Aggregates) -> None:
     (or none named), with the working time waited between the levels. Within a case and
     department, consecutive positions keep ``pos − rank`` constant: that is the run."""
     min_levels = int(t.get("serial_signoff_min_levels", 3))
+    # the run's service is its first level's; the wait counted is between levels (the first's excluded)
     eng.materialize("runs", f"""
 SELECT c, dk, g, count(*) AS levels,
-       max(CASE WHEN pos = start THEN s END) AS s, max(d) AS d,
+       nullif(min_by(coalesce(s, -1), pos), -1) AS s, max(d) AS d,
        string_agg(CAST(a AS VARCHAR), ',' ORDER BY pos) AS chain,
-       CAST(sum(CASE WHEN pos > start THEN coalesce(wait_work_us, 0) ELSE 0 END) AS BIGINT) AS wait_us,
+       CAST(sum(coalesce(wait_work_us, 0)) - min_by(coalesce(wait_work_us, 0), pos) AS BIGINT) AS wait_us,
        min(pos) AS start_pos
-FROM (SELECT *, min(pos) OVER (PARTITION BY c, dk, g) AS start FROM (
-        SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
-               pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
-        FROM fx WHERE sign) x) y
+FROM (SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
+             pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
+      FROM fx WHERE sign) x
 GROUP BY c, dk, g HAVING count(*) >= {min_levels}""")
     frame = eng.fetch("""
 SELECT s, dk, chain, count(DISTINCT c) AS cases, CAST(sum(levels - 1) AS BIGINT) AS extra,
@@ -369,23 +352,18 @@ SELECT b.s, v.view, CASE v.view WHEN 0 THEN b.d WHEN 1 THEN b.a ELSE b.pd * {han
 FROM bn b JOIN bn_typical t ON t.s = b.s
 JOIN (SELECT 0 AS view UNION ALL SELECT 1 UNION ALL SELECT 2) v
   ON v.view = 1 OR (v.view = 0 AND b.d IS NOT NULL)
-  OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)""")
+  OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)""", view=True)
+    # per key: the waits over the baseline (in all cases, and in cases decided or open late),
+    # the cases with such a wait, the quantiles, and a signature of the events the key covers
     stats = eng.fetch("""
 SELECT s, view, k, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
+       CAST(sum(CASE WHEN late THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
+       CAST(sum(CASE WHEN late THEN over_n ELSE 0 END) AS BIGINT) AS late_n,
+       count(DISTINCT CASE WHEN over_n = 1 THEN c END) AS cases,
        median(w) AS p50, quantile_cont(w, 0.9) AS p90, count(*) AS events,
        CAST(sum(pos) AS BIGINT) AS sig1, CAST(sum(c % 1000003) AS BIGINT) AS sig2,
        CAST(sum((c * 31 + pos * 7919) % 1000033) AS BIGINT) AS sig3
 FROM bv GROUP BY s, view, k""")
-    eng.materialize("bn_case", """
-SELECT s, view, k, c, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
-       max(CASE WHEN late THEN 1 ELSE 0 END) AS late
-FROM bv GROUP BY s, view, k, c""")
-    per_case = eng.fetch("""
-SELECT s, view, k, CAST(sum(CASE WHEN over_n > 0 THEN 1 ELSE 0 END) AS BIGINT) AS cases,
-       CAST(sum(CASE WHEN late = 1 THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
-       CAST(sum(CASE WHEN late = 1 THEN over_n ELSE 0 END) AS BIGINT) AS late_n
-FROM bn_case GROUP BY s, view, k""")
-    stats = stats.merge(per_case, on=["s", "view", "k"], how="left")
     depts = eng.fetch("SELECT s, count(DISTINCT d) AS n FROM bn GROUP BY s")
 
     def excess(us: pd.Series, n: pd.Series, base: float) -> pd.Series:
@@ -436,7 +414,10 @@ FROM bn_case GROUP BY s, view, k""")
     eng.register("bn_keep", frame[["s", "view", "k"]].astype("int64"))
     top_rows = eng.fetch(top_coded(f"""
 SELECT b.s, b.view, b.k, b.c, {hours('b.over_us')} - t.typical * b.over_n AS excess
-FROM bn_case b JOIN bn_keep k ON k.s = b.s AND k.view = b.view AND k.k = b.k
+FROM (SELECT b.s, b.view, b.k, b.c, CAST(sum(b.over_us) AS BIGINT) AS over_us,
+             CAST(sum(b.over_n) AS BIGINT) AS over_n
+      FROM bv b JOIN bn_keep k ON k.s = b.s AND k.view = b.view AND k.k = b.k
+      GROUP BY b.s, b.view, b.k, b.c) b
 JOIN bn_typical t ON t.s = b.s""", ["s", "view", "k"], "excess"))
     out.evidence["bottleneck"] = evidence_map(top_rows.astype({"s": "int64", "view": "int64", "k": "int64"}),
                                               ["s", "view", "k"])

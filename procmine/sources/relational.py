@@ -40,7 +40,7 @@ import pyarrow as pa
 
 from ..errors import InputError, MappingError, NothingUsableError, UsageError
 from ..eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
-from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, templates_dir
+from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, templates_dir
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
 
@@ -110,7 +110,7 @@ def _read_yaml(path: Path) -> dict:
     import yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8-sig")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read mapping file {path}: {exc}") from None
     return data if isinstance(data, dict) else {}
