@@ -441,16 +441,14 @@ def _duplicate_check(ctx: _Ctx, agg) -> None:
 
 
 def _rubber_stamp(ctx: _Ctx, agg) -> None:
-    max_min = ctx.t.get("rubber_stamp_max_minutes", 15)
-    min_pass = ctx.t.get("rubber_stamp_min_pass_share", 0.98)
+    from .engine.findings import rubber_qualifies
+
     ev = agg.evidence["rubber"]
     for r in agg["rubber"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
-        if int(r.timed) < ctx.min_cases:
+        if not rubber_qualifies(r, ctx.t):
             continue
         median = float(r.median_minutes)
         pass_share = int(r.passed) / int(r.occurrences)
-        if median > max_min or pass_share < min_pass:
-            continue
         hours = _hours(r.us)
         ctx.add(Finding(
             "rubber_stamp", r.service, int(r.cases), hours, "work_hours", ev.get((r.service, r.activity), []),

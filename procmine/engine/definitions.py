@@ -193,12 +193,12 @@ SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.prev_us, w.pd, w.k, sv.s
 FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""))
     om = lambda us, c: office_us(us, c, cal)  # noqa: E731
     out.append(("facts", f"""
-SELECT x.c, x.s, x.activity, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
+SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
        CASE WHEN x.pickup THEN x.en_us ELSE x.ts_us END AS trip_at_us,
        {nonneg('x.ts_us - x.prev_us')} AS wait_us,
        {nonneg(om('x.ts_us', 'ct') + ' - ' + om('x.prev_us', 'cp'))} AS wait_work_us,
-       CASE WHEN x.pickup OR x.correction THEN 'applicant' ELSE 'office' END AS wait_owner,
+       NOT coalesce(x.pickup OR x.correction, false) AS office,  -- who the wait is on (else the applicant)
        x.e_us - x.s_us AS service_us,
        {nonneg(om('x.e_us', 'ce') + ' - ' + om('x.s_us', 'cs'))} AS service_work_us,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known,
@@ -414,8 +414,8 @@ SELECT i.case_id, c.service, c.events, c.departments,
        c.fallback_accept
 FROM c8 c JOIN d_case i ON i.c = c.c
 LEFT JOIN (SELECT c, max(visit) AS visits FROM trips GROUP BY c) v ON v.c = c.c
-LEFT JOIN (SELECT c, count(*) AS submitted, count(DISTINCT material) AS distinct_materials
-           FROM docs GROUP BY c) h ON h.c = c.c
+LEFT JOIN (SELECT c, CAST(sum(n) AS BIGINT) AS submitted, count(*) AS distinct_materials
+           FROM (SELECT c, material, count(*) AS n FROM docs GROUP BY c, material) m GROUP BY c) h ON h.c = c.c
 LEFT JOIN svc_trips k ON k.service = coalesce(c.service, '')"""))
     return out
 
@@ -449,9 +449,11 @@ DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "paus
 # classification joined into the event order, and the per-case steps between tables.
 VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c8", "handovers"})
 
-# ``facts`` with its names (case id, service, department) joined back from the codes.
-FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, dp.department, f.en_us AS trip_until_us
- FROM facts f JOIN d_case i ON i.c = f.c LEFT JOIN d_svc sv ON sv.s = f.s LEFT JOIN d_dept dp ON dp.d = f.d) facts"""
+# ``facts`` with its names (case id, service, step, department) joined back from the codes.
+FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department, f.en_us AS trip_until_us,
+        CASE WHEN f.office THEN 'office' ELSE 'applicant' END AS wait_owner
+ FROM facts f JOIN d_case i ON i.c = f.c LEFT JOIN d_svc sv ON sv.s = f.s LEFT JOIN acts ac ON ac.a = f.a
+ LEFT JOIN d_dept dp ON dp.d = f.d) facts"""
 
 # Tables a caller may still read once the definitions have run, kept until the engine closes.
 KEEP = frozenset({"facts", "docs", "acts", "d_case", "d_svc", "d_dept"})

@@ -33,6 +33,7 @@ from .definitions import hours
 EVIDENCE = 5
 SPAN = "(coalesce(wait_work_us, 0) + coalesce(service_work_us, 0))"
 NO_DEPT = "（未注明部门）"
+CHAIN_BASE = 1 << 24  # a serial sign-off's level × CHAIN_BASE + its step's code (codes stay below)
 
 
 def top_coded(source: str, keys: list[str], weight: str) -> str:
@@ -111,7 +112,7 @@ def aggregate(eng, rules, as_of_us: int) -> Aggregates:
     if out.flags["departments"]:
         _duplicate_check(eng, names, out)
     if out.flags["service_time"]:
-        _rubber_stamp(eng, names, out)
+        _rubber_stamp(eng, names, t, out)
     _parallelizable(eng, names, t, out)
     _serial_signoff(eng, names, t, out)
     _bottleneck(eng, names, t, out)
@@ -135,7 +136,7 @@ SELECT k.case_id, k.c, x.service, x.outcome, x.accept_us, coalesce(x.finish_us, 
 FROM cases x JOIN d_case k ON k.case_id IS NOT DISTINCT FROM x.case_id""")
     eng.materialize("fx", """
 SELECT c, s, a, d, pd, k, pos, ts_us, wait_work_us, service_work_us, service_us,
-       coalesce(wait_owner = 'office', false) AS office, sign, reject
+       office, sign, reject
 FROM facts""", view=True)
 
 
@@ -224,9 +225,18 @@ WHERE f.d IS NOT NULL GROUP BY f.s, f.a, f.d"""), service="s:s", activity="a:a",
         ["service", "activity"])
 
 
-def _rubber_stamp(eng, names: _Names, out: Aggregates) -> None:
+def rubber_qualifies(r, t: dict) -> bool:
+    """The rubber-stamp test on one row of the ``rubber`` frame (the rules' thresholds):
+    enough timed occurrences, a median of a few minutes, nearly always passed."""
+    if int(r.timed) < int(t.get("min_cases", 5)):
+        return False
+    return (float(r.median_minutes) <= t.get("rubber_stamp_max_minutes", 15)
+            and int(r.passed) / int(r.occurrences) >= t.get("rubber_stamp_min_pass_share", 0.98))
+
+
+def _rubber_stamp(eng, names: _Names, t: dict, out: Aggregates) -> None:
     """rubber_stamp: sign-off steps, each marked whether it "passes" (no reject-type step
-    and no repeat of itself later in the case)."""
+    and no repeat of itself later in the case); evidence only for the steps that qualify."""
     eng.materialize("cand", """
 SELECT x.c, x.s, x.a, x.pos, x.service_us, x.wait_work_us, x.service_work_us,
        NOT (coalesce(r.rp, -1) > x.pos OR l.lp > x.pos) AS passes
@@ -234,14 +244,21 @@ FROM fx x
 LEFT JOIN (SELECT c, max(pos) AS rp FROM fx WHERE reject GROUP BY c) r ON r.c = x.c
 JOIN (SELECT c, a, max(pos) AS lp FROM fx WHERE sign GROUP BY c, a) l ON l.c = x.c AND l.a = x.a
 WHERE x.sign AND x.s IS NOT NULL""")
-    out.frames["rubber"] = names.named(eng.fetch(f"""
+    frame = names.named(eng.fetch(f"""
 SELECT s, a, count(service_us) AS timed, median({hours('service_us')} * 60) AS median_minutes,
        count(*) AS occurrences, CAST(sum(CASE WHEN passes THEN 1 ELSE 0 END) AS BIGINT) AS passed,
        CAST(sum({SPAN}) AS BIGINT) AS us,
        count(DISTINCT c) AS cases, median({hours('wait_work_us')}) AS median_wait
 FROM cand GROUP BY s, a"""), service="s:s", activity="a:a")
+    out.frames["rubber"] = frame
+    keep = frame[[rubber_qualifies(r, t) for r in frame.itertuples(index=False)]]
+    out.evidence["rubber"] = {}
+    if keep.empty:
+        return
+    eng.register("rb_keep", keep[["s", "a"]].astype("int64"))
     out.evidence["rubber"] = evidence_map(names.named(eng.fetch(top_coded(
-        """SELECT s, a, c, min_by(coalesce(wait_work_us, 0), pos) AS w FROM cand GROUP BY s, a, c""",
+        """SELECT x.s, x.a, x.c, min_by(coalesce(x.wait_work_us, 0), x.pos) AS w
+           FROM cand x JOIN rb_keep k ON k.s = x.s AND k.a = x.a GROUP BY x.s, x.a, x.c""",
         ["s", "a"], "w")), service="s:s", activity="a:a"), ["service", "activity"])
 
 
@@ -295,16 +312,19 @@ def _serial_signoff(eng, names: _Names, t: dict, out: Aggregates) -> None:
     (or none named), with the working time waited between the levels. Within a case and
     department, consecutive positions keep ``pos − rank`` constant: that is the run."""
     min_levels = int(t.get("serial_signoff_min_levels", 3))
-    # the run's service is its first level's; the wait counted is between levels (the first's excluded)
+    # the run's service is its first level's; the wait counted is between levels (the first's
+    # excluded); the chain is its steps in order, each as (level × CHAIN_BASE + step code),
+    # sorted: the same chain gives the same text in any case and any engine
     eng.materialize("runs", f"""
 SELECT c, dk, g, count(*) AS levels,
        nullif(min_by(coalesce(s, -1), pos), -1) AS s, max(d) AS d,
-       string_agg(CAST(a AS VARCHAR), ',' ORDER BY pos) AS chain,
+       array_to_string(list_sort(list((pos - start) * {CHAIN_BASE} + a)), ',') AS chain,
        CAST(sum(coalesce(wait_work_us, 0)) - min_by(coalesce(wait_work_us, 0), pos) AS BIGINT) AS wait_us,
        min(pos) AS start_pos
-FROM (SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
-             pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
-      FROM fx WHERE sign) x
+FROM (SELECT *, min(pos) OVER (PARTITION BY c, dk, g) AS start
+      FROM (SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
+                   pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
+            FROM fx WHERE sign) x) y
 GROUP BY c, dk, g HAVING count(*) >= {min_levels}""")
     frame = eng.fetch("""
 SELECT s, dk, chain, count(DISTINCT c) AS cases, CAST(sum(levels - 1) AS BIGINT) AS extra,
@@ -316,7 +336,8 @@ FROM runs WHERE s IS NOT NULL GROUP BY s, dk, chain""")
     def named(f: pd.DataFrame) -> pd.DataFrame:
         f = names.named(f, service="s:s")
         f["department"] = [names.dept[int(x)] if int(x) >= 0 else NO_DEPT for x in f["dk"].tolist()]
-        f["chain"] = [" → ".join(names.act[int(a)] for a in str(ch).split(",")) for ch in f["chain"].tolist()]
+        f["chain"] = [" → ".join(names.act[int(e) % CHAIN_BASE] for e in str(ch).split(","))
+                      for ch in f["chain"].tolist()]
         return f
 
     out.frames["serial"] = named(frame)
