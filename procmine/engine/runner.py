@@ -42,15 +42,14 @@ ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the fil
 # What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
 STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_case": "codes",
                "ev2w": "event order", "facts": "waits and working hours",
-               "trips": "trips and visits", "svc_trips": "trips and visits", "handovers": "documents",
+               "trips": "trips and visits", "svc_trips": "trips and visits", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
                "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock",
                "c8": "per-case outcome", "cases": "per-case outcome",
                "cc": "findings: codes", "rep": "findings: repeated documents",
                "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
                "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
-               "runs": "findings: serial sign-offs", "bn": "findings: bottlenecks", "bv": "findings: bottlenecks",
-               "bn_case": "findings: bottlenecks"}
+               "runs": "findings: serial sign-offs", "bn": "findings: bottlenecks"}
 
 
 @dataclass
