@@ -96,18 +96,24 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
 
 
 def _engine_options(f):
-    """--engine / --spark-master / --memory-limit / --temp-dir, gathered into one
+    """--engine / --spark-master / --memory-limit / --temp-dir / --storage, gathered into one
     ``EngineOptions`` passed to the command as ``engine``."""
     import functools
 
     @functools.wraps(f)
-    def wrapper(*args, engine_name=None, spark_master=None, memory_limit=None, temp_dir=None, **kwargs):
+    def wrapper(*args, engine_name=None, spark_master=None, memory_limit=None, temp_dir=None, storage=None,
+                **kwargs):
         from .engine.runner import EngineOptions
 
         opts = EngineOptions.from_env(engine_name, spark_master=spark_master, memory_limit=memory_limit,
-                                      temp_dir=temp_dir, progress=render.Progress("engine", every=3.0))
+                                      temp_dir=temp_dir, storage=storage,
+                                      progress=render.Progress("engine", every=3.0))
         return f(*args, engine=opts, **kwargs)
 
+    wrapper = click.option("--storage", "storage", type=click.Choice(["memory", "disk"]),
+                           help="embedded engine's tables: memory (default; spilled past the limit) or disk "
+                                "(compressed, in the spill directory: logs far beyond RAM; env PROCMINE_STORAGE)"
+                           )(wrapper)
     wrapper = click.option("--temp-dir", "temp_dir", help="embedded engine's spill directory (env PROCMINE_TEMP_DIR)")(wrapper)
     wrapper = click.option("--memory-limit", "memory_limit",
                            help="embedded engine's memory limit, e.g. 8GB (env PROCMINE_MEMORY_LIMIT)")(wrapper)

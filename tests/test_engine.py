@@ -131,3 +131,37 @@ def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
     shown = Progress("engine", after=0, every=0)
     shown("per-case clock")
     assert capsys.readouterr().err.startswith("… engine: per-case clock (")
+
+
+def test_disk_storage_gives_the_same_numbers_and_leaves_nothing_behind(tmp_path, sample_log_path):
+    """--storage disk keeps the engine's tables in a database file in the spill
+    directory: the same per-case table and findings as in memory, and the file is
+    gone when the run ends (also when it fails)."""
+    import duckdb
+
+    from procmine.audit import audit
+    from procmine.metrics import case_metrics
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    disk = EngineOptions.from_env("duckdb", temp_dir=str(spill), storage="disk")
+    pd.testing.assert_frame_equal(case_metrics(sample_log_path), case_metrics(sample_log_path, engine=disk))
+    a, b = audit(sample_log_path), audit(sample_log_path, engine=disk)
+    assert [(f.kind, f.service, f.cases, f.impact, f.evidence) for f in a.findings] == \
+           [(f.kind, f.service, f.cases, f.impact, f.evidence) for f in b.findings]
+    assert list(spill.iterdir()) == []
+    inside = []
+    with pytest.raises(duckdb.BinderException):
+        with DuckDBEngine(disk) as eng:
+            inside += [p.name for p in spill.rglob("*.duckdb")]  # the database file, while the engine is open
+            eng.con.execute("SELECT no_such_column FROM (SELECT 1 AS x)")
+    assert inside == ["engine.duckdb"]
+    assert list(spill.iterdir()) == []
+
+
+def test_an_unknown_storage_is_a_clear_error(monkeypatch):
+    from procmine.errors import UsageError
+
+    monkeypatch.setenv("PROCMINE_STORAGE", "tape")
+    with pytest.raises(UsageError, match="memory or disk"):
+        EngineOptions.from_env("duckdb")

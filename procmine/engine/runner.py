@@ -2,7 +2,10 @@
 
 - ``duckdb`` (default): embedded, in-process, out of core over the Parquet log,
   with a memory limit and a spill directory (``--memory-limit`` /
-  ``PROCMINE_MEMORY_LIMIT``, ``--temp-dir`` / ``PROCMINE_TEMP_DIR``).
+  ``PROCMINE_MEMORY_LIMIT``, ``--temp-dir`` / ``PROCMINE_TEMP_DIR``); its tables
+  in memory (the default, spilled past the limit) or compressed in a database
+  file in the spill directory (``--storage disk`` / ``PROCMINE_STORAGE``), for
+  logs far beyond RAM.
 - ``spark``: PySpark, for a cluster. The master (``local[2]``, ``spark://host:7077``,
   ``yarn``) or a Spark Connect URL (``sc://host:15002``) comes from ``--spark-master``
   or ``PROCMINE_SPARK_MASTER``; the log is read from any path Spark can read (a
@@ -60,6 +63,7 @@ class EngineOptions:
     engine: str = "duckdb"
     memory_limit: str | None = None
     temp_dir: str | None = None
+    storage: str = "memory"  # the embedded engine's tables: "memory" (spilled when over the limit) or "disk"
     threads: int | None = None
     spark_master: str | None = None
     spark_conf: dict = field(default_factory=dict)
@@ -74,9 +78,22 @@ class EngineOptions:
         return cls(engine=name,
                    memory_limit=kw.get("memory_limit") or os.environ.get("PROCMINE_MEMORY_LIMIT"),
                    temp_dir=kw.get("temp_dir") or os.environ.get("PROCMINE_TEMP_DIR"),
+                   storage=_storage(kw.get("storage") or os.environ.get("PROCMINE_STORAGE") or "memory"),
                    threads=kw.get("threads"),
                    spark_master=kw.get("spark_master") or os.environ.get("PROCMINE_SPARK_MASTER"),
                    progress=kw.get("progress"))
+
+
+STORAGE = ("memory", "disk")
+
+
+def _storage(value: str) -> str:
+    value = str(value).lower()
+    if value not in STORAGE:
+        raise UsageError(f"unknown engine storage {value!r}: use memory or disk",
+                         hint="disk keeps the embedded engine's tables compressed in a database file in the "
+                              "spill directory (for logs far beyond the memory limit)")
+    return value
 
 
 def open_engine(options: "EngineOptions | str | None" = None):
@@ -151,8 +168,18 @@ class DuckDBEngine:
             config["temp_directory"] = str(options.temp_dir)
         if options.threads:
             config["threads"] = str(options.threads)
+        # storage "disk": the tables live compressed in a database file in the spill directory
+        # (removed on close, also after an error or Ctrl-C), instead of uncompressed in memory
+        self._dir: tempfile.TemporaryDirectory | None = None
+        self._kind = "TEMP TABLE"
+        where = ":memory:"
+        if options.storage == "disk":
+            self._dir = tempfile.TemporaryDirectory(prefix="procmine-engine-", dir=options.temp_dir or None)
+            where = os.path.join(self._dir.name, "engine.duckdb")
+            config.setdefault("temp_directory", self._dir.name)
+            self._kind = "TABLE"
         try:
-            self.con = duckdb.connect(":memory:", config=config)
+            self.con = duckdb.connect(where, config=config)
         except duckdb.Error as exc:
             raise ConfigError(f"the embedded engine refused its settings: {exc}",
                               hint="--memory-limit takes sizes like 4GB or 800MB") from None
@@ -190,14 +217,14 @@ class DuckDBEngine:
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{name}_df", frame)
-        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_df")
+        self.con.execute(f"CREATE OR REPLACE {self._kind} {name} AS SELECT * FROM {name}_df")
         self.con.unregister(f"{name}_df")
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
         if self.progress is not None and not view:
             self.progress(STEP_LABELS.get(name, name))
-        kind = "VIEW" if view else "TABLE"
-        self.con.execute(f"CREATE OR REPLACE TEMP {kind} {name} AS {sql}")
+        kind = "TEMP VIEW" if view else self._kind
+        self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
 
     def fetch(self, sql: str) -> pd.DataFrame:
         return _arrow_to_pandas(self.con.sql(sql).to_arrow_table())
@@ -213,6 +240,8 @@ class DuckDBEngine:
             except Exception:  # pragma: no cover
                 pass
         self.con.close()
+        if self._dir is not None:
+            self._dir.cleanup()
 
     def __enter__(self):
         return self
