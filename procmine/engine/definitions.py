@@ -204,8 +204,6 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.limit_text,
-       x.accept_step, x.apply_step, x.finish_step, x.rejected, x.withdrawn,
-       x.special_single, x.special_open, x.special_close, x.notice_open, x.notice_close,
        x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT *,
@@ -251,17 +249,17 @@ SELECT f.c,
        min(f.ts_us) AS first_ts,
        greatest(max(f.s_us), max(f.e_us)) AS last_end,
        least(min(f.s_us), min(f.e_us)) AS case_start,
-       min(f.en_us) FILTER (WHERE f.accept_step) AS step_accept,
-       min(f.ts_us) FILTER (WHERE f.apply_step) AS step_apply,
-       max(f.en_us) FILTER (WHERE f.finish_step) AS step_finish,
+       min(f.en_us) FILTER (WHERE v.accept_step) AS step_accept,
+       min(f.ts_us) FILTER (WHERE v.apply_step) AS step_apply,
+       max(f.en_us) FILTER (WHERE v.finish_step) AS step_finish,
        max(f.en_us) FILTER (WHERE f.trip_kind IN ('pickup', 'remote_delivery')) AS step_deliver,
        max(f.en_us) FILTER (WHERE f.trip_kind NOT IN ('pickup', 'remote_delivery')) AS last_work,
        bool_or(f.trip_kind IN ('pickup', 'remote_delivery')) AS has_delivery,
-       bool_or(f.withdrawn) AS step_withdrawn,
-       bool_or(f.rejected) AS step_rejected,
+       coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
+       coalesce(bool_or(v.rejected), false) AS step_rejected,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
-FROM facts f GROUP BY f.c"""))
+FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""))
     out.append(("c2", """
 SELECT c,
        min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
@@ -319,12 +317,12 @@ FROM c5"""))
         # each opening step is matched to the first closing step at or after it (none: not resumed)
         return f"""
 SELECT o.c, o.t AS p_from, min(x.t) AS p_to
-FROM (SELECT c, en_us AS t, pos FROM facts WHERE {o} AND en_us IS NOT NULL) o
-LEFT JOIN (SELECT c, en_us AS t FROM facts WHERE {c} AND en_us IS NOT NULL) x
+FROM (SELECT f.c, f.en_us AS t, f.pos FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.{o} AND f.en_us IS NOT NULL) o
+LEFT JOIN (SELECT f.c, f.en_us AS t FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.{c} AND f.en_us IS NOT NULL) x
        ON x.c = o.c AND x.t >= o.t
 GROUP BY o.c, o.t, o.pos"""
     out.append(("pauses", f"""
-SELECT c, ts_us AS p_from, en_us AS p_to FROM facts WHERE special_single
+SELECT f.c, f.ts_us AS p_from, f.en_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
 UNION ALL {pair('special_open', 'special_close')}
 UNION ALL {pair('notice_open', 'notice_close')}"""))
     # clipped to the clock [accept, clock_end]; overlapping pauses merged
