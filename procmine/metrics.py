@@ -268,9 +268,10 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
 
     ``events=False``: the per-event and per-document tables (``facts``,
     ``handovers``) stay in the engine; asked for, they are measured again then.
-    ``inside(eng, as_of_us)`` runs in the engine while its tables exist
-    (``Measured.aggregates`` holds what it returns)."""
-    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED, KEEP, SERVICE_VOCAB_SQL, UNKNOWN_STATUS_SQL
+    ``inside(eng, as_of_us)`` runs in the engine while the per-event, per-document
+    and per-case tables exist (``facts``, ``docs``, ``trips``, ``cases``; it may drop
+    them, ``facts`` excepted); ``Measured.aggregates`` holds what it returns."""
+    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED, KEEP
     from .engine.runner import open_engine
 
     rules = load_rules(rules)
@@ -282,13 +283,17 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     with open_engine(engine) as eng:
         as_of, _ = _prepare(eng, log, rules, calendar, as_of)
         tables = _run(eng, rules, calendar, as_of)
-        raw = eng.fetch("SELECT * FROM cases ORDER BY case_id")
+        raw = eng.fetch("SELECT * FROM cases ORDER BY c")  # the code's order is the case id's
         if events:
             hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "
                              "ORDER BY case_id, pos")
-        vocab = eng.fetch(SERVICE_VOCAB_SQL)
-        unknown = eng.fetch(UNKNOWN_STATUS_SQL)
+        vocab = eng.fetch("SELECT * FROM svc_vocab")
+        unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
+        for name in tables:  # what ``inside`` may still read: the per-event, per-document and per-case tables
+            if name not in KEEP | {"trips", "cases"}:
+                eng.drop(name)
+        tables = [t for t in tables if t in KEEP | {"trips", "cases"}]
         if inside is not None:
             aggregates = inside(eng, int(as_of.tz_convert(TZ).tz_localize(None).value // 1000))
         for name in tables:  # the largest result last, with the engine holding nothing else

@@ -93,21 +93,23 @@ def _cal_join(alias: str, us: str) -> str:
     return f"LEFT JOIN calendar {alias} ON {alias}.d = {day(us)}"
 
 
-def trips_sql(gap_hours: float, source: str = "facts", extra: str = "") -> str:
+def trips_sql(gap_hours: float, source: str = "facts", names: str = "case_id, service, activity",
+              key: str = "case_id") -> str:
     """The trips of each case numbered into visits (1, 2, …): trips on the same
     calendar day, one's end at most ``gap_hours`` before the next one's start, are
-    one visit; a pick-up is placed at its collection (``trip_at_us``). ``extra``: more
-    columns of ``source`` to keep (", c")."""
+    one visit; a pick-up is placed at its collection (``trip_at_us``). ``names``: the
+    columns of ``source`` naming the case, service and step (or their codes); ``key``:
+    the one that identifies the case."""
     return f"""
-SELECT case_id, service, activity, trip_kind, trip_at_us, trip_until_us, pos{extra},
-       CAST(sum(new_visit) OVER (PARTITION BY case_id ORDER BY trip_at_us, pos
+SELECT {names}, trip_kind, trip_at_us, trip_until_us, pos,
+       CAST(sum(new_visit) OVER (PARTITION BY {key} ORDER BY trip_at_us, pos
                                  ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS BIGINT) AS visit
 FROM (
   SELECT *, CASE WHEN prev_until IS NOT NULL
                   AND {day('trip_at_us')} = {day('prev_until')}
                   AND trip_at_us - prev_until <= {float(gap_hours)} * {HOUR_US}
                  THEN 0 ELSE 1 END AS new_visit
-  FROM (SELECT *, lag(trip_until_us) OVER (PARTITION BY case_id ORDER BY trip_at_us, pos) AS prev_until
+  FROM (SELECT *, lag(trip_until_us) OVER (PARTITION BY {key} ORDER BY trip_at_us, pos) AS prev_until
         FROM {source} WHERE trip) t) n"""
 
 
@@ -220,7 +222,9 @@ FROM (
 {_cal_join('ce', 'x.e_us')}"""))
 
     # -- visits: trips of a case on the same day, one's end at most the gap before the next one's start
-    out.append(("trips", trips_sql(rules.same_visit_gap_hours, source=FACTS_NAMED, extra=", c")))
+    # in codes (case c, service s, step a)
+    out.append(("trips", trips_sql(rules.same_visit_gap_hours, names="c, s, a", key="c",
+                                   source="(SELECT *, en_us AS trip_until_us FROM facts) f")))
     # a service's trips can be counted when some step is classifiable or 是否到场 has values
     out.append(("svc_trips", """
 SELECT coalesce(sv.service, '') AS service, bool_or(f.known) AS known
@@ -245,7 +249,6 @@ LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d"""))
 SELECT f.c,
        min_by(f.s, f.pos) FILTER (WHERE f.s IS NOT NULL) AS s,
        count(*) AS events,
-       nullif(count(DISTINCT f.d), 0) AS departments,
        min(f.ts_us) AS first_ts,
        greatest(max(f.s_us), max(f.e_us)) AS last_end,
        least(min(f.s_us), min(f.e_us)) AS case_start,
@@ -260,16 +263,20 @@ SELECT f.c,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""))
+    # the case's columns as exported, and its departments (distinct, counted in two levels: cheaper)
     out.append(("c2", """
-SELECT c,
-       min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
-       max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
-       max_by(status, pos) FILTER (WHERE status IS NOT NULL) AS status_raw,
-       max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(statutory_days) AS stat,
-       min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text
-FROM facts GROUP BY c"""))
+SELECT x.*, dd.departments FROM (
+  SELECT c,
+         min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
+         max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
+         max_by(status, pos) FILTER (WHERE status IS NOT NULL) AS status_raw,
+         max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(statutory_days) AS stat,
+         min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text
+  FROM facts GROUP BY c) x
+LEFT JOIN (SELECT c, count(*) AS departments FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y
+           GROUP BY c) dd ON dd.c = x.c"""))
     out.append(("c3", f"""
-SELECT a.*, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b.status_raw,
+SELECT a.*, b.departments, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b.status_raw,
        b.sla, b.cal, b.stat, b.limit_text,
        CASE WHEN b.status_raw IS NULL THEN NULL
             WHEN {has('trim(b.status_raw)', st['withdrawn'])} THEN '撤回'
@@ -284,6 +291,10 @@ SELECT a.*, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.co
 FROM c1 a JOIN c2 b ON a.c = b.c
 LEFT JOIN d_svc sv ON sv.s = a.s
 LEFT JOIN svc_sla r ON r.service = sv.service"""))
+    # what the notes need of c3 (services without an accept or decision step, status texts not
+    # understood), kept small so that c3 can go once the clock is computed
+    out.append(("svc_vocab", SERVICE_VOCAB_SQL))
+    out.append(("status_unknown", UNKNOWN_STATUS_SQL))
     out.append(("c4", """
 SELECT *,
        coalesce(status_read,
@@ -409,7 +420,7 @@ SELECT i.case_id, c.service, c.events, c.departments,
        {hours3('c.waiting_us')} AS waiting_hours, {hours3('c.waiting_work_us')} AS waiting_work_hours,
        {hours3('c.service_us')} AS service_hours, {hours3('c.service_work_us')} AS service_work_hours,
        c.case_start AS case_start_us, c.last_end AS case_end_us,
-       c.fallback_accept
+       c.fallback_accept, c.c
 FROM c8 c JOIN d_case i ON i.c = c.c
 LEFT JOIN (SELECT c, max(visit) AS visits FROM trips GROUP BY c) v ON v.c = c.c
 LEFT JOIN (SELECT c, CAST(sum(n) AS BIGINT) AS submitted, count(*) AS distinct_materials
@@ -441,7 +452,8 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"), "cases": ("c7",)}
+DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"), "c7": ("c3", "paused"),
+              "cases": ("c7",)}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
 # classification joined into the event order, and the per-case steps between tables.
@@ -457,7 +469,8 @@ FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department,
 KEEP = frozenset({"facts", "docs", "acts", "d_case", "d_svc", "d_dept"})
 
 
-# Aggregates the Python side needs besides the tables (notes, limits not understood).
+# Aggregates the Python side needs besides the tables (notes, limits not understood): the
+# steps svc_vocab and status_unknown.
 SERVICE_VOCAB_SQL = """
 SELECT coalesce(service, '') AS service, bool_or(svc_accepts) AS accepts, bool_or(svc_finishes) AS finishes
 FROM c3 GROUP BY 1"""

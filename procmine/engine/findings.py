@@ -98,30 +98,42 @@ class _Names:
 
 
 def aggregate(eng, rules, as_of_us: int) -> Aggregates:
-    """Run every findings aggregation on ``eng`` (its definitions already run)."""
+    """Run every findings aggregation on ``eng`` (its definitions already run). Each
+    intermediate table is dropped as soon as its finding is done, and so are the
+    definitions' ``trips``, ``docs`` and ``cases`` once read (the engine's memory goes
+    to what is still to come); ``facts`` and the dictionaries stay."""
     t = rules.thresholds
     out = Aggregates()
     fl = eng.fetch("SELECT bool_or(d IS NOT NULL) AS departments, "
                    "bool_or(service_us IS NOT NULL) AS service_time, bool_or(trip) AS trips FROM facts").iloc[0]
     out.flags = {k: bool(fl[k]) if pd.notna(fl[k]) else False for k in ("departments", "service_time", "trips")}
     _coded(eng, rules, as_of_us)
+    eng.drop("cases")
     names = _Names(eng)
-    _later_trips(eng, out)
+    _later_trips(eng, names, out)
+    eng.drop("trips")
     _materials(eng, rules, names, out)
+    eng.drop("rep")
+    eng.drop("docs")
     _rework(eng, names, out)
     if out.flags["departments"]:
         _duplicate_check(eng, names, out)
+        eng.drop("dup")
+    eng.drop("rw_case")
     if out.flags["service_time"]:
         _rubber_stamp(eng, names, t, out)
+        eng.drop("cand")
     _parallelizable(eng, names, t, out)
+    eng.drop("pf_keep")
     _serial_signoff(eng, names, t, out)
+    eng.drop("runs")
     _bottleneck(eng, names, t, out)
+    eng.drop("bn")
     _late_cases(eng, names, out)
     out.frames["office_wait"] = names.named(eng.fetch(f"""
 SELECT s, median({hours('wait_work_us')}) AS median_wait FROM fx
 WHERE office AND wait_work_us IS NOT NULL AND s IS NOT NULL GROUP BY s"""), service="s:s")
-    for name in ("rep", "rw_case", "dup", "cand", "pf_keep", "runs", "bn", "cc"):
-        eng.drop(name)
+    eng.drop("cc")
     return out
 
 
@@ -131,23 +143,22 @@ def _coded(eng, rules, as_of_us: int) -> None:
     department ``pd`` and the occurrence of the step in the case ``k``; computed
     with the event order in the definitions)."""
     eng.materialize("cc", f"""
-SELECT k.case_id, k.c, x.service, x.outcome, x.accept_us, coalesce(x.finish_us, {int(as_of_us)}) AS clock_until,
-       x.outcome IN ('超期', '超期在办') AS late
-FROM cases x JOIN d_case k ON k.case_id IS NOT DISTINCT FROM x.case_id""")
+SELECT case_id, c, service, outcome, accept_us, coalesce(finish_us, {int(as_of_us)}) AS clock_until,
+       outcome IN ('超期', '超期在办') AS late
+FROM cases""")
     eng.materialize("fx", """
 SELECT c, s, a, d, pd, k, pos, ts_us, wait_work_us, service_work_us, service_us,
        office, sign, reject
 FROM facts""", view=True)
 
 
-def _later_trips(eng, out: Aggregates) -> None:
+def _later_trips(eng, names: "_Names", out: Aggregates) -> None:
     """excess_visits: the step that opened each visit after the first, counted by service, step and kind."""
-    out.frames["later_trips"] = eng.fetch("""
-SELECT service, activity, trip_kind, count(*) AS n FROM (
-  SELECT service, activity, trip_kind,
-         row_number() OVER (PARTITION BY c, visit ORDER BY trip_at_us, pos) AS rk
+    out.frames["later_trips"] = names.named(eng.fetch("""
+SELECT s, a, trip_kind, count(*) AS n FROM (
+  SELECT s, a, trip_kind, row_number() OVER (PARTITION BY c, visit ORDER BY trip_at_us, pos) AS rk
   FROM trips WHERE visit > 1) t
-WHERE rk = 1 GROUP BY service, activity, trip_kind""")
+WHERE rk = 1 GROUP BY s, a, trip_kind"""), service="s:s", activity="a:a")
 
 
 def _materials(eng, rules, names: "_Names", out: Aggregates) -> None:
