@@ -36,15 +36,24 @@ NO_DEPT = "（未注明部门）"
 CHAIN_BASE = 1 << 24  # a serial sign-off's level × CHAIN_BASE + its step's code (codes stay below)
 
 
-def top_coded(source: str, keys: list[str], weight: str) -> str:
+def top_coded(source: str, keys: list[str], weight: str, engine: str | None = None) -> str:
     """The evidence query: ``keys…, case_id, rk`` (rk 1…EVIDENCE) over ``source``, which
-    has one row per group and coded case ``c`` with its weight; ties by code are ties
-    by case id."""
+    has one row per group and coded case ``c`` with its weight (never NULL), heaviest
+    first, ties by code (= by case id). On DuckDB a top-n aggregate keyed on (weight,
+    −code), which is unique, so the same cases as the window the other engines run,
+    without sorting every group."""
     k = ", ".join(keys)
     tk = ", ".join(f"t.{x}" for x in keys)
+    if engine == "duckdb":
+        return f"""
+SELECT {tk}, cc.case_id, t.rk FROM (
+  SELECT {k}, unnest(top) AS c, generate_subscripts(top, 1) AS rk FROM (
+    SELECT {k}, arg_max(c, struct_pack(w := {weight}, nc := -c), {EVIDENCE}) AS top
+    FROM ({source}) s GROUP BY {k}) x) t
+JOIN cc ON cc.c = t.c"""
     return f"""
 SELECT {tk}, cc.case_id, t.rk FROM (
-  SELECT {k}, c, row_number() OVER (PARTITION BY {k} ORDER BY {weight} DESC NULLS LAST, c) AS rk
+  SELECT {k}, c, row_number() OVER (PARTITION BY {k} ORDER BY {weight} DESC, c) AS rk
   FROM ({source}) s) t
 JOIN cc ON cc.c = t.c WHERE t.rk <= {EVIDENCE}"""
 
@@ -183,7 +192,7 @@ WHERE h.a IS NOT NULL GROUP BY h.s, h.material, h.a""")
                      for w, k in zip(where["what"].tolist(), where["k"].tolist())]
     out.frames["repeated_where"] = where
     out.evidence["repeated"] = evidence_map(names.named(eng.fetch(top_coded(
-        "SELECT s, material, c, n AS w FROM rep", ["s", "material"], "w")), service="s:s"), keys)
+        "SELECT s, material, c, n AS w FROM rep", ["s", "material"], "w", eng.name)), service="s:s"), keys)
 
     found = eng.fetch("SELECT DISTINCT material FROM docs")["material"].dropna().astype(str)
     cat = rules.catalogue
@@ -199,7 +208,7 @@ SELECT s, material, a, count(*) AS n FROM {sh} h WHERE a IS NOT NULL
 GROUP BY s, material, a"""), service="s:s", activity="a:a")
     out.evidence["shareable"] = evidence_map(names.named(eng.fetch(top_coded(
         f"SELECT s, material, c, count(*) AS w FROM {sh} h GROUP BY s, material, c",
-        ["s", "material"], "w")), service="s:s"), keys)
+        ["s", "material"], "w", eng.name)), service="s:s"), keys)
     out.frames["share_names"] = pd.DataFrame(share, columns=["material", "source"])
 
 
@@ -212,7 +221,7 @@ WHERE k > 1 AND a IS NOT NULL AND s IS NOT NULL GROUP BY s, a, c""")
 SELECT s, a, count(*) AS cases, CAST(sum(n) AS BIGINT) AS n, CAST(sum(us) AS BIGINT) AS us
 FROM rw_case GROUP BY s, a"""), service="s:s", activity="a:a")
     out.evidence["rework"] = evidence_map(names.named(eng.fetch(top_coded(
-        "SELECT s, a, c, n AS w FROM rw_case", ["s", "a"], "w")), service="s:s", activity="a:a"),
+        "SELECT s, a, c, n AS w FROM rw_case", ["s", "a"], "w", eng.name)), service="s:s", activity="a:a"),
         ["service", "activity"])
 
 
@@ -232,7 +241,7 @@ SELECT f.s, f.a, f.d, count(*) AS n
 FROM fx f JOIN dup x ON x.s = f.s AND x.a = f.a AND x.c = f.c
 WHERE f.d IS NOT NULL GROUP BY f.s, f.a, f.d"""), service="s:s", activity="a:a", department="d:d")
     out.evidence["duplicate"] = evidence_map(names.named(eng.fetch(top_coded(
-        "SELECT s, a, c, n AS w FROM dup", ["s", "a"], "w")), service="s:s", activity="a:a"),
+        "SELECT s, a, c, n AS w FROM dup", ["s", "a"], "w", eng.name)), service="s:s", activity="a:a"),
         ["service", "activity"])
 
 
@@ -270,7 +279,7 @@ FROM cand GROUP BY s, a"""), service="s:s", activity="a:a")
     out.evidence["rubber"] = evidence_map(names.named(eng.fetch(top_coded(
         """SELECT x.s, x.a, x.c, min_by(coalesce(x.wait_work_us, 0), x.pos) AS w
            FROM cand x JOIN rb_keep k ON k.s = x.s AND k.a = x.a GROUP BY x.s, x.a, x.c""",
-        ["s", "a"], "w")), service="s:s", activity="a:a"), ["service", "activity"])
+        ["s", "a"], "w", eng.name)), service="s:s", activity="a:a"), ["service", "activity"])
 
 
 def _parallelizable(eng, names: _Names, t: dict, out: Aggregates) -> None:
@@ -311,7 +320,7 @@ FROM {pairs} p GROUP BY s, a, b HAVING count(*) >= {min_cases}""")
     eng.materialize("pf_kept", f"""
 SELECT p.* FROM {pairs} p JOIN pf_pairs k ON k.s = p.s AND k.a = p.a AND k.b = p.b""")
     med = eng.fetch(f"SELECT s, a, b, median({hours('saving')}) AS median FROM pf_kept GROUP BY s, a, b")
-    top = eng.fetch(top_coded("SELECT s, a, b, c, saving FROM pf_kept", ["s", "a", "b"], "saving"))
+    top = eng.fetch(top_coded("SELECT s, a, b, c, saving FROM pf_kept", ["s", "a", "b"], "saving", eng.name))
     eng.drop("pf_kept")
     out.frames["parallel"] = names.named(agg.merge(med, on=["s", "a", "b"], how="left"),
                                          service="s:s", a="a:a", b="b:a")
@@ -342,7 +351,7 @@ SELECT s, dk, chain, count(DISTINCT c) AS cases, CAST(sum(levels - 1) AS BIGINT)
        min(levels) AS levels, CAST(sum(wait_us) AS BIGINT) AS us
 FROM runs WHERE s IS NOT NULL GROUP BY s, dk, chain""")
     top = eng.fetch(top_coded("""SELECT s, dk, chain, c, min_by(wait_us, start_pos) AS w FROM runs
-                                 WHERE s IS NOT NULL GROUP BY s, dk, chain, c""", ["s", "dk", "chain"], "w"))
+                                 WHERE s IS NOT NULL GROUP BY s, dk, chain, c""", ["s", "dk", "chain"], "w", eng.name))
 
     def named(f: pd.DataFrame) -> pd.DataFrame:
         f = names.named(f, service="s:s")
