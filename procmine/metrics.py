@@ -135,11 +135,10 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
     from .engine.definitions import DONE_AFTER, VIEWS, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
-    views = VIEWS
     tables: list[str] = []
     for name, sql in steps(rules, calendar, as_us):
-        eng.materialize(name, sql, view=name in views)
-        tables += [] if name in views else [name]
+        eng.materialize(name, sql, view=name in VIEWS)
+        tables += [] if name in VIEWS else [name]
         if name == upto:
             break
         for done in DONE_AFTER.get(name, ()):
@@ -290,10 +289,11 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch("SELECT * FROM svc_vocab")
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
-        for name in tables:  # what ``inside`` may still read: the per-event, per-document and per-case tables
-            if name not in KEEP | {"trips", "cases"}:
+        reads = KEEP | {"trips", "cases"}  # what ``inside`` may still read
+        for name in tables:
+            if name not in reads:
                 eng.drop(name)
-        tables = [t for t in tables if t in KEEP | {"trips", "cases"}]
+        tables = [t for t in tables if t in reads]
         if inside is not None:
             aggregates = inside(eng, int(as_of.tz_convert(TZ).tz_localize(None).value // 1000))
         for name in tables:  # the largest result last, with the engine holding nothing else

@@ -19,7 +19,12 @@ Small tables registered by :func:`procmine.metrics.measure`:
 ``catalogue(name, material)`` (the e-licence catalogue's normalisation of every
 document name in the log) and ``svc_sla(service, days)`` (the rules' limits).
 
-Each step is ``(table name, SELECT …)``; engines materialise them in order.
+Each step is ``(table name, SELECT …)``; engines materialise them in order (the
+names in ``VIEWS`` as views) and drop what ``DONE_AFTER`` names once a step has
+run. Cases, services, steps and departments are numbered once, in name order
+(``d_case``, ``d_svc``, ``acts``, ``d_dept``): ``facts`` and the per-case steps
+carry the codes, and names are joined back where a result leaves the engine
+(``FACTS_NAMED``, the ``handovers`` view, ``cases``).
 The definitions themselves are documented in :mod:`procmine.metrics`.
 """
 
