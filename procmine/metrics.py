@@ -289,7 +289,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch("SELECT * FROM svc_vocab")
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
-        reads = KEEP | {"trips", "cases"}  # what ``inside`` may still read
+        reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
                 eng.drop(name)

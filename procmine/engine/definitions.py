@@ -470,8 +470,9 @@ FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department,
  FROM facts f JOIN d_case i ON i.c = f.c LEFT JOIN d_svc sv ON sv.s = f.s LEFT JOIN acts ac ON ac.a = f.a
  LEFT JOIN d_dept dp ON dp.d = f.d) facts"""
 
-# Tables a caller may still read once the definitions have run, kept until the engine closes.
-KEEP = frozenset({"facts", "docs", "acts", "d_case", "d_svc", "d_dept"})
+# Tables a caller may still read once the definitions have run, kept until the engine closes
+# (the per-event table and the dictionaries that name it).
+KEEP = frozenset({"facts", "acts", "d_case", "d_svc", "d_dept"})
 
 
 # Aggregates the Python side needs besides the tables (notes, limits not understood): the
