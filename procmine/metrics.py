@@ -103,8 +103,9 @@ def _facts_frame(raw: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.Timestamp, list]:
-    """Load the log into the engine and register the small tables the definitions join."""
+def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.Timestamp, int]:
+    """Load the log into the engine and register the small tables the definitions join;
+    the as-of time and the number of events."""
     from .engine.definitions import SPAN_SQL
 
     eng.load(log)
@@ -126,24 +127,64 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     sla = rules.sla_days or {}
     eng.register("svc_sla", pd.DataFrame({"service": pd.Series(list(sla), dtype=object),
                                           "days": pd.Series([float(x) for x in sla.values()], dtype=float)}))
-    return as_of, []
+    return as_of, int(span["n"])
 
 
-def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None) -> list[str]:
+def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None,
+         events: int = 0) -> list[str]:
     """Materialise the definitions in order (up to the step ``upto``); the tables
-    left in the engine."""
-    from .engine.definitions import DONE_AFTER, VIEWS, steps
+    left in the engine. The per-case steps (``BY_CASE``) run once per block of cases
+    when the engine splits a log of ``events`` events (``EngineOptions.block_events``),
+    each block's rows appended."""
+    from .engine.definitions import BY_CASE, DONE_AFTER, VIEWS, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
+    defs = steps(rules, calendar, as_us)
+    first = min(i for i, (name, _) in enumerate(defs) if name in BY_CASE)
+    before, by_case = defs[:first], [d for d in defs if d[0] in BY_CASE]
+    after = [d for d in defs[first:] if d[0] not in BY_CASE]
     tables: list[str] = []
-    for name, sql in steps(rules, calendar, as_us):
-        eng.materialize(name, sql, view=name in VIEWS)
-        tables += [] if name in VIEWS else [name]
+
+    def run(name: str, sql: str) -> bool:
+        view = name in VIEWS
+        eng.materialize(name, sql, view=view)
+        tables.extend([] if view else [name])
         if name == upto:
-            break
+            return True
         for done in DONE_AFTER.get(name, ()):
             eng.drop(done)
             tables.remove(done)
+        return False
+
+    for name, sql in before:
+        if run(name, sql):
+            return tables
+    blocks = eng.split_by_case(events) if upto is None else [None]
+    if blocks == [None]:
+        for name, sql in by_case:
+            if run(name, sql):
+                return tables
+    else:  # each block's tables made as if alone, then added to the whole (``name__all``)
+        made: list[str] = []
+        try:
+            for i, block in enumerate(blocks):
+                eng.use_block(block, len(blocks))
+                kept = list(tables)
+                for name, sql in by_case:
+                    run(name, sql)
+                for name in [t for t in tables if t not in kept]:
+                    eng.materialize(f"{name}__all", f"SELECT * FROM {name}", append=i > 0)
+                    eng.drop(name)
+                    tables.remove(name)
+                    made += [] if name in made else [name]
+        finally:
+            eng.use_block(None, len(blocks))
+        for name in made:
+            eng.rename(f"{name}__all", name)
+            tables.append(name)
+    for name, sql in after:
+        if run(name, sql):
+            return tables
     return tables
 
 
@@ -280,8 +321,8 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     notes: list[Note] = []
     aggregates = facts = hand = None
     with open_engine(engine) as eng:
-        as_of, _ = _prepare(eng, log, rules, calendar, as_of)
-        tables = _run(eng, rules, calendar, as_of)
+        as_of, n_events = _prepare(eng, log, rules, calendar, as_of)
+        tables = _run(eng, rules, calendar, as_of, events=n_events)
         raw = eng.fetch("SELECT * FROM cases ORDER BY c")  # the code's order is the case id's
         if events:
             hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "

@@ -159,6 +159,38 @@ def test_disk_storage_gives_the_same_numbers_and_leaves_nothing_behind(tmp_path,
     assert list(spill.iterdir()) == []
 
 
+def test_blocks_of_cases_give_the_same_numbers_and_leave_nothing_behind(tmp_path, sample_log_path):
+    """A log beyond ``block_events`` runs its per-case steps block by block of whole
+    cases: every case measured once, exactly as in one pass, and the blocks' files gone
+    afterwards. The sample has 25,567 events, so 5,000 per block makes 6 blocks."""
+    from procmine.audit import audit
+    from procmine.metrics import case_metrics
+
+    spill = tmp_path / "spill"
+    spill.mkdir()
+    said: list[str] = []
+    blocks = EngineOptions(temp_dir=str(spill), block_events=5_000, progress=said.append)
+    whole = case_metrics(sample_log_path)
+    split = case_metrics(sample_log_path, engine=blocks)
+    assert len(split) == 3_500 and split["case_id"].is_unique
+    pd.testing.assert_frame_equal(whole, split)
+    assert len(pd.read_parquet(sample_log_path)) == 25_567
+    assert "cases split into 6 blocks" in said and "cases, block 6 of 6" in said
+    assert list(spill.iterdir()) == []
+    a, b = audit(sample_log_path), audit(sample_log_path, engine=blocks)
+    assert [(f.kind, f.service, f.cases, f.impact, f.evidence) for f in a.findings] == \
+           [(f.kind, f.service, f.cases, f.impact, f.evidence) for f in b.findings]
+    assert list(spill.iterdir()) == []
+
+
+def test_a_bad_block_size_is_a_clear_error(monkeypatch):
+    from procmine.errors import UsageError
+
+    monkeypatch.setenv("PROCMINE_BLOCK_EVENTS", "lots")
+    with pytest.raises(UsageError, match="positive whole number"):
+        EngineOptions.from_env("duckdb")
+
+
 def test_an_unknown_storage_is_a_clear_error(monkeypatch):
     from procmine.errors import UsageError
 

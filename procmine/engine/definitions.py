@@ -455,6 +455,13 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
                 "sla_days, channel_online, in_person_known")  # documents: the handovers table
 
 
+# The steps that read the events of one case at a time (and the per-case steps over them
+# alone). On a log far beyond memory the embedded engine runs them block by block of case
+# codes, each block's rows appended to the tables (``procmine.metrics._run``): every other
+# step runs once, over the whole, the steps before the first of these before the blocks and
+# the rest after them, in their order.
+BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "c2", "pauses")
+
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
 DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"), "c7": ("c3", "paused"),
@@ -488,5 +495,5 @@ WHERE status_raw IS NOT NULL AND status_read IS NULL GROUP BY 1"""
 SPAN_SQL = """
 SELECT least(min(s_us), min(e_us), min(apply_us), min(accept_us), min(finish_us), min(deliver_us), min(due_us)) AS lo,
        greatest(max(s_us), max(e_us), max(apply_us), max(accept_us), max(finish_us), max(deliver_us)) AS hi,
-       max(due_us) AS due_hi
+       max(due_us) AS due_hi, count(*) AS n
 FROM ev"""

@@ -396,16 +396,26 @@ JOIN (SELECT 0 AS view UNION ALL SELECT 1 UNION ALL SELECT 2) v
   OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)""", view=True)
     # per key: the waits over the baseline (in all cases, and in cases decided or open late),
     # the cases with such a wait, the quantiles, and a signature of the events the key covers
+    # in three parts, each of which a province's log can stream or spill: the sums, the
+    # distinct cases (a grouping by case first) and, one view at a time, the quantiles
     stats = eng.fetch("""
-SELECT s, view, k, over_us, over_n, late_us, late_n, cases, q[1] AS p50, q[2] AS p90, events, sig1, sig2, sig3
-FROM (SELECT s, view, k, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
-             CAST(sum(CASE WHEN late THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
-             CAST(sum(CASE WHEN late THEN over_n ELSE 0 END) AS BIGINT) AS late_n,
-             count(DISTINCT CASE WHEN over_n = 1 THEN c END) AS cases,
-             quantile_cont(w, [0.5, 0.9]) AS q, count(*) AS events,
-             CAST(sum(pos) AS BIGINT) AS sig1, CAST(sum(c % 1000003) AS BIGINT) AS sig2,
-             CAST(sum((c * 31 + pos * 7919) % 1000033) AS BIGINT) AS sig3
-      FROM bv GROUP BY s, view, k) t""")
+SELECT s, view, k, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
+       CAST(sum(CASE WHEN late THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
+       CAST(sum(CASE WHEN late THEN over_n ELSE 0 END) AS BIGINT) AS late_n,
+       count(*) AS events,
+       CAST(sum(pos) AS BIGINT) AS sig1, CAST(sum(c % 1000003) AS BIGINT) AS sig2,
+       CAST(sum((c * 31 + pos * 7919) % 1000033) AS BIGINT) AS sig3
+FROM bv GROUP BY s, view, k""")
+    cases = eng.fetch("""
+SELECT s, view, k, count(*) AS cases
+FROM (SELECT s, view, k, c FROM bv WHERE over_n = 1 GROUP BY s, view, k, c) x GROUP BY s, view, k""")
+    quant = pd.concat([eng.fetch(f"""
+SELECT s, view, k, q[1] AS p50, q[2] AS p90
+FROM (SELECT s, view, k, quantile_cont(w, [0.5, 0.9]) AS q FROM bv WHERE view = {v} GROUP BY s, view, k) t""")
+                       for v in range(3)], ignore_index=True)
+    stats = (stats.merge(cases, on=["s", "view", "k"], how="left")
+             .merge(quant, on=["s", "view", "k"], how="left"))
+    stats["cases"] = stats["cases"].fillna(0).astype("int64")
     depts = eng.fetch("SELECT s, count(DISTINCT d) AS n FROM bn GROUP BY s")
 
     def excess(us: pd.Series, n: pd.Series, base: float) -> pd.Series:

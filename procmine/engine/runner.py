@@ -65,6 +65,7 @@ class EngineOptions:
     memory_limit: str | None = None
     temp_dir: str | None = None
     storage: str = "memory"  # the embedded engine's tables: "memory" (spilled when over the limit) or "disk"
+    block_events: int | None = None  # the embedded engine's per-case steps by blocks of about this many events
     threads: int | None = None
     spark_master: str | None = None
     spark_conf: dict = field(default_factory=dict)
@@ -80,12 +81,27 @@ class EngineOptions:
                    memory_limit=kw.get("memory_limit") or os.environ.get("PROCMINE_MEMORY_LIMIT"),
                    temp_dir=kw.get("temp_dir") or os.environ.get("PROCMINE_TEMP_DIR"),
                    storage=_storage(kw.get("storage") or os.environ.get("PROCMINE_STORAGE") or "memory"),
+                   block_events=_block_events(kw.get("block_events") or os.environ.get("PROCMINE_BLOCK_EVENTS")),
                    threads=kw.get("threads"),
                    spark_master=kw.get("spark_master") or os.environ.get("PROCMINE_SPARK_MASTER"),
                    progress=kw.get("progress"))
 
 
 STORAGE = ("memory", "disk")
+BLOCK_EVENTS = 20_000_000  # a log larger than this runs its per-case steps in blocks of cases
+
+
+def _block_events(value) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        n = int(str(value).replace("_", ""))
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise UsageError(f"PROCMINE_BLOCK_EVENTS must be a positive whole number of events, not {value!r}",
+                         hint=f"e.g. {BLOCK_EVENTS}: logs larger than that run their per-case steps in blocks")
+    return n
 
 
 def _storage(value: str) -> str:
@@ -134,6 +150,10 @@ def parquet_files(path) -> list[str]:
     return [str(p)]
 
 
+def _sql_text(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
 def _arrow_to_pandas(table) -> pd.DataFrame:
     """Arrow → pandas without copying strings into Python objects (Arrow-backed
     string columns; nullable integers and booleans)."""
@@ -163,6 +183,10 @@ class DuckDBEngine:
         # engine need not keep rows in insertion order (less memory, spilling allowed)
         config: dict[str, str] = {"preserve_insertion_order": "false"}
         self.progress = options.progress
+        self.block_events = options.block_events or BLOCK_EVENTS
+        self._temp = options.temp_dir or None
+        self._blocks: tempfile.TemporaryDirectory | None = None
+        self._ev_sql = ""
         if options.memory_limit:
             config["memory_limit"] = str(options.memory_limit)
         if options.temp_dir:
@@ -214,16 +238,53 @@ class DuckDBEngine:
             self._registered.append("src_df")
             self.con.execute("CREATE OR REPLACE TEMP VIEW src AS SELECT * FROM src_df")
         types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
-        self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS SELECT {_select(types, '__o', 'duckdb')} FROM src")
+        self._ev_sql = f"SELECT {_select(types, '__o', 'duckdb')} FROM src"
+        self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
+
+    # -- blocks of cases (a log far beyond memory: the per-case steps one block at a time)
+    def split_by_case(self, events: int) -> list:
+        """Split the events into blocks of whole cases (by case code, ``d_case``) when the log
+        has more than ``block_events`` events: a Parquet file set per block in the spill
+        directory (removed once the blocks have run, or on close). ``[None]``: one block, the log."""
+        blocks = -(-int(events) // self.block_events)
+        if blocks <= 1:
+            return [None]
+        self._blocks = tempfile.TemporaryDirectory(prefix="procmine-blocks-", dir=self._temp)
+        out = os.path.join(self._blocks.name, "ev")
+        if self.progress is not None:
+            self.progress(f"cases split into {blocks} blocks")
+        n = self.con.execute("SELECT count(*) FROM d_case").fetchone()[0]
+        self.con.execute(f"COPY (SELECT e.*, CAST((k.c - 1) * {blocks} // {n} AS BIGINT) AS __blk FROM ev e "
+                         "JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id) "
+                         f"TO {_sql_text(out)} (FORMAT parquet, PARTITION_BY (__blk))")
+        return sorted((str(p) for p in Path(out).glob("__blk=*")), key=lambda p: int(p.rsplit("=", 1)[1]))
+
+    def use_block(self, block, of: int) -> None:
+        """``ev`` = the events of one block (a directory from :meth:`split_by_case`), or
+        (``None``) the whole log again, the blocks' files removed."""
+        if block is None:
+            if self._blocks is not None:
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
+                self._blocks.cleanup()
+                self._blocks = None
+            return
+        if self.progress is not None:
+            self.progress(f"cases, block {int(block.rsplit('=', 1)[1]) + 1} of {of}")
+        self.con.execute("CREATE OR REPLACE TEMP VIEW ev AS SELECT * FROM "
+                         f"read_parquet({_sql_text(os.path.join(block, '*.parquet'))}, hive_partitioning = false)")
 
     def register(self, name: str, frame: pd.DataFrame) -> None:
         self.con.register(f"{name}_df", frame)
         self.con.execute(f"CREATE OR REPLACE {self._kind} {name} AS SELECT * FROM {name}_df")
         self.con.unregister(f"{name}_df")
 
-    def materialize(self, name: str, sql: str, view: bool = False) -> None:
+    def materialize(self, name: str, sql: str, view: bool = False, append: bool = False) -> None:
+        """The table (or view) ``name`` as ``sql``; ``append``: its rows added to the table."""
         if self.progress is not None and not view:
             self.progress(STEP_LABELS.get(name, name))
+        if append:
+            self.con.execute(f"INSERT INTO {name} {sql}")
+            return
         kind = "TEMP VIEW" if view else self._kind
         self.con.execute(f"CREATE OR REPLACE {kind} {name} AS {sql}")
 
@@ -234,6 +295,9 @@ class DuckDBEngine:
         """Free a table no later step reads."""
         self.con.execute(f"DROP TABLE IF EXISTS {name}")
 
+    def rename(self, name: str, to: str) -> None:
+        self.con.execute(f"ALTER TABLE {name} RENAME TO {to}")
+
     def close(self) -> None:
         for name in self._registered:
             try:
@@ -241,6 +305,8 @@ class DuckDBEngine:
             except Exception:  # pragma: no cover
                 pass
         self.con.close()
+        if self._blocks is not None:
+            self._blocks.cleanup()
         if self._dir is not None:
             self._dir.cleanup()
 
@@ -382,10 +448,19 @@ class SparkEngine:
         rows = frame.astype(object).where(frame.notna(), None).values.tolist()
         self.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
 
-    def materialize(self, name: str, sql: str, view: bool = False) -> None:
+    def split_by_case(self, events: int) -> list:
+        """One block: Spark partitions the work itself."""
+        return [None]
+
+    def use_block(self, block, of: int) -> None:
+        pass
+
+    def materialize(self, name: str, sql: str, view: bool = False, append: bool = False) -> None:
         if self.progress is not None and not view:
             self.progress(STEP_LABELS.get(name, name))
         df = self.spark.sql(self._sql(sql))
+        if append:
+            df = self.spark.table(name).unionByName(df)
         if not view:
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
@@ -397,6 +472,10 @@ class SparkEngine:
 
     def drop(self, name: str) -> None:
         """Free a table no later step reads."""
+        self.spark.catalog.dropTempView(name)
+
+    def rename(self, name: str, to: str) -> None:
+        self.spark.table(name).createOrReplaceTempView(to)
         self.spark.catalog.dropTempView(name)
 
     def close(self) -> None:
