@@ -305,7 +305,9 @@ def _service_metrics(ctx: _Ctx, agg, has_materials: bool) -> dict[str, dict]:
     ow = agg["office_wait"]
     office_wait = pd.Series(ow["median_wait"].to_numpy(dtype=float), index=ow["service"].astype(str).to_numpy())
     unparsed = ctx.m.unparsed_limits
-    for service, g in ctx.cases.groupby("service", sort=True):
+    read = ["service", "events", "visits", "outcome", "status", "sla_days", "statutory_days", "due_soon",
+            "materials_submitted", "repeated_material_submissions", "clock_days", "lead_days"]
+    for service, g in ctx.cases[read].groupby("service", sort=True):  # the columns read, not every column copied
         m = {"cases": int(len(g)), "events": int(g["events"].sum()),
              "steps_per_case": _r(g["events"].mean(), 3)}
         rates = service_rates(g)
@@ -363,7 +365,7 @@ def _counts(frame: pd.DataFrame, keys: list[str], name: str) -> dict[tuple, dict
 
 
 def _excess_visits(ctx: _Ctx, agg) -> None:
-    cases = ctx.cases
+    cases = ctx.cases[["service", "case_id", "visits"]]
     steps_by = _counts(agg["later_trips"], ["service"], "activity")
     kinds_by = _counts(agg["later_trips"], ["service"], "trip_kind")
     for service, g in cases.groupby("service", sort=True):
