@@ -165,20 +165,18 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
             if run(name, sql):
                 return tables
     else:  # each block's tables made as if alone, then added to the whole (``name__all``)
-        made: list[str] = []
-        try:
-            for i, block in enumerate(blocks):
-                eng.use_block(block, len(blocks))
-                kept = list(tables)
-                for name, sql in by_case:
-                    run(name, sql)
-                for name in [t for t in tables if t not in kept]:
-                    eng.materialize(f"{name}__all", f"SELECT * FROM {name}", append=i > 0)
-                    eng.drop(name)
-                    tables.remove(name)
-                    made += [] if name in made else [name]
-        finally:
-            eng.use_block(None, len(blocks))
+        made: list[str] = []  # (an error: closing the engine removes the blocks' files)
+        for i, block in enumerate(blocks):
+            eng.use_block(block, len(blocks))
+            kept = list(tables)
+            for name, sql in by_case:
+                run(name, sql)
+            for name in [t for t in tables if t not in kept]:
+                eng.materialize(f"{name}__all", f"SELECT * FROM {name}", append=i > 0)
+                eng.drop(name)
+                tables.remove(name)
+                made += [] if name in made else [name]
+        eng.use_block(None, len(blocks))
         for name in made:
             eng.rename(f"{name}__all", name)
             tables.append(name)
