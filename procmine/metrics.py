@@ -132,8 +132,9 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
 
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None,
          events: int = 0) -> list[str]:
-    """Materialise the definitions in order (up to the step ``upto``); the tables
-    left in the engine. The per-case steps (``BY_CASE``) run once per block of cases
+    """Materialise the definitions (up to the step ``upto``, in the order they run: the
+    steps before the first per-case one, the per-case ones, the rest; ``upto`` runs
+    in one block); the tables left in the engine. The per-case steps (``BY_CASE``) run once per block of cases
     when the engine splits a log of ``events`` events (``EngineOptions.block_events``),
     each block's rows appended."""
     from .engine.definitions import BY_CASE, DONE_AFTER, VIEWS, steps
@@ -167,7 +168,7 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
     else:  # each block's tables made as if alone, then added to the whole (``name__all``)
         made: list[str] = []  # (an error: closing the engine removes the blocks' files)
         for i, block in enumerate(blocks):
-            eng.use_block(block, len(blocks))
+            eng.use_block(block, i, len(blocks))
             kept = list(tables)
             for name, sql in by_case:
                 run(name, sql)
@@ -176,7 +177,7 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
                 eng.drop(name)
                 tables.remove(name)
                 made += [] if name in made else [name]
-        eng.use_block(None, len(blocks))
+        eng.use_block(None)
         for name in made:
             eng.rename(f"{name}__all", name)
             tables.append(name)

@@ -183,6 +183,43 @@ def test_blocks_of_cases_give_the_same_numbers_and_leave_nothing_behind(tmp_path
     assert list(spill.iterdir()) == []
 
 
+def test_blocks_are_whole_cases_of_about_the_same_number_of_events(tmp_path, monkeypatch):
+    """Blocks are cut by the events of the cases before a case (in case-code order), not
+    by the number of cases: one case of 9 events and nine of 1 event, split at 6 events
+    per block (18 events: 3 blocks), put the big case alone in the first block. No file
+    is left in the working directory (DuckDB's default spill directory is made there
+    for the blocks and removed)."""
+    monkeypatch.chdir(tmp_path)
+    rows = [("A", i) for i in range(9)] + [(f"B{i}", 0) for i in range(9)]
+    log = pd.DataFrame({"case_id": [r[0] for r in rows], "service": "s", "activity": "受理",
+                        "start_time": pd.Timestamp("2024-03-04 09:00", tz="Asia/Shanghai")
+                                      + pd.to_timedelta([r[1] for r in rows], unit="h")})
+    with DuckDBEngine(EngineOptions(block_events=6)) as eng:
+        eng.load(log)
+        eng.con.execute("CREATE TEMP TABLE d_case AS SELECT case_id, "
+                        "CAST(row_number() OVER (ORDER BY case_id) AS BIGINT) AS c, n "
+                        "FROM (SELECT case_id, count(*) AS n FROM ev GROUP BY case_id) x")
+        blocks = eng.split_by_case(18)
+        sizes = []
+        for i, b in enumerate(blocks):
+            eng.use_block(b, i, len(blocks))
+            sizes.append(sorted(r[0] for r in eng.con.execute("SELECT DISTINCT case_id FROM ev").fetchall()))
+        eng.use_block(None)
+    # cumulative events before each case: A 0, B0 9, B1 10, … B8 17; block = before × 3 // 18
+    assert sizes == [["A"], ["B0", "B1", "B2"], ["B3", "B4", "B5", "B6", "B7", "B8"]]
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_per_case_steps_drop_only_their_own_tables():
+    """A per-case step run block by block may drop only tables made in its block (a table
+    from before the blocks would be gone for the next block)."""
+    from procmine.engine.definitions import BY_CASE, DONE_AFTER
+
+    for step, dropped in DONE_AFTER.items():
+        if step in BY_CASE:
+            assert set(dropped) <= set(BY_CASE), step
+
+
 def test_a_bad_block_size_is_a_clear_error(monkeypatch):
     from procmine.errors import UsageError
 

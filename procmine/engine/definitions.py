@@ -167,8 +167,8 @@ FROM (SELECT DISTINCT service FROM ev WHERE service IS NOT NULL) x"""))
 SELECT department, CAST(row_number() OVER (ORDER BY department) AS BIGINT) AS d
 FROM (SELECT DISTINCT department FROM ev WHERE department IS NOT NULL) x"""))
     out.append(("d_case", """
-SELECT case_id, CAST(row_number() OVER (ORDER BY case_id NULLS LAST) AS BIGINT) AS c
-FROM (SELECT DISTINCT case_id FROM ev) x"""))
+SELECT case_id, CAST(row_number() OVER (ORDER BY case_id NULLS LAST) AS BIGINT) AS c, n
+FROM (SELECT case_id, count(*) AS n FROM ev GROUP BY case_id) x"""))  # n: the case's events
 
     # -- per event, in case/time order (ties keep the export's order)
     out.append(("ev1", f"""

@@ -186,6 +186,7 @@ class DuckDBEngine:
         self.block_events = options.block_events or BLOCK_EVENTS
         self._temp = options.temp_dir or None
         self._blocks: tempfile.TemporaryDirectory | None = None
+        self._made: str | None = None
         self._ev_sql = ""
         if options.memory_limit:
             config["memory_limit"] = str(options.memory_limit)
@@ -243,33 +244,46 @@ class DuckDBEngine:
 
     # -- blocks of cases (a log far beyond memory: the per-case steps one block at a time)
     def split_by_case(self, events: int) -> list:
-        """Split the events into blocks of whole cases (by case code, ``d_case``) when the log
-        has more than ``block_events`` events: a Parquet file set per block in the spill
-        directory (removed once the blocks have run, or on close). ``[None]``: one block, the log."""
+        """Split the events into blocks of whole cases (consecutive case codes, ``d_case``,
+        about the same number of events each) when the log has more than ``block_events``
+        events: a Parquet file set per block in the spill directory (removed once the
+        blocks have run, or on close). ``[None]``: one block, the log."""
         blocks = -(-int(events) // self.block_events)
         if blocks <= 1:
             return [None]
-        self._blocks = tempfile.TemporaryDirectory(prefix="procmine-blocks-", dir=self._temp)
+        if self._dir is not None:  # storage "disk": beside the database file
+            where = self._dir.name
+        else:
+            where = os.path.abspath(self.con.execute("SELECT current_setting('temp_directory')").fetchone()[0]
+                                    or self._temp or tempfile.gettempdir())
+            if not os.path.isdir(where):  # DuckDB's own spill directory, made before DuckDB needs it
+                os.makedirs(where)
+                self._made = where  # removed on close if nothing else is left in it
+        self._blocks = tempfile.TemporaryDirectory(prefix="procmine-blocks-", dir=where)
         out = os.path.join(self._blocks.name, "ev")
         if self.progress is not None:
             self.progress(f"cases split into {blocks} blocks")
-        n = self.con.execute("SELECT count(*) FROM d_case").fetchone()[0]
-        self.con.execute(f"COPY (SELECT e.*, CAST((k.c - 1) * {blocks} // {n} AS BIGINT) AS __blk FROM ev e "
-                         "JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id) "
+        # a case's block: the events of the cases before it (in code order), as a share of all
+        self.con.execute(f"""CREATE OR REPLACE TEMP TABLE __case_block AS
+SELECT case_id, CAST(coalesce(sum(n) OVER (ORDER BY c ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0)
+                     * {blocks} // {max(int(events), 1)} AS BIGINT) AS __blk FROM d_case""")
+        self.con.execute("COPY (SELECT e.*, k.__blk FROM ev e "
+                         "JOIN __case_block k ON k.case_id IS NOT DISTINCT FROM e.case_id) "
                          f"TO {_sql_text(out)} (FORMAT parquet, PARTITION_BY (__blk))")
+        self.con.execute("DROP TABLE __case_block")
         return sorted((str(p) for p in Path(out).glob("__blk=*")), key=lambda p: int(p.rsplit("=", 1)[1]))
 
-    def use_block(self, block, of: int) -> None:
-        """``ev`` = the events of one block (a directory from :meth:`split_by_case`), or
-        (``None``) the whole log again, the blocks' files removed."""
+    def use_block(self, block, i: int = 0, of: int = 1) -> None:
+        """``ev`` = the events of block ``i`` of ``of`` (a directory from :meth:`split_by_case`),
+        or (``None``) the whole log again, the blocks' files removed."""
         if block is None:
             if self._blocks is not None:
-                self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
                 self._blocks.cleanup()
                 self._blocks = None
+                self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
             return
         if self.progress is not None:
-            self.progress(f"cases, block {int(block.rsplit('=', 1)[1]) + 1} of {of}")
+            self.progress(f"cases, block {i + 1} of {of}")
         self.con.execute("CREATE OR REPLACE TEMP VIEW ev AS SELECT * FROM "
                          f"read_parquet({_sql_text(os.path.join(block, '*.parquet'))}, hive_partitioning = false)")
 
@@ -281,7 +295,8 @@ class DuckDBEngine:
     def materialize(self, name: str, sql: str, view: bool = False, append: bool = False) -> None:
         """The table (or view) ``name`` as ``sql``; ``append``: its rows added to the table."""
         if self.progress is not None and not view:
-            self.progress(STEP_LABELS.get(name, name))
+            base = name.removesuffix("__all")  # a block's rows added to the whole: the step's own label
+            self.progress(STEP_LABELS.get(base, base))
         if append:
             self.con.execute(f"INSERT INTO {name} {sql}")
             return
@@ -305,10 +320,14 @@ class DuckDBEngine:
             except Exception:  # pragma: no cover
                 pass
         self.con.close()
-        if self._blocks is not None:
-            self._blocks.cleanup()
-        if self._dir is not None:
-            self._dir.cleanup()
+        try:
+            if self._blocks is not None:
+                self._blocks.cleanup()
+            if self._made is not None and os.path.isdir(self._made) and not os.listdir(self._made):
+                os.rmdir(self._made)
+        finally:
+            if self._dir is not None:
+                self._dir.cleanup()
 
     def __enter__(self):
         return self
@@ -452,7 +471,7 @@ class SparkEngine:
         """One block: Spark partitions the work itself."""
         return [None]
 
-    def use_block(self, block, of: int) -> None:
+    def use_block(self, block, i: int = 0, of: int = 1) -> None:
         pass
 
     def materialize(self, name: str, sql: str, view: bool = False, append: bool = False) -> None:
