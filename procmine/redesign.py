@@ -27,6 +27,7 @@ calendar from the case's real start.
 from __future__ import annotations
 
 import difflib
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -147,10 +148,8 @@ def load_plan(path: str | Path) -> Plan:
 def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
     acts = set(log["activity"].dropna().astype(str))
     depts = set(log["department"].dropna().astype(str))
-    docs = set()
-    for lst in log["materials"]:
-        if lst is not None:
-            docs.update(rules.catalogue.normalize(m) for m in lst)
+    names = {m for lst in log["materials"] if lst is not None for m in lst}  # each distinct name normalised once
+    docs = {rules.catalogue.normalize(m) for m in names}
     if plan.service and plan.service not in set(log["service"].dropna()):
         raise ConfigError(f"{path}: the plan's service {plan.service!r} is not in the log",
                          hint="services: " + ", ".join(sorted(map(str, log["service"].dropna().unique()))))
@@ -226,7 +225,7 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
     end_from = np.arange(n)      # a merged step ends where its last part ended
     mats = [list(m) if m is not None else [] for m in base["materials"]]
     in_person = base["in_person"].copy()
-    norm = rules.catalogue.normalize
+    norm = functools.lru_cache(maxsize=None)(rules.catalogue.normalize)  # a log repeats few names many times
     first_row = np.r_[True, case[1:] != case[:-1]]
     first_of_case = pd.Series(np.arange(n)).where(first_row).ffill().astype(int).to_numpy()
 
@@ -315,21 +314,34 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
 
 
 def _shift_milestones(out: pd.DataFrame, base: pd.DataFrame, ts: pd.Series, shift_h: np.ndarray) -> None:
-    """Case-level times move up by what the steps up to them saved (in place on ``out``)."""
+    """Case-level times move up by what the steps up to them saved (in place on ``out``).
+    Times are compared and moved as UTC nanoseconds, cases as integer codes (no Python
+    object per row)."""
     if not np.any(shift_h):
         return
-    steps = pd.DataFrame({"case_id": base["case_id"].astype(str).to_numpy(), "t": ts.to_numpy(),
-                          "shift": shift_h}).dropna(subset=["t"]).sort_values("t", kind="stable")
+    case = pd.factorize(base["case_id"], use_na_sentinel=False)[0]
+    steps = pd.DataFrame({"case": case, "t": _utc_ns(ts), "shift": shift_h}).dropna(subset=["t"]).sort_values(
+        "t", kind="stable")
     for col in ("accept_time", "finish_time", "deliver_time"):
         if base[col].isna().all():
             continue
-        q = pd.DataFrame({"case_id": base["case_id"].astype(str).to_numpy(), "t": base[col].to_numpy(),
-                          "row": np.arange(len(base))}).dropna(subset=["t"]).sort_values("t", kind="stable")
-        m = pd.merge_asof(q, steps, on="t", by="case_id", direction="backward")
-        moved = pd.Series(out[col].to_numpy(), index=np.arange(len(out)))
-        delta = pd.to_timedelta(m["shift"].fillna(0).to_numpy(), unit="h")
-        moved.loc[m["row"].to_numpy()] = (m["t"] - delta).to_numpy()
-        out[col] = pd.Series(moved.to_numpy(), index=out.index).astype(out[col].dtype)
+        q = pd.DataFrame({"case": case, "t": _utc_ns(base[col]), "row": np.arange(len(base))}).dropna(
+            subset=["t"]).sort_values("t", kind="stable")
+        m = pd.merge_asof(q, steps, on="t", by="case", direction="backward")
+        moved = _utc_ns(out[col]).copy()
+        delta = pd.to_timedelta(m["shift"].fillna(0).to_numpy(), unit="h").to_numpy(dtype="timedelta64[ns]")
+        moved[m["row"].to_numpy()] = m["t"].to_numpy(dtype="datetime64[ns]") - delta
+        back = pd.Series(moved, index=out.index)
+        tz = getattr(out[col].dtype, "tz", None)
+        out[col] = (back.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else back).astype(out[col].dtype)
+
+
+def _utc_ns(values: pd.Series) -> np.ndarray:
+    """datetime64[ns] (UTC for zone-aware values; NaT kept) without a Python object per row."""
+    values = pd.Series(values)
+    if isinstance(values.dtype, pd.DatetimeTZDtype):
+        values = values.dt.tz_convert("UTC").dt.tz_localize(None)
+    return values.to_numpy(dtype="datetime64[ns]")
 
 
 def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> tuple[pd.DataFrame, pd.Series]:
@@ -405,7 +417,7 @@ def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame
     g = c.groupby(u.to_numpy())
     out = pd.DataFrame({
         "steps": g["events"].sum(), "documents": g["materials_submitted"].sum(),
-        "trips": g["visits"].sum(min_count=1).where(g["visits"].apply(lambda v: v.notna().all())),
+        "trips": g["visits"].sum(min_count=1).where(~c["visits"].isna().groupby(u.to_numpy()).any()),
         "sla_days": g["sla_days"].max().astype(float),
     })
     multi = g.size() > 1
@@ -490,18 +502,24 @@ def _still_failing(pc: pd.DataFrame, h: pd.DataFrame, facts: pd.DataFrame) -> pd
     bad = pc[over.fillna(False) | trips.fillna(False)]
     if bad.empty:
         return pd.DataFrame(columns=["case_id", "service", "trips_after", "working_days_after", "sla_days", "reasons"])
-    trip_steps = facts[facts["trip"]].groupby("case_id")["activity"].agg(lambda x: "、".join(dict.fromkeys(x)))
+    facts = facts[facts["case_id"].astype(str).isin(set(map(str, bad.index)))]  # only the cases listed
+    trips = facts.loc[facts["trip"].fillna(False).astype(bool), ["case_id", "activity"]]
+    trip_steps = {cid: "、".join(dict.fromkeys(g.tolist()))
+                  for cid, g in trips.groupby("case_id", sort=False)["activity"]}
     spent = facts.assign(h=facts["wait_work_hours"].where(facts["wait_owner"] == "office").fillna(0)
                          + facts["service_work_hours"].fillna(0))
     longest = (spent.sort_values(["case_id", "h", "activity"], ascending=[True, False, True], kind="stable")
                .drop_duplicates("case_id").set_index("case_id")["activity"])
     reasons = []
-    for cid, r in bad.iterrows():
+    has_outcome = "outcome_after" in bad
+    for cid, trips_after, days_after, sla, outcome in zip(
+            bad.index, bad["trips_after"], bad["working_days_after"], bad["sla_days"],
+            bad["outcome_after"] if has_outcome else [None] * len(bad)):
         why = []
-        if r["trips_after"] == r["trips_after"] and r["trips_after"] > 1:
-            why.append(f"仍需跑动{int(r['trips_after'])}次（{trip_steps.get(cid, '')}）")
-        if r.get("outcome_after") in ("超期", "超期在办"):
-            why.append(f"仍超时限：{r['working_days_after']:g}>{r['sla_days']:g}个工作日，耗时最多的是「{longest.get(cid, '')}」")
+        if trips_after == trips_after and trips_after > 1:
+            why.append(f"仍需跑动{int(trips_after)}次（{trip_steps.get(cid, '')}）")
+        if outcome in ("超期", "超期在办"):
+            why.append(f"仍超时限：{days_after:g}>{sla:g}个工作日，耗时最多的是「{longest.get(cid, '')}」")
         reasons.append("；".join(why))
     out = bad.reset_index().rename(columns={"index": "case_id"})[["case_id", "service", "trips_after",
                                                                    "working_days_after", "sla_days"]]

@@ -5,7 +5,9 @@
   ``PROCMINE_MEMORY_LIMIT``, ``--temp-dir`` / ``PROCMINE_TEMP_DIR``); its tables
   in memory (the default, spilled past the limit) or compressed in a database
   file in the spill directory (``--storage disk`` / ``PROCMINE_STORAGE``), for
-  logs far beyond RAM.
+  logs far beyond RAM. A log of more than ``block_events`` events
+  (``PROCMINE_BLOCK_EVENTS``, default 20M) runs its per-case steps block by
+  block of whole cases (``split_by_case``, ``use_block``).
 - ``spark``: PySpark, for a cluster. The master (``local[2]``, ``spark://host:7077``,
   ``yarn``) or a Spark Connect URL (``sc://host:15002``) comes from ``--spark-master``
   or ``PROCMINE_SPARK_MASTER``; the log is read from any path Spark can read (a
