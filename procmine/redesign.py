@@ -146,11 +146,11 @@ def load_plan(path: str | Path) -> Plan:
 
 
 def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
-    acts = set(log["activity"].dropna().astype(str))
-    depts = set(log["department"].dropna().astype(str))
-    names = {m for lst in log["materials"] if lst is not None for m in lst}  # each distinct name normalised once
+    acts = set(map(str, log["activity"].dropna().unique()))  # distinct values, not a Python object per row
+    depts = set(map(str, log["department"].dropna().unique()))
+    names = set(map(str, log["materials"].explode().dropna().unique()))  # each distinct name normalised once
     docs = {rules.catalogue.normalize(m) for m in names}
-    if plan.service and plan.service not in set(log["service"].dropna()):
+    if plan.service and plan.service not in set(log["service"].dropna().unique()):
         raise ConfigError(f"{path}: the plan's service {plan.service!r} is not in the log",
                          hint="services: " + ", ".join(sorted(map(str, log["service"].dropna().unique()))))
 
@@ -223,7 +223,7 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
     carry = np.zeros(n)          # hours saved at this row: every later row of the case moves up by it
     own = np.zeros(n)            # hours this row itself moves up (besides what rows before it saved)
     end_from = np.arange(n)      # a merged step ends where its last part ended
-    mats = [list(m) if m is not None else [] for m in base["materials"]]
+    mats = _lists(base["materials"])
     in_person = base["in_person"].copy()
     norm = functools.lru_cache(maxsize=None)(rules.catalogue.normalize)  # a log repeats few names many times
     first_row = np.r_[True, case[1:] != case[:-1]]
@@ -283,7 +283,7 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
             if len(run) < 2:
                 continue
             s = span[run]
-            before_j = np.r_[0.0, np.cumsum(s)[:-1]]
+            before_j = np.concatenate(([0.0], np.cumsum(s)[:-1]))
             own[run] += before_j            # every branch starts when the block starts
             carry[run[-1]] += s.sum() - s.max()  # later steps: the block lasts its longest branch
     shift_h = pd.Series(carry).groupby(case).cumsum().to_numpy() - carry + own
@@ -336,6 +336,14 @@ def _shift_milestones(out: pd.DataFrame, base: pd.DataFrame, ts: pd.Series, shif
         out[col] = (back.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else back).astype(out[col].dtype)
 
 
+def _lists(values: pd.Series) -> list[list]:
+    """Each row's documents as a new Python list (empty for none), read by Arrow in one go
+    when the column is an Arrow list."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        return [x if x is not None else [] for x in values.array.__arrow_array__().to_pylist()]
+    return [list(m) if m is not None and m is not pd.NA else [] for m in values]
+
+
 def _utc_ns(values: pd.Series) -> np.ndarray:
     """datetime64[ns] (UTC for zone-aware values; NaT kept) without a Python object per row."""
     values = pd.Series(values)
@@ -377,7 +385,7 @@ def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> 
         out[col] = out[col] - delta.to_numpy()
     # one intake: the dropped intakes' documents go to the matter's intake; each document once
     norm = rules.catalogue.normalize
-    mats = [list(m) if m is not None else [] for m in out["materials"]]
+    mats = _lists(out["materials"])
     intake_row = {}
     for i in np.flatnonzero(inb & (kind == "intake") & ~drop):
         intake_row[unit.iat[i]] = i
