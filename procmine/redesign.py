@@ -198,7 +198,8 @@ def _hours_ns(h: np.ndarray) -> np.ndarray:
     return np.round(np.nan_to_num(h, nan=0.0) * 3600e9).astype(np.int64)
 
 
-def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, pd.Series]:
+def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | None = None
+           ) -> tuple[pd.DataFrame, pd.Series]:
     """The log as it would have run under ``plan`` (a new frame; ``log`` is untouched), and
     each case's unit (itself, or its 一件事 instance after a ``bundle``).
 
@@ -208,10 +209,14 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules) -> tuple[pd.DataFrame, p
     applied) takes its longest branch; shared documents are not handed over and a
     removed step's documents are collected at the intake; online/deliver steps are
     no trips. Case-level milestones move with the steps before them. Cases outside
-    the plan are copied unchanged."""
+    the plan are copied unchanged. ``facts``: the log's per-event facts when already
+    measured (:func:`procmine.metrics.measure` gives them in the same case/event order
+    as ``sorted_log``), else measured here."""
     base = sorted_log(log)
     cal = rules.calendar()
-    facts = event_facts(base, rules, cal)
+    facts = facts if facts is not None else event_facts(base, rules, cal)
+    if len(facts) != len(base):
+        facts = event_facts(base, rules, cal)
     n = len(base)
     case = base["case_id"].astype(str).to_numpy()
     act = base["activity"].astype(str).to_numpy()
@@ -452,7 +457,7 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     _check(plan, log, rules, path)
     observed = measure(log, rules)
-    after_log, unit_of = replay(log, plan, rules)
+    after_log, unit_of = replay(log, plan, rules, facts=observed.facts)  # the same events, measured once
     replayed = measure(after_log, rules, as_of=observed.as_of)
     before = _per_unit(observed.cases, unit_of, observed.calendar)
     a = replayed.cases.set_index("case_id")
@@ -512,8 +517,13 @@ def _still_failing(pc: pd.DataFrame, h: pd.DataFrame, facts: pd.DataFrame) -> pd
         return pd.DataFrame(columns=["case_id", "service", "trips_after", "working_days_after", "sla_days", "reasons"])
     facts = facts[facts["case_id"].astype(str).isin(set(map(str, bad.index)))]  # only the cases listed
     trips = facts.loc[facts["trip"].fillna(False).astype(bool), ["case_id", "activity"]]
-    trip_steps = {cid: "、".join(dict.fromkeys(g.tolist()))
-                  for cid, g in trips.groupby("case_id", sort=False)["activity"]}
+    trips = trips.drop_duplicates(["case_id", "activity"])  # each step once, in the order first seen
+    cid = trips["case_id"].astype(str).to_numpy(dtype=object)
+    order = np.argsort(cid, kind="stable")
+    cid, steps = cid[order], trips["activity"].astype(str).to_numpy(dtype=object)[order]
+    cut = np.flatnonzero(cid[1:] != cid[:-1]) + 1
+    trip_steps = {cid[i]: "、".join(part) for i, part in zip(np.concatenate(([0], cut)), np.split(steps, cut))
+                  if len(part)}
     spent = facts.assign(h=facts["wait_work_hours"].where(facts["wait_owner"] == "office").fillna(0)
                          + facts["service_work_hours"].fillna(0))
     longest = (spent.sort_values(["case_id", "h", "activity"], ascending=[True, False, True], kind="stable")
