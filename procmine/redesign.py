@@ -232,7 +232,8 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     in_person = base["in_person"].copy()
     norm = functools.lru_cache(maxsize=None)(rules.catalogue.normalize)  # a log repeats few names many times
     first_row = np.r_[True, case[1:] != case[:-1]]
-    first_of_case = pd.Series(np.arange(n)).where(first_row).ffill().astype(int).to_numpy()
+    case_starts = np.flatnonzero(first_row)      # each case's first row (rows are in case order)
+    case_no = np.cumsum(first_row) - 1           # each row's case, numbered
 
     def kept_runs(hit: np.ndarray) -> list[np.ndarray]:
         idx = np.flatnonzero(hit & keep)
@@ -245,12 +246,15 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     for ch in plan.changes:
         hit = scope & np.isin(act, ch.names)
         if ch.kind == "remove":
-            for i in np.flatnonzero(hit & keep):
-                carry[i] += span[i]
-                j = first_of_case[i]
-                while j < n and case[j] == case[i] and (not keep[j] or hit[j]):
-                    j += 1
-                if j < n and case[j] == case[i] and j != i:  # documents still collected once, at the intake
+            gone = np.flatnonzero(hit & keep)
+            carry[gone] += span[gone]
+            # the documents of a removed step are still collected once, at the case's first
+            # step that stays (none: they go with the step)
+            stays = np.where(keep & ~hit, np.arange(n), n)
+            first_stay = np.minimum.reduceat(stays, case_starts)[case_no] if len(gone) else stays
+            for i in gone:
+                j = first_stay[i]
+                if j < n and mats[i]:
                     have = {norm(m) for m in mats[j]}
                     mats[j] += [m for m in mats[i] if norm(m) not in have]
             keep &= ~hit
@@ -284,13 +288,16 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     for ch in plan.changes:  # parallel blocks, on the steps that remain
         if ch.kind != "parallel":
             continue
+        by_len: dict[int, list] = {}  # blocks of one length together: row-wise sums, the same per block
         for run in kept_runs(scope & np.isin(act, ch.names)):
-            if len(run) < 2:
-                continue
-            s = span[run]
-            before_j = np.concatenate(([0.0], np.cumsum(s)[:-1]))
-            own[run] += before_j            # every branch starts when the block starts
-            carry[run[-1]] += s.sum() - s.max()  # later steps: the block lasts its longest branch
+            if len(run) >= 2:
+                by_len.setdefault(len(run), []).append(run)
+        for runs in by_len.values():
+            idx = np.vstack(runs)
+            s = span[idx]
+            before_j = np.concatenate((np.zeros((len(runs), 1)), np.cumsum(s, axis=1)[:, :-1]), axis=1)
+            own[idx] += before_j            # every branch starts when the block starts
+            carry[idx[:, -1]] += s.sum(axis=1) - s.max(axis=1)  # later steps: the block lasts its longest branch
     shift_h = pd.Series(carry).groupby(case).cumsum().to_numpy() - carry + own
     shift = _hours_ns(shift_h)
     start = base["start_time"].to_numpy(dtype="datetime64[ns]").view("int64")
