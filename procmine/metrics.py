@@ -132,11 +132,11 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
 
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None,
          events: int = 0) -> list[str]:
-    """Materialise the definitions (up to the step ``upto``, in the order they run: the
-    steps before the first per-case one, the per-case ones, the rest; ``upto`` runs
-    in one block); the tables left in the engine. The per-case steps (``BY_CASE``) run once per block of cases
-    when the engine splits a log of ``events`` events (``EngineOptions.block_events``),
-    each block's rows appended."""
+    """Materialise the definitions; the tables left in the engine. They run in this
+    order: the steps before the first per-case one, the per-case ones (``BY_CASE``),
+    the rest. The per-case steps run once per block of cases when the engine splits
+    a log of ``events`` events (``EngineOptions.block_events``), each block's rows
+    appended. ``upto``: stop after that step (in that order, in one block)."""
     from .engine.definitions import BY_CASE, DONE_AFTER, VIEWS, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)

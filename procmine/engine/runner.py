@@ -470,18 +470,16 @@ class SparkEngine:
         self.spark.createDataFrame(rows, schema=schema).createOrReplaceTempView(name)
 
     def split_by_case(self, events: int) -> list:
-        """One block: Spark partitions the work itself."""
+        """One block: Spark partitions the work itself (so it never appends or renames)."""
         return [None]
 
     def use_block(self, block, i: int = 0, of: int = 1) -> None:
         pass
 
-    def materialize(self, name: str, sql: str, view: bool = False, append: bool = False) -> None:
+    def materialize(self, name: str, sql: str, view: bool = False) -> None:
         if self.progress is not None and not view:
             self.progress(STEP_LABELS.get(name, name))
         df = self.spark.sql(self._sql(sql))
-        if append:
-            df = self.spark.table(name).unionByName(df)
         if not view:
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
@@ -493,10 +491,6 @@ class SparkEngine:
 
     def drop(self, name: str) -> None:
         """Free a table no later step reads."""
-        self.spark.catalog.dropTempView(name)
-
-    def rename(self, name: str, to: str) -> None:
-        self.spark.table(name).createOrReplaceTempView(to)
         self.spark.catalog.dropTempView(name)
 
     def close(self) -> None:
