@@ -67,6 +67,9 @@ def order_log(log: pd.DataFrame) -> pd.DataFrame:
     end = np.where(end == nat, np.iinfo(np.int64).max, end)
     case_codes, _ = pd.factorize(out["case_id"], sort=True)
     # ties keep input order, which is file, sheet, row order
+    dc, dt, de = np.diff(case_codes), np.diff(ts), np.diff(end)
+    if ((dc > 0) | ((dc == 0) & ((dt > 0) | ((dt == 0) & (de >= 0))))).all():
+        return out.reset_index(drop=True)  # already in order (exports often are): no sort, no copy
     order = np.lexsort((np.arange(len(out)), end, ts, case_codes))
     return out.iloc[order].reset_index(drop=True)
 

@@ -230,17 +230,22 @@ def _service_from(table: RawSheet) -> tuple[str | None, str]:
     return stem, f"file name {stem!r}"
 
 
+_SUMMARY = r"\s*(?:合\s*计|总\s*计|小\s*计|共\s*计|总数|汇总|累计|(?i:total|sum)\b)"
+
+
 class _Rows:
     """Collects per-row rejections, first reason wins."""
 
     def __init__(self, n: int) -> None:
         self.reason = np.full(n, None, dtype=object)
+        self._ok = np.ones(n, dtype=bool)
 
     def reject(self, mask, reason) -> None:
         """``reason``: a string, or a function of the row positions giving one per row."""
-        mask = np.asarray(mask, dtype=bool) & (self.reason == None)  # noqa: E711
+        mask = np.asarray(mask, dtype=bool) & self._ok
         if not mask.any():
             return
+        self._ok &= ~mask
         if isinstance(reason, str):
             self.reason[mask] = reason
         else:
@@ -249,7 +254,7 @@ class _Rows:
 
     @property
     def ok(self) -> np.ndarray:
-        return self.reason == None  # noqa: E711
+        return self._ok.copy()
 
 
 def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
@@ -281,6 +286,8 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
         futures = {("t", c): pool.submit(parse_times, df[c]) for c in dict.fromkeys(time_cols)}
         if table.kind != "xes":
             futures.update({("s", c): pool.submit(normalize_text, df[c]) for c in dict.fromkeys(text_cols)})
+        # Summary/footer rows: 合计 in the case id or the first cells.
+        futures.update({("m", c): pool.submit(str_match, df[c], _SUMMARY) for c in df.columns[: min(3, df.shape[1])]})
         done = {k: f.result() for k, f in futures.items()}
     parsed_times = {c: v for (kind, c), v in done.items() if kind == "t"}
     normalized = {c: v for (kind, c), v in done.items() if kind == "s"}
@@ -289,10 +296,10 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
         return normalized[c] if c in normalized else normalize_text(df[c])
 
     case = norm(cols["case_id"]) if table.kind != "xes" else df[cols["case_id"]].astype("string")
-    # Summary/footer rows: 合计 in the case id or the first cells.
     summary = np.zeros(n, dtype=bool)
-    for c in df.columns[: min(3, df.shape[1])]:
-        summary |= str_match(df[c], r"\s*(?:合\s*计|总\s*计|小\s*计|共\s*计|总数|汇总|累计|(?i:total|sum)\b)")
+    for (kind, _), hit in done.items():
+        if kind == "m":
+            summary |= hit
     rows.reject(summary, "summary row (合计/总计), not a case")
     rows.reject(case.isna().to_numpy(), f"no case id ({cols['case_id']} is empty)")
     numeric = cols["case_id"] in table.numeric_columns
@@ -312,12 +319,12 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
             svc = svc.fillna(fallback or "")
     else:
         name, service_from = _service_from(table)
-        svc = pd.Series(name, index=df.index, dtype="string")
+        svc = _same_text(name, df.index)
 
     def text(fld: str) -> pd.Series:
         c = cols.get(fld)
         if not c:
-            return pd.Series(pd.NA, index=df.index, dtype="string")
+            return _no_text(df.index)
         return norm(c) if table.kind != "xes" else df[c].astype("string")
 
     common = {
@@ -396,8 +403,8 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
         extra[key] = col.astype("string") if col.dtype == object else col
     if extra:
         events = pd.concat([events, pd.DataFrame(extra, index=events.index)], axis=1)
-    events["source_file"] = pd.Series(Path(table.file).name, index=events.index, dtype="string")
-    events["source_sheet"] = pd.Series(table.sheet, index=events.index, dtype="string")
+    events["source_file"] = _same_text(Path(table.file).name, events.index)
+    events["source_sheet"] = _same_text(table.sheet, events.index)
     events["source_row"] = table.rows[src_pos].astype("int64")
     bad = ~ok
     rej = _rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
@@ -428,6 +435,9 @@ def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, l
 
 
 def _take(series: pd.Series, pos: np.ndarray) -> pd.Series:
+    """The rows at ``pos`` (ascending, distinct), renumbered; all of them without a copy."""
+    if len(pos) == len(series):
+        return series.reset_index(drop=True)
     return series.iloc[pos].reset_index(drop=True)
 
 
@@ -474,7 +484,7 @@ def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, par
             continue
         dept = normalize_text(df[st.department]) if st.department else dept_all
         res = normalize_text(df[st.resource]) if st.resource else res_all
-        ev = {"_pos": pd.Series(pos), "activity": pd.Series(st.name, index=range(len(pos)), dtype="string"),
+        ev = {"_pos": pd.Series(pos), "activity": _same_text(st.name, pd.RangeIndex(len(pos))),
               "department": _take(dept, pos), "resource": _take(res, pos),
               "start_time": _take(start, pos), "end_time": _take(end, pos)}
         for name in COMMON:
@@ -497,6 +507,25 @@ def _wide_events(df, sm: SheetMapping, rows: _Rows, common, materials, text, par
     return pd.concat(frames, ignore_index=True), int(ok.sum())
 
 
+def _no_text(index: pd.Index) -> pd.Series:
+    """An all-missing string column, built as Arrow buffers (pandas fills it from pd.NA row by row)."""
+    n = len(index)
+    # zeroed buffers from calloc: pages the OS maps on first read, not written here
+    arr = pa.LargeStringArray.from_buffers(n, pa.py_buffer(np.zeros(n + 1, np.int64)), pa.py_buffer(b""),
+                                           pa.py_buffer(np.zeros((n + 7) // 8, np.uint8)), null_count=n)
+    return pd.Series(pd.array(arr, dtype="string"), index=index)
+
+
+def _same_text(value: str | None, index: pd.Index) -> pd.Series:
+    """One string on every row, its Arrow buffers written at once (pandas takes it row by row)."""
+    if value is None:
+        return _no_text(index)
+    raw = str(value).encode("utf-8")
+    offsets = np.arange(len(index) + 1, dtype=np.int64) * len(raw)
+    arr = pa.LargeStringArray.from_buffers(len(index), pa.py_buffer(offsets), pa.py_buffer(raw * len(index)))
+    return pd.Series(pd.array(arr, dtype="string"), index=index)
+
+
 def _empty_materials(n: int) -> pd.Series:
     arr = pa.ListArray.from_arrays(pa.array(np.zeros(n + 1, dtype=np.int32)), pa.array([], pa.string()))
     return pd.Series(pd.array(arr, dtype=MATERIALS_DTYPE))
@@ -512,10 +541,11 @@ def _typed(ev: dict, n: int) -> pd.DataFrame:
         if name == "materials":
             data[name] = col if col is not None else _empty_materials(n)
         elif col is None:
-            data[name] = pd.Series(pd.NA if dtype != TIME_DTYPE else pd.NaT, index=range(n), dtype=dtype)
+            data[name] = (_no_text(pd.RangeIndex(n)) if dtype == "string" else
+                          pd.Series(pd.NA if dtype != TIME_DTYPE else pd.NaT, index=range(n), dtype=dtype))
         else:
             data[name] = col.astype(dtype)
-    return pd.DataFrame(data)
+    return pd.DataFrame(data, copy=False)
 
 
 def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
@@ -523,9 +553,10 @@ def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str)
     if log.empty:
         return log, 0, 0
     key_cols = [c for c in log.columns if c not in ("source_file", "source_sheet", "source_row")]
-    # Only rows equal on a few cheap columns can be exact duplicates.
-    cheap = ["case_id", "activity", "start_time", "end_time"]
-    candidates = log[cheap].duplicated(keep=False).to_numpy()
+    # Only rows equal on a few cheap columns can be exact duplicates: those whose
+    # hash of the columns is shared (a superset, made exact below).
+    candidates = pd.Series(_row_hash(log, ["case_id", "activity", "start_time", "end_time"])
+                           ).duplicated(keep=False).to_numpy()
     if not candidates.any():
         return log, 0, 0
     sub = log.loc[candidates, key_cols].copy()
@@ -555,6 +586,20 @@ def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str)
             r.duplicates += len(gone_rows)
             r.rows_used -= len(gone_rows)
     return log.loc[~drop].reset_index(drop=True), found, int(drop.sum())
+
+
+def _row_hash(log: pd.DataFrame, cols: list[str]) -> np.ndarray:
+    """A uint64 per row, equal for rows equal on ``cols`` (unequal rows may collide)."""
+    h = np.zeros(len(log), dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for c in cols:
+            col = log[c]
+            if isinstance(col.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(col.dtype):
+                key = col.to_numpy(dtype="datetime64[ns]").view(np.int64)  # NaT is one value
+            else:
+                key = pd.factorize(col)[0].astype(np.int64)  # missing → -1
+            h = h * np.uint64(0x9E3779B97F4A7C15) + key.view(np.uint64)
+    return h
 
 
 # Fields whose raw text is kept as an attribute when some value is not understood.

@@ -48,10 +48,35 @@ def from_arrow(arr: pa.Array, index: pd.Index) -> pd.Series:
 
 
 def normalize_text(values: pd.Series) -> pd.Series:
-    """NFKC-normalise (full-width → half-width) and strip; empty → NA."""
-    arr = pc.utf8_trim_whitespace(pc.utf8_normalize(arrow_strings(values), "NFKC"))
-    arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
-    return from_arrow(arr, values.index)
+    """NFKC-normalise (full-width → half-width) and strip; empty → NA.
+
+    A column that repeats its values (names of steps, departments, handlers;
+    case ids repeated per event) is normalised once per distinct value.
+    """
+    arr = arrow_strings(values)
+    if len(arr) >= _SAMPLE and len(pc.unique(arr.slice(0, _SAMPLE))) < _SAMPLE // 4:
+        coded = pc.dictionary_encode(arr)
+        return from_arrow(_normalized(coded.dictionary).take(coded.indices), values.index)
+    return from_arrow(_normalized(arr), values.index)
+
+
+_SAMPLE = 1 << 16  # rows looked at to decide whether a column repeats its values
+
+
+def _normalized(arr: pa.Array) -> pa.Array:
+    arr = trimmed(pc.utf8_normalize(arr, "NFKC"))
+    return pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
+
+
+# Unicode White_Space, as utf8_trim_whitespace trims it (RE2's \s is ASCII only)
+_EDGE_SPACE = r"^[\t-\r\x{1c}-\x{1f}\x{85}\p{Z}]|[\t-\r\x{1c}-\x{1f}\x{85}\p{Z}]$"
+
+
+def trimmed(arr: pa.Array) -> pa.Array:
+    """utf8_trim_whitespace, without copying a column that has nothing to trim."""
+    if not pc.any(pc.match_substring_regex(arr, _EDGE_SPACE)).as_py():
+        return arr
+    return pc.utf8_trim_whitespace(arr)
 
 
 def str_match(values: pd.Series, pattern: str) -> np.ndarray:
@@ -97,7 +122,7 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         present = ~np.isnan(num)
         text = None
     else:
-        arr = pc.utf8_trim_whitespace(arrow_strings(values))
+        arr = trimmed(arrow_strings(values))
         arr = pc.if_else(pc.equal(arr, ""), pa.scalar(None, arr.type), arr)
         text = from_arrow(arr, pd.RangeIndex(n))
         present = pc.is_valid(arr).to_numpy(zero_copy_only=False)
@@ -109,21 +134,12 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
         if fast_np.any():
             where = np.flatnonzero(fast_np)
             sub = arr if len(where) == n else arr.filter(fast)
-            date_only = pc.equal(pc.utf8_length(sub), 10)
-            stamp = pc.if_else(date_only,
-                               pc.binary_join_element_wise(sub, pa.scalar(" 00:00:00", sub.type), pa.scalar("", sub.type)),
-                               pc.utf8_slice_codeunits(sub, 0, 19))
-            stamp = pc.replace_substring(stamp, "T", " ")
-            parsed = pc.strptime(stamp, format="%Y-%m-%d %H:%M:%S", unit="ns", error_is_null=True)
-            # Arrow rolls 2024-02-30 over to 03-01: keep only days that survive.
-            same_day = pc.equal(pc.day(parsed), pc.cast(pc.utf8_slice_codeunits(sub, 8, 10), pa.int64()))
-            ok = pc.fill_null(same_day, False).to_numpy(zero_copy_only=False)
-            ns = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
-            digits = pc.utf8_slice_codeunits(sub, 20, 29)
-            if pc.max(pc.utf8_length(digits)).as_py():
-                frac = pc.utf8_rpad(digits, 9, "0")
-                frac = pc.if_else(pc.equal(digits, ""), pa.scalar("0", frac.type), frac)
-                ns = ns + pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+            try:  # Arrow's ISO 8601 cast, which refuses impossible dates; all or nothing
+                ns = pc.cast(sub, pa.timestamp("ns")).cast(pa.int64()).to_numpy(zero_copy_only=False)
+            except pa.ArrowInvalid:
+                ns, ok = _fast_by_parts(sub)
+            else:
+                ok = np.ones(len(where), dtype=bool)
             out[where[ok]] = ns[ok].view("datetime64[ns]")
             todo[where[ok]] = False
         if todo.any():
@@ -176,6 +192,26 @@ def parse_times(values: pd.Series) -> tuple[pd.Series, pd.Series]:
     return aware, pd.Series(failed, index=index)
 
 
+def _fast_by_parts(sub: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """Y-M-D[ H:M:S[.f]] strings → (ns since the epoch, valid) when some date does not exist."""
+    date_only = pc.equal(pc.utf8_length(sub), 10)
+    stamp = pc.if_else(date_only,
+                       pc.binary_join_element_wise(sub, pa.scalar(" 00:00:00", sub.type), pa.scalar("", sub.type)),
+                       pc.utf8_slice_codeunits(sub, 0, 19))
+    stamp = pc.replace_substring(stamp, "T", " ")
+    parsed = pc.strptime(stamp, format="%Y-%m-%d %H:%M:%S", unit="ns", error_is_null=True)
+    # Arrow rolls 2024-02-30 over to 03-01: keep only days that survive.
+    same_day = pc.equal(pc.day(parsed), pc.cast(pc.utf8_slice_codeunits(sub, 8, 10), pa.int64()))
+    ok = pc.fill_null(same_day, False).to_numpy(zero_copy_only=False)
+    ns = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+    digits = pc.utf8_slice_codeunits(sub, 20, 29)
+    if pc.max(pc.utf8_length(digits)).as_py():
+        frac = pc.utf8_rpad(digits, 9, "0")
+        frac = pc.if_else(pc.equal(digits, ""), pa.scalar("0", frac.type), frac)
+        ns = ns + pc.cast(frac, pa.int64()).to_numpy(zero_copy_only=False)
+    return ns, ok
+
+
 _DIALECT_STEPS = (  # Arrow (RE2) rewrites that bring the rarer spellings to Y-M-D H:M:S
     (r"^(\d{4})\.(\d{1,2})\.(\d{1,2})", r"\1-\2-\3"),
     (r"[年月/]", "-"),
@@ -195,12 +231,27 @@ def _parse_dialects(text: pd.Series) -> np.ndarray:
     if iso_np.any():
         parsed = pd.to_datetime(pd.Series(arr.filter(iso_tz).to_pandas()), format="ISO8601", errors="coerce", utc=True)
         out[iso_np] = parsed.dt.tz_convert(TZ).dt.tz_localize(None).to_numpy(dtype="datetime64[ns]")
+    quick = _quick_dialects(arr, iso_np)
+    left = ~iso_np
+    if quick is not None:
+        done, stamps = quick
+        out[done] = stamps
+        left &= ~done
+    if left.any():
+        where = np.flatnonzero(left)
+        out[where] = _rewritten(arr if len(where) == len(arr) else arr.take(pa.array(where)))
+    return out
+
+
+def _rewritten(arr: pa.Array) -> np.ndarray:
+    """Any spelling _DATE_RE reads once _DIALECT_STEPS have rewritten it; NaT = failed."""
+    out = np.full(len(arr), np.datetime64("NaT"), dtype="datetime64[ns]")
     for pattern, repl in _DIALECT_STEPS:
         arr = pc.replace_substring_regex(arr, pattern, repl)
     arr = pc.utf8_trim(arr, " -:")
     parts = pc.extract_regex(arr, _DATE_RE)
     ok = (pc.fill_null(pc.is_valid(parts), False).to_numpy(zero_copy_only=False)
-          & pc.fill_null(pc.is_valid(arr), False).to_numpy(zero_copy_only=False) & ~iso_np)
+          & pc.fill_null(pc.is_valid(arr), False).to_numpy(zero_copy_only=False))
     if ok.any():
         parts = parts.filter(pa.array(ok))
 
@@ -220,6 +271,50 @@ def _parse_dialects(text: pd.Series) -> np.ndarray:
         hh = hh + 12 * (np.isin(ampm, ["下午", "pm"]) & (hh < 12)) - 12 * (np.isin(ampm, ["上午", "am"]) & (hh == 12))
         out[ok] = assemble_times(y, m, d, hh, mm, ss, us)
     return out
+
+
+# The commonest other spellings, parsed by Arrow's strptime once a strict pattern
+# has vouched for their shape (strptime alone would also take "2024/ 3/5").
+_QUICK_RE = (r"^\d{4}(?:(?:/\d{1,2}/\d{1,2}|\.\d{1,2}\.\d{1,2}|-\d{1,2}-\d{1,2})(?: \d{1,2}:\d{1,2}(?::\d{1,2})?)?"
+             r"|年\d{1,2}月\d{1,2}日(?: ?\d{1,2}:\d{1,2}(?::\d{1,2})?)?)$")
+_QUICK_FORMATS = tuple(f"%Y{a}%m{b}%d{c}{t}" for a, b, c in (("/", "/", ""), ("年", "月", "日"), (".", ".", ""),
+                                                            ("-", "-", ""))
+                       for t in (" %H:%M:%S", " %H:%M", ""))
+
+
+def _quick_dialects(arr: pa.Array, skip: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(rows parsed, their datetime64[ns]) for the plain Y/M/D spellings, or None.
+
+    strptime rolls impossible dates over (2月30日 → 3月1日, second 60 → the next
+    minute): a result on day 1–3 of a month, or in second 0–1 when seconds were
+    given, is left to the slow path, which checks every part.
+    """
+    shaped = pc.fill_null(pc.match_substring_regex(arr, _QUICK_RE), False).to_numpy(zero_copy_only=False) & ~skip
+    if not shaped.any():
+        return None
+    where = np.flatnonzero(shaped)
+    sub = arr.take(pa.array(where))
+    got = np.full(len(where), np.datetime64("NaT"), dtype="datetime64[ns]")
+    for fmt in _QUICK_FORMATS:
+        todo = np.isnat(got)
+        if not todo.any():
+            break
+        part = sub if todo.all() else sub.filter(pa.array(todo))
+        parsed = pc.strptime(part, format=fmt, unit="ns", error_is_null=True)
+        if parsed.null_count == len(parsed):
+            continue
+        ok = (pc.fill_null(pc.greater(pc.day(parsed), 3), False).to_numpy(zero_copy_only=False)
+              & pc.fill_null(pc.and_(pc.greater_equal(pc.year(parsed), 1900), pc.less_equal(pc.year(parsed), 2200)),
+                             False).to_numpy(zero_copy_only=False))
+        if "%S" in fmt:
+            ok &= pc.fill_null(pc.greater(pc.second(parsed), 1), False).to_numpy(zero_copy_only=False)
+        values = parsed.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False).view("datetime64[ns]")
+        slots = np.flatnonzero(todo)
+        got[slots[ok]] = values[ok]
+    done = ~np.isnat(got)
+    rows = np.zeros(len(arr), dtype=bool)
+    rows[where[done]] = True
+    return rows, got[done]
 
 
 def assemble_times(y, m, d, hh, mm, ss, us) -> np.ndarray:

@@ -425,7 +425,9 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
     title = " ".join(str(_cell_text(c)) for r in rows[:h] for c in r if _cell_text(c)) or None
     merges = pool.submit(_merged_ranges_any, path, kind, sheet_name)
     try:
-        loaded = reader.load_sheet(sheet_name, header_row=h, dtypes="string")
+        # blank and whitespace-only cells come back null (the same Unicode whitespace
+        # as Arrow's utf8_trim_whitespace), so _arrow_to_text need not look for them
+        loaded = reader.load_sheet(sheet_name, header_row=h, dtypes="string", whitespace_as_null=True)
         cols = loaded.available_columns()
         arrow = loaded.to_arrow()
         del loaded
@@ -433,7 +435,7 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
         raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
     abs_idx = [c.absolute_index for c in cols]
     names = [names_abs[a] if a < len(names_abs) else f"列{a + 1}" for a in abs_idx]
-    df = _arrow_to_text(arrow, names)
+    df = _arrow_to_text(arrow, names, blanks_are_null=True)
     del arrow
     source_rows = np.arange(len(df), dtype=np.int64) + h + 2
     ranges = merges.result()
@@ -448,8 +450,9 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
                     numeric_columns=numeric_cols, sheet_mapping=sheet_map)
 
 
-def _arrow_to_text(table, names: list[str]) -> pd.DataFrame:
-    """Arrow columns → pandas (Arrow-backed) strings; blank/whitespace → NA."""
+def _arrow_to_text(table, names: list[str], *, blanks_are_null: bool = False) -> pd.DataFrame:
+    """Arrow columns → pandas (Arrow-backed) strings; blank/whitespace → NA
+    (``blanks_are_null``: the reader has already made them null)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -459,16 +462,30 @@ def _arrow_to_text(table, names: list[str]) -> pd.DataFrame:
         # one contiguous array whose value offsets start at 0: pandas 3.0.0 takes rows of a
         # sliced string array (a batch cut out of a larger read) from the wrong bytes
         parts = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
-        col = pa.concat_arrays(parts) if parts else pa.array([], type=col.type)
+        if len(parts) != 1 or not _offsets_from_zero(parts[0]):
+            col = pa.concat_arrays(parts) if parts else pa.array([], type=col.type)
+        else:
+            col = parts[0]
         if not pa.types.is_string(col.type) and not pa.types.is_large_string(col.type):
             col = pc.cast(col, pa.string())
-        trimmed = pc.utf8_trim_whitespace(col)
-        col = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, col.type), col)
+        if not blanks_are_null:
+            trimmed = pc.utf8_trim_whitespace(col)
+            col = pc.if_else(pc.equal(trimmed, ""), pa.scalar(None, col.type), col)
         return pd.array(col, dtype="string")
 
     with cf.ThreadPoolExecutor(max_workers=2) as pool:  # Arrow kernels release the GIL
         data = dict(zip(names, pool.map(clean, table.columns)))
     return pd.DataFrame(data)
+
+
+def _offsets_from_zero(arr) -> bool:
+    """A string array whose first value offset is 0 (not a slice of a larger one)."""
+    import pyarrow as pa
+
+    if arr.offset or not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)) or not len(arr):
+        return False
+    width = np.int64 if pa.types.is_large_string(arr.type) else np.int32
+    return int(np.frombuffer(arr.buffers()[1], dtype=width, count=1)[0]) == 0
 
 
 def fill_merged(df: pd.DataFrame, ranges: list[tuple[int, int, int, int]], *, first_data_row: int,

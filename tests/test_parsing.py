@@ -89,3 +89,41 @@ def test_fractional_seconds_and_dotted_dates():
 def test_impossible_dates_are_rejected_not_rolled_over(bad):
     times, failed = parse_times(pd.Series([bad]))
     assert failed.iloc[0] and pd.isna(times.iloc[0])
+
+
+@pytest.mark.parametrize("bad", ["2024/3/5 9:12:60", "2024/3/31 24:00", "2024.2.30", "2023年2月29日 10:00",
+                                 "2024/3/514:05"])
+def test_impossible_slash_and_chinese_dates_fail_on_every_path(bad):
+    # strptime would roll 9:12:60 over to 9:13 and 2.30 to 3.1; the day after a 5 glued to the hour is not a day
+    times, failed = parse_times(pd.Series([bad, "2024/3/5 9:12:59", "2024年3月1日 0:00"]))
+    assert list(failed) == [True, False, False]
+    assert list(times[1:]) == [ts("2024-03-05 09:12:59"), ts("2024-03-01")]
+
+
+def test_one_impossible_iso_date_does_not_spoil_the_column():
+    times, failed = parse_times(pd.Series(["2024-02-30 10:00:00", "2024-03-05 14:05:00.5", "2024-03-05"]))
+    assert list(failed) == [True, False, False]
+    assert list(times[1:]) == [ts("2024-03-05 14:05:00.5"), ts("2024-03-05")]
+
+
+def test_values_padded_with_any_unicode_space_parse():
+    # Unicode White_Space (PropList.txt): TAB..CR, U+001C..U+001F, NEL, NBSP, OGHAM, EN QUAD..HAIR, LS, PS,
+    # NNBSP, MMSP, IDEOGRAPHIC SPACE
+    spaces = ["\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\x1f", "\x85", "\xa0", "\u1680", "\u2000", "\u200a",
+              "\u2028", "\u2029", "\u202f", "\u205f", "\u3000"]
+    values = pd.Series([f"{s}2024-03-05 14:05:00{s}" for s in spaces] + [f"{s}2024/3/5 9:12" for s in spaces])
+    times, failed = parse_times(values)
+    assert not failed.any()
+    assert set(times[: len(spaces)]) == {ts("2024-03-05 14:05")}
+    assert set(times[len(spaces):]) == {ts("2024-03-05 09:12")}
+
+
+def test_long_repetitive_text_column_normalised_like_a_short_one():
+    from procmine.parsing import normalize_text
+
+    # 80,000 rows with four distinct values: normalised once per value, the same result as row by row
+    values = pd.Series(["Ａ局 ", "\u3000", None, "政务服务中心"] * 20000, dtype="string")
+    out = normalize_text(values)
+    assert list(out[:4].fillna("<NA>")) == ["A局", "<NA>", "<NA>", "政务服务中心"]
+    assert out.isna().sum() == 40000 and (out[3::4] == "政务服务中心").all()
+    assert out.index.equals(values.index)
