@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -129,10 +130,38 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     ``max_unzipped_gb`` is refused (zip-bomb guard). A database URL as the
     source reads ``tables`` or ``query`` (see :mod:`procmine.sources.database`).
 
+    While it runs, Arrow allocates from the system allocator (see
+    :func:`_malloc_pool`); the caller's default memory pool is restored after.
+
     >>> result = read_export("logs/")                         # doctest: +SKIP
     >>> result.rows_read == result.events + result.duplicates + len(result.rejects)  # doctest: +SKIP
     True
     """
+    with _malloc_pool():
+        return _read_export(paths, mapping, duplicates=duplicates, service=service, max_unzipped_gb=max_unzipped_gb,
+                            tables=tables, query=query, password_file=password_file)
+
+
+@contextlib.contextmanager
+def _malloc_pool():
+    """Arrow's default memory pool set to the system allocator for the block, then restored.
+
+    A spreadsheet's cells are parsed by calamine, which allocates them with
+    malloc and frees them all once the sheet is in Arrow; taking the import's
+    Arrow buffers from malloc too reuses that memory instead of faulting in
+    fresh pages from mimalloc (about 0.2 s of the bench's 1M-row export).
+    Buffers remember their pool, so switching is safe.
+    """
+    previous = pa.default_memory_pool()
+    pa.set_memory_pool(pa.system_memory_pool())
+    try:
+        yield
+    finally:
+        pa.set_memory_pool(previous)
+
+
+def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_unzipped_gb: float,
+                 tables: Iterable[str], query: str | None, password_file: str | Path | None) -> ImportResult:
     if duplicates not in DUPLICATE_POLICIES:
         raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     if isinstance(paths, (str, Path)):
@@ -155,8 +184,10 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     for path in files:
         tables, skip = read_tables(path, mp, max_unzipped=int(max_unzipped_gb * 2**30))
         skipped.extend(skip)
-        for table in tables:
+        while tables:
+            table = tables.pop(0)  # each sheet's raw text is let go once it is converted
             events, rej, report, table_notes = _convert(table)
+            del table
             parts.append(events)
             rejects.append(rej)
             reports.append(report)

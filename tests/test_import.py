@@ -333,3 +333,28 @@ def test_wide_ledger_milestones_and_case_level_presence(workbook):
     assert m.loc["W1", "clock_days"] == 2 and m.loc["W2", "visits"] == 0
     # W1: came at 受理 Mon, and the 领证 stage Fri is a pick-up: 2 visits
     assert m.loc["W1", "visits"] == 2
+
+
+def test_import_leaves_the_callers_arrow_memory_pool_as_it_was(workbook, tmp_path):
+    import pyarrow as pa
+
+    path = workbook({"s": [HEADER, ["C1", "许可", "受理", "局", "甲", T(5, 9), T(5, 10)]]})
+    before = pa.default_memory_pool().backend_name
+    procmine.read_export(path)
+    assert pa.default_memory_pool().backend_name == before
+    bad = tmp_path / "empty.csv"
+    bad.write_text("x,y\n1,2\n", encoding="utf-8")
+    with pytest.raises(procmine.errors.ProcmineError):
+        procmine.read_export(bad)  # no header naming a case: an error, and the pool is still restored
+    assert pa.default_memory_pool().backend_name == before
+
+
+def test_sheet_with_whitespace_only_cells_and_padded_values(workbook):
+    # blank, full-width and non-breaking spaces are empty cells; padded values keep their content
+    path = workbook({"s": [HEADER,
+                           ["C1", "许可", " 受理 ", "\u3000", "\xa0", T(5, 9), T(5, 10)],
+                           ["\u3000", "许可", "审批", "局", "乙", T(5, 11), T(5, 12)]]})
+    r = procmine.read_export(path)
+    assert r.events == 1 and "no case id" in r.rejects.iloc[0]["reason"]
+    ev = r.log.iloc[0]
+    assert ev["activity"] == "受理" and pd.isna(ev["department"]) and pd.isna(ev["resource"])
