@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -15,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
-from .eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
+from .eventlog import CANONICAL, TIME_DTYPE, empty_log, malloc_pool, order_log
 from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
@@ -131,33 +130,15 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     source reads ``tables`` or ``query`` (see :mod:`procmine.sources.database`).
 
     While it runs, Arrow allocates from the system allocator (see
-    :func:`_malloc_pool`); the caller's default memory pool is restored after.
+    :func:`procmine.eventlog.malloc_pool`); the caller's default pool is restored after.
 
     >>> result = read_export("logs/")                         # doctest: +SKIP
     >>> result.rows_read == result.events + result.duplicates + len(result.rejects)  # doctest: +SKIP
     True
     """
-    with _malloc_pool():
+    with malloc_pool():
         return _read_export(paths, mapping, duplicates=duplicates, service=service, max_unzipped_gb=max_unzipped_gb,
                             tables=tables, query=query, password_file=password_file)
-
-
-@contextlib.contextmanager
-def _malloc_pool():
-    """Arrow's default memory pool set to the system allocator for the block, then restored.
-
-    A spreadsheet's cells are parsed by calamine, which allocates them with
-    malloc and frees them all once the sheet is in Arrow; taking the import's
-    Arrow buffers from malloc too reuses that memory instead of faulting in
-    fresh pages from mimalloc (about 0.2 s of the bench's 1M-row export).
-    Buffers remember their pool, so switching is safe.
-    """
-    previous = pa.default_memory_pool()
-    pa.set_memory_pool(pa.system_memory_pool())
-    try:
-        yield
-    finally:
-        pa.set_memory_pool(previous)
 
 
 def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_unzipped_gb: float,

@@ -340,8 +340,11 @@ def test_import_leaves_the_callers_arrow_memory_pool_as_it_was(workbook, tmp_pat
 
     path = workbook({"s": [HEADER, ["C1", "许可", "受理", "局", "甲", T(5, 9), T(5, 10)]]})
     before = pa.default_memory_pool().backend_name
-    procmine.read_export(path)
+    r = procmine.read_export(path)
     assert pa.default_memory_pool().backend_name == before
+    procmine.write_log(r.log, tmp_path / "log.parquet")
+    assert pa.default_memory_pool().backend_name == before
+    assert procmine.read_log(tmp_path / "log.parquet")["case_id"].tolist() == ["C1"]
     bad = tmp_path / "empty.csv"
     bad.write_text("x,y\n1,2\n", encoding="utf-8")
     with pytest.raises(procmine.errors.ProcmineError):
