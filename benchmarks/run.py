@@ -307,7 +307,7 @@ for k in range(copies):
     # flat: part-K.parquet; partitioned: batch=KK/part.parquet (hive-style, like an export per month)
     path = dest / (f"part-{tag}.parquet" if layout == "flat" else f"batch={tag}/part.parquet")
     path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(part, path, compression="zstd")  # as procmine.write_log writes the 1M log
+    pq.write_table(part, path, compression="zstd", row_group_size=131_072)  # as procmine.write_log writes
 print(copies * table.num_rows)
 """
 
