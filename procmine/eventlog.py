@@ -54,6 +54,20 @@ def attribute_columns(log: pd.DataFrame) -> list[str]:
     return [c for c in log.columns if c not in CANONICAL]
 
 
+def in_order(*keys: np.ndarray) -> bool:
+    """Whether the rows are already sorted by ``keys`` (most significant first), as a
+    stable lexsort would leave them. Compared, not subtracted: no overflow at the ends."""
+    if len(keys[0]) < 2:
+        return True
+    tied = np.ones(len(keys[0]) - 1, dtype=bool)
+    for k in keys:
+        before, after = k[:-1], k[1:]
+        if (tied & (after < before)).any():
+            return False
+        tied &= after == before
+    return True
+
+
 def order_log(log: pd.DataFrame) -> pd.DataFrame:
     """Canonical column order (attributes before provenance) and event order:
     by case, then time (start, else end), then source position."""
@@ -68,8 +82,7 @@ def order_log(log: pd.DataFrame) -> pd.DataFrame:
     end = np.where(end == nat, np.iinfo(np.int64).max, end)
     case_codes, _ = pd.factorize(out["case_id"], sort=True)
     # ties keep input order, which is file, sheet, row order
-    dc, dt, de = np.diff(case_codes), np.diff(ts), np.diff(end)
-    if ((dc > 0) | ((dc == 0) & ((dt > 0) | ((dt == 0) & (de >= 0))))).all():
+    if in_order(case_codes, ts, end):
         return out.reset_index(drop=True)  # already in order (exports often are): no sort, no copy
     order = np.lexsort((np.arange(len(out)), end, ts, case_codes))
     return out.iloc[order].reset_index(drop=True)

@@ -41,7 +41,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .eventlog import conform_columns
+from .eventlog import conform_columns, in_order
 from .rules import Rules, load_rules
 from .engine.workcal import calendar_table
 from .workdays import WorkCalendar
@@ -62,6 +62,8 @@ def sorted_log(log: pd.DataFrame) -> pd.DataFrame:
     ts = log["start_time"].fillna(log["end_time"]).to_numpy(dtype="datetime64[ns]").view("int64")
     end = log["end_time"].fillna(log["start_time"]).to_numpy(dtype="datetime64[ns]").view("int64")
     codes, _ = pd.factorize(log["case_id"], sort=True)
+    if in_order(codes, ts, end):
+        return log.reset_index(drop=True)  # a canonical log written by procmine is: no copy
     order = np.lexsort((np.arange(len(log)), end, ts, codes))
     return log.iloc[order].reset_index(drop=True)
 
@@ -71,9 +73,14 @@ def _us_to_time(values) -> pd.Series:
     ints = pd.array(pd.Series(values).to_numpy(), dtype="Int64") if not isinstance(values, pd.Series) \
         else pd.array(values, dtype="Int64")
     na = ints.isna()
-    ns = ints.to_numpy(dtype="int64", na_value=0) * 1000
+    # the engine made them as the instant + 8 h (runner._select): undone the same way, which
+    # needs no time-zone lookup per value (Shanghai has kept UTC+8 all year since 1991)
+    ns = ints.to_numpy(dtype="int64", na_value=0) * 1000 - _UTC8_NS
     ns[na] = np.iinfo(np.int64).min  # NaT
-    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize(TZ))
+    return pd.Series(pd.DatetimeIndex(ns.view("datetime64[ns]")).tz_localize("UTC").tz_convert(TZ))
+
+
+_UTC8_NS = 8 * 3600 * 10**9
 
 
 def _time_to_us(ts: pd.Series) -> pd.Series:
@@ -282,24 +289,27 @@ class Measured:
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
-        if self.facts_frame is None and self.events_loader is not None:
+        if self.events_loader is not None:
             full = self.events_loader()
             self.facts_frame, self.handovers_frame = full.facts, full.handovers
             self.events_loader = None
 
     @property
     def facts(self) -> pd.DataFrame:
-        self._load()
+        if self.facts_frame is None:
+            self._load()
         return self.facts_frame
 
     @property
     def handovers(self) -> pd.DataFrame:
-        self._load()
+        if self.handovers_frame is None:
+            self._load()
         return self.handovers_frame
 
 
 def measure(log, rules: Rules | str | None = None, *, as_of=None,
-            calendar: WorkCalendar | None = None, engine=None, events: bool = True, inside=None) -> Measured:
+            calendar: WorkCalendar | None = None, engine=None, events: bool = True, documents: bool = True,
+            inside=None) -> Measured:
     """Measure every event and case of ``log`` (a DataFrame, or the path of a Parquet
     log: a file or a partitioned directory) by the definitions above, run by
     ``engine`` ("duckdb", the default, or "spark"; or an
@@ -307,6 +317,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
 
     ``events=False``: the per-event and per-document tables (``facts``,
     ``handovers``) stay in the engine; asked for, they are measured again then.
+    ``documents=False``: the same for the per-document table alone.
     ``inside(eng, as_of_us)`` runs in the engine while the per-event, per-document
     and per-case tables exist (``facts``, ``docs``, ``trips``, ``cases``; it may drop
     them, ``facts`` excepted); ``Measured.aggregates`` holds what it returns."""
@@ -323,7 +334,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         as_of, n_events = _prepare(eng, log, rules, calendar, as_of)
         tables = _run(eng, rules, calendar, as_of, events=n_events)
         raw = eng.fetch("SELECT * FROM cases ORDER BY c")  # the code's order is the case id's
-        if events:
+        if events and documents:
             hand = eng.fetch("SELECT case_id, service, activity, department, pos, material FROM handovers "
                              "ORDER BY case_id, pos")
         vocab = eng.fetch("SELECT * FROM svc_vocab")
@@ -391,7 +402,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 
     return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
-                    aggregates=aggregates, events_loader=None if events else loader)
+                    aggregates=aggregates, events_loader=None if events and documents else loader)
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:

@@ -148,7 +148,7 @@ def load_plan(path: str | Path) -> Plan:
 def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
     acts = set(map(str, log["activity"].dropna().unique()))  # distinct values, not a Python object per row
     depts = set(map(str, log["department"].dropna().unique()))
-    names = set(map(str, log["materials"].explode().dropna().unique()))  # each distinct name normalised once
+    names = _document_names(log["materials"])  # each distinct name normalised once
     docs = {rules.catalogue.normalize(m) for m in names}
     if plan.service and plan.service not in set(log["service"].dropna().unique()):
         raise ConfigError(f"{path}: the plan's service {plan.service!r} is not in the log",
@@ -194,6 +194,18 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
             acts.add(ch.into)  # later changes may name the merged step
 
 
+def _document_names(values: pd.Series) -> set[str]:
+    """The distinct document names of a materials column (read by Arrow when it is an Arrow list)."""
+    if isinstance(values.dtype, pd.ArrowDtype):
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(values.array)
+        flat = pc.list_flatten(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
+        return {str(x) for x in pc.unique(flat).to_pylist() if x is not None}
+    return set(map(str, values.explode().dropna().unique()))
+
+
 def _hours_ns(h: np.ndarray) -> np.ndarray:
     return np.round(np.nan_to_num(h, nan=0.0) * 3600e9).astype(np.int64)
 
@@ -228,20 +240,26 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     carry = np.zeros(n)          # hours saved at this row: every later row of the case moves up by it
     own = np.zeros(n)            # hours this row itself moves up (besides what rows before it saved)
     end_from = np.arange(n)      # a merged step ends where its last part ended
-    mats = _lists(base["materials"])
+    mats = _Documents(base["materials"])
     in_person = base["in_person"].copy()
     norm = functools.lru_cache(maxsize=None)(rules.catalogue.normalize)  # a log repeats few names many times
     first_row = np.r_[True, case[1:] != case[:-1]]
     case_starts = np.flatnonzero(first_row)      # each case's first row (rows are in case order)
     case_no = np.cumsum(first_row) - 1           # each row's case, numbered
 
-    def kept_runs(hit: np.ndarray) -> list[np.ndarray]:
+    def run_ids(hit: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The rows hit that remain, and each one's run: hit rows next to each other once
+        removed rows are skipped, in one case."""
         idx = np.flatnonzero(hit & keep)
         if not len(idx):
-            return []
+            return idx, idx
         kept_pos = np.cumsum(keep) - 1
-        new = np.r_[True, (np.diff(kept_pos[idx]) != 1) | (case[idx][1:] != case[idx][:-1])]
-        return np.split(idx, np.flatnonzero(new)[1:])
+        new = np.r_[True, (np.diff(kept_pos[idx]) != 1) | (case_no[idx][1:] != case_no[idx][:-1])]
+        return idx, np.cumsum(new) - 1
+
+    def kept_runs(hit: np.ndarray) -> list[np.ndarray]:
+        idx, rid = run_ids(hit)
+        return np.split(idx, np.flatnonzero(np.diff(rid)) + 1) if len(idx) else []
 
     for ch in plan.changes:
         hit = scope & np.isin(act, ch.names)
@@ -252,14 +270,18 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
             # step that stays (none: they go with the step)
             stays = np.where(keep & ~hit, np.arange(n), n)
             first_stay = np.minimum.reduceat(stays, case_starts)[case_no] if len(gone) else stays
+            gone = gone[(first_stay[gone] < n) & mats.nonempty(gone)]
+            mats.load(np.concatenate((gone, first_stay[gone])))
             for i in gone:
                 j = first_stay[i]
-                if j < n and mats[i]:
-                    have = {norm(m) for m in mats[j]}
-                    mats[j] += [m for m in mats[i] if norm(m) not in have]
+                have = {norm(m) for m in mats[j]}
+                mats[j] += [m for m in mats[i] if norm(m) not in have]
             keep &= ~hit
         elif ch.kind == "merge":
-            for run in kept_runs(hit):
+            runs = kept_runs(hit)
+            if runs:
+                mats.load(np.concatenate(runs))
+            for run in runs:
                 act[run] = ch.into
                 if len(run) < 2:
                     continue
@@ -280,25 +302,23 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
             span = np.nan_to_num(wait) + np.nan_to_num(svc)
         elif ch.kind == "share":
             canon = {norm(x) for x in ch.names}
-            for i in np.flatnonzero(scope):
-                if mats[i]:
-                    mats[i] = [m for m in mats[i] if norm(m) not in canon]
+            mats.drop(scope, lambda m: norm(m) in canon)
         elif ch.kind in ("online", "deliver"):
             in_person[hit] = False
     for ch in plan.changes:  # parallel blocks, on the steps that remain
         if ch.kind != "parallel":
             continue
-        by_len: dict[int, list] = {}  # blocks of one length together: row-wise sums, the same per block
-        for run in kept_runs(scope & np.isin(act, ch.names)):
-            if len(run) >= 2:
-                by_len.setdefault(len(run), []).append(run)
-        for runs in by_len.values():
-            idx = np.vstack(runs)
+        rows, rid = run_ids(scope & np.isin(act, ch.names))
+        if not len(rows):
+            continue
+        length = np.bincount(rid)
+        for n_steps in np.unique(length[length >= 2]):  # blocks of one length together: one row each
+            idx = rows[length[rid] == n_steps].reshape(-1, n_steps)
             s = span[idx]
-            before_j = np.concatenate((np.zeros((len(runs), 1)), np.cumsum(s, axis=1)[:, :-1]), axis=1)
+            before_j = np.concatenate((np.zeros((len(idx), 1)), np.cumsum(s, axis=1)[:, :-1]), axis=1)
             own[idx] += before_j            # every branch starts when the block starts
             carry[idx[:, -1]] += s.sum(axis=1) - s.max(axis=1)  # later steps: the block lasts its longest branch
-    shift_h = pd.Series(carry).groupby(case).cumsum().to_numpy() - carry + own
+    shift_h = pd.Series(carry).groupby(case_no).cumsum().to_numpy() - carry + own
     shift = _hours_ns(shift_h)
     start = base["start_time"].to_numpy(dtype="datetime64[ns]").view("int64")
     end = base["end_time"].to_numpy(dtype="datetime64[ns]").view("int64")
@@ -314,7 +334,7 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     out["start_time"] = out["start_time"].where(start != nat)
     out["end_time"] = out["end_time"].where(end[end_from] != nat)
     out["in_person"] = in_person
-    out["materials"] = pd.Series(pd.array(mats, dtype=base["materials"].dtype), index=base.index)
+    out["materials"] = mats.series(base.index)
     _shift_milestones(out, base, facts["ts"], shift_h)
     out = out[keep].reset_index(drop=True)
     units = pd.Series(out["case_id"].astype(str).unique(), dtype=object)
@@ -329,14 +349,13 @@ def _shift_milestones(out: pd.DataFrame, base: pd.DataFrame, ts: pd.Series, shif
     """Case-level times move up by what the steps up to them saved (in place on ``out``).
     Times are compared and moved as UTC nanoseconds, cases as integer codes (no Python
     object per row)."""
-    if not np.any(shift_h):
+    cols = [c for c in ("accept_time", "finish_time", "deliver_time") if base[c].notna().any()]
+    if not np.any(shift_h) or not cols:
         return
     case = pd.factorize(base["case_id"], use_na_sentinel=False)[0]
     steps = pd.DataFrame({"case": case, "t": _utc_ns(ts), "shift": shift_h}).dropna(subset=["t"]).sort_values(
         "t", kind="stable")
-    for col in ("accept_time", "finish_time", "deliver_time"):
-        if base[col].isna().all():
-            continue
+    for col in cols:
         q = pd.DataFrame({"case": case, "t": _utc_ns(base[col]), "row": np.arange(len(base))}).dropna(
             subset=["t"]).sort_values("t", kind="stable")
         m = pd.merge_asof(q, steps, on="t", by="case", direction="backward")
@@ -346,6 +365,91 @@ def _shift_milestones(out: pd.DataFrame, base: pd.DataFrame, ts: pd.Series, shif
         back = pd.Series(moved, index=out.index)
         tz = getattr(out[col].dtype, "tz", None)
         out[col] = (back.dt.tz_localize("UTC").dt.tz_convert(tz) if tz is not None else back).astype(out[col].dtype)
+
+
+class _Documents:
+    """Each row's documents, kept as the log's Arrow list column; rows a change edits one
+    by one (a removed step's documents moved, merged steps') become Python lists first
+    (:meth:`load`), and a ``share`` filters every row at once in Arrow. Missing lists
+    read as empty ones, as in :func:`_lists`."""
+
+    def __init__(self, values: pd.Series) -> None:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(values.array) if isinstance(values.dtype, pd.ArrowDtype) else None
+        if arr is None or not pa.types.is_list(arr.type) and not pa.types.is_large_list(arr.type):
+            raise TypeError("documents must be an Arrow list column (procmine's canonical log)")
+        arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
+        self.type = arr.type
+        lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
+        self.values = pc.list_flatten(arr)  # null lists emit nothing: they become empty ones
+        self.offsets = np.concatenate(([0], np.cumsum(lengths))).astype(np.int64)
+        self.edited: dict[int, list] = {}
+
+    def nonempty(self, rows: np.ndarray) -> np.ndarray:
+        rows = np.asarray(rows, dtype=np.int64)
+        out = self.offsets[rows + 1] > self.offsets[rows]
+        for k, r in enumerate(rows.tolist()):
+            if r in self.edited:
+                out[k] = bool(self.edited[r])
+        return out
+
+    def load(self, rows: np.ndarray) -> None:
+        """Make these rows Python lists (read from Arrow in one go)."""
+        todo = [r for r in dict.fromkeys(np.asarray(rows, dtype=np.int64).tolist()) if r not in self.edited]
+        if not todo:
+            return
+        names = self.values.to_pylist() if len(todo) > len(self.offsets) // 4 else None
+        for r in todo:
+            lo, hi = int(self.offsets[r]), int(self.offsets[r + 1])
+            self.edited[r] = names[lo:hi] if names is not None else self.values.slice(lo, hi - lo).to_pylist()
+
+    def __getitem__(self, row: int) -> list:
+        return self.edited[int(row)]
+
+    def __setitem__(self, row: int, docs: list) -> None:
+        self.edited[int(row)] = docs
+
+    def drop(self, rows: np.ndarray, gone) -> None:
+        """Remove, in the rows marked, every document for which ``gone(name)`` is true
+        (asked once per distinct name)."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        rows = np.asarray(rows, dtype=bool)
+        for r, docs in self.edited.items():
+            if rows[r]:
+                self.edited[r] = [m for m in docs if not gone(m)]
+        if not len(self.values):
+            return
+        coded = pc.dictionary_encode(self.values)
+        names = coded.dictionary.to_pylist()
+        hit = np.array([gone(m) for m in names] + [False], dtype=bool)  # the last slot: a missing name
+        idx = pc.fill_null(coded.indices, len(names)).to_numpy(zero_copy_only=False)
+        parent = np.repeat(np.arange(len(self.offsets) - 1), np.diff(self.offsets))
+        out = hit[idx] & rows[parent]
+        if not out.any():
+            return
+        kept = ~out
+        self.values = self.values.filter(pa.array(kept))
+        counts = np.bincount(parent[kept], minlength=len(self.offsets) - 1)
+        self.offsets = np.concatenate(([0], np.cumsum(counts))).astype(np.int64)
+
+    def series(self, index: pd.Index) -> pd.Series:
+        """The documents as a column of the log's dtype (edited rows replaced)."""
+        import pyarrow as pa
+
+        n = len(self.offsets) - 1
+        offsets = pa.array(self.offsets.astype(np.int64 if pa.types.is_large_list(self.type) else np.int32))
+        arr = type(pa.array([], self.type)).from_arrays(offsets, self.values, type=self.type)
+        if self.edited:
+            rows = np.fromiter(self.edited, dtype=np.int64, count=len(self.edited))
+            extra = pa.array([self.edited[r] for r in rows.tolist()], type=self.type)
+            pick = np.arange(n, dtype=np.int64)
+            pick[rows] = n + np.arange(len(rows))
+            arr = pa.concat_arrays([arr, extra]).take(pa.array(pick))
+        return pd.Series(pd.array(arr, dtype=pd.ArrowDtype(self.type)), index=index)
 
 
 def _lists(values: pd.Series) -> list[list]:
@@ -463,9 +567,16 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     path = str(plan) if not isinstance(plan, Plan) else plan.name
     plan = plan if isinstance(plan, Plan) else load_plan(plan)
     _check(plan, log, rules, path)
-    observed = measure(log, rules)
-    after_log, unit_of = replay(log, plan, rules, facts=observed.facts)  # the same events, measured once
-    replayed = measure(after_log, rules, as_of=observed.as_of)
+    observed = measure(log, rules, documents=False)  # the replay reads the events, not the handovers
+    # the replayed log needs only what the engine reads (and the columns bundles group by):
+    # provenance and other attributes are not copied through the replay
+    from .engine.runner import READ_COLUMNS
+
+    wanted = READ_COLUMNS | {ch.by for ch in plan.changes if ch.kind == "bundle"}
+    narrow = log[[c for c in log.columns if c in wanted]]
+    after_log, unit_of = replay(narrow, plan, rules, facts=observed.facts)  # the same events, measured once
+    # the replayed events stay in the engine: the still-failing reasons are read there
+    replayed = measure(after_log, rules, as_of=observed.as_of, events=False, inside=_failing_steps)
     before = _per_unit(observed.cases, unit_of, observed.calendar)
     a = replayed.cases.set_index("case_id")
     a.index = a.index.astype(str)
@@ -488,7 +599,7 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     per_case["sla_days"] = after["sla_days"].fillna(before["sla_days"])
     table = _four_cuts(per_case)
     scope = per_case[per_case["service"] == plan.service] if plan.service else per_case
-    failing = _still_failing(scope, after_log, replayed.facts)
+    failing = _still_failing(scope, *replayed.aggregates)
     return RedesignResult(plan.name, table, failing, per_case.reset_index().rename(columns={"index": "case_id"}))
 
 
@@ -516,25 +627,42 @@ def _four_cuts(pc: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _still_failing(pc: pd.DataFrame, h: pd.DataFrame, facts: pd.DataFrame) -> pd.DataFrame:
+def _failing_steps(eng, as_of_us: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """For the cases still over their limit or with more than one visit (``cases`` in
+    the engine): each step with a trip, at its first position in the case, and the step
+    that took the most time on the office's side (its waits and its work, in working
+    hours; ties: the first name)."""
+    from .engine.definitions import FACTS_NAMED, hours
+
+    bad = "(SELECT c FROM cases WHERE outcome IN ('超期', '超期在办') OR visits > 1)"
+    trips = eng.fetch(f"""
+SELECT case_id, activity, min(pos) AS pos FROM {FACTS_NAMED}
+WHERE trip AND c IN {bad} GROUP BY case_id, activity ORDER BY case_id, pos""")
+    longest = eng.fetch(f"""
+SELECT case_id, activity FROM (
+  SELECT case_id, activity,
+         row_number() OVER (PARTITION BY c ORDER BY h DESC, activity ASC NULLS LAST) AS rk
+  FROM (SELECT facts.*, CASE WHEN office THEN coalesce({hours('wait_work_us')}, 0) ELSE 0 END
+                    + coalesce({hours('service_work_us')}, 0) AS h
+        FROM {FACTS_NAMED} WHERE c IN {bad}) x) t
+WHERE rk = 1""")
+    return trips, longest
+
+
+def _still_failing(pc: pd.DataFrame, trips: pd.DataFrame, longest: pd.DataFrame) -> pd.DataFrame:
+    """The cases of ``pc`` still over their limit or with more than one trip after the
+    plan, and why: ``trips`` and ``longest`` from :func:`_failing_steps`."""
     over = pc["outcome_after"].isin(["超期", "超期在办"]) if "outcome_after" in pc else pd.Series(False, index=pc.index)
-    trips = pc["trips_after"].astype(float) > 1
-    bad = pc[over.fillna(False) | trips.fillna(False)]
+    many = pc["trips_after"].astype(float) > 1
+    bad = pc[over.fillna(False) | many.fillna(False)]
     if bad.empty:
         return pd.DataFrame(columns=["case_id", "service", "trips_after", "working_days_after", "sla_days", "reasons"])
-    facts = facts[facts["case_id"].astype(str).isin(set(map(str, bad.index)))]  # only the cases listed
-    trips = facts.loc[facts["trip"].fillna(False).astype(bool), ["case_id", "activity"]]
-    trips = trips.drop_duplicates(["case_id", "activity"])  # each step once, in the order first seen
-    cid = trips["case_id"].astype(str).to_numpy(dtype=object)
-    order = np.argsort(cid, kind="stable")
-    cid, steps = cid[order], trips["activity"].astype(str).to_numpy(dtype=object)[order]
+    cid = trips["case_id"].astype(str).to_numpy(dtype=object)  # in case order, each step at its first trip
+    steps = trips["activity"].astype(str).to_numpy(dtype=object)
     cut = np.flatnonzero(cid[1:] != cid[:-1]) + 1
     trip_steps = {cid[i]: "、".join(part) for i, part in zip(np.concatenate(([0], cut)), np.split(steps, cut))
                   if len(part)}
-    spent = facts.assign(h=facts["wait_work_hours"].where(facts["wait_owner"] == "office").fillna(0)
-                         + facts["service_work_hours"].fillna(0))
-    longest = (spent.sort_values(["case_id", "h", "activity"], ascending=[True, False, True], kind="stable")
-               .drop_duplicates("case_id").set_index("case_id")["activity"])
+    longest = pd.Series(longest["activity"].to_numpy(dtype=object), index=longest["case_id"].astype(str).to_numpy())
     reasons = []
     has_outcome = "outcome_after" in bad
     for cid, trips_after, days_after, sla, outcome in zip(

@@ -361,3 +361,16 @@ def test_sheet_with_whitespace_only_cells_and_padded_values(workbook):
     assert r.events == 1 and "no case id" in r.rejects.iloc[0]["reason"]
     ev = r.log.iloc[0]
     assert ev["activity"] == "受理" and pd.isna(ev["department"]) and pd.isna(ev["resource"])
+
+
+def test_in_order_compares_keys_without_overflow():
+    import numpy as np
+
+    from procmine.eventlog import in_order
+
+    top = np.iinfo(np.int64).max  # an event without a time sorts last (order_log's key)
+    assert in_order(np.array([0, 0]), np.array([-5, top]))
+    assert not in_order(np.array([0, 0]), np.array([top, -5]))  # a difference would overflow and look sorted
+    assert in_order(np.array([0, 1]), np.array([9, 1]))          # a new case may start earlier
+    assert not in_order(np.array([0, 0, 0]), np.array([1, 1, 1]), np.array([3, 2, 4]))
+    assert in_order(np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([3, 4, 0]))

@@ -161,3 +161,35 @@ def test_bundle_into_one_matter(tmp_path):
     assert row(r.table, "企业开办一件事", "办理工作日") == (4.0, 1.0)
     with pytest.raises(procmine.ConfigError, match="no column called '经办企业'"):
         redesign(log, plan(tmp_path, "changes:\n  - bundle: {services: [设立登记, 社保开户], by: 经办企业, as: X}\n"))
+
+
+def test_replayed_documents_move_merge_and_share_row_by_row(tmp_path):
+    from procmine.redesign import load_plan, replay
+    from procmine.rules import load_rules
+
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"materials": ["户口簿", "章程"]}),
+                 ("A", "审查", "2024-03-04 10:00", "2024-03-04 11:00", {"materials": ["申请书", "户口簿", "申请书"]}),
+                 ("A", "核准", "2024-03-04 11:00", "2024-03-04 12:00", {"materials": ["a"]}),
+                 ("A", "发照", "2024-03-04 12:00", "2024-03-04 13:00", {"materials": ["b"]}),
+                 ("B", "受理", "2024-03-05 09:00", "2024-03-05 09:10", {"materials": None})])
+    p = load_plan(plan(tmp_path, "changes:\n  - remove: 审查\n  - merge: [核准, 发照]\n    into: 核准发照\n"
+                                 "  - share: [章程]\n"))
+    out, _ = replay(log, p, load_rules(None))
+    # 审查 goes: its documents are collected at 受理, except the 户口簿 受理 already has (both 申请书 stay);
+    # 核准+发照 → one step with both documents; 章程 comes from shared data: handed over nowhere;
+    # B's missing list reads as no documents
+    assert list(out["activity"]) == ["受理", "核准发照", "受理"]
+    assert [list(m) for m in out["materials"]] == [["户口簿", "申请书", "申请书"], ["a", "b"], []]
+    assert out["materials"].dtype == log["materials"].dtype
+    assert [list(m) for m in log["materials"][:2]] == [["户口簿", "章程"], ["申请书", "户口簿", "申请书"]]  # untouched
+
+
+def test_measure_without_documents_reads_them_on_first_use():
+    from procmine.metrics import measure
+
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"materials": ["户口簿", "章程"]}),
+                 ("A", "审查", "2024-03-04 10:00", "2024-03-04 11:00", {"materials": ["申请书"]})])
+    m = measure(log, documents=False)
+    assert m.handovers_frame is None and len(m.facts) == 2
+    assert m.handovers_frame is None  # reading the events does not measure again
+    assert sorted(m.handovers["material"]) == sorted(measure(log).handovers["material"]) and len(m.handovers) == 3

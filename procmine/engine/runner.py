@@ -39,6 +39,8 @@ TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_u
                 "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us"}
 TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text")
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days")
+# every column of a log the engines read (``_select``)
+READ_COLUMNS = frozenset(TEXT_COLUMNS) | frozenset(NUMBER_COLUMNS) | frozenset(TIME_COLUMNS) | {"in_person", "materials"}
 ENGINES = ("duckdb", "spark")
 UTC8_US = 8 * 3600 * 1_000_000
 ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the file
