@@ -747,6 +747,16 @@ def _as_text(batch):
         if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
             cols.append(col)
             continue
+        if ((pa.types.is_list(col.type) or pa.types.is_large_list(col.type))
+                and (pa.types.is_string(col.type.value_type) or pa.types.is_large_string(col.type.value_type))):
+            # a list of names (a canonical log's documents): one per line, as a cell lists them
+            # (split_materials reads it back); a missing name is left out
+            lengths = pc.fill_null(pc.list_value_length(col), 0).to_numpy(zero_copy_only=False)
+            offsets = pa.array(np.concatenate(([0], np.cumsum(lengths))).astype(np.int64))
+            dense = pa.LargeListArray.from_arrays(offsets, pc.fill_null(pc.list_flatten(col), ""))
+            cols.append(pc.if_else(col.is_null(), pa.scalar(None, pa.large_string()),
+                                   pc.cast(pc.binary_join(dense, "\n"), pa.large_string())))
+            continue
         try:
             cols.append(pc.cast(col, pa.string()))
         except (pa.ArrowNotImplementedError, pa.ArrowInvalid):  # lists, structs, binary

@@ -374,3 +374,15 @@ def test_in_order_compares_keys_without_overflow():
     assert in_order(np.array([0, 1]), np.array([9, 1]))          # a new case may start earlier
     assert not in_order(np.array([0, 0, 0]), np.array([1, 1, 1]), np.array([3, 2, 4]))
     assert in_order(np.array([0, 0, 0]), np.array([1, 1, 2]), np.array([3, 4, 0]))
+
+
+def test_reimporting_a_canonical_parquet_log_keeps_document_lists(workbook, tmp_path):
+    path = workbook({"s": [HEADER,
+                           ["C1", "许可", "受理", "局", "甲", T(5, 9), T(5, 10), "营业执照、身份证"],
+                           ["C1", "许可", "审批", "局", "乙", T(5, 11), T(5, 12), None]]})
+    first = procmine.read_export(path).log
+    procmine.write_log(first, tmp_path / "log.parquet")
+    again = procmine.read_export(tmp_path / "log.parquet").log
+    # a list column is read as one name per line, not as the list's Python text
+    assert [list(m) for m in again["materials"]] == [["营业执照", "身份证"], []]
+    assert list(again["activity"]) == ["受理", "审批"] and again["start_time"].equals(first["start_time"])
