@@ -204,27 +204,28 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
        CASE WHEN x.pickup THEN x.en_us ELSE x.ts_us END AS trip_at_us,
        {nonneg('x.ts_us - x.prev_us')} AS wait_us,
-       {nonneg(om('x.ts_us', 'ct') + ' - ' + om('x.prev_us', 'cp'))} AS wait_work_us,
+       {nonneg('coalesce(x.om_s, x.om_e) - x.om_prev')} AS wait_work_us,  -- ts is the start, else the end
        NOT coalesce(x.pickup OR x.correction, false) AS office,  -- who the wait is on (else the applicant)
        x.e_us - x.s_us AS service_us,
-       {nonneg(om('x.e_us', 'ce') + ' - ' + om('x.s_us', 'cs'))} AS service_work_us,
+       {nonneg('x.om_e - x.om_s')} AS service_work_us,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.limit_text,
        x.pd, x.k, x.sign, x.reject
 FROM (
-  SELECT *,
-         CASE WHEN in_person IS NOT NULL THEN in_person AND NOT staff
-              ELSE (pickup OR correction OR (walk_in AND walk_rank = 1))
-                   AND NOT channel_online AND NOT staff AND NOT remote END AS trip,
-         CASE WHEN staff THEN 'staff_travel' WHEN pickup THEN 'pickup' WHEN correction THEN 'correction'
-              WHEN walk_in AND walk_rank = 1 THEN 'intake' WHEN remote THEN 'remote_delivery'
-              WHEN intake AND online_step THEN 'online_intake' ELSE 'other' END AS trip_kind
-  FROM ev2) x
-{_cal_join('ct', 'x.ts_us')}
-{_cal_join('cp', 'x.prev_us')}
-{_cal_join('cs', 'x.s_us')}
-{_cal_join('ce', 'x.e_us')}"""))
+  SELECT e.*,
+         CASE WHEN e.in_person IS NOT NULL THEN e.in_person AND NOT e.staff
+              ELSE (e.pickup OR e.correction OR (e.walk_in AND e.walk_rank = 1))
+                   AND NOT e.channel_online AND NOT e.staff AND NOT e.remote END AS trip,
+         CASE WHEN e.staff THEN 'staff_travel' WHEN e.pickup THEN 'pickup' WHEN e.correction THEN 'correction'
+              WHEN e.walk_in AND e.walk_rank = 1 THEN 'intake' WHEN e.remote THEN 'remote_delivery'
+              WHEN e.intake AND e.online_step THEN 'online_intake' ELSE 'other' END AS trip_kind,
+         -- office time (µs since the calendar's first day) at the start, the end and the previous end
+         {om('e.s_us', 'cs')} AS om_s, {om('e.e_us', 'ce')} AS om_e, {om('e.prev_us', 'cp')} AS om_prev
+  FROM ev2 e
+  {_cal_join('cs', 'e.s_us')}
+  {_cal_join('ce', 'e.e_us')}
+  {_cal_join('cp', 'e.prev_us')}) x"""))
 
     # -- visits: trips of a case on the same day, one's end at most the gap before the next one's start
     # in codes (case c, service s, step a)
@@ -464,12 +465,12 @@ BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "c2", "pauses")
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"), "c7": ("c3", "paused"),
-              "cases": ("c7",)}
+DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"),
+              "cases": ("c3", "paused")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
 # classification joined into the event order, and the per-case steps between tables.
-VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c8", "handovers"})
+VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c7", "c8", "handovers"})
 
 # ``facts`` with its names (case id, service, step, department) joined back from the codes.
 FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department, f.en_us AS trip_until_us,
