@@ -379,7 +379,7 @@ class _Documents:
 
         arr = pa.array(values.array) if isinstance(values.dtype, pd.ArrowDtype) else None
         if arr is None or not pa.types.is_list(arr.type) and not pa.types.is_large_list(arr.type):
-            raise TypeError("documents must be an Arrow list column (procmine's canonical log)")
+            arr = pa.array(_lists(values), type=pa.list_(pa.string()))  # Python lists: read once
         arr = arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr
         self.type = arr.type
         lengths = pc.fill_null(pc.list_value_length(arr), 0).to_numpy(zero_copy_only=False)
