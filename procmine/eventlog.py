@@ -103,7 +103,9 @@ def malloc_pool():
     sheet is in Arrow; taking the import's Arrow buffers from malloc too reuses
     that memory instead of faulting in fresh pages from mimalloc (about 0.3 s of
     the bench's 1M-row import and write). Buffers remember their pool, so
-    switching is safe; the caller's pool is back when the block ends.
+    switching is safe; the caller's pool is back when the block ends (imports
+    overlapping in threads may leave the system allocator set: which allocator
+    Arrow uses, nothing else).
     """
     import pyarrow as pa
 
