@@ -195,15 +195,10 @@ def _check(plan: Plan, log: pd.DataFrame, rules: Rules, path: str) -> None:
 
 
 def _document_names(values: pd.Series) -> set[str]:
-    """The distinct document names of a materials column (read by Arrow when it is an Arrow list)."""
-    if isinstance(values.dtype, pd.ArrowDtype):
-        import pyarrow as pa
-        import pyarrow.compute as pc
+    """The distinct document names of a materials column."""
+    import pyarrow.compute as pc
 
-        arr = pa.array(values.array)
-        flat = pc.list_flatten(arr.combine_chunks() if isinstance(arr, pa.ChunkedArray) else arr)
-        return {str(x) for x in pc.unique(flat).to_pylist() if x is not None}
-    return set(map(str, values.explode().dropna().unique()))
+    return {str(x) for x in pc.unique(_Documents(values).values).to_pylist() if x is not None}
 
 
 def _hours_ns(h: np.ndarray) -> np.ndarray:
