@@ -310,3 +310,12 @@ def test_a_removed_steps_documents_are_still_collected_at_intake(tmp_path):
     docs = redesign(log, p).table
     docs = docs[docs["measure"].str.startswith("提交材料")].iloc[0]
     assert (docs["before"], docs["after"]) == (2.0, 1.0)
+
+
+def test_a_step_without_a_start_waits_until_its_end():
+    # its time is its end: Fri 16:00 → Mon 10:00 is 1.5 + 1.5 working hours (office 08:30–17:30); no work time
+    rules = dataclasses.replace(load_rules(), office_hours=(("08:30", "17:30"),))
+    log = mklog([("A", "受理", "2024-03-08 15:00", "2024-03-08 16:00"), ("A", "审查", None, "2024-03-11 10:00")])
+    f = event_facts(log, rules)
+    assert f["wait_work_hours"].iloc[1] == pytest.approx(3.0) and f["wait_hours"].iloc[1] == pytest.approx(66.0)
+    assert pd.isna(f["service_work_hours"].iloc[1]) and f["service_work_hours"].iloc[0] == pytest.approx(1.0)
