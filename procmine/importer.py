@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
-from .eventlog import CANONICAL, TIME_DTYPE, empty_log, malloc_pool, order_log
+from .eventlog import CANONICAL, TIME_DTYPE, empty_log, malloc_pool, order_log, trim_heap
 from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
@@ -166,6 +166,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
         tables, skip = read_tables(path, mp, max_unzipped=int(max_unzipped_gb * 2**30))
         skipped.extend(skip)
         while tables:
+            trim_heap()
             table = tables.pop(0)  # each sheet's raw text is let go once it is converted
             events, rej, report, table_notes = _convert(table)
             del table
@@ -180,6 +181,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
                               "or stage times; see templates/mappings/default.yaml for accepted names")
     log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
     rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
+    trim_heap()
     log, found, dropped = _drop_duplicates(log, reports, duplicates)
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
