@@ -2,9 +2,11 @@
 
 Excel is read with fastexcel (Rust calamine → Arrow): the header row is found
 in a 30-row probe, then the sheet is loaded once with every column as text
-except the case id (whose numeric-ness we need to spot ids Excel damaged).
-Merged ranges are read from the sheet XML (``<mergeCells>``), which the fast
-readers do not expose. CSV is sniffed for encoding (UTF-8 with or without BOM,
+(the probe tells whether the case ids were numbers, to spot ids Excel damaged).
+An .xlsx sheet larger than two pieces is loaded in pieces of rows
+(:mod:`procmine.xlsx_pieces`), so memory stays bounded however long or wide
+it is. Merged ranges are read from the sheet XML (``<mergeCells>``), which the
+fast readers do not expose. CSV is sniffed for encoding (UTF-8 with or without BOM,
 GB18030) and delimiter; XES goes through pm4py with DTDs refused.
 """
 
@@ -15,6 +17,7 @@ import gzip
 import io
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -423,22 +426,18 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
     case_abs = names_abs.index(sheet_map.columns["case_id"])
     case_numeric = any(r[case_abs] for r in numeric[h + 1:] if case_abs < len(r))
     title = " ".join(str(_cell_text(c)) for r in rows[:h] for c in r if _cell_text(c)) or None
-    merges = pool.submit(_merged_ranges_any, path, kind, sheet_name)
-    try:
-        # blank and whitespace-only cells come back null (the same Unicode whitespace
-        # as Arrow's utf8_trim_whitespace), so _arrow_to_text need not look for them
-        loaded = reader.load_sheet(sheet_name, header_row=h, dtypes="string", whitespace_as_null=True)
-        cols = loaded.available_columns()
-        arrow = loaded.to_arrow()
-        del loaded
-    except Exception as exc:
-        raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
-    abs_idx = [c.absolute_index for c in cols]
+    loaded = _load_in_pieces(path, sheet_name, h, len(names_abs), where) if kind == "xlsx" else None
+    if loaded is not None:
+        arrow, abs_idx, ranges = loaded
+    else:
+        merges = pool.submit(_merged_ranges_any, path, kind, sheet_name)
+        arrow, abs_idx = _load_whole(reader, sheet_name, h, where)
+        ranges = merges.result()
+    del loaded
     names = [names_abs[a] if a < len(names_abs) else f"列{a + 1}" for a in abs_idx]
     df = _arrow_to_text(arrow, names, blanks_are_null=True)
     del arrow
     source_rows = np.arange(len(df), dtype=np.int64) + h + 2
-    ranges = merges.result()
     if ranges:
         df = fill_merged(df, ranges, first_data_row=h + 1, abs_cols=abs_idx)
     blank = df.isna().all(axis=1).to_numpy()
@@ -448,6 +447,87 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
     numeric_cols = frozenset([sheet_map.columns["case_id"]] if case_numeric else [])
     return RawSheet(str(path), sheet_name, df, source_rows, mapping, kind="excel", title=title,
                     numeric_columns=numeric_cols, sheet_mapping=sheet_map)
+
+
+def _load_whole(reader, sheet_name: str, h: int, where: str):
+    """The sheet below header row ``h`` as one Arrow table, and each column's sheet index."""
+    try:
+        # blank and whitespace-only cells come back null (the same Unicode whitespace
+        # as Arrow's utf8_trim_whitespace), so _arrow_to_text need not look for them
+        loaded = reader.load_sheet(sheet_name, header_row=h, dtypes="string", whitespace_as_null=True)
+        abs_idx = [c.absolute_index for c in loaded.available_columns()]
+        return loaded.to_arrow(), abs_idx
+    except Exception as exc:
+        raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
+
+
+def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, where: str):
+    """A sheet whose XML is larger than two pieces, read piece by piece (see
+    :mod:`procmine.xlsx_pieces`): (Arrow table, sheet index per column, merged
+    ranges), its row ``i`` being sheet row ``h + 2 + i``; None for a smaller
+    sheet, or one that cannot be cut, which is read whole."""
+    import fastexcel
+    import pyarrow as pa
+
+    from . import xlsx_pieces
+
+    try:
+        zf = zipfile.ZipFile(path)
+        part = _sheet_xml_paths(zf).get(sheet_name)
+    except (KeyError, zipfile.BadZipFile):  # not a workbook of XML parts (.xlsb): the whole read says why
+        return None
+    with zf:
+        names = set(zf.namelist())
+        # every piece parses the shared strings again: pieces of at least 4× their size
+        # keep that under a quarter of the parse
+        strings = zf.getinfo("xl/sharedStrings.xml").file_size if "xl/sharedStrings.xml" in names else 0
+        piece_bytes = max(xlsx_pieces.PIECE_BYTES, 4 * strings)
+        if part is None or part not in names or zf.getinfo(part).file_size <= 2 * piece_bytes:
+            return None
+
+    def load(piece):
+        try:
+            sheet = fastexcel.read_excel(str(piece.path)).load_sheet(
+                0, header_row=piece.header, dtypes="string", whitespace_as_null=True)
+            abs_idx = [c.absolute_index for c in sheet.available_columns()]
+            table = sheet.to_arrow()
+        except Exception as exc:
+            raise InputError(f"{where}cannot be read (rows from {piece.first}): "
+                             f"{str(exc).splitlines()[0]}") from None
+        return abs_idx, table
+
+    try:
+        results, ranges = xlsx_pieces.read_pieces(path, part, h + 1, load, piece_bytes=piece_bytes)
+    except xlsx_pieces.NotPieceable:
+        return None
+    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        raise InputError(f"{where}the sheet XML is damaged: {exc}",
+                         hint="the file was probably cut off in download or copy; export it again") from None
+    width = max([header_width, *(max(a, default=-1) + 1 for _, (a, _t) in results)])
+    columns: dict[int, list] = {}
+    expected = h + 2  # the sheet row the next piece should start at
+    pieces = []
+    for piece, (abs_idx, table) in results:
+        if piece.first < expected:
+            return None  # rows out of order: only a whole read places them
+        gap = piece.first - expected
+        pieces.append((gap, table.num_rows, dict(zip(abs_idx, table.columns))))
+        expected = piece.first + table.num_rows
+    del results
+    for a in range(width):
+        parts = []
+        for gap, n, cols in pieces:
+            if gap:
+                parts.append(pa.nulls(gap, pa.string()))
+            col = cols.pop(a, None)
+            if col is None:
+                parts.append(pa.nulls(n, pa.string()))
+            else:
+                parts.extend(c if c.type == pa.string() else c.cast(pa.string())
+                             for c in (col.chunks if isinstance(col, pa.ChunkedArray) else [col]))
+        columns[a] = pa.chunked_array(parts, type=pa.string())
+    table = pa.table({str(a): col for a, col in columns.items()})
+    return table, list(columns), ranges
 
 
 def _arrow_to_text(table, names: list[str], *, blanks_are_null: bool = False) -> pd.DataFrame:

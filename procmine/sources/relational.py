@@ -366,15 +366,22 @@ def _load(probe: _Probe) -> Table:
 
     h = probe.header
     if probe.kind == "excel":
-        try:
-            loaded = probe.extra["reader"].load_sheet(probe.sheet, header_row=h, dtypes="string")
-            cols = loaded.available_columns()
-            arrow = loaded.to_arrow()
-        except Exception as exc:
-            raise InputError(f"{probe.path.name} [{probe.sheet}]: cannot be read: {str(exc).splitlines()[0]}") from None
-        names = [probe.columns[c.absolute_index] if c.absolute_index < len(probe.columns)
-                 else f"列{c.absolute_index + 1}" for c in cols]
+        where = f"{probe.path.name} [{probe.sheet}]: "
+        pieces = (readers._load_in_pieces(probe.path, probe.sheet, h, len(probe.columns), where)
+                  if readers.sniff_kind(probe.path) == "xlsx" else None)  # a large sheet, in bounded memory
+        if pieces is not None:
+            arrow, abs_idx, _ = pieces
+        else:
+            try:
+                loaded = probe.extra["reader"].load_sheet(probe.sheet, header_row=h, dtypes="string")
+                abs_idx = [c.absolute_index for c in loaded.available_columns()]
+                arrow = loaded.to_arrow()
+            except Exception as exc:
+                raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
+        del pieces
+        names = [probe.columns[a] if a < len(probe.columns) else f"列{a + 1}" for a in abs_idx]
         df = readers._arrow_to_text(arrow, names)
+        del arrow
     else:
         enc, delim = probe.extra["encoding"], probe.extra["delim"]
         df = None
