@@ -94,7 +94,7 @@ def _col_index(letters: bytes) -> int:
     return n - 1
 
 
-def _workbook_parts(zf: zipfile.ZipFile, sheet_part: str) -> _Parts:
+def _workbook_parts(zf: zipfile.ZipFile) -> _Parts:
     """The parts a piece needs from the original workbook."""
     names = set(zf.namelist())
     wb = zf.read("xl/workbook.xml")
@@ -141,7 +141,7 @@ def _pieces(src: Path, sheet_part: str, header_row: int, piece_bytes: int, tmp: 
     """Write the data rows below ``header_row`` (1-based) as piece workbooks, in order."""
     block_size = min(8 << 20, piece_bytes)
     with zipfile.ZipFile(src) as zf:
-        parts = _workbook_parts(zf, sheet_part)
+        parts = _workbook_parts(zf)
         parts_out.append(parts)
         with zf.open(sheet_part) as fh:
             buf = bytearray()

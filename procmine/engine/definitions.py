@@ -185,16 +185,18 @@ LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""))
     # in the case (``k``): windows over a narrow projection in codes (the sort carries a few
     # integers, not the whole event), joined back on the order key
     out.append(("ev2w", """
+SELECT _o, c, a, d, pos, walk_rank, prev_us, pd,
+       CAST(row_number() OVER (PARTITION BY c, a ORDER BY pos) AS BIGINT) AS k  -- pos: the same order, one key
+FROM (
 SELECT _o, c, a, d,
        CAST(row_number() OVER w - 1 AS BIGINT) AS pos,
        sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY c ORDER BY ts_us, en_us, _o
                                                       ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
-       lag(en_us) OVER w AS prev_us, lag(d) OVER w AS pd,
-       CAST(row_number() OVER (PARTITION BY c, a ORDER BY ts_us, en_us, _o) AS BIGINT) AS k
+       lag(en_us) OVER w AS prev_us, lag(d) OVER w AS pd
 FROM (SELECT k.c, e.a, dp.d, e.ts_us, e.en_us, e._o, e.walk_in FROM ev1 e
       JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id
       LEFT JOIN d_dept dp ON dp.department = e.department) n
-WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)"""))
+WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)) p"""))
     out.append(("ev2", """
 SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.prev_us, w.pd, w.k, sv.s
 FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""))
