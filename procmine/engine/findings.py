@@ -335,17 +335,21 @@ def _serial_signoff(eng, names: _Names, t: dict, out: Aggregates) -> None:
     # the run's service is its first level's; the wait counted is between levels (the first's
     # excluded); the chain is its steps in order, each as (level × CHAIN_BASE + step code),
     # sorted: the same chain gives the same text in any case and any engine
+    # (levels are shifted to start at 0 after grouping: a lambda over the run's sorted list,
+    # instead of a window for the run's first position)
     eng.materialize("runs", f"""
-SELECT c, dk, g, count(*) AS levels,
-       nullif(min_by(coalesce(s, -1), pos), -1) AS s, max(d) AS d,
-       array_to_string(list_sort(list((pos - start) * {CHAIN_BASE} + a)), ',') AS chain,
-       CAST(sum(coalesce(wait_work_us, 0)) - min_by(coalesce(wait_work_us, 0), pos) AS BIGINT) AS wait_us,
-       min(pos) AS start_pos
-FROM (SELECT *, min(pos) OVER (PARTITION BY c, dk, g) AS start
+SELECT c, dk, g, levels, s, d,
+       array_to_string(list_transform(raw, lambda x: x - start_pos * {CHAIN_BASE}), ',') AS chain,
+       wait_us, start_pos
+FROM (SELECT c, dk, g, count(*) AS levels,
+             nullif(min_by(coalesce(s, -1), pos), -1) AS s, max(d) AS d,
+             list_sort(list(pos * {CHAIN_BASE} + a)) AS raw,
+             CAST(sum(coalesce(wait_work_us, 0)) - min_by(coalesce(wait_work_us, 0), pos) AS BIGINT) AS wait_us,
+             min(pos) AS start_pos
       FROM (SELECT c, s, a, d, coalesce(d, -1) AS dk, pos, wait_work_us,
                    pos - row_number() OVER (PARTITION BY c, coalesce(d, -1) ORDER BY pos) AS g
-            FROM fx WHERE sign) x) y
-GROUP BY c, dk, g HAVING count(*) >= {min_levels}""")
+            FROM fx WHERE sign) x
+      GROUP BY c, dk, g HAVING count(*) >= {min_levels}) y""")
     frame = eng.fetch("""
 SELECT s, dk, chain, count(DISTINCT c) AS cases, CAST(sum(levels - 1) AS BIGINT) AS extra,
        min(levels) AS levels, CAST(sum(wait_us) AS BIGINT) AS us
