@@ -173,10 +173,9 @@ SIDE_COLUMNS = ("case_id", "service", "activity", "department", "start_time", "e
 def side_log(path) -> pd.DataFrame | None:
     """The columns of a Parquet log the ratings and 一件事 findings need, read only when
     the log has ratings or applicants (None otherwise)."""
-    from .eventlog import conform_columns, read_columns
+    from .eventlog import conform_columns, has_values, read_columns
 
-    probe = read_columns(path, ("rating", "applicant", "applicant_id"))
-    if probe.empty or not probe.notna().any().any():
+    if not has_values(path, ("rating", "applicant", "applicant_id")):
         return None
     return conform_columns(read_columns(path, SIDE_COLUMNS))
 

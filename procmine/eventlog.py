@@ -527,6 +527,32 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     return dataset.to_table(columns=have).to_pandas()
 
 
+def has_values(path: str | Path, columns) -> bool:
+    """Whether any of ``columns`` of a Parquet log (a file or a partitioned
+    directory) holds a value. The files' footers answer when their statistics
+    count the nulls (a column absent or null in every row group is empty); the
+    columns are read only when a footer cannot tell."""
+    import pyarrow.parquet as pq
+
+    from .engine.runner import is_remote, parquet_files
+
+    wanted = set(columns)
+    if is_remote(path) and not str(path).startswith("file://"):
+        probe = read_columns(path, columns)
+        return bool(len(probe.columns)) and bool(probe.notna().any().any())
+    for f in parquet_files(path):
+        meta = pq.ParquetFile(f).metadata
+        at = [i for i in range(meta.num_columns) if meta.schema.column(i).path in wanted]
+        for g in range(meta.num_row_groups):
+            rg = meta.row_group(g)
+            for i in at:
+                st = rg.column(i).statistics
+                if st is None or not st.has_null_count or st.null_count != rg.num_rows:
+                    probe = read_columns(path, columns)  # a value, or a footer that cannot tell
+                    return bool(len(probe.columns)) and bool(probe.notna().any().any())
+    return False
+
+
 def log_input(path: str | Path, engine=None):
     """What the engine reads: a Parquet log (file or partitioned directory) stays a
     path, read by the engine itself; any other export is imported in memory. A URL

@@ -386,3 +386,23 @@ def test_reimporting_a_canonical_parquet_log_keeps_document_lists(workbook, tmp_
     # a list column is read as one name per line, not as the list's Python text
     assert [list(m) for m in again["materials"]] == [["营业执照", "身份证"], []]
     assert list(again["activity"]) == ["受理", "审批"] and again["start_time"].equals(first["start_time"])
+
+
+def test_has_values_reads_the_footers_and_falls_back_to_the_columns(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from procmine.eventlog import has_values
+
+    n = 1000
+    empty = pa.table({"case_id": [f"C{i}" for i in range(n)], "rating": pa.nulls(n, pa.string())})
+    pq.write_table(empty, tmp_path / "empty.parquet", row_group_size=300)
+    one = empty.set_column(1, "rating", pa.array([None] * (n - 1) + ["差评"], pa.string()))
+    pq.write_table(one, tmp_path / "one.parquet", row_group_size=300)
+    pq.write_table(one, tmp_path / "nostats.parquet", row_group_size=300, write_statistics=False)
+    pq.write_table(empty, tmp_path / "empty_nostats.parquet", write_statistics=False)
+    assert not has_values(tmp_path / "empty.parquet", ("rating", "applicant"))
+    assert not has_values(tmp_path / "empty.parquet", ("applicant",))  # a column the log lacks
+    assert has_values(tmp_path / "one.parquet", ("rating",))  # the last row of the last row group
+    assert has_values(tmp_path / "nostats.parquet", ("rating",))
+    assert not has_values(tmp_path / "empty_nostats.parquet", ("rating",))
