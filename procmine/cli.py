@@ -80,7 +80,7 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
             raise UsageError("--batch-rows applies to a partitioned dataset (-o DIR/ or --partitioned)")
         result = importer.read_export(list(sources), mapping, duplicates=duplicates, service=service,
                                       max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
-                                      password_file=password_file)
+                                      password_file=password_file, progress=render.Progress("rows read"))
         eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
     rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
     masker = Masker.for_log(result.log, enabled=not no_mask)

@@ -116,7 +116,7 @@ def _expand(paths: Iterable[str | Path]) -> list[Path]:
 def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | Mapping | None = None, *,
                 duplicates: str = "auto", service: str | None = None,
                 max_unzipped_gb: float = 4.0, tables: Iterable[str] = (), query: str | None = None,
-                password_file: str | Path | None = None) -> ImportResult:
+                password_file: str | Path | None = None, progress=None) -> ImportResult:
     """Read approval-system exports (Excel, CSV, XES; files or folders) into one
     canonical event log.
 
@@ -128,6 +128,8 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     with its XES column names). An .xlsx that unpacks to more than
     ``max_unzipped_gb`` is refused (zip-bomb guard). A database URL as the
     source reads ``tables`` or ``query`` (see :mod:`procmine.sources.database`).
+    ``progress(rows)``, when given, hears the rows read so far: after each table,
+    and after each piece of a large sheet (e.g. ``procmine.render.Progress``).
 
     While it runs, Arrow allocates from the system allocator (see
     :func:`procmine.eventlog.malloc_pool`); the caller's default pool is restored after.
@@ -138,11 +140,12 @@ def read_export(paths: str | Path | Iterable[str | Path], mapping: str | Path | 
     """
     with malloc_pool():
         return _read_export(paths, mapping, duplicates=duplicates, service=service, max_unzipped_gb=max_unzipped_gb,
-                            tables=tables, query=query, password_file=password_file)
+                            tables=tables, query=query, password_file=password_file, progress=progress)
 
 
 def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_unzipped_gb: float,
-                 tables: Iterable[str], query: str | None, password_file: str | Path | None) -> ImportResult:
+                 tables: Iterable[str], query: str | None, password_file: str | Path | None,
+                 progress=None) -> ImportResult:
     if duplicates not in DUPLICATE_POLICIES:
         raise UsageError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
     if isinstance(paths, (str, Path)):
@@ -162,14 +165,23 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
     reports: list[SheetReport] = []
     skipped: list[SkippedSheet] = []
     notes: list[str] = []
+    done = 0  # rows read in the tables before this file's
+
+    def read_so_far(rows: int) -> None:
+        progress(done + rows)
+
     for path in files:
-        tables, skip = read_tables(path, mp, max_unzipped=int(max_unzipped_gb * 2**30))
+        tables, skip = read_tables(path, mp, max_unzipped=int(max_unzipped_gb * 2**30),
+                                   progress=read_so_far if progress is not None else None)
         skipped.extend(skip)
         while tables:
             trim_heap()
             table = tables.pop(0)  # each sheet's raw text is let go once it is converted
             events, rej, report, table_notes = _convert(table)
             del table
+            done += report.rows_read
+            if progress is not None:
+                progress(done)
             parts.append(events)
             rejects.append(rej)
             reports.append(report)

@@ -86,13 +86,14 @@ def sniff_kind(path: Path) -> str:
     return "csv"
 
 
-def read_tables(path: Path, mapping: Mapping | None = None, *,
-                max_unzipped: int | None = None) -> tuple[list[RawSheet], list[SkippedSheet]]:
-    """Read every table of one file."""
+def read_tables(path: Path, mapping: Mapping | None = None, *, max_unzipped: int | None = None,
+                progress=None) -> tuple[list[RawSheet], list[SkippedSheet]]:
+    """Read every table of one file. ``progress(rows)``: called with the rows read
+    so far of a sheet read in pieces, after each piece."""
     mapping = mapping or load_mapping()
     kind = sniff_kind(path)
     if kind in ("xlsx", "ole"):
-        return _read_excel(path, kind, mapping, max_unzipped or MAX_UNZIPPED)
+        return _read_excel(path, kind, mapping, max_unzipped or MAX_UNZIPPED, progress)
     if kind == "html":
         raise InputError(f"{path} is an HTML page saved with a spreadsheet name, not an Excel workbook",
                          hint="open it in Excel or WPS and save it as .xlsx, or export CSV from the system")
@@ -383,7 +384,7 @@ def probe_calamine(path: Path, sheet: str, nrows: int = PROBE_ROWS) -> tuple[lis
 
 
 def _read_excel(path: Path, kind: str, mapping: Mapping,
-                max_unzipped: int = 0) -> tuple[list[RawSheet], list[SkippedSheet]]:
+                max_unzipped: int = 0, progress=None) -> tuple[list[RawSheet], list[SkippedSheet]]:
     import concurrent.futures as cf
 
     reader = _open_excel(path, kind, max_unzipped)
@@ -391,7 +392,7 @@ def _read_excel(path: Path, kind: str, mapping: Mapping,
     pool = cf.ThreadPoolExecutor(max_workers=1)
     try:
         for sheet_name in reader.sheet_names:
-            table = _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped)
+            table = _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped, progress)
             if table is not None:
                 tables.append(table)
     finally:
@@ -399,7 +400,7 @@ def _read_excel(path: Path, kind: str, mapping: Mapping,
     return tables, skipped
 
 
-def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSheet | None:
+def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped, progress=None) -> RawSheet | None:
     where = f"{path.name} [{sheet_name}]: "
     try:
         rows, numeric = probe_xlsx(path, sheet_name) if kind == "xlsx" else probe_calamine(path, sheet_name)
@@ -426,7 +427,7 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped) -> RawSh
     case_abs = names_abs.index(sheet_map.columns["case_id"])
     case_numeric = any(r[case_abs] for r in numeric[h + 1:] if case_abs < len(r))
     title = " ".join(str(_cell_text(c)) for r in rows[:h] for c in r if _cell_text(c)) or None
-    loaded = _load_in_pieces(path, sheet_name, h, len(names_abs), where) if kind == "xlsx" else None
+    loaded = _load_in_pieces(path, sheet_name, h, len(names_abs), where, progress) if kind == "xlsx" else None
     if loaded is not None:
         arrow, abs_idx, ranges = loaded
     else:
@@ -461,7 +462,7 @@ def _load_whole(reader, sheet_name: str, h: int, where: str):
         raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
 
 
-def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, where: str):
+def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, where: str, progress=None):
     """A sheet whose XML is larger than two pieces, read piece by piece (see
     :mod:`procmine.xlsx_pieces`): (Arrow table, sheet index per column, merged
     ranges), its row ``i`` being sheet row ``h + 2 + i``; None for a smaller
@@ -494,6 +495,8 @@ def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, wher
         except Exception as exc:
             raise InputError(f"{where}cannot be read (rows from {piece.first}): "
                              f"{str(exc).splitlines()[0]}") from None
+        if progress is not None:
+            progress(piece.first + table.num_rows - (h + 2))  # the sheet's data rows up to this piece's end
         return abs_idx, table
 
     try:

@@ -196,3 +196,11 @@ def test_a_damaged_sheet_stream_is_a_clear_error(workbook, counted, tmp_path):
     bad.write_bytes(bytes(data))
     with pytest.raises(procmine.errors.InputError):
         procmine.read_export(bad)
+
+
+def test_progress_hears_the_rows_read_piece_by_piece(workbook, counted):
+    rows = [HEADER] + [[f"C{i}", "许可", "受理", "局", "甲", T(5, 9), T(5, 10)] for i in range(500)]
+    heard: list[int] = []
+    r = procmine.read_export(workbook({"s": rows}), progress=heard.append)
+    assert counted[0] > 5 and len(heard) == counted[0] + 1  # each piece, then the converted sheet
+    assert heard == sorted(heard) and heard[-2] == heard[-1] == r.rows_read == 500
