@@ -494,7 +494,9 @@ def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, wher
             table = sheet.to_arrow()
         except Exception as exc:
             raise InputError(f"{where}cannot be read (rows from {piece.first}): "
-                             f"{str(exc).splitlines()[0]}") from None
+                             f"{str(exc).splitlines()[0]}",
+                             hint="the sheet is damaged from about that row: export it again, or open "
+                                  "and re-save it in Excel/WPS") from None
         if progress is not None:
             progress(piece.first + table.num_rows - (h + 2))  # the sheet's data rows up to this piece's end
         return abs_idx, table
