@@ -176,7 +176,7 @@ def _sheet_xml_paths(zf: zipfile.ZipFile) -> dict[str, str]:
     return out
 
 
-_MERGE_RE = re.compile(rb'<(?:\w+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+_MERGE_RE = re.compile(rb'<(?:[\w.-]+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 
 
 def _col_index(letters: bytes) -> int:

@@ -32,12 +32,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .readers import _MERGE_RE, _col_index
+
 PIECE_BYTES = 64 << 20  # uncompressed sheet XML per piece (about 90k rows of 11 columns)
 
 _ROOT_RE = re.compile(rb"<((?:[\w.-]+:)?)worksheet\b[^>]*>")
 _ROW_RE = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*?)(/?)>")
 _ROW_R_RE = re.compile(rb'\br\s*=\s*["\'](\d+)["\']')
-_MERGE_RE = re.compile(rb'<(?:[\w.-]+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
 
 _CT = ('<?xml version="1.0" encoding="UTF-8" standalone="yes"?>'
        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
@@ -85,13 +86,6 @@ class _Parts:
     strings: bytes
     date1904: bool
     merges: list[tuple[int, int, int, int]] = field(default_factory=list)
-
-
-def _col_index(letters: bytes) -> int:
-    n = 0
-    for ch in letters:
-        n = n * 26 + (ch - 64)
-    return n - 1
 
 
 def _workbook_parts(zf: zipfile.ZipFile) -> _Parts:
