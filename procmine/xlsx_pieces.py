@@ -2,8 +2,8 @@
 
 calamine (through fastexcel) builds a sheet as one dense range of cells. For a
 million-row sheet it holds every cell twice at one moment: the cells as parsed
-and the dense grid they are moved into. That costs about 1 GB for 11 columns
-and grows with the width. Here the sheet XML is decompressed as a stream and
+and the dense grid they are moved into: about 1 GB for a million rows of 11
+columns, growing with the sheet's rows × columns. Here the sheet XML is decompressed as a stream and
 cut at row boundaries into pieces of about ``piece_bytes``. Each piece is
 written, uncompressed, as a one-sheet workbook (the original styles, shared
 strings and date system) to a temporary file, and fastexcel reads that. A
