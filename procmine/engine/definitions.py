@@ -261,7 +261,7 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
 FROM (
   SELECT e.*,
          CASE WHEN e.in_person IS NOT NULL THEN e.in_person AND NOT coalesce(e.staff, false)
-              WHEN coalesce(e.staff OR e.office_act, false) THEN false
+              WHEN coalesce(e.staff, false) THEN false
               -- a pick-up is a trip unless the step itself (its name or its own channel) says remote delivery
               WHEN e.pickup THEN NOT e.remote_channel
               WHEN e.correction THEN NOT (e.online_step OR e.channel_online)
