@@ -30,7 +30,6 @@ import yaml
 from .errors import ConfigError, InputError
 from .mapping import load_yaml, templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
-from .parsing import str_match
 from .rules import Rules, load_rules
 
 

@@ -135,7 +135,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     as_of = _as_of(as_of if as_of is not None else rules.as_of, hi)
     as_local = as_of.tz_convert(TZ).tz_localize(None)
     bounds = [pd.Timestamp(as_local)]
-    for k in ("lo", "hi", "due_hi"):
+    for k in ("lo", "hi", "due_hi", "rate_lo", "rate_hi"):
         if pd.notna(span[k]):
             bounds.append(pd.Timestamp(int(span[k]), unit="us"))
     lo, hi_day = min(bounds), max(bounds)
@@ -454,6 +454,10 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "deciding_department": raw["deciding_department"].astype("string"),
         "holding_department": raw["holding_department"].astype("string"),
         "departments_took_part": _name_lists(raw["departments_took_part"]),
+        "rating_text": raw["rating_text"].astype("string"), "rating_level": raw["rating_level"].astype("Float64"),
+        "ratings_given": raw["ratings_given"].fillna(0).astype("int64"),
+        "rated_bad": raw["rated_bad"].fillna(False).astype(bool), "rated_good": raw["rated_good"].fillna(False).astype(bool), "rectified": raw["rectified"].fillna(False).astype(bool),
+        "rectify_days": raw["rectify_days"].astype("Float64"), "days_since_rating": raw["days_since_rating"].astype("Float64"),
     })
     if hand is not None:
         hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),

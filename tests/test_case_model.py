@@ -354,3 +354,38 @@ def test_rating_levels_are_read_whole_never_by_a_word_inside():
     assert rating_level("不满意") == 2 and rating_level("非常不满意") == 1
     assert rating_level("不太满意") == 2          # not 满意 (4) by the word inside it
     assert np.isnan(rating_level("还算满意吧")) and rating_level("5") == 5 and rating_level("三星") == 3
+
+
+# ----------------------------------------------------------------------------- all of them
+
+def all_logs() -> pd.DataFrame:
+    """Every hand-built log of tests/test_case_model.py (each test run once, recording
+    the logs it builds), as one log: case ids prefixed by the log's number."""
+    import inspect
+    import sys
+
+    cm = sys.modules[__name__]
+
+    made = []
+    original = cm.mklog
+
+    def recording(rows):
+        log = original(rows)
+        made.append(log)
+        return log
+
+    cm.mklog = recording
+    try:
+        for name, fn in inspect.getmembers(cm, inspect.isfunction):
+            if not name.startswith("test_"):
+                continue
+            marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+            if marks:
+                for values in marks[0].args[1]:
+                    fn(*(values if isinstance(values, tuple) else (values,)))
+            else:
+                fn()
+    finally:
+        cm.mklog = original
+    parts = [log.assign(case_id=f"L{i:02d}-" + log["case_id"].astype(str)) for i, log in enumerate(made)]
+    return pd.concat(parts, ignore_index=True)

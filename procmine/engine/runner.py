@@ -36,8 +36,10 @@ from ..errors import ConfigError, InputError, UsageError
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
-                "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us"}
-TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text")
+                "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us",
+                "rating_time": "rating_us", "rectify_time": "rectify_us"}
+TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text", "rating",
+                "rectify_status")
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days", "sla_months", "statutory_calendar_days",
                   "statutory_months", "extension_days")
 # every column of a log the engines read (``_select``)
