@@ -333,6 +333,8 @@ class Measured:
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
+    # where the clock went: service, department, late (超期/超期在办), cases, working_days
+    department_time: pd.DataFrame | None = None
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
@@ -387,6 +389,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch("SELECT * FROM svc_vocab")
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
+        dept_time = eng.fetch("SELECT * FROM dept_time ORDER BY service, department, late")
         reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
@@ -444,6 +447,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "promise_due": _day_to_date(raw["promise_due_d"]), "statutory_due": _day_to_date(raw["statutory_due_d"]),
         "over_promise": raw["over_promise"].astype("boolean"), "over_statute": raw["over_statute"].astype("boolean"),
         "statutory_days_left": raw["statutory_days_left"].astype(float),
+        "days_over": raw["days_over"].astype(float),
         "intake_visits": raw["intake_visits"].astype("Int64"), "correction_visits": raw["correction_visits"].astype("Int64"),
         "pickup_visits": raw["pickup_visits"].astype("Int64"),
         "correction_requested": raw["correction_requested"].fillna(False).astype(bool),
@@ -473,8 +477,14 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
         return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 
+    dept_time = pd.DataFrame({"service": dept_time["service"].astype("string"),
+                              "department": dept_time["department"].astype("string"),
+                              "late": dept_time["late"].fillna(False).astype(bool),
+                              "cases": dept_time["cases"].astype("int64"),
+                              "working_days": dept_time["working_days"].astype(float)})
     return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
-                    aggregates=aggregates, events_loader=None if events and documents else loader)
+                    aggregates=aggregates, events_loader=None if events and documents else loader,
+                    department_time=dept_time)
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
