@@ -417,3 +417,25 @@ def test_days_over_is_counted_against_the_limit_the_outcome_uses():
     m = cases(mklog(rows))
     assert (m.loc["W", "outcome"], m.loc["W", "days_over"]) == ("超期", 1)
     assert (m.loc["M", "outcome"], m.loc["M", "days_over"]) == ("超期", 3)
+
+
+def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeypatch):
+    # 40 cases (each 受理 Mon 4 Mar → 办结 Wed 6 Mar: 2 working days, limit 5: 提前), written in
+    # batches of 7 rows: 6 part files, the same rows as the table in memory.
+    from procmine.engine.runner import DuckDBEngine
+    from procmine.metrics import write_cases
+
+    original = DuckDBEngine.batches
+    monkeypatch.setattr(DuckDBEngine, "batches", lambda self, sql, rows=7: original(self, sql, rows=7))
+    rows = []
+    for i in range(40):
+        rows += [(f"C{i:02d}", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+                 (f"C{i:02d}", "办结", "2024-03-06 09:00", "2024-03-06 09:30", {"sla": 5})]
+    log = mklog(rows)
+    out = write_cases(log, tmp_path / "cases")
+    parts = sorted(out.glob("*.parquet"))
+    assert len(parts) == 6 and not list(tmp_path.glob(".cases.*"))
+    back = pd.read_parquet(out).sort_values("case_id").reset_index(drop=True)
+    assert len(back) == 40 and set(back["outcome"]) == {"提前"} and set(back["clock_days"]) == {2}
+    one = write_cases(log, tmp_path / "cases.parquet")
+    assert pd.read_parquet(one)["case_id"].tolist() == back["case_id"].tolist()
