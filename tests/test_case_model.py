@@ -439,3 +439,16 @@ def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeyp
     assert len(back) == 40 and set(back["outcome"]) == {"提前"} and set(back["clock_days"]) == {2}
     one = write_cases(log, tmp_path / "cases.parquet")
     assert pd.read_parquet(one)["case_id"].tolist() == back["case_id"].tolist()
+
+
+def test_a_decision_step_not_yet_ended_leaves_the_case_open():
+    # A daily export: 审批 started Wed 6 Mar, no end yet → still open (clock as of Fri 8 Mar:
+    # (4, 8] = 4 working days of 5). The next export has its end Thu 7 Mar → decided, 3 days.
+    lim = {"sla": 5}
+    first = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+             ("A", "审批", "2024-03-06 09:00", None, lim)]
+    later = [first[0], ("A", "审批", "2024-03-06 09:00", "2024-03-07 16:00", lim)]
+    a = one(first, as_of="2024-03-08")
+    assert (a["status"], a["outcome"], a["clock_days"]) == ("在办", "在办", 4)
+    b = one(later, as_of="2024-03-08")
+    assert (b["status"], b["outcome"], b["clock_days"]) == ("办结", "提前", 3)
