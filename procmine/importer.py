@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, NothingUsableError, UsageError
+from .errors import InputError, MappingError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, TIME_DTYPE, empty_log, malloc_pool, order_log, trim_heap
 from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
@@ -328,6 +328,8 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
             summary |= hit
     rows.reject(summary, "summary row (合计/总计), not a case")
     rows.reject(case.isna().to_numpy(), f"no case id ({cols['case_id']} is empty)")
+    if sm.layout == "wide" and table.mapping.layout == "auto":
+        _one_row_per_case(df, case, rows.ok, sm, cols["case_id"], where)
     numeric = cols["case_id"] in table.numeric_columns
     bad_id = damaged_ids(case, numeric).to_numpy()
     if bad_id.any():
@@ -440,6 +442,34 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
                          rejected=int(bad.sum()), kind=table.kind,
                          event_log=normalize_header(cols["case_id"]) == normalize_header("case:concept:name"))
     return events, rej, report, notes
+
+
+def _one_row_per_case(df: pd.DataFrame, case: pd.Series, ok: np.ndarray, sm: SheetMapping, case_col: str,
+                      where: str) -> None:
+    """A sheet read as a 台账 (wide: one row per case, one column per stage)
+    must have one row per case; a case on several different rows is a step table
+    whose step column is missing, and reading it as stages would invent events."""
+    ids = case[ok]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    # the same row twice is a duplicate (counted later), not a second step
+    distinct = ~df.loc[ok].duplicated(keep="first").to_numpy()
+    again = ids[distinct & repeated]
+    counts = again.value_counts()
+    counts = counts[counts > 1]
+    if counts.empty:
+        return
+    example, times = counts.index[0], int(counts.iloc[0])
+    stages = ", ".join(s.name for s in sm.stages)
+    raise MappingError(
+        f"{where}: no column for 办理环节 (step): case {example} is on {times} different rows "
+        f"({len(counts)} cases are on more than one), so this is a step table (one row per step), "
+        f"not a 台账 (one row per case with a time column per stage: {stages})",
+        hint=(f"columns found: {', '.join(map(str, df.columns))}\n"
+              f"add the step column (办理环节, 环节名称, 节点名称 …) to the export, or name it in a mapping file "
+              f"(fields: {{activity: COLUMN}}, see templates/mappings/example.yaml) and pass --mapping FILE; "
+              f"if the sheet really is a 台账 with a case on several rows, say 'layout: wide' in the mapping file"))
 
 
 # Fields that come from the row, not from a step: copied onto every event of the row.

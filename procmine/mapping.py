@@ -217,13 +217,17 @@ def _matches(names: tuple[str, ...], headers: dict[str, str]) -> list[str]:
     return [col for col, norm in headers.items() if norm in wanted]
 
 
-def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec) -> tuple[Stage, ...]:
+def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec,
+                 step_times: frozenset[str] = frozenset()) -> tuple[Stage, ...]:
+    """The stages of a wide sheet. ``step_times`` are the names of a step's own
+    start/end columns (开始时间, 结束时间, 完成时间 …): they say when, not what,
+    so they never name a stage (开始/结束 are not stages)."""
     suffix_kind = [(s, "start") for s in spec.start_suffixes] + [(s, "end") for s in spec.end_suffixes]
     suffix_kind.sort(key=lambda sk: -len(sk[0]))
     found: dict[str, dict[str, str]] = {}
     order: list[str] = []
     for col, norm in headers.items():
-        if col in used:
+        if col in used or norm in step_times:
             continue
         for suffix, kind in suffix_kind:
             if norm.endswith(suffix) and len(norm) > len(suffix):
@@ -304,17 +308,19 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
             if step_fld not in chosen and case_fld in chosen:
                 chosen[step_fld] = chosen.pop(case_fld)
     stages: tuple[Stage, ...] = ()
+    taken_back: dict[str, str] = {}
     if layout == "wide":
         # In a 台账 the time columns name stages: take them back from the fields.
-        for fld in ("activity", "start_time", "end_time"):
-            chosen.pop(fld, None)
+        taken_back = {fld: chosen.pop(fld) for fld in ("activity", "start_time", "end_time") if fld in chosen}
         # Stage columns (审批人, 受理部门 …) belong to their stage, not to the
         # case-wide resource/department the aliases may have claimed.
         soft = {f: chosen[f] for f in ("department", "resource") if f in chosen}
         # 受理时间/办结时间 in a 台账 are stages and case milestones at once
         both = {chosen[f] for f in LIFECYCLE_TIMES if f in chosen}
         used = set(chosen.values()) - set(soft.values()) - both
-        stages = _find_stages(headers, used, mapping.wide)
+        step_times = frozenset(mapping.user.get("start_time", ()) + mapping.primary.get("start_time", ())
+                               + mapping.user.get("end_time", ()) + mapping.primary.get("end_time", ()))
+        stages = _find_stages(headers, used, mapping.wide, step_times)
         owned = {c for s in stages for c in (s.department, s.resource) if c}
         for fld, col in soft.items():
             if col in owned:
@@ -333,6 +339,10 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
         if "activity" in missing:
             extra = ("\n  or, for a wide sheet (one row per case), two or more stage-time columns such as "
                      "受理时间, 审核时间, 办结时间")
+            bare = [taken_back[f] for f in ("start_time", "end_time") if f in taken_back]
+            if bare:
+                extra += (f"\n{' and '.join(map(repr, bare))} are the times of a step, not stages: "
+                          f"a step table needs its step column")
         raise MappingError(
             f"{where}no column for {', '.join(FIELD_LABELS[f] for f in missing)}",
             hint=(f"columns found: {', '.join(map(str, columns))}\n"
