@@ -28,7 +28,7 @@ import pandas as pd
 import yaml
 
 from .errors import ConfigError, InputError
-from .mapping import load_yaml, templates_dir
+from .mapping import load_yaml, read_config_text, templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
 from .parsing import str_match
 from .rules import Rules, load_rules
@@ -51,7 +51,7 @@ def load_bundles(path: str | Path) -> list[Bundle]:
         raise ConfigError(f"no bundle file or preset called {str(path)!r}",
                          hint="see templates/bundles/ for the format")
     try:
-        data = load_yaml(p.read_text(encoding="utf-8-sig")) or {}
+        data = load_yaml(read_config_text(p, "bundle file")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{p}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None

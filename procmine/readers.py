@@ -107,6 +107,13 @@ def read_tables(path: Path, mapping: Mapping | None = None, *, max_unzipped: int
 # ---------------------------------------------------------------- Excel
 
 
+# What to do about a sheet the spreadsheet reader cannot parse (calamine's "Range is
+# missing the expected row component", a broken cell reference, bad XML …).
+DAMAGED_SHEET_HINT = ("the sheet is damaged or was written by a tool Excel's format does not quite match: export it "
+                      "again from the system, or open it in Excel/WPS, save it again as .xlsx (文件 → 另存为) and "
+                      "import the saved copy")
+
+
 def _open_excel(path: Path, kind: str, max_unzipped: int = 0):
     import fastexcel
 
@@ -377,7 +384,8 @@ def probe_calamine(path: Path, sheet: str, nrows: int = PROBE_ROWS) -> tuple[lis
         sh = pc.CalamineWorkbook.from_path(str(path)).get_sheet_by_name(sheet)
         data = sh.to_python(skip_empty_area=False, nrows=nrows)
     except Exception as exc:
-        raise InputError(f"{path} [{sheet}] cannot be read: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{path} [{sheet}] cannot be read: {str(exc).splitlines()[0]}",
+                         hint=DAMAGED_SHEET_HINT) from None
     grid = [[(None if v == "" else (v if isinstance(v, str) else str(v))) for v in row] for row in data]
     numeric = [[isinstance(v, (int, float)) and not isinstance(v, bool) for v in row] for row in data]
     return grid, numeric
@@ -405,9 +413,12 @@ def _read_sheet(path, kind, reader, sheet_name, mapping, pool, skipped, progress
     try:
         rows, numeric = probe_xlsx(path, sheet_name) if kind == "xlsx" else probe_calamine(path, sheet_name)
     except (zipfile.BadZipFile, KeyError, ValueError, SyntaxError) as exc:
-        raise InputError(f"{where}the sheet XML is damaged: {exc}") from None
+        raise InputError(f"{where}the sheet XML is damaged: {exc}", hint=DAMAGED_SHEET_HINT) from None
+    except InputError:
+        raise
     except Exception as exc:  # defusedxml refusals, expat errors
-        raise InputError(f"{where}cannot be read: {type(exc).__name__}: {str(exc)[:200]}") from None
+        raise InputError(f"{where}cannot be read: {type(exc).__name__}: {str(exc)[:200]}",
+                         hint=DAMAGED_SHEET_HINT) from None
     if not any(any(c is not None and str(c).strip() for c in r) for r in rows):
         skipped.append(SkippedSheet(str(path), sheet_name, "empty sheet"))
         return None
@@ -459,7 +470,7 @@ def _load_whole(reader, sheet_name: str, h: int, where: str):
         abs_idx = [c.absolute_index for c in loaded.available_columns()]
         return loaded.to_arrow(), abs_idx
     except Exception as exc:
-        raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
+        raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}", hint=DAMAGED_SHEET_HINT) from None
 
 
 def _load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, where: str, progress=None):

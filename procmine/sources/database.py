@@ -22,14 +22,28 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, UsageError
+from ..errors import DependencyError, InputError, UsageError
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 CHUNK_ROWS = 50_000
-# dialect → the driver SQLAlchemy needs (pip name), for the error message
-DRIVERS = {"postgresql": "psycopg[binary] (postgresql+psycopg://…)", "mysql": "pymysql (mysql+pymysql://…)",
-           "oracle": "oracledb (oracle+oracledb://…)", "dm": "dmPython + sqlalchemy_dm (dm+dmPython://…)",
-           "mssql": "pyodbc (mssql+pyodbc://…)", "sqlite": "built in (sqlite:///file.db)"}
+# dialect → (the pip command installing the driver SQLAlchemy needs, the URL that names it)
+DRIVERS = {"postgresql": ("pip install 'procmine[db]'", "postgresql+psycopg://…"),
+           "mysql": ("pip install pymysql", "mysql+pymysql://…"),
+           "oracle": ("pip install oracledb", "oracle+oracledb://…"),
+           "dm": ("pip install dmPython sqlalchemy_dm", "dm+dmPython://…"),
+           "mssql": ("pip install pyodbc", "mssql+pyodbc://…")}
+DB_EXTRA = "pip install 'procmine[db]'"
+
+
+def _need_sqlalchemy() -> None:
+    """SQLAlchemy comes with procmine's database extra; without it, say how to install it."""
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        raise DependencyError("reading a database needs procmine's database extra (SQLAlchemy), which is not "
+                              "installed", hint=f"install it: {DB_EXTRA} (it brings the PostgreSQL driver; for "
+                                               "MySQL, Oracle or 达梦 add their driver, see the README, section "
+                                               "Databases)") from None
 
 
 def is_url(source) -> bool:
@@ -65,12 +79,11 @@ class _Scrub:
 
 def engine_for(url_text: str, password_file=None):
     """(engine, the URL as shown — without the password, scrubber)."""
-    try:
-        from sqlalchemy import create_engine
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    except ImportError:
-        raise UsageError("reading databases needs SQLAlchemy: pip install 'procmine[db]'") from None
+    _need_sqlalchemy()
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     scrub = _Scrub(_url_password(url_text))
     try:
         url = make_url(url_text)
@@ -91,12 +104,22 @@ def engine_for(url_text: str, password_file=None):
     if password is not None:
         url = url.set(password=password)
     shown = url.render_as_string(hide_password=True).replace(":***@", "@")
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:") and not Path(url.database).exists():
+        # SQLite would create an empty file and then find no tables in it
+        raise InputError(f"no database file {url.database} ({shown})",
+                         hint="check the path: sqlite:///relative/file.db or sqlite:////absolute/file.db")
     try:
         engine = create_engine(url, pool_pre_ping=False)
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError, ArgumentError, ValueError, TypeError) as exc:
-        backend = url.get_backend_name()
-        raise UsageError(scrub(f"no database driver for {shown}: {exc}"),
-                         hint=f"install the driver: {DRIVERS.get(backend, 'see the README, section Databases')}") from None
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        pip, form = DRIVERS.get(backend, (None, None))
+        raise DependencyError(scrub(f"no database driver for {shown} is installed ({exc})"),
+                              hint=(f"install it: {pip}" + (f" (procmine then uses it for {backend}:// URLs; "
+                                                           f"or name it in the URL: {form})" if form else "")
+                                    if pip else "install the SQLAlchemy driver for this database: see the "
+                                                "README, section Databases")) from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise UsageError(scrub(f"not a usable database URL: {shown} ({exc})")) from None
     return engine, shown, scrub
 
 
@@ -168,8 +191,9 @@ def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int | None
 def read_tables(url_text: str, tables=(), query: str | None = None, *, password_file=None,
                 chunk_rows: int | None = None):
     """Text tables of a database: the named tables, or the rows of one query."""
+    _need_sqlalchemy()
     from sqlalchemy import MetaData, Table as SaTable, select, text
-    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
+    from sqlalchemy.exc import SQLAlchemyError
 
     if not tables and not query:
         raise UsageError("a database source needs --table NAME (one or more) or --query SQL")
@@ -183,9 +207,9 @@ def read_tables(url_text: str, tables=(), query: str | None = None, *, password_
             try:
                 meta = MetaData(schema=schema or None)
                 with engine.connect() as conn:
-                    table = _reflect(conn, meta, bare, SaTable)
-            except NoSuchTableError:
-                raise InputError(f"no table {name!r} in {shown}") from None
+                    table = _reflect(conn, meta, bare, SaTable, name, shown)
+            except InputError:
+                raise
             except SQLAlchemyError as exc:
                 detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
                 raise InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
@@ -202,15 +226,19 @@ def read_tables(url_text: str, tables=(), query: str | None = None, *, password_
     return out
 
 
-def _reflect(conn, meta, name: str, SaTable):
-    """Reflect a table, matching its name case-insensitively (PRE_NODE vs pre_node)."""
+def _reflect(conn, meta, name: str, SaTable, asked: str, shown: str):
+    """Reflect a table, matching its name case-insensitively (PRE_NODE vs pre_node);
+    a table that is not there is an error listing those that are."""
     from sqlalchemy import inspect
-    from sqlalchemy.exc import NoSuchTableError
 
     names = inspect(conn).get_table_names(schema=meta.schema)
     exact = [n for n in names if n == name] or [n for n in names if n.lower() == name.lower()]
     if not exact:
-        raise NoSuchTableError(name)
+        where = f" (schema {meta.schema})" if meta.schema else ""
+        listed = ", ".join(sorted(names)[:60]) + (f" … ({len(names)} in all)" if len(names) > 60 else "")
+        raise InputError(f"no table {asked!r} in {shown}{where}",
+                         hint=(f"tables there: {listed}" if names else "the database has no tables there") +
+                              "\nname one with --table NAME (schema.NAME for another schema)")
     return SaTable(exact[0], meta, autoload_with=conn)
 
 

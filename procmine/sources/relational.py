@@ -38,9 +38,9 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import InputError, MappingError, NothingUsableError, UsageError
+from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
 from ..eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
-from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, templates_dir
+from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, read_config_text, templates_dir
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
 
@@ -109,10 +109,11 @@ class Vocabulary:
 def _read_yaml(path: Path) -> dict:
     import yaml
 
+    text = read_config_text(path, "mapping file")
     try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read mapping file {path}: {exc}") from None
+        data = load_yaml(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"mapping file {path} is not valid YAML: {exc}") from None
     return data if isinstance(data, dict) else {}
 
 
