@@ -5,8 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from rich.cells import cell_len, set_cell_size
 
 from .importer import ImportResult
+
+
+def cell(value, width: int, align: str = "<") -> str:
+    """``value`` as text exactly ``width`` terminal columns wide (East Asian wide
+    characters count two), cut when longer, padded on the right (``<``) or left (``>``)."""
+    text = str(value)
+    if cell_len(text) > width:
+        return set_cell_size(text, width)
+    pad = " " * (width - cell_len(text))
+    return text + pad if align == "<" else pad + text
 
 
 def _finish(lines: list[str], notes: list[str], output) -> str:
@@ -46,7 +57,7 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     lines.append(head)
     lines.append("-" * len(head))
     for s in result.sheets:
-        lines.append(f"{s.file[:28]:<28} {(s.sheet or '-')[:14]:<14} {s.layout:<6} {s.rows_read:>8} "
+        lines.append(f"{cell(s.file, 28)} {cell(s.sheet or '-', 14)} {s.layout:<6} {s.rows_read:>8} "
                      f"{s.events:>8} {s.duplicates:>6} {s.rejected:>8}")
     lines.append("-" * len(head))
     total_rej = len(result.rejects)
@@ -98,7 +109,7 @@ def audit_summary(result, output: Path | None, top: int) -> str:
     lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
     for i, f in enumerate(result.findings[:top], 1):
         value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
-        lines.append(f"{i:>3}. [{f.severity:<6}] {f.kind:<18} {value:>10} {f.unit:<12} {f.summary}")
+        lines.append(f"{i:>3}. [{cell(f.severity, 6)}] {cell(f.kind, 18)} {value:>10} {cell(f.unit, 12)} {f.summary}")
     lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
     return _finish(lines, result.notes, output)
 
@@ -128,9 +139,9 @@ def conformance_summary(result) -> str:
 
 def demo_summary(files: dict) -> str:
     lines = ["procmine demo wrote:"]
-    width = max(len(k) for k in files)
+    width = max(cell_len(str(k)) for k in files)
     for label, path in files.items():
-        lines.append(f"  {label:<{width}}  {path}")
+        lines.append(f"  {cell(label, width)}  {path}")
     lines.append("open the HTML report in a browser, or the workbook in Excel/WPS.")
     return "\n".join(lines)
 
@@ -139,7 +150,8 @@ def redesign_summary(result, output) -> str:
     lines = [f"{result.plan}: 四减 (mean per case, before → after)"]
     for r in result.table.itertuples(index=False):
         pct = "" if r.change_pct is None or r.change_pct != r.change_pct else f" ({r.change_pct:+.1%})"
-        lines.append(f"  {r.service:<10} {r.measure:<14} {r.before:>9.3f} → {r.after:>9.3f}  {r.change:+.3f}{pct}")
+        lines.append(f"  {cell(r.service, 16)} {cell(r.measure, 22)} {r.before:>9.3f} → {r.after:>9.3f}  "
+                     f"{r.change:+.3f}{pct}")
     lines.append(f"{len(result.still_failing)} cases would still miss 最多跑一次 or their time limit")
     for r in result.still_failing.head(3).itertuples(index=False):
         lines.append(f"  {r.case_id}: {r.reasons}")
@@ -154,10 +166,10 @@ def compare_summary(result, output) -> str:
         lines.append(f"  {name}: {p['cases']} cases, {p.get('open', 0)} still open (censored: not in the time rates)")
     for r in result.table.itertuples(index=False):
         if r.change is None or r.change != r.change:
-            lines.append(f"  {r.service:<10} {r.metric:<12} (no cases in one period)")
+            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} (no cases in one period)")
             continue
         star = "*" if r.significant else " "
-        lines.append(f"{star} {r.service:<10} {r.metric:<12} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
+        lines.append(f"{star} {cell(r.service, 16)} {cell(r.metric, 16)} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
                      f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
     if output:
         lines.append(f"wrote {output}")
@@ -216,7 +228,7 @@ def ratings_summary(r, output) -> str:
              f"差评率 {pct(r.bad_rate)}"]
     for d in r.drivers.itertuples(index=False):
         star = "*" if d.significant else " "
-        lines.append(f"{star} {d.factor:<10} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
+        lines.append(f"{star} {cell(d.factor, 12)} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
                      f"[{d.ci_low:+.1%}, {d.ci_high:+.1%}]")
     lines.append(f"差评 to rectify within {r.rectify_days:g} working days: {len(r.not_rectified)} not rectified, "
                  f"{len(r.rectified_late)} rectified late")

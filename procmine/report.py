@@ -693,11 +693,12 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
-                 options: ReportOptions | None = None) -> Report:
+                 options: ReportOptions | None = None, as_of=None, engine=None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
     the worst cases and name the full per-case file that the renderers write beside.
+    ``as_of`` and ``engine`` are the audit's (:func:`procmine.audit.audit`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
@@ -711,7 +712,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     rules_obj = load_rules(rules)
     t = _Text(lang, rules_obj, masker)
     log = apply_labels(log, activity_label)
-    result = audit(log, rules_obj)
+    result = audit(log, rules_obj, as_of=as_of, engine=engine)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
     services = sorted(log["service"].dropna().unique())
