@@ -42,8 +42,8 @@ def cli() -> None:
 
 @cli.command("import")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)  [required]")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
 @click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
               help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
@@ -55,7 +55,9 @@ def cli() -> None:
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
 @click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
 @click.option("--table", "tables", multiple=True,
-              help="database source: a table to read (repeat for case/step/document/rating tables)")
+              help="database source: a table to read (repeat for case/step/document/rating tables; default: "
+                   "the tables whose columns give them those roles)")
+@click.option("--list-tables", is_flag=True, help="database source: list its tables and their roles, import nothing")
 @click.option("--query", help="database source: read the rows of this SQL query instead of tables")
 @click.option("--password-file", type=click.Path(path_type=Path),
               help="database source: read the password from this file (or set PROCMINE_DB_PASSWORD)")
@@ -64,7 +66,7 @@ def cli() -> None:
 @click.option("--batch-rows", type=click.IntRange(min=1), default=None,
               help="rows per batch when streaming into a partitioned dataset (default 200000)")
 def import_cmd(sources, output, mapping, duplicates, service, service_old, max_unzipped_gb, as_json, no_mask, tables,
-               query, password_file, partitioned, batch_rows) -> None:
+               list_tables, query, password_file, partitioned, batch_rows) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     A source may also be a database URL (postgresql://user@host/db) with
@@ -78,6 +80,10 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
     by service and month (DIR/service=…/month=YYYY-MM/part-0.parquet).
     """
     service = _deprecated_service(service, service_old)
+    if list_tables:
+        return _list_tables(sources, mapping, password_file, as_json)
+    if output is None:
+        raise UsageError("import needs -o/--output: the canonical log to write (log.parquet, or DIR/ for a dataset)")
     if partitioned or output.suffix == "" or output.is_dir():
         from . import streaming
 
@@ -103,6 +109,24 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
         click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
+
+
+def _list_tables(sources, mapping, password_file, as_json: bool) -> None:
+    from .errors import MappingError
+    from .sources import database
+
+    if len(sources) != 1 or not database.is_url(sources[0]):
+        raise UsageError("--list-tables takes one database URL (postgresql://user@host/db, sqlite:///file.db …)")
+    infos = database.list_tables(sources[0], mapping, password_file=password_file)
+    try:
+        chosen, why = database.choose_tables(infos, mapping, shown=database.shown_url(sources[0], password_file)), None
+    except MappingError as exc:
+        chosen, why = [], exc.message
+    if as_json:
+        click.echo(json.dumps({"tables": [i.to_dict() for i in infos], "import_reads": chosen, "needs_table": why},
+                              ensure_ascii=False, indent=2))
+    else:
+        click.echo(render.tables_list(infos, chosen, why))
 
 
 def _deprecated_service(service: str | None, service_old: str | None) -> str | None:

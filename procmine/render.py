@@ -82,6 +82,21 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     return _finish(lines, result.notes, output)
 
 
+def tables_list(infos, chosen: list[str], why: str | None) -> str:
+    """A database's tables, the role each one's columns give it, and what an import without --table reads."""
+    width = max([cell_len("table")] + [cell_len(i.name) for i in infos])
+    key_width = max([cell_len("key")] + [cell_len(i.key or "-") for i in infos])
+    lines = [f"{cell('table', width)}  {cell('role', 8)}  {cell('key', key_width)}  columns"]
+    for i in infos:
+        cols = ", ".join(i.columns[:8]) + (f" … ({len(i.columns)})" if len(i.columns) > 8 else "")
+        lines.append(f"{cell(i.name, width)}  {cell(i.role or '-', 8)}  {cell(i.key or '-', key_width)}  {cols}")
+    if chosen:
+        lines.append(f"import without --table reads: {', '.join(chosen)}")
+    else:
+        lines.append(f"import needs --table NAME: {why}")
+    return "\n".join(lines)
+
+
 def cases_summary(table: pd.DataFrame, output: Path) -> str:
     lines = [f"{len(table)} cases, {table['service'].nunique()} services"]
     for service, g in table.groupby("service", sort=True):

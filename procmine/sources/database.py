@@ -1,4 +1,8 @@
-"""Databases as sources: ``procmine import postgresql://user@host/db --table T … -o log.parquet``.
+"""Databases as sources: ``procmine import postgresql://user@host/db [--table T …] -o log.parquet``.
+
+``--list-tables`` lists the tables with the role their columns give them; without
+``--table`` the import reads the case/step/document/rating tables so found, when
+that needs no guess (one case key, one table per role), else it stops and lists them.
 
 Tables (or one query) are read through SQLAlchemy, streamed in chunks of rows,
 turned into text tables with row numbers, and imported like the tables of a
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -123,6 +128,13 @@ def engine_for(url_text: str, password_file=None):
     return engine, shown, scrub
 
 
+def shown_url(url_text: str, password_file=None) -> str:
+    """The URL as messages show it: without the password."""
+    engine, shown, _ = engine_for(url_text, password_file)
+    engine.dispose()
+    return shown
+
+
 def _url_password(url_text: str) -> str | None:
     m = re.match(r"^[^:]+://[^:/@]*:([^@]*)@", url_text)
     return m.group(1) if m else None
@@ -188,12 +200,103 @@ def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int | None
     return Table(name, "", frame, rows, kind="database")
 
 
+@dataclass(frozen=True)
+class TableInfo:
+    """A table (or view) of a database, and the role its columns give it."""
+
+    name: str
+    columns: tuple[str, ...]
+    role: str | None = None  # case | step | document | rating | None (no role recognised)
+    key: str | None = None  # the case-key column
+
+    def to_dict(self) -> dict:
+        return {"table": self.name, "role": self.role, "key": self.key, "columns": list(self.columns)}
+
+
+def _connect_error(exc, shown: str, scrub) -> InputError:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
+                          hint="check host, port, database, user and password (URL, --password-file or "
+                               "PROCMINE_DB_PASSWORD)")
+    return InputError(scrub(f"cannot connect to {shown}: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}"))
+
+
+def list_tables(url_text: str, mapping=None, *, password_file=None, schema: str | None = None) -> list[TableInfo]:
+    """The tables and views of a database (its default schema, or ``schema``), each
+    with the role its columns give it (case, step, document or rating table, as the
+    relational reader of workbooks decides from column names: no row is read)."""
+    _need_sqlalchemy()
+    from sqlalchemy import inspect
+
+    from ..mapping import load_mapping
+    from . import relational
+
+    engine, shown, scrub = engine_for(url_text, password_file)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            names = list(insp.get_table_names(schema=schema))
+            names += [v for v in insp.get_view_names(schema=schema) if v not in names]
+            columns = {n: tuple(str(c["name"]) for c in insp.get_columns(n, schema=schema)) for n in names}
+    except Exception as exc:
+        raise _connect_error(exc, shown, scrub) from None
+    finally:
+        engine.dispose()
+    base = load_mapping(relational.flat_mapping(mapping))
+    vocab = relational.load_vocabulary(mapping, base)
+    out = []
+    for name in sorted(names):
+        empty = relational.Table(name, "", pd.DataFrame(columns=list(columns[name])), np.zeros(0, np.int64),
+                                 kind="database")
+        role = relational.classify(empty, vocab)
+        out.append(TableInfo(name, columns[name], role.role if role else None, role.key if role else None))
+    return out
+
+
+def choose_tables(infos: list[TableInfo], mapping=None, *, shown: str = "the database") -> list[str]:
+    """The tables an import without --table reads: the case/step/document/rating
+    tables of one case key, or a lone event table. Anything that would need a guess
+    (two case keys, two tables for one role, no table with a role) stops with the
+    tables listed and what to pass."""
+    from ..errors import MappingError
+    from ..parsing import normalize_header
+
+    found = [i for i in infos if i.role]
+    listing = "\n".join(f"  {i.name}: {i.role or 'no role'}" + (f" (key {i.key})" if i.key else "")
+                        for i in infos[:60]) + (f"\n  … {len(infos)} tables in all" if len(infos) > 60 else "")
+    choose = "name the tables to read with --table NAME (repeat it for case/step/document/rating tables)"
+    if not found:
+        raise MappingError(f"no table in {shown} looks like a case, step, document or rating table",
+                           hint=(f"tables there:\n{listing}\n" if infos else "the database has no tables\n") +
+                                f"{choose}, read rows with --query SQL, or name the columns in a mapping file")
+    keys = dict.fromkeys(normalize_header(i.key) for i in found)
+    if len(keys) > 1:
+        raise MappingError(f"the tables of {shown} are keyed by {len(keys)} different case ids "
+                           f"({', '.join(sorted({i.key for i in found}))}): which belong together is not clear",
+                           hint=f"tables there:\n{listing}\n{choose}")
+    for role in ("step", "document", "rating"):
+        same = [i.name for i in found if i.role == role]
+        if len(same) > 1:
+            raise MappingError(f"{len(same)} tables of {shown} could be the {role} table: {', '.join(same)}",
+                               hint=f"tables there:\n{listing}\n{choose}")
+    # several case tables are one system's when their columns differ (前置库: APASINFO, ACCEPT, TRANSACT …)
+    shapes = [tuple(sorted(map(normalize_header, i.columns))) for i in found if i.role == "case"]
+    if len(set(shapes)) < len(shapes):
+        same = [i.name for i in found if i.role == "case"]
+        raise MappingError(f"{len(same)} tables of {shown} look like the same case table: {', '.join(same)}",
+                           hint=f"tables there:\n{listing}\n{choose}")
+    return [i.name for i in found]
+
+
 def read_tables(url_text: str, tables=(), query: str | None = None, *, password_file=None,
                 chunk_rows: int | None = None):
     """Text tables of a database: the named tables, or the rows of one query."""
     _need_sqlalchemy()
     from sqlalchemy import MetaData, Table as SaTable, select, text
-    from sqlalchemy.exc import SQLAlchemyError
 
     if not tables and not query:
         raise UsageError("a database source needs --table NAME (one or more) or --query SQL")
@@ -210,14 +313,8 @@ def read_tables(url_text: str, tables=(), query: str | None = None, *, password_
                     table = _reflect(conn, meta, bare, SaTable, name, shown)
             except InputError:
                 raise
-            except SQLAlchemyError as exc:
-                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-                raise InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
-                                 hint="check host, port, database, user and password (URL, --password-file or "
-                                      "PROCMINE_DB_PASSWORD)") from None
             except Exception as exc:
-                raise InputError(scrub(f"cannot connect to {shown}: {type(exc).__name__}: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else ''}")) from None
+                raise _connect_error(exc, shown, scrub) from None
             order = list(table.primary_key.columns) or []
             sql = select(table).order_by(*order) if order else select(table)
             out.append(read_query(engine, sql, name, scrub, shown, chunk_rows))
@@ -253,6 +350,9 @@ def read_database(sources, mapping=None, *, duplicates: str = "auto", service: s
     urls = [s for s in sources if is_url(s)]
     if len(urls) != 1 or len(urls) != len(list(sources)):
         raise UsageError("give one database URL (and no files) per import")
+    if not tables and not query:  # the tables whose columns give them a role, if that needs no guess
+        tables = choose_tables(list_tables(urls[0], mapping, password_file=password_file), mapping,
+                               shown=shown_url(urls[0], password_file))
     raw = read_tables(urls[0], tables, query, password_file=password_file, chunk_rows=chunk_rows)
     base = load_mapping(relational.flat_mapping(mapping))
     if service:
