@@ -137,7 +137,7 @@ def bundle_instances(log: pd.DataFrame, bundles: list[Bundle], rules: Rules | st
     if len(mem):
         rows = _instance_rows(mem, m, key, rules)
     inst_df = pd.DataFrame(rows)
-    return BundleResult(inst_df, mem, _candidates(cases, key, bundles, m, rules))
+    return BundleResult(inst_df, mem, candidate_bundles(cases, key, bundles, m, rules))
 
 
 def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules) -> list[dict]:
@@ -186,7 +186,7 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
     return rows
 
 
-def _candidates(cases: pd.DataFrame, key: pd.Series, bundles: list[Bundle], m: Measured,
+def candidate_bundles(cases: pd.DataFrame, key: pd.Series, bundles: list[Bundle], m: Measured,
                 rules: Rules) -> pd.DataFrame:
     window = float(rules.bundles.get("window_days", 30))
     min_app = int(rules.bundles.get("min_applicants", 5))

@@ -102,7 +102,7 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
     masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
         rejects = masker.frame(result.rejects)
-        eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
+        eventlog.write_atomic(rejects_path, lambda tmp: eventlog.write_rejects_csv(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:

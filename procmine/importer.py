@@ -177,7 +177,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
         while tables:
             trim_heap()
             table = tables.pop(0)  # each sheet's raw text is let go once it is converted
-            events, rej, report, table_notes = _convert(table)
+            events, rej, report, table_notes = convert_table(table)
             del table
             done += report.rows_read
             if progress is not None:
@@ -192,9 +192,9 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
                          hint="the header row must name at least a case id (办件编号/业务流水号 …) and a step "
                               "or stage times; see templates/mappings/default.yaml for accepted names")
     log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
-    rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
+    rej = pd.concat(rejects, ignore_index=True) if rejects else rejects_frame([], [], [], [])
     trim_heap()
-    log, found, dropped = _drop_duplicates(log, reports, duplicates)
+    log, found, dropped = drop_duplicates(log, reports, duplicates)
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
                      f"keep every record); pass --duplicates drop to remove them")
@@ -206,7 +206,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
     if result.events == 0:
         raise NothingUsableError(
             f"no usable rows: all {result.rows_read} data rows were rejected or duplicates",
-            hint=_top_reasons(rej)) if result.rows_read else NothingUsableError(
+            hint=top_reasons(rej)) if result.rows_read else NothingUsableError(
             "the input has a header but no data rows")
     return result
 
@@ -226,14 +226,14 @@ def sources_of(paths, mapping, *, duplicates: str, service: str | None, max_unzi
     return files, mp, joined
 
 
-def _top_reasons(rej: pd.DataFrame, k: int = 5) -> str:
+def top_reasons(rej: pd.DataFrame, k: int = 5) -> str:
     if rej.empty:
         return ""
     counts = rej["reason"].str.replace(r"'[^']*'", "'…'", regex=True).value_counts().head(k)
     return "most common reasons:\n" + "\n".join(f"  {n} × {r}" for r, n in counts.items())
 
 
-def _rejects_frame(files, sheets, rows, reasons) -> pd.DataFrame:
+def rejects_frame(files, sheets, rows, reasons) -> pd.DataFrame:
     return pd.DataFrame({"file": pd.array(files, dtype="string"), "sheet": pd.array(sheets, dtype="string"),
                          "row": pd.array(rows, dtype="int64"), "reason": pd.array(reasons, dtype="string")})
 
@@ -242,9 +242,9 @@ _SERVICE_JUNK = re.compile(r"(办件|办理|业务)?(明细|清单|台账|数据
                            r"[\(（\[【].*?[\)）\]】]|\d{4}\s*年?.*$|导出|^.*?[:：]")
 
 
-def _service_from(table: RawSheet) -> tuple[str | None, str]:
+def service_from_table(table: RawSheet) -> tuple[str | None, str]:
     if table.mapping.service:
-        return str(table.mapping.service), "mapping/--service"
+        return str(table.mapping.service), "mapping/--service-name"
     if table.title:
         text = unicodedata.normalize("NFKC", table.title.split()[0]).strip()
         name = _SERVICE_JUNK.sub("", text).strip(" -_")
@@ -283,7 +283,7 @@ class _Rows:
         return self._ok.copy()
 
 
-def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
+def convert_table(table: RawSheet, keep_raw: frozenset[str] = frozenset()
              ) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, list[str]]:
     """One table → events, rejects, its report and notes. A yes/no or time-limit
     column with values not understood is kept raw as an attribute; ``keep_raw``
@@ -342,11 +342,11 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     if service_col:
         svc = norm(service_col)
         service_from = f"column {service_col!r}"
-        fallback, _ = _service_from(table)
+        fallback, _ = service_from_table(table)
         if svc.isna().any():
             svc = svc.fillna(fallback or "")
     else:
-        name, service_from = _service_from(table)
+        name, service_from = service_from_table(table)
         svc = _same_text(name, df.index)
 
     def text(fld: str) -> pd.Series:
@@ -435,7 +435,7 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     events["source_sheet"] = _same_text(table.sheet, events.index)
     events["source_row"] = table.rows[src_pos].astype("int64")
     bad = ~ok
-    rej = _rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
+    rej = rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
                          table.rows[bad], rows.reason[bad])
     report = SheetReport(file=Path(table.file).name, sheet=table.sheet, layout=sm.layout, mapping=sm.describe(),
                          service_from=service_from, rows_read=n, rows_used=int(used), events=len(events),
@@ -604,7 +604,7 @@ def _typed(ev: dict, n: int) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
+def drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
     """Exact duplicate events (all columns equal but provenance) → dropped or kept."""
     if log.empty:
         return log, 0, 0
@@ -663,7 +663,7 @@ CONDITIONAL_RAW = ("in_person", "sla_days", "statutory_days", "step_sla_days")
 
 
 def raw_kept(table: RawSheet) -> set[str]:
-    """The columns :func:`_convert` would keep raw for this table (values not
+    """The columns :func:`convert_table` would keep raw for this table (values not
     understood as yes/no or as a time limit): a streaming import checks its
     batches first so that every batch keeps the same columns."""
     df = table.frame
@@ -678,3 +678,13 @@ def raw_kept(table: RawSheet) -> set[str]:
     if "step_sla_days" in cols and parse_sla(df[cols["step_sla_days"]])[2].any():
         out.add(cols["step_sla_days"])
     return out
+
+
+# The old private spellings of names other modules use, for code written before they
+# became public (issue 26, while several branches are merged); the import-graph test
+# (tests/test_layout.py) fails on any new use of them. To be removed with the package moves.
+_convert = convert_table
+_drop_duplicates = drop_duplicates
+_service_from = service_from_table
+_rejects_frame = rejects_frame
+_top_reasons = top_reasons

@@ -166,18 +166,6 @@ INDICATORS = [  # key, label, formula (as in the README)
 ]
 
 
-def _lead_department(log: pd.DataFrame, measured: Measured, rules: Rules) -> pd.Series:
-    """The department a case belongs to: the one of its decision step, else of its latest step
-    before delivery, else its most frequent one."""
-    from .parsing import str_match
-
-    lg = sorted_log(log)
-    finish = str_match(lg["activity"].astype("string"), f".*(?:{rules.lifecycle['finish']})")
-    dec = lg[finish & lg["department"].notna().to_numpy()].groupby("case_id")["department"].last()
-    anyd = lg[lg["department"].notna()].groupby("case_id")["department"].agg(lambda s: s.value_counts().index[0])
-    return dec.reindex(anyd.index).fillna(anyd)
-
-
 def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
                measured: Measured | None = None) -> dict[str, pd.DataFrame]:
     """The standard indicators per service and per department: ``{"service": table, "department": table}``,
@@ -186,7 +174,7 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
 
     >>> t = indicators(procmine.read_log("out/log.parquet"))["service"]   # doctest: +SKIP
     """
-    from .ratings import rating_table
+    from .ratings import lead_department, rating_table
 
     rules = load_rules(rules)
     m = measured or measure(log, rules, as_of=as_of)
@@ -199,7 +187,7 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
     trips_known = cases["visits"].notna()
     ratings = rating_table(log, rules, measured=m)
     rated = ratings.set_index("case_id") if len(ratings) else None
-    dept = _lead_department(log, m, rules)
+    dept = lead_department(log, m, rules)
     cases["department"] = cases["case_id"].map(dept)
     out, reasons = {}, {}
     for by in ("service", "department"):

@@ -108,12 +108,22 @@ def _boot_rate(bad: np.ndarray, rng: np.random.Generator, n: int = 1000) -> np.n
     return bad[rng.integers(0, len(bad), size=(n, len(bad)))].mean(axis=1)
 
 
+def lead_department(log: pd.DataFrame, measured: Measured, rules: Rules) -> pd.Series:
+    """The department a case belongs to: the one of its decision step, else of its latest step
+    before delivery, else its most frequent one. (A case fact, used by the ratings and the
+    indicators: its place is the case model's definitions, where a later issue moves it.)"""
+
+    lg = sorted_log(log)
+    finish = str_match(lg["activity"].astype("string"), f".*(?:{rules.lifecycle['finish']})")
+    dec = lg[finish & lg["department"].notna().to_numpy()].groupby("case_id")["department"].last()
+    anyd = lg[lg["department"].notna()].groupby("case_id")["department"].agg(lambda s: s.value_counts().index[0])
+    return dec.reindex(anyd.index).fillna(anyd)
+
+
 def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, measured: Measured | None = None,
                     seed: int = 20240701) -> RatingResult | None:
     """Ratings linked to trips, outcome, corrections, channel and department; the rectification loop.
     ``None`` when the log has no ratings."""
-    from .monitor import _lead_department
-
     rules = load_rules(rules)
     m = measured or measure(log, rules)
     t = rating_table(log, rules, measured=m)
@@ -128,7 +138,7 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
     corr = str_match(facts["activity"], f".*(?:{rules.lifecycle['correction_notice']}|{rules.lifecycle['correction_received']})")
     corrected = pd.Series(corr).groupby(facts["case_id"].to_numpy()).any()
     channel = sorted_log(log).groupby("case_id")["channel"].first()
-    dept = _lead_department(log, m, rules)
+    dept = lead_department(log, m, rules)
     v = r["visits"].astype("Float64")
     r["trips"] = np.where(v.isna(), None, np.where(v.fillna(0) >= 2, "2+", v.fillna(0).astype(int).astype(str)))
     r["timing"] = r["outcome"].map(lambda o: "按时" if o in ("即办", "提前", "按时") else ("超期" if o in ("超期", "超期在办")

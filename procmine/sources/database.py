@@ -342,7 +342,7 @@ def _reflect(conn, meta, name: str, SaTable, asked: str, shown: str):
 def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
                   tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
     """Import database tables: relational when they are, else each a flat event table."""
-    from ..importer import _convert
+    from ..importer import convert_table
     from ..mapping import Mapping, load_mapping, map_columns
     from ..readers import RawSheet
     from . import relational
@@ -365,4 +365,4 @@ def read_database(sources, mapping=None, *, duplicates: str = "auto", service: s
     for t in raw:
         sm = map_columns(list(t.frame.columns), base, where=f"{t.file}: ")
         sheets.append(RawSheet(t.file, "", t.frame, t.rows, base, kind="csv", sheet_mapping=sm))
-    return relational.finish([_convert(s) for s in sheets], duplicates)
+    return relational.finish([convert_table(s) for s in sheets], duplicates)

@@ -320,7 +320,7 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
     kind = readers.sniff_kind(path)
     probes, skipped = [], []
     if kind in ("xlsx", "ole"):
-        reader = readers._open_excel(path, kind, max_unzipped)
+        reader = readers.open_excel(path, kind, max_unzipped)
         for sheet in reader.sheet_names:
             try:
                 rows, numeric_flags = (readers.probe_xlsx(path, sheet) if kind == "xlsx"
@@ -368,7 +368,7 @@ def _load(probe: _Probe) -> Table:
     h = probe.header
     if probe.kind == "excel":
         where = f"{probe.path.name} [{probe.sheet}]: "
-        pieces = (readers._load_in_pieces(probe.path, probe.sheet, h, len(probe.columns), where)
+        pieces = (readers.load_in_pieces(probe.path, probe.sheet, h, len(probe.columns), where)
                   if readers.sniff_kind(probe.path) == "xlsx" else None)  # a large sheet, in bounded memory
         if pieces is not None:
             arrow, abs_idx, _ = pieces
@@ -381,15 +381,15 @@ def _load(probe: _Probe) -> Table:
                 raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
         del pieces
         names = [probe.columns[a] if a < len(probe.columns) else f"列{a + 1}" for a in abs_idx]
-        df = readers._arrow_to_text(arrow, names)
+        df = readers.arrow_to_text(arrow, names)
         del arrow
     else:
         enc, delim = probe.extra["encoding"], probe.extra["delim"]
         df = None
-        if enc != "utf-16" and not readers._has_blank_lines(probe.path):
-            df = readers._csv_arrow(probe.path, enc, delim, h, probe.columns)
+        if enc != "utf-16" and not readers.has_blank_lines(probe.path):
+            df = readers.csv_arrow(probe.path, enc, delim, h, probe.columns)
         if df is None:
-            df = readers._csv_pandas(probe.path, enc, delim, h, probe.columns)
+            df = readers.csv_pandas(probe.path, enc, delim, h, probe.columns)
     rows = np.arange(len(df), dtype=np.int64) + h + 2
     blank = df.isna().all(axis=1).to_numpy()
     if blank.any():
@@ -511,10 +511,10 @@ def _times(table: Table, col: str, bad: np.ndarray, reasons: np.ndarray, label: 
 
 
 def _service_name(table: Table) -> str:
-    from ..importer import _service_from
+    from ..importer import service_from_table
     from ..readers import RawSheet
 
-    name, _ = _service_from(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
+    name, _ = service_from_table(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
                                      title=table.title))
     return name or Path(table.file).name.split(".")[0]
 
@@ -626,7 +626,7 @@ def _empty_materials(n: int) -> pd.Series:
 
 def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
     """The step table through the flat importer's converter (same rejects and parsing)."""
-    from ..importer import _convert
+    from ..importer import convert_table
     from ..readers import RawSheet
 
     cols = {"case_id": role.key, **{f: c for f, c in role.columns.items() if f in FIELDS}}
@@ -634,7 +634,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
                                                                    if c not in cols.values()))
     raw = RawSheet(table.file, table.sheet, table.frame, table.rows, base, kind="csv", title=table.title,
                    sheet_mapping=sm, numeric_columns=table.numeric_columns)
-    events, rej, report, notes = _convert(raw)
+    events, rej, report, notes = convert_table(raw)
     report.kind = "excel" if table.kind == "excel" else "csv"
     acc.rejects.append(rej)
     acc.notes.extend(notes)
@@ -644,7 +644,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
 def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "auto", service: str | None = None,
                   skipped=None, base: Mapping | None = None):
     """Join case/step/document/rating tables into one canonical log (an ImportResult)."""
-    from ..importer import ImportResult, SheetReport, _drop_duplicates
+    from ..importer import ImportResult, SheetReport, drop_duplicates
 
     base = base or load_mapping()
     acc = _Accounts()
@@ -795,7 +795,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
     rejects = (pd.concat(acc.rejects, ignore_index=True) if acc.rejects else
                pd.DataFrame({"file": pd.array([], dtype="string"), "sheet": pd.array([], dtype="string"),
                              "row": pd.array([], dtype="int64"), "reason": pd.array([], dtype="string")}))
-    log, found, dropped = _drop_duplicates(events, acc.reports, duplicates)
+    log, found, dropped = drop_duplicates(events, acc.reports, duplicates)
     if found > dropped:
         acc.notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r})")
     log = order_log(_string_attributes(log))
@@ -1061,8 +1061,8 @@ def flat_mapping(mapping):
 
 
 def finish(converted, duplicates: str = "auto", skipped=()):
-    """Flat tables already converted (``importer._convert`` results) → an ImportResult."""
-    from ..importer import ImportResult, _drop_duplicates
+    """Flat tables already converted (``importer.convert_table`` results) → an ImportResult."""
+    from ..importer import ImportResult, drop_duplicates
 
     parts = [c[0] for c in converted]
     rejects = [c[1] for c in converted]
@@ -1070,7 +1070,7 @@ def finish(converted, duplicates: str = "auto", skipped=()):
     notes = [n for c in converted for n in c[3]]
     log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
     rej = pd.concat(rejects, ignore_index=True)
-    log, found, dropped = _drop_duplicates(log, reports, duplicates)
+    log, found, dropped = drop_duplicates(log, reports, duplicates)
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r})")
     result = ImportResult(log=order_log(log), sheets=reports, rejects=rej.reset_index(drop=True),
