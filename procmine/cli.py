@@ -169,6 +169,28 @@ def _engine_options(f):
                         help="where the definitions run: duckdb (embedded, default) or spark (env PROCMINE_ENGINE)")(wrapper)
 
 
+def _is_export(log) -> bool:
+    """A LOG argument that is an export (.xlsx, .csv, .xes …), not a canonical log or dataset."""
+    from .sources.database import is_url
+
+    path = Path(str(log))
+    if is_url(str(log)) or not path.exists():
+        return False
+    if path.is_dir():  # a folder of exports, not a dataset of Parquet parts
+        return not any(path.rglob("*.parquet"))
+    return path.suffix.lower() not in (".parquet", ".pq")
+
+
+def _read_log(log):
+    """The log a command reads: a Parquet file or dataset directory as it is; an export is
+    imported first, its row accounting printed (on stderr), so no rejected row goes unseen."""
+    if not _is_export(log):
+        return eventlog.read_log(log)
+    result = importer.read_export([log], progress=render.Progress("rows read"))
+    click.echo(render.import_line(result, Path(str(log))), err=True)
+    return result.log
+
+
 def _measured(log, rules, as_of, engine):
     """The case model of ``log`` run once in the chosen engine, for a command whose
     analysis takes it (``measured=``): monitor, indicators, ratings, bundles."""
@@ -181,7 +203,7 @@ def _engine_input(log: str, engine, no_mask: bool):
     the log's applicant-type columns alone."""
     from .privacy import is_applicant_column
 
-    data = eventlog.log_input(log, engine)
+    data = eventlog.log_input(log, engine) if not _is_export(log) else _read_log(log)
     personal = eventlog.read_columns(data, where=is_applicant_column) if isinstance(data, (Path, str)) else data
     return data, Masker.for_log(personal, enabled=not no_mask)
 
@@ -246,7 +268,7 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     """Draw the real process: activity map, department handover map, or a pm4py model."""
     from .labels import apply_labels
 
-    data = apply_labels(eventlog.read_log(log), activity_label)
+    data = apply_labels(_read_log(log), activity_label)
     if algorithm != "dfg":
         sub = discover_mod.filter_log(data, service=service, date_from=date_from, date_to=date_to,
                                       top_variants=top_variants)
@@ -281,7 +303,7 @@ def variants_cmd(log, output, top, service, as_json, activity_label, no_mask) ->
     """Variants (step sequences) with case count, share and median duration."""
     from .labels import apply_labels
 
-    data = discover_mod.filter_log(apply_labels(eventlog.read_log(log), activity_label), service=service)
+    data = discover_mod.filter_log(apply_labels(_read_log(log), activity_label), service=service)
     table = discover_mod.variants(data)
     masker = Masker.for_log(data, enabled=not no_mask)
 
@@ -315,7 +337,7 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
     from .labels import apply_labels
 
-    data = apply_labels(eventlog.read_log(log), activity_label)
+    data = apply_labels(_read_log(log), activity_label)
     masker = Masker.for_log(data, enabled=not no_mask)
     result = masker.data(conform_mod.conform(data, reference))
     if output:
@@ -351,8 +373,8 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
-    data = eventlog.read_log(log)
-    before = eventlog.read_log(before_log) if before_log else None
+    data = _read_log(log)
+    before = _read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
                                   activity_label=activity_label, as_of=as_of, engine=engine,
@@ -410,7 +432,7 @@ def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
     from . import redesign as redesign_mod
 
-    data = eventlog.read_log(log)
+    data = _read_log(log)
     masker = Masker.for_log(data, enabled=not no_mask)
     result = masker.data(redesign_mod.redesign(data, plan, rules))  # case ids in examples: masked on screen too
     if output:
@@ -428,7 +450,7 @@ def suggest_cmd(log, output, rules, no_mask) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
     from . import redesign as redesign_mod
 
-    data = eventlog.read_log(log)
+    data = _read_log(log)
     text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data, enabled=not no_mask))
     eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
@@ -448,9 +470,9 @@ def compare_cmd(logs, split_date, output, rules, as_of, no_mask) -> None:
     if split_date:
         if len(logs) != 1:
             raise UsageError("--split-date takes one LOG")
-        before, after = compare_mod.split_by_date(eventlog.read_log(logs[0]), split_date)
+        before, after = compare_mod.split_by_date(_read_log(logs[0]), split_date)
     elif len(logs) == 2:
-        before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
+        before, after = _read_log(logs[0]), _read_log(logs[1])
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
     masker = Masker.for_log(before, enabled=not no_mask).learn(after)
@@ -477,7 +499,7 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, engine) -> int:
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
     from . import monitor as monitor_mod
 
-    data_log = eventlog.read_log(log)
+    data_log = _read_log(log)
     result = monitor_mod.monitor(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
     masker = Masker.for_log(data_log, enabled=not no_mask)
     alerts = masker.frame(result.alerts)
@@ -510,7 +532,7 @@ def indicators_cmd(log, output, rules, as_of, engine) -> None:
     from . import monitor as monitor_mod
     from .tables_out import write_tables
 
-    data_log = eventlog.read_log(log)
+    data_log = _read_log(log)
     tables = monitor_mod.indicators(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
     if output:
         write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
@@ -531,7 +553,7 @@ def ratings_cmd(log, output, rules, no_mask, as_of, engine) -> None:
     from .ratings import analyse_ratings
     from .tables_out import write_tables
 
-    data_log = eventlog.read_log(log)
+    data_log = _read_log(log)
     r = analyse_ratings(data_log, rules, measured=_measured(data_log, rules, as_of, engine))
     if r is None:
         raise InputError("the log has no ratings (评价等级/满意度 column, or a rating table)",
@@ -560,7 +582,7 @@ def bundles_cmd(log, bundle_files, output, rules, no_mask, as_of, engine) -> Non
     from .tables_out import write_tables
 
     defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
-    data_log = eventlog.read_log(log)
+    data_log = _read_log(log)
     result = bundles_mod.bundle_instances(data_log, defs, rules, measured=_measured(data_log, rules, as_of, engine))
     masker = Masker.for_log(data_log, enabled=not no_mask)
     inst = masker.frame(result.instances)   # the applicant column becomes a pseudonym

@@ -82,6 +82,17 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     return _finish(lines, result.notes, output)
 
 
+def import_line(result: ImportResult, source: Path) -> str:
+    """One export read in place of a canonical log: its row accounting, and how to keep the rejects."""
+    used = sum(s.rows_used for s in result.sheets)
+    line = (f"imported {source.name}: rows read {result.rows_read} = used {used} + duplicates {result.duplicates} "
+            f"+ rejected {len(result.rejects)}; {result.cases} cases, {result.events} events")
+    if len(result.rejects):
+        line += (f"\n  {len(result.rejects)} rows were set aside; `procmine import {source.name} -o log.parquet` "
+                 "writes them to log.rejects.csv (file, sheet, row, reason)")
+    return line
+
+
 def tables_list(infos, chosen: list[str], why: str | None) -> str:
     """A database's tables, the role each one's columns give it, and what an import without --table reads."""
     width = max([cell_len("table")] + [cell_len(i.name) for i in infos])

@@ -151,3 +151,19 @@ def test_cell_pads_and_cuts_by_display_width():
     assert render.cell("东城区", 8) == "东城区  "        # 6 columns + 2 spaces
     assert render.cell("ab", 4, ">") == "  ab"
     assert cell_len(render.cell("食品经营许可事项", 7)) == 7  # cut inside a wide character: padded to 7
+
+
+def test_a_command_reading_an_export_prints_its_row_accounting(tmp_path):
+    # 3 data rows, one without a case id: read 3 = used 2 + duplicates 0 + rejected 1
+    src = build_workbook(tmp_path / "明细.xlsx", {"s": [HEADER[:7], ["A", "x", "受理", "d", "p", T(4, 9), T(4, 10)],
+                                                      ["A", "x", "审批", "d", "p", T(5, 9), T(5, 10)],
+                                                      [None, "x", "审批", "d", "p", T(5, 9), T(5, 10)]]})
+    for argv in (["audit", str(src)], ["variants", str(src)], ["audit", str(tmp_path)]):
+        res = CliRunner().invoke(cli, argv)
+        assert res.exit_code == 0, res.output
+        assert "rows read 3 = used 2 + duplicates 0 + rejected 1; 1 cases, 2 events" in res.stderr
+        assert "log.rejects.csv" in res.stderr
+    log = tmp_path / "log.parquet"
+    assert main(["import", str(src), "-o", str(log)]) == 0
+    res = CliRunner().invoke(cli, ["audit", str(log)])
+    assert res.exit_code == 0 and "rows read" not in res.stderr  # a canonical log: nothing to account for
