@@ -230,15 +230,17 @@ def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="language of the summary's findings")
 @_engine_options
-def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
+def audit_cmd(log, output, rules, top, as_of, no_mask, lang, engine) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
     data, masker = _engine_input(log, engine, no_mask)
     result = audit_mod.audit(data, rules, as_of=as_of, engine=engine).masked(masker)
     if output:
         text = masker.json(result.to_json())
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    click.echo(render.audit_summary(result, output, top))
+    click.echo(render.audit_summary(result, output, top, lang))
 
 
 @cli.command("discover")

@@ -121,7 +121,10 @@ def cases_summary(table: pd.DataFrame, output: Path) -> str:
     return "\n".join(lines)
 
 
-def audit_summary(result, output: Path | None, top: int) -> str:
+def audit_summary(result, output: Path | None, top: int, lang: str = "zh") -> str:
+    """The audit on the terminal: one line per service, then the top findings, in ``lang``."""
+    if lang != "zh":
+        return _audit_summary_in(result, output, top, lang)
     lines = []
     for service, m in result.metrics.items():
         trips = ("跑零次率 —, 最多跑一次率 — (trips unknown)" if m.get("at_most_once_rate") is None else
@@ -136,6 +139,38 @@ def audit_summary(result, output: Path | None, top: int) -> str:
     for i, f in enumerate(result.findings[:top], 1):
         value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
         lines.append(f"{i:>3}. [{cell(f.severity, 6)}] {cell(f.kind, 18)} {value:>10} {cell(f.unit, 12)} {f.summary}")
+    lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
+    return _finish(lines, result.notes, output)
+
+
+def _audit_summary_in(result, output: Path | None, top: int, lang: str) -> str:
+    from .messages import say
+
+    def label(key: str) -> str:
+        return say(f"report.m.{key}", lang)
+
+    lines = []
+    for service, m in result.metrics.items():
+        parts = [f"{m['cases']} {label('cases').lower()}"]
+        if m.get("at_most_once_rate") is None:
+            parts.append(f"{label('at_most_once_rate')} — (trips unknown)")
+        else:
+            parts += [f"{label('zero_trip_rate')} {m['zero_trip_rate']:.1%}",
+                      f"{label('at_most_once_rate')} {m['at_most_once_rate']:.1%}",
+                      f"{label('average_visits')} {m['average_visits']:.2f}"]
+        clock = "—" if m.get("median_clock_days") is None else m["median_clock_days"]
+        parts.append(f"{label('median_clock_days')} {clock}")
+        if m.get("on_time_rate") is not None:
+            parts.append(f"{label('on_time_rate')} {m['on_time_rate']:.1%}")
+        if m.get("open_cases"):
+            parts.append(f"open {m['open_cases']} ({label('open_overdue')} {m['open_overdue']})")
+        lines.append(f"{service}: " + ", ".join(parts))
+    lines.append("")
+    lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
+    for i, f in enumerate(result.findings[:top], 1):
+        value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
+        lines.append(f"{i:>3}. [{cell(f.severity, 6)}] {cell(say('kind.' + f.kind, lang), 32)} {value:>10} "
+                     f"{cell(f.unit, 12)} {f.text(lang)}")
     lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
     return _finish(lines, result.notes, output)
 

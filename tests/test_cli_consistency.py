@@ -21,7 +21,7 @@ NO_MASK = ("import", "cases", "audit", "discover", "variants", "conform", "repor
            "monitor", "ratings", "bundles")
 ENGINE = ("cases", "audit", "report", "monitor", "indicators", "ratings", "bundles")
 ACTIVITY_LABEL = ("discover", "variants", "conform", "report")
-LANG = ("discover", "report")
+LANG = ("audit", "discover", "report")
 
 
 def _options(command: str) -> dict[str, object]:
@@ -167,3 +167,21 @@ def test_a_command_reading_an_export_prints_its_row_accounting(tmp_path):
     assert main(["import", str(src), "-o", str(log)]) == 0
     res = CliRunner().invoke(cli, ["audit", str(log)])
     assert res.exit_code == 0 and "rows read" not in res.stderr  # a canonical log: nothing to account for
+
+
+def test_audit_summary_in_english(sample_log_path):
+    from procmine.audit import audit
+
+    res = CliRunner().invoke(cli, ["audit", str(sample_log_path), "--lang", "en", "--top", "3"])
+    assert res.exit_code == 0, res.output
+    lines = res.stdout.splitlines()
+    # the sample's three services, each a line in English (ground truth: 1,500 / 800 / 1,200 cases)
+    assert any(ln.startswith("企业开办一件事: 1500 cases, No trip at all") for ln in lines)
+    assert any(ln.startswith("建筑工程施工许可: 800 cases") for ln in lines)
+    findings = audit(procmine.read_log(sample_log_path)).findings[:3]
+    shown = [ln for ln in lines if ln[:5].strip().rstrip(".").isdigit()]
+    assert len(shown) == 3
+    for ln, f in zip(shown, findings):
+        assert ln.endswith(f.text("en")) and f.text("en") != f.text("zh")
+    zh = CliRunner().invoke(cli, ["audit", str(sample_log_path), "--top", "1"]).stdout
+    assert "1500 件" in zh  # the default stays Chinese
