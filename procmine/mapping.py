@@ -181,6 +181,28 @@ def _read_yaml(path: Path) -> dict:
     return data
 
 
+# Top-level keys of a mapping file beyond those the shipped presets use (templates/mappings/*.yaml).
+MAPPING_KEYS = ("layout", "service", "ignore", "preset", "tables", "keys", "relational")
+
+
+def check_mapping_keys(data: dict, path: Path) -> None:
+    """A user's mapping file names only keys a mapping has: those of the shipped presets
+    (so a key added to one is known at once) and :data:`MAPPING_KEYS`; a misspelt one
+    (``feilds:``) is an error naming the nearest, never ignored. ``wide:`` keys too."""
+    known = set(MAPPING_KEYS)
+    for preset in (templates_dir() / "mappings").glob("*.yaml"):
+        known |= set(_read_yaml(preset))
+    for key in data:
+        if key not in known:
+            raise unknown_key_error(key, known, f"mapping file {path}")
+    wide = data.get("wide")
+    if isinstance(wide, dict):
+        for key in wide:
+            if key not in WideSpec.__dataclass_fields__:
+                raise unknown_key_error(f"wide.{key}", (f"wide.{k}" for k in WideSpec.__dataclass_fields__),
+                                        f"mapping file {path}")
+
+
 def _check_fields(section: dict, path: Path, key: str) -> None:
     unknown = sorted(set(section) - set(FIELDS))
     if unknown:
@@ -239,6 +261,7 @@ def load_mapping(name_or_path: str | Path | Mapping | None = None) -> Mapping:
         raise ConfigError(f"no mapping file or preset called {name_or_path!r}",
                          hint=f"presets: {', '.join(names)}; or give the path of a YAML file")
     data = _read_yaml(candidate)
+    check_mapping_keys(data, candidate)
     if data.get("preset"):
         return _from_dict(_read_yaml(presets / f"{data['preset']}.yaml"), candidate, None)
     return _from_dict(data, candidate, default)

@@ -211,3 +211,23 @@ def test_damaged_sheet_says_what_to_do(tmp_path, capsys):
     assert code == 1 and "internal error" not in err
     assert "Range is missing the expected row component" in err  # calamine's own words, kept
     assert "export it again" in err and "open it in Excel/WPS, save it again" in err  # and what to do
+
+
+def test_misspelt_mapping_keys_name_the_nearest(tmp_path, capsys):
+    src = build_workbook(tmp_path / "src.xlsx", {"s": [HEADER[:7], ["A", "x", "受理", "d", "p", T(4), T(4, 10)]]})
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("feilds:\n  case_id: 流转单号\n", encoding="utf-8")
+    code, err = run(capsys, "import", src, "--mapping", mapping, "-o", tmp_path / "l.parquet")
+    assert code == 1 and "unknown key 'feilds'; did you mean 'fields'?" in err
+    mapping.write_text("wide:\n  start_sufixes: [开始时间]\n", encoding="utf-8")
+    code, err = run(capsys, "import", src, "--mapping", mapping, "-o", tmp_path / "l.parquet")
+    assert code == 1 and "did you mean 'wide.start_suffixes'?" in err
+
+
+@pytest.mark.parametrize("preset", sorted(p.name for p in (templates_dir() / "mappings").glob("*.yaml")))
+def test_every_shipped_mapping_preset_copied_as_a_user_file_is_accepted(tmp_path, preset):
+    from procmine.mapping import check_mapping_keys, load_yaml
+
+    copy = tmp_path / preset
+    copy.write_bytes((templates_dir() / "mappings" / preset).read_bytes())
+    check_mapping_keys(load_yaml(copy.read_text(encoding="utf-8")), copy)  # raises on an unknown key

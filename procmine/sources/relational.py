@@ -40,7 +40,8 @@ import pyarrow as pa
 
 from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
 from ..eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
-from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, read_config_text, templates_dir
+from ..mapping import (FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping, load_yaml, read_config_text,
+                       templates_dir)
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
 
@@ -126,7 +127,10 @@ def user_mapping_data(mapping) -> dict:
         path = templates_dir() / "mappings" / f"{mapping}.yaml"
         if not path.exists():
             return {}
-    return _read_yaml(path)
+        return _read_yaml(path)
+    data = _read_yaml(path)
+    check_mapping_keys(data, path)  # the user's own file: a misspelt key is an error
+    return data
 
 
 def load_vocabulary(mapping=None, base: Mapping | None = None) -> Vocabulary:
