@@ -69,9 +69,10 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
                list_tables, query, password_file, partitioned, batch_rows) -> None:
     """Import exports (files or folders) into one canonical event log.
 
-    A source may also be a database URL (postgresql://user@host/db) with
-    --table NAME … or --query SQL. Case, step, document and rating tables
-    (sheets, CSV files or database tables) are joined on the case key.
+    A source may also be a database URL (postgresql://user@host/db): its
+    tables with a role (--list-tables shows them), or --table NAME …, or
+    --query SQL. Case, step, document and rating tables (sheets, CSV files or
+    database tables) are joined on the case key.
     Rejected rows are written beside the output as LOG.rejects.csv.
 
     \b
