@@ -121,7 +121,7 @@ def test_demo_takes_dash_o_and_keeps_out_as_a_hidden_alias(tmp_path, monkeypatch
     assert "--out " not in runner.invoke(cli, ["demo", "--help"]).output
 
 
-def test_engine_and_as_of_reach_monitor_and_ratings(export, tmp_path):
+def test_engine_and_as_of_reach_monitor_and_indicators(export, tmp_path):
     log = tmp_path / "log.parquet"
     assert main(["import", str(export), "-o", str(log)]) == 0
     runner = CliRunner()
