@@ -389,3 +389,53 @@ def all_logs() -> pd.DataFrame:
         cm.mklog = original
     parts = [log.assign(case_id=f"L{i:02d}-" + log["case_id"].astype(str)) for i, log in enumerate(made)]
     return pd.concat(parts, ignore_index=True)
+
+
+def test_lateness_by_department_shows_who_decided_and_where_the_time_went():
+    # 受理 Mon 4 Mar (窗口, 09:00–09:30); 公积金中心 reviews Mon 4 Mar 13:30 → Thu 7 Mar 17:30;
+    # 窗口 signs the decision Fri 8 Mar 09:00–09:30; limit 2: clock (4, 8] = 4 > 2, late.
+    # The window decided it; 公积金中心's step took its wait (Mon 09:30→13:30 = 2.5 office
+    # hours: 09:30–12:00) plus its work (Mon 13:30–17:30 4 h + Tue, Wed, Thu 7.5 h each = 26.5 h):
+    # 29 h = 29 / 7.5 working days.
+    win, hf = {"dept": "政务服务中心", "sla": 2}, {"dept": "公积金中心", "sla": 2}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", win),
+            ("A", "审核", "2024-03-04 13:30", "2024-03-07 17:30", hf),
+            ("A", "办结", "2024-03-08 09:00", "2024-03-08 09:30", win)]
+    t = indicators(mklog(rows))["department"].set_index("department")
+    assert t.loc["政务服务中心", "late_decided"] == 1 and t.loc["公积金中心", "late_decided"] == 0
+    assert t.loc["公积金中心", "late_days_here"] == pytest.approx(round(29 / 7.5, 2))
+    assert t.loc["公积金中心", "late_cases_here"] == 1
+
+
+def test_days_over_is_counted_against_the_limit_the_outcome_uses():
+    # Working days: clock 6 against 5 (受理 Mon 4 Mar → 办结 Tue 12 Mar) = 1 over.
+    # A month: 受理 2 Sep, due Tue 8 Oct; decided Fri 11 Oct: 9, 10, 11 Oct = 3 working days over.
+    rows = [("W", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+            ("W", "办结", "2024-03-12 10:00", "2024-03-12 10:30", {"sla": 5}),
+            ("M", "受理", "2024-09-02 09:00", "2024-09-02 09:30", {"sla_months": 1.0}),
+            ("M", "办结", "2024-10-11 10:00", "2024-10-11 10:30", {"sla_months": 1.0})]
+    m = cases(mklog(rows))
+    assert (m.loc["W", "outcome"], m.loc["W", "days_over"]) == ("超期", 1)
+    assert (m.loc["M", "outcome"], m.loc["M", "days_over"]) == ("超期", 3)
+
+
+def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeypatch):
+    # 40 cases (each 受理 Mon 4 Mar → 办结 Wed 6 Mar: 2 working days, limit 5: 提前), written in
+    # batches of 7 rows: 6 part files, the same rows as the table in memory.
+    from procmine.engine.runner import DuckDBEngine
+    from procmine.metrics import write_cases
+
+    original = DuckDBEngine.batches
+    monkeypatch.setattr(DuckDBEngine, "batches", lambda self, sql, rows=7: original(self, sql, rows=7))
+    rows = []
+    for i in range(40):
+        rows += [(f"C{i:02d}", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+                 (f"C{i:02d}", "办结", "2024-03-06 09:00", "2024-03-06 09:30", {"sla": 5})]
+    log = mklog(rows)
+    out = write_cases(log, tmp_path / "cases")
+    parts = sorted(out.glob("*.parquet"))
+    assert len(parts) == 6 and not list(tmp_path.glob(".cases.*"))
+    back = pd.read_parquet(out).sort_values("case_id").reset_index(drop=True)
+    assert len(back) == 40 and set(back["outcome"]) == {"提前"} and set(back["clock_days"]) == {2}
+    one = write_cases(log, tmp_path / "cases.parquet")
+    assert pd.read_parquet(one)["case_id"].tolist() == back["case_id"].tolist()

@@ -598,6 +598,14 @@ SELECT *,
        coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false) AS over,
        coalesce(CASE WHEN promise_kind IS NOT NULL THEN early_p ELSE early_s END, false) AS early,
        CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END AS left_days,
+       -- working days past the limit the outcome is judged against (the clock less the limit,
+       -- or the working days from the limit's last day to the clock's)
+       CASE WHEN coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false)
+            THEN CASE WHEN coalesce(promise_kind, statutory_kind) = 'work' AND promise_kind IS NOT NULL
+                      THEN clock_days - sla_days
+                      WHEN promise_kind IS NULL AND statutory_kind = 'work'
+                      THEN clock_days - stat - coalesce(extension_days, 0)
+                      ELSE -CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END END END AS over_days,
        -- trips can be counted: 是否到场 given, or the intake is known and, once decided, how the
        -- result reached the applicant (a pick-up or remote delivery, or decided at the intake visit)
        in_person_known OR (intake_known AND (status <> '办结' OR delivery_mode_known OR decided_at_intake))
@@ -605,8 +613,9 @@ SELECT *,
 FROM c8""")]
 
 
-def cases_table(rules: Rules, as_of_us: int) -> list[tuple[str, str]]:
+def cases_table(rules: Rules, as_of_us: int, cal: WorkCalendar | None = None) -> list[tuple[str, str]]:
     """The case table: every per-case fact, named."""
+    DAY_OFFICE = float((cal or WorkCalendar()).office_hours_per_day * HOUR_US)  # noqa: N806 µs in an office day
     return [("cases", f"""
 SELECT i.case_id, c.service, c.events, c.departments,
        CAST(CASE WHEN c.visits_known THEN coalesce(v.visits, 0) END AS BIGINT) AS visits,
@@ -646,6 +655,7 @@ SELECT i.case_id, c.service, c.events, c.departments,
        coalesce(c.status = '在办' AND c.accepted AND c.has_limit AND NOT c.over AND c.clock_days IS NOT NULL
                 AND c.left_days <= {float(rules.warn_days)}, false) AS due_soon,
        CASE WHEN c.status = '在办' AND c.accepted AND c.has_limit THEN c.left_days END AS days_left,
+       CASE WHEN c.status IN ('办结', '在办') AND c.accepted THEN c.over_days END AS days_over,
        CASE WHEN c.status = '在办' AND c.accepted AND c.statutory_kind IS NOT NULL THEN c.left_s END
          AS statutory_days_left,
        {hours3('coalesce(c.deliver_us, c.last_end) - c.apply_us')} AS lead_hours,
@@ -682,6 +692,18 @@ LEFT JOIN (SELECT c, CAST(sum(n) AS BIGINT) AS submitted, count(*) AS distinct_m
            FROM (SELECT c, material, count(*) AS n FROM docs GROUP BY c, material) m GROUP BY c) h ON h.c = c.c
 LEFT JOIN d_dept dd ON dd.d = CASE WHEN c.status = '办结' THEN coalesce(c.dec_d_step, c.dec_d_last) END
 LEFT JOIN d_dept hd ON hd.d = c.hold_d"""),
+            # where the clock went: the office working time of each department's steps inside the
+            # clock (受理 → 办结, or the as-of time), pause steps excluded, in working days, by
+            # service and department, for late cases and the others
+            ("dept_time", f"""
+SELECT sv.service, dp.department, t.late, count(DISTINCT t.c) AS cases, sum(t.us) / {DAY_OFFICE} AS working_days
+FROM (SELECT f.c, f.s, f.d, k.outcome IN ('超期', '超期在办') AS late,
+             CASE WHEN f.office THEN coalesce(f.wait_work_us, 0) ELSE 0 END + coalesce(f.service_work_us, 0) AS us
+      FROM facts f JOIN cases k ON k.c = f.c LEFT JOIN acts2 v ON v.a = f.a
+      WHERE k.accept_us IS NOT NULL AND f.en_us > k.accept_us
+        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single, false)) t
+LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN d_dept dp ON dp.d = t.d
+GROUP BY sv.service, dp.department, t.late"""),
             # a service's trips can be counted when some case's can (for the notes)
             ("svc_trips", """
 SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FROM cases GROUP BY 1""")]
@@ -690,7 +712,7 @@ SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FR
 def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:
     """The definitions as an ordered list of (table, SELECT), unit by unit."""
     return (vocabulary(rules) + events(rules, cal) + trips_and_documents(rules) + lifecycle(rules) + limits()
-            + clock(cal, as_of_us)[:1] + pauses() + clock(cal, as_of_us)[1:] + outcome(rules) + cases_table(rules, as_of_us))
+            + clock(cal, as_of_us)[:1] + pauses() + clock(cal, as_of_us)[1:] + outcome(rules) + cases_table(rules, as_of_us, cal))
 
 
 def intervals_sql(cal: WorkCalendar, source: str = "pairs") -> str:
