@@ -244,7 +244,15 @@ def list_tables(url_text: str, mapping=None, *, password_file=None, schema: str 
                 names += [v for v in insp.get_view_names(schema=schema) if v not in names]
             except NotImplementedError:
                 pass
-            columns = {n: tuple(str(c["name"]) for c in insp.get_columns(n, schema=schema)) for n in names}
+            try:  # one query for every table's columns (SQLAlchemy 2), not one per table
+                from sqlalchemy.engine import ObjectKind
+
+                multi = insp.get_multi_columns(schema=schema, kind=ObjectKind.ANY)
+                columns = {name: tuple(str(c["name"]) for c in cols) for (_, name), cols in multi.items()}
+            except (ImportError, AttributeError, NotImplementedError):
+                columns = {}
+            columns.update({n: tuple(str(c["name"]) for c in insp.get_columns(n, schema=schema))
+                            for n in names if n not in columns})
     except Exception as exc:
         raise _connect_error(exc, shown, scrub) from None
     finally:
