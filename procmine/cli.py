@@ -319,6 +319,8 @@ def variants_cmd(log, output, top, service, as_json, activity_label, no_mask) ->
         return [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
                  "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in t.itertuples()]
 
+    if output and output.suffix.lower() not in (".csv", ".json", ".xlsx"):
+        raise UsageError(f"cannot write {output.name}: use .csv, .json or .xlsx")
     if output:
         flat = table.rename(columns={"variant_text": "variant_steps"})[["variant_steps", "steps", "cases", "share",
                                                                          "median_lead_hours"]]

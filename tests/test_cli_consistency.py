@@ -93,6 +93,8 @@ def test_variants_writes_every_variant(export, tmp_path):
     res = CliRunner().invoke(cli, ["variants", str(log), "-o", str(tmp_path / "v.json")])
     data = json.loads((tmp_path / "v.json").read_text(encoding="utf-8"))
     assert data["variants"] == 2 and [v["cases"] for v in data["all"]] == [2, 1]
+    assert main(["variants", str(log), "-o", str(tmp_path / "v.txt")]) == 2  # .csv, .json or .xlsx
+    assert not (tmp_path / "v.txt").exists()
 
 
 def test_discover_json_goes_to_stdout(export, tmp_path):
