@@ -473,7 +473,8 @@ def suggest_cmd(log, output, rules, no_mask) -> None:
 @click.option("--rules", help="audit-rules preset or YAML file")
 @click.option("--as-of", help="measure open cases of both periods up to this date (default: the latest time in either)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
-def compare_cmd(logs, split_date, output, rules, as_of, no_mask) -> None:
+@_engine_options
+def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None:
     """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals."""
     from . import compare as compare_mod
 
@@ -486,7 +487,7 @@ def compare_cmd(logs, split_date, output, rules, as_of, no_mask) -> None:
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
     masker = Masker.for_log(before, enabled=not no_mask).learn(after)
-    result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of))
+    result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of, engine=engine))
     if output:
         _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))

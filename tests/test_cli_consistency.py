@@ -19,7 +19,7 @@ WRITERS = ("import", "cases", "audit", "discover", "variants", "conform", "repor
 AS_OF = ("cases", "audit", "report", "monitor", "indicators", "ratings", "bundles", "compare")
 NO_MASK = ("import", "cases", "audit", "discover", "variants", "conform", "report", "redesign", "suggest", "compare",
            "monitor", "ratings", "bundles")
-ENGINE = ("cases", "audit", "report", "monitor", "indicators", "ratings", "bundles")
+ENGINE = ("cases", "audit", "report", "monitor", "indicators", "ratings", "bundles", "compare")
 ACTIVITY_LABEL = ("discover", "variants", "conform", "report")
 LANG = ("audit", "discover", "report")
 
