@@ -481,13 +481,16 @@ def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None
     if split_date:
         if len(logs) != 1:
             raise UsageError("--split-date takes one LOG")
-        before, after = compare_mod.split_by_date(_read_log(logs[0]), split_date)
+        log = _read_log(logs[0])
+        masker = Masker.for_log(log, enabled=not no_mask)
+        measured = metrics.measure(log, rules, as_of=as_of, events=False, engine=engine)
+        result = masker.data(compare_mod.compare_split(log, split_date, rules, measured=measured))
     elif len(logs) == 2:
         before, after = _read_log(logs[0]), _read_log(logs[1])
+        masker = Masker.for_log(before, enabled=not no_mask).learn(after)
+        result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of, engine=engine))
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    masker = Masker.for_log(before, enabled=not no_mask).learn(after)
-    result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of, engine=engine))
     if output:
         _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))

@@ -130,7 +130,8 @@ def special_action(rules: Rules) -> str:
     a step that mentions one (检测报告审查, 专家意见汇总) is not."""
     lc = rules.lifecycle
     return (f"(?:{lc['special_verbs']})?(?:{lc['special']})+"
-            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?")
+            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?"
+            r"(?:[（(][^）)]*[）)])?")  # a note in brackets: 特别程序（专家评审）
 
 
 def vocabulary(rules: Rules) -> list[tuple[str, str]]:
@@ -167,7 +168,8 @@ SELECT activity,
        {has('activity', lc['special_start'])} AS special_open,
        {has('activity', lc['special_end'])} AND NOT {has('activity', lc['special_start'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
-       {has('activity', lc['correction_received'])} AS received_raw
+       {has('activity', lc['correction_received'])} AS received_raw,
+       {has('activity', '[一-鿿]')} AS cjk
 FROM (SELECT DISTINCT activity FROM ev) a"""),
             # the office's acts (notices, refusals, back-office steps) are never the applicant's
             # trip, whatever other words they contain; a correction closes when the applicant
@@ -333,12 +335,18 @@ SELECT f.c,
        min(f.en_us) FILTER (WHERE v.accept_step) AS step_accept,
        min(f.en_us) FILTER (WHERE v.receive_step) AS step_receive,
        min(f.ts_us) FILTER (WHERE v.apply_step) AS step_apply,
-       max(f.en_us) FILTER (WHERE v.finish_step) AS step_finish,
-       max(f.en_us) FILTER (WHERE v.deliver_step) AS step_deliver,
+       -- a decision step counts once it has ended; in a case whose steps have no end times at
+       -- all (a log of single timestamps), once it is there
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.finish_step)
+            ELSE max(f.en_us) FILTER (WHERE v.finish_step) END AS step_finish,
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.deliver_step)
+            ELSE max(f.en_us) FILTER (WHERE v.deliver_step) END AS step_deliver,
        max(f.en_us) FILTER (WHERE NOT coalesce(v.deliver_step, false)) AS last_work,
-       coalesce(bool_or(v.deliver_step), false) AS has_delivery,
+       coalesce(bool_or(v.deliver_step AND (f.e_us IS NOT NULL OR f.s_us IS NULL)), false) AS has_delivery,
        coalesce(bool_or(f.trip_kind IN ('pickup', 'remote_delivery')), false) AS delivery_mode_known,
-       coalesce(bool_or(v.lifecycle_word), false) AS has_lifecycle,
+       -- a Chinese step name with no lifecycle word is still a Chinese platform's case (not a
+       -- process log of another kind): it is not decided for lack of vocabulary
+       coalesce(bool_or(v.lifecycle_word OR v.cjk), false) AS has_lifecycle,
        coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
        coalesce(bool_or(v.rejected), false) AS step_rejected,
        coalesce(bool_or(v.extension_step), false) AS step_extension,
