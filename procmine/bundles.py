@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .engine.workcal import working_days
 from .errors import ConfigError, InputError
 from .mapping import load_yaml, read_config_text, templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
@@ -182,7 +183,7 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "一网办理": (None if not trips_known else bool(c["online"].all() and trips == 0)),
         })
     if rows:  # the matter's working days, first 受理 → last 办结, in one lookup for every instance
-        days = m.calendar.working_days(pd.Series([r["first_accept"] for r in rows]),
+        days = working_days(m.calendar, pd.Series([r["first_accept"] for r in rows]),
                                        pd.Series([r["last_finish"] for r in rows]))
         for r, d in zip(rows, days):
             r["working_days"] = None if d != d else float(d)

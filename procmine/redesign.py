@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .engine.workcal import working_days
 from .errors import ConfigError
 from .mapping import read_config_text, unknown_key_error
 from .metrics import event_facts, measure, sorted_log
@@ -562,7 +563,7 @@ def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame
     clock = g["clock_days"].first()
     if multi.any():
         acc, fin = g["accept_time"].min(), g["finish_time"].max()
-        span = calendar.working_days(acc[multi], fin[multi])
+        span = working_days(calendar, acc[multi], fin[multi])
         clock = clock.astype(float)
         clock[multi] = span
     out["working_days"] = clock.astype(float)
