@@ -216,11 +216,11 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
     needed = {"visits": ("staff_travel", "remote_delivery", "pickup", "correction", "intake", "online_channel",
                          "online_step", "window_step", "office_act"),
               "steps": ("signoff", "reject"),
-              "lifecycle": ("apply", "receive", "accept", "not_accept", "finish", "deliver", "extension", "special",
-                            "special_verbs", "special_start", "special_end", "correction_notice",
-                            "correction_received"),
-              "status": ("withdrawn", "void", "not_accepted", "returned", "transferred", "awaiting_delivery",
-                         "closed", "open")}
+              "lifecycle": ("apply", "receive", "accept", "not_accept", "finish", "decide", "deliver", "extension",
+                            "special", "special_verbs", "special_start", "special_end", "correction_notice",
+                            "correction_received", "correction_span"),
+              "status": ("withdrawn", "void", "not_accepted", "pending", "returned", "transferred",
+                         "awaiting_delivery", "closed", "open")}
     for key, names in needed.items():
         sec = section(key)
         for name in names:

@@ -489,3 +489,43 @@ def test_a_chinese_case_without_lifecycle_words_is_not_taken_for_decided():
     m = cases(mklog(rows), as_of="2024-03-08")
     assert (m.loc["A", "status"], m.loc["A", "outcome"]) == ("在办", "在办")
     assert m.loc["B", "status"] == "办结" and m.loc["B", "finish_time"] == pd.Timestamp("2024-03-06 09:00", tz=SH)
+
+
+@pytest.mark.parametrize("text", ["未办结", "超期未办结", "初审通过", "待许可", "退回补正"])
+def test_statuses_still_being_handled_are_open(text):
+    # 受理 Mon 4 Mar, as of Fri 15 Mar: (4, 15] = 9 working days > 5: open and past the limit.
+    lim = {"sla": 5, "status": text}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", lim),
+            ("A", "审查", "2024-03-05 09:00", "2024-03-05 10:00", lim)]
+    a = one(rows, as_of="2024-03-15 12:00")
+    assert (a["status"], a["outcome"], a["clock_days"]) == ("在办", "超期在办", 9)
+
+
+@pytest.mark.parametrize("start, end", [("挂起", "解除挂起"), ("中止", "中止结束"), ("暂停计时", "暂停结束")])
+def test_an_end_word_holding_the_start_word_ends_the_pause(start, end):
+    # 受理 Mon 4; paused Tue 5 → Fri 8 = 3; 办结 Wed 13: gross 7, clock 4 of 5: early.
+    lim = {"sla": 5}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", lim),
+            ("A", start, "2024-03-05 09:00", "2024-03-05 09:10", lim),
+            ("A", end, "2024-03-08 09:00", "2024-03-08 09:10", lim),
+            ("A", "办结", "2024-03-13 10:00", "2024-03-13 10:10", lim)]
+    a = one(rows)
+    assert (a["paused_days"], a["clock_days"], a["outcome"]) == (3, 4, "提前")
+
+
+def test_delivering_a_notice_does_not_decide_the_case():
+    lim = {"sla": 5}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", lim),
+            ("A", "受理通知书送达", "2024-03-05 10:00", "2024-03-05 10:10", lim)]
+    a = one(rows, as_of="2024-03-15 12:00")
+    assert (a["status"], a["outcome"], a["clock_days"]) == ("在办", "超期在办", 9)
+
+
+def test_a_correction_sent_by_post_is_no_trip():
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"channel": "窗口"}),
+            ("A", "补正告知", "2024-03-05 09:00", "2024-03-05 09:10"),
+            ("A", "邮寄补正材料", "2024-03-07 09:00", "2024-03-07 09:10"),
+            ("A", "办结", "2024-03-11 09:00", "2024-03-11 09:10"),
+            ("A", "邮寄送达", "2024-03-12 09:00", "2024-03-12 09:10")]
+    a = one(rows)
+    assert (a["visits"], a["correction_visits"]) == (1, 0)

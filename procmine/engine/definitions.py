@@ -156,8 +156,8 @@ SELECT activity,
        {has('activity', lc['receive'])} AND NOT {has('activity', lc['not_accept'])} AS receive_step,
        {has('activity', lc['apply'])} AS apply_raw,
        {has('activity', lc['finish'])} AS finish_step,
-       {has('activity', lc['deliver'])} OR {has('activity', v.pickup)} OR {has('activity', v.remote_delivery)}
-         AS deliver_step,
+       ({has('activity', lc['deliver'])} OR {has('activity', v.pickup)} OR {has('activity', v.remote_delivery)})
+         AND NOT {has('activity', '告知|通知')} AS deliver_step,
        {has('activity', rules.status['not_accepted'])} AS rejected,
        {has('activity', rules.status['withdrawn'])} AS withdrawn,
        {has('activity', lc['extension'])} AS extension_step,
@@ -165,8 +165,8 @@ SELECT activity,
             THEN CAST(regexp_extract(activity, '([0-9]+) *个? *工作日', 1) AS DOUBLE) END AS extension_named,
        {full('activity', special_action(rules))}
          AND NOT {has('activity', lc['special_start'] + '|' + lc['special_end'])} AS special_single,
-       {has('activity', lc['special_start'])} AS special_open,
-       {has('activity', lc['special_end'])} AND NOT {has('activity', lc['special_start'])} AS special_close,
+       {has('activity', lc['special_start'])} AND NOT {has('activity', lc['special_end'])} AS special_open,
+       {has('activity', lc['special_end'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
        {has('activity', lc['correction_received'])} AS received_raw,
        {has('activity', '[一-鿿]')} AS cjk
@@ -266,7 +266,7 @@ FROM (
               WHEN coalesce(e.staff, false) THEN false
               -- a pick-up is a trip unless the step itself (its name or its own channel) says remote delivery
               WHEN e.pickup THEN NOT e.remote_channel
-              WHEN e.correction THEN NOT (e.online_step OR e.channel_online)
+              WHEN e.correction THEN NOT (e.online_step OR e.channel_online OR e.remote OR e.remote_channel)
               ELSE coalesce(e.walk_in AND e.walk_rank = 1, false) END AS trip,
          CASE WHEN e.staff THEN 'staff_travel' WHEN e.pickup AND e.remote_channel THEN 'remote_delivery'
               WHEN e.pickup THEN 'pickup' WHEN e.correction THEN 'correction'
@@ -399,6 +399,7 @@ SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b
             WHEN {has('trim(b.status_raw)', st['withdrawn'])} THEN '撤回'
             WHEN {has('trim(b.status_raw)', st['void'])} THEN '作废'
             WHEN {has('trim(b.status_raw)', st['not_accepted'])} THEN '不予受理'
+            WHEN {has('trim(b.status_raw)', st['pending'])} THEN '在办'
             WHEN {has('trim(b.status_raw)', st['returned'])} THEN '退回'
             WHEN {has('trim(b.status_raw)', st['transferred'])} THEN '转报'
             WHEN {has('trim(b.status_raw)', st['awaiting_delivery'])} THEN '待送达'
