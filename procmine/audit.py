@@ -497,34 +497,45 @@ VIEWS = ("department", "activity", "handover")
 
 
 def _bottleneck(ctx: _Ctx, agg) -> None:
-    """Waits the office controls, inside the legal clock (受理 → 办结), in working hours.
-    Baseline: the typical step's typical wait (median over the service's steps of their
-    median wait). A step, department or handover is a bottleneck only when its own
-    median wait is above the baseline; its impact is the working time its waits add
-    beyond the baseline (selection: :func:`procmine.engine.findings._bottleneck`)."""
+    """Waits the office controls, inside the legal clock (受理 → 办结), §45 pauses left
+    out. Baseline: the median of the non-zero waits of the service's other steps (a
+    department or handover: of all its steps), so that it is never 0 when most steps
+    follow at once. A step, department or handover is a bottleneck only when its own
+    median wait is above its baseline; its impact is the working time its waits add
+    beyond the baseline, in working days: per affected case, and over the cases
+    affected (selection: :func:`procmine.engine.findings._bottleneck`)."""
     if not agg.flags.get("waits"):
         ctx.skip("bottleneck", "skip.no_waits")
         return
+    if not agg.flags.get("baseline"):
+        ctx.skip("bottleneck", "skip.no_baseline")
+        return
     per_day = ctx.calendar.office_hours_per_day
-    typical_by = agg["bottleneck_typical"]
     ev = agg.evidence.get("bottleneck", {})
     for r in agg["bottleneck"].itertuples(index=False):
         service, view, key = str(r.service), VIEWS[int(r.view)], str(r.key)
-        typical = float(typical_by[r.service])
+        base = float(r.base)
         delay, p50, p90 = float(r.delay), float(r.p50), float(r.p90)
+        cases = int(r.cases)
+        days = delay / per_day
+        per_case = days / max(cases, 1)
         label_key = {"activity": "label.before_step", "department": "label.department",
                      "handover": "label.handover"}[view]
+        base_key = {"activity": "label.baseline_others", "department": "label.baseline_depts",
+                    "handover": "label.baseline_all"}[view]
         (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
-                                                            _duration(typical, per_day))
+                                                            _duration(base, per_day))
         ctx.add(Finding(
-            "bottleneck", service, int(r.cases), delay, "work_hours", ev.get((int(r.s), int(r.view), int(r.k)), []),
+            "bottleneck", service, cases, days, "working_days", ev.get((int(r.s), int(r.view), int(r.k)), []),
             {"service": service, "label": say(label_key, "zh", name=key), "label_en": say(label_key, "en", name=key),
-             "p50": p50_zh, "p90": p90_zh, "baseline": b_zh, "cases": int(r.cases), "work_hours": _fmt(delay),
-             "p50_en": p50_en, "p90_en": p90_en, "baseline_en": b_en},
+             "p50": p50_zh, "p90": p90_zh, "baseline": say(base_key, "zh", wait=b_zh),
+             "baseline_en": say(base_key, "en", wait=b_en), "cases": cases, "per_case": _fmt(per_case),
+             "days": _fmt(days), "p50_en": p50_en, "p90_en": p90_en},
             activity=key if view == "activity" else None,
             department=key if view in ("department", "handover") else None,
             details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
-                     "baseline_work_hours": _r(typical), "events": int(r.events),
+                     "baseline_work_hours": _r(base), "events": int(r.events),
+                     "excess_work_hours": _r(delay), "excess_working_days_per_case": _r(per_case),
                      "excess_in_late_cases_work_hours": _r(float(r.in_late))}))
 
 
