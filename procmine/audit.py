@@ -460,17 +460,47 @@ def _rubber_stamp(ctx: _Ctx, agg) -> None:
                      "median_wait_work_hours": _r(r.median_wait)}))
 
 
+PAIRS_LISTED = 5  # pairs a parallelizable finding names in its sentence (details hold them all)
+
+
 def _parallelizable(ctx: _Ctx, agg) -> None:
+    """One finding per service: the pairs of its steps that cases run in either order,
+    listed by cases affected; its cases are the cases with any such pair (once), its
+    impact the working days the pair affecting most cases would save (the pairs'
+    savings overlap inside a case: they are not added up)."""
     per_day = ctx.calendar.office_hours_per_day
     ev = agg.evidence.get("parallel", {})
-    for r in agg["parallel"].sort_values(["service", "a", "b"], kind="stable").itertuples(index=False):
-        p = int(r.a_first) / int(r.n)
-        saving, median = _hours(r.us), float(r.median)
+    frame = agg["parallel"]
+    if frame.empty:
+        return
+    distinct = dict(zip(agg["parallel_cases"]["service"].astype(str), agg["parallel_cases"]["cases"].astype(int)))
+    for service, g in frame.groupby("service", sort=True):
+        g = g.assign(n=g["n"].astype("int64")).sort_values(["n", "a", "b"], ascending=[False, True, True],
+                                                           kind="stable")
+        pairs = []
+        for r in g.itertuples(index=False):
+            p = int(r.a_first) / int(r.n)
+            pairs.append({"a": r.a, "b": r.b, "cases": int(r.n), "share_a_first": _r(p, 4),
+                          "median_saving_working_days": _r(float(r.median) / per_day),
+                          "saving_working_days": _r(_hours(r.us) / per_day)})
+        top = pairs[0]
+        first = g.iloc[0]
+        listed = "；".join(say("label.pair", "zh", a=x["a"], b=x["b"], cases=x["cases"],
+                               days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
+        listed_en = "; ".join(say("label.pair", "en", a=x["a"], b=x["b"], cases=x["cases"],
+                                  days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
+        more = len(pairs) - PAIRS_LISTED
         ctx.add(Finding(
-            "parallelizable", r.service, int(r.n), saving, "work_hours", ev.get((r.service, r.a, r.b), []),
-            {"service": r.service, "a": r.a, "b": r.b, "share_a": _pct(p),
-             "median_days": _fmt(median / per_day), "work_hours": _fmt(saving)},
-            activity=f"{r.a} | {r.b}", details={"share_a_first": _r(p, 4), "median_saving_work_hours": _r(median)}))
+            "parallelizable", str(service), int(distinct.get(str(service), top["cases"])),
+            _hours(first["us"]) / per_day, "working_days",
+            ev.get((service, first["a"], first["b"]), []),
+            {"service": service, "pairs": len(pairs), "listed": listed, "listed_en": listed_en,
+             "more": say("label.more_pairs", "zh", n=more) if more > 0 else "",
+             "more_en": say("label.more_pairs", "en", n=more) if more > 0 else "",
+             "cases": int(distinct.get(str(service), top["cases"]))},
+            activity=f"{top['a']} | {top['b']}",
+            details={"pairs": pairs, "share_a_first": top["share_a_first"],
+                     "median_saving_work_hours": _r(float(first["median"]))}))
 
 
 def _serial_signoff(ctx: _Ctx, agg) -> None:

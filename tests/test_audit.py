@@ -151,8 +151,31 @@ def test_parallelizable_steps_seen_in_both_orders(loose_rules):
     # saving per case = the shorter of the two spans in working hours: the first of the pair waits
     # 09:30→10:30 (1 h) + 1 h inside = 2 h; the second waits 11:30→13:30 (0.5 h, lunch excluded) + 2 h.
     # 2024-04-04/05/06 are the 清明 holiday (no working hours); 04-07 (Sunday) is a make-up workday:
-    # 5 working days × 2 h
-    assert f.impact == pytest.approx(5 * 2)
+    # 5 working days × 2 h = 10 h = 1.33 working days (7.5 office hours a day)
+    assert f.impact == pytest.approx(5 * 2 / 7.5) and f.unit == "working_days"
+
+
+def test_parallelizable_pairs_of_one_service_are_one_finding(loose_rules):
+    rows = []
+    for i in range(8):
+        d = f"2024-04-{1 + i:02d}"
+        a, b = ("刻章", "社保") if i % 2 else ("社保", "刻章")
+        rows += [(f"P{i}", "受理", f"{d} 09:00", f"{d} 09:30"), (f"P{i}", a, f"{d} 10:30", f"{d} 11:30"),
+                 (f"P{i}", b, f"{d} 13:30", f"{d} 15:30")]
+        if i < 6:  # a second pair in six of the cases, in either order, always after the first pair
+            c, e = ("银行", "税务") if i % 2 else ("税务", "银行")
+            rows += [(f"P{i}", c, f"{d} 15:30", f"{d} 15:45"), (f"P{i}", e, f"{d} 15:45", f"{d} 16:00")]
+        rows.append((f"P{i}", "办结", f"{d} 16:00", f"{d} 16:30"))
+    (f,) = kinds(audit(mklog(rows), loose_rules), "parallelizable")
+    # 8 cases have a pair (all 8 have 刻章/社保); the pairs listed by cases: 刻章/社保 (8) before 税务/银行 (6)
+    assert f.cases == 8 and [(p["a"], p["b"], p["cases"]) for p in f.details["pairs"]] == [
+        ("刻章", "社保", 8), ("税务", "银行", 6)]
+    assert f.summary.index("「刻章」与「社保」8件") < f.summary.index("「税务」与「银行」6件")
+    assert "2对环节" in f.summary
+    # the impact is the first pair's saving (5 working days × 2 h = 10 h), not the sum of overlapping pairs;
+    # the second pair would save 0.25 h on each of 04-01..03 (04-04..06 are the 清明 holiday): 0.75 h
+    assert f.impact == pytest.approx(10 / 7.5)
+    assert f.details["pairs"][1]["saving_working_days"] == pytest.approx(0.75 / 7.5, abs=0.005)
 
 
 def test_serial_signoff_chain_within_one_department(loose_rules):

@@ -290,6 +290,8 @@ def _parallelizable(eng, names: _Names, t: dict, out: Aggregates) -> None:
     min_share = t.get("parallel_min_share_each_order", 0.2)
     keys = ["service", "a", "b"]
     empty = pd.DataFrame({k: pd.Series([], dtype=object) for k in keys})
+    out.frames["parallel_cases"] = pd.DataFrame({"service": pd.Series([], dtype=object),
+                                                 "cases": pd.Series([], dtype="int64")})
     out.frames["parallel"] = empty.assign(n=pd.Series([], dtype="int64"), a_first=pd.Series([], dtype="int64"),
                                           us=pd.Series([], dtype="int64"), median=pd.Series([], dtype=float))
     counts = eng.fetch("SELECT s, a, count(*) AS n FROM fx WHERE k = 1 AND a IS NOT NULL AND s IS NOT NULL "
@@ -320,6 +322,9 @@ FROM {pairs} p GROUP BY s, a, b HAVING count(*) >= {min_cases}""")
     eng.materialize("pf_kept", f"""
 SELECT p.* FROM {pairs} p JOIN pf_pairs k ON k.s = p.s AND k.a = p.a AND k.b = p.b""")
     med = eng.fetch(f"SELECT s, a, b, median({hours('saving')}) AS median FROM pf_kept GROUP BY s, a, b")
+    # a service's pairs are one finding: the cases with any of them, counted once
+    out.frames["parallel_cases"] = names.named(
+        eng.fetch("SELECT s, count(DISTINCT c) AS cases FROM pf_kept GROUP BY s"), service="s:s")
     top = eng.fetch(top_coded("SELECT s, a, b, c, saving FROM pf_kept", ["s", "a", "b"], "saving", eng.name))
     eng.drop("pf_kept")
     out.frames["parallel"] = names.named(agg.merge(med, on=["s", "a", "b"], how="left"),
