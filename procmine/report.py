@@ -306,8 +306,13 @@ class _Text:
         return _say_first([f"report.action.{kind}", "report.action.other"], self.lang)
 
     def saving(self, f) -> str:
+        days_over = (getattr(f, "details", None) or {}).get("days_over")
+        if f.kind == "open_overdue" and days_over is not None:
+            return self("saving.days_over", n=self.num(days_over))
         unit = f.unit if has_message(f"report.saving.{f.unit}", self.lang) else "cases"
         per = self.num(float(f.impact) / max(int(f.cases), 1), 1)
+        if has_message(f"report.saving.{f.kind}.{unit}", self.lang):  # the kind's own wording
+            return self(f"saving.{f.kind}.{unit}", n=self.num(f.impact), per=per)
         return self(f"saving.{unit}", n=self.num(f.impact if unit != "cases" else f.cases), per=per)
 
     def skipped(self, s: dict) -> str:
@@ -426,28 +431,38 @@ def _overview(result: AuditResult, t: _Text, shareable: dict[str, int]) -> tuple
     return table, notes
 
 
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
 def _actions(findings: list, t: _Text, k: int = 3) -> list[str]:
-    """The three actions that would save most: best finding per 四减 dimension first, distinct actions."""
-    ranked = sorted(findings, key=lambda f: -float(getattr(f, "score", 0) or f.impact))
-    chosen, seen_actions, seen_dims = [], set(), set()
-    for f in ranked:  # one per dimension, best first
+    """最值得先做的三件事: the highest-severity findings first (高 = a breach of the promised or
+    statutory limit, or half the service's cases), then by impact (weighted to one scale);
+    one action per service and action; each with its reason in one sentence."""
+    ranked = sorted(findings, key=lambda f: (SEVERITY_ORDER.get(getattr(f, "severity", "low"), 3),
+                                             -float(getattr(f, "score", 0) or f.impact)))
+    chosen, seen = [], set()
+    for f in ranked:
         a = t.action(f)
-        dim = t.dimension(f)
-        if dim in seen_dims or (f.service, a) in seen_actions:
+        if (f.service, a) in seen:
             continue
         chosen.append((f, a))
-        seen_actions.add((f.service, a))
-        seen_dims.add(dim)
-    chosen = sorted(chosen, key=lambda x: -float(getattr(x[0], "score", 0) or x[0].impact))[:k]
-    for f in ranked:
+        seen.add((f.service, a))
         if len(chosen) >= k:
             break
-        a = t.action(f)
-        if (f.service, a) not in seen_actions:
-            chosen.append((f, a))
-            seen_actions.add((f.service, a))
-    return [t("action.line", service=f.service, where=t("action.where", name=t.where(f)) if t.where(f) else "", action=a,
-              kind=t.kind(f.kind), cases=t.num(f.cases), saving=t.saving(f)) for f, a in chosen]
+    return [t("action.line", service=f.service, where=t("action.where", name=t.where(f)) if t.where(f) else "",
+              action=a, reason=_reason(f, t)) for f, a in chosen]
+
+
+def _reason(f, t: _Text) -> str:
+    """Why a finding is among the three: one sentence."""
+    share = (getattr(f, "details", None) or {}).get("share_of_cases")
+    params = {"kind": t.kind(f.kind), "cases": t.num(f.cases), "saving": t.saving(f),
+              "share": f"{float(share):.0%}" if share is not None else "—"}
+    if f.kind in ("sla_overrun", "open_overdue"):
+        return t("reason.breach", **params)
+    if getattr(f, "severity", "") == "high":
+        return t("reason.share", **params)
+    return t("reason.impact", **params)
 
 
 def _findings(result: AuditResult, t: _Text) -> Table:
