@@ -149,6 +149,7 @@ class Table:
     print_note: str | None = None                       # what the printout leaves out (HTML: print only)
     full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
     widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
+    css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
 
 
 @dataclass
@@ -465,44 +466,109 @@ def _reason(f, t: _Text) -> str:
     return t("reason.impact", **params)
 
 
+# the findings' numeric columns, each in one unit (named in its header): report.col.<key>
+AMOUNT_COLUMNS = ("trips", "documents", "steps", "days_per_case", "days", "points")
+
+
+def _per_day(result: AuditResult) -> float:
+    cal = getattr(getattr(result, "measured", None), "calendar", None)
+    try:
+        return float(cal.office_hours_per_day) or 7.5
+    except (AttributeError, TypeError, ValueError):
+        return 7.5
+
+
+def _amounts(f, per_day: float) -> dict[str, float]:
+    """A finding's numbers by unit: trips, documents, steps, working days (per affected
+    case and in all), percentage points. Working hours become working days here (office
+    hours a day), so that every time figure reads in one unit."""
+    d = getattr(f, "details", None) or {}
+    unit, impact, cases = f.unit, float(f.impact), max(int(f.cases), 1)
+    out: dict[str, float] = {}
+
+    def days(total: float | None, per: float | None = None) -> None:
+        if total is None or total != total:
+            return
+        out["days"] = float(total)
+        out["days_per_case"] = float(per) if per is not None else float(total) / cases
+
+    if f.kind == "bundle_candidate":
+        if d.get("extra_trips") is not None:
+            out["trips"] = float(d["extra_trips"])
+        out["documents"] = float(d.get("repeated_documents") or 0)
+        return out
+    if unit in ("trips", "documents", "steps", "points"):
+        out[unit] = impact
+    if f.kind == "rework" and d.get("work_hours") is not None:
+        days(float(d["work_hours"]) / per_day)
+    elif f.kind == "serial_signoff" and d.get("wait_work_hours_between_levels") is not None:
+        days(float(d["wait_work_hours_between_levels"]) / per_day)
+    elif f.kind == "open_overdue":
+        days(d.get("days_over"))
+    elif f.kind == "bottleneck" and unit == "working_days":
+        days(impact, d.get("excess_working_days_per_case"))
+    elif f.kind == "parallelizable" and unit == "working_days" and d.get("pairs"):
+        top = d["pairs"][0]
+        days(impact, impact / max(int(top["cases"]), 1))
+    elif unit == "working_days":
+        days(impact)
+    elif unit == "work_hours":
+        days(impact / per_day)
+    return out
+
+
 def _findings(result: AuditResult, t: _Text) -> Table:
     rows, groups = [], []
     dims = {d: t(f"dim.{d}") for d in DIMENSIONS}
     by_dim: dict[str, list] = {d: [] for d in DIMENSIONS}
     for f in result.findings:
         by_dim[t.dimension(f)].append(f)
+    per_day = _per_day(result)
+    amounts = {id(f): _amounts(f, per_day) for f in result.findings}
+    used = [k for k in AMOUNT_COLUMNS if any(k in a for a in amounts.values())]
     for d in DIMENSIONS:
         # ranked inside the group on the number the text states (weighted to one scale across units)
         ranked = sorted(by_dim[d], key=lambda f: (-float(getattr(f, "score", 0) or f.impact), -float(f.impact)))
         for i, f in enumerate(ranked, 1):
-            rows.append([dims[d], i, t.kind(f.kind), f.service, t.where(f), t(f"severity.{f.severity}"), f.cases,
-                         float(f.impact), t.unit(f.unit), t.summary(f), t.action(f), "\n".join(t.mask.ids(f.evidence[:3]))])
+            a = amounts[id(f)]
+            rows.append([dims[d], i, t.kind(f.kind), f.service, t.where(f), t(f"severity.{f.severity}"), f.cases]
+                        + [a.get(k) for k in used]
+                        + [t.summary(f), t.action(f), "\n".join(t.mask.ids(f.evidence[:3]))])
             groups.append(dims[d])
-    cols = ["dimension", "rank", "kind", "service", "where", "severity", "cases", "amount", "unit", "summary",
-            "action", "evidence"]
-    return Table(t("sheet.findings"), [t(f"col.{c}") for c in cols], rows,
-                 ["text", "int", "text", "text", "text", "text", "int", "amount", "text", "text", "text", "text"],
-                 note=t("findings.note"), wrap=[0, 2, 3, 4, 8, 9, 10, 11], groups=groups,
-                 widths={0: 8, 2: 12, 3: 14, 4: 14, 8: 10, 9: 46, 10: 26, 11: 16})
+    cols = ["dimension", "rank", "kind", "service", "where", "severity", "cases"] + [f"amount.{k}" for k in used] \
+        + ["summary", "action", "evidence"]
+    n = len(used)
+    fmts = ["text", "int", "text", "text", "text", "text", "int"] + [
+        "float" if k in ("days", "days_per_case", "points") else "int" for k in used] + ["text", "text", "text"]
+    return Table(t("sheet.findings"), [t(f"col.{c}") for c in cols], rows, fmts,
+                 note=t("findings.note"), wrap=[0, 2, 3, 4, 7 + n, 8 + n, 9 + n], groups=groups,
+                 widths={0: 8, 2: 12, 3: 14, 4: 14, 7 + n: 46, 8 + n: 26, 9 + n: 16},
+                 css={5: "sev", 9 + n: "ev"})
 
 
 def _bottlenecks(result: AuditResult, t: _Text) -> Table:
+    """Every bottleneck in working days (office hours a day): the median and P90 wait, the
+    baseline, the excess per affected case and over them all."""
+    per_day = _per_day(result)
     rows = []
+
+    def dd(h):
+        return None if h is None else float(h) / per_day
+
     for f in result.findings:
         if f.kind != "bottleneck":
             continue
         d = f.details or {}
-        work = "wait_p50_work_hours" in d
-        sfx = "_work_hours" if work else "_hours"
-        baseline = d.get("baseline_work_hours") if work else d.get("typical_wait_hours")
         view = d.get("view")
+        a = _amounts(f, per_day)
         rows.append([f.service, t(f"view.{view}") if view in ("activity", "department", "handover") else "",
-                     f.activity or f.department, f.cases, d.get("wait_p50" + sfx), d.get("wait_p90" + sfx), baseline,
-                     float(f.impact), t.unit("work_hours" if work else "hours")])
-    cols = ["service", "view", "object", "cases", "wait_p50", "wait_p90", "baseline", "excess", "unit"]
+                     f.activity or f.department, f.cases, dd(d.get("wait_p50_work_hours")),
+                     dd(d.get("wait_p90_work_hours")), dd(d.get("baseline_work_hours")),
+                     a.get("days_per_case"), a.get("days")])
+    cols = ["service", "view", "object", "cases", "wait_p50", "wait_p90", "baseline", "excess", "excess_total"]
     return Table(t("sheet.bottlenecks"), [t(f"col.{c}") for c in cols], rows,
-                 ["text", "text", "text", "int", "float", "float", "float", "amount", "text"], wrap=[0, 2],
-                 widths={0: 16, 2: 30})
+                 ["text", "text", "text", "int", "float", "float", "float", "float", "float"], wrap=[0, 2],
+                 widths={0: 16, 2: 30}, note=t("bottlenecks.note"))
 
 
 def _materials(handovers: pd.DataFrame | None, catalogue, t: _Text) -> Table:
@@ -658,7 +724,10 @@ def _picture(pm, title: str, lang: str) -> Picture:
     return Picture(title, svg[start:] if start >= 0 else svg, png)
 
 
-def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int) -> tuple[list[Picture], str]:
+def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int,
+              calendar=None) -> tuple[list[Picture], str]:
+    """The department map and one map per service, waits in working days of office time
+    (the findings' measure; the unit in each map's legend)."""
     import graphviz
 
     pictures = []
@@ -668,7 +737,8 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int) -
             pictures.append(_picture(pm, t("map.departments"), t.lang))
         for service in services[:max_maps]:
             sub = log[log["service"] == service]
-            pictures.append(_picture(simplify(activity_map(sub, "waiting"), max_nodes=MAP_NODES, max_edges=MAP_EDGES),
+            pm = activity_map(sub, "waiting", unit="office_days", calendar=calendar)
+            pictures.append(_picture(simplify(pm, max_nodes=MAP_NODES, max_edges=MAP_EDGES),
                                      t("map.service", service=service), t.lang))
     except (graphviz.ExecutableNotFound, FileNotFoundError, OSError, graphviz.CalledProcessError):
         return [], t("map.no_graphviz")
@@ -751,7 +821,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     trips_known = {s: result.metrics[s].get("at_most_once_rate") is not None for s in result.metrics}
 
     overview, overview_notes = _overview(result, t, shareable)
-    pictures, map_note = _pictures(log, services, t, max_services_maps)
+    pictures, map_note = _pictures(log, services, t, max_services_maps, calendar=rules_obj.calendar())
 
     conformance = None
     if reference:

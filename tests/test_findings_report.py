@@ -1,5 +1,7 @@
 """Issue 27: findings a leader trusts at a glance (priorities, units, words instead of rule keys)."""
 
+import re
+
 import pytest
 
 from procmine.audit import Finding
@@ -28,3 +30,105 @@ def test_priorities_take_the_highest_severity_first_then_impact():
         reason = line.split("理由：", 1)[1]
         assert reason.endswith("。") and reason.count("。") == 1
     assert "违反时限" in lines[1] and "60%" in lines[0]
+
+
+# the units a numeric column's header may name, in its parentheses: exactly one of these
+UNITS = {"次", "份", "个", "工作日", "百分点"}
+COUNTS = {"涉及办件"}  # a count of cases: the header says what is counted
+
+
+def _one_unit(header: str) -> bool:
+    m = re.fullmatch(r"[^（）]+（([^（）]+)）", header)
+    if m is None:
+        return header in COUNTS
+    return m.group(1) in UNITS
+
+
+@pytest.fixture(scope="module")
+def sample_report(tmp_path_factory):
+    import procmine
+    from procmine.report import build_report
+    from procmine.report_html import render_html
+    from procmine.report_xlsx import render_xlsx
+    from conftest import ROOT
+
+    out = tmp_path_factory.mktemp("rep")
+    rep = build_report(procmine.read_export(ROOT / "logs").log, max_services_maps=1)
+    return rep, render_xlsx(rep, out / "r.xlsx"), render_html(rep, out / "r.html")
+
+
+def test_every_numeric_column_of_the_findings_table_has_one_unit(sample_report):
+    from html.parser import HTMLParser
+
+    import openpyxl
+
+    rep, xlsx, html = sample_report
+    # the structure: no column of units beside a mixed 数量
+    assert "单位" not in rep.findings.columns and "数量" not in rep.findings.columns
+    ws = openpyxl.load_workbook(xlsx, read_only=True)["发现"]
+    rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    head = next(i for i, r in enumerate(rows) if r and "说明" in r)
+    header, body = rows[head], [r for r in rows[head + 1:] if r and r[1] is not None and isinstance(r[1], int)]
+    numeric = [c for c in range(1, len(header)) if header[c] and header[c] != "序号"
+               and any(isinstance(r[c], (int, float)) for r in body)]
+    assert len(numeric) >= 4  # 涉及办件 and several unit columns on the sample
+    for c in numeric:
+        assert _one_unit(header[c]), header[c]
+
+    class Cells(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.tables, self.cell, self.inside = [], None, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag == "section":
+                self.inside = dict(attrs).get("id") == "findings"
+            if not self.inside:
+                return
+            if tag == "table":
+                self.tables.append([])
+            elif tag == "tr":
+                self.tables[-1].append([])
+            elif tag in ("td", "th"):
+                self.cell = [tag, dict(attrs).get("class", ""), ""]
+
+        def handle_data(self, data):
+            if self.cell is not None:
+                self.cell[2] += data
+
+        def handle_endtag(self, tag):
+            if tag in ("td", "th") and self.cell is not None and self.inside:
+                self.tables[-1][-1].append(self.cell)
+                self.cell = None
+
+    p = Cells()
+    p.feed(html.read_text(encoding="utf-8"))
+    assert p.tables
+    for table in p.tables:
+        header = [c[2].strip() for c in table[0]]
+        for i, name in enumerate(header):
+            nums = [r[i] for r in table[1:] if i < len(r) and "num" in r[i][1] and r[i][2].strip()]
+            if nums and name != "序号":
+                assert _one_unit(name), name
+
+
+def test_maps_label_waits_in_the_findings_working_days_with_the_unit_in_the_legend(sample_report):
+    rep = sample_report[0]
+    service_maps = [p for p in rep.pictures if "环节流程图" in p.title]
+    assert service_maps
+    svg = service_maps[0].svg
+    assert "等待单位：工作日" in svg and re.search(r"等待 \d+\.\d工作日", svg)
+    assert not re.search(r"等待 [\d.]+时", svg)  # no calendar hours
+
+
+def test_a_map_wait_is_office_time_over_one_days_office_hours():
+    from procmine.discover import activity_map
+    from procmine.rules import load_rules
+    from test_audit import mklog
+
+    # 受理 ends Friday 2024-03-08 16:00, 审查 starts Monday 03-11 10:00: 1.5 h (Fri) + 1.5 h (Mon) = 3 office
+    # hours = 0.4 working days of 7.5 h (calendar time: 66 h)
+    log = mklog([("A", "受理", "2024-03-08 15:00", "2024-03-08 16:00"),
+                 ("A", "审查", "2024-03-11 10:00", "2024-03-11 11:00")])
+    pm = activity_map(log, "waiting", unit="office_days", calendar=load_rules().calendar())
+    assert pm.edges["wait_p50"].iloc[0] == pytest.approx(3 / 7.5)
