@@ -96,7 +96,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "sheet.variants", "sheet.conformance", "sheet.comparison", "sheet.cases", "sheet.maps",
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
-             "section.conformance", "section.cases", "section.notes", "generated", "page_footer", "empty",
+             "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
              "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title"]
 
 
@@ -198,6 +198,7 @@ class Report:
     sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report_sections.Section)
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
+    method: Table | None = None                     # the last page: how this was measured (the rule settings)
 
     @property
     def cases_total(self) -> int:
@@ -775,6 +776,49 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
     return text
 
 
+def _method(rules_obj, result: AuditResult, calendar_note: str, t: _Text) -> Table:
+    """The last page: every rule setting the report used, in words, with its value and
+    its key in the rules file (the only place a key is named)."""
+    th, sep = rules_obj.thresholds, "、" if t.lang == "zh" else ", "
+
+    def pct(x) -> str:
+        return f"{float(x):.0%}"
+
+    def num(x) -> str:
+        return t.num(x, 2)
+
+    office = sep.join(f"{a}–{b}" for a, b in rules_obj.office_hours) or t("calendar.office_default")
+    ranking = sep.join(f"{t.unit(k)} {num(v)}" for k, v in sorted(rules_obj.ranking_hours.items()))
+    sla = sep.join(f"{k} {num(v)}" for k, v in sorted(rules_obj.sla_days.items())) or t("method.none")
+    rows = [
+        ("rules", result.rules, "name"),
+        ("first_day", t(f"calendar.first_day.{'include' if rules_obj.first_day == 'include' else 'exclude'}"),
+         "working_days.first_day"),
+        ("office_hours", office, "office_hours"),
+        ("warn_days", num(rules_obj.warn_days), "clock.warn_days"),
+        ("gap", num(rules_obj.same_visit_gap_hours), "same_visit_gap_hours"),
+        ("min_cases", num(th.get("min_cases", 5)), "thresholds.min_cases"),
+        ("severity", f"{pct(th.get('severity_high_share', 0.5))} / {pct(th.get('severity_medium_share', 0.2))}",
+         "thresholds.severity_high_share, severity_medium_share"),
+        ("bottleneck", f"{pct(th.get('bottleneck_min_excess_share', 0.1))} / "
+                       f"{num(th.get('bottleneck_min_wait_minutes', 1))} / {num(th.get('bottleneck_top', 10))}",
+         "thresholds.bottleneck_min_excess_share, bottleneck_min_wait_minutes, bottleneck_top"),
+        ("parallel", f"{num(th.get('parallel_min_cases', 20))} / {pct(th.get('parallel_min_share_each_order', 0.2))}",
+         "thresholds.parallel_min_cases, parallel_min_share_each_order"),
+        ("rubber", f"{num(th.get('rubber_stamp_max_minutes', 15))} / {pct(th.get('rubber_stamp_min_pass_share', 0.98))}",
+         "thresholds.rubber_stamp_max_minutes, rubber_stamp_min_pass_share"),
+        ("serial", num(th.get("serial_signoff_min_levels", 3)), "thresholds.serial_signoff_min_levels"),
+        ("rating", num(th.get("rating_driver_min_points", 5)), "thresholds.rating_driver_min_points"),
+        ("rectify", num(rules_obj.ratings.get("rectify_days", 15)), "ratings.rectify_days"),
+        ("ranking", ranking, "ranking_hours"),
+        ("sla", sla, "sla_days"),
+    ]
+    out = [[t(f"method.{k}"), t(f"method.{k}.meaning"), v, key] for k, v, key in rows]
+    out.append([t("method.calendar"), calendar_note, "", "working_days, office_hours"])
+    return Table(t("sheet.method"), [t(f"method.col.{c}") for c in ("item", "meaning", "value", "key")], out,
+                 ["text"] * 4, note=t("method.note"), wrap=[1, 2, 3], widths={1: 50, 2: 30, 3: 36})
+
+
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
@@ -849,6 +893,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     th = rules_obj.thresholds
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
+    calendar_note = _calendar_note(rules_obj, result, t)
     if activity_label:
         notes.insert(0, t("note.labels", column=activity_label))
     return Report(
@@ -864,7 +909,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         skipped=list(dict.fromkeys(t.skipped(s) for s in result.skipped)),
         notes=notes, period_end=ts.max(), lang=lang,
         text={k: t(k) for k in TEXT_KEYS},
-        overview_notes=overview_notes, calendar_note=_calendar_note(rules_obj, result, t),
+        overview_notes=overview_notes, calendar_note=calendar_note,
+        method=_method(rules_obj, result, calendar_note, t),
         severity_note=t("severity.note", high=f"{th.get('severity_high_share', 0.3):.0%}",
                         medium=f"{th.get('severity_medium_share', 0.1):.0%}"),
         map_note=map_note, dimension_names={d: t(f"dim.{d}") for d in DIMENSIONS},

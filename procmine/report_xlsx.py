@@ -281,6 +281,8 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
             pws.insert_image(row + 1, 0, f"map{i}.png",
                              {"image_data": io.BytesIO(pic.png), "x_scale": scale, "y_scale": scale})
             row += int(height * scale / 20) + 4
+        if report.method is not None:  # the last sheet: how this was measured
+            book.table_sheet(report.method, title=report.text.get("section.method"))
         wb.close()
         _fix_zip_times(Path(tmp), when)
 

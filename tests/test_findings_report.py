@@ -132,3 +132,70 @@ def test_a_map_wait_is_office_time_over_one_days_office_hours():
                  ("A", "审查", "2024-03-11 10:00", "2024-03-11 11:00")])
     pm = activity_map(log, "waiting", unit="office_days", calendar=load_rules().calendar())
     assert pm.edges["wait_p50"].iloc[0] == pytest.approx(3 / 7.5)
+
+
+def _rule_keys() -> set[str]:
+    """Every key of the default rules file, at any depth."""
+    import yaml
+    from conftest import ROOT
+
+    data = yaml.safe_load((ROOT / "templates" / "rules" / "最多跑一次.yaml").read_text(encoding="utf-8"))
+    keys: set[str] = set()
+
+    def walk(x):
+        if isinstance(x, dict):
+            for k, v in x.items():
+                keys.add(str(k))
+                walk(v)
+
+    walk(data)
+    return keys
+
+
+def _named_keys(text: str, keys: set[str]) -> set[str]:
+    return {k for k in keys if re.search(rf"(?<![A-Za-z_]){re.escape(k)}(?![A-Za-z_])", text)}
+
+
+def test_no_rule_file_key_appears_outside_the_last_page(sample_report):
+    from html.parser import HTMLParser
+
+    import openpyxl
+
+    rep, xlsx, html = sample_report
+    keys = _rule_keys()
+    assert {"sla_days", "ranking_hours", "thresholds", "min_cases"} <= keys
+    wb = openpyxl.load_workbook(xlsx, read_only=True)
+    names = wb.sheetnames
+    assert names[-1] == "测算方法"  # the last sheet is how this was measured …
+    last = " ".join(str(v) for r in wb[names[-1]].iter_rows(values_only=True) for v in r if v is not None)
+    assert {"sla_days", "ranking_hours", "min_cases"} <= _named_keys(last, keys)  # … and names the keys
+    for name in names[:-1]:
+        text = " ".join(str(v) for r in wb[name].iter_rows(values_only=True) for v in r if isinstance(v, str))
+        assert not _named_keys(text, keys), (name, _named_keys(text, keys))
+
+    class Text(HTMLParser):
+        def __init__(self):
+            super().__init__()
+            self.parts, self.skip, self.method = [], 0, False
+
+        def handle_starttag(self, tag, attrs):
+            if tag in ("style", "script"):
+                self.skip += 1
+            if tag == "section":
+                self.method = dict(attrs).get("id") == "method"
+
+        def handle_endtag(self, tag):
+            if tag in ("style", "script"):
+                self.skip -= 1
+            if tag == "section":
+                self.method = False
+
+        def handle_data(self, data):
+            if not self.skip and not self.method:
+                self.parts.append(data)
+
+    p = Text()
+    page = html.read_text(encoding="utf-8")
+    p.feed(page)
+    assert 'id="method"' in page and page.rindex("<section") == page.index('<section id="method"')
+    assert not _named_keys(" ".join(p.parts), keys), _named_keys(" ".join(p.parts), keys)
