@@ -617,18 +617,45 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     if r is None or r.drivers.empty:
         return
     min_points = ctx.t.get("rating_driver_min_points", 5) / 100
+    same_as = getattr(r, "same_as", None) or {}
     for d in r.drivers.itertuples(index=False):
         if not d.significant or d.difference < min_points:
             continue
         zh, en = FACTOR_LABELS[d.factor]
         cases = int(d.high_cases)
+        paradox = _paradoxical(d.factor, str(d.high), str(d.low))
+        twin = same_as.get(d.factor)
+        if paradox:
+            reading = "reading.paradox"
+        elif twin:
+            reading = "reading.same_groups"
+        else:
+            reading = "reading.driver"
+        twin_zh, twin_en = FACTOR_LABELS.get(twin, ("", ""))
         ctx.add(Finding(
             "rating_driver", "全部事项", cases, round(float(d.difference) * 100, 1), "points", [],
             {"factor": zh, "factor_en": en, "high": d.high, "high_rate": _pct(d.high_rate), "low": d.low,
              "low_rate": _pct(d.low_rate), "points": _fmt(d.difference * 100), "ci_low": _fmt(d.ci_low * 100),
-             "ci_high": _fmt(d.ci_high * 100)},
+             "ci_high": _fmt(d.ci_high * 100),
+             "reading": say(reading, "zh", high=d.high, low=d.low, other=twin_zh),
+             "reading_en": say(reading, "en", high=d.high, low=d.low, other=twin_en)},
             details={"factor": d.factor, "high_cases": int(d.high_cases), "low_cases": int(d.low_cases),
-                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)]}))
+                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)],
+                     "high": str(d.high), "low": str(d.low), "high_rate": _r(d.high_rate, 4),
+                     "low_rate": _r(d.low_rate, 4), "paradoxical": paradox, "same_groups_as": twin}))
+
+
+# the group a process factor would make worse, if it caused bad ratings (channel and department: none)
+WORSE = {"trips": ("2+", "1", "0"), "outcome": ("超期", "按时"), "correction": ("有补正", "无补正")}
+
+
+def _paradoxical(factor: str, high: str, low: str) -> bool:
+    """Whether the group with more 差评 is the one the process treated better (按时 above 超期,
+    fewer trips above more, no correction above a correction): a pattern, not a cause."""
+    order = WORSE.get(factor)
+    if not order or high not in order or low not in order:
+        return False
+    return order.index(high) > order.index(low)
 
 
 def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:

@@ -102,6 +102,7 @@ class RatingResult:
     rectified_late: pd.DataFrame   # 差评 rectified after the deadline
     by_department: pd.DataFrame    # department, bad, rectified, rectified_rate, on_time, on_time_rate
     rectify_days: float
+    same_as: dict = None           # factor → another factor whose groups are the same rated cases
 
 
 def _boot_rate(bad: np.ndarray, rng: np.random.Generator, n: int = 1000) -> np.ndarray:
@@ -158,6 +159,25 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
                             "high_cases": int(len(groups[hi])), "low": str(lo), "low_rate": float(groups[lo].mean()),
                             "low_cases": int(len(groups[lo])), "difference": diff, "ci_low": ci[0], "ci_high": ci[1],
                             "significant": bool(ci[0] > 0)})
+    # a factor whose groups are the same cases as an earlier factor's (the outcome groups are the
+    # department groups, say) is one observation, not two
+    cols = {"trips": "trips", "outcome": "timing", "correction": "correction", "channel": "channel_",
+            "department": "department"}
+    same_as = {}
+    names = list(cols)
+    for i, b in enumerate(names):
+        for a in names[:i]:
+            if a in same_as or b in same_as:
+                continue
+            x, y = r[cols[a]], r[cols[b]]
+            if not x.notna().equals(y.notna()) or x.isna().all():
+                continue
+            both = pd.DataFrame({"x": x, "y": y}).dropna().astype(str)
+            if both["x"].nunique() < 2:
+                continue
+            pairs = both.drop_duplicates()
+            if len(pairs) == both["x"].nunique() == both["y"].nunique():
+                same_as[b], same_as[a] = a, b  # each says it is the other's twin
     drivers_df = pd.DataFrame(drivers)
     if len(drivers_df):
         drivers_df = drivers_df.sort_values(["significant", "difference", "factor"], ascending=[False, False, True],
@@ -178,4 +198,4 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
         good_rate=float(r["good"].mean()) if rated else None, bad_rate=float(r["bad"].mean()) if rated else None,
         factors=pd.DataFrame(rows), drivers=drivers_df, not_rectified=not_rect.reset_index(drop=True),
         rectified_late=late.reset_index(drop=True), by_department=dep.reset_index(),
-        rectify_days=float(rules.ratings["rectify_days"]))
+        rectify_days=float(rules.ratings["rectify_days"]), same_as=same_as)

@@ -440,6 +440,7 @@ def _actions(findings: list, t: _Text, k: int = 3) -> list[str]:
     """最值得先做的三件事: the highest-severity findings first (高 = a breach of the promised or
     statutory limit, or half the service's cases), then by impact (weighted to one scale);
     one action per service and action; each with its reason in one sentence."""
+    findings = [f for f in findings if f.kind not in OWN_SECTION]
     ranked = sorted(findings, key=lambda f: (SEVERITY_ORDER.get(getattr(f, "severity", "low"), 3),
                                              -float(getattr(f, "score", 0) or f.impact)))
     chosen, seen = [], set()
@@ -467,6 +468,8 @@ def _reason(f, t: _Text) -> str:
     return t("reason.impact", **params)
 
 
+# findings shown in a section of their own, not in the findings table (nor among the three actions)
+OWN_SECTION = ("rating_driver",)
 # the findings' numeric columns, each in one unit (named in its header): report.col.<key>
 AMOUNT_COLUMNS = ("trips", "documents", "steps", "days_per_case", "days", "points")
 
@@ -522,10 +525,11 @@ def _findings(result: AuditResult, t: _Text) -> Table:
     rows, groups = [], []
     dims = {d: t(f"dim.{d}") for d in DIMENSIONS}
     by_dim: dict[str, list] = {d: [] for d in DIMENSIONS}
-    for f in result.findings:
+    shown = [f for f in result.findings if f.kind not in OWN_SECTION]  # 差评成因: the 好差评 section
+    for f in shown:
         by_dim[t.dimension(f)].append(f)
     per_day = _per_day(result)
-    amounts = {id(f): _amounts(f, per_day) for f in result.findings}
+    amounts = {id(f): _amounts(f, per_day) for f in shown}
     used = [k for k in AMOUNT_COLUMNS if any(k in a for a in amounts.values())]
     for d in DIMENSIONS:
         # ranked inside the group on the number the text states (weighted to one scale across units)
@@ -889,7 +893,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                                                         after=log["case_id"].nunique()), t)
     from .report_sections import build_sections
 
-    sections = build_sections(log, result.measured, rules_obj, t, masker)
+    sections = build_sections(log, result.measured, rules_obj, t, masker,
+                              drivers=[f for f in result.findings if f.kind == "rating_driver"])
     th = rules_obj.thresholds
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])

@@ -59,7 +59,28 @@ def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     return Section("supervision", t("section.supervision"), [alerts, indicators_table])
 
 
-def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+def _drivers_table(drivers: list, t):
+    """The audit's rating drivers (差评成因), each with its interval and how to read it: a
+    possible cause, a pattern the opposite of a cause, or the same cases as another factor."""
+    from .report import Table
+
+    rows = []
+    for f in drivers:
+        d = f.details or {}
+        ci = d.get("ci") or [None, None]
+        reading = ("paradox" if d.get("paradoxical") else "same_groups" if d.get("same_groups_as") else "driver")
+        rows.append([t(f"rt.factor.{d.get('factor')}"), t.value(d.get("high")), d.get("high_rate"),
+                     t.value(d.get("low")), d.get("low_rate"), float(f.impact),
+                     None if ci[0] is None else ci[0] * 100, None if ci[1] is None else ci[1] * 100,
+                     t(f"rt.reading.{reading}", other=t(f"rt.factor.{d.get('same_groups_as')}")
+                       if d.get("same_groups_as") else "")])
+    cols = ["factor", "high", "high_rate", "low", "low_rate", "points", "points_low", "points_high", "reading"]
+    return Table(t("sheet.rating_drivers"), [t(f"rt.col.{c}") for c in cols], rows,
+                 ["text", "text", "pct", "text", "pct", "float", "float", "float", "text"],
+                 note=t("rt.drivers_note"), wrap=[8], widths={8: 40})
+
+
+def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> Section:
     from .ratings import analyse_ratings
     from .report import Table
 
@@ -86,7 +107,8 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     open_ = Table(t("sheet.not_rectified"), [t(f"rt.col.{c}") for c in ("case_id", "service", "department",
                                                                         "rating_time", "days_since")],
                   late, ["text", "text", "text", "date", "days"])
-    return Section("ratings", t("section.ratings"), [factors, rect, open_])
+    tables = ([_drivers_table(drivers, t)] if drivers else []) + [factors, rect, open_]
+    return Section("ratings", t("section.ratings"), tables)
 
 
 def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
@@ -123,5 +145,7 @@ def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     return Section("bundles", t("section.bundles"), [inst, cand])
 
 
-def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask) -> list[Section]:
-    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask), bundles(log, m, rules, t, mask)]
+def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> list[Section]:
+    """督办, 好差评 (with the audit's rating drivers, ``drivers``) and 一件事."""
+    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask, drivers),
+            bundles(log, m, rules, t, mask)]

@@ -199,3 +199,36 @@ def test_no_rule_file_key_appears_outside_the_last_page(sample_report):
     p.feed(page)
     assert 'id="method"' in page and page.rindex("<section") == page.index('<section id="method"')
     assert not _named_keys(" ".join(p.parts), keys), _named_keys(" ".join(p.parts), keys)
+
+
+def test_a_paradoxical_driver_is_not_a_cause_and_identical_groups_are_said(tmp_path):
+    from procmine.audit import audit
+    from procmine.report import build_report
+    from test_audit import mklog
+
+    # 甲局 decides every case the next working day (按时, limit 2) and 6 of its 10 are rated 非常不满意;
+    # 乙局 decides on 03-12, 6 working days after 03-04 (超期), and all 10 are rated 非常满意: the 超期 cases
+    # are rated better (a paradox), and the outcome groups are exactly the department groups
+    rows = []
+    for i in range(20):
+        late = i >= 10
+        dept = "乙局" if late else "甲局"
+        end = "2024-03-12 10:00" if late else "2024-03-05 10:00"
+        rating = "非常满意" if late or i >= 6 else "非常不满意"
+        rows += [(f"R{i:02d}", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"dept": dept, "sla": 2}),
+                 (f"R{i:02d}", "决定", end, end, {"dept": dept, "sla": 2, "rating": rating,
+                                                  "rating_time": "2024-03-13 09:00"})]
+    log = mklog(rows)
+    drivers = {f.details["factor"]: f for f in audit(log).findings if f.kind == "rating_driver"}
+    assert drivers["outcome"].details["paradoxical"] is True
+    assert "不作为成因" in drivers["outcome"].summary and "可能是差评的成因" not in drivers["outcome"].summary
+    assert drivers["department"].details["same_groups_as"] == "outcome"
+    assert "同一批办件" in drivers["department"].summary
+    rep = build_report(log, max_services_maps=0)
+    assert not any(r[2] == "差评成因" for r in rep.findings.rows)  # not under 减跑动/减时间 …
+    section = next(s for s in rep.sections if s.anchor == "ratings")
+    table = section.tables[0]  # … but first in 好差评, with its interval and its reading
+    assert table.name == "差评相关因素" and len(table.rows) == 2
+    readings = {r[0]: r[-1] for r in table.rows}
+    assert "不作为成因" in readings["是否按时"] and "同一批办件" in readings["承办部门"]
+    assert all(r[6] is not None and r[6] > 0 for r in table.rows)  # the interval's low end, in points
