@@ -608,7 +608,7 @@ FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是�
 
 def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     """好差评: process factors whose groups differ in 差评率 (interval excluding zero)."""
-    from .ratings import analyse_ratings
+    from .ratings import analyse_ratings, paradoxical
 
     if log is None or "rating" not in log or log["rating"].isna().all():
         ctx.skip("rating_driver", "skip.ratings")
@@ -623,7 +623,7 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
             continue
         zh, en = FACTOR_LABELS[d.factor]
         cases = int(d.high_cases)
-        paradox = _paradoxical(d.factor, str(d.high), str(d.low))
+        paradox = paradoxical(d.factor, str(d.high), str(d.low))
         twin = same_as.get(d.factor)
         if paradox:
             reading = "reading.paradox"
@@ -643,19 +643,6 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
                      "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)],
                      "high": str(d.high), "low": str(d.low), "high_rate": _r(d.high_rate, 4),
                      "low_rate": _r(d.low_rate, 4), "paradoxical": paradox, "same_groups_as": twin}))
-
-
-# the group a process factor would make worse, if it caused bad ratings (channel and department: none)
-WORSE = {"trips": ("2+", "1", "0"), "outcome": ("超期", "按时"), "correction": ("有补正", "无补正")}
-
-
-def _paradoxical(factor: str, high: str, low: str) -> bool:
-    """Whether the group with more 差评 is the one the process treated better (按时 above 超期,
-    fewer trips above more, no correction above a correction): a pattern, not a cause."""
-    order = WORSE.get(factor)
-    if not order or high not in order or low not in order:
-        return False
-    return order.index(high) > order.index(low)
 
 
 def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:

@@ -17,7 +17,7 @@ from .errors import UsageError
 from .metrics import sorted_log
 from .workdays import WorkCalendar
 
-UNKNOWN_DEPT = "（未注明部门）"
+UNKNOWN_DEPT = "「未注明部门」"
 
 
 @dataclass

@@ -105,6 +105,19 @@ class RatingResult:
     same_as: dict = None           # factor → another factor whose groups are the same rated cases
 
 
+# the group a process factor would make worse, if it caused bad ratings (channel and department: none)
+WORSE = {"trips": ("2+", "1", "0"), "outcome": ("超期", "按时"), "correction": ("有补正", "无补正")}
+
+
+def paradoxical(factor: str, high: str, low: str) -> bool:
+    """Whether the group with more 差评 (``high``) is the one the process treated better (按时
+    above 超期, fewer trips above more, no correction above a correction): a pattern, not a cause."""
+    order = WORSE.get(factor)
+    if not order or high not in order or low not in order:
+        return False
+    return order.index(high) > order.index(low)
+
+
 def _boot_rate(bad: np.ndarray, rng: np.random.Generator, n: int = 1000) -> np.ndarray:
     return bad[rng.integers(0, len(bad), size=(n, len(bad)))].mean(axis=1)
 
@@ -183,7 +196,7 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
         drivers_df = drivers_df.sort_values(["significant", "difference", "factor"], ascending=[False, False, True],
                                             kind="stable").reset_index(drop=True)
     bad = r[r["bad"]].copy()
-    bad["department"] = bad["department"].astype(object).where(bad["department"].notna(), "（未注明部门）")
+    bad["department"] = bad["department"].astype(object).where(bad["department"].notna(), "「未注明部门」")
     cols = ["case_id", "service", "department", "level", "rating_time", "text", "days_since_rating", "deadline_days"]
     not_rect = bad[~bad["rectified"]].sort_values(["days_since_rating", "case_id"], ascending=[False, True])[cols]
     late = bad[bad["rectified_on_time"].eq(False)].sort_values(["rectify_days", "case_id"], ascending=[False, True])

@@ -97,7 +97,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
              "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
-             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title"]
+             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom"]
 
 
 _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -150,6 +150,13 @@ class Table:
     full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
     widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
     css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
+    optional: list[int] = field(default_factory=list)       # HTML: columns a group of rows leaves out when all blank
+
+    def shown(self, rows: list[list]) -> list[int]:
+        """The columns (from 1: column 0 is the group) that ``rows`` show: every column but
+        an optional one that is blank in all of them."""
+        return [i for i in range(1, len(self.columns))
+                if i not in self.optional or any(i < len(r) and r[i] is not None for r in rows)]
 
 
 @dataclass
@@ -390,6 +397,47 @@ def _flag(key: str, value, limit) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Rejects:
+    """Rows the import set aside (the report counts them on page one): how many, and the file."""
+
+    rows: int
+    file: str
+
+
+def rejects_beside(log_path: str | Path) -> Rejects | None:
+    """The import's rejects file beside a canonical log (``LOG.rejects.csv``, as ``procmine
+    import`` writes it), counted; None when there is none."""
+    p = Path(log_path)
+    path = p.with_name(p.name.split(".")[0] + ".rejects.csv")
+    if not path.is_file():
+        return None
+    try:
+        n = len(pd.read_csv(path, dtype=str, encoding="utf-8-sig"))
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    return Rejects(n, path.name)
+
+
+def _left_out(result: AuditResult, t: _Text, rejects: Rejects | None) -> list[str]:
+    """Page one: what the figures leave out: rows rejected at import, cases whose trips or
+    clock are unknown, with where to find them."""
+    c = result.cases
+    out = []
+    if rejects is not None and rejects.rows:
+        out.append(t("left_out.rejects", n=f"{rejects.rows:,}", file=rejects.file))
+    if "visits" in c:
+        n = int(c["visits"].isna().sum())
+        if n:
+            out.append(t("left_out.trips", n=f"{n:,}", total=f"{len(c):,}"))
+    if "clock_days" in c and "outcome" in c:
+        unknown = c["clock_days"].isna() & ~c["outcome"].isin(["未受理", "撤回"])
+        n = int(unknown.sum())
+        if n:
+            out.append(t("left_out.clock", n=f"{n:,}", total=f"{len(c):,}"))
+    return ([t("left_out.title")] + out) if out else []
+
+
 def _overview(result: AuditResult, t: _Text, shareable: dict[str, int]) -> tuple[Table, list[str]]:
     services = sorted(result.metrics)
     shown = services[:SUMMARY_SERVICES]
@@ -548,7 +596,7 @@ def _findings(result: AuditResult, t: _Text) -> Table:
     return Table(t("sheet.findings"), [t(f"col.{c}") for c in cols], rows, fmts,
                  note=t("findings.note"), wrap=[0, 2, 3, 4, 7 + n, 8 + n, 9 + n], groups=groups,
                  widths={0: 8, 2: 12, 3: 14, 4: 14, 7 + n: 46, 8 + n: 26, 9 + n: 16},
-                 css={5: "sev", 9 + n: "ev"})
+                 css={5: "sev", 9 + n: "ev"}, optional=list(range(7, 7 + n)))
 
 
 def _bottlenecks(result: AuditResult, t: _Text) -> Table:
@@ -735,11 +783,16 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int,
     (the findings' measure; the unit in each map's legend)."""
     import graphviz
 
-    pictures = []
+    pictures, notes = [], []
     try:
-        if log["department"].notna().any():
-            pm = simplify(department_map(log), max_nodes=MAP_NODES, max_edges=MAP_EDGES)
+        named = log["department"].notna()
+        if named.any():
+            # a step whose department is named nowhere is no node of the map: counted in a note
+            pm = simplify(department_map(log[named]), max_nodes=MAP_NODES, max_edges=MAP_EDGES)
             pictures.append(_picture(pm, t("map.departments"), t.lang))
+            if not named.all():
+                notes.append(t("map.no_department", events=f"{int((~named).sum()):,}",
+                               cases=f"{log.loc[~named, 'case_id'].nunique():,}"))
         for service in services[:max_maps]:
             sub = log[log["service"] == service]
             pm = activity_map(sub, "waiting", unit="office_days", calendar=calendar)
@@ -747,7 +800,7 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int,
                                      t("map.service", service=service), t.lang))
     except (graphviz.ExecutableNotFound, FileNotFoundError, OSError, graphviz.CalledProcessError):
         return [], t("map.no_graphviz")
-    return pictures, t("map.hint", n=MAP_NODES)
+    return pictures, " ".join([t("map.hint", n=MAP_NODES)] + notes)
 
 
 def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t: _Text) -> Table:
@@ -826,11 +879,14 @@ def _method(rules_obj, result: AuditResult, calendar_note: str, t: _Text) -> Tab
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
-                 options: ReportOptions | None = None) -> Report:
+                 options: ReportOptions | None = None, rejects: Rejects | None = None,
+                 progress=None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
     the worst cases and name the full per-case file that the renderers write beside.
+    ``rejects``: the rows the import set aside (:func:`rejects_beside`), counted on page one.
+    ``progress``: called with a short text as each part is done (the CLI prints it).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
@@ -844,6 +900,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     rules_obj = load_rules(rules)
     t = _Text(lang, rules_obj, masker)
     log = apply_labels(log, activity_label)
+    say_progress = progress or (lambda _msg: None)
+    say_progress(t("progress.audit", cases=f"{log['case_id'].nunique():,}"))
     result = audit(log, rules_obj)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
@@ -869,6 +927,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     trips_known = {s: result.metrics[s].get("at_most_once_rate") is not None for s in result.metrics}
 
     overview, overview_notes = _overview(result, t, shareable)
+    overview_notes = _left_out(result, t, rejects) + overview_notes
+    say_progress(t("progress.maps"))
     pictures, map_note = _pictures(log, services, t, max_services_maps, calendar=rules_obj.calendar())
 
     conformance = None
@@ -893,9 +953,11 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                                                         after=log["case_id"].nunique()), t)
     from .report_sections import build_sections
 
+    say_progress(t("progress.sections"))
     sections = build_sections(log, result.measured, rules_obj, t, masker,
                               drivers=[f for f in result.findings if f.kind == "rating_driver"])
     th = rules_obj.thresholds
+    say_progress(t("progress.cases"))
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
     calendar_note = _calendar_note(rules_obj, result, t)

@@ -87,11 +87,30 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None
     r = analyse_ratings(log, rules, measured=m)
     if r is None:
         return Section("ratings", t("section.ratings"), [], t("rt.none"))
-    frows = [[t(f"rt.factor.{x.factor}"), t.value(x.group), x.cases, x.bad, x.bad_rate, x.ci_low, x.ci_high]
-             for x in r.factors.itertuples(index=False)]
+    from .ratings import paradoxical
+
+    same_as = getattr(r, "same_as", None) or {}
+    reading: dict[str, str] = {}  # per factor, said once (on its first row)
+    if len(r.factors):
+        for factor, g in r.factors.groupby("factor", sort=False):
+            parts = []
+            if factor in same_as:
+                parts.append(t("rt.reading.same_groups", other=t(f"rt.factor.{same_as[factor]}")))
+            if len(g) >= 2:
+                order = g.sort_values(["bad_rate", "group"], ascending=[False, True])
+                hi, lo = str(order["group"].iloc[0]), str(order["group"].iloc[-1])
+                if paradoxical(str(factor), hi, lo):
+                    parts.append(t("rt.reading.opposite", high=t.value(hi), low=t.value(lo)))
+            reading[str(factor)] = "；".join(parts) if t.lang == "zh" else "; ".join(parts)
+    frows, said = [], set()
+    for x in r.factors.itertuples(index=False):
+        first = x.factor not in said
+        said.add(x.factor)
+        frows.append([t(f"rt.factor.{x.factor}"), t.value(x.group), x.cases, x.bad, x.bad_rate, x.ci_low, x.ci_high,
+                      (reading.get(str(x.factor)) or None) if first else None])
     factors = Table(t("sheet.ratings"), [t(f"rt.col.{c}") for c in ("factor", "group", "cases", "bad", "bad_rate",
-                                                                     "ci_low", "ci_high")], frows,
-                    ["text", "text", "int", "int", "pct", "pct", "pct"],
+                                                                     "ci_low", "ci_high", "reading")], frows,
+                    ["text", "text", "int", "int", "pct", "pct", "pct", "text"], wrap=[7], widths={7: 40},
                     note=t("rt.note", rated=r.rated, unrated=r.unrated,
                            good="—" if r.good_rate is None else f"{r.good_rate:.1%}",
                            bad="—" if r.bad_rate is None else f"{r.bad_rate:.1%}"))

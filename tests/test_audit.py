@@ -351,7 +351,7 @@ def test_serial_signoff_runs_break_at_another_department_or_step(loose_rules):
              ("N", "审批", "2024-05-15 09:40", "2024-05-15 09:50")]
     found = {(f.department, f.activity): f for f in kinds(audit(mklog(rows), loose_rules), "serial_signoff")}
     assert set(found) == {("甲局", "初审 → 复审 → 审批"), ("甲局", "核准 → 批准 → 签发"),
-                          ("（未注明部门）", "初审 → 复审 → 审批")}
+                          ("「未注明部门」", "初审 → 复审 → 审批")}
     first = found["甲局", "初审 → 复审 → 审批"]
     # 2 cases × (3 − 1) extra levels; waits 09:30→10:00 and 10:30→11:00 = 1 h per case
     assert (first.cases, first.impact, first.evidence) == (2, 4, ["R0", "R1"])

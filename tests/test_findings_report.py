@@ -232,3 +232,29 @@ def test_a_paradoxical_driver_is_not_a_cause_and_identical_groups_are_said(tmp_p
     readings = {r[0]: r[-1] for r in table.rows}
     assert "不作为成因" in readings["是否按时"] and "同一批办件" in readings["承办部门"]
     assert all(r[6] is not None and r[6] > 0 for r in table.rows)  # the interval's low end, in points
+
+
+def test_page_one_counts_what_was_left_out(tmp_path):
+    from procmine.report import build_report, rejects_beside
+    from test_audit import mklog
+
+    (tmp_path / "log.rejects.csv").write_text("file,sheet,row,reason\n" + "a.xlsx,s,1,no case id\n" * 4,
+                                              encoding="utf-8-sig")
+    rejects = rejects_beside(tmp_path / "log.parquet")
+    assert (rejects.rows, rejects.file) == (4, "log.rejects.csv")
+    a = {"service": "甲事项", "sla": 5}
+    b = {"service": "乙事项", "sla": 5}
+    log = mklog([
+        ("A1", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", a), ("A1", "审批", "2024-03-05 09:00", "2024-03-05 10:00", a),
+        ("A2", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", a), ("A2", "审批", "2024-03-06 09:00", "2024-03-06 10:00", a),
+        # A3: no acceptance and no decision in a service that has both: its clock is unknown
+        ("A3", "审查", "2024-03-05 09:00", "2024-03-05 10:00", a),
+        # 乙事项 has no intake, correction or pick-up step: its two cases' trips cannot be told
+        ("B1", "内部审查", "2024-03-04 09:00", "2024-03-04 10:00", b),
+        ("B2", "内部审查", "2024-03-05 09:00", "2024-03-05 10:00", b)])
+    rep = build_report(log, rejects=rejects, max_services_maps=0)
+    notes = rep.overview_notes
+    assert notes[0] == "未计入的数据："
+    assert any("导入时剔除4行" in n and "log.rejects.csv" in n for n in notes)
+    assert any(n.startswith("2件（共5件）无法判断跑动次数") for n in notes)
+    assert any(n.startswith("1件（共5件）办理时长未知") for n in notes)

@@ -32,7 +32,7 @@ from .definitions import hours
 
 EVIDENCE = 5
 SPAN = "(coalesce(wait_work_us, 0) + coalesce(service_work_us, 0))"
-NO_DEPT = "（未注明部门）"
+NO_DEPT = "「未注明部门」"
 CHAIN_BASE = 1 << 24  # a serial sign-off's level × CHAIN_BASE + its step's code (codes stay below)
 
 
