@@ -420,12 +420,13 @@ def _shareable_material(ctx: _Ctx, agg) -> None:
 
 def _rework(ctx: _Ctx, agg) -> None:
     ev = agg.evidence["rework"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["rework"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
         hours = _hours(r.us)
         ctx.add(Finding(
             "rework", r.service, int(r.cases), int(r.n), "steps", ev.get((r.service, r.activity), []),
             {"service": r.service, "activity": r.activity, "cases": int(r.cases), "count": int(r.n),
-             "work_hours": _fmt(hours)},
+             "work_hours": _fmt(hours), "per_case": _fmt(hours / per_day / max(int(r.cases), 1))},
             activity=r.activity, details={"work_hours": _r(hours)}))
 
 
@@ -445,6 +446,7 @@ def _rubber_stamp(ctx: _Ctx, agg) -> None:
     from .engine.findings import rubber_qualifies
 
     ev = agg.evidence["rubber"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["rubber"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
         if not rubber_qualifies(r, ctx.t):
             continue
@@ -454,7 +456,8 @@ def _rubber_stamp(ctx: _Ctx, agg) -> None:
         ctx.add(Finding(
             "rubber_stamp", r.service, int(r.cases), hours, "work_hours", ev.get((r.service, r.activity), []),
             {"service": r.service, "activity": r.activity, "minutes": _fmt(median, 0),
-             "pass_share": f"{pass_share:.1%}", "work_hours": _fmt(hours)},
+             "pass_share": f"{pass_share:.1%}", "work_hours": _fmt(hours),
+             "per_case": _fmt(hours / per_day / max(int(r.cases), 1))},
             activity=r.activity,
             details={"median_minutes": _r(median), "pass_share": _r(pass_share, 4), "occurrences": int(r.occurrences),
                      "median_wait_work_hours": _r(r.median_wait)}))
@@ -505,13 +508,14 @@ def _parallelizable(ctx: _Ctx, agg) -> None:
 
 def _serial_signoff(ctx: _Ctx, agg) -> None:
     ev = agg.evidence["serial"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["serial"].sort_values(["service", "department", "chain"], kind="stable").itertuples(index=False):
         levels, wait = int(r.levels), _hours(r.us)
         ctx.add(Finding(
             "serial_signoff", r.service, int(r.cases), int(r.extra), "steps",
             ev.get((r.service, r.department, r.chain), []),
             {"service": r.service, "department": r.department, "levels": levels, "chain": r.chain,
-             "work_hours": _fmt(wait)},
+             "work_hours": _fmt(wait), "per_case": _fmt(wait / per_day / max(int(r.cases), 1))},
             department=r.department, activity=r.chain,
             details={"levels": levels, "wait_work_hours_between_levels": _r(wait)}))
 

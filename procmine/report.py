@@ -250,6 +250,7 @@ class _Text:
         if lang not in LANGS:
             raise UsageError(f"unknown report language {lang!r}", hint="use --lang zh or --lang en")
         self.lang, self.rules, self.mask = lang, rules, mask
+        self.per_day = 7.5  # office hours a working day (the audit's calendar sets it)
 
     def __call__(self, key: str, **params) -> str:
         return say("report." + key, self.lang, **params)
@@ -319,10 +320,18 @@ class _Text:
         if f.kind == "open_overdue" and days_over is not None:
             return self("saving.days_over", n=self.num(days_over))
         unit = f.unit if has_message(f"report.saving.{f.unit}", self.lang) else "cases"
-        per = self.num(float(f.impact) / max(int(f.cases), 1), 1)
+        impact = float(f.impact)
+        if unit == "work_hours":  # time reads in working days everywhere in the report
+            unit, impact = "working_days", impact / self.per_day
+        per = self.num(impact / max(int(f.cases), 1), 1)
+        pairs = (getattr(f, "details", None) or {}).get("pairs") if f.kind == "parallelizable" else None
+        if pairs and unit == "working_days":  # the pair affecting most cases: its cases and saving
+            top = pairs[0]
+            return self("saving.parallel_pair", cases=self.num(top["cases"]), n=self.num(impact, 1),
+                        per=self.num(impact / max(int(top["cases"]), 1), 1))
         if has_message(f"report.saving.{f.kind}.{unit}", self.lang):  # the kind's own wording
-            return self(f"saving.{f.kind}.{unit}", n=self.num(f.impact), per=per)
-        return self(f"saving.{unit}", n=self.num(f.impact if unit != "cases" else f.cases), per=per)
+            return self(f"saving.{f.kind}.{unit}", n=self.num(impact), per=per)
+        return self(f"saving.{unit}", n=self.num(impact if unit != "cases" else f.cases), per=per)
 
     def skipped(self, s: dict) -> str:
         message, params = s.get("message"), s.get("params") or {}
@@ -519,7 +528,9 @@ def _reason(f, t: _Text) -> str:
 # findings shown in a section of their own, not in the findings table (nor among the three actions)
 OWN_SECTION = ("rating_driver",)
 # the findings' numeric columns, each in one unit (named in its header): report.col.<key>
-AMOUNT_COLUMNS = ("trips", "documents", "steps", "days_per_case", "days", "points")
+# (a sum of working days over thousands of cases is no figure a leader weighs: the table gives the
+# time a case and the cases; the sum stays in the bottleneck sheet and in the JSON)
+AMOUNT_COLUMNS = ("trips", "documents", "steps", "days_per_case", "points")
 
 
 def _per_day(result: AuditResult) -> float:
@@ -620,7 +631,7 @@ def _bottlenecks(result: AuditResult, t: _Text) -> Table:
                      a.get("days_per_case"), a.get("days")])
     cols = ["service", "view", "object", "cases", "wait_p50", "wait_p90", "baseline", "excess", "excess_total"]
     return Table(t("sheet.bottlenecks"), [t(f"col.{c}") for c in cols], rows,
-                 ["text", "text", "text", "int", "float", "float", "float", "float", "float"], wrap=[0, 2],
+                 ["text", "text", "text", "int", "float", "float", "float", "float", "int"], wrap=[0, 2],
                  widths={0: 16, 2: 30}, note=t("bottlenecks.note"))
 
 
@@ -903,6 +914,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     say_progress = progress or (lambda _msg: None)
     say_progress(t("progress.audit", cases=f"{log['case_id'].nunique():,}"))
     result = audit(log, rules_obj)
+    t.per_day = _per_day(result)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
     services = sorted(log["service"].dropna().unique())
