@@ -243,18 +243,19 @@ def test_page_one_counts_what_was_left_out(tmp_path):
     rejects = rejects_beside(tmp_path / "log.parquet")
     assert (rejects.rows, rejects.file) == (4, "log.rejects.csv")
     a = {"service": "甲事项", "sla": 5}
+    ai = {**a, "in_person": True}  # 是否到场 = 是: the case's trips are known
     b = {"service": "乙事项", "sla": 5}
     log = mklog([
-        ("A1", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", a), ("A1", "审批", "2024-03-05 09:00", "2024-03-05 10:00", a),
-        ("A2", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", a), ("A2", "审批", "2024-03-06 09:00", "2024-03-06 10:00", a),
-        # A3: no acceptance and no decision in a service that has both: its clock is unknown
-        ("A3", "审查", "2024-03-05 09:00", "2024-03-05 10:00", a),
-        # 乙事项 has no intake, correction or pick-up step: its two cases' trips cannot be told
+        ("A1", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", ai), ("A1", "审批", "2024-03-05 09:00", "2024-03-05 10:00", a),
+        ("A2", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", ai), ("A2", "审批", "2024-03-06 09:00", "2024-03-06 10:00", a),
+        # A3: open (在办) with no acceptance: its clock is unknown; nothing says whether the applicant came
+        ("A3", "审查", "2024-03-05 09:00", "2024-03-05 10:00", {**a, "status": "在办"}),
+        # 乙事项's steps say nothing of the applicant's presence: their trips cannot be told
         ("B1", "内部审查", "2024-03-04 09:00", "2024-03-04 10:00", b),
         ("B2", "内部审查", "2024-03-05 09:00", "2024-03-05 10:00", b)])
     rep = build_report(log, rejects=rejects, max_services_maps=0)
     notes = rep.overview_notes
     assert notes[0] == "未计入的数据："
     assert any("导入时剔除4行" in n and "log.rejects.csv" in n for n in notes)
-    assert any(n.startswith("2件（共5件）无法判断跑动次数") for n in notes)
+    assert any(n.startswith("3件（共5件）无法判断跑动次数") for n in notes)  # A3, B1, B2
     assert any(n.startswith("1件（共5件）办理时长未知") for n in notes)

@@ -380,7 +380,7 @@ PAUSE_STEP = "(ac.special_single OR ac.special_open OR ac.special_close OR ac.no
 def _bottleneck(eng, names: _Names, t: dict, out: Aggregates) -> None:
     """bottleneck: office waits inside the legal clock (受理 → 办结, or the as-of date),
     seen by department, by step and by handover between departments. Time in a §45
-    pause is never a bottleneck: the pause steps (``acts``: special_single/open/close,
+    pause is never a bottleneck: the pause steps (``acts2``: special_single/open/close,
     notice_open/close) and the steps between a pause's opening and its close are left out.
 
     Baseline: each step's waits that are waits (at least ``bottleneck_min_wait_minutes``,
@@ -392,15 +392,15 @@ def _bottleneck(eng, names: _Names, t: dict, out: Aggregates) -> None:
     has no baseline and no bottleneck."""
     eng.materialize("pz_open", """
 SELECT o.c, o.pos AS p0, min(x.pos) AS p1 FROM
-  (SELECT f.c, f.pos, ac.special_open AS sp FROM fx f JOIN acts ac ON ac.a = f.a
+  (SELECT f.c, f.pos, ac.special_open AS sp FROM fx f JOIN acts2 ac ON ac.a = f.a
    WHERE ac.special_open OR ac.notice_open) o
-LEFT JOIN (SELECT f.c, f.pos, ac.special_close AS sp FROM fx f JOIN acts ac ON ac.a = f.a
+LEFT JOIN (SELECT f.c, f.pos, ac.special_close AS sp FROM fx f JOIN acts2 ac ON ac.a = f.a
            WHERE ac.special_close OR ac.notice_close) x ON x.c = o.c AND x.pos > o.pos AND x.sp = o.sp
 GROUP BY o.c, o.pos""")
     eng.materialize("bn", f"""
 SELECT x.c, coalesce(x.s, 0) AS s, x.a, x.d, x.pd, x.wait_work_us AS us, {hours('x.wait_work_us')} AS w,
        x.pos, cc.late
-FROM fx x JOIN cc ON cc.c = x.c JOIN acts ac ON ac.a = x.a
+FROM fx x JOIN cc ON cc.c = x.c JOIN acts2 ac ON ac.a = x.a
 LEFT JOIN (SELECT DISTINCT f.c, f.pos FROM fx f JOIN pz_open p ON p.c = f.c
            AND f.pos > p.p0 AND f.pos <= coalesce(p.p1, f.pos)) inp ON inp.c = x.c AND inp.pos = x.pos
 WHERE x.wait_work_us IS NOT NULL AND x.pos > 0 AND x.office AND x.a IS NOT NULL
