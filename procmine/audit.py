@@ -591,7 +591,7 @@ def _sla_overrun(ctx: _Ctx, agg) -> None:
             {"service": service, "cases": len(g), "limit": _fmt(limit) if limit == limit else "—",
              "days": _fmt(excess), "steps": _top(where)},
             details={"time_went_to": {str(k): int(v) for k, v in where.items()},
-                     "sla_days": _r(limit)}))
+                     "sla_days": _r(limit), "over_statute": _statutory(g)}))
 
 
 def _open_overdue(ctx: _Ctx) -> None:
@@ -602,7 +602,14 @@ def _open_overdue(ctx: _Ctx) -> None:
         ctx.add(Finding(
             "open_overdue", service, int(len(g)), float(len(g)), "cases", _evidence(g["case_id"], late),
             {"service": service, "cases": len(g), "as_of": f"{ctx.m.as_of:%Y-%m-%d}", "days": _fmt(float(late.sum()))},
-            details={"days_over": _r(float(late.sum()))}))
+            details={"days_over": _r(float(late.sum())), "over_statute": _statutory(g)}))
+
+
+def _statutory(g: pd.DataFrame) -> int | None:
+    """How many of these cases are past the statutory limit too (the case model's flag)."""
+    if "over_statute" not in g:
+        return None
+    return int(g["over_statute"].astype("boolean").fillna(False).astype(bool).sum())
 
 
 FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是否按时办结", "on time or late"),

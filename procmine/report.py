@@ -428,6 +428,9 @@ def rejects_beside(log_path: str | Path) -> Rejects | None:
     return Rejects(n, path.name)
 
 
+CLOCK_UNKNOWN = ("计时不明", "状态不明")
+
+
 def _left_out(result: AuditResult, t: _Text, rejects: Rejects | None) -> list[str]:
     """Page one: what the figures leave out: rows rejected at import, cases whose trips or
     clock are unknown, with where to find them."""
@@ -439,9 +442,8 @@ def _left_out(result: AuditResult, t: _Text, rejects: Rejects | None) -> list[st
         n = int(c["visits"].isna().sum())
         if n:
             out.append(t("left_out.trips", n=f"{n:,}", total=f"{len(c):,}"))
-    if "clock_days" in c and "outcome" in c:
-        unknown = c["clock_days"].isna() & ~c["outcome"].isin(["未受理", "撤回"])
-        n = int(unknown.sum())
+    if "outcome" in c:  # the case model's own classes: accepted with the clock unknown, status unknown
+        n = int(c["outcome"].isin(CLOCK_UNKNOWN).sum())
         if n:
             out.append(t("left_out.clock", n=f"{n:,}", total=f"{len(c):,}"))
     return ([t("left_out.title")] + out) if out else []
@@ -519,6 +521,9 @@ def _reason(f, t: _Text) -> str:
     params = {"kind": t.kind(f.kind), "cases": t.num(f.cases), "saving": t.saving(f),
               "share": f"{float(share):.0%}" if share is not None else "—"}
     if f.kind in ("sla_overrun", "open_overdue"):
+        statute = (getattr(f, "details", None) or {}).get("over_statute")
+        if statute:
+            return t("reason.breach_statute", statute=t.num(statute), **params)
         return t("reason.breach", **params)
     if getattr(f, "severity", "") == "high":
         return t("reason.share", **params)

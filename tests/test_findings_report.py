@@ -248,8 +248,10 @@ def test_page_one_counts_what_was_left_out(tmp_path):
     log = mklog([
         ("A1", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", ai), ("A1", "审批", "2024-03-05 09:00", "2024-03-05 10:00", a),
         ("A2", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:10", ai), ("A2", "审批", "2024-03-06 09:00", "2024-03-06 10:00", a),
-        # A3: open (在办) with no acceptance: its clock is unknown; nothing says whether the applicant came
-        ("A3", "审查", "2024-03-05 09:00", "2024-03-05 10:00", {**a, "status": "在办"}),
+        # A3: a correction notice never followed by the correction: the clock stops and is never seen to
+        # resume, so its length is unknown (计时不明); nothing says whether the applicant came
+        ("A3", "受理", "2024-03-04 09:00", "2024-03-04 09:30", a), ("A3", "补正告知", "2024-03-05 10:00", "2024-03-05 10:10", a),
+        ("A3", "办结", "2024-03-12 10:00", "2024-03-12 10:30", a),
         # 乙事项's steps say nothing of the applicant's presence: their trips cannot be told
         ("B1", "内部审查", "2024-03-04 09:00", "2024-03-04 10:00", b),
         ("B2", "内部审查", "2024-03-05 09:00", "2024-03-05 10:00", b)])
@@ -258,4 +260,13 @@ def test_page_one_counts_what_was_left_out(tmp_path):
     assert notes[0] == "未计入的数据："
     assert any("导入时剔除4行" in n and "log.rejects.csv" in n for n in notes)
     assert any(n.startswith("3件（共5件）无法判断跑动次数") for n in notes)  # A3, B1, B2
-    assert any(n.startswith("1件（共5件）办理时长未知") for n in notes)
+    assert any(n.startswith("1件（共5件）办理时长或状态无法确定") for n in notes)
+
+
+def test_a_statutory_breach_is_said_in_the_reason():
+    t = _Text("zh", load_rules(), Masker(enabled=False))
+    f = finding("sla_overrun", "乙", 12, 20, "working_days", "high", 150, 0.12)
+    f.details["over_statute"] = 3
+    (line,) = _actions([f], t)
+    # 20 working days over 12 cases = 1.7 a case
+    assert "其中3件超过法定时限" in line and "平均每件超期1.7个工作日" in line
