@@ -270,3 +270,30 @@ def test_a_statutory_breach_is_said_in_the_reason():
     (line,) = _actions([f], t)
     # 20 working days over 12 cases = 1.7 a case
     assert "其中3件超过法定时限" in line and "平均每件超期1.7个工作日" in line
+
+
+def test_the_page_needs_no_horizontal_scroll_at_1400px_and_maps_fit(sample_report, tmp_path):
+    import subprocess
+
+    from conftest import chromium_binary
+
+    if not chromium_binary():
+        pytest.skip("no Chromium: `make test` installs it, or set PROCMINE_CHROMIUM")
+    page = sample_report[2].read_text(encoding="utf-8")
+    # a copy of the page that measures itself (the report allows no script: its CSP is dropped here)
+    probe = re.sub(r'<meta http-equiv="Content-Security-Policy"[^>]*>', "", page).replace("</body>", """<script>
+var wide = [].filter.call(document.querySelectorAll('.map .svgbox svg'), function (s) {
+  return s.getBoundingClientRect().width > s.closest('.map').clientWidth + 1; }).length;
+document.body.setAttribute('data-measure', document.documentElement.scrollWidth + ' ' + window.innerWidth + ' ' +
+  document.querySelectorAll('.map .svgbox svg').length + ' ' + wide);
+</script></body>""")
+    path = tmp_path / "probe.html"
+    path.write_text(probe, encoding="utf-8")
+    dom = subprocess.run([chromium_binary(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                          "--disable-component-update", "--disable-sync", "--no-first-run",
+                          f"--user-data-dir={tmp_path / 'profile'}", "--window-size=1400,2000",
+                          "--virtual-time-budget=5000", "--dump-dom", path.as_uri()],
+                         check=True, capture_output=True, timeout=120).stdout.decode()
+    scroll, inner, maps, wide = map(int, re.search(r'data-measure="(\d+) (\d+) (\d+) (\d+)"', dom).groups())
+    assert inner == 1400 and scroll <= inner  # nothing pushes the page wider than the window
+    assert maps >= 2 and wide == 0            # every map fits its box (a click shows it full size)
