@@ -97,7 +97,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
              "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
-             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom"]
+             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom", "map.zoom_hint"]
 
 
 _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
