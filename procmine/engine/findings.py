@@ -426,7 +426,7 @@ WHERE x.wait_work_us IS NOT NULL AND x.pos > 0 AND x.office AND x.a IS NOT NULL
             if own == own:
                 others.remove(own)
             step_base.append((int(s_code), int(a), float(pd.Series(others).median()) if others else float("nan")))
-    base = pd.DataFrame(step_base, columns=["s", "a", "base"]).dropna()
+    base = pd.DataFrame(step_base, columns=["s", "a", "base"]).astype({"base": float}).dropna()
     # a department against the steps no event of which it did (the other departments' steps)
     member = eng.fetch("SELECT DISTINCT s, a, d FROM bn WHERE d IS NOT NULL")
     dept_base = []
@@ -437,7 +437,7 @@ WHERE x.wait_work_us IS NOT NULL AND x.pos > 0 AND x.office AND x.a IS NOT NULL
             others = [float(x) for a, x in m_of.items() if int(a) not in inside and x == x]
             if others:
                 dept_base.append((int(s_code), int(d_code), float(pd.Series(others).median())))
-    dbase = pd.DataFrame(dept_base, columns=["s", "d", "base"])
+    dbase = pd.DataFrame(dept_base, columns=["s", "d", "base"]).astype({"base": float})
     typ = pd.DataFrame({"s": pd.Series(list(typical), dtype="int64"),
                         "typical": pd.Series(list(typical.values()), dtype=float)}).dropna()
     out.frames["bottleneck_typical"] = pd.Series(typ["typical"].to_numpy(dtype=float),
