@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .engine.workcal import working_days, working_hours
 from .errors import UsageError
 from .metrics import sorted_log
 from .workdays import WorkCalendar
@@ -115,7 +116,7 @@ def _office_days(a: np.ndarray, b: np.ndarray, calendar) -> np.ndarray:
     def local(x: np.ndarray) -> pd.Series:
         return pd.Series(x).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")
 
-    return (cal.working_hours(local(a), local(b)) / cal.office_hours_per_day).to_numpy(dtype=float)
+    return (working_hours(cal, local(a), local(b)) / cal.office_hours_per_day).to_numpy(dtype=float)
 
 
 def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours", calendar=None) -> ProcessMap:
@@ -135,7 +136,7 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
     wait = np.clip((start_or_end[dst] - end_or_start[src]) / np.timedelta64(1, "h"), 0, None)
     if unit == "working_days":
         cal = WorkCalendar()
-        wait = cal.working_days(pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
+        wait = working_days(cal, pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
                                 pd.Series(start_or_end[dst]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")).to_numpy()
     elif unit == "office_days":
         wait = _office_days(end_or_start[src], start_or_end[dst], calendar)

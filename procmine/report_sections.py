@@ -1,9 +1,10 @@
 """Report sections on top of the audit: 督办 (red/yellow cards, indicators), 好差评
 (what goes with bad ratings, rectification) and 一件事 (bundle instances, candidates).
 
-Structure only: plain :class:`procmine.report.Table` objects in the report's language;
-the renderers lay them out. Each section is left out, with a sentence saying why,
-when the log cannot support it."""
+Structure only: plain :class:`Table` objects in the report's language; the renderers
+lay them out. Each section is left out, with a sentence saying why, when the log
+cannot support it. :class:`Table` lives here, below :mod:`procmine.report` (which
+uses it too and names it as ``procmine.report.Table``): the two never import each other."""
 
 from __future__ import annotations
 
@@ -12,6 +13,36 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .metrics import Measured
+
+
+@dataclass
+class Table:
+    """A titled table: headers, rows of plain values, a format per column
+    (text | int | float | float2 | pct | days | date); ``row_formats`` overrides the
+    format row by row from column ``row_formats_from`` on (the summary's measures)."""
+
+    name: str
+    columns: list[str]
+    rows: list[list]
+    formats: list[str]
+    note: str | None = None
+    wrap: list[int] = field(default_factory=list)      # long-text columns: wrapped, width capped
+    row_formats: list[str] | None = None
+    row_formats_from: int = 0
+    flags: list[list] | None = None                     # per cell: "bad" | "ok" | None
+    groups: list[str] | None = None                     # per row: a group heading (findings by dimension)
+    print_rows: int | None = None                       # only these first rows print
+    print_note: str | None = None                       # what the printout leaves out (HTML: print only)
+    full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
+    widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
+    css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
+    optional: list[int] = field(default_factory=list)       # HTML: columns a group of rows leaves out when all blank
+
+    def shown(self, rows: list[list]) -> list[int]:
+        """The columns (from 1: column 0 is the group) that ``rows`` show: every column but
+        an optional one that is blank in all of them."""
+        return [i for i in range(1, len(self.columns))
+                if i not in self.optional or any(i < len(r) and r[i] is not None for r in rows)]
 
 
 @dataclass
@@ -32,7 +63,6 @@ def _v(x):
 
 def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     from .monitor import INDICATORS, indicators, monitor
-    from .report import Table
 
     r = monitor(log, rules, measured=m)
     a = r.alerts.head(200)
@@ -62,8 +92,6 @@ def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
 def _drivers_table(drivers: list, t):
     """The audit's rating drivers (差评成因), each with its interval and how to read it: a
     possible cause, a pattern the opposite of a cause, or the same cases as another factor."""
-    from .report import Table
-
     rows = []
     for f in drivers:
         d = f.details or {}
@@ -82,7 +110,6 @@ def _drivers_table(drivers: list, t):
 
 def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> Section:
     from .ratings import analyse_ratings
-    from .report import Table
 
     r = analyse_ratings(log, rules, measured=m)
     if r is None:
@@ -132,7 +159,6 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None
 
 def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     from .bundles import applicant_key, bundle_instances, load_bundles
-    from .report import Table
 
     if applicant_key(log) is None:
         return Section("bundles", t("section.bundles"), [], t("bd.none"))
