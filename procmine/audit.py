@@ -421,12 +421,13 @@ def _shareable_material(ctx: _Ctx, agg) -> None:
 
 def _rework(ctx: _Ctx, agg) -> None:
     ev = agg.evidence["rework"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["rework"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
         hours = _hours(r.us)
         ctx.add(Finding(
             "rework", r.service, int(r.cases), int(r.n), "steps", ev.get((r.service, r.activity), []),
             {"service": r.service, "activity": r.activity, "cases": int(r.cases), "count": int(r.n),
-             "work_hours": _fmt(hours)},
+             "work_hours": _fmt(hours), "per_case": _fmt(hours / per_day / max(int(r.cases), 1))},
             activity=r.activity, details={"work_hours": _r(hours)}))
 
 
@@ -446,6 +447,7 @@ def _rubber_stamp(ctx: _Ctx, agg) -> None:
     from .engine.findings import rubber_qualifies
 
     ev = agg.evidence["rubber"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["rubber"].sort_values(["service", "activity"], kind="stable").itertuples(index=False):
         if not rubber_qualifies(r, ctx.t):
             continue
@@ -455,34 +457,66 @@ def _rubber_stamp(ctx: _Ctx, agg) -> None:
         ctx.add(Finding(
             "rubber_stamp", r.service, int(r.cases), hours, "work_hours", ev.get((r.service, r.activity), []),
             {"service": r.service, "activity": r.activity, "minutes": _fmt(median, 0),
-             "pass_share": f"{pass_share:.1%}", "work_hours": _fmt(hours)},
+             "pass_share": f"{pass_share:.1%}", "work_hours": _fmt(hours),
+             "per_case": _fmt(hours / per_day / max(int(r.cases), 1))},
             activity=r.activity,
             details={"median_minutes": _r(median), "pass_share": _r(pass_share, 4), "occurrences": int(r.occurrences),
                      "median_wait_work_hours": _r(r.median_wait)}))
 
 
+PAIRS_LISTED = 5  # pairs a parallelizable finding names in its sentence (details hold them all)
+
+
 def _parallelizable(ctx: _Ctx, agg) -> None:
+    """One finding per service: the pairs of its steps that cases run in either order,
+    listed by cases affected; its cases are the cases with any such pair (once), its
+    impact the working days the pair affecting most cases would save (the pairs'
+    savings overlap inside a case: they are not added up)."""
     per_day = ctx.calendar.office_hours_per_day
     ev = agg.evidence.get("parallel", {})
-    for r in agg["parallel"].sort_values(["service", "a", "b"], kind="stable").itertuples(index=False):
-        p = int(r.a_first) / int(r.n)
-        saving, median = _hours(r.us), float(r.median)
+    frame = agg["parallel"]
+    if frame.empty:
+        return
+    distinct = dict(zip(agg["parallel_cases"]["service"].astype(str), agg["parallel_cases"]["cases"].astype(int)))
+    for service, g in frame.groupby("service", sort=True):
+        g = g.assign(n=g["n"].astype("int64")).sort_values(["n", "a", "b"], ascending=[False, True, True],
+                                                           kind="stable")
+        pairs = []
+        for r in g.itertuples(index=False):
+            p = int(r.a_first) / int(r.n)
+            pairs.append({"a": r.a, "b": r.b, "cases": int(r.n), "share_a_first": _r(p, 4),
+                          "median_saving_working_days": _r(float(r.median) / per_day),
+                          "saving_working_days": _r(_hours(r.us) / per_day)})
+        top = pairs[0]
+        first = g.iloc[0]
+        listed = "；".join(say("label.pair", "zh", a=x["a"], b=x["b"], cases=x["cases"],
+                               days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
+        listed_en = "; ".join(say("label.pair", "en", a=x["a"], b=x["b"], cases=x["cases"],
+                                  days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
+        more = len(pairs) - PAIRS_LISTED
         ctx.add(Finding(
-            "parallelizable", r.service, int(r.n), saving, "work_hours", ev.get((r.service, r.a, r.b), []),
-            {"service": r.service, "a": r.a, "b": r.b, "share_a": _pct(p),
-             "median_days": _fmt(median / per_day), "work_hours": _fmt(saving)},
-            activity=f"{r.a} | {r.b}", details={"share_a_first": _r(p, 4), "median_saving_work_hours": _r(median)}))
+            "parallelizable", str(service), int(distinct.get(str(service), top["cases"])),
+            _hours(first["us"]) / per_day, "working_days",
+            ev.get((service, first["a"], first["b"]), []),
+            {"service": service, "pairs": len(pairs), "listed": listed, "listed_en": listed_en,
+             "more": say("label.more_pairs", "zh", n=more) if more > 0 else "",
+             "more_en": say("label.more_pairs", "en", n=more) if more > 0 else "",
+             "cases": int(distinct.get(str(service), top["cases"]))},
+            activity=f"{top['a']} | {top['b']}",
+            details={"pairs": pairs, "share_a_first": top["share_a_first"],
+                     "median_saving_work_hours": _r(float(first["median"]))}))
 
 
 def _serial_signoff(ctx: _Ctx, agg) -> None:
     ev = agg.evidence["serial"]
+    per_day = ctx.calendar.office_hours_per_day
     for r in agg["serial"].sort_values(["service", "department", "chain"], kind="stable").itertuples(index=False):
         levels, wait = int(r.levels), _hours(r.us)
         ctx.add(Finding(
             "serial_signoff", r.service, int(r.cases), int(r.extra), "steps",
             ev.get((r.service, r.department, r.chain), []),
             {"service": r.service, "department": r.department, "levels": levels, "chain": r.chain,
-             "work_hours": _fmt(wait)},
+             "work_hours": _fmt(wait), "per_case": _fmt(wait / per_day / max(int(r.cases), 1))},
             department=r.department, activity=r.chain,
             details={"levels": levels, "wait_work_hours_between_levels": _r(wait)}))
 
@@ -498,34 +532,45 @@ VIEWS = ("department", "activity", "handover")
 
 
 def _bottleneck(ctx: _Ctx, agg) -> None:
-    """Waits the office controls, inside the legal clock (受理 → 办结), in working hours.
-    Baseline: the typical step's typical wait (median over the service's steps of their
-    median wait). A step, department or handover is a bottleneck only when its own
-    median wait is above the baseline; its impact is the working time its waits add
-    beyond the baseline (selection: :func:`procmine.engine.findings._bottleneck`)."""
+    """Waits the office controls, inside the legal clock (受理 → 办结), §45 pauses left
+    out. Baseline: the median of the non-zero waits of the service's other steps (a
+    department or handover: of all its steps), so that it is never 0 when most steps
+    follow at once. A step, department or handover is a bottleneck only when its own
+    median wait is above its baseline; its impact is the working time its waits add
+    beyond the baseline, in working days: per affected case, and over the cases
+    affected (selection: :func:`procmine.engine.findings._bottleneck`)."""
     if not agg.flags.get("waits"):
         ctx.skip("bottleneck", "skip.no_waits")
         return
+    if not agg.flags.get("baseline"):
+        ctx.skip("bottleneck", "skip.no_baseline")
+        return
     per_day = ctx.calendar.office_hours_per_day
-    typical_by = agg["bottleneck_typical"]
     ev = agg.evidence.get("bottleneck", {})
     for r in agg["bottleneck"].itertuples(index=False):
         service, view, key = str(r.service), VIEWS[int(r.view)], str(r.key)
-        typical = float(typical_by[r.service])
+        base = float(r.base)
         delay, p50, p90 = float(r.delay), float(r.p50), float(r.p90)
+        cases = int(r.cases)
+        days = delay / per_day
+        per_case = days / max(cases, 1)
         label_key = {"activity": "label.before_step", "department": "label.department",
                      "handover": "label.handover"}[view]
+        base_key = {"activity": "label.baseline_others", "department": "label.baseline_depts",
+                    "handover": "label.baseline_all"}[view]
         (p50_zh, p50_en), (p90_zh, p90_en), (b_zh, b_en) = (_duration(p50, per_day), _duration(p90, per_day),
-                                                            _duration(typical, per_day))
+                                                            _duration(base, per_day))
         ctx.add(Finding(
-            "bottleneck", service, int(r.cases), delay, "work_hours", ev.get((int(r.s), int(r.view), int(r.k)), []),
+            "bottleneck", service, cases, days, "working_days", ev.get((int(r.s), int(r.view), int(r.k)), []),
             {"service": service, "label": say(label_key, "zh", name=key), "label_en": say(label_key, "en", name=key),
-             "p50": p50_zh, "p90": p90_zh, "baseline": b_zh, "cases": int(r.cases), "work_hours": _fmt(delay),
-             "p50_en": p50_en, "p90_en": p90_en, "baseline_en": b_en},
+             "p50": p50_zh, "p90": p90_zh, "baseline": say(base_key, "zh", wait=b_zh),
+             "baseline_en": say(base_key, "en", wait=b_en), "cases": cases, "per_case": _fmt(per_case),
+             "days": _fmt(days), "p50_en": p50_en, "p90_en": p90_en},
             activity=key if view == "activity" else None,
             department=key if view in ("department", "handover") else None,
             details={"view": view, "wait_p50_work_hours": _r(p50), "wait_p90_work_hours": _r(p90),
-                     "baseline_work_hours": _r(typical), "events": int(r.events),
+                     "baseline_work_hours": _r(base), "events": int(r.events),
+                     "excess_work_hours": _r(delay), "excess_working_days_per_case": _r(per_case),
                      "excess_in_late_cases_work_hours": _r(float(r.in_late))}))
 
 
@@ -547,7 +592,7 @@ def _sla_overrun(ctx: _Ctx, agg) -> None:
             {"service": service, "cases": len(g), "limit": _fmt(limit) if limit == limit else "—",
              "days": _fmt(excess), "steps": _top(where)},
             details={"time_went_to": {str(k): int(v) for k, v in where.items()},
-                     "sla_days": _r(limit)}))
+                     "sla_days": _r(limit), "over_statute": _statutory(g)}))
 
 
 def _open_overdue(ctx: _Ctx) -> None:
@@ -558,7 +603,14 @@ def _open_overdue(ctx: _Ctx) -> None:
         ctx.add(Finding(
             "open_overdue", service, int(len(g)), float(len(g)), "cases", _evidence(g["case_id"], late),
             {"service": service, "cases": len(g), "as_of": f"{ctx.m.as_of:%Y-%m-%d}", "days": _fmt(float(late.sum()))},
-            details={"days_over": _r(float(late.sum()))}))
+            details={"days_over": _r(float(late.sum())), "over_statute": _statutory(g)}))
+
+
+def _statutory(g: pd.DataFrame) -> int | None:
+    """How many of these cases are past the statutory limit too (the case model's flag)."""
+    if "over_statute" not in g:
+        return None
+    return int(g["over_statute"].astype("boolean").fillna(False).astype(bool).sum())
 
 
 FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是否按时办结", "on time or late"),
@@ -568,7 +620,7 @@ FACTOR_LABELS = {"trips": ("跑动次数", "number of trips"), "outcome": ("是�
 
 def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     """好差评: process factors whose groups differ in 差评率 (interval excluding zero)."""
-    from .ratings import analyse_ratings
+    from .ratings import analyse_ratings, paradoxical
 
     if log is None or "rating" not in log or log["rating"].isna().all():
         ctx.skip("rating_driver", "skip.ratings")
@@ -577,18 +629,32 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
     if r is None or r.drivers.empty:
         return
     min_points = ctx.t.get("rating_driver_min_points", 5) / 100
+    same_as = getattr(r, "same_as", None) or {}
     for d in r.drivers.itertuples(index=False):
         if not d.significant or d.difference < min_points:
             continue
         zh, en = FACTOR_LABELS[d.factor]
         cases = int(d.high_cases)
+        paradox = paradoxical(d.factor, str(d.high), str(d.low))
+        twin = same_as.get(d.factor)
+        if paradox:
+            reading = "reading.paradox"
+        elif twin:
+            reading = "reading.same_groups"
+        else:
+            reading = "reading.driver"
+        twin_zh, twin_en = FACTOR_LABELS.get(twin, ("", ""))
         ctx.add(Finding(
             "rating_driver", "全部事项", cases, round(float(d.difference) * 100, 1), "points", [],
             {"factor": zh, "factor_en": en, "high": d.high, "high_rate": _pct(d.high_rate), "low": d.low,
              "low_rate": _pct(d.low_rate), "points": _fmt(d.difference * 100), "ci_low": _fmt(d.ci_low * 100),
-             "ci_high": _fmt(d.ci_high * 100)},
+             "ci_high": _fmt(d.ci_high * 100),
+             "reading": say(reading, "zh", high=d.high, low=d.low, other=twin_zh),
+             "reading_en": say(reading, "en", high=d.high, low=d.low, other=twin_en)},
             details={"factor": d.factor, "high_cases": int(d.high_cases), "low_cases": int(d.low_cases),
-                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)]}))
+                     "difference": _r(d.difference, 4), "ci": [_r(d.ci_low, 4), _r(d.ci_high, 4)],
+                     "high": str(d.high), "low": str(d.low), "high_rate": _r(d.high_rate, 4),
+                     "low_rate": _r(d.low_rate, 4), "paradoxical": paradox, "same_groups_as": twin}))
 
 
 def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:

@@ -388,9 +388,11 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
                                   activity_label=activity_label, as_of=as_of, engine=engine,
-                                  options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows))
+                                  options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows),
+                                  rejects=report_mod.rejects_beside(log), progress=lambda m: click.echo(m, err=True))
     masker = Masker.for_log(data, enabled=not no_mask).learn(before)
     rep = masker.data(rep)
+    click.echo(f"writing {output.name} …", err=True)
     _write_report(rep, output)
     table = rep.cases if suffix == ".xlsx" else (rep.cases_page or rep.cases)
     if table.full_file:

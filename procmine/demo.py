@@ -14,7 +14,7 @@ from .importer import read_export
 from .maps import render_map
 from .mapping import templates_dir
 from .privacy import Masker
-from .report import ReportOptions, build_report
+from .report import Rejects, ReportOptions, build_report
 from .report_html import render_html
 from .report_xlsx import render_xlsx
 
@@ -76,7 +76,9 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
             title=service)
     step("writing reports …")
     options = ReportOptions.for_output(out / "report.xlsx", max_case_rows=max_case_rows)
-    report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）", options=options))
+    rejects = Rejects(len(imported.rejects), "log.rejects.csv") if len(imported.rejects) else None
+    report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）", options=options,
+                                      rejects=rejects))
     files["Excel report"] = render_xlsx(report, out / "report.xlsx")
     files["HTML report"] = render_html(report, out / "report.html")
     cut = report.cases.full_file or (report.cases_page or report.cases).full_file

@@ -13,12 +13,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .engine.workcal import working_days
+from .engine.workcal import working_days, working_hours
 from .errors import UsageError
 from .metrics import sorted_log
 from .workdays import WorkCalendar
 
-UNKNOWN_DEPT = "（未注明部门）"
+UNKNOWN_DEPT = "「未注明部门」"
 
 
 @dataclass
@@ -108,10 +108,22 @@ def _edge_table(src: np.ndarray, dst: np.ndarray, case: np.ndarray, wait: np.nda
     return edges.sort_values(["source", "target"]).reset_index(drop=True)
 
 
-def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours") -> ProcessMap:
+def _office_days(a: np.ndarray, b: np.ndarray, calendar) -> np.ndarray:
+    """Waits from ``a`` to ``b`` (UTC datetime64) in working days of office time: the office
+    hours between them on the Chinese calendar over one day's office hours (the findings' measure)."""
+    cal = calendar or WorkCalendar()
+
+    def local(x: np.ndarray) -> pd.Series:
+        return pd.Series(x).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")
+
+    return (working_hours(cal, local(a), local(b)) / cal.office_hours_per_day).to_numpy(dtype=float)
+
+
+def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours", calendar=None) -> ProcessMap:
     """Directly-follows map: edge = consecutive steps in a case (A → B) with
     count, cases, and waiting (A's end → B's start) p50/p90; node = step with
-    events, cases and service time (start → end) p50/p90."""
+    events, cases and service time (start → end) p50/p90. ``unit="office_days"``: waits
+    in working days of office time on ``calendar`` (a WorkCalendar; default office hours)."""
     s, nxt = _steps(log)
     src = np.flatnonzero(nxt)
     dst = src + 1
@@ -126,6 +138,8 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
         cal = WorkCalendar()
         wait = working_days(cal, pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
                                 pd.Series(start_or_end[dst]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")).to_numpy()
+    elif unit == "office_days":
+        wait = _office_days(end_or_start[src], start_or_end[dst], calendar)
     edges = _edge_table(act_codes[src], act_codes[dst], case_codes[src], wait, act_names)
     svc = (end - start) / np.timedelta64(1, "h")
     n = pd.DataFrame({"a": act_codes, "case": case_codes, "svc": svc})
@@ -145,7 +159,8 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
                       lanes=lanes, unit=unit)
 
 
-def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
+def department_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "hours",
+                   calendar=None) -> ProcessMap:
     """Handover map: edge A → B = a case moving from department A to B (count, and
     median wait across the handover); node = cases touched and median time a case
     spends in the department (first start to last end of each stay, summed)."""
@@ -166,8 +181,12 @@ def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
     same = stay_case[1:] == stay_case[:-1]
     a, b = np.flatnonzero(same), np.flatnonzero(same) + 1
     wait = np.clip((stay_start[b] - stay_end[a]) / np.timedelta64(1, "h"), 0, None)
+    if unit == "office_days":
+        wait = _office_days(stay_end[a], stay_start[b], calendar)
     edges = _edge_table(stay_dept[a], stay_dept[b], stay_case[a], wait, dept_names)
     hours = (stay_end - stay_start) / np.timedelta64(1, "h")
+    if unit == "office_days":
+        hours = _office_days(stay_start, stay_end, calendar)
     per_case = pd.DataFrame({"d": stay_dept, "case": stay_case, "h": hours}).groupby(["d", "case"], sort=False)["h"].sum()
     per_case = per_case.reset_index()
     gn = per_case.groupby("d", sort=False)
@@ -179,7 +198,8 @@ def department_map(log: pd.DataFrame, metric: str = "frequency") -> ProcessMap:
     first_of_case = np.r_[True, ~same]
     last_of_case = np.r_[~same, True]
     return ProcessMap("department", metric, nodes, edges, _counts(dept_names[stay_dept[first_of_case]]),
-                      _counts(dept_names[stay_dept[last_of_case]]), int(case.max() + 1) if len(case) else 0)
+                      _counts(dept_names[stay_dept[last_of_case]]), int(case.max() + 1) if len(case) else 0,
+                      unit=unit)
 
 
 def _counts(values: np.ndarray) -> dict[str, int]:

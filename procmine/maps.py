@@ -35,6 +35,8 @@ def _h(x: float, unit: str, lang: str = "zh") -> str:
         return "—"
     if unit == "working_days":
         return say("report.map.days", lang, n=f"{x:.1f}")
+    if unit == "office_days":
+        return say("report.map.office_days", lang, n=f"{x:.1f}")
     return say("report.map.minutes", lang, n=f"{x * 60:.0f}") if x < 1 else say("report.map.hours", lang, n=f"{x:.1f}")
 
 
@@ -99,6 +101,8 @@ def to_graphviz(pm: ProcessMap, *, title: str | None = None, lanes: bool = False
     h = pm.hidden
     foot = [title or "", t("footer", cases=pm.cases, view=t(f"view.{'activity' if pm.view == 'activity' else 'department'}"),
                            metric=t(f"metric.{pm.metric}"))]
+    if timed and pm.unit == "office_days":  # the legend: what the times are in
+        foot.append(t("unit.office_days"))
     if h and (h.get("nodes") or h.get("edges")):
         foot.append(t("hidden", nodes=h["nodes_total"] - h["nodes"], nodes_total=h["nodes_total"],
                       edges=h["edges_total"] - h["edges"], edges_total=h["edges_total"], share=f"{h['edge_share']:.1%}"))

@@ -114,7 +114,7 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
                             _l=alerts["days_left"].astype(float).fillna(0))
               .sort_values(["_r", "_o", "_l", "department", "case_id"], kind="stable", na_position="last")
               .drop(columns=["_r", "_o", "_l"]).reset_index(drop=True))
-    by_dept = (alerts.assign(department=alerts["department"].fillna("（未注明部门）"))
+    by_dept = (alerts.assign(department=alerts["department"].fillna("「未注明部门」"))
                .pivot_table(index="department", columns="level", values="case_id", aggfunc="count", fill_value=0))
     for col in ("红牌", "黄牌", "环节超时"):
         if col not in by_dept:

@@ -91,6 +91,20 @@ class RatingResult:
     rectified_late: pd.DataFrame   # 差评 rectified after the deadline
     by_department: pd.DataFrame    # department, bad, rectified, rectified_rate, on_time, on_time_rate
     rectify_days: float
+    same_as: dict = None           # factor → another factor whose groups are the same rated cases
+
+
+# the group a process factor would make worse, if it caused bad ratings (channel and department: none)
+WORSE = {"trips": ("2+", "1", "0"), "outcome": ("超期", "按时"), "correction": ("有补正", "无补正")}
+
+
+def paradoxical(factor: str, high: str, low: str) -> bool:
+    """Whether the group with more 差评 (``high``) is the one the process treated better (按时
+    above 超期, fewer trips above more, no correction above a correction): a pattern, not a cause."""
+    order = WORSE.get(factor)
+    if not order or high not in order or low not in order:
+        return False
+    return order.index(high) > order.index(low)
 
 
 def _boot_rate(bad: np.ndarray, rng: np.random.Generator, n: int = 1000) -> np.ndarray:
@@ -143,12 +157,31 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
                             "high_cases": int(len(groups[hi])), "low": str(lo), "low_rate": float(groups[lo].mean()),
                             "low_cases": int(len(groups[lo])), "difference": diff, "ci_low": ci[0], "ci_high": ci[1],
                             "significant": bool(ci[0] > 0)})
+    # a factor whose groups are the same cases as an earlier factor's (the outcome groups are the
+    # department groups, say) is one observation, not two
+    cols = {"trips": "trips", "outcome": "timing", "correction": "correction", "channel": "channel_",
+            "department": "department"}
+    same_as = {}
+    names = list(cols)
+    for i, b in enumerate(names):
+        for a in names[:i]:
+            if a in same_as or b in same_as:
+                continue
+            x, y = r[cols[a]], r[cols[b]]
+            if not x.notna().equals(y.notna()) or x.isna().all():
+                continue
+            both = pd.DataFrame({"x": x, "y": y}).dropna().astype(str)
+            if both["x"].nunique() < 2:
+                continue
+            pairs = both.drop_duplicates()
+            if len(pairs) == both["x"].nunique() == both["y"].nunique():
+                same_as[b], same_as[a] = a, b  # each says it is the other's twin
     drivers_df = pd.DataFrame(drivers)
     if len(drivers_df):
         drivers_df = drivers_df.sort_values(["significant", "difference", "factor"], ascending=[False, False, True],
                                             kind="stable").reset_index(drop=True)
     bad = r[r["bad"]].copy()
-    bad["department"] = bad["department"].astype(object).where(bad["department"].notna(), "（未注明部门）")
+    bad["department"] = bad["department"].astype(object).where(bad["department"].notna(), "「未注明部门」")
     cols = ["case_id", "service", "department", "level", "rating_time", "text", "days_since_rating", "deadline_days"]
     not_rect = bad[~bad["rectified"]].sort_values(["days_since_rating", "case_id"], ascending=[False, True])[cols]
     late = bad[bad["rectified_on_time"].eq(False)].sort_values(["rectify_days", "case_id"], ascending=[False, True])
@@ -163,4 +196,4 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
         good_rate=float(r["good"].mean()) if rated else None, bad_rate=float(r["bad"].mean()) if rated else None,
         factors=pd.DataFrame(rows), drivers=drivers_df, not_rectified=not_rect.reset_index(drop=True),
         rectified_late=late.reset_index(drop=True), by_department=dep.reset_index(),
-        rectify_days=float(rules.ratings["rectify_days"]))
+        rectify_days=float(rules.ratings["rectify_days"]), same_as=same_as)

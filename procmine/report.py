@@ -97,8 +97,8 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "sheet.variants", "sheet.conformance", "sheet.comparison", "sheet.cases", "sheet.maps",
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
-             "section.conformance", "section.cases", "section.notes", "generated", "page_footer", "empty",
-             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title"]
+             "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
+             "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom", "map.zoom_hint"]
 
 
 _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -176,6 +176,7 @@ class Report:
     sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report_sections.Section)
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
+    method: Table | None = None                     # the last page: how this was measured (the rule settings)
 
     @property
     def cases_total(self) -> int:
@@ -220,6 +221,7 @@ class _Text:
         if lang not in LANGS:
             raise UsageError(f"unknown report language {lang!r}", hint="use --lang zh or --lang en")
         self.lang, self.rules, self.mask = lang, rules, mask
+        self.per_day = 7.5  # office hours a working day (the audit's calendar sets it)
 
     def __call__(self, key: str, **params) -> str:
         return say("report." + key, self.lang, **params)
@@ -285,9 +287,22 @@ class _Text:
         return _say_first([f"report.action.{kind}", "report.action.other"], self.lang)
 
     def saving(self, f) -> str:
+        days_over = (getattr(f, "details", None) or {}).get("days_over")
+        if f.kind == "open_overdue" and days_over is not None:
+            return self("saving.days_over", n=self.num(days_over))
         unit = f.unit if has_message(f"report.saving.{f.unit}", self.lang) else "cases"
-        per = self.num(float(f.impact) / max(int(f.cases), 1), 1)
-        return self(f"saving.{unit}", n=self.num(f.impact if unit != "cases" else f.cases), per=per)
+        impact = float(f.impact)
+        if unit == "work_hours":  # time reads in working days everywhere in the report
+            unit, impact = "working_days", impact / self.per_day
+        per = self.num(impact / max(int(f.cases), 1), 1)
+        pairs = (getattr(f, "details", None) or {}).get("pairs") if f.kind == "parallelizable" else None
+        if pairs and unit == "working_days":  # the pair affecting most cases: its cases and saving
+            top = pairs[0]
+            return self("saving.parallel_pair", cases=self.num(top["cases"]), n=self.num(impact, 1),
+                        per=self.num(impact / max(int(top["cases"]), 1), 1))
+        if has_message(f"report.saving.{f.kind}.{unit}", self.lang):  # the kind's own wording
+            return self(f"saving.{f.kind}.{unit}", n=self.num(impact), per=per)
+        return self(f"saving.{unit}", n=self.num(impact if unit != "cases" else f.cases), per=per)
 
     def skipped(self, s: dict) -> str:
         message, params = s.get("message"), s.get("params") or {}
@@ -362,6 +377,49 @@ def _flag(key: str, value, limit) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class Rejects:
+    """Rows the import set aside (the report counts them on page one): how many, and the file."""
+
+    rows: int
+    file: str
+
+
+def rejects_beside(log_path: str | Path) -> Rejects | None:
+    """The import's rejects file beside a canonical log (``LOG.rejects.csv``, as ``procmine
+    import`` writes it), counted; None when there is none."""
+    p = Path(log_path)
+    path = p.with_name(p.name.split(".")[0] + ".rejects.csv")
+    if not path.is_file():
+        return None
+    try:
+        n = len(pd.read_csv(path, dtype=str, encoding="utf-8-sig"))
+    except (OSError, ValueError, pd.errors.ParserError):
+        return None
+    return Rejects(n, path.name)
+
+
+CLOCK_UNKNOWN = ("计时不明", "状态不明")
+
+
+def _left_out(result: AuditResult, t: _Text, rejects: Rejects | None) -> list[str]:
+    """Page one: what the figures leave out: rows rejected at import, cases whose trips or
+    clock are unknown, with where to find them."""
+    c = result.cases
+    out = []
+    if rejects is not None and rejects.rows:
+        out.append(t("left_out.rejects", n=f"{rejects.rows:,}", file=rejects.file))
+    if "visits" in c:
+        n = int(c["visits"].isna().sum())
+        if n:
+            out.append(t("left_out.trips", n=f"{n:,}", total=f"{len(c):,}"))
+    if "outcome" in c:  # the case model's own classes: accepted with the clock unknown, status unknown
+        n = int(c["outcome"].isin(CLOCK_UNKNOWN).sum())
+        if n:
+            out.append(t("left_out.clock", n=f"{n:,}", total=f"{len(c):,}"))
+    return ([t("left_out.title")] + out) if out else []
+
+
 def _overview(result: AuditResult, t: _Text, shareable: dict[str, int]) -> tuple[Table, list[str]]:
     services = sorted(result.metrics)
     shown = services[:SUMMARY_SERVICES]
@@ -405,68 +463,152 @@ def _overview(result: AuditResult, t: _Text, shareable: dict[str, int]) -> tuple
     return table, notes
 
 
+SEVERITY_ORDER = {"high": 0, "medium": 1, "low": 2}
+
+
 def _actions(findings: list, t: _Text, k: int = 3) -> list[str]:
-    """The three actions that would save most: best finding per 四减 dimension first, distinct actions."""
-    ranked = sorted(findings, key=lambda f: -float(getattr(f, "score", 0) or f.impact))
-    chosen, seen_actions, seen_dims = [], set(), set()
-    for f in ranked:  # one per dimension, best first
+    """最值得先做的三件事: the highest-severity findings first (高 = a breach of the promised or
+    statutory limit, or half the service's cases), then by impact (weighted to one scale);
+    one action per service and action; each with its reason in one sentence."""
+    findings = [f for f in findings if f.kind not in OWN_SECTION]
+    ranked = sorted(findings, key=lambda f: (SEVERITY_ORDER.get(getattr(f, "severity", "low"), 3),
+                                             -float(getattr(f, "score", 0) or f.impact)))
+    chosen, seen = [], set()
+    for f in ranked:
         a = t.action(f)
-        dim = t.dimension(f)
-        if dim in seen_dims or (f.service, a) in seen_actions:
+        if (f.service, a) in seen:
             continue
         chosen.append((f, a))
-        seen_actions.add((f.service, a))
-        seen_dims.add(dim)
-    chosen = sorted(chosen, key=lambda x: -float(getattr(x[0], "score", 0) or x[0].impact))[:k]
-    for f in ranked:
+        seen.add((f.service, a))
         if len(chosen) >= k:
             break
-        a = t.action(f)
-        if (f.service, a) not in seen_actions:
-            chosen.append((f, a))
-            seen_actions.add((f.service, a))
-    return [t("action.line", service=f.service, where=t("action.where", name=t.where(f)) if t.where(f) else "", action=a,
-              kind=t.kind(f.kind), cases=t.num(f.cases), saving=t.saving(f)) for f, a in chosen]
+    return [t("action.line", service=f.service, where=t("action.where", name=t.where(f)) if t.where(f) else "",
+              action=a, reason=_reason(f, t)) for f, a in chosen]
+
+
+def _reason(f, t: _Text) -> str:
+    """Why a finding is among the three: one sentence."""
+    share = (getattr(f, "details", None) or {}).get("share_of_cases")
+    params = {"kind": t.kind(f.kind), "cases": t.num(f.cases), "saving": t.saving(f),
+              "share": f"{float(share):.0%}" if share is not None else "—"}
+    if f.kind in ("sla_overrun", "open_overdue"):
+        statute = (getattr(f, "details", None) or {}).get("over_statute")
+        if statute:
+            return t("reason.breach_statute", statute=t.num(statute), **params)
+        return t("reason.breach", **params)
+    if getattr(f, "severity", "") == "high":
+        return t("reason.share", **params)
+    return t("reason.impact", **params)
+
+
+# findings shown in a section of their own, not in the findings table (nor among the three actions)
+OWN_SECTION = ("rating_driver",)
+# the findings' numeric columns, each in one unit (named in its header): report.col.<key>
+# (a sum of working days over thousands of cases is no figure a leader weighs: the table gives the
+# time a case and the cases; the sum stays in the bottleneck sheet and in the JSON)
+AMOUNT_COLUMNS = ("trips", "documents", "steps", "days_per_case", "points")
+
+
+def _per_day(result: AuditResult) -> float:
+    cal = getattr(getattr(result, "measured", None), "calendar", None)
+    try:
+        return float(cal.office_hours_per_day) or 7.5
+    except (AttributeError, TypeError, ValueError):
+        return 7.5
+
+
+def _amounts(f, per_day: float) -> dict[str, float]:
+    """A finding's numbers by unit: trips, documents, steps, working days (per affected
+    case and in all), percentage points. Working hours become working days here (office
+    hours a day), so that every time figure reads in one unit."""
+    d = getattr(f, "details", None) or {}
+    unit, impact, cases = f.unit, float(f.impact), max(int(f.cases), 1)
+    out: dict[str, float] = {}
+
+    def days(total: float | None, per: float | None = None) -> None:
+        if total is None or total != total:
+            return
+        out["days"] = float(total)
+        out["days_per_case"] = float(per) if per is not None else float(total) / cases
+
+    if f.kind == "bundle_candidate":
+        if d.get("extra_trips") is not None:
+            out["trips"] = float(d["extra_trips"])
+        out["documents"] = float(d.get("repeated_documents") or 0)
+        return out
+    if unit in ("trips", "documents", "steps", "points"):
+        out[unit] = impact
+    if f.kind == "rework" and d.get("work_hours") is not None:
+        days(float(d["work_hours"]) / per_day)
+    elif f.kind == "serial_signoff" and d.get("wait_work_hours_between_levels") is not None:
+        days(float(d["wait_work_hours_between_levels"]) / per_day)
+    elif f.kind == "open_overdue":
+        days(d.get("days_over"))
+    elif f.kind == "bottleneck" and unit == "working_days":
+        days(impact, d.get("excess_working_days_per_case"))
+    elif f.kind == "parallelizable" and unit == "working_days" and d.get("pairs"):
+        top = d["pairs"][0]
+        days(impact, impact / max(int(top["cases"]), 1))
+    elif unit == "working_days":
+        days(impact)
+    elif unit == "work_hours":
+        days(impact / per_day)
+    return out
 
 
 def _findings(result: AuditResult, t: _Text) -> Table:
     rows, groups = [], []
     dims = {d: t(f"dim.{d}") for d in DIMENSIONS}
     by_dim: dict[str, list] = {d: [] for d in DIMENSIONS}
-    for f in result.findings:
+    shown = [f for f in result.findings if f.kind not in OWN_SECTION]  # 差评成因: the 好差评 section
+    for f in shown:
         by_dim[t.dimension(f)].append(f)
+    per_day = _per_day(result)
+    amounts = {id(f): _amounts(f, per_day) for f in shown}
+    used = [k for k in AMOUNT_COLUMNS if any(k in a for a in amounts.values())]
     for d in DIMENSIONS:
         # ranked inside the group on the number the text states (weighted to one scale across units)
         ranked = sorted(by_dim[d], key=lambda f: (-float(getattr(f, "score", 0) or f.impact), -float(f.impact)))
         for i, f in enumerate(ranked, 1):
-            rows.append([dims[d], i, t.kind(f.kind), f.service, t.where(f), t(f"severity.{f.severity}"), f.cases,
-                         float(f.impact), t.unit(f.unit), t.summary(f), t.action(f), "\n".join(t.mask.ids(f.evidence[:3]))])
+            a = amounts[id(f)]
+            rows.append([dims[d], i, t.kind(f.kind), f.service, t.where(f), t(f"severity.{f.severity}"), f.cases]
+                        + [a.get(k) for k in used]
+                        + [t.summary(f), t.action(f), "\n".join(t.mask.ids(f.evidence[:3]))])
             groups.append(dims[d])
-    cols = ["dimension", "rank", "kind", "service", "where", "severity", "cases", "amount", "unit", "summary",
-            "action", "evidence"]
-    return Table(t("sheet.findings"), [t(f"col.{c}") for c in cols], rows,
-                 ["text", "int", "text", "text", "text", "text", "int", "amount", "text", "text", "text", "text"],
-                 note=t("findings.note"), wrap=[0, 2, 3, 4, 8, 9, 10, 11], groups=groups,
-                 widths={0: 8, 2: 12, 3: 14, 4: 14, 8: 10, 9: 46, 10: 26, 11: 16})
+    cols = ["dimension", "rank", "kind", "service", "where", "severity", "cases"] + [f"amount.{k}" for k in used] \
+        + ["summary", "action", "evidence"]
+    n = len(used)
+    fmts = ["text", "int", "text", "text", "text", "text", "int"] + [
+        "float" if k in ("days", "days_per_case", "points") else "int" for k in used] + ["text", "text", "text"]
+    return Table(t("sheet.findings"), [t(f"col.{c}") for c in cols], rows, fmts,
+                 note=t("findings.note"), wrap=[0, 2, 3, 4, 7 + n, 8 + n, 9 + n], groups=groups,
+                 widths={0: 8, 2: 12, 3: 14, 4: 14, 7 + n: 46, 8 + n: 26, 9 + n: 16},
+                 css={5: "sev", 9 + n: "ev"}, optional=list(range(7, 7 + n)))
 
 
 def _bottlenecks(result: AuditResult, t: _Text) -> Table:
+    """Every bottleneck in working days (office hours a day): the median and P90 wait, the
+    baseline, the excess per affected case and over them all."""
+    per_day = _per_day(result)
     rows = []
+
+    def dd(h):
+        return None if h is None else float(h) / per_day
+
     for f in result.findings:
         if f.kind != "bottleneck":
             continue
         d = f.details or {}
-        work = "wait_p50_work_hours" in d
-        sfx = "_work_hours" if work else "_hours"
-        baseline = d.get("baseline_work_hours") if work else d.get("typical_wait_hours")
         view = d.get("view")
+        a = _amounts(f, per_day)
         rows.append([f.service, t(f"view.{view}") if view in ("activity", "department", "handover") else "",
-                     f.activity or f.department, f.cases, d.get("wait_p50" + sfx), d.get("wait_p90" + sfx), baseline,
-                     float(f.impact), t.unit("work_hours" if work else "hours")])
-    cols = ["service", "view", "object", "cases", "wait_p50", "wait_p90", "baseline", "excess", "unit"]
+                     f.activity or f.department, f.cases, dd(d.get("wait_p50_work_hours")),
+                     dd(d.get("wait_p90_work_hours")), dd(d.get("baseline_work_hours")),
+                     a.get("days_per_case"), a.get("days")])
+    cols = ["service", "view", "object", "cases", "wait_p50", "wait_p90", "baseline", "excess", "excess_total"]
     return Table(t("sheet.bottlenecks"), [t(f"col.{c}") for c in cols], rows,
-                 ["text", "text", "text", "int", "float", "float", "float", "amount", "text"], wrap=[0, 2],
-                 widths={0: 16, 2: 30})
+                 ["text", "text", "text", "int", "float", "float", "float", "float", "int"], wrap=[0, 2],
+                 widths={0: 16, 2: 30}, note=t("bottlenecks.note"))
 
 
 def _materials(handovers: pd.DataFrame | None, catalogue, t: _Text) -> Table:
@@ -622,21 +764,30 @@ def _picture(pm, title: str, lang: str) -> Picture:
     return Picture(title, svg[start:] if start >= 0 else svg, png)
 
 
-def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int) -> tuple[list[Picture], str]:
+def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int,
+              calendar=None) -> tuple[list[Picture], str]:
+    """The department map and one map per service, waits in working days of office time
+    (the findings' measure; the unit in each map's legend)."""
     import graphviz
 
-    pictures = []
+    pictures, notes = [], []
     try:
-        if log["department"].notna().any():
-            pm = simplify(department_map(log), max_nodes=MAP_NODES, max_edges=MAP_EDGES)
+        named = log["department"].notna()
+        if named.any():
+            # a step whose department is named nowhere is no node of the map: counted in a note
+            pm = simplify(department_map(log[named]), max_nodes=MAP_NODES, max_edges=MAP_EDGES)
             pictures.append(_picture(pm, t("map.departments"), t.lang))
+            if not named.all():
+                notes.append(t("map.no_department", events=f"{int((~named).sum()):,}",
+                               cases=f"{log.loc[~named, 'case_id'].nunique():,}"))
         for service in services[:max_maps]:
             sub = log[log["service"] == service]
-            pictures.append(_picture(simplify(activity_map(sub, "waiting"), max_nodes=MAP_NODES, max_edges=MAP_EDGES),
+            pm = activity_map(sub, "waiting", unit="office_days", calendar=calendar)
+            pictures.append(_picture(simplify(pm, max_nodes=MAP_NODES, max_edges=MAP_EDGES),
                                      t("map.service", service=service), t.lang))
     except (graphviz.ExecutableNotFound, FileNotFoundError, OSError, graphviz.CalledProcessError):
         return [], t("map.no_graphviz")
-    return pictures, t("map.hint", n=MAP_NODES)
+    return pictures, " ".join([t("map.hint", n=MAP_NODES)] + notes)
 
 
 def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t: _Text) -> Table:
@@ -672,14 +823,60 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
     return text
 
 
+def _method(rules_obj, result: AuditResult, calendar_note: str, t: _Text) -> Table:
+    """The last page: every rule setting the report used, in words, with its value and
+    its key in the rules file (the only place a key is named)."""
+    th, sep = rules_obj.thresholds, "、" if t.lang == "zh" else ", "
+
+    def pct(x) -> str:
+        return f"{float(x):.0%}"
+
+    def num(x) -> str:
+        return t.num(x, 2)
+
+    office = sep.join(f"{a}–{b}" for a, b in rules_obj.office_hours) or t("calendar.office_default")
+    ranking = sep.join(f"{t.unit(k)} {num(v)}" for k, v in sorted(rules_obj.ranking_hours.items()))
+    sla = sep.join(f"{k} {num(v)}" for k, v in sorted(rules_obj.sla_days.items())) or t("method.none")
+    rows = [
+        ("rules", result.rules, "name"),
+        ("first_day", t(f"calendar.first_day.{'include' if rules_obj.first_day == 'include' else 'exclude'}"),
+         "working_days.first_day"),
+        ("office_hours", office, "office_hours"),
+        ("warn_days", num(rules_obj.warn_days), "clock.warn_days"),
+        ("gap", num(rules_obj.same_visit_gap_hours), "same_visit_gap_hours"),
+        ("min_cases", num(th.get("min_cases", 5)), "thresholds.min_cases"),
+        ("severity", f"{pct(th.get('severity_high_share', 0.5))} / {pct(th.get('severity_medium_share', 0.2))}",
+         "thresholds.severity_high_share, severity_medium_share"),
+        ("bottleneck", f"{pct(th.get('bottleneck_min_excess_share', 0.1))} / "
+                       f"{num(th.get('bottleneck_min_wait_minutes', 1))} / {num(th.get('bottleneck_top', 10))}",
+         "thresholds.bottleneck_min_excess_share, bottleneck_min_wait_minutes, bottleneck_top"),
+        ("parallel", f"{num(th.get('parallel_min_cases', 20))} / {pct(th.get('parallel_min_share_each_order', 0.2))}",
+         "thresholds.parallel_min_cases, parallel_min_share_each_order"),
+        ("rubber", f"{num(th.get('rubber_stamp_max_minutes', 15))} / {pct(th.get('rubber_stamp_min_pass_share', 0.98))}",
+         "thresholds.rubber_stamp_max_minutes, rubber_stamp_min_pass_share"),
+        ("serial", num(th.get("serial_signoff_min_levels", 3)), "thresholds.serial_signoff_min_levels"),
+        ("rating", num(th.get("rating_driver_min_points", 5)), "thresholds.rating_driver_min_points"),
+        ("rectify", num(rules_obj.ratings.get("rectify_days", 15)), "ratings.rectify_days"),
+        ("ranking", ranking, "ranking_hours"),
+        ("sla", sla, "sla_days"),
+    ]
+    out = [[t(f"method.{k}"), t(f"method.{k}.meaning"), v, key] for k, v, key in rows]
+    out.append([t("method.calendar"), calendar_note, "", "working_days, office_hours"])
+    return Table(t("sheet.method"), [t(f"method.col.{c}") for c in ("item", "meaning", "value", "key")], out,
+                 ["text"] * 4, note=t("method.note"), wrap=[1, 2, 3], widths={1: 50, 2: 30, 3: 36})
+
+
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
-                 options: ReportOptions | None = None, as_of=None, engine=None) -> Report:
+                 options: ReportOptions | None = None, as_of=None, engine=None, rejects: Rejects | None = None,
+                 progress=None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
     the worst cases and name the full per-case file that the renderers write beside.
+    ``rejects``: the rows the import set aside (:func:`rejects_beside`), counted on page one.
+    ``progress``: called with a short text as each part is done (the CLI prints it).
     ``as_of`` and ``engine`` are the audit's (:func:`procmine.audit.audit`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
@@ -694,7 +891,10 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     rules_obj = load_rules(rules)
     t = _Text(lang, rules_obj, masker)
     log = apply_labels(log, activity_label)
+    say_progress = progress or (lambda _msg: None)
+    say_progress(t("progress.audit", cases=f"{log['case_id'].nunique():,}"))
     result = audit(log, rules_obj, as_of=as_of, engine=engine)
+    t.per_day = _per_day(result)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
     services = sorted(log["service"].dropna().unique())
@@ -719,7 +919,9 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     trips_known = {s: result.metrics[s].get("at_most_once_rate") is not None for s in result.metrics}
 
     overview, overview_notes = _overview(result, t, shareable)
-    pictures, map_note = _pictures(log, services, t, max_services_maps)
+    overview_notes = _left_out(result, t, rejects) + overview_notes
+    say_progress(t("progress.maps"))
+    pictures, map_note = _pictures(log, services, t, max_services_maps, calendar=rules_obj.calendar())
 
     conformance = None
     if reference:
@@ -743,10 +945,14 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                                                         after=log["case_id"].nunique()), t)
     from .report_sections import build_sections
 
-    sections = build_sections(log, result.measured, rules_obj, t, masker)
+    say_progress(t("progress.sections"))
+    sections = build_sections(log, result.measured, rules_obj, t, masker,
+                              drivers=[f for f in result.findings if f.kind == "rating_driver"])
     th = rules_obj.thresholds
+    say_progress(t("progress.cases"))
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
     notes = t.notes([n.to_dict() if hasattr(n, "to_dict") else n for n in result.notes])
+    calendar_note = _calendar_note(rules_obj, result, t)
     if activity_label:
         notes.insert(0, t("note.labels", column=activity_label))
     return Report(
@@ -762,7 +968,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         skipped=list(dict.fromkeys(t.skipped(s) for s in result.skipped)),
         notes=notes, period_end=ts.max(), lang=lang,
         text={k: t(k) for k in TEXT_KEYS},
-        overview_notes=overview_notes, calendar_note=_calendar_note(rules_obj, result, t),
+        overview_notes=overview_notes, calendar_note=calendar_note,
+        method=_method(rules_obj, result, calendar_note, t),
         severity_note=t("severity.note", high=f"{th.get('severity_high_share', 0.3):.0%}",
                         medium=f"{th.get('severity_medium_share', 0.1):.0%}"),
         map_note=map_note, dimension_names={d: t(f"dim.{d}") for d in DIMENSIONS},

@@ -35,6 +35,14 @@ class Table:
     print_note: str | None = None                       # what the printout leaves out (HTML: print only)
     full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
     widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
+    css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
+    optional: list[int] = field(default_factory=list)       # HTML: columns a group of rows leaves out when all blank
+
+    def shown(self, rows: list[list]) -> list[int]:
+        """The columns (from 1: column 0 is the group) that ``rows`` show: every column but
+        an optional one that is blank in all of them."""
+        return [i for i in range(1, len(self.columns))
+                if i not in self.optional or any(i < len(r) and r[i] is not None for r in rows)]
 
 
 @dataclass
@@ -81,17 +89,55 @@ def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     return Section("supervision", t("section.supervision"), [alerts, indicators_table])
 
 
-def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+def _drivers_table(drivers: list, t):
+    """The audit's rating drivers (差评成因), each with its interval and how to read it: a
+    possible cause, a pattern the opposite of a cause, or the same cases as another factor."""
+    rows = []
+    for f in drivers:
+        d = f.details or {}
+        ci = d.get("ci") or [None, None]
+        reading = ("paradox" if d.get("paradoxical") else "same_groups" if d.get("same_groups_as") else "driver")
+        rows.append([t(f"rt.factor.{d.get('factor')}"), t.value(d.get("high")), d.get("high_rate"),
+                     t.value(d.get("low")), d.get("low_rate"), float(f.impact),
+                     None if ci[0] is None else ci[0] * 100, None if ci[1] is None else ci[1] * 100,
+                     t(f"rt.reading.{reading}", other=t(f"rt.factor.{d.get('same_groups_as')}")
+                       if d.get("same_groups_as") else "")])
+    cols = ["factor", "high", "high_rate", "low", "low_rate", "points", "points_low", "points_high", "reading"]
+    return Table(t("sheet.rating_drivers"), [t(f"rt.col.{c}") for c in cols], rows,
+                 ["text", "text", "pct", "text", "pct", "float", "float", "float", "text"],
+                 note=t("rt.drivers_note"), wrap=[8], widths={8: 40})
+
+
+def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> Section:
     from .ratings import analyse_ratings
 
     r = analyse_ratings(log, rules, measured=m)
     if r is None:
         return Section("ratings", t("section.ratings"), [], t("rt.none"))
-    frows = [[t(f"rt.factor.{x.factor}"), t.value(x.group), x.cases, x.bad, x.bad_rate, x.ci_low, x.ci_high]
-             for x in r.factors.itertuples(index=False)]
+    from .ratings import paradoxical
+
+    same_as = getattr(r, "same_as", None) or {}
+    reading: dict[str, str] = {}  # per factor, said once (on its first row)
+    if len(r.factors):
+        for factor, g in r.factors.groupby("factor", sort=False):
+            parts = []
+            if factor in same_as:
+                parts.append(t("rt.reading.same_groups", other=t(f"rt.factor.{same_as[factor]}")))
+            if len(g) >= 2:
+                order = g.sort_values(["bad_rate", "group"], ascending=[False, True])
+                hi, lo = str(order["group"].iloc[0]), str(order["group"].iloc[-1])
+                if paradoxical(str(factor), hi, lo):
+                    parts.append(t("rt.reading.opposite", high=t.value(hi), low=t.value(lo)))
+            reading[str(factor)] = "；".join(parts) if t.lang == "zh" else "; ".join(parts)
+    frows, said = [], set()
+    for x in r.factors.itertuples(index=False):
+        first = x.factor not in said
+        said.add(x.factor)
+        frows.append([t(f"rt.factor.{x.factor}"), t.value(x.group), x.cases, x.bad, x.bad_rate, x.ci_low, x.ci_high,
+                      (reading.get(str(x.factor)) or None) if first else None])
     factors = Table(t("sheet.ratings"), [t(f"rt.col.{c}") for c in ("factor", "group", "cases", "bad", "bad_rate",
-                                                                     "ci_low", "ci_high")], frows,
-                    ["text", "text", "int", "int", "pct", "pct", "pct"],
+                                                                     "ci_low", "ci_high", "reading")], frows,
+                    ["text", "text", "int", "int", "pct", "pct", "pct", "text"], wrap=[7], widths={7: 40},
                     note=t("rt.note", rated=r.rated, unrated=r.unrated,
                            good="—" if r.good_rate is None else f"{r.good_rate:.1%}",
                            bad="—" if r.bad_rate is None else f"{r.bad_rate:.1%}"))
@@ -107,7 +153,8 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     open_ = Table(t("sheet.not_rectified"), [t(f"rt.col.{c}") for c in ("case_id", "service", "department",
                                                                         "rating_time", "days_since")],
                   late, ["text", "text", "text", "date", "days"])
-    return Section("ratings", t("section.ratings"), [factors, rect, open_])
+    tables = ([_drivers_table(drivers, t)] if drivers else []) + [factors, rect, open_]
+    return Section("ratings", t("section.ratings"), tables)
 
 
 def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
@@ -143,5 +190,7 @@ def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     return Section("bundles", t("section.bundles"), [inst, cand])
 
 
-def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask) -> list[Section]:
-    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask), bundles(log, m, rules, t, mask)]
+def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> list[Section]:
+    """督办, 好差评 (with the audit's rating drivers, ``drivers``) and 一件事."""
+    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask, drivers),
+            bundles(log, m, rules, t, mask)]

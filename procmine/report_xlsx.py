@@ -30,6 +30,7 @@ NUMBER_FORMATS = {"int": "#,##0", "amount": "#,##0", "float": "#,##0.0", "float2
 WRAP_WIDTH = 44        # a wrapped long-text column is at most this wide (characters; CJK count 2)
 TEXT_WIDTH = 24        # any other text column
 AUTOFILTER_MIN_ROWS = 20
+MAP_WIDTH_PX, MAP_HEIGHT_PX = 900, 560  # a map picture scaled to one A4 landscape page of the 流程图 sheet
 SHEET_BAD = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -274,13 +275,21 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         if report.map_note:
             pws.write_string(row, 0, report.map_note, book.note)
             row += 2
+        breaks = []
         for i, pic in enumerate(report.pictures):
+            if i:
+                breaks.append(row)  # each map on a page of its own, whole
             pws.write_string(row, 0, pic.title, book.sub)
             width, height = _png_size(pic.png)
-            scale = min(1.0, 900 / max(width, 1))
+            # fit one A4 landscape page: the sheet's width (one page wide) and a page's height
+            scale = min(1.0, MAP_WIDTH_PX / max(width, 1), MAP_HEIGHT_PX / max(height, 1))
             pws.insert_image(row + 1, 0, f"map{i}.png",
                              {"image_data": io.BytesIO(pic.png), "x_scale": scale, "y_scale": scale})
             row += int(height * scale / 20) + 4
+        if breaks:
+            pws.set_h_pagebreaks(breaks)
+        if report.method is not None:  # the last sheet: how this was measured
+            book.table_sheet(report.method, title=report.text.get("section.method"))
         wb.close()
         _fix_zip_times(Path(tmp), when)
 

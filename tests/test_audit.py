@@ -151,8 +151,31 @@ def test_parallelizable_steps_seen_in_both_orders(loose_rules):
     # saving per case = the shorter of the two spans in working hours: the first of the pair waits
     # 09:30→10:30 (1 h) + 1 h inside = 2 h; the second waits 11:30→13:30 (0.5 h, lunch excluded) + 2 h.
     # 2024-04-04/05/06 are the 清明 holiday (no working hours); 04-07 (Sunday) is a make-up workday:
-    # 5 working days × 2 h
-    assert f.impact == pytest.approx(5 * 2)
+    # 5 working days × 2 h = 10 h = 1.33 working days (7.5 office hours a day)
+    assert f.impact == pytest.approx(5 * 2 / 7.5) and f.unit == "working_days"
+
+
+def test_parallelizable_pairs_of_one_service_are_one_finding(loose_rules):
+    rows = []
+    for i in range(8):
+        d = f"2024-04-{1 + i:02d}"
+        a, b = ("刻章", "社保") if i % 2 else ("社保", "刻章")
+        rows += [(f"P{i}", "受理", f"{d} 09:00", f"{d} 09:30"), (f"P{i}", a, f"{d} 10:30", f"{d} 11:30"),
+                 (f"P{i}", b, f"{d} 13:30", f"{d} 15:30")]
+        if i < 6:  # a second pair in six of the cases, in either order, always after the first pair
+            c, e = ("银行", "税务") if i % 2 else ("税务", "银行")
+            rows += [(f"P{i}", c, f"{d} 15:30", f"{d} 15:45"), (f"P{i}", e, f"{d} 15:45", f"{d} 16:00")]
+        rows.append((f"P{i}", "办结", f"{d} 16:00", f"{d} 16:30"))
+    (f,) = kinds(audit(mklog(rows), loose_rules), "parallelizable")
+    # 8 cases have a pair (all 8 have 刻章/社保); the pairs listed by cases: 刻章/社保 (8) before 税务/银行 (6)
+    assert f.cases == 8 and [(p["a"], p["b"], p["cases"]) for p in f.details["pairs"]] == [
+        ("刻章", "社保", 8), ("税务", "银行", 6)]
+    assert f.summary.index("「刻章」与「社保」8件") < f.summary.index("「税务」与「银行」6件")
+    assert "2对环节" in f.summary
+    # the impact is the first pair's saving (5 working days × 2 h = 10 h), not the sum of overlapping pairs;
+    # the second pair would save 0.25 h on each of 04-01..03 (04-04..06 are the 清明 holiday): 0.75 h
+    assert f.impact == pytest.approx(10 / 7.5)
+    assert f.details["pairs"][1]["saving_working_days"] == pytest.approx(0.75 / 7.5, abs=0.005)
 
 
 def test_serial_signoff_chain_within_one_department(loose_rules):
@@ -182,8 +205,57 @@ def test_bottleneck_ranks_by_delay_contributed(loose_rules):
     assert top.department == "乙局" and top.details["view"] == "department"
     # 10:00→16:00 = 2 h + 2.5 h of office time; baseline = median of the steps' median waits
     # (审查 0.5, 会审 4.5, 办结 0.5) = 0.5 h; excess 4 h in each of 5 cases
-    assert top.impact == pytest.approx(5 * (4.5 - 0.5)) and top.details["wait_p50_work_hours"] == 4.5
+    # the impact is in working days (7.5 office hours each): 5 × 4 h = 20 h = 2.67 days, 0.53 a case
+    assert top.impact == pytest.approx(5 * (4.5 - 0.5) / 7.5) and top.unit == "working_days"
+    assert top.details["wait_p50_work_hours"] == 4.5
+    assert top.details["excess_working_days_per_case"] == pytest.approx(4 / 7.5, abs=0.005)
     assert top.details["baseline_work_hours"] == 0.5 and len(found) == 1  # the handover and the step are the same waits
+
+
+def test_bottleneck_baseline_is_never_zero_and_pauses_are_not_bottlenecks(loose_rules):
+    """Most steps follow at once (their median wait is 0); one planted step waits days; a
+    §45 pause (中止 → 恢复) holds a longer wait still. Worked out by hand, office hours
+    08:30-12:00 and 13:30-17:30 (7.5 h a day), the Chinese calendar of 2024."""
+    def case(i, t):
+        d = {"dept": "审批局"}
+        return [(f"K{i}", "受理", "2024-04-01 09:00", "2024-04-01 09:10", {"dept": "窗口"}),
+                (f"K{i}", "初审", t["初审"], t.get("初审_end", "2024-04-01 09:40"), d),
+                (f"K{i}", "复核", t.get("复核", "2024-04-01 09:40"), t.get("复核_end", "2024-04-01 10:00"), d),
+                (f"K{i}", "汇总", t.get("汇总", "2024-04-01 10:00"), "2024-04-03 10:00", d),
+                # the planted wait: Wed 04-03 10:00 → Mon 04-08 10:00. 04-03 gives 2 h + 4 h; 04-04..06
+                # are the 清明 holiday; Sunday 04-07 is a make-up working day (7.5 h); 04-08 08:30-10:00
+                # 1.5 h: 15 working hours = 2 working days (a Monday-Friday count would say 3.5 days)
+                (f"K{i}", "会审", "2024-04-08 10:00", "2024-04-08 11:00", d),
+                # a §45 pause: 中止 → 恢复; 技术审查 inside it waits 4 working days (30 h): never a bottleneck
+                (f"K{i}", "中止", "2024-04-08 11:00", "2024-04-08 11:10", d),
+                (f"K{i}", "技术审查", "2024-04-12 11:10", "2024-04-12 12:00", d),
+                (f"K{i}", "恢复", "2024-04-12 12:00", "2024-04-12 12:10", d),
+                (f"K{i}", "决定", "2024-04-12 13:30", "2024-04-12 14:00", d)]  # 12:10 → 13:30: lunch, 0 h
+    rows = []
+    for i in range(6):
+        t = {"初审": "2024-04-01 09:10"}
+        if i == 0:  # 初审 waits 1 h (09:10 → 10:10); 复核 follows at once
+            t = {"初审": "2024-04-01 10:10", "初审_end": "2024-04-01 10:40", "复核": "2024-04-01 10:40",
+                 "复核_end": "2024-04-01 11:00", "汇总": "2024-04-01 11:00"}
+        if i == 1:  # 复核 waits 2 h (09:40 → 11:40)
+            t.update({"复核": "2024-04-01 11:40", "复核_end": "2024-04-01 12:00", "汇总": "2024-04-01 12:00"})
+        if i == 2:  # 汇总 waits 0.5 h (10:00 → 10:30)
+            t["汇总"] = "2024-04-01 10:30"
+        rows += case(i, t)
+    found = kinds(audit(mklog(rows), loose_rules), "bottleneck")
+    # waits inside the clock (after 受理's end, 09:10): 初审 [1] (the others start at 09:10, not after it),
+    # 复核 [0, 2, 0, 0, 0, 0], 汇总 [0, 0, 0.5, 0, 0, 0], 会审 [15] × 6, 决定 [0] × 6; the pause's steps left out.
+    # The non-zero waits' medians: 初审 1, 复核 2, 汇总 0.5, 会审 15 (决定 none). 复核's baseline is the median
+    # of the others' (1, 0.5, 15) = 1 h, its median wait 0: no bottleneck; 初审: median(2, 0.5, 15) = 2 > 1: none.
+    assert [f.activity for f in found] == ["会审"]
+    (top,) = found
+    # 会审 against median(1, 2, 0.5) = 1 h: 14 h over in each of 6 cases = 84 h = 11.2 working days,
+    # 1.87 a case
+    assert top.details["baseline_work_hours"] == 1 and top.details["wait_p50_work_hours"] == 15
+    assert (top.cases, top.unit) == (6, "working_days")
+    assert top.impact == pytest.approx(84 / 7.5)
+    assert top.details["excess_working_days_per_case"] == pytest.approx(14 / 7.5, abs=0.005)
+    assert "平均每件多等1.9个工作日" in top.summary and "0个工作小时" not in top.summary
 
 
 def test_sla_overrun_names_where_time_went(loose_rules):
@@ -279,7 +351,7 @@ def test_serial_signoff_runs_break_at_another_department_or_step(loose_rules):
              ("N", "审批", "2024-05-15 09:40", "2024-05-15 09:50")]
     found = {(f.department, f.activity): f for f in kinds(audit(mklog(rows), loose_rules), "serial_signoff")}
     assert set(found) == {("甲局", "初审 → 复审 → 审批"), ("甲局", "核准 → 批准 → 签发"),
-                          ("（未注明部门）", "初审 → 复审 → 审批")}
+                          ("「未注明部门」", "初审 → 复审 → 审批")}
     first = found["甲局", "初审 → 复审 → 审批"]
     # 2 cases × (3 − 1) extra levels; waits 09:30→10:00 and 10:30→11:00 = 1 h per case
     assert (first.cases, first.impact, first.evidence) == (2, 4, ["R0", "R1"])

@@ -81,6 +81,8 @@ def test_the_hand_worked_definitions_hold_on_spark(test, monkeypatch):
     kinds.test_serial_signoff_chain_within_one_department,
     kinds.test_serial_signoff_runs_break_at_another_department_or_step,
     kinds.test_bottleneck_ranks_by_delay_contributed,
+    kinds.test_bottleneck_baseline_is_never_zero_and_pauses_are_not_bottlenecks,
+    kinds.test_parallelizable_pairs_of_one_service_are_one_finding,
     kinds.test_sla_overrun_names_where_time_went,
 ], ids=lambda t: t.__name__.removeprefix("test_"))
 def test_the_hand_worked_findings_hold_on_spark(test, monkeypatch, tmp_path):

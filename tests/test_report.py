@@ -20,8 +20,8 @@ from conftest import ROOT, chromium_binary
 from test_audit import mklog
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SHEETS = ["概览", "发现", "瓶颈", "材料", "跑动", "变体", "督办清单", "效能指标", "差评成因", "差评整改", "未整改差评",
-          "一件事实例", "候选一件事", "案例", "流程图"]
+SHEETS = ["概览", "发现", "瓶颈", "材料", "跑动", "变体", "督办清单", "效能指标", "差评相关因素", "差评率分组", "差评整改", "未整改差评",
+          "一件事实例", "候选一件事", "案例", "流程图", "测算方法"]
 PLAYBOOK = ["寄递", "电子送达", "一次性告知", "容缺受理", "电子证照", "数据共享", "并联审批", "审批层级", "限时办结",
             "督办", "网上", "共享", "审查标准", "牵头部门"]
 CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
@@ -281,7 +281,8 @@ def test_english_report_of_bpic15_reads_in_names(real_log, tmp_path):
     values = _log_values(log)
     for s in _program_strings(rep):
         assert not CJK.search(_strip(s, values)), s
-    text = " ".join(r[9] for r in rep.findings.rows)
+    col = rep.findings.columns.index("What we found")  # the unit columns before it vary with the findings
+    text = " ".join(r[col] for r in rep.findings.rows)
     assert not re.search(r"\b01_HOOFD_\d+\b(?!\])", text)  # names, not codes (a shared name keeps [code])
     assert any("Step names are taken from" in n for n in rep.notes)
     svg = rep.pictures[0].svg  # a 398-step log: one legible map that says what it hides

@@ -32,7 +32,7 @@ from .definitions import hours
 
 EVIDENCE = 5
 SPAN = "(coalesce(wait_work_us, 0) + coalesce(service_work_us, 0))"
-NO_DEPT = "（未注明部门）"
+NO_DEPT = "「未注明部门」"
 CHAIN_BASE = 1 << 24  # a serial sign-off's level × CHAIN_BASE + its step's code (codes stay below)
 
 
@@ -290,6 +290,8 @@ def _parallelizable(eng, names: _Names, t: dict, out: Aggregates) -> None:
     min_share = t.get("parallel_min_share_each_order", 0.2)
     keys = ["service", "a", "b"]
     empty = pd.DataFrame({k: pd.Series([], dtype=object) for k in keys})
+    out.frames["parallel_cases"] = pd.DataFrame({"service": pd.Series([], dtype=object),
+                                                 "cases": pd.Series([], dtype="int64")})
     out.frames["parallel"] = empty.assign(n=pd.Series([], dtype="int64"), a_first=pd.Series([], dtype="int64"),
                                           us=pd.Series([], dtype="int64"), median=pd.Series([], dtype=float))
     counts = eng.fetch("SELECT s, a, count(*) AS n FROM fx WHERE k = 1 AND a IS NOT NULL AND s IS NOT NULL "
@@ -320,6 +322,9 @@ FROM {pairs} p GROUP BY s, a, b HAVING count(*) >= {min_cases}""")
     eng.materialize("pf_kept", f"""
 SELECT p.* FROM {pairs} p JOIN pf_pairs k ON k.s = p.s AND k.a = p.a AND k.b = p.b""")
     med = eng.fetch(f"SELECT s, a, b, median({hours('saving')}) AS median FROM pf_kept GROUP BY s, a, b")
+    # a service's pairs are one finding: the cases with any of them, counted once
+    out.frames["parallel_cases"] = names.named(
+        eng.fetch("SELECT s, count(DISTINCT c) AS cases FROM pf_kept GROUP BY s"), service="s:s")
     top = eng.fetch(top_coded("SELECT s, a, b, c, saving FROM pf_kept", ["s", "a", "b"], "saving", eng.name))
     eng.drop("pf_kept")
     out.frames["parallel"] = names.named(agg.merge(med, on=["s", "a", "b"], how="left"),
@@ -368,42 +373,102 @@ FROM runs WHERE s IS NOT NULL GROUP BY s, dk, chain""")
     out.evidence["serial"] = evidence_map(named(top), ["service", "department", "chain"])
 
 
+# the steps whose wait is a §45 pause (a special procedure, a correction from notice to receipt)
+PAUSE_STEP = "(ac.special_single OR ac.special_open OR ac.special_close OR ac.notice_open OR ac.notice_close)"
+
+
 def _bottleneck(eng, names: _Names, t: dict, out: Aggregates) -> None:
     """bottleneck: office waits inside the legal clock (受理 → 办结, or the as-of date),
-    seen by department, by step and by handover between departments; the baseline is
-    the service's typical step wait (median over its steps of their median wait)."""
+    seen by department, by step and by handover between departments. Time in a §45
+    pause is never a bottleneck: the pause steps (``acts2``: special_single/open/close,
+    notice_open/close) and the steps between a pause's opening and its close are left out.
+
+    Baseline: each step's waits that are waits (at least ``bottleneck_min_wait_minutes``,
+    1 by default: most steps follow at once, so a median over every wait is 0); per
+    step the median of those, ``m⁺``. A step is judged against
+    the median ``m⁺`` of the service's *other* steps; a department against that of the
+    steps it never did (the other departments'); a handover against that of all the
+    service's steps. A service whose other steps never wait
+    has no baseline and no bottleneck."""
+    eng.materialize("pz_open", """
+SELECT o.c, o.pos AS p0, min(x.pos) AS p1 FROM
+  (SELECT f.c, f.pos, ac.special_open AS sp FROM fx f JOIN acts2 ac ON ac.a = f.a
+   WHERE ac.special_open OR ac.notice_open) o
+LEFT JOIN (SELECT f.c, f.pos, ac.special_close AS sp FROM fx f JOIN acts2 ac ON ac.a = f.a
+           WHERE ac.special_close OR ac.notice_close) x ON x.c = o.c AND x.pos > o.pos AND x.sp = o.sp
+GROUP BY o.c, o.pos""")
     eng.materialize("bn", f"""
 SELECT x.c, coalesce(x.s, 0) AS s, x.a, x.d, x.pd, x.wait_work_us AS us, {hours('x.wait_work_us')} AS w,
        x.pos, cc.late
-FROM fx x JOIN cc ON cc.c = x.c
+FROM fx x JOIN cc ON cc.c = x.c JOIN acts2 ac ON ac.a = x.a
+LEFT JOIN (SELECT DISTINCT f.c, f.pos FROM fx f JOIN pz_open p ON p.c = f.c
+           AND f.pos > p.p0 AND f.pos <= coalesce(p.p1, f.pos)) inp ON inp.c = x.c AND inp.pos = x.pos
 WHERE x.wait_work_us IS NOT NULL AND x.pos > 0 AND x.office AND x.a IS NOT NULL
-  AND x.ts_us > cc.accept_us AND x.ts_us <= cc.clock_until""")
-    per_act = eng.fetch("SELECT s, a, median(w) AS m FROM bn GROUP BY s, a")
+  AND x.ts_us > cc.accept_us AND x.ts_us <= cc.clock_until
+  AND NOT coalesce({PAUSE_STEP}, false) AND inp.c IS NULL""")
+    eng.drop("pz_open")
+    # a wait shorter than this is a step that followed at once (records written in one sitting)
+    floor = float(t.get("bottleneck_min_wait_minutes", 1)) / 60
+    per_act = eng.fetch(f"SELECT s, a, median(CASE WHEN w >= {floor!r} THEN w END) AS m FROM bn GROUP BY s, a")
     out.frames["bottleneck"] = pd.DataFrame({"service": pd.Series([], dtype=object)})
     if per_act.empty:
         out.flags["waits"] = False
         return
     out.flags["waits"] = True
-    typical = per_act.sort_values(["s", "a"]).groupby("s", sort=True)["m"].median()
-    out.frames["bottleneck_typical"] = pd.Series(typical.to_numpy(dtype=float),
-                                                 index=[names.svc[int(s)] for s in typical.index])
-    eng.register("bn_typical", pd.DataFrame({"s": typical.index.astype("int64"),
-                                             "typical": typical.to_numpy(dtype=float)}))
+    per_act = per_act.sort_values(["s", "a"], kind="stable")
+    step_base, typical = [], {}
+    for s_code, g in per_act.groupby("s", sort=True):
+        m = g["m"].to_numpy(dtype=float, na_value=float("nan"))
+        waits = [x for x in m if x == x]
+        typical[int(s_code)] = float(pd.Series(waits).median()) if waits else float("nan")
+        for a, own in zip(g["a"].tolist(), m):
+            others = list(waits)
+            if own == own:
+                others.remove(own)
+            step_base.append((int(s_code), int(a), float(pd.Series(others).median()) if others else float("nan")))
+    base = pd.DataFrame(step_base, columns=["s", "a", "base"]).astype({"base": float}).dropna()
+    # a department against the steps no event of which it did (the other departments' steps)
+    member = eng.fetch("SELECT DISTINCT s, a, d FROM bn WHERE d IS NOT NULL")
+    dept_base = []
+    for s_code, g in member.groupby("s", sort=True):
+        m_of = per_act[per_act["s"] == s_code].set_index("a")["m"]
+        for d_code, gd in g.groupby("d", sort=True):
+            inside = set(gd["a"].astype("int64").tolist())
+            others = [float(x) for a, x in m_of.items() if int(a) not in inside and x == x]
+            if others:
+                dept_base.append((int(s_code), int(d_code), float(pd.Series(others).median())))
+    dbase = pd.DataFrame(dept_base, columns=["s", "d", "base"]).astype({"base": float})
+    typ = pd.DataFrame({"s": pd.Series(list(typical), dtype="int64"),
+                        "typical": pd.Series(list(typical.values()), dtype=float)}).dropna()
+    out.frames["bottleneck_typical"] = pd.Series(typ["typical"].to_numpy(dtype=float),
+                                                 index=[names.svc[int(s)] for s in typ["s"]])
+    if base.empty and typ.empty:
+        out.flags["baseline"] = False
+        return
+    out.flags["baseline"] = True
+    eng.register("bn_typical", typ.astype({"s": "int64"}))
+    eng.register("bn_step_base", base.astype({"s": "int64", "a": "int64"}))
+    eng.register("bn_dept_base", dbase.astype({"s": "int64", "d": "int64"}))
     hand = 10 ** (len(str(max(names.dept, default=0))) + 1)  # handover key: previous × hand + this
     eng.materialize("bv", f"""
-SELECT b.s, v.view, CASE v.view WHEN 0 THEN b.d WHEN 1 THEN b.a ELSE b.pd * {hand} + b.d END AS k,
-       b.c, b.w, b.pos, b.late, CASE WHEN b.w > t.typical THEN b.us ELSE 0 END AS over_us,
-       CASE WHEN b.w > t.typical THEN 1 ELSE 0 END AS over_n
-FROM bn b JOIN bn_typical t ON t.s = b.s
-JOIN (SELECT 0 AS view UNION ALL SELECT 1 UNION ALL SELECT 2) v
-  ON v.view = 1 OR (v.view = 0 AND b.d IS NOT NULL)
-  OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)""", view=True)
+SELECT s, view, k, c, w, pos, late, base,
+       CASE WHEN w > base THEN us ELSE 0 END AS over_us, CASE WHEN w > base THEN 1 ELSE 0 END AS over_n
+FROM (SELECT b.s, v.view, CASE v.view WHEN 0 THEN b.d WHEN 1 THEN b.a ELSE b.pd * {hand} + b.d END AS k,
+             b.c, b.w, b.us, b.pos, b.late, CASE v.view WHEN 1 THEN sb.base WHEN 0 THEN db.base ELSE t.typical END AS base
+      FROM bn b
+      JOIN (SELECT 0 AS view UNION ALL SELECT 1 UNION ALL SELECT 2) v
+        ON v.view = 1 OR (v.view = 0 AND b.d IS NOT NULL)
+        OR (v.view = 2 AND b.d IS NOT NULL AND b.pd IS NOT NULL AND b.d <> b.pd)
+      LEFT JOIN bn_typical t ON t.s = b.s
+      LEFT JOIN bn_step_base sb ON sb.s = b.s AND sb.a = b.a
+      LEFT JOIN bn_dept_base db ON db.s = b.s AND db.d = b.d) x
+WHERE base IS NOT NULL""", view=True)
     # per key: the waits over the baseline (in all cases, and in cases decided or open late),
     # the cases with such a wait, the quantiles, and a signature of the events the key covers
     # in three parts, each of which a province's log can stream or spill: the sums, the
     # distinct cases (a grouping by case first) and, one view at a time, the quantiles
     stats = eng.fetch("""
-SELECT s, view, k, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
+SELECT s, view, k, max(base) AS base, CAST(sum(over_us) AS BIGINT) AS over_us, CAST(sum(over_n) AS BIGINT) AS over_n,
        CAST(sum(CASE WHEN late THEN over_us ELSE 0 END) AS BIGINT) AS late_us,
        CAST(sum(CASE WHEN late THEN over_n ELSE 0 END) AS BIGINT) AS late_n,
        count(*) AS events,
@@ -422,9 +487,9 @@ FROM (SELECT s, view, k, quantile_cont(w, [0.5, 0.9]) AS q FROM bv WHERE view = 
     stats["cases"] = stats["cases"].fillna(0).astype("int64")
     depts = eng.fetch("SELECT s, count(DISTINCT d) AS n FROM bn GROUP BY s")
 
-    def excess(us: pd.Series, n: pd.Series, base: float) -> pd.Series:
+    def excess(us: pd.Series, n: pd.Series, base: pd.Series) -> pd.Series:
         # Σ max(w − base, 0) = Σ_{w > base} w − base × #{w > base}: an integer sum, the same in any order
-        return us.astype(float) / 3_600_000_000 - base * n.astype(float)
+        return us.astype(float) / 3_600_000_000 - base.astype(float) * n.astype(float)
 
     multi = set(depts.loc[depts["n"] > 1, "s"].astype("int64"))
 
@@ -439,9 +504,9 @@ FROM (SELECT s, view, k, quantile_cont(w, [0.5, 0.9]) AS q FROM bv WHERE view = 
     share = t.get("bottleneck_min_excess_share", 0.1)
     kept = []
     for s_code, g in stats.groupby("s", sort=True):
-        base = float(typical[s_code])
-        g = g.assign(delay=excess(g["over_us"], g["over_n"], base), in_late=excess(g["late_us"], g["late_n"], base))
-        margin = base * (1 + share) + 0.05  # a median visibly above the baseline, never at it
+        g = g.assign(delay=excess(g["over_us"], g["over_n"], g["base"]),
+                     in_late=excess(g["late_us"], g["late_n"], g["base"]))
+        margin = g["base"] * (1 + share) + 0.05  # a median visibly above the baseline, never at it
         g = g[(g["delay"] > 0) & (g["p50"] > margin)]
         if not out.flags["departments"] or int(s_code) not in multi:
             g = g[g["view"] != 0]
@@ -460,21 +525,20 @@ FROM (SELECT s, view, k, quantile_cont(w, [0.5, 0.9]) AS q FROM bv WHERE view = 
                 kept.append({"s": int(s_code), "service": names.svc[int(s_code)], "view": int(r.view),
                              "k": int(r.k), "key": name, "delay": float(r.delay), "p50": float(r.p50),
                              "p90": float(r.p90), "events": int(r.events), "cases": int(r.cases),
-                             "in_late": float(r.in_late)})
+                             "in_late": float(r.in_late), "base": float(r.base)})
             n += 1
     frame = pd.DataFrame(kept, columns=["s", "service", "view", "k", "key", "delay", "p50", "p90", "events",
-                                        "cases", "in_late"])
+                                        "cases", "in_late", "base"])
     out.frames["bottleneck"] = frame
     if frame.empty:
         return
     eng.register("bn_keep", frame[["s", "view", "k"]].astype("int64"))
     top_rows = eng.fetch(top_coded(f"""
-SELECT b.s, b.view, b.k, b.c, {hours('b.over_us')} - t.typical * b.over_n AS excess
+SELECT b.s, b.view, b.k, b.c, {hours('b.over_us')} - b.base * b.over_n AS excess
 FROM (SELECT b.s, b.view, b.k, b.c, CAST(sum(b.over_us) AS BIGINT) AS over_us,
-             CAST(sum(b.over_n) AS BIGINT) AS over_n
+             CAST(sum(b.over_n) AS BIGINT) AS over_n, max(b.base) AS base
       FROM bv b JOIN bn_keep k ON k.s = b.s AND k.view = b.view AND k.k = b.k
-      GROUP BY b.s, b.view, b.k, b.c) b
-JOIN bn_typical t ON t.s = b.s""", ["s", "view", "k"], "excess"))
+      GROUP BY b.s, b.view, b.k, b.c) b""", ["s", "view", "k"], "excess"))
     out.evidence["bottleneck"] = evidence_map(top_rows.astype({"s": "int64", "view": "int64", "k": "int64"}),
                                               ["s", "view", "k"])
 
