@@ -54,8 +54,11 @@ def cli() -> None:
               help="write a partitioned Parquet dataset (service=…/month=…); the default when -o is a directory")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=None,
               help="rows per batch when streaming into a partitioned dataset (default 200000)")
+@click.option("--append", is_flag=True,
+              help="merge the exports into the dataset DIR/ (created by the first append): one version per append, "
+                   "steps seen before are not counted twice (daily exports)")
 def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask, tables, query,
-               password_file, partitioned, batch_rows) -> None:
+               password_file, partitioned, batch_rows, append) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     A source may also be a database URL (postgresql://user@host/db) with
@@ -67,8 +70,21 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     With -o DIR/ (no suffix, or an existing directory) or --partitioned, CSV and
     Parquet inputs are streamed in batches into a Parquet dataset partitioned
     by service and month (DIR/service=…/month=YYYY-MM/part-0.parquet).
+
+    \b
+    With --append, the exports are merged into DIR/ (a Delta table): new steps
+    added, known ones updated, a case's status from its latest export (导出时间);
+    the accounting is rows read = new + updated + already present + rejected.
     """
-    if partitioned or output.suffix == "" or output.is_dir():
+    if append:
+        from . import daily
+
+        if partitioned or batch_rows:
+            raise UsageError("--append builds its own dataset: drop --partitioned/--batch-rows")
+        result = daily.append_export(list(sources), output, mapping, duplicates=duplicates, service=service,
+                                     max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                     password_file=password_file, progress=render.Progress("rows read"))
+    elif partitioned or output.suffix == "" or output.is_dir():
         from . import streaming
 
         result = streaming.import_dataset(list(sources), output, mapping, duplicates=duplicates, service=service,
@@ -91,6 +107,8 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
         rejects_path.unlink()
     if as_json:
         click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
+    elif append:
+        click.echo(render.append_summary(result, rejects_path if len(result.rejects) else None))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 

@@ -71,6 +71,32 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     return _finish(lines, result.notes, output)
 
 
+def append_summary(result, rejects_path: Path | None) -> str:
+    """``procmine import … --append``: what the append did to the dataset (procmine.daily.AppendResult)."""
+    lines = [f"{'file':<28} {'sheet':<14} {'exported':<19} {'read':>8} {'dup':>6} {'rejected':>8}"]
+    lines.append("-" * len(lines[0]))
+    when = {(e["file"], e["sheet"]): e["export_time"] for e in result.exports}
+    for s in result.sheets:
+        t = when.get((s.file, s.sheet))
+        lines.append(f"{s.file[:28]:<28} {(s.sheet or '-')[:14]:<14} {(t[:16].replace('T', ' ') if t else '-'):<19} "
+                     f"{s.rows_read:>8} {s.duplicates:>6} {s.rejected:>8}")
+    lines.append("-" * len(lines[0]))
+    dup = f" (of them {result.duplicates} repeated within these exports)" if result.duplicates else ""
+    lines.append(f"rows read {result.rows_read} = {result.new} new + {result.updated} updated + "
+                 f"{result.present} already present{dup} + {result.rejected} rejected")
+    lines.append(f"cases: {result.cases_new} new, {result.cases_updated} updated; the dataset has "
+                 f"{result.events} events of {result.cases} cases")
+    lines.append(("created the dataset, version " if result.created else "appended as version ") + str(result.version)
+                 + " (read an earlier one with procmine.read_log(path, version=N))")
+    if result.rejected:
+        reasons = result.rejects["reason"].str.replace(r"'[^']*'", "'…'", regex=True).value_counts().head(5)
+        lines.append("rejected rows, most common reasons:")
+        lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
+        if rejects_path:
+            lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
+    return _finish(lines, result.notes, result.path)
+
+
 def cases_summary(table: pd.DataFrame, output: Path) -> str:
     lines = [f"{len(table)} cases, {table['service'].nunique()} services"]
     for service, g in table.groupby("service", sort=True):
