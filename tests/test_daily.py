@@ -244,3 +244,18 @@ def test_cli_import_append_prints_the_accounting(tmp_path, days):
     # an ordinary import into the dataset's folder is refused (it would replace the history)
     plain = subprocess.run(cmd[:4] + [str(days["d3"])] + ["-o", str(ds)], capture_output=True, text=True, env=env)
     assert plain.returncode != 0 and len(procmine.read_log(ds)) == 8
+
+
+@pytest.mark.spark
+def test_spark_reads_the_appended_dataset_as_duckdb_does(tmp_path, days):
+    from conftest import require_spark
+    from procmine.engine.runner import EngineOptions
+
+    require_spark()
+    ds = tmp_path / "log"
+    append_export([days["d1"]], ds)
+    append_export([days["d2"]], ds)  # day 1's files of A are replaced: Spark must not read them too
+    duck = case_metrics(ds)
+    spark = case_metrics(ds, engine=EngineOptions(engine="spark", spark_master="local[1]"))
+    assert len(spark) == 3
+    pd.testing.assert_frame_equal(duck, spark, check_exact=True)
