@@ -402,15 +402,25 @@ def compare_cmd(logs, split_date, output, rules) -> None:
               help="exit with code 3 when a red card (or, with yellow, any card or step overrun) exists — "
                    "for a scheduled daily run")
 @click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
-def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
+@click.option("--history", is_flag=True,
+              help="also list the card history: new, escalated, long red, closed cards, and per department the "
+                   "median working days from card to decision")
+@click.option("--cards", "cards_store", type=click.Path(path_type=Path),
+              help="card history store (default: LOG/_cards in an appended dataset, else LOG.cards beside the log)")
+@click.option("--long-days", type=click.IntRange(min=1), default=10, show_default=True,
+              help="--history: red cards open at least this many working days")
+def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_store, long_days) -> int:
     """督办清单: open cases past their limit (红牌), near it (黄牌) and steps over their own limit,
-    by department and handler, most urgent first.
+    by department and handler, most urgent first. Each run records its day's cards in the
+    card history (a re-run of a day replaces them).
 
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
+    from . import cards as cards_mod
     from . import monitor as monitor_mod
 
     data_log = eventlog.read_log(log)
-    result = monitor_mod.monitor(data_log, rules, as_of=as_of)
+    result = monitor_mod.monitor(data_log, rules, as_of=as_of, cards=cards_store or cards_mod.store_for(log),
+                                 long_days=long_days)
     masker = Masker.for_log(data_log, enabled=not no_mask)
     alerts = masker.frame(result.alerts)
     if output:
@@ -419,11 +429,17 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
         data = result.to_dict()
         data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
                           zip(data["alerts"], alerts["case_id"], alerts["resource"])]
-        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）",
-                     {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
-                      "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)},
-                     data, notes=result.notes)
+        sheets = {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
+                  "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)}
+        data.pop("history", None)
+        if history:
+            sheets.update({k: v.rename(columns=cards_mod.HISTORY_LABELS)
+                           for k, v in masker.data(result.history).sheets().items()})
+            data["history"] = masker.data(result.history).to_dict()
+        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）", sheets, data, notes=result.notes)
     click.echo(render.monitor_summary(result, alerts, output))
+    if history:
+        click.echo(render.card_history_summary(masker.data(result.history)))
     if fail_on == "red" and result.red:
         return 3
     if fail_on == "yellow" and (result.red or result.yellow or result.steps_over):

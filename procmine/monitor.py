@@ -39,6 +39,7 @@ class MonitorResult:
     alerts: pd.DataFrame          # one row per alert, most urgent first (ALERT_COLUMNS)
     by_department: pd.DataFrame   # department, red, yellow, step_overruns
     notes: list[str]
+    history: "object | None" = None  # procmine.cards.CardHistory, when the run was recorded
 
     @property
     def red(self) -> int:
@@ -59,9 +60,12 @@ class MonitorResult:
             d["accept_time"] = None if pd.isna(d["accept_time"]) else pd.Timestamp(d["accept_time"]).isoformat()
             rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                          for k, v in d.items() if not (v is pd.NA)})
-        return {"as_of": self.as_of.isoformat(), "red": self.red, "yellow": self.yellow,
-                "step_overruns": self.steps_over, "alerts": rows,
-                "by_department": self.by_department.to_dict(orient="records"), "notes": self.notes}
+        out = {"as_of": self.as_of.isoformat(), "red": self.red, "yellow": self.yellow,
+               "step_overruns": self.steps_over, "alerts": rows,
+               "by_department": self.by_department.to_dict(orient="records"), "notes": self.notes}
+        if self.history is not None:
+            out["history"] = self.history.to_dict()
+        return out
 
 
 def _holder(log: pd.DataFrame) -> pd.DataFrame:
@@ -71,8 +75,14 @@ def _holder(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
-            measured: Measured | None = None) -> MonitorResult:
+            measured: Measured | None = None, cards=None, long_days: int = 10) -> MonitorResult:
     """Red and yellow cards and step overruns as of a date, most urgent first.
+
+    With ``cards`` (a history store, see :func:`procmine.cards.store_for`) the
+    day's cards are recorded there (a re-run of the day replaces them) and
+    ``result.history`` is the card history as of the day: new, escalated, red
+    for at least ``long_days`` working days, closed, and per department the
+    median working days from card to decision.
 
     >>> m = monitor(procmine.read_log("out/log.parquet"), as_of="2024-07-01")   # doctest: +SKIP
     >>> m.alerts.head()                                                           # doctest: +SKIP
@@ -119,7 +129,13 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     by_dept = (by_dept[["红牌", "黄牌", "环节超时"]].astype(int)
                .sort_values(["红牌", "环节超时", "黄牌"], ascending=False, kind="stable").reset_index()
                .rename(columns={"红牌": "red", "黄牌": "yellow", "环节超时": "step_overruns"}))
-    return MonitorResult(m.as_of, alerts[ALERT_COLUMNS], by_dept, notes)
+    result = MonitorResult(m.as_of, alerts[ALERT_COLUMNS], by_dept, notes)
+    if cards is not None:
+        from .cards import card_history, record_day
+
+        record_day(cards, result.alerts, m.cases, m.as_of)
+        result.history = card_history(cards, m.calendar, m.as_of, long_days=long_days)
+    return result
 
 
 def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:

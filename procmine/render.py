@@ -206,6 +206,36 @@ def monitor_summary(result, alerts, output) -> str:
     return _finish(lines, result.notes, output)
 
 
+def card_history_summary(history) -> str:
+    """``procmine monitor --history``: the card history as of the run (procmine.cards.CardHistory)."""
+    def show(frame, what) -> list[str]:
+        out = []
+        for r in frame.head(15).to_dict(orient="records"):
+            dept = r.get("department")
+            dept = "-" if dept is None or dept != dept else dept
+            out.append(f"    {r['case_id']} [{dept}] " + ", ".join(what(r)))
+        if len(frame) > 15:
+            out.append(f"    … {len(frame) - 15} more")
+        return out
+
+    h = history
+    lines = [f"card history as of {h.as_of} ({h.runs} runs recorded; previous run {h.previous or '—'}):"]
+    lines.append(f"  new cards: {len(h.new)}")
+    lines += show(h.new, lambda r: [r["level"]])
+    lines.append(f"  escalated (yellow → red): {len(h.escalated)}")
+    lines += show(h.escalated, lambda r: [f"carded since {r['raised']}"])
+    lines.append(f"  red for at least {h.long_days} working days: {len(h.long_open)}")
+    lines += show(h.long_open, lambda r: [f"red since {r['red_since']} ({r['red_days']:g} working days)"])
+    lines.append(f"  closed: {len(h.closed)}")
+    lines += show(h.closed, lambda r: [f"{r['level']}, carded since {r['raised']}", str(r["reason"])]
+                  + ([f"{r['card_days']:g} working days to decision"] if r["card_days"] == r["card_days"] else []))
+    if len(h.by_department):
+        lines.append("  working days from card to decision, by holding department (median, decided cards):")
+        for r in h.by_department.to_dict(orient="records"):
+            lines.append(f"    {r['department']}: {r['median_days']:g} ({r['cards']} cards)")
+    return "\n".join(lines)
+
+
 def indicators_summary(tables, output) -> str:
     t = tables["service"]
     lines = [f"{len(t)} services, {len(tables['department'])} departments"]
