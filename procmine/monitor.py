@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .metrics import Measured, measure, service_rates, sorted_log
+from .metrics import Measured, measure, rate, service_rates, sorted_log
 from .rules import Rules, load_rules
 
 ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
@@ -195,15 +195,22 @@ def _lead_department(log: pd.DataFrame, measured: Measured, rules: Rules) -> pd.
 
 
 def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
-               measured: Measured | None = None) -> dict[str, pd.DataFrame]:
+               measured: Measured | None = None, by: str | None = None) -> dict[str, pd.DataFrame]:
     """The standard indicators per service and per department: ``{"service": table, "department": table}``,
     each with one row per group and one column per indicator (None where the log cannot support it);
-    ``reasons`` lists why an indicator is missing.
+    ``reasons`` lists why an indicator is missing. With ``by="month"`` also ``month`` (each indicator
+    by month, see :func:`monthly`) and ``basis`` (which month each indicator is counted in).
 
     >>> t = indicators(procmine.read_log("out/log.parquet"))["service"]   # doctest: +SKIP
+    >>> trend = indicators(log, by="month")["month"]                        # doctest: +SKIP
     """
     from .ratings import rating_table
 
+    trend = by
+    if trend not in (None, "month"):
+        from .errors import UsageError
+
+        raise UsageError(f"indicators by {by!r}: only by month is known", hint="use by='month' (--by month)")
     rules = load_rules(rules)
     m = measured or measure(log, rules, as_of=as_of)
     cases = m.cases.copy()
@@ -251,4 +258,100 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
         out["department"] = pd.DataFrame(columns=["department", "cases"] + [k for k, _, _ in INDICATORS])
     reasons.update(why)
     out["reasons"] = pd.DataFrame([{"indicator": k, "reason": v} for k, v in sorted(why.items())])
+    if trend == "month":
+        out["month"] = monthly(cases, m, rated)
+        out["basis"] = pd.DataFrame([{"indicator": k, "month": MONTH_BASIS[k]} for k in MONTH_BASIS])
     return out
+
+
+MONTH_BASIS = {  # which month a case is counted in, per indicator of the trend
+    "on_time_rate": "办结月；在办超期的办件计入其超期之月（超期办件）",
+    "early_rate": "办结月；分母含在办超期的办件",
+    "overdue_rate": "办结月；在办超期的办件计入其超期之月（超期办件）",
+    "good_rating_rate": "办结月（已评价的已办结办件）",
+    "bad_rectified_rate": "办结月（差评的已办结办件）",
+    "zero_trip_rate": "受理月（无受理时间时取申请月）",
+    "at_most_once_rate": "受理月（无受理时间时取申请月）",
+    "average_visits": "受理月（无受理时间时取申请月）",
+    "fully_online_rate": "受理月（无受理时间时取申请月）",
+    "instant_share": "受理月",
+    "compression_ratio": "受理月",
+    "open_overdue": "受理月：截至统计日仍在办且已超期",
+}
+
+
+def _month(ts: pd.Series) -> pd.Series:
+    t = pd.Series(ts)
+    out = t.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m") if isinstance(t.dtype, pd.DatetimeTZDtype) \
+        else pd.to_datetime(t).dt.strftime("%Y-%m")
+    return out.astype(object).where(t.notna(), None)
+
+
+def _late_since(cases: pd.DataFrame, m: Measured) -> pd.Series:
+    """For open cases past their limit: the day the limit passed, counted back from the as-of
+    day over working days (the clock is ``sla_days - days_left`` there, one more each working
+    day; a pause in between would put the day a little early)."""
+    over = np.ceil(-cases["days_left"].astype(float).to_numpy())
+    out = pd.Series(pd.NaT, index=cases.index, dtype="datetime64[ns]")
+    if not len(cases):
+        return out
+    as_of = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").tz_localize(None).normalize()
+    start = pd.to_datetime(cases["accept_time"]).min()
+    start = (start.tz_convert("Asia/Shanghai").tz_localize(None) if start.tzinfo else start).normalize()
+    days = pd.date_range(min(start, as_of), as_of, freq="D")
+    work = days[m.calendar.workday_flags(days)][::-1]  # as-of day first
+    for i, k in zip(cases.index, over):
+        if np.isfinite(k) and 1 <= k <= len(work):
+            out.loc[i] = work[int(k) - 1]
+    return out
+
+
+def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None) -> pd.DataFrame:
+    """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
+    decided cases count, beside the cases decided in it, the cases still open at the as-of
+    date whose limit passed in it, as late; a month is ``provisional`` while cases accepted
+    in it are still open (or it is the as-of month itself): its numbers can still change."""
+    as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
+    closed = cases[cases["outcome"].isin(["即办", "提前", "按时", "超期"])]
+    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
+    late_open = open_[open_["outcome"] == "超期在办"]
+    done_month = _month(closed["finish_time"])
+    late_month = _month(_late_since(late_open, m))
+    intake_month = _month(cases["accept_time"].fillna(cases["apply_time"]))
+    v = cases["visits"].astype("Float64")
+    months = sorted({*done_month.dropna(), *late_month.dropna(), *intake_month.dropna()})
+    rows = []
+    for month in months:
+        d = closed[(done_month == month).to_numpy()]
+        lo = int((late_month == month).sum())
+        n = len(d) + lo
+        intake = cases[(intake_month == month).to_numpy()]
+        iv = v[(intake_month == month).to_numpy()]
+        open_in = intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+        limited = intake[intake["sla_days"].notna()]
+        both = intake[intake["sla_days"].notna() & intake["statutory_days"].notna()]
+        stat = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
+        row = {"month": month, "provisional": bool(len(open_in)) or month >= as_of_month,
+               "decided": int(len(d)), "open_late": lo,
+               "on_time_rate": float(d["outcome"].isin(["即办", "提前", "按时"]).sum() / n) if n else None,
+               "early_rate": float((d["outcome"] == "提前").sum() / n) if n else None,
+               "overdue_rate": float(((d["outcome"] == "超期").sum() + lo) / n) if n else None,
+               "accepted": int(len(intake)), "open": int(len(open_in)),
+               "open_overdue": int((open_in["outcome"] == "超期在办").sum()),
+               "zero_trip_rate": rate(iv.eq(0).where(iv.notna())),
+               "at_most_once_rate": rate(iv.le(1).where(iv.notna())),
+               "average_visits": float(iv.mean()) if iv.notna().any() else None,
+               "fully_online_rate": float(intake["fully_online"].mean()) if iv.notna().any() else None,
+               "instant_share": rate(limited["sla_days"].astype(float) == 0) if len(limited) else None,
+               "compression_ratio": (stat - float(both["sla_days"].astype(float).sum())) / stat if stat > 0 else None,
+               "good_rating_rate": None, "bad_rectified_rate": None}
+        if rated is not None:
+            rg = rated.reindex(d["case_id"]).dropna(subset=["level"])
+            row["good_rating_rate"] = float(rg["good"].mean()) if len(rg) else None
+            bad = rg[rg["bad"]]
+            row["bad_rectified_rate"] = float(bad["rectified"].mean()) if len(bad) else None
+        rows.append(row)
+    cols = ["month", "provisional", "decided", "open_late", "on_time_rate", "early_rate", "overdue_rate",
+            "good_rating_rate", "bad_rectified_rate", "accepted", "open", "open_overdue", "zero_trip_rate",
+            "at_most_once_rate", "average_visits", "fully_online_rate", "instant_share", "compression_ratio"]
+    return pd.DataFrame(rows, columns=cols)

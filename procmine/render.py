@@ -246,6 +246,16 @@ def indicators_summary(tables, output) -> str:
         lines.append(f"  {r['service']}: 按时办结率 {pct('on_time_rate')}, 超期在办 {r.get('open_overdue')}, "
                      f"最多跑一次率 {pct('at_most_once_rate')}, 全程网办率 {pct('fully_online_rate')}, "
                      f"好评率 {pct('good_rating_rate')}, 差评整改率 {pct('bad_rectified_rate')}")
+    if "month" in tables:
+        def pc(v):
+            return "—" if v is None or v != v else f"{v:.1%}"
+        lines.append("by month (按时办结率 by month of 办结, open cases past their limit counted late in the month "
+                     "it passed; 最多跑一次率 by month of 受理):")
+        for r in tables["month"].to_dict(orient="records"):
+            lines.append(f"  {r['month']}{' (provisional)' if r['provisional'] else ''}: 按时办结率 "
+                         f"{pc(r['on_time_rate'])} ({r['decided']} decided + {r['open_late']} open late), "
+                         f"受理 {r['accepted']} (still open {r['open']}, of them overdue {r['open_overdue']}), "
+                         f"最多跑一次率 {pc(r['at_most_once_rate'])}")
     notes = [f"{r.indicator}: {r.reason}" for r in tables["reasons"].itertuples(index=False)]
     return _finish(lines, notes, output)
 
