@@ -45,7 +45,7 @@ def open_table(path, version: int | None = None):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if version is not None:
             raise InputError(f"{path} has no version {version}: {first}",
-                             hint="see the versions with: procmine import --history DIR/") from None
+                             hint="versions count from 0, one per append; procmine.daily.append_history(DIR) lists them") from None
         raise InputError(f"cannot read the Delta table {path}: {first}") from None
 
 
