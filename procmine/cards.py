@@ -55,9 +55,17 @@ def _day(value) -> str:
 def _read(store: Path) -> pd.DataFrame:
     if not is_delta(store):
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in COLUMNS.items()})
-    from deltalake import DeltaTable
+    import pyarrow as pa
+    import pyarrow.parquet as pq
 
-    frame = DeltaTable(str(store)).to_pyarrow_table().to_pandas()
+    from .deltalog import open_table, plain_schema
+
+    # the current files read directly (not deltalake's pyarrow dataset, which may abort at exit: delta-rs #2184)
+    files = sorted(u.removeprefix("file://") for u in open_table(store).file_uris())
+    schema = plain_schema(pq.read_schema(f) for f in files)
+    frame = pa.concat_tables([pq.read_table(f).cast(pa.schema([schema.field(n) for n in pq.read_schema(f).names]))
+                              for f in files], promote_options="default").to_pandas() if files else \
+        pd.DataFrame(columns=list(COLUMNS))
     for c, t in COLUMNS.items():
         if c not in frame:
             frame[c] = pd.Series(pd.NA, index=frame.index, dtype="string" if t == "string" else "float64")

@@ -59,6 +59,7 @@ CASE_APPEND = f"{INTERNAL_PREFIX}case_append"
 INTERNAL = (KEY, TIME, APPEND, CASE_TIME, CASE_APPEND)
 RECORD = "procmine_append"  # the commit's custom metadata key holding the append's record
 UNKNOWN = np.iinfo(np.int64).min
+FILE_BYTES = 16 << 20  # target size of the dataset's Parquet files
 _EXPORT_TIME = re.compile(r"导出(?:时间|日期)\s*[:：]?\s*([0-9０-９][0-9０-９年月日/\-.:： ]{5,}[0-9０-９日])")
 
 
@@ -146,8 +147,9 @@ def step_keys(log: pd.DataFrame) -> pd.Series:
     equal ones counts within one export (file and sheet), in its row order."""
     case = log["case_id"].astype("string").fillna("")
     start = log["start_time"]
-    start_text = pd.Series(np.where(start.isna(), "", start.dt.tz_convert(TZ).dt.strftime("%Y-%m-%dT%H:%M:%S.%f")),
-                           index=log.index)
+    # the instant in microseconds since the epoch (UTC), as text: the same whatever the export's format
+    micros = start.to_numpy(dtype="datetime64[us]").view("int64")
+    start_text = pd.Series(micros.astype(str), index=log.index).where(start.notna().to_numpy(), "")
     base = case + "\x1f" + log["activity"].astype("string").fillna("") + "\x1f" + start_text
     pos = log.sort_values(["source_file", "source_sheet", "source_row"], kind="stable").index
     occurrence = (base.loc[pos].to_frame("b").assign(f=log["source_file"].loc[pos], s=log["source_sheet"].loc[pos])
@@ -253,12 +255,14 @@ def _export_order(sheets: list[SheetReport], latest_known: int):
 
 def _stamped(log: pd.DataFrame, order: dict, version: int) -> pd.DataFrame:
     """The new events with their step key and precedence columns."""
-    keys = list(zip(log["source_file"].astype(object), log["source_sheet"].astype(object)))
+    where = pd.MultiIndex.from_arrays([log["source_file"].astype(object), log["source_sheet"].astype(object)])
+    table = pd.DataFrame([(f, sh, t, i) for (f, sh), (t, i) in order.items()], columns=["f", "s", "t", "i"])
+    at = table.set_index(["f", "s"]).reindex(where)
     out = log.copy()
     out[KEY] = step_keys(log)
-    out[TIME] = np.array([order.get(k, (UNKNOWN, 0))[0] for k in keys], dtype="int64")
+    out[TIME] = at["t"].fillna(UNKNOWN).to_numpy(dtype="int64")
     out[APPEND] = np.int64(version)
-    out["_ord"] = np.array([order.get(k, (UNKNOWN, len(order)))[1] for k in keys], dtype="int64")
+    out["_ord"] = at["i"].fillna(len(order)).to_numpy(dtype="int64")
     out["_row"] = log["source_row"].to_numpy(dtype="int64")
     return out
 
@@ -284,20 +288,12 @@ def _stored(table, cases) -> pd.DataFrame:
     return conform_columns(data.to_pandas(types_mapper=_types_mapper))
 
 
-def _text(col: pd.Series) -> pd.Series:
-    if isinstance(col.dtype, pd.ArrowDtype) and "list" in str(col.dtype) or col.name == "materials":
-        return col.map(lambda m: "\x1e".join(map(str, m)) if m is not None and not (np.isscalar(m) and pd.isna(m))
-                       else "\x00")
-    if isinstance(col.dtype, pd.DatetimeTZDtype):
-        return col.dt.tz_convert(TZ).astype("string").fillna("\x00")
-    return col.astype("string").fillna("\x00")
-
-
 def _hash(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
-    if not cols:
-        return np.zeros(len(frame), dtype="uint64")
-    text = pd.DataFrame({c: _text(frame[c]) for c in cols}, index=frame.index)
-    return pd.util.hash_pandas_object(text, index=False).to_numpy()
+    """A 64-bit hash per row of ``cols`` (an empty cell adds nothing: a column one
+    export lacks compares as empty)."""
+    from .streaming import event_hashes
+
+    return event_hashes(frame[[c for c in cols if c in frame]])
 
 
 def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
@@ -349,9 +345,15 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     final = final[cols + list(INTERNAL)].reset_index(drop=True)
     # which final rows differ from what the dataset holds (a row whose values are the same is not
     # rewritten: it keeps the precedence it had, and a case's precedence is the highest of its rows)
-    before = dict(zip(s[KEY], _hash(conform_columns(s.reindex(columns=cols)), cols))) if len(s) else {}
     after = _hash(final, cols)
-    changed = np.array([before.get(k) != v for k, v in zip(final[KEY], after)], dtype=bool)
+    if len(s):
+        before = pd.Series(_hash(s, cols), index=s[KEY].astype(object).to_numpy())
+        keys = final[KEY].astype(object)
+        known = keys.isin(before.index).to_numpy()
+        changed = np.ones(len(final), dtype=bool)
+        changed[known] = before.reindex(keys[known]).to_numpy(dtype=np.uint64) != after[known]
+    else:
+        changed = np.ones(len(final), dtype=bool)
     stored_cases = set(s["case_id"])
     touched = set(final.loc[changed, "case_id"])
     cases_new = len(touched - stored_cases)
@@ -384,7 +386,10 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
     try:
         if table is None:
             dataset.mkdir(parents=True, exist_ok=True)
-            write_deltalake(str(dataset), data, mode="error", commit_properties=props)
+            # files of bounded size, in step-key (case) order: an append rewrites only the files whose
+            # key ranges hold the cases it touches (the others are skipped by their statistics)
+            write_deltalake(str(dataset), data, mode="error", commit_properties=props, target_file_size=FILE_BYTES,
+                            configuration={"delta.targetFileSize": str(FILE_BYTES)})
         elif len(rows) == 0:
             import pyarrow as pa
 
@@ -405,8 +410,17 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
 
 
 def _size(table) -> tuple[int, int]:
-    data = table.to_pyarrow_dataset().to_table(columns=["case_id"])
-    return data.num_rows, len(data.column("case_id").unique())
+    """Events and cases of the table's current version (its files read directly: a
+    pyarrow dataset made by deltalake may abort the process at exit, delta-rs #2184)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    files = sorted(u.removeprefix("file://") for u in table.file_uris())
+    if not files:
+        return 0, 0
+    ids = pa.chunked_array([c for f in files for c in pq.read_table(f, columns=["case_id"])
+                            .column("case_id").cast(pa.string()).chunks])
+    return len(ids), len(ids.unique())
 
 
 __all__ = ["AppendResult", "CASE_COLUMNS", "STEP_ID_NAMES", "append_export", "append_history", "export_time",
