@@ -198,6 +198,7 @@ def append_export(sources: str | Path | Iterable[str | Path], dataset: str | Pat
     result = read_export(list(sources), mapping, duplicates=duplicates, service=service,
                          max_unzipped_gb=max_unzipped_gb, tables=tables, query=query, password_file=password_file,
                          progress=progress)
+    _distinct_exports(result.sheets)
     exists = is_delta(dataset)
     table = open_table(dataset) if exists else None
     version = table.version() + 1 if exists else 0
@@ -235,6 +236,20 @@ def _check_dataset(dataset: Path) -> None:
         raise OutputError(f"{dataset} is not a dataset built by appends (it has no _delta_log); it is left alone",
                           hint="append into a new or empty directory (the first append creates the dataset), "
                                "e.g. procmine import ALL_EXPORTS -o log/ --append")
+
+
+def _distinct_exports(sheets: list[SheetReport]) -> None:
+    """A row's export is known by its file name and sheet: two exports of one name in
+    one append (inbox/03-05/明细.xlsx, inbox/03-06/明细.xlsx) could not be told apart."""
+    seen: set = set()
+    for s in sheets:
+        if (s.file, s.sheet) in seen:
+            where = s.file + (f" [{s.sheet}]" if s.sheet else "")
+            raise UsageError(f"two of the exports are named {where}: an append tells a row's export by its file "
+                             "name, so these could not be told apart",
+                             hint=f"append them one at a time, oldest first (for f in inbox/*/{s.file}; do procmine "
+                                  "import \"$f\" -o log/ --append; done), or give them distinct names")
+        seen.add((s.file, s.sheet))
 
 
 def _export_order(sheets: list[SheetReport], latest_known: int):

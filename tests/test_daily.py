@@ -169,6 +169,30 @@ def test_append_refuses_a_folder_that_is_not_an_appended_dataset(tmp_path, days)
     assert [p.name for p in other.iterdir()] == ["notes.txt"]
 
 
+def test_two_exports_of_one_name_in_one_append_are_refused(tmp_path):
+    # the platform names every day's export alike: in one append their rows could not be told apart
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    one = export(tmp_path / "a" / "明细.xlsx", DAY1, "2024-03-06 07:00")
+    two = export(tmp_path / "b" / "明细.xlsx", DAY2, "2024-03-07 07:00")
+    with pytest.raises(procmine.UsageError, match="one at a time"):
+        append_export([one, two], tmp_path / "log")
+    assert not (tmp_path / "log").exists()
+    append_export([one], tmp_path / "log")
+    r = append_export([two], tmp_path / "log")  # one at a time: as day 1 then day 2
+    assert (r.new, r.updated, r.present) == (1, 1, 6)
+
+
+def test_read_log_versions_only_for_an_appended_dataset(tmp_path, days):
+    p = procmine.write_log(procmine.read_export([days["d1"]]).log, tmp_path / "log.parquet")
+    with pytest.raises(procmine.UsageError):
+        procmine.read_log(p, version=0)
+    ds = tmp_path / "log"
+    append_export([days["d1"]], ds)
+    with pytest.raises(procmine.InputError, match="no version 5"):
+        procmine.read_log(ds, version=5)
+
+
 def test_an_interrupted_append_leaves_the_dataset_as_before(tmp_path, days):
     ds = tmp_path / "log"
     append_export([days["d1"]], ds)
