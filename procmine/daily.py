@@ -323,6 +323,12 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     attrs = [c for c in dict.fromkeys([*attribute_columns(stored), *attribute_columns(new)])
              if not c.startswith(INTERNAL_PREFIX) and c not in ("_ord", "_row")]
     cols = public + attrs + list(SOURCE)
+    if stored.empty and not new[KEY].duplicated().any() and (new.groupby("case_id")["_ord"].nunique() <= 1).all():
+        # every step new, each case from one export (a first append, or new cases only): nothing to merge
+        final = new.drop(columns=["_ord", "_row"]).assign(**{CASE_TIME: new[TIME], CASE_APPEND: new[APPEND]})
+        final = final.sort_values(KEY, kind="stable")[cols + list(INTERNAL)].reset_index(drop=True)
+        return (final, pd.Series(np.full(len(new), "new")), np.ones(len(final), dtype=bool),
+                int(final["case_id"].nunique()), 0)
     s = stored.assign(_new=False, _ord=-1, _row=-1)
     n = new.assign(_new=True)
     n[CASE_TIME] = n[TIME]
