@@ -59,7 +59,7 @@ CASE_APPEND = f"{INTERNAL_PREFIX}case_append"
 INTERNAL = (KEY, TIME, APPEND, CASE_TIME, CASE_APPEND)
 RECORD = "procmine_append"  # the commit's custom metadata key holding the append's record
 UNKNOWN = np.iinfo(np.int64).min
-FILE_BYTES = 16 << 20  # target size of the dataset's Parquet files
+FILE_BYTES = 8 << 20  # target size of the dataset's Parquet files (≈ 200k events): what an append rewrites
 _EXPORT_TIME = re.compile(r"导出(?:时间|日期)\s*[:：]?\s*([0-9０-９][0-9０-９年月日/\-.:： ]{5,}[0-9０-９日])")
 
 
@@ -399,10 +399,14 @@ def _arrow(frame: pd.DataFrame):
 def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
     """One atomic commit: create the table, merge the changed rows by step key,
     or (nothing changed) record the append in an empty commit."""
-    from deltalake import CommitProperties, write_deltalake
+    from deltalake import CommitProperties, WriterProperties, write_deltalake
     from deltalake.exceptions import CommitFailedError, DeltaError
 
+    from .eventlog import ROW_GROUP_ROWS
+
     props = CommitProperties(custom_metadata={RECORD: json.dumps(record, ensure_ascii=False)})
+    # zstd and row groups as procmine's other logs (DuckDB reads a file one row group per thread)
+    writer = WriterProperties(compression="ZSTD", max_row_group_size=ROW_GROUP_ROWS)
     data = _arrow(rows)
     try:
         if table is None:
@@ -410,7 +414,7 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
             # files of bounded size, in step-key (case) order: an append rewrites only the files whose
             # key ranges hold the cases it touches (the others are skipped by their statistics)
             write_deltalake(str(dataset), data, mode="error", commit_properties=props, target_file_size=FILE_BYTES,
-                            configuration={"delta.targetFileSize": str(FILE_BYTES)})
+                            configuration={"delta.targetFileSize": str(FILE_BYTES)}, writer_properties=writer)
         elif len(rows) == 0:
             import pyarrow as pa
 
@@ -418,7 +422,7 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
                             commit_properties=props)
         else:
             (table.merge(data, predicate=f"t.{KEY} = s.{KEY}", source_alias="s", target_alias="t",
-                         merge_schema=True, commit_properties=props)
+                         merge_schema=True, commit_properties=props, writer_properties=writer)
              .when_matched_update_all().when_not_matched_insert_all().execute())
     except CommitFailedError as exc:
         raise OutputError(f"the append to {dataset} was not committed: {str(exc).splitlines()[0]}",
