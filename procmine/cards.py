@@ -129,7 +129,7 @@ def _write(store: Path, rows: pd.DataFrame, day: str) -> None:
             write_deltalake(str(store), table, mode="overwrite", predicate=f"as_of = '{day}'")
     except (DeltaError, OSError) as exc:
         raise OutputError(f"cannot record the cards of {day} in {store}: {str(exc).splitlines()[0]}",
-                          hint="give a folder you can write to (--cards DIR), or run with --no-record") from None
+                          hint="give a folder you can write to: procmine monitor LOG --cards DIR") from None
 
 
 @dataclass
