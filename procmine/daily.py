@@ -56,7 +56,8 @@ TIME = f"{INTERNAL_PREFIX}exported"       # when the export its values came from
 APPEND = f"{INTERNAL_PREFIX}append"       # the version of the append that brought them
 CASE_TIME = f"{INTERNAL_PREFIX}case_exported"
 CASE_APPEND = f"{INTERNAL_PREFIX}case_append"
-INTERNAL = (KEY, TIME, APPEND, CASE_TIME, CASE_APPEND)
+MONTH = f"{INTERNAL_PREFIX}month"         # the month of the case's first step when first seen: the partition
+INTERNAL = (KEY, TIME, APPEND, CASE_TIME, CASE_APPEND, MONTH)
 RECORD = "procmine_append"  # the commit's custom metadata key holding the append's record
 UNKNOWN = np.iinfo(np.int64).min
 FILE_BYTES = 8 << 20  # target size of the dataset's Parquet files (≈ 200k events): what an append rewrites
@@ -295,12 +296,15 @@ def _stored(table, cases) -> pd.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("wanted", pa.table({"c": pa.array(pd.Series(cases).astype(str).tolist(), pa.string())}))
-        data = con.sql(f"SELECT * FROM read_parquet({files!r}, union_by_name = true) "
-                       "WHERE case_id IN (SELECT c FROM wanted)").to_arrow_table()
+        data = con.sql(f"SELECT * FROM read_parquet({files!r}, union_by_name = true, hive_partitioning = false, "
+                       "filename = '__pm_file') WHERE case_id IN (SELECT c FROM wanted)").to_arrow_table()
     finally:
         con.close()
     data = data.cast(plain_schema([data.schema]))
-    return conform_columns(data.to_pandas(types_mapper=_types_mapper))
+    frame = data.to_pandas(types_mapper=_types_mapper)
+    # the partition value is in the file's path, not in the file
+    frame[MONTH] = frame.pop("__pm_file").astype("string").str.extract(f"{MONTH}=([^/]+)/", expand=False)
+    return conform_columns(frame)
 
 
 def _hash(frame: pd.DataFrame, cols: list[str]) -> np.ndarray:
@@ -326,6 +330,7 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     if stored.empty and not new[KEY].duplicated().any() and (new.groupby("case_id")["_ord"].nunique() <= 1).all():
         # every step new, each case from one export (a first append, or new cases only): nothing to merge
         final = new.drop(columns=["_ord", "_row"]).assign(**{CASE_TIME: new[TIME], CASE_APPEND: new[APPEND]})
+        final[MONTH] = _first_month(final, {})
         final = final.sort_values(KEY, kind="stable")[cols + list(INTERNAL)].reset_index(drop=True)
         return (final, pd.Series(np.full(len(new), "new")), np.ones(len(final), dtype=bool),
                 int(final["case_id"].nunique()), 0)
@@ -363,6 +368,7 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     final[CASE_TIME] = win["_t"].reindex(idx).to_numpy().astype("int64")
     final[CASE_APPEND] = win["_a"].reindex(idx).to_numpy().astype("int64")
     final = conform_columns(final)
+    final[MONTH] = _first_month(final, s.groupby("case_id")[MONTH].first().to_dict() if len(s) else {})
     final = final[cols + list(INTERNAL)].reset_index(drop=True)
     # which final rows differ from what the dataset holds (a row whose values are the same is not
     # rewritten: it keeps the precedence it had, and a case's precedence is the highest of its rows)
@@ -380,6 +386,17 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     cases_new = len(touched - stored_cases)
     cases_updated = len(touched & stored_cases)
     return final, pd.Series(status[is_new]), changed, cases_new, cases_updated
+
+
+def _first_month(rows: pd.DataFrame, known: dict) -> pd.Series:
+    """Each row's partition: its case's month as stored, else the month (Shanghai) of the
+    case's first step among ``rows``. Kept for good once stored: a case never moves."""
+    first = rows["start_time"].fillna(rows["end_time"]).groupby(rows["case_id"]).transform("min")
+    month = first.dt.tz_convert(TZ).dt.strftime("%Y-%m").astype("string").fillna("unknown")
+    if known:
+        kept = rows["case_id"].map(known).astype("string")
+        month = kept.fillna(month)
+    return month
 
 
 def _arrow(frame: pd.DataFrame):
@@ -411,18 +428,22 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
     try:
         if table is None:
             dataset.mkdir(parents=True, exist_ok=True)
-            # files of bounded size, in step-key (case) order: an append rewrites only the files whose
-            # key ranges hold the cases it touches (the others are skipped by their statistics)
+            # partitioned by the month of each case's first step (the cases a day's export touches are
+            # mostly recent ones), files of bounded size: an append rewrites only the touched months
             write_deltalake(str(dataset), data, mode="error", commit_properties=props, target_file_size=FILE_BYTES,
-                            configuration={"delta.targetFileSize": str(FILE_BYTES)}, writer_properties=writer)
+                            partition_by=[MONTH], configuration={"delta.targetFileSize": str(FILE_BYTES)},
+                            writer_properties=writer)
         elif len(rows) == 0:
             import pyarrow as pa
 
             write_deltalake(table, pa.schema(table.schema().to_arrow()).empty_table(), mode="append",
                             commit_properties=props)
         else:
-            (table.merge(data, predicate=f"t.{KEY} = s.{KEY}", source_alias="s", target_alias="t",
-                         merge_schema=True, commit_properties=props, writer_properties=writer)
+            # the month first: only the partitions of the touched cases are read and rewritten
+            (table.merge(data, predicate=f"t.{MONTH} = s.{MONTH} AND t.{KEY} = s.{KEY}", source_alias="s",
+                         target_alias="t",
+                         merge_schema=True, commit_properties=props, writer_properties=writer,
+                         streamed_exec=False)  # a source in memory: its months prune the target before the scan
              .when_matched_update_all().when_not_matched_insert_all().execute())
     except CommitFailedError as exc:
         raise OutputError(f"the append to {dataset} was not committed: {str(exc).splitlines()[0]}",

@@ -444,7 +444,7 @@ class SparkEngine:
             if not is_remote(p):
                 files = parquet_files(p)  # a clear error for a missing local path
                 if is_delta(p):  # a Delta table: its current files, never every file in the folder
-                    p = files
+                    base, p = p, files
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -453,7 +453,7 @@ class SparkEngine:
             p = os.path.join(self._tmp.name, "log.parquet")
             table = pa.Table.from_pandas(source, preserve_index=False)
             pq.write_table(table, p)
-        df = (self.spark.read.option("recursiveFileLookup", "true").parquet(*p) if isinstance(p, list)
+        df = (self.spark.read.option("basePath", base).parquet(*p) if isinstance(p, list)  # its folders: partitions
               else self.spark.read.option("recursiveFileLookup", "true").parquet(p))
         df = df.selectExpr("*", "_metadata.file_path AS __f", "_metadata.row_index AS __r")
         # the order key, as the embedded engine makes it: the file's place among the files
