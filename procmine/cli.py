@@ -155,7 +155,8 @@ def _engine_input(log: str, engine, no_mask: bool):
 
 @cli.command("cases")
 @click.argument("log", metavar="LOG")  # a path, or a URL the Spark engine reads (hdfs://, s3a://)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="cases.csv, cases.parquet, or a folder (a Parquet dataset written batch by batch)")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
@@ -163,6 +164,10 @@ def _engine_input(log: str, engine, no_mask: bool):
 def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
     data, masker = _engine_input(log, engine, no_mask)
+    if output.suffix.lower() in ("", ".parquet", ".pq"):  # straight from the engine, batch by batch
+        metrics.write_cases(data, output, rules, as_of=as_of, engine=engine, mask=masker)
+        click.echo(f"case table written: {output}")
+        return
     table = masker.frame(metrics.case_metrics(data, rules, as_of=as_of, engine=engine))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))

@@ -37,18 +37,20 @@ Per case (:func:`case_metrics`)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from .eventlog import conform_columns, in_order
 from .rules import Rules, load_rules
-from .engine.workcal import calendar_table
+from .engine.workcal import calendar_table, month_due_table
 from .workdays import WorkCalendar
 
 TZ = "Asia/Shanghai"
 TRIP_EVIDENCE_KINDS = ("intake", "pickup", "correction", "remote_delivery")
-OUTCOMES = ("即办", "提前", "按时", "超期", "办结", "在办", "超期在办", "未受理", "撤回")
+OUTCOMES = ("即办", "提前", "按时", "超期", "办结", "在办", "超期在办", "未受理", "撤回", "作废", "退回", "转报",
+            "计时不明", "状态不明")
 ON_TIME = ("即办", "提前", "按时")
 
 
@@ -81,6 +83,19 @@ def _us_to_time(values) -> pd.Series:
 
 
 _UTC8_NS = 8 * 3600 * 10**9
+
+
+def _day_to_date(values) -> pd.Series:
+    """Day numbers (days since 1970-01-01, the engine's calendar days) → dates (naive, midnight)."""
+    days = pd.array(pd.Series(values).to_numpy(), dtype="Int64") if not isinstance(values, pd.Series) \
+        else pd.array(values, dtype="Int64")
+    return pd.Series(pd.to_datetime(pd.Series(days, dtype="Float64").astype(float), unit="D"))
+
+
+def _name_lists(values: pd.Series) -> pd.Series:
+    """A list column from the engine → Python lists of names (empty when none)."""
+    return pd.Series([[] if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else list(v)
+                      for v in values], dtype=object)
 
 
 def _time_to_us(ts: pd.Series) -> pd.Series:
@@ -121,11 +136,24 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     as_of = _as_of(as_of if as_of is not None else rules.as_of, hi)
     as_local = as_of.tz_convert(TZ).tz_localize(None)
     bounds = [pd.Timestamp(as_local)]
-    for k in ("lo", "hi", "due_hi"):
+    for k in ("lo", "hi", "due_hi", "rate_lo", "rate_hi"):
         if pd.notna(span[k]):
             bounds.append(pd.Timestamp(int(span[k]), unit="us"))
     lo, hi_day = min(bounds), max(bounds)
-    eng.register("calendar", calendar_table(calendar, lo, hi_day))
+    # limits in calendar months or days end after the log: the calendar reaches past the
+    # latest such last day (plus room for pauses and 延期); years the installed calendar
+    # does not know yet, after the log's own, count Monday–Friday (said in the notes)
+    lim = eng.fetch("SELECT DISTINCT m FROM (SELECT sla_months AS m FROM ev UNION ALL "
+                    "SELECT statutory_months FROM ev) t WHERE m IS NOT NULL")
+    days = eng.fetch("SELECT max(greatest(coalesce(sla_calendar_days, 0), coalesce(statutory_calendar_days, 0))) "
+                     "AS n FROM ev").iloc[0]["n"]
+    months = sorted({float(x) for x in lim["m"] if float(x) == int(x) and 0 <= x <= 1200})
+    reach = int((max(months) if months else 0) * 31 + (float(days) if pd.notna(days) else 0))
+    cal_hi = hi_day + pd.Timedelta(days=reach + 400) if reach else hi_day
+    table = _calendar_beyond(calendar, lo, hi_day, cal_hi)
+    eng.register("calendar", table)
+    lo_d, hi_d = int(table["d"].iloc[0]), int((hi_day.normalize() - pd.Timestamp("1970-01-01")).days)
+    eng.register("month_due", month_due_table(table, [int(m) for m in months], lo_d, hi_d))
     names = eng.fetch("SELECT DISTINCT name FROM (SELECT unnest(materials) AS name FROM ev) t WHERE name IS NOT NULL")
     uniq = [str(x) for x in names["name"]]
     eng.register("catalogue", pd.DataFrame({"name": pd.Series(uniq, dtype=object),
@@ -135,6 +163,26 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     eng.register("svc_sla", pd.DataFrame({"service": pd.Series(list(sla), dtype=object),
                                           "days": pd.Series([float(x) for x in sla.values()], dtype=float)}))
     return as_of, int(span["n"])
+
+
+def _calendar_beyond(calendar: WorkCalendar, lo: pd.Timestamp, hi: pd.Timestamp, reach: pd.Timestamp) -> pd.DataFrame:
+    """The calendar table from ``lo`` to ``reach``: the log's own span (``lo``..``hi``) by
+    the rules' calendar; the days after it that only a limit's last day needs, in years
+    the installed chinesecalendar does not know yet, Monday–Friday (with a note)."""
+    from .errors import CalendarError
+
+    if reach <= hi:
+        return calendar_table(calendar, lo, hi)
+    try:
+        return calendar_table(calendar, lo, reach)
+    except CalendarError:
+        calendar_table(calendar, lo, hi)  # the log's own years must be known: raises as before
+        import dataclasses
+
+        loose = dataclasses.replace(calendar, unknown_years="weekdays", fallback_years=set(), _flags={})
+        table = calendar_table(loose, lo, reach)
+        calendar.fallback_years.update(loose.fallback_years)
+        return table
 
 
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None,
@@ -286,6 +334,8 @@ class Measured:
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
+    # where the clock went: service, department, late (超期/超期在办), cases, working_days
+    department_time: pd.DataFrame | None = None
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
@@ -340,6 +390,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch("SELECT * FROM svc_vocab")
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
+        dept_time = eng.fetch("SELECT * FROM dept_time ORDER BY service, department, late")
         reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
@@ -365,7 +416,34 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     n_fallback = int(raw["fallback_accept"].fillna(False).astype(bool).sum())
     if n_fallback:
         notes.append(note("note.fallback_accept", n=n_fallback))
-    cases = pd.DataFrame({
+    cases = _cases_frame(raw)
+    if hand is not None:
+        hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
+                             "activity": hand["activity"].astype("string"),
+                             "department": hand["department"].astype("string"),
+                             "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
+    trips_known = pd.Series(known["known"].astype(bool).to_numpy(), index=known["service"].astype(str).to_numpy())
+    unparsed = (cases[cases["limit_text"].notna()].groupby(["service", "limit_text"]).size()
+                .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
+    if calendar.note:
+        notes.append(calendar.note)
+
+    def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
+        return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
+
+    dept_time = pd.DataFrame({"service": dept_time["service"].astype("string"),
+                              "department": dept_time["department"].astype("string"),
+                              "late": dept_time["late"].fillna(False).astype(bool),
+                              "cases": dept_time["cases"].astype("int64"),
+                              "working_days": dept_time["working_days"].astype(float)})
+    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
+                    aggregates=aggregates, events_loader=None if events and documents else loader,
+                    department_time=dept_time)
+
+
+def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """The engine's ``cases`` table (or a batch of it) as the per-case frame."""
+    return pd.DataFrame({
         "case_id": raw["case_id"].astype("string"),
         "service": raw["service"].astype("string"),
         "events": raw["events"].astype("int64"),
@@ -386,23 +464,98 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "waiting_hours": raw["waiting_hours"].astype(float), "waiting_work_hours": raw["waiting_work_hours"].astype(float),
         "service_hours": raw["service_hours"].astype(float), "service_work_hours": raw["service_work_hours"].astype(float),
         "case_start": _us_to_time(raw["case_start_us"]), "case_end": _us_to_time(raw["case_end_us"]),
+        # the case model's other facts (see ``procmine.engine.definitions``)
+        "receive_time": _us_to_time(raw["receive_us"]), "status_text": raw["status_text"].astype("string"),
+        "awaiting_delivery": raw["awaiting_delivery"].fillna(False).astype(bool),
+        "sla_months": raw["sla_months"].astype("Float64"),
+        "statutory_calendar_days": raw["statutory_calendar_days"].astype("Float64"),
+        "statutory_months": raw["statutory_months"].astype("Float64"),
+        "extension_days": raw["extension_days"].astype("Float64"),
+        "promise_kind": raw["promise_kind"].astype("string"), "statutory_kind": raw["statutory_kind"].astype("string"),
+        "promise_due": _day_to_date(raw["promise_due_d"]), "statutory_due": _day_to_date(raw["statutory_due_d"]),
+        "over_promise": raw["over_promise"].astype("boolean"), "over_statute": raw["over_statute"].astype("boolean"),
+        "statutory_days_left": raw["statutory_days_left"].astype(float),
+        "days_over": raw["days_over"].astype(float),
+        "intake_visits": raw["intake_visits"].astype("Int64"), "correction_visits": raw["correction_visits"].astype("Int64"),
+        "pickup_visits": raw["pickup_visits"].astype("Int64"),
+        "correction_requested": raw["correction_requested"].fillna(False).astype(bool),
+        "correction_notices": raw["correction_notices"].fillna(0).astype("int64"),
+        "online": raw["online"].fillna(False).astype(bool),
+        "accept_inferred": raw["fallback_accept"].fillna(False).astype(bool),
+        "pause_unclosed": raw["pause_unclosed"].fillna(False).astype(bool),
+        "deciding_department": raw["deciding_department"].astype("string"),
+        "holding_department": raw["holding_department"].astype("string"),
+        "departments_took_part": _name_lists(raw["departments_took_part"]),
+        "rating_text": raw["rating_text"].astype("string"), "rating_level": raw["rating_level"].astype("Float64"),
+        "ratings_given": raw["ratings_given"].fillna(0).astype("int64"),
+        "rated_bad": raw["rated_bad"].fillna(False).astype(bool), "rated_good": raw["rated_good"].fillna(False).astype(bool), "rectified": raw["rectified"].fillna(False).astype(bool),
+        "rectify_days": raw["rectify_days"].astype("Float64"), "days_since_rating": raw["days_since_rating"].astype("Float64"),
     })
-    if hand is not None:
-        hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
-                             "activity": hand["activity"].astype("string"),
-                             "department": hand["department"].astype("string"),
-                             "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
-    trips_known = pd.Series(known["known"].astype(bool).to_numpy(), index=known["service"].astype(str).to_numpy())
-    unparsed = (cases[cases["limit_text"].notna()].groupby(["service", "limit_text"]).size()
-                .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
-    if calendar.note:
-        notes.append(calendar.note)
 
-    def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
-        return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 
-    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
-                    aggregates=aggregates, events_loader=None if events and documents else loader)
+def write_cases(log, path, rules: Rules | str | None = None, *, as_of=None, engine=None, mask=None) -> Path:
+    """Write the case table of ``log`` as Parquet at ``path`` — a dataset folder of
+    part files (no suffix) or one ``.parquet`` file — batch by batch from the engine,
+    so that it is never held whole in memory (nor collected whole to a Spark driver);
+    ``mask``: a :class:`procmine.privacy.Masker` applied to each batch. The folder or
+    file appears whole or not at all (written beside, then renamed)."""
+    import shutil
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .engine.runner import open_engine
+    from .eventlog import write_atomic
+
+    rules = load_rules(rules)
+    calendar = rules.calendar()
+    if isinstance(log, pd.DataFrame):
+        log = conform_columns(log)
+    path = Path(path)
+    single = path.suffix.lower() in (".parquet", ".pq")
+    with open_engine(engine) as eng:
+        as_of, n_events = _prepare(eng, log, rules, calendar, as_of)
+        _run(eng, rules, calendar, as_of, events=n_events)
+
+        def parts():
+            schema = None
+            for raw in eng.batches("SELECT * FROM cases ORDER BY c"):
+                frame = _cases_frame(raw.reset_index(drop=True))
+                if mask is not None:
+                    frame = mask.frame(frame)
+                table = pa.Table.from_pandas(frame, preserve_index=False, schema=schema)
+                schema = schema or table.schema
+                yield table
+
+        if single:
+            def write_one(tmp):
+                writer = None
+                try:
+                    for table in parts():
+                        writer = writer or pq.ParquetWriter(tmp, table.schema)
+                        writer.write_table(table)
+                finally:
+                    if writer is not None:
+                        writer.close()
+            return write_atomic(path, write_one)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            for i, table in enumerate(parts()):
+                pq.write_table(table, tmp / f"part-{i:05d}.parquet")
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
@@ -455,9 +608,17 @@ def service_rates(cases: pd.DataFrame) -> dict:
     both = cases[cases["sla_days"].notna() & cases["statutory_days"].notna()]
     stat_sum = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
     limited = cases[cases["sla_days"].notna()]
+    complete = cases["correction_requested"].eq(False) if "correction_requested" in cases else None
     return {
         "zero_trip_rate": rate(v.eq(0).where(v.notna())),                # 跑零次率
         "at_most_once_rate": rate(v.le(1).where(v.notna())),             # 最多跑一次率
+        # the strict promise assumes complete materials: the same rate among cases without a 补正
+        "at_most_once_rate_complete": (rate(v[complete.to_numpy()].le(1).where(v[complete.to_numpy()].notna()))
+                                       if complete is not None else None),
+        "trips_unknown": int(v.isna().sum()),                            # cases whose trips cannot be counted
+        "statutory_breaches": (int(cases["over_statute"].fillna(False).astype(bool).sum())
+                               if "over_statute" in cases else 0),       # 超过法定时限 (the legal breach)
+        "clock_unknown": int(cases["outcome"].isin(["计时不明", "状态不明"]).sum()),
         "average_visits": float(v.mean()) if v.notna().any() else None,  # 平均跑动次数
         "closed_accepted": int(len(closed)),
         "on_time_rate": rate(closed["outcome"].isin(ON_TIME)) if len(closed) else None,   # 按时办结率
