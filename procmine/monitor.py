@@ -266,15 +266,15 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
     reasons.update(why)
     out["reasons"] = pd.DataFrame([{"indicator": k, "reason": v} for k, v in sorted(why.items())])
     if trend == "month":
-        out["month"] = monthly(cases, m, rated)
+        out["month"] = monthly(cases, m, rated, channel_known)
         out["basis"] = pd.DataFrame([{"indicator": k, "month": MONTH_BASIS[k]} for k in MONTH_BASIS])
     return out
 
 
 MONTH_BASIS = {  # which month a case is counted in, per indicator of the trend
-    "on_time_rate": "办结月；在办超期的办件计入其超期之月（超期办件）",
-    "early_rate": "办结月；分母含在办超期的办件",
-    "overdue_rate": "办结月；在办超期的办件计入其超期之月（超期办件）",
+    "on_time_rate": "办结月；在办且已超期的办件计入其期满次日所在月（作超期计）",
+    "early_rate": "办结月；分母含在办且已超期的办件",
+    "overdue_rate": "办结月；在办且已超期的办件计入其期满次日所在月（作超期计）",
     "good_rating_rate": "办结月（已评价的已办结办件）",
     "bad_rectified_rate": "办结月（差评的已办结办件）",
     "zero_trip_rate": "受理月（无受理时间时取申请月）",
@@ -294,36 +294,27 @@ def _month(ts: pd.Series) -> pd.Series:
     return out.astype(object).where(t.notna(), None)
 
 
-def _late_since(cases: pd.DataFrame, m: Measured) -> pd.Series:
-    """For open cases past their limit: the day the limit passed, counted back from the as-of
-    day over working days (the clock is ``sla_days - days_left`` there, one more each working
-    day; a pause in between would put the day a little early)."""
-    over = np.ceil(-cases["days_left"].astype(float).to_numpy())
-    out = pd.Series(pd.NaT, index=cases.index, dtype="datetime64[ns]")
-    if not len(cases):
-        return out
-    as_of = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").tz_localize(None).normalize()
-    start = pd.to_datetime(cases["accept_time"]).min()
-    start = (start.tz_convert("Asia/Shanghai").tz_localize(None) if start.tzinfo else start).normalize()
-    days = pd.date_range(min(start, as_of), as_of, freq="D")
-    work = days[m.calendar.workday_flags(days)][::-1]  # as-of day first
-    for i, k in zip(cases.index, over):
-        if np.isfinite(k) and 1 <= k <= len(work):
-            out.loc[i] = work[int(k) - 1]
-    return out
+def _late_since(cases: pd.DataFrame) -> pd.Series:
+    """For open cases past their limit: the day they became late, the day after the last
+    day of the limit (the case table's ``promise_due``, else ``statutory_due``)."""
+    due = cases["promise_due"] if "promise_due" in cases else pd.Series(pd.NaT, index=cases.index)
+    if "statutory_due" in cases:
+        due = due.fillna(cases["statutory_due"])
+    return pd.to_datetime(due) + pd.Timedelta(days=1)
 
 
-def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None) -> pd.DataFrame:
+def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channel_known: bool = True) -> pd.DataFrame:
     """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
     decided cases count, beside the cases decided in it, the cases still open at the as-of
     date whose limit passed in it, as late; a month is ``provisional`` while cases accepted
-    in it are still open (or it is the as-of month itself): its numbers can still change."""
+    in it are still open (or it is the as-of month itself): its numbers can still change.
+    Every per-case fact (outcome, due day, trips) is the case table's."""
     as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
     closed = cases[cases["outcome"].isin(["即办", "提前", "按时", "超期"])]
     open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
     late_open = open_[open_["outcome"] == "超期在办"]
     done_month = _month(closed["finish_time"])
-    late_month = _month(_late_since(late_open, m))
+    late_month = _month(_late_since(late_open))
     intake_month = _month(cases["accept_time"].fillna(cases["apply_time"]))
     v = cases["visits"].astype("Float64")
     months = sorted({*done_month.dropna(), *late_month.dropna(), *intake_month.dropna()})
@@ -348,7 +339,8 @@ def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None) -> pd.
                "zero_trip_rate": rate(iv.eq(0).where(iv.notna())),
                "at_most_once_rate": rate(iv.le(1).where(iv.notna())),
                "average_visits": float(iv.mean()) if iv.notna().any() else None,
-               "fully_online_rate": float(intake["fully_online"].mean()) if iv.notna().any() else None,
+               "fully_online_rate": (float(intake["fully_online"].dropna().astype(bool).mean())
+                                     if channel_known and intake["fully_online"].notna().any() else None),
                "instant_share": rate(limited["sla_days"].astype(float) == 0) if len(limited) else None,
                "compression_ratio": (stat - float(both["sla_days"].astype(float).sum())) / stat if stat > 0 else None,
                "good_rating_rate": None, "bad_rectified_rate": None}

@@ -23,9 +23,9 @@ def case(cid, accepted, decided=None):
 
 # limit 5 working days; as of Fri 2024-05-31.
 # March: M1 accepted Mon 03-04, decided Wed 03-06 (2 days: on time).
-#   M2, M3, M4 accepted 03-04, 03-05, 03-06, still open: their 6th working day (limit passed) is
-#   03-12, 03-13, 03-14 → late in March. P3 accepted Wed 03-27, still open: 03-28, 03-29, 04-01, 04-02,
-#   04-03 (5), then 04-04..06 holiday, Sun 04-07 (6) → late from 04-07, in April.
+#   M2, M3, M4 accepted 03-04, 03-05, 03-06, still open: the 5th working day after (the limit's last day)
+#   is 03-11, 03-12, 03-13 → late from 03-12, 03-13, 03-14, in March. P3 accepted Wed 03-27, still open:
+#   03-28, 03-29, 04-01, 04-02, 04-03 (5th) → late from 04-04 (a holiday: the limit has passed), in April.
 # April: P1 accepted Mon 04-01, decided 04-02 (on time); P2 accepted 04-01, decided Mon 04-15:
 #   04-02, 04-03, 04-07, 04-08, 04-09, 04-10, 04-11, 04-12, 04-15 = 9 days > 5 → 超期.
 ROWS = (case("M1", "2024-03-04", "2024-03-06") + case("M2", "2024-03-04") + case("M3", "2024-03-05")
@@ -41,7 +41,7 @@ def test_a_month_with_many_open_overdue_cases_is_not_shown_faster():
     # March: 1 decided on time + 3 open and late there → 1/4 on time, 3/4 late (decided alone: 100%)
     assert (mar["decided"], mar["open_late"]) == (1, 3)
     assert mar["on_time_rate"] == pytest.approx(1 / 4) and mar["overdue_rate"] == pytest.approx(3 / 4)
-    # April: P1 on time, P2 late, P3 (accepted in March) late since 04-07 → 1/3 on time
+    # April: P1 on time, P2 late, P3 (accepted in March) late since 04-04 → 1/3 on time
     assert (apr["decided"], apr["open_late"]) == (2, 1)
     assert apr["on_time_rate"] == pytest.approx(1 / 3) and apr["overdue_rate"] == pytest.approx(2 / 3)
     assert mar["on_time_rate"] < apr["on_time_rate"]
@@ -57,8 +57,8 @@ def test_the_day_an_open_case_became_late():
     from procmine.monitor import _late_since
     m = measure(mklog(ROWS), as_of="2024-05-31")
     late = m.cases[m.cases["outcome"] == "超期在办"].set_index("case_id")
-    days = _late_since(late, m).dt.strftime("%Y-%m-%d").to_dict()
-    assert days == {"M2": "2024-03-12", "M3": "2024-03-13", "M4": "2024-03-14", "P3": "2024-04-07"}
+    days = _late_since(late).dt.strftime("%Y-%m-%d").to_dict()
+    assert days == {"M2": "2024-03-12", "M3": "2024-03-13", "M4": "2024-03-14", "P3": "2024-04-04"}
 
 
 def test_the_as_of_month_is_provisional():
