@@ -386,13 +386,15 @@ def compare_cmd(logs, split_date, output, rules) -> None:
     if split_date:
         if len(logs) != 1:
             raise UsageError("--split-date takes one LOG")
-        before, after = compare_mod.split_by_date(eventlog.read_log(logs[0]), split_date)
+        log = eventlog.read_log(logs[0])
+        masker = Masker.for_log(log)
+        result = masker.data(compare_mod.compare_split(log, split_date, rules))
     elif len(logs) == 2:
         before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
+        masker = Masker.for_log(before).learn(after)
+        result = masker.data(compare_mod.compare(before, after, rules))
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    masker = Masker.for_log(before).learn(after)
-    result = masker.data(compare_mod.compare(before, after, rules))
     if output:
         _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))

@@ -439,3 +439,35 @@ def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeyp
     assert len(back) == 40 and set(back["outcome"]) == {"提前"} and set(back["clock_days"]) == {2}
     one = write_cases(log, tmp_path / "cases.parquet")
     assert pd.read_parquet(one)["case_id"].tolist() == back["case_id"].tolist()
+
+
+def test_a_decision_step_not_yet_ended_leaves_the_case_open():
+    # A daily export: 审批 started Wed 6 Mar, no end yet → still open (clock as of Fri 8 Mar:
+    # (4, 8] = 4 working days of 5). The next export has its end Thu 7 Mar → decided, 3 days.
+    lim = {"sla": 5}
+    first = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+             ("A", "审批", "2024-03-06 09:00", None, lim)]
+    later = [first[0], ("A", "审批", "2024-03-06 09:00", "2024-03-07 16:00", lim)]
+    a = one(first, as_of="2024-03-08")
+    assert (a["status"], a["outcome"], a["clock_days"]) == ("在办", "在办", 4)
+    b = one(later, as_of="2024-03-08")
+    assert (b["status"], b["outcome"], b["clock_days"]) == ("办结", "提前", 3)
+
+
+def test_compare_split_gives_the_full_audits_numbers():
+    # Cases accepted in March vs April; split from one measurement or measured apart, the same
+    # table (a case's row depends on its own events alone). March: 2, 3 working days; April: 1, 1.
+    from procmine.compare import compare, compare_split, split_by_date
+
+    rows = []
+    for case, acc, fin in (("M1", "2024-03-04", "2024-03-06"), ("M2", "2024-03-04", "2024-03-07"),
+                           ("A1", "2024-04-08", "2024-04-09"), ("A2", "2024-04-15", "2024-04-16")):
+        rows += [(case, "受理", f"{acc} 09:00", f"{acc} 09:30", {"sla": 5}),
+                 (case, "办结", f"{fin} 09:00", f"{fin} 09:30", {"sla": 5})]
+    log = mklog(rows)
+    one = compare_split(log, "2024-04-01").table
+    b, a = split_by_date(log, "2024-04-01")
+    apart = compare(b, a).table
+    pd.testing.assert_frame_equal(one, apart)
+    clock = one[one["metric"] == "中位办理工作日（受理至办结）"].iloc[0]
+    assert clock["before"] == pytest.approx(2.5) and clock["after"] == pytest.approx(1.0)

@@ -333,10 +333,14 @@ SELECT f.c,
        min(f.en_us) FILTER (WHERE v.accept_step) AS step_accept,
        min(f.en_us) FILTER (WHERE v.receive_step) AS step_receive,
        min(f.ts_us) FILTER (WHERE v.apply_step) AS step_apply,
-       max(f.en_us) FILTER (WHERE v.finish_step) AS step_finish,
-       max(f.en_us) FILTER (WHERE v.deliver_step) AS step_deliver,
+       -- a decision step counts once it has ended; in a case whose steps have no end times at
+       -- all (a log of single timestamps), once it is there
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.finish_step)
+            ELSE max(f.en_us) FILTER (WHERE v.finish_step) END AS step_finish,
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.deliver_step)
+            ELSE max(f.en_us) FILTER (WHERE v.deliver_step) END AS step_deliver,
        max(f.en_us) FILTER (WHERE NOT coalesce(v.deliver_step, false)) AS last_work,
-       coalesce(bool_or(v.deliver_step), false) AS has_delivery,
+       coalesce(bool_or(v.deliver_step AND (f.e_us IS NOT NULL OR f.s_us IS NULL)), false) AS has_delivery,
        coalesce(bool_or(f.trip_kind IN ('pickup', 'remote_delivery')), false) AS delivery_mode_known,
        coalesce(bool_or(v.lifecycle_word), false) AS has_lifecycle,
        coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
