@@ -98,7 +98,8 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
                                       max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
                                       password_file=password_file, progress=render.Progress("rows read"))
         eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
-    rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    rejects_path = (output / "_rejects" / f"{result.version:06d}.csv" if append  # every append's own, kept
+                    else output.with_name(output.name.split(".")[0] + ".rejects.csv"))
     masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
         rejects = masker.frame(result.rejects)

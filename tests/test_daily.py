@@ -265,9 +265,15 @@ def test_cli_import_append_prints_the_accounting(tmp_path, days):
     again = subprocess.run(cmd[:4] + [str(days["d2"])] + cmd[4:], capture_output=True, text=True, env=env)
     assert "rows read 8 = 0 new + 0 updated + 8 already present + 0 rejected" in again.stdout
     assert "the dataset has 8 events of 3 cases" in again.stdout
+    # day 3 has a row without a case id: set aside in the dataset's folder, one file per append
+    third = subprocess.run(cmd[:4] + [str(days["d3"])] + cmd[4:], capture_output=True, text=True, env=env)
+    assert "+ 1 rejected" in third.stdout and "_rejects/000003.csv" in third.stdout
+    rejected = pd.read_csv(ds / "_rejects" / "000003.csv")
+    assert len(rejected) == 1 and rejected["row"].tolist() == [11]  # title, header, then the 9th data row
+    assert len(procmine.read_log(ds)) == 9
     # an ordinary import into the dataset's folder is refused (it would replace the history)
     plain = subprocess.run(cmd[:4] + [str(days["d3"])] + ["-o", str(ds)], capture_output=True, text=True, env=env)
-    assert plain.returncode != 0 and len(procmine.read_log(ds)) == 8
+    assert plain.returncode != 0 and len(procmine.read_log(ds)) == 9
 
 
 @pytest.mark.spark
