@@ -219,7 +219,7 @@ def append_export(sources: str | Path | Iterable[str | Path], dataset: str | Pat
         out.notes.append(f"{out.rows_read} rows read gave {len(new)} steps (a wide sheet has several steps per "
                          "row): new, updated and already present count steps")
     record = {**out.record(), "latest_export": None if latest == UNKNOWN else int(latest)}
-    _commit(dataset, table, merged.loc[changed], record)
+    _commit(dataset, table, merged if changed.all() else merged.loc[changed], record)
     final = open_table(dataset)
     out.version = final.version()
     counts = _size(final)
@@ -274,7 +274,7 @@ def _stamped(log: pd.DataFrame, order: dict, version: int) -> pd.DataFrame:
     where = pd.MultiIndex.from_arrays([log["source_file"].astype(object), log["source_sheet"].astype(object)])
     table = pd.DataFrame([(f, sh, t, i) for (f, sh), (t, i) in order.items()], columns=["f", "s", "t", "i"])
     at = table.set_index(["f", "s"]).reindex(where)
-    out = log.copy()
+    out = log  # read_export's frame, ours: stamped in place (a 10M-event first append holds one copy less)
     out[KEY] = step_keys(log)
     out[TIME] = at["t"].fillna(UNKNOWN).to_numpy(dtype="int64")
     out[APPEND] = np.int64(version)
@@ -329,9 +329,11 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     cols = public + attrs + list(SOURCE)
     if stored.empty and not new[KEY].duplicated().any() and (new.groupby("case_id")["_ord"].nunique() <= 1).all():
         # every step new, each case from one export (a first append, or new cases only): nothing to merge
-        final = new.drop(columns=["_ord", "_row"]).assign(**{CASE_TIME: new[TIME], CASE_APPEND: new[APPEND]})
+        final = new  # the import's own frame (not the caller's): columns added in place, no copy
+        final[CASE_TIME] = final[TIME]
+        final[CASE_APPEND] = final[APPEND]
         final[MONTH] = _first_month(final, {})
-        final = final.sort_values(KEY, kind="stable")[cols + list(INTERNAL)].reset_index(drop=True)
+        final = final[cols + list(INTERNAL)]
         return (final, pd.Series(np.full(len(new), "new")), np.ones(len(final), dtype=bool),
                 int(final["case_id"].nunique()), 0)
     s = stored.assign(_new=False, _ord=-1, _row=-1)
@@ -402,7 +404,7 @@ def _first_month(rows: pd.DataFrame, known: dict) -> pd.Series:
 def _arrow(frame: pd.DataFrame):
     import pyarrow as pa
 
-    out = frame.copy()
+    out = frame.copy(deep=False)
     for col in out.columns:
         if out[col].dtype == object:
             out[col] = out[col].astype("string")
