@@ -157,6 +157,7 @@ def test_step_keys_count_equal_steps_in_row_order():
 def test_export_time_from_the_title():
     assert export_time("办件明细表 导出时间：2024年3月5日 08:30") == pd.Timestamp("2024-03-05 08:30", tz="Asia/Shanghai")
     assert export_time("导出日期: 2024-03-05") == pd.Timestamp("2024-03-05", tz="Asia/Shanghai")
+    assert export_time("导出人：张三 导出时间：2024/3/5 8:30 共120条") == pd.Timestamp("2024-03-05 08:30", tz="Asia/Shanghai")
     assert export_time("办件明细表") is None and export_time(None) is None
 
 
