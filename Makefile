@@ -26,7 +26,7 @@ $(BIN)/.installed: pyproject.toml
 setup: demo-deps $(BIN)/.installed
 
 demo: demo-deps $(BIN)/.installed
-	$(BIN)/procmine demo --out out
+	$(BIN)/procmine demo -o out
 
 test: test-deps $(BIN)/.installed
 	$(BIN)/python -m pytest -q

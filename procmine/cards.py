@@ -241,4 +241,6 @@ def _days(calendar, start: pd.Series, end: pd.Series) -> pd.Series:
         return pd.Series([], dtype=float)
     s = pd.to_datetime(start, errors="coerce").dt.tz_localize(TZ)
     e = pd.to_datetime(end, errors="coerce").dt.tz_localize(TZ)
-    return calendar.days_between(s, e).set_axis(start.index)
+    from .engine.workcal import days_between
+
+    return days_between(calendar, s, e).set_axis(start.index)

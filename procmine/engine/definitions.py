@@ -130,7 +130,8 @@ def special_action(rules: Rules) -> str:
     a step that mentions one (检测报告审查, 专家意见汇总) is not."""
     lc = rules.lifecycle
     return (f"(?:{lc['special_verbs']})?(?:{lc['special']})+"
-            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?")
+            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?"
+            r"(?:[（(][^）)]*[）)])?")  # a note in brackets: 特别程序（专家评审）
 
 
 def vocabulary(rules: Rules) -> list[tuple[str, str]]:
@@ -167,7 +168,8 @@ SELECT activity,
        {has('activity', lc['special_start'])} AS special_open,
        {has('activity', lc['special_end'])} AND NOT {has('activity', lc['special_start'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
-       {has('activity', lc['correction_received'])} AS received_raw
+       {has('activity', lc['correction_received'])} AS received_raw,
+       {has('activity', '[一-鿿]')} AS cjk
 FROM (SELECT DISTINCT activity FROM ev) a"""),
             # the office's acts (notices, refusals, back-office steps) are never the applicant's
             # trip, whatever other words they contain; a correction closes when the applicant
@@ -342,7 +344,9 @@ SELECT f.c,
        max(f.en_us) FILTER (WHERE NOT coalesce(v.deliver_step, false)) AS last_work,
        coalesce(bool_or(v.deliver_step AND (f.e_us IS NOT NULL OR f.s_us IS NULL)), false) AS has_delivery,
        coalesce(bool_or(f.trip_kind IN ('pickup', 'remote_delivery')), false) AS delivery_mode_known,
-       coalesce(bool_or(v.lifecycle_word), false) AS has_lifecycle,
+       -- a Chinese step name with no lifecycle word is still a Chinese platform's case (not a
+       -- process log of another kind): it is not decided for lack of vocabulary
+       coalesce(bool_or(v.lifecycle_word OR v.cjk), false) AS has_lifecycle,
        coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
        coalesce(bool_or(v.rejected), false) AS step_rejected,
        coalesce(bool_or(v.extension_step), false) AS step_extension,
@@ -362,8 +366,12 @@ SELECT f.c,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),
             # the case's columns as exported, and its departments (distinct, counted in two levels)
-            ("c2", f"""
-SELECT x.*, dd.departments, dd.took_part FROM (
+            # a 差评 ever given (each rated case's distinct ratings read once, not every event)
+            ("rated", f"""
+SELECT c, bool_or({bad}) AS rated_bad_ever
+FROM (SELECT c, rating FROM facts WHERE rating IS NOT NULL GROUP BY c, rating) r GROUP BY c"""),
+            ("c2", """
+SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS rated_bad_ever FROM (
   SELECT c,
          min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
          max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
@@ -376,12 +384,12 @@ SELECT x.*, dd.departments, dd.took_part FROM (
          min(rating_us) FILTER (WHERE rating IS NOT NULL) AS rating_first_us, max(rating_us) AS rating_us,
          max_by(rectify_status, pos) FILTER (WHERE rectify_status IS NOT NULL) AS rectify_raw,
          max(rectify_us) AS rectify_us,
-         count(DISTINCT rating) AS ratings_seen,
-         coalesce(bool_or({bad}), false) AS rated_bad_ever
+         count(DISTINCT rating) AS ratings_seen
   FROM facts GROUP BY c) x
 LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
            FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
-           GROUP BY y.c) dd ON dd.c = x.c"""),
+           GROUP BY y.c) dd ON dd.c = x.c
+LEFT JOIN rated rb ON rb.c = x.c"""),
             ("c3", f"""
 SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish,
        b.col_deliver, b.status_raw, b.sla, b.cal, b.months, b.stat, b.stat_cal, b.stat_months, b.col_extension,
@@ -745,11 +753,11 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 # codes, each block's rows appended to the tables (``procmine.metrics._run``): every other
 # step runs once, over the whole, the steps before the first of these before the blocks and
 # the rest after them, in their order.
-BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "c2", "pauses")
+BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "rated", "c2", "pauses")
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"),
+DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
               "cases": ("c3", "paused", "unclosed")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
