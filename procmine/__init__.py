@@ -7,12 +7,14 @@ The public library is flat and mirrors the CLI::
     procmine.write_log(result.log, "out/log.parquet")
     log = procmine.read_log("out/log.parquet")
     procmine.import_dataset(["big.csv"], "out/log/")  # streamed → partitioned Parquet dataset
+    procmine.append_export(["today.xlsx"], "out/daily/")  # merged into a dataset, one version per append
 """
 
 from __future__ import annotations
 
 from .errors import (ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError,
                      UsageError)
+from .daily import AppendResult, append_export
 from .eventlog import CANONICAL, read_log, to_pm4py, write_log
 from .importer import ImportResult, SheetReport, read_export
 from .mapping import Mapping, load_mapping
@@ -21,7 +23,7 @@ from .streaming import DatasetResult, import_dataset
 __version__ = "0.1.0"
 
 __all__ = [
-    "CANONICAL", "ConfigError", "DatasetResult", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
-    "OutputError", "ProcmineError", "SheetReport", "UsageError", "import_dataset", "load_mapping", "read_export", "read_log", "to_pm4py",
+    "AppendResult", "CANONICAL", "ConfigError", "DatasetResult", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",
+    "OutputError", "ProcmineError", "SheetReport", "UsageError", "append_export", "import_dataset", "load_mapping", "read_export", "read_log", "to_pm4py",
     "write_log", "__version__",
 ]

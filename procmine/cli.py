@@ -65,8 +65,11 @@ def cli() -> None:
               help="write a partitioned Parquet dataset (service=…/month=…); the default when -o is a directory")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=None,
               help="rows per batch when streaming into a partitioned dataset (default 200000)")
+@click.option("--append", is_flag=True,
+              help="merge the exports into the dataset DIR/ (created by the first append): one version per append, "
+                   "steps seen before are not counted twice (daily exports)")
 def import_cmd(sources, output, mapping, duplicates, service, service_old, max_unzipped_gb, as_json, no_mask, tables,
-               list_tables, query, password_file, partitioned, batch_rows) -> None:
+               list_tables, query, password_file, partitioned, batch_rows, append) -> None:
     """Import exports (files or folders) into one canonical event log.
 
     A source may also be a database URL (postgresql://user@host/db): its
@@ -79,13 +82,26 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
     With -o DIR/ (no suffix, or an existing directory) or --partitioned, CSV and
     Parquet inputs are streamed in batches into a Parquet dataset partitioned
     by service and month (DIR/service=…/month=YYYY-MM/part-0.parquet).
+
+    \b
+    With --append, the exports are merged into DIR/ (a Delta table): new steps
+    added, known ones updated, a case's status from its latest export (导出时间);
+    the accounting is rows read = new + updated + already present + rejected.
     """
     service = _deprecated_service(service, service_old)
     if list_tables:
         return _list_tables(sources, mapping, password_file, as_json)
     if output is None:
         raise UsageError("import needs -o/--output: the canonical log to write (log.parquet, or DIR/ for a dataset)")
-    if partitioned or output.suffix == "" or output.is_dir():
+    if append:
+        from . import daily
+
+        if partitioned or batch_rows:
+            raise UsageError("--append builds its own dataset: drop --partitioned/--batch-rows")
+        result = daily.append_export(list(sources), output, mapping, duplicates=duplicates, service=service,
+                                     max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
+                                     password_file=password_file, progress=render.Progress("rows read"))
+    elif partitioned or output.suffix == "" or output.is_dir():
         from . import streaming
 
         result = streaming.import_dataset(list(sources), output, mapping, duplicates=duplicates, service=service,
@@ -99,7 +115,8 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
                                       max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
                                       password_file=password_file, progress=render.Progress("rows read"))
         eventlog.write_log(result.log, output)  # the user's own data in canonical form: not masked
-    rejects_path = output.with_name(output.name.split(".")[0] + ".rejects.csv")
+    rejects_path = (output / "_rejects" / f"{result.version:06d}.csv" if append  # every append's own, kept
+                    else output.with_name(output.name.split(".")[0] + ".rejects.csv"))
     masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
         rejects = masker.frame(result.rejects)
@@ -108,6 +125,8 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
         rejects_path.unlink()
     if as_json:
         click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
+    elif append:
+        click.echo(render.append_summary(result, rejects_path if len(result.rejects) else None))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
 
@@ -507,16 +526,27 @@ def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None
               help="exit with code 3 when a red card (or, with yellow, any card or step overrun) exists — "
                    "for a scheduled daily run")
 @click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
+@click.option("--history", is_flag=True,
+              help="also list the card history: new, escalated, long red, closed cards, and per department the "
+                   "median working days from card to decision")
+@click.option("--cards", "cards_store", type=click.Path(path_type=Path),
+              help="card history store (default: LOG/_cards in an appended dataset, else LOG.cards beside the log)")
+@click.option("--long-days", type=click.IntRange(min=1), default=10, show_default=True,
+              help="--history: red cards open at least this many working days")
 @_engine_options
-def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, engine) -> int:
+def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_store, long_days,
+                engine) -> int:
     """督办清单: open cases past their limit (红牌), near it (黄牌) and steps over their own limit,
-    by department and handler, most urgent first.
+    by department and handler, most urgent first. Each run records its day's cards in the
+    card history (a re-run of a day replaces them).
 
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
+    from . import cards as cards_mod
     from . import monitor as monitor_mod
 
     data_log = _read_log(log)
-    result = monitor_mod.monitor(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
+    result = monitor_mod.monitor(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine),
+                                 cards=cards_store or cards_mod.store_for(log), long_days=long_days)
     masker = Masker.for_log(data_log, enabled=not no_mask)
     alerts = masker.frame(result.alerts)
     if output:
@@ -525,11 +555,17 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, engine) -> int:
         data = result.to_dict()
         data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
                           zip(data["alerts"], alerts["case_id"], alerts["resource"])]
-        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）",
-                     {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
-                      "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)},
-                     data, notes=result.notes)
+        sheets = {"督办清单": alerts.rename(columns=monitor_mod.ALERT_LABELS),
+                  "按部门": result.by_department.rename(columns=monitor_mod.DEPT_LABELS)}
+        data.pop("history", None)
+        if history:
+            sheets.update({k: v.rename(columns=cards_mod.HISTORY_LABELS)
+                           for k, v in masker.data(result.history).sheets().items()})
+            data["history"] = masker.data(result.history).to_dict()
+        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）", sheets, data, notes=result.notes)
     click.echo(render.monitor_summary(result, alerts, output))
+    if history:
+        click.echo(render.card_history_summary(masker.data(result.history)))
     if fail_on == "red" and result.red:
         return 3
     if fail_on == "yellow" and (result.red or result.yellow or result.steps_over):
@@ -542,17 +578,23 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, engine) -> int:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="indicators.xlsx, .html or .json")
 @click.option("--rules", help="audit-rules preset or YAML file")
 @click.option("--as-of", help="measure open cases up to this date")
+@click.option("--by", "by", type=click.Choice(["month"]),
+              help="also each indicator by month (rates over decided cases by month of 办结, intake and trips by "
+                   "month of 受理; open cases past their limit count as late; months still open are provisional)")
 @_engine_options
-def indicators_cmd(log, output, rules, as_of, engine) -> None:
+def indicators_cmd(log, output, rules, as_of, by, engine) -> None:
     """The standard efficiency indicators per service and per department (formulas in the README)."""
     from . import monitor as monitor_mod
     from .tables_out import write_tables
 
     data_log = _read_log(log)
-    tables = monitor_mod.indicators(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
+    tables = monitor_mod.indicators(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine),
+                                    by=by)
     if output:
-        write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
-                                           "缺失原因": tables["reasons"]})
+        sheets = {"按事项": tables["service"], "按部门": tables["department"], "缺失原因": tables["reasons"]}
+        if by == "month":
+            sheets.update({"按月": tables["month"], "月份口径": tables["basis"]})
+        write_tables(output, "政务服务效能指标", sheets)
     click.echo(render.indicators_summary(tables, output))
 
 

@@ -302,15 +302,25 @@ def _write_xlsx(log: pd.DataFrame, tmp: Path) -> None:
     wb.save(tmp)
 
 
-def read_log(path: str | Path) -> pd.DataFrame:
-    """Read a canonical log written by :func:`write_log` (Parquet). Other
-    formats go through :func:`procmine.read_export`.
+def read_log(path: str | Path, version: int | None = None) -> pd.DataFrame:
+    """Read a canonical log written by :func:`write_log` (Parquet), a partitioned
+    dataset, or a dataset built by appends (a Delta table; ``version``: its state
+    after that append, to reproduce an earlier report). Other formats go through
+    :func:`procmine.read_export`.
 
     >>> log = read_log("out/log.parquet")                      # doctest: +SKIP
+    >>> last_month = read_log("out/log/", version=3)           # doctest: +SKIP
     """
+    from .deltalog import is_delta
+
     path = Path(path)
     if not path.exists():
         raise InputError(f"no such file: {path}")
+    if is_delta(path):
+        return _read_delta(path, version)
+    if version is not None:
+        raise UsageError(f"{path} has no versions: only a dataset built with `procmine import … --append` has",
+                         hint="drop the version, or build the dataset with --append")
     if path.is_dir() and (_is_dataset(path) or any(path.rglob("*.parquet"))):
         return _read_dataset(path)
     if path.suffix.lower() not in (".parquet", ".pq"):
@@ -388,6 +398,34 @@ def _read_dataset(path: Path) -> pd.DataFrame:
                           zip(log["source_file"].astype(object), log["source_sheet"].astype(object))], index=log.index)
         log = log.iloc[np.lexsort((log["source_row"].to_numpy(), rank.to_numpy()))].reset_index(drop=True)
     return order_log(conform_columns(log))
+
+
+def _read_delta(path: Path, version: int | None) -> pd.DataFrame:
+    """A dataset built by appends: the files of the version asked for, without
+    procmine's bookkeeping columns, in the canonical column and event order."""
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    from .deltalog import delta_files, plain_schema, public_columns
+
+    files = delta_files(path, version)
+    try:
+        schema = plain_schema(pq.read_schema(f) for f in files)
+        names = public_columns(schema.names)
+        table = ds.dataset(files, schema=schema, format="parquet").to_table(columns=names)
+    except Exception as exc:  # damaged files, clashing column types
+        raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}") from None
+    log = table.to_pandas(types_mapper=_types_mapper)
+    missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
+    if missing:
+        raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
+    log = conform_columns(log)
+    cols = [c for c in CANONICAL if c in log and c not in SOURCE] + attribute_columns(log) + list(SOURCE)
+    log = log[[c for c in cols if c in log]]
+    if all(c in log for c in SOURCE):  # input order (file, row) before the canonical sort, whose ties keep it
+        log = log.sort_values(["source_file", "source_sheet", "source_row"], kind="stable")
+    return order_log(log)
 
 
 def conform_columns(log: pd.DataFrame) -> pd.DataFrame:

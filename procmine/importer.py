@@ -40,6 +40,7 @@ class SheetReport:
     rejected: int = 0
     kind: str = "excel"
     event_log: bool = False  # an event log in XES standard names (re-exported): duplicates are kept in auto
+    title: str | None = None  # the text above the header (e.g. "办件明细 导出时间：2024-03-05 08:00")
 
     @property
     def balanced(self) -> bool:
@@ -442,7 +443,8 @@ def convert_table(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     report = SheetReport(file=Path(table.file).name, sheet=table.sheet, layout=sm.layout, mapping=sm.describe(),
                          service_from=service_from, rows_read=n, rows_used=int(used), events=len(events),
                          rejected=int(bad.sum()), kind=table.kind,
-                         event_log=normalize_header(cols["case_id"]) == normalize_header("case:concept:name"))
+                         event_log=normalize_header(cols["case_id"]) == normalize_header("case:concept:name"),
+                         title=table.title)
     return events, rej, report, notes
 
 

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from .engine.workcal import working_days
-from .metrics import Measured, measure, service_rates, sorted_log
+from .metrics import Measured, measure, rate, service_rates, sorted_log
 from .rules import Rules, load_rules
 
 ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
@@ -41,6 +41,7 @@ class MonitorResult:
     alerts: pd.DataFrame          # one row per alert, most urgent first (ALERT_COLUMNS)
     by_department: pd.DataFrame   # department, red, yellow, step_overruns
     notes: list[str]
+    history: "object | None" = None  # procmine.cards.CardHistory, when the run was recorded
 
     @property
     def red(self) -> int:
@@ -61,9 +62,12 @@ class MonitorResult:
             d["accept_time"] = None if pd.isna(d["accept_time"]) else pd.Timestamp(d["accept_time"]).isoformat()
             rows.append({k: (None if isinstance(v, float) and not np.isfinite(v) else v)
                          for k, v in d.items() if not (v is pd.NA)})
-        return {"as_of": self.as_of.isoformat(), "red": self.red, "yellow": self.yellow,
-                "step_overruns": self.steps_over, "alerts": rows,
-                "by_department": self.by_department.to_dict(orient="records"), "notes": self.notes}
+        out = {"as_of": self.as_of.isoformat(), "red": self.red, "yellow": self.yellow,
+               "step_overruns": self.steps_over, "alerts": rows,
+               "by_department": self.by_department.to_dict(orient="records"), "notes": self.notes}
+        if self.history is not None:
+            out["history"] = self.history.to_dict()
+        return out
 
 
 def _holder(log: pd.DataFrame) -> pd.DataFrame:
@@ -74,8 +78,14 @@ def _holder(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
-            measured: Measured | None = None) -> MonitorResult:
+            measured: Measured | None = None, cards=None, long_days: int = 10) -> MonitorResult:
     """Red and yellow cards and step overruns as of a date, most urgent first.
+
+    With ``cards`` (a history store, see :func:`procmine.cards.store_for`) the
+    day's cards are recorded there (a re-run of the day replaces them) and
+    ``result.history`` is the card history as of the day: new, escalated, red
+    for at least ``long_days`` working days, closed, and per department the
+    median working days from card to decision.
 
     >>> m = monitor(procmine.read_log("out/log.parquet"), as_of="2024-07-01")   # doctest: +SKIP
     >>> m.alerts.head()                                                           # doctest: +SKIP
@@ -122,7 +132,13 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
     by_dept = (by_dept[["红牌", "黄牌", "环节超时"]].astype(int)
                .sort_values(["红牌", "环节超时", "黄牌"], ascending=False, kind="stable").reset_index()
                .rename(columns={"红牌": "red", "黄牌": "yellow", "环节超时": "step_overruns"}))
-    return MonitorResult(m.as_of, alerts[ALERT_COLUMNS], by_dept, notes)
+    result = MonitorResult(m.as_of, alerts[ALERT_COLUMNS], by_dept, notes)
+    if cards is not None:
+        from .cards import card_history, record_day
+
+        record_day(cards, result.alerts, m.cases, m.as_of)
+        result.history = card_history(cards, m.calendar, m.as_of, long_days=long_days)
+    return result
 
 
 def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:
@@ -176,15 +192,22 @@ DEPARTMENT_LATENESS = [
 
 
 def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
-               measured: Measured | None = None) -> dict[str, pd.DataFrame]:
+               measured: Measured | None = None, by: str | None = None) -> dict[str, pd.DataFrame]:
     """The standard indicators per service and per department: ``{"service": table, "department": table}``,
     each with one row per group and one column per indicator (None where the log cannot support it);
-    ``reasons`` lists why an indicator is missing.
+    ``reasons`` lists why an indicator is missing. With ``by="month"`` also ``month`` (each indicator
+    by month, see :func:`monthly`) and ``basis`` (which month each indicator is counted in).
 
     >>> t = indicators(procmine.read_log("out/log.parquet"))["service"]   # doctest: +SKIP
+    >>> trend = indicators(log, by="month")["month"]                        # doctest: +SKIP
     """
     from .ratings import rating_table
 
+    trend = by
+    if trend not in (None, "month"):
+        from .errors import UsageError
+
+        raise UsageError(f"indicators by {by!r}: only by month is known", hint="use by='month' (--by month)")
     rules = load_rules(rules)
     m = measured or measure(log, rules, as_of=as_of)
     cases = m.cases.copy()
@@ -243,4 +266,92 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
         out["department"] = pd.DataFrame(columns=["department", "cases"] + [k for k, _, _ in INDICATORS])
     reasons.update(why)
     out["reasons"] = pd.DataFrame([{"indicator": k, "reason": v} for k, v in sorted(why.items())])
+    if trend == "month":
+        out["month"] = monthly(cases, m, rated, channel_known)
+        out["basis"] = pd.DataFrame([{"indicator": k, "month": MONTH_BASIS[k]} for k in MONTH_BASIS])
     return out
+
+
+MONTH_BASIS = {  # which month a case is counted in, per indicator of the trend
+    "on_time_rate": "办结月；在办且已超期的办件计入其期满次日所在月（作超期计）",
+    "early_rate": "办结月；分母含在办且已超期的办件",
+    "overdue_rate": "办结月；在办且已超期的办件计入其期满次日所在月（作超期计）",
+    "good_rating_rate": "办结月（已评价的已办结办件）",
+    "bad_rectified_rate": "办结月（差评的已办结办件）",
+    "zero_trip_rate": "受理月（无受理时间时取申请月）",
+    "at_most_once_rate": "受理月（无受理时间时取申请月）",
+    "average_visits": "受理月（无受理时间时取申请月）",
+    "fully_online_rate": "受理月（无受理时间时取申请月）",
+    "instant_share": "受理月",
+    "compression_ratio": "受理月",
+    "open_overdue": "受理月：截至统计日仍在办且已超期",
+}
+
+
+def _month(ts: pd.Series) -> pd.Series:
+    t = pd.Series(ts)
+    out = t.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m") if isinstance(t.dtype, pd.DatetimeTZDtype) \
+        else pd.to_datetime(t).dt.strftime("%Y-%m")
+    return out.astype(object).where(t.notna(), None)
+
+
+def _late_since(cases: pd.DataFrame) -> pd.Series:
+    """For open cases past their limit: the day they became late, the day after the last
+    day of the limit (the case table's ``promise_due``, else ``statutory_due``)."""
+    due = cases["promise_due"] if "promise_due" in cases else pd.Series(pd.NaT, index=cases.index)
+    if "statutory_due" in cases:
+        due = due.fillna(cases["statutory_due"])
+    return pd.to_datetime(due) + pd.Timedelta(days=1)
+
+
+def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channel_known: bool = True) -> pd.DataFrame:
+    """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
+    decided cases count, beside the cases decided in it, the cases still open at the as-of
+    date whose limit passed in it, as late; a month is ``provisional`` while cases accepted
+    in it are still open (or it is the as-of month itself): its numbers can still change.
+    Every per-case fact (outcome, due day, trips) is the case table's."""
+    as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
+    closed = cases[cases["outcome"].isin(["即办", "提前", "按时", "超期"])]
+    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
+    late_open = open_[open_["outcome"] == "超期在办"]
+    done_month = _month(closed["finish_time"])
+    late_month = _month(_late_since(late_open))
+    intake_month = _month(cases["accept_time"].fillna(cases["apply_time"]))
+    v = cases["visits"].astype("Float64")
+    months = sorted({*done_month.dropna(), *late_month.dropna(), *intake_month.dropna()})
+    rows = []
+    for month in months:
+        d = closed[(done_month == month).to_numpy()]
+        lo = int((late_month == month).sum())
+        n = len(d) + lo
+        intake = cases[(intake_month == month).to_numpy()]
+        iv = v[(intake_month == month).to_numpy()]
+        open_in = intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+        limited = intake[intake["sla_days"].notna()]
+        both = intake[intake["sla_days"].notna() & intake["statutory_days"].notna()]
+        stat = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
+        row = {"month": month, "provisional": bool(len(open_in)) or month >= as_of_month,
+               "decided": int(len(d)), "open_late": lo,
+               "on_time_rate": float(d["outcome"].isin(["即办", "提前", "按时"]).sum() / n) if n else None,
+               "early_rate": float((d["outcome"] == "提前").sum() / n) if n else None,
+               "overdue_rate": float(((d["outcome"] == "超期").sum() + lo) / n) if n else None,
+               "accepted": int(len(intake)), "open": int(len(open_in)),
+               "open_overdue": int((open_in["outcome"] == "超期在办").sum()),
+               "zero_trip_rate": rate(iv.eq(0).where(iv.notna())),
+               "at_most_once_rate": rate(iv.le(1).where(iv.notna())),
+               "average_visits": float(iv.mean()) if iv.notna().any() else None,
+               "fully_online_rate": (float(intake["fully_online"].dropna().astype(bool).mean())
+                                     if channel_known and intake["fully_online"].notna().any() else None),
+               "instant_share": rate(limited["sla_days"].astype(float) == 0) if len(limited) else None,
+               "compression_ratio": (stat - float(both["sla_days"].astype(float).sum())) / stat if stat > 0 else None,
+               "good_rating_rate": None, "bad_rectified_rate": None}
+        if rated is not None:
+            rg = rated.reindex(d["case_id"]).dropna(subset=["level"])
+            row["good_rating_rate"] = float(rg["good"].mean()) if len(rg) else None
+            bad = rg[rg["bad"]]
+            row["bad_rectified_rate"] = float(bad["rectified"].mean()) if len(bad) else None
+        rows.append(row)
+    cols = ["month", "provisional", "decided", "open_late", "on_time_rate", "early_rate", "overdue_rate",
+            "good_rating_rate", "bad_rectified_rate", "accepted", "open", "open_overdue", "zero_trip_rate",
+            "at_most_once_rate", "average_visits", "fully_online_rate", "instant_share", "compression_ratio"]
+    return pd.DataFrame(rows, columns=cols)

@@ -82,6 +82,32 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     return _finish(lines, result.notes, output)
 
 
+def append_summary(result, rejects_path: Path | None) -> str:
+    """``procmine import … --append``: what the append did to the dataset (procmine.daily.AppendResult)."""
+    lines = [f"{'file':<28} {'sheet':<14} {'exported':<19} {'read':>8} {'dup':>6} {'rejected':>8}"]
+    lines.append("-" * len(lines[0]))
+    when = {(e["file"], e["sheet"]): e["export_time"] for e in result.exports}
+    for s in result.sheets:
+        t = when.get((s.file, s.sheet))
+        lines.append(f"{s.file[:28]:<28} {(s.sheet or '-')[:14]:<14} {(t[:16].replace('T', ' ') if t else '-'):<19} "
+                     f"{s.rows_read:>8} {s.duplicates:>6} {s.rejected:>8}")
+    lines.append("-" * len(lines[0]))
+    dup = f" (of them {result.duplicates} repeated within these exports)" if result.duplicates else ""
+    lines.append(f"rows read {result.rows_read} = {result.new} new + {result.updated} updated + "
+                 f"{result.present} already present{dup} + {result.rejected} rejected")
+    lines.append(f"cases: {result.cases_new} new, {result.cases_updated} updated; the dataset has "
+                 f"{result.events} events of {result.cases} cases")
+    lines.append(("created the dataset, version " if result.created else "appended as version ") + str(result.version)
+                 + " (read an earlier one with procmine.read_log(path, version=N))")
+    if result.rejected:
+        reasons = result.rejects["reason"].str.replace(r"'[^']*'", "'…'", regex=True).value_counts().head(5)
+        lines.append("rejected rows, most common reasons:")
+        lines.extend(f"  {n:>6} × {r}" for r, n in reasons.items())
+        if rejects_path:
+            lines.append(f"every rejected row (file, sheet, row, reason): {rejects_path}")
+    return _finish(lines, result.notes, result.path)
+
+
 def import_line(result: ImportResult, source: Path) -> str:
     """One export read in place of a canonical log: its row accounting, and how to keep the rejects."""
     used = sum(s.rows_used for s in result.sheets)
@@ -253,6 +279,36 @@ def monitor_summary(result, alerts, output) -> str:
     return _finish(lines, result.notes, output)
 
 
+def card_history_summary(history) -> str:
+    """``procmine monitor --history``: the card history as of the run (procmine.cards.CardHistory)."""
+    def show(frame, what) -> list[str]:
+        out = []
+        for r in frame.head(15).to_dict(orient="records"):
+            dept = r.get("department")
+            dept = "-" if dept is None or dept != dept else dept
+            out.append(f"    {r['case_id']} [{dept}] " + ", ".join(what(r)))
+        if len(frame) > 15:
+            out.append(f"    … {len(frame) - 15} more")
+        return out
+
+    h = history
+    lines = [f"card history as of {h.as_of} ({h.runs} runs recorded; previous run {h.previous or '—'}):"]
+    lines.append(f"  new cards: {len(h.new)}")
+    lines += show(h.new, lambda r: [r["level"]])
+    lines.append(f"  escalated (yellow → red): {len(h.escalated)}")
+    lines += show(h.escalated, lambda r: [f"carded since {r['raised']}"])
+    lines.append(f"  red for at least {h.long_days} working days: {len(h.long_open)}")
+    lines += show(h.long_open, lambda r: [f"red since {r['red_since']} ({r['red_days']:g} working days)"])
+    lines.append(f"  closed: {len(h.closed)}")
+    lines += show(h.closed, lambda r: [f"{r['level']}, carded since {r['raised']}", str(r["reason"])]
+                  + ([f"{r['card_days']:g} working days to decision"] if r["card_days"] == r["card_days"] else []))
+    if len(h.by_department):
+        lines.append("  working days from card to decision, by holding department (median, decided cards):")
+        for r in h.by_department.to_dict(orient="records"):
+            lines.append(f"    {r['department']}: {r['median_days']:g} ({r['cards']} cards)")
+    return "\n".join(lines)
+
+
 def indicators_summary(tables, output) -> str:
     t = tables["service"]
     lines = [f"{len(t)} services, {len(tables['department'])} departments"]
@@ -263,6 +319,16 @@ def indicators_summary(tables, output) -> str:
         lines.append(f"  {r['service']}: 按时办结率 {pct('on_time_rate')}, 超期在办 {r.get('open_overdue')}, "
                      f"最多跑一次率 {pct('at_most_once_rate')}, 全程网办率 {pct('fully_online_rate')}, "
                      f"好评率 {pct('good_rating_rate')}, 差评整改率 {pct('bad_rectified_rate')}")
+    if "month" in tables:
+        def pc(v):
+            return "—" if v is None or v != v else f"{v:.1%}"
+        lines.append("by month (按时办结率 by month of 办结, open cases past their limit counted late in the month "
+                     "it passed; 最多跑一次率 by month of 受理):")
+        for r in tables["month"].to_dict(orient="records"):
+            lines.append(f"  {r['month']}{' (provisional)' if r['provisional'] else ''}: 按时办结率 "
+                         f"{pc(r['on_time_rate'])} ({r['decided']} decided + {r['open_late']} open late), "
+                         f"受理 {r['accepted']} (still open {r['open']}, of them overdue {r['open_overdue']}), "
+                         f"最多跑一次率 {pc(r['at_most_once_rate'])}")
     notes = [f"{r.indicator}: {r.reason}" for r in tables["reasons"].itertuples(index=False)]
     return _finish(lines, notes, output)
 

@@ -33,6 +33,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, InputError, UsageError
+from ..deltalog import delta_files, is_delta
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
@@ -147,6 +148,8 @@ def parquet_files(path) -> list[str]:
                                   "or copy the log to a local disk")
         path = urllib.parse.unquote(urllib.parse.urlparse(path).path)
     p = Path(path)
+    if p.is_dir() and is_delta(p):  # an appended dataset: the current version's files, not the folder's
+        return delta_files(p)
     if p.is_dir():
         files = sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
         if not files:
@@ -452,7 +455,9 @@ class SparkEngine:
         if _is_path(source):
             p = str(source)
             if not is_remote(p):
-                parquet_files(p)  # a clear error for a missing local path
+                files = parquet_files(p)  # a clear error for a missing local path
+                if is_delta(p):  # a Delta table: its current files, never every file in the folder
+                    base, p = p, files
         else:
             import pyarrow as pa
             import pyarrow.parquet as pq
@@ -461,7 +466,8 @@ class SparkEngine:
             p = os.path.join(self._tmp.name, "log.parquet")
             table = pa.Table.from_pandas(source, preserve_index=False)
             pq.write_table(table, p)
-        df = self.spark.read.option("recursiveFileLookup", "true").parquet(p)
+        df = (self.spark.read.option("basePath", base).parquet(*p) if isinstance(p, list)  # its folders: partitions
+              else self.spark.read.option("recursiveFileLookup", "true").parquet(p))
         df = df.selectExpr("*", "_metadata.file_path AS __f", "_metadata.row_index AS __r")
         # the order key, as the embedded engine makes it: the file's place among the files
         # sorted by their local path, then the row in the file
