@@ -44,7 +44,7 @@ $(OLDEST)/.installed: pyproject.toml scripts/oldest-pins
 test-oldest: test-deps $(BIN)/.installed $(OLDEST)/.installed
 	@$(OLDEST)/bin/python -c "import importlib.metadata as m; \
 	  print('oldest allowed:', ', '.join(f'{p} {m.version(p)}' for p in ('pandas', 'pyarrow', 'fastexcel', 'chinesecalendar')))"
-	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark"  # Spark equivalence runs once, in make test
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark and not browser"  # Spark equivalence and the browser run once, in make test
 	# a log written with the newest versions opens in the oldest pandas, without procmine
 	PROCMINE_OLDEST_PANDAS_PYTHON=$(OLDEST)/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  tests/test_interop.py -k oldest

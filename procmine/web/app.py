@@ -1,0 +1,620 @@
+"""The workbench's web application (Starlette + Jinja2 + htmx).
+
+Every page builds one context object — plain JSON-able data — and renders it
+either as HTML (``/cases``) or as its JSON twin (``/cases.json``). Every page asks
+:mod:`procmine.web.scope` what the signed-in user may see; a case outside it is
+404, the same answer as a case that does not exist, and the body names nothing.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import secrets
+import tempfile
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from jinja2 import Environment, FileSystemLoader
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from ..errors import ProcmineError
+from .auth import CSRF_FIELD, CSRF_HEADER, Throttle, csrf_ok, csrf_token
+from .project import Analysis, Project
+from .scope import ROLES, TOOK_PART, Actor, may_view, scope_cases
+
+HERE = Path(__file__).parent
+PAGE_ROWS = 50
+UPLOAD_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".csv")
+MAX_UPLOAD_BYTES = 512 * 2**20
+SESSION_MAX_AGE = 8 * 3600
+DIMENSIONS = {"trips": "减跑动", "documents": "减材料", "steps": "减环节", "time": "减时间"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+
+
+@dataclass
+class WebConfig:
+    """How the workbench runs (no hidden globals: one object, passed in)."""
+
+    secure_cookies: bool = False               # behind TLS: the session cookie is sent over HTTPS only
+    user_header: str | None = None             # trust this header for the user name (统一身份认证) …
+    trusted_proxies: tuple[str, ...] = ()      # … only from these client addresses
+    login_limit: int = 5                       # failed logins per account or address …
+    login_window_s: float = 900.0              # … within this window, then 429
+    throttle: Throttle | None = field(default=None, repr=False)
+
+
+# ----------------------------------------------------------------------------- plain data
+
+
+def plain(v):
+    """A value as JSON-able data: timestamps as ISO text, NA/NaN as None, arrays as lists."""
+    if isinstance(v, dict):
+        return {str(k): plain(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [plain(x) for x in v.tolist()]
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, pd.Timestamp):
+        return v.isoformat()
+    if isinstance(v, (np.bool_, bool)):
+        return bool(v)
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        f = float(v)
+        return None if not math.isfinite(f) else (int(f) if f.is_integer() else round(f, 4))
+    if isinstance(v, (int, str)):
+        return v
+    try:
+        if pd.isna(v):
+            return None
+    except (TypeError, ValueError):
+        pass
+    return str(v)
+
+
+def records(frame: pd.DataFrame, columns: list[str] | None = None) -> list[dict]:
+    cols = [c for c in (columns or list(frame.columns)) if c in frame.columns]
+    return [plain(dict(zip(cols, row))) for row in frame[cols].itertuples(index=False, name=None)]
+
+
+CASE_COLUMNS = ["case_id", "service", "status", "outcome", "visits", "events", "materials_submitted",
+                "repeated_material_submissions", "accept_time", "finish_time", "clock_days", "paused_days",
+                "sla_days", "statutory_days", "days_left", "lead_days", "waiting_work_hours", TOOK_PART,
+                "deciding_department", "holding_department"]
+
+
+# ----------------------------------------------------------------------------- the app
+
+
+class Workbench:
+    def __init__(self, project: Project, config: WebConfig) -> None:
+        self.project = project
+        self.config = config
+        self.throttle = config.throttle or Throttle(config.login_limit, config.login_window_s)
+        env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
+                          trim_blocks=True, lstrip_blocks=True)
+        env.filters.update(pct=_pct, num=_num, day=_day, q=lambda s: urllib.parse.quote(str(s), safe=""))
+        env.globals.update(ROLES=ROLES, DIMENSIONS=DIMENSIONS)
+        self.templates = Jinja2Templates(env=env)
+
+    # -- who is asking ----------------------------------------------------------------
+    def actor(self, request: Request) -> Actor | None:
+        if self.config.user_header and request.client and request.client.host in self.config.trusted_proxies:
+            name = request.headers.get(self.config.user_header)
+            if name:
+                user = self.project.users.get(name.strip())
+                return user.actor() if user else None
+        name = request.session.get("user")
+        if not name:
+            return None
+        user = self.project.users.get(name)
+        if user is None or request.session.get("gen") != user.generation:
+            return None
+        return user.actor()
+
+    # -- rendering ---------------------------------------------------------------------
+    def page(self, request: Request, template: str, ctx: dict, actor: Actor | None, status: int = 200,
+             version: str | None = None) -> Response:
+        data = plain(ctx)
+        if actor is not None and actor.masked and version is not None:
+            data = self.project.masker(version).data(data)
+        if request.url.path.endswith(".json"):
+            return JSONResponse(data, status_code=status)
+        return self.templates.TemplateResponse(request, template, {
+            "d": data, "user": actor, "csrf": csrf_token(request.session), "path": request.url.path},
+            status_code=status)
+
+    def error(self, request: Request, status: int, message: str) -> Response:
+        if request.url.path.endswith(".json"):
+            return JSONResponse({"error": message}, status_code=status)
+        return self.templates.TemplateResponse(request, "error.html", {
+            "d": {"status": status, "message": message}, "user": None, "csrf": csrf_token(request.session),
+            "path": request.url.path}, status_code=status)
+
+
+def _pct(v) -> str:
+    return "—" if v is None else f"{float(v):.1%}"
+
+
+def _num(v, nd: int = 1) -> str:
+    if v is None:
+        return "—"
+    f = float(v)
+    return f"{f:,.0f}" if f.is_integer() else f"{f:,.{nd}f}"
+
+
+def _day(v) -> str:
+    return "—" if not v else str(v)[:16].replace("T", " ")
+
+
+def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Starlette:
+    """The workbench over one project folder."""
+    project = Project.open(project_dir)
+    config = config or WebConfig()
+    wb = Workbench(project, config)
+
+    def signed_in(handler, *, json_ok: bool = True):
+        async def endpoint(request: Request) -> Response:
+            actor = wb.actor(request)
+            if actor is None:
+                if request.url.path.endswith((".json", ".csv")):
+                    return wb.error(request, 401, "请先登录")
+                return RedirectResponse("/login", status_code=303)
+            request.state.actor = actor
+            return await handler(request, actor)
+        return endpoint
+
+    async def analysis(actor: Actor) -> Analysis | None:
+        return await run_in_threadpool(project.analysis, actor)
+
+    async def checked_form(request: Request):
+        form = await request.form(max_files=50, max_part_size=2**20)
+        sent = form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER)
+        if not csrf_ok(request.session, sent if isinstance(sent, str) else None):
+            raise HTTPException(403, "表单已过期或来源不明，请刷新页面后重试")
+        return form
+
+    # -- login ---------------------------------------------------------------------
+    async def login_page(request: Request) -> Response:
+        return wb.page(request, "login.html", {"error": None}, None)
+
+    async def login(request: Request) -> Response:
+        form = await checked_form(request)
+        name = str(form.get("username", "")).strip()[:64]
+        password = str(form.get("password", ""))
+        client = request.client.host if request.client else "?"
+        keys = (f"user:{name}", f"addr:{client}")
+        if wb.throttle.blocked(*keys):
+            request.state.who, request.state.what = name or None, "throttled"
+            return wb.page(request, "login.html", {"error": "登录失败次数过多，请 15 分钟后再试"}, None, status=429)
+        user = await run_in_threadpool(project.users.verify, name, password)
+        if user is None:
+            wb.throttle.fail(*keys)
+            request.state.who, request.state.what = name or None, "wrong password"
+            return wb.page(request, "login.html", {"error": "用户名或密码错误"}, None, status=401)
+        wb.throttle.clear(f"user:{name}")
+        request.session.clear()  # a new session: no fixation
+        request.session.update({"user": user.name, "gen": user.generation, "csrf": secrets.token_urlsafe(32)})
+        request.state.what = "signed in"
+        return RedirectResponse("/overview", status_code=303)
+
+    async def logout(request: Request) -> Response:
+        await checked_form(request)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    async def home(request: Request) -> Response:
+        return RedirectResponse("/overview", status_code=303)
+
+    # -- overview ------------------------------------------------------------------
+    async def overview(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "overview.html", {"empty": True}, actor)
+        c = a.cases
+        rows = []
+        for service, m in sorted(a.metrics.items()):
+            rows.append({"service": service, **{k: m.get(k) for k in (
+                "cases", "steps_per_case", "documents_per_case", "repeated_submissions", "median_clock_days",
+                "median_sla_days", "at_most_once_rate", "zero_trip_rate", "average_visits", "on_time_rate",
+                "open_overdue")}})
+        outcomes = c["outcome"].value_counts().to_dict() if len(c) else {}
+        ctx = {"empty": False, "version": a.version, "as_of": a.as_of, "scope": _scope_label(actor),
+               "totals": {"cases": int(len(c)), "services": int(c["service"].nunique()) if len(c) else 0,
+                          "events": int(c["events"].sum()) if len(c) else 0,
+                          "visits": int(c["visits"].dropna().sum()) if len(c) else 0,
+                          "overdue": int(outcomes.get("超期", 0)), "open_overdue": int(outcomes.get("超期在办", 0)),
+                          "red": int((a.alerts["level"] == "红牌").sum()),
+                          "yellow": int((a.alerts["level"] == "黄牌").sum())},
+               "outcomes": outcomes, "services": rows,
+               "top_findings": [_finding_brief(f) for f in a.findings[:5]],
+               "actions": _actions(a.findings), "notes": a.notes}
+        return wb.page(request, "overview.html", ctx, actor, version=a.version)
+
+    # -- findings --------------------------------------------------------------------
+    async def findings(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "findings.html", {"empty": True, "findings": []}, actor)
+        dim = request.query_params.get("dimension", "")
+        service = request.query_params.get("service", "")
+        rows = [f for f in a.findings if (not dim or f["dimension"] == dim) and (not service or f["service"] == service)]
+        ctx = {"empty": False, "dimension": dim, "service": service, "findings": [_finding_brief(f) for f in rows],
+               "services": sorted(a.metrics)}
+        return wb.page(request, "findings.html", ctx, actor, version=a.version)
+
+    async def finding(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        fid = request.path_params["fid"]
+        f = next((x for x in (a.findings if a else []) if x["id"] == fid), None)
+        if f is None:
+            raise HTTPException(404)
+        by_id = a.cases.set_index("case_id", drop=False)
+        evidence = [cid for cid in f.get("evidence", []) if cid in by_id.index and may_view(actor, by_id.loc[cid])]
+        cases = records(by_id.loc[evidence], CASE_COLUMNS) if evidence else []
+        ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases}
+        return wb.page(request, "finding.html", ctx, actor, version=a.version)
+
+    # -- cases -------------------------------------------------------------------------
+    def filtered(a: Analysis, actor: Actor, qp) -> tuple[pd.DataFrame, dict]:
+        c = scope_cases(actor, a.cases)  # the scope's table already; asked again, as everywhere
+        f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q")}
+        if f["service"]:
+            c = c[c["service"].astype(str) == f["service"]]
+        if f["outcome"]:
+            c = c[c["outcome"].astype(str) == f["outcome"]]
+        if f["department"] and TOOK_PART in c:
+            c = c[[f["department"] in [str(x) for x in (v if v is not None else [])] for v in c[TOOK_PART]]]
+        if f["q"]:
+            c = c[c["case_id"].astype(str).str.contains(f["q"], regex=False, na=False)]
+        return c, f
+
+    async def cases(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "cases.html", {"empty": True}, actor)
+        c, f = filtered(a, actor, request.query_params)
+        try:
+            page_no = max(1, int(request.query_params.get("page", "1")))
+        except ValueError:
+            page_no = 1
+        pages = max(1, math.ceil(len(c) / PAGE_ROWS))
+        page_no = min(page_no, pages)
+        shown = c.iloc[(page_no - 1) * PAGE_ROWS: page_no * PAGE_ROWS]
+        deps = sorted({str(x) for v in a.cases.get(TOOK_PART, pd.Series(dtype=object)) if v is not None for x in v})
+        ctx = {"empty": False, "filters": f, "total": int(len(c)), "page": page_no, "pages": pages,
+               "cases": records(shown, CASE_COLUMNS),
+               "choices": {"service": sorted(a.cases["service"].dropna().astype(str).unique().tolist()),
+                           "outcome": sorted(a.cases["outcome"].dropna().astype(str).unique().tolist()),
+                           "department": deps}}
+        return wb.page(request, "cases.html", ctx, actor, version=a.version)
+
+    def visible_case(a: Analysis | None, actor: Actor, case_id: str) -> pd.Series:
+        if a is None:
+            raise HTTPException(404)
+        c = a.cases
+        hit = c[c["case_id"].astype(str) == case_id]
+        if hit.empty and actor.masked:  # an auditor's links carry the masked id
+            masker = project.masker(a.version)
+            hit = c[[masker.text(str(x)) == case_id for x in c["case_id"]]]
+        if hit.empty or not may_view(actor, hit.iloc[0]):
+            raise HTTPException(404)
+        return hit.iloc[0]
+
+    async def case(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        row = visible_case(a, actor, request.path_params["case_id"])
+        cid = str(row["case_id"])
+        events, facts = await run_in_threadpool(lambda: (project.events({cid}), project.facts(a.version, cid)))
+        steps = []
+        ev = events.reset_index(drop=True)
+        fx = facts.reset_index(drop=True)
+        same = len(ev) == len(fx) and list(ev["activity"].astype(str)) == list(fx["activity"].astype(str))
+        for i in range(len(ev)):
+            e = ev.iloc[i]
+            step = {"activity": e.get("activity"), "department": e.get("department"), "resource": e.get("resource"),
+                    "start": e.get("start_time"), "end": e.get("end_time"), "channel": e.get("channel"),
+                    "documents": list(e["materials"]) if "materials" in ev and e["materials"] is not None else []}
+            if same:
+                x = fx.iloc[i]
+                step.update({"wait_work_hours": x.get("wait_work_hours"), "wait_hours": x.get("wait_hours"),
+                             "wait_owner": x.get("wait_owner"), "service_work_hours": x.get("service_work_hours"),
+                             "trip": bool(x.get("trip")), "trip_kind": x.get("trip_kind")})
+            steps.append(step)
+        rating = {}
+        for col in ("rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time"):
+            if col in ev:
+                vals = ev[col].dropna()
+                if len(vals):
+                    rating[col] = vals.iloc[0]
+        applicant = {c: ev[c].dropna().iloc[0] for c in ("applicant", "applicant_id") if c in ev and ev[c].notna().any()}
+        docs = [d for s in steps for d in s["documents"]]
+        ctx = {"case": plain({k: row.get(k) for k in list(a.cases.columns)}), "steps": steps, "rating": rating,
+               "applicant": applicant, "documents": sorted(set(docs)), "documents_handed": len(docs),
+               "alerts": records(a.alerts[a.alerts["case_id"].astype(str) == cid])}
+        request.state.what = f"case {cid}"
+        return wb.page(request, "case.html", ctx, actor, version=a.version)
+
+    async def case_csv(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        row = visible_case(a, actor, request.path_params["case_id"])
+        cid = str(row["case_id"])
+        events = await run_in_threadpool(project.events, {cid})
+        events = events.assign(materials=events["materials"].map(lambda v: "；".join(v) if v is not None else ""))
+        request.state.what = f"export case {cid}"
+        return csv_response(events, f"case-{secrets.token_hex(2)}.csv", actor, a.version)
+
+    def csv_response(frame: pd.DataFrame, name: str, actor: Actor, version: str) -> Response:
+        if actor.masked:
+            frame = project.masker(version).frame(frame)
+        frame = frame.copy()
+        for col in frame.columns:  # a cell starting with = + - @ would be a formula in Excel
+            if frame[col].dtype == object or isinstance(frame[col].dtype, pd.StringDtype):
+                frame[col] = frame[col].map(lambda v: "'" + v if isinstance(v, str) and v[:1] in "=+-@\t\r" else v)
+        buf = io.StringIO()
+        frame.to_csv(buf, index=False)
+        return Response(("\ufeff" + buf.getvalue()).encode("utf-8"), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    async def download_cases(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            raise HTTPException(404)
+        c, _ = filtered(a, actor, request.query_params)
+        out = c.copy()
+        for col in (TOOK_PART,):
+            if col in out:
+                out[col] = out[col].map(lambda v: "、".join(str(x) for x in v) if v is not None else "")
+        request.state.what = f"export {len(out)} cases"
+        return csv_response(out, "cases.csv", actor, a.version)
+
+    # -- 督办清单 ----------------------------------------------------------------------
+    async def cards(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "cards.html", {"empty": True}, actor)
+        al = a.alerts
+        visible = set(a.cases["case_id"].astype(str))  # the scope's cases: a card of any other is dropped
+        al = al[al["case_id"].astype(str).isin(visible)]
+        dep = str(request.query_params.get("department", ""))[:200]
+        if dep:
+            al = al[al["department"].astype(str) == dep]
+        ctx = {"empty": False, "as_of": a.as_of, "department": dep,
+               "red": int((al["level"] == "红牌").sum()), "yellow": int((al["level"] == "黄牌").sum()),
+               "steps_over": int((al["level"] == "环节超时").sum()),
+               "alerts": records(al), "by_department": a.by_department}
+        return wb.page(request, "cards.html", ctx, actor, version=a.version)
+
+    async def download_cards(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            raise HTTPException(404)
+        al = a.alerts[a.alerts["case_id"].astype(str).isin(set(a.cases["case_id"].astype(str)))]
+        request.state.what = f"export {len(al)} cards"
+        return csv_response(al, "cards.csv", actor, a.version)
+
+    # -- upload ------------------------------------------------------------------------
+    async def upload_page(request: Request, actor: Actor) -> Response:
+        if not actor.may_import:
+            raise HTTPException(404)
+        return wb.page(request, "upload.html", {"result": None, "error": None,
+                                                "has_log": project.has_log()}, actor)
+
+    async def upload(request: Request, actor: Actor) -> Response:
+        if not actor.may_import:
+            raise HTTPException(404)
+        form = await checked_form(request)
+        files = [f for f in form.getlist("files") if hasattr(f, "filename") and f.filename]
+        if not files:
+            return wb.page(request, "upload.html", {"result": None, "error": "请选择要导入的 Excel 或 CSV 文件",
+                                                    "has_log": project.has_log()}, actor, status=400)
+        with tempfile.TemporaryDirectory(prefix="procmine-upload-") as tmp:
+            paths, total = [], 0
+            for i, f in enumerate(files):
+                name = Path(str(f.filename).replace("\\", "/")).name
+                if not name.lower().endswith(UPLOAD_SUFFIXES) or name.startswith("."):
+                    return wb.page(request, "upload.html", {
+                        "result": None, "error": f"不支持的文件类型：{name}（请上传 .xlsx、.xls 或 .csv）",
+                        "has_log": project.has_log()}, actor, status=400)
+                dest = Path(tmp) / f"{i:02d}" / name
+                dest.parent.mkdir()
+                with open(dest, "wb") as out:
+                    while chunk := await f.read(2**20):
+                        total += len(chunk)
+                        if total > MAX_UPLOAD_BYTES:
+                            return wb.page(request, "upload.html", {
+                                "result": None, "error": f"上传文件过大（上限 {MAX_UPLOAD_BYTES // 2**20} MB）",
+                                "has_log": project.has_log()}, actor, status=400)
+                        out.write(chunk)
+                paths.append(dest)
+            try:
+                result = await run_in_threadpool(project.import_files, paths)
+            except ProcmineError as exc:
+                request.state.what = f"import refused: {exc.message}"
+                return wb.page(request, "upload.html", {"result": None, "error": str(exc),
+                                                        "has_log": project.has_log()}, actor, status=400)
+        await analysis(actor)  # the new version's case table and findings, computed once now
+        d = result.to_dict()
+        rejected = len(result.rejects)
+        summary = {"rows_read": d["rows_read"], "rows_used": d["rows_used"], "duplicates": d["duplicates"],
+                   "rejected": rejected, "events": d["events"], "cases": d["cases"],
+                   "balanced": d["rows_read"] == d["rows_used"] + d["duplicates"] + rejected,
+                   "sheets": d["sheets"], "skipped": d["skipped_sheets"], "notes": d["notes"]}
+        request.state.what = f"imported {len(files)} files, {d['events']} events"
+        return wb.page(request, "upload.html", {"result": summary, "error": None, "has_log": True}, actor)
+
+    async def download_rejects(request: Request, actor: Actor) -> Response:
+        path = project.root / "log.rejects.csv"
+        if not actor.may_import or not path.is_file():
+            raise HTTPException(404)
+        request.state.what = "export rejects"
+        return Response(path.read_bytes(), media_type="text/csv; charset=utf-8",
+                        headers={"Content-Disposition": 'attachment; filename="rejects.csv"'})
+
+    # -- accounts ------------------------------------------------------------------------
+    async def users_page(request: Request, actor: Actor, error: str | None = None, status: int = 200) -> Response:
+        if not actor.may_manage_users:
+            raise HTTPException(404)
+        rows = [{"name": u.name, "role": u.role, "role_label": ROLES[u.role], "department": u.department}
+                for u in project.users.all()]
+        return wb.page(request, "users.html", {"users": rows, "error": error}, actor, status=status)
+
+    async def users_add(request: Request, actor: Actor) -> Response:
+        if not actor.may_manage_users:
+            raise HTTPException(404)
+        form = await checked_form(request)
+        try:
+            await run_in_threadpool(project.users.add, str(form.get("username", "")), str(form.get("password", "")),
+                                    str(form.get("role", "")), str(form.get("department", "")))
+        except ProcmineError as exc:
+            return await users_page(request, actor, error=exc.message, status=400)
+        request.state.what = f"added account {form.get('username')}"
+        return RedirectResponse("/users", status_code=303)
+
+    async def users_remove(request: Request, actor: Actor) -> Response:
+        if not actor.may_manage_users:
+            raise HTTPException(404)
+        form = await checked_form(request)
+        name = str(form.get("username", ""))
+        if name == actor.name:
+            return await users_page(request, actor, error="不能删除当前登录的账号", status=400)
+        project.users.remove(name)
+        request.state.what = f"removed account {name}"
+        return RedirectResponse("/users", status_code=303)
+
+    async def api_page(request: Request, actor: Actor) -> Response:
+        return wb.page(request, "api.html", {}, actor)
+
+    # -- errors ---------------------------------------------------------------------------
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        messages = {404: "未找到：页面不存在，或不在您的权限范围内", 403: exc.detail if exc.detail else "禁止访问",
+                    405: "不支持的请求方法", 401: "请先登录"}
+        return wb.error(request, exc.status_code, messages.get(exc.status_code, "请求有误"))
+
+    async def procmine_error(request: Request, exc: ProcmineError) -> Response:
+        return wb.error(request, 500, str(exc))
+
+    J = signed_in
+    routes = [
+        Route("/", home),
+        Route("/login", login_page, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/overview", J(overview)), Route("/overview.json", J(overview)),
+        Route("/findings", J(findings)), Route("/findings.json", J(findings)),
+        Route("/findings/{fid:int}.json", J(finding)), Route("/findings/{fid:int}", J(finding)),
+        Route("/cases", J(cases)), Route("/cases.json", J(cases)),
+        Route("/cases/{case_id}.json", J(case)), Route("/cases/{case_id}.csv", J(case_csv)),
+        Route("/cases/{case_id}", J(case)),
+        Route("/cards", J(cards)), Route("/cards.json", J(cards)),
+        Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
+        Route("/download/rejects.csv", J(download_rejects)),
+        Route("/upload", J(upload_page), methods=["GET"]), Route("/upload", J(upload), methods=["POST"]),
+        Route("/users", J(users_page), methods=["GET"]), Route("/users", J(users_add), methods=["POST"]),
+        Route("/users/remove", J(users_remove), methods=["POST"]),
+        Route("/api", J(api_page)),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    middleware = [
+        Middleware(SecurityHeaders),
+        Middleware(SessionMiddleware, secret_key=project.secret_key(), session_cookie="procmine_session",
+                   max_age=SESSION_MAX_AGE, same_site="strict", https_only=config.secure_cookies),
+        Middleware(AccessLog, project=project),
+    ]
+    app = Starlette(routes=routes, middleware=middleware,
+                    exception_handlers={HTTPException: http_error, ProcmineError: procmine_error})
+    app.state.workbench = wb
+    return app
+
+
+def _scope_label(actor: Actor) -> str:
+    return f"{actor.department}参与办理的办件" if actor.role == "dept" else "全部办件"
+
+
+def _finding_brief(f: dict) -> dict:
+    return {k: f.get(k) for k in ("id", "kind", "service", "dimension", "cases", "impact", "severity", "summary",
+                                  "action", "activity", "department")}
+
+
+def _actions(findings: list[dict], k: int = 3) -> list[dict]:
+    """The three actions: the action of the first finding of each of the top kinds."""
+    seen, out = set(), []
+    for f in findings:
+        if f.get("action") and f["action"] not in seen:
+            seen.add(f["action"])
+            out.append({"action": f["action"], "finding": f["id"], "summary": f["summary"]})
+        if len(out) == k:
+            break
+    return out
+
+
+# ----------------------------------------------------------------------------- ASGI middleware
+
+
+class SecurityHeaders:
+    """Headers on every response: a strict CSP (scripts and styles from this server only), no framing,
+    no sniffing, no referrer; pages are not cached."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        static = scope.get("path", "").startswith("/static/")
+
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers += [(b"content-security-policy", CSP.encode()), (b"x-content-type-options", b"nosniff"),
+                            (b"x-frame-options", b"DENY"), (b"referrer-policy", b"no-referrer"),
+                            (b"cross-origin-opener-policy", b"same-origin")]
+                if not static:
+                    headers.append((b"cache-control", b"no-store"))
+                message = dict(message, headers=headers)
+            await send(message)
+
+        return await self.app(scope, receive, wrapped)
+
+
+class AccessLog:
+    """Who asked for what: every request for data (not static files) goes into the project's access log."""
+
+    def __init__(self, app, project: Project) -> None:
+        self.app, self.project = app, project
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope.get("path", "").startswith("/static/"):
+            return await self.app(scope, receive, send)
+        status = {}
+
+        async def wrapped(message):
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, wrapped)
+        finally:
+            session = scope.get("session") or {}
+            state = scope.get("state") or {}
+            self.project.record(session.get("user") or state.get("who"), scope.get("method", "?"),
+                                scope.get("path", ""), status.get("code", 500), state.get("what"))

@@ -1,0 +1,314 @@
+"""A workbench project: the folder ``procmine serve`` works on.
+
+::
+
+    PROJECT/
+      project.json       what this folder is (written by ``procmine serve --init``)
+      users.json         accounts, argon2 hashes (0600)
+      secret.key         the session-signing key (0600)
+      access.log         who viewed or exported what (JSON lines)
+      log.parquet        the canonical log (``procmine import -o PROJECT/log.parquet``, or an upload);
+                         or log/ — a partitioned dataset (``procmine import -o PROJECT/log/``)
+      rules.yaml         audit rules (optional; default 最多跑一次)
+      log.rejects.csv    the rows the last upload set aside (masked)
+      cache/VERSION/     the case table, findings and cards of one version of the log, per scope
+
+The case table, findings and cards are computed once per version of the log (a
+version is the log files' names, sizes and modification times) through the public
+library — :func:`procmine.audit.audit` (which measures the cases with
+:func:`procmine.metrics.measure`) and :func:`procmine.monitor.monitor` — and kept
+in ``cache/``; pages read them, they never recompute per request. A 部门 scope is
+computed on the events of its visible cases alone, as of the whole log's as-of
+time, so that its clocks are the same as in the whole table.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import secrets
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from ..errors import ConfigError, InputError, UsageError
+from .auth import UserStore, write_private
+from .scope import Actor, scope_cases
+
+FORMAT = 1
+FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
+                "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
+
+
+@dataclass
+class Analysis:
+    """What one scope of one log version shows: read by every page of that scope."""
+
+    version: str
+    scope: str
+    as_of: pd.Timestamp | None
+    cases: pd.DataFrame                 # the visible rows of the case table
+    findings: list[dict]                # Finding.to_dict() + "id", ranked
+    metrics: dict                       # per service (the audit's metrics)
+    alerts: pd.DataFrame                # 督办清单 (monitor.ALERT_COLUMNS)
+    by_department: list[dict]
+    notes: list[str] = field(default_factory=list)
+
+
+def _empty_alerts() -> pd.DataFrame:
+    from ..monitor import ALERT_COLUMNS
+
+    return pd.DataFrame({k: pd.Series(dtype=object) for k in ALERT_COLUMNS})
+
+
+class Project:
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.users = UserStore(self.root / "users.json")
+        self._locks: dict[tuple, threading.Lock] = {}
+        self._locks_guard = threading.Lock()
+        self._memo: dict[tuple, Analysis] = {}
+        self._log_lock = threading.Lock()
+        self._import_lock = threading.Lock()
+
+    # -- set-up ------------------------------------------------------------------
+    @classmethod
+    def init(cls, root: str | Path, admin: str, password: str) -> "Project":
+        """Create the project folder and its first administrator."""
+        root = Path(root)
+        if (root / "project.json").exists():
+            raise UsageError(f"{root} is a workbench project already", hint="start it with: procmine serve " + str(root))
+        root.mkdir(parents=True, exist_ok=True)
+        proj = cls(root)
+        proj.users.add(admin, password, "admin")
+        write_private(root / "secret.key", secrets.token_hex(32) + "\n")
+        (root / "access.log").touch(mode=0o600, exist_ok=True)
+        (root / "project.json").write_text(json.dumps({"procmine_workbench": FORMAT}) + "\n", encoding="utf-8")
+        return proj
+
+    @classmethod
+    def open(cls, root: str | Path) -> "Project":
+        root = Path(root)
+        if not (root / "project.json").is_file():
+            raise ConfigError(f"{root} is not a workbench project",
+                              hint=f"create it first: procmine serve --init {root}")
+        return cls(root)
+
+    def secret_key(self) -> str:
+        path = self.root / "secret.key"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="create the project with procmine serve --init")
+        if len(text) < 32:
+            raise ConfigError(f"{path} is damaged (too short)", hint="delete it and restart to sign everyone out")
+        return text
+
+    # -- the log -------------------------------------------------------------------
+    @property
+    def log_path(self) -> Path:
+        dataset = self.root / "log"
+        return dataset if dataset.is_dir() and not (self.root / "log.parquet").exists() else self.root / "log.parquet"
+
+    @property
+    def rules(self) -> str | None:
+        path = self.root / "rules.yaml"
+        return str(path) if path.is_file() else None
+
+    def has_log(self) -> bool:
+        p = self.log_path
+        return p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))
+
+    def version(self) -> str | None:
+        """The log's version: its files' names, sizes and modification times (None: no log yet)."""
+        p = self.log_path
+        files = [p] if p.is_file() else sorted(p.rglob("*.parquet")) if p.is_dir() else []
+        if not files:
+            return None
+        h = hashlib.sha256()
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(self.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        return h.hexdigest()[:16]
+
+    # -- analyses --------------------------------------------------------------------
+    def _lock(self, key: tuple) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks.setdefault(key, threading.Lock())
+
+    def analysis(self, actor: Actor) -> Analysis | None:
+        """The analysis ``actor`` sees of the current log (None: no log yet)."""
+        version = self.version()
+        if version is None:
+            return None
+        if actor.sees_all:
+            return self._get(version, "all", self._compute_all)
+        return self._get(version, actor.scope_key, lambda v: self._compute_scope(v, actor))
+
+    def _get(self, version: str, scope: str, compute) -> Analysis:
+        key = (version, scope)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        with self._lock(key):
+            hit = self._memo.get(key)
+            if hit is None:
+                hit = self._load(version, scope)
+                if hit is None:
+                    hit = compute(version)
+                    self._save(hit)
+                if len(self._memo) > 32:
+                    self._memo.clear()
+                self._memo[key] = hit
+            return hit
+
+    def _dir(self, version: str, scope: str) -> Path:
+        slug = "all" if scope == "all" else "scope-" + hashlib.sha256(scope.encode()).hexdigest()[:16]
+        return self.root / "cache" / version / slug
+
+    def _save(self, a: Analysis) -> None:
+        d = self._dir(a.version, a.scope)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root / "cache" if (self.root / "cache").is_dir()
+                                    else self._mkcache()))
+        try:
+            a.cases.to_parquet(tmp / "cases.parquet", index=False)
+            a.alerts.astype({c: object for c in a.alerts.columns if a.alerts[c].dtype == object}).to_parquet(
+                tmp / "alerts.parquet", index=False)
+            summary = {"scope": a.scope, "as_of": None if a.as_of is None else a.as_of.isoformat(),
+                       "findings": a.findings, "metrics": a.metrics, "by_department": a.by_department,
+                       "notes": [str(n) for n in a.notes]}
+            (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, default=str), encoding="utf-8")
+            d.parent.mkdir(parents=True, exist_ok=True)
+            if d.exists():
+                shutil.rmtree(d)
+            os.replace(tmp, d)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+
+    def _mkcache(self) -> Path:
+        (self.root / "cache").mkdir(exist_ok=True)
+        return self.root / "cache"
+
+    def _load(self, version: str, scope: str) -> Analysis | None:
+        d = self._dir(version, scope)
+        if not (d / "summary.json").is_file():
+            return None
+        s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
+        return Analysis(version, scope, pd.Timestamp(s["as_of"]) if s["as_of"] else None,
+                        pd.read_parquet(d / "cases.parquet"), s["findings"], s["metrics"],
+                        pd.read_parquet(d / "alerts.parquet"), s["by_department"], s.get("notes", []))
+
+    def _compute_all(self, version: str) -> Analysis:
+        from ..audit import audit
+        from ..eventlog import read_log
+        from ..monitor import monitor
+
+        path = self.log_path
+        res = audit(path, self.rules)
+        facts = res.measured.facts
+        facts_path = self.root / "cache" / version / "facts.parquet"
+        facts_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = facts_path.with_name(f".facts.tmp-{secrets.token_hex(4)}.parquet")
+        facts[[c for c in FACT_COLUMNS if c in facts]].to_parquet(tmp, index=False)
+        os.replace(tmp, facts_path)
+        mon = monitor(read_log(path), self.rules, measured=res.measured)
+        return self._analysis(version, "all", res, mon, res.cases)
+
+    def _compute_scope(self, version: str, actor: Actor) -> Analysis:
+        """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
+        from ..audit import audit
+        from ..monitor import monitor
+
+        full = self._get(version, "all", self._compute_all)
+        visible = scope_cases(actor, full.cases).reset_index(drop=True)
+        if visible.empty:
+            return Analysis(version, actor.scope_key, full.as_of, visible, [], {}, _empty_alerts(), [])
+        sub = self.events(set(visible["case_id"].astype(str)))
+        as_of = None if full.as_of is None else full.as_of.isoformat()
+        res = audit(sub, self.rules, as_of=as_of)
+        mon = monitor(sub, self.rules, as_of=as_of, measured=res.measured)
+        return self._analysis(version, actor.scope_key, res, mon, visible)
+
+    @staticmethod
+    def _analysis(version, scope, res, mon, cases) -> Analysis:
+        findings = [dict(f.to_dict(), id=i) for i, f in enumerate(res.findings, 1)]
+        return Analysis(version, scope, res.as_of, cases.reset_index(drop=True), findings, res.metrics,
+                        mon.alerts.reset_index(drop=True), mon.by_department.to_dict(orient="records"),
+                        [str(n) for n in res.notes])
+
+    # -- one case's rows -------------------------------------------------------------
+    def events(self, case_ids: set[str]) -> pd.DataFrame:
+        """The log's events of these cases (read with a filter, not the whole log into memory)."""
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+        import pyarrow.parquet as pq
+
+        from ..engine.runner import parquet_files
+        from ..eventlog import conform_columns
+        from ..metrics import sorted_log
+
+        files = parquet_files(self.log_path)
+        schema = pa.unify_schemas([pq.read_schema(f) for f in files]).remove_metadata()
+        table = ds.dataset(files, schema=schema, format="parquet").to_table(
+            filter=ds.field("case_id").isin(sorted(case_ids)))
+        return sorted_log(conform_columns(table.to_pandas()))
+
+    def facts(self, version: str, case_id: str) -> pd.DataFrame:
+        import pyarrow.dataset as ds
+
+        path = self.root / "cache" / version / "facts.parquet"
+        if not path.is_file():
+            return pd.DataFrame(columns=FACT_COLUMNS)
+        return ds.dataset(path).to_table(filter=ds.field("case_id") == case_id).to_pandas().sort_values("pos")
+
+    def masker(self, version: str):
+        """The masker of this log version (learns the log's applicant columns once)."""
+        key = (version, "masker")
+        hit = self._memo.get(key)
+        if hit is None:
+            from ..eventlog import read_columns
+            from ..privacy import Masker, is_applicant_column
+
+            hit = Masker.for_log(read_columns(self.log_path, where=is_applicant_column))
+            self._memo[key] = hit
+        return hit
+
+    # -- import ------------------------------------------------------------------------
+    def import_files(self, paths: list[Path]):
+        """Import exports into the project's log: the log is replaced only when the import worked."""
+        from .. import eventlog
+        from ..importer import read_export
+        from ..privacy import Masker
+
+        if (self.root / "log").is_dir() and not (self.root / "log.parquet").exists():
+            raise UsageError("this project's log is a partitioned dataset (log/)",
+                             hint="add exports to it with procmine import -o PROJECT/log/")
+        with self._import_lock:
+            result = read_export(paths)  # raises for a broken workbook: nothing written yet
+            if result.events == 0:
+                raise InputError("the upload holds no usable rows", hint="check the export's columns")
+            eventlog.write_log(result.log, self.root / "log.parquet")  # atomic: temp file, then rename
+            rejects = self.root / "log.rejects.csv"
+            if len(result.rejects):
+                masked = Masker.for_log(result.log).frame(result.rejects)
+                eventlog.write_atomic(rejects, lambda tmp: masked.to_csv(tmp, index=False, encoding="utf-8-sig"))
+            else:
+                rejects.unlink(missing_ok=True)
+            return result
+
+    # -- the access log -------------------------------------------------------------
+    def record(self, user: str | None, method: str, path: str, status: int, what: str | None = None) -> None:
+        entry = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "user": user, "method": method, "path": path,
+                 "status": status}
+        if what:
+            entry["what"] = what
+        with self._log_lock:
+            with open(self.root / "access.log", "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
