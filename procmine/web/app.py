@@ -32,6 +32,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from ..errors import ProcmineError
+from ..privacy import is_applicant_column
 from .auth import CSRF_FIELD, CSRF_HEADER, Throttle, csrf_ok, csrf_token
 from .project import Analysis, Project
 from .scope import ROLES, TOOK_PART, Actor, may_view, scope_cases
@@ -267,7 +268,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         f = next((x for x in (a.findings if a else []) if x["id"] == fid), None)
         if f is None:
             raise HTTPException(404)
-        by_id = a.cases.set_index("case_id", drop=False)
+        by_id = project.whole(a.version).cases.set_index("case_id", drop=False)
         evidence = [cid for cid in f.get("evidence", []) if cid in by_id.index and may_view(actor, by_id.loc[cid])]
         cases = records(by_id.loc[evidence], CASE_COLUMNS) if evidence else []
         ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases}
@@ -308,9 +309,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         return wb.page(request, "cases.html", ctx, actor, version=a.version)
 
     def visible_case(a: Analysis | None, actor: Actor, case_id: str) -> pd.Series:
+        """The case table's row of ``case_id`` if ``actor`` may see it; 404 otherwise (the same as no such case)."""
         if a is None:
             raise HTTPException(404)
-        c = a.cases
+        c = project.whole(a.version).cases  # looked up among all cases; may_view decides
         hit = c[c["case_id"].astype(str) == case_id]
         if hit.empty and actor.masked:  # an auditor's links carry the masked id
             masker = project.masker(a.version)
@@ -345,7 +347,8 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                 vals = ev[col].dropna()
                 if len(vals):
                     rating[col] = vals.iloc[0]
-        applicant = {c: ev[c].dropna().iloc[0] for c in ("applicant", "applicant_id") if c in ev and ev[c].notna().any()}
+        applicant = {c: ev[c].dropna().iloc[0] for c in ev.columns
+                     if is_applicant_column(c) and ev[c].notna().any()}
         docs = [d for s in steps for d in s["documents"]]
         ctx = {"case": plain({k: row.get(k) for k in list(a.cases.columns)}), "steps": steps, "rating": rating,
                "applicant": applicant, "documents": sorted(set(docs)), "documents_handed": len(docs),

@@ -151,6 +151,11 @@ class Project:
             return self._get(version, "all", self._compute_all)
         return self._get(version, actor.scope_key, lambda v: self._compute_scope(v, actor))
 
+    def whole(self, version: str) -> Analysis:
+        """The analysis of every case of a version: what pages look a case up in, before asking
+        :func:`~procmine.web.scope.may_view` whether the user may see it."""
+        return self._get(version, "all", self._compute_all)
+
     def _get(self, version: str, scope: str, compute) -> Analysis:
         key = (version, scope)
         hit = self._memo.get(key)
