@@ -88,6 +88,7 @@ def test_a_broken_workbook_shows_the_error_and_changes_nothing(tmp_path, env):
                files=[("files", ("broken.xlsx", b"PK\x03\x04 this is not a workbook", "application/octet-stream"))])
     assert r.status_code == 400
     assert "导入失败，办件日志未改变" in r.text and "broken.xlsx" in r.text
+    assert "procmine-upload-" not in r.text  # the server's temporary folder is not shown
     assert (root / "log.parquet").read_bytes() == before and proj.version() == version
     assert c.get("/cases.json").json()["total"] == cases_before == 6
     # a file of another kind is refused before it is read

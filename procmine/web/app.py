@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import json
 import math
+import re
 import secrets
 import tempfile
 import urllib.parse
@@ -451,8 +452,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             try:
                 result = await run_in_threadpool(project.import_files, paths)
             except ProcmineError as exc:
-                request.state.what = f"import refused: {exc.message}"
-                return wb.page(request, "upload.html", {"result": None, "error": str(exc),
+                # the message names the file as uploaded, not where this server kept it
+                message = re.sub(re.escape(tmp) + r"/\d\d/", "", str(exc))
+                request.state.what = f"import refused: {message.splitlines()[0]}"
+                return wb.page(request, "upload.html", {"result": None, "error": message,
                                                         "has_log": project.has_log()}, actor, status=400)
         await analysis(actor)  # the new version's case table and findings, computed once now
         d = result.to_dict()
