@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OLDEST ?= .venv-oldest
 
-.PHONY: setup demo-deps test-deps demo test test-oldest bench bench-100m sample clean
+.PHONY: setup demo-deps test-deps demo serve test test-oldest bench bench-100m sample clean
 
 # demo: graphviz and a CJK font only
 demo-deps:
@@ -27,6 +27,10 @@ setup: demo-deps $(BIN)/.installed
 
 demo: demo-deps $(BIN)/.installed
 	$(BIN)/procmine demo --out out
+
+# the workbench on the sample: a project in workbench-demo/ (admin's password printed once), http://127.0.0.1:8000/
+serve: demo-deps $(BIN)/.installed
+	$(BIN)/procmine serve --demo
 
 test: test-deps $(BIN)/.installed
 	$(BIN)/python -m pytest -q

@@ -37,6 +37,7 @@ def demo_project(root: str | Path, logs_dir: str | Path | None = None) -> tuple[
     if not project.has_log():
         logs = Path(logs_dir) if logs_dir else sample_dir()
         project.import_files(sorted(p for p in logs.iterdir() if p.suffix.lower() in (".xlsx", ".xls", ".csv")))
+    project.analysis(Actor("admin", "admin"))  # the case table and findings, computed once before serving
     return project, password
 
 
