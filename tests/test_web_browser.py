@@ -151,10 +151,20 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     assert services == {"食品经营许可"}
     shot(drv, "7-filtered")
 
+    # indicators: the monthly trend drawn by the vendored ECharts (as SVG), six months of the sample
+    drv.get(base + "/indicators")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#trend svg")))
+    assert len(drv.find_elements(By.CSS_SELECTOR, "table.grid")[0].find_elements(By.CSS_SELECTOR, "tbody tr")) == 6
+    shot(drv, "7b-indicators")
+    logs = [e for e in drv.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not logs, logs  # no script error, nothing refused by the Content-Security-Policy
+
     # a download: the filtered cases as CSV (1,200 rows and the header)
     import httpx
 
-    href = drv.find_element(By.ID, "download-cases").get_attribute("href")
+    drv.back()  # to the filtered list
+    href = wait.until(EC.presence_of_element_located((By.ID, "download-cases"))).get_attribute("href")
+    assert "service=%E9%A3%9F%E5%93%81%E7%BB%8F%E8%90%A5%E8%AE%B8%E5%8F%AF" in href  # 食品经营许可
     cookies = {c["name"]: c["value"] for c in drv.get_cookies()}
     r = httpx.get(href, cookies=cookies)
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")

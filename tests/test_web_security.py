@@ -102,6 +102,7 @@ def test_lists_twins_findings_cards_and_downloads_name_only_its_cases(project):
     listed = {r["case_id"] for r in c.get("/cases.json").json()["cases"]}
     assert listed == wf.INSIDE
     for url in ("/overview", "/overview.json", "/cases", "/findings", "/findings.json", "/cards", "/cards.json",
+                "/indicators", "/indicators.json",
                 "/download/cases.csv", "/download/cards.csv", "/cases.json?q=OUT"):
         r = c.get(url)
         assert r.status_code == 200, url
@@ -171,6 +172,10 @@ def test_department_totals_are_the_sums_over_its_visible_cases(project):
     assert t["open_overdue"] == sum(r["outcome"] == "超期在办" for r in visible) == 1  # IN-A6
     assert t["red"] == 1
     assert sum(s["cases"] for s in ov["services"]) == 3
+    ind = login(project, "market").get("/indicators.json").json()
+    assert [r["cases"] for r in ind["service"]] == [3]
+    # accepted in March (IN-A1, IN-A2) and April (IN-A6)
+    assert [(m["month"], m["cases"]) for m in ind["monthly"]] == [("2024-03", 2), ("2024-04", 1)]
     # the clock of an open case is the same in the department's view as in the whole table:
     # its analysis runs as of the whole log's time, not its own cases' latest
     market = login(project, "market")

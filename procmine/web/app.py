@@ -415,6 +415,19 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         request.state.what = f"export {len(al)} cards"
         return csv_response(al, "cards.csv", actor, a.version)
 
+    # -- indicators ----------------------------------------------------------------------
+    async def indicators_view(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "indicators.html", {"empty": True}, actor)
+        ind = a.indicators
+        keys = list(ind.get("labels", {}))
+        ctx = {"empty": False, "as_of": a.as_of, "columns": keys, "labels": ind.get("labels", {}),
+               "formulas": ind.get("formulas", {}), "service": ind.get("service", []),
+               "department": ind.get("department", []), "reasons": ind.get("reasons", []),
+               "monthly": ind.get("monthly", [])}
+        return wb.page(request, "indicators.html", ctx, actor, version=a.version)
+
     # -- upload ------------------------------------------------------------------------
     async def upload_page(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
@@ -531,6 +544,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/cases/{case_id}.json", J(case)), Route("/cases/{case_id}.csv", J(case_csv)),
         Route("/cases/{case_id}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
+        Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),
         Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
         Route("/download/rejects.csv", J(download_rejects)),
         Route("/upload", J(upload_page), methods=["GET"]), Route("/upload", J(upload), methods=["POST"]),

@@ -42,6 +42,7 @@ from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
 FORMAT = 1
+CACHE_FORMAT = 2  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -59,6 +60,7 @@ class Analysis:
     alerts: pd.DataFrame                # 督办清单 (monitor.ALERT_COLUMNS)
     by_department: list[dict]
     notes: list[str] = field(default_factory=list)
+    indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
 
 
 def _empty_alerts() -> pd.DataFrame:
@@ -175,7 +177,7 @@ class Project:
 
     def _dir(self, version: str, scope: str) -> Path:
         slug = "all" if scope == "all" else "scope-" + hashlib.sha256(scope.encode()).hexdigest()[:16]
-        return self.root / "cache" / version / slug
+        return self._vdir(version) / slug
 
     def _save(self, a: Analysis) -> None:
         d = self._dir(a.version, a.scope)
@@ -187,7 +189,7 @@ class Project:
                 tmp / "alerts.parquet", index=False)
             summary = {"scope": a.scope, "as_of": None if a.as_of is None else a.as_of.isoformat(),
                        "findings": a.findings, "metrics": a.metrics, "by_department": a.by_department,
-                       "notes": [str(n) for n in a.notes]}
+                       "notes": [str(n) for n in a.notes], "indicators": a.indicators}
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, default=str), encoding="utf-8")
             d.parent.mkdir(parents=True, exist_ok=True)
             if d.exists():
@@ -196,6 +198,10 @@ class Project:
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
+
+    def _vdir(self, version: str) -> Path:
+        """The cache of one log version (and of this cache layout: an older layout is simply not read)."""
+        return self.root / "cache" / f"{version}.{CACHE_FORMAT}"
 
     def _mkcache(self) -> Path:
         (self.root / "cache").mkdir(exist_ok=True)
@@ -208,7 +214,8 @@ class Project:
         s = json.loads((d / "summary.json").read_text(encoding="utf-8"))
         return Analysis(version, scope, pd.Timestamp(s["as_of"]) if s["as_of"] else None,
                         pd.read_parquet(d / "cases.parquet"), s["findings"], s["metrics"],
-                        pd.read_parquet(d / "alerts.parquet"), s["by_department"], s.get("notes", []))
+                        pd.read_parquet(d / "alerts.parquet"), s["by_department"], s.get("notes", []),
+                        s.get("indicators", {}))
 
     def _compute_all(self, version: str) -> Analysis:
         from ..audit import audit
@@ -218,13 +225,14 @@ class Project:
         path = self.log_path
         res = audit(path, self.rules)
         facts = res.measured.facts
-        facts_path = self.root / "cache" / version / "facts.parquet"
+        facts_path = self._vdir(version) / "facts.parquet"
         facts_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = facts_path.with_name(f".facts.tmp-{secrets.token_hex(4)}.parquet")
         facts[[c for c in FACT_COLUMNS if c in facts]].to_parquet(tmp, index=False)
         os.replace(tmp, facts_path)
-        mon = monitor(read_log(path), self.rules, measured=res.measured)
-        return self._analysis(version, "all", res, mon, res.cases)
+        log = read_log(path)
+        mon = monitor(log, self.rules, measured=res.measured)
+        return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res))
 
     def _compute_scope(self, version: str, actor: Actor) -> Analysis:
         """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
@@ -239,14 +247,32 @@ class Project:
         as_of = None if full.as_of is None else full.as_of.isoformat()
         res = audit(sub, self.rules, as_of=as_of)
         mon = monitor(sub, self.rules, as_of=as_of, measured=res.measured)
-        return self._analysis(version, actor.scope_key, res, mon, visible)
+        return self._analysis(version, actor.scope_key, res, mon, visible, self._indicators(sub, res))
+
+    def _indicators(self, log: pd.DataFrame, res) -> dict:
+        """The standard indicators per service and department (:func:`procmine.monitor.indicators`) and
+        their monthly trend (:func:`procmine.metrics.service_rates` of the cases accepted each month)."""
+        from ..metrics import service_rates
+        from ..monitor import INDICATORS, indicators
+
+        tables = indicators(log, self.rules, measured=res.measured)
+        cases = res.cases
+        when = cases["accept_time"].fillna(cases["case_start"])
+        month = when.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m")
+        monthly = [{"month": m, "cases": int(len(g)), **service_rates(g)}
+                   for m, g in cases.groupby(month, sort=True) if isinstance(m, str)]
+        return {"labels": {k: label for k, label, _ in INDICATORS},
+                "formulas": {k: formula for k, _, formula in INDICATORS},
+                "service": tables["service"].to_dict(orient="records"),
+                "department": tables["department"].to_dict(orient="records"),
+                "reasons": tables["reasons"].to_dict(orient="records"), "monthly": monthly}
 
     @staticmethod
-    def _analysis(version, scope, res, mon, cases) -> Analysis:
+    def _analysis(version, scope, res, mon, cases, indicators=None) -> Analysis:
         findings = [dict(f.to_dict(), id=i) for i, f in enumerate(res.findings, 1)]
         return Analysis(version, scope, res.as_of, cases.reset_index(drop=True), findings, res.metrics,
                         mon.alerts.reset_index(drop=True), mon.by_department.to_dict(orient="records"),
-                        [str(n) for n in res.notes])
+                        [str(n) for n in res.notes], indicators or {})
 
     # -- one case's rows -------------------------------------------------------------
     def events(self, case_ids: set[str]) -> pd.DataFrame:
@@ -268,7 +294,7 @@ class Project:
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
         import pyarrow.dataset as ds
 
-        path = self.root / "cache" / version / "facts.parquet"
+        path = self._vdir(version) / "facts.parquet"
         if not path.is_file():
             return pd.DataFrame(columns=FACT_COLUMNS)
         return ds.dataset(path).to_table(filter=ds.field("case_id") == case_id).to_pandas().sort_values("pos")
