@@ -149,20 +149,18 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
     hand = m.handovers[m.handovers["case_id"].isin(unit.index)].copy()
     hand["instance"] = hand["case_id"].map(unit)
     per_doc = hand.groupby(["instance", "material"])["case_id"].nunique()
-    corr_pat = f".*(?:{rules.lifecycle['correction_notice']}|{rules.lifecycle['correction_received']})"
     f_all = m.facts[m.facts["case_id"].isin(unit.index)]
-    corrected = pd.Series(str_match(f_all["activity"], corr_pat)).groupby(f_all["case_id"].map(unit).to_numpy()).any()
+    # correction notices of the matter: the case model's count per case, added up
+    notices = cases["correction_notices"].groupby(cases.index.map(unit)).sum()
     intake = f_all[f_all["trip_kind"].isin(["intake", "online_intake"])]
     intake_depts = intake.groupby(intake["case_id"].map(unit))["department"].agg(lambda s: s.dropna().nunique())
-    online = f_all.groupby("case_id")["channel_online"].first()
-    known = m.trips_known
     rows = []
     for name, g in mem.groupby("instance", sort=False):
         ids = g["case_id"].tolist()
         c = cases.loc[ids]
         docs = per_doc.loc[name] if name in per_doc.index.get_level_values(0) else pd.Series(dtype=int)
         repeated = docs[docs > 1]
-        trips_known = bool(c["service"].map(known).fillna(False).all())
+        trips_known = bool(c["visits"].notna().all())
         trips = int(visits.get(name, 0)) if trips_known else None
         first_accept = c["accept_time"].min()
         last_finish = c["finish_time"].max() if c["status"].eq("办结").all() else pd.NaT
@@ -177,11 +175,13 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "repeated_documents": int((repeated - 1).sum()), "repeated_names": "、".join(sorted(repeated.index.astype(str))),
             "first_accept": first_accept, "last_finish": last_finish,
             "working_days": None if days != days else float(days),
-            "一次告知": not bool(corrected.get(name, False)),
-            "一表申请": intakes == 1,
+            # 一次告知: at most one correction notice for the whole matter
+            "一次告知": bool(notices.get(name, 0) <= 1),
+            # 一表申请: one application form: one case, or every case applied for at the same minute
+            "一表申请": bool(intakes == 1 or c["apply_time"].dt.floor("min").nunique(dropna=False) == 1),
             "一套材料": bool(len(repeated) == 0) if len(hand) else None,
             "一窗受理": (None if depts is None or intake["department"].isna().all() else bool(depts <= 1)),
-            "一网办理": (None if not trips_known else bool(online.reindex(ids).fillna(False).all() and trips == 0)),
+            "一网办理": (None if not trips_known else bool(c["online"].all() and trips == 0)),
         })
     return rows
 

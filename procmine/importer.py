@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from .errors import InputError, NothingUsableError, UsageError
-from .eventlog import CANONICAL, TIME_DTYPE, empty_log, malloc_pool, order_log, trim_heap
+from .eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, malloc_pool, order_log, trim_heap
 from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
 from .parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla,
@@ -370,21 +370,15 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     else:
         common["in_person"] = pd.Series(pd.NA, index=df.index, dtype="boolean")
     units = df[cols["limit_unit"]] if "limit_unit" in cols else None
-    for fld, cal_fld in (("sla_days", "sla_calendar_days"), ("statutory_days", None)):
+    for fld, cal_fld, month_fld in LIMIT_FIELDS:
         if fld not in cols:
             common[fld] = pd.Series(pd.NA, index=df.index, dtype="Float64")
             continue
-        work, cal, bad = parse_sla(df[cols[fld]], units)
-        common[fld] = work
-        if cal_fld:
-            common[cal_fld] = cal
-            if cal.notna().any():
-                notes.append(f"{where}: {int(cal.notna().sum())} time limits are in calendar days (天/自然日); kept in "
-                             f"sla_calendar_days and counted in calendar days, not converted to working days")
-        elif cal.notna().any():  # a statutory limit in calendar days: approximate, say so
-            common[fld] = work.fillna(cal * 5 / 7)
-            notes.append(f"{where}: {int(cal.notna().sum())} statutory limits are in calendar days; converted at "
-                         f"5 working days per 7 calendar days for the 承诺时限压缩比 only")
+        work, cal, bad, months = parse_sla(df[cols[fld]], units)
+        common[fld], common[cal_fld], common[month_fld] = work, cal, months
+        if cal.notna().any():
+            notes.append(f"{where}: {int(cal.notna().sum())} values of {cols[fld]!r} are in calendar days (天/自然日); "
+                         f"kept in {cal_fld} and counted in calendar days, not converted to working days")
         if bad.any():
             raw = df[cols[fld]].astype("string")
             if fld == "sla_days":
@@ -395,10 +389,18 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
             extra_attrs[cols[fld]] = df[cols[fld]]
         elif cols[fld] in keep_raw:
             extra_attrs[cols[fld]] = df[cols[fld]]
+    if "extension_days" in cols:  # 延期: the working days an approved extension adds (§42)
+        ext, ext_cal, ext_bad, ext_months = parse_sla(df[cols["extension_days"]])
+        common["extension_days"] = ext
+        if (ext_bad | ext_cal.notna() | ext_months.notna()).any():
+            notes.append(f"{where}: {int((ext_bad | ext_cal.notna() | ext_months.notna()).sum())} values of "
+                         f"{cols['extension_days']!r} are not working days (§42 extends by working days); "
+                         "those extensions count as the law's 10 working days, raw text kept")
+            extra_attrs[cols["extension_days"]] = df[cols["extension_days"]]
     for fld in ("status", "applicant", "applicant_id", "rating", "rating_channel", "rating_text", "rectify_status"):
         common[fld] = text(fld)
     if "step_sla_days" in cols:
-        step_work, _, step_bad = parse_sla(df[cols["step_sla_days"]])
+        step_work, _, step_bad, _ = parse_sla(df[cols["step_sla_days"]])
         common["step_sla_days"] = step_work
         if step_bad.any():
             notes.append(f"{where}: {int(step_bad.sum())} step limits in {cols['step_sla_days']!r} not understood; "
@@ -446,7 +448,7 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
 COMMON = ("case_id", "service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
           "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text", "applicant",
           "applicant_id", "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
-          "step_sla_days")
+          "step_sla_days", "sla_months", "statutory_calendar_days", "statutory_months", "extension_days")
 
 
 def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):

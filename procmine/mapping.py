@@ -22,7 +22,7 @@ FIELDS = ("case_id", "service", "activity", "department", "resource", "start_tim
           "materials", "channel", "in_person", "sla_days",
           # case-level lifecycle (one value per case, repeated on its steps)
           "apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "statutory_days",
-          "limit_unit", "applicant", "applicant_id",
+          "limit_unit", "extension_days", "applicant", "applicant_id",
           # 好差评 (case level) and a step's own time limit
           "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
           "step_sla_days")
@@ -42,6 +42,7 @@ FIELD_LABELS = {
     "apply_time": "申请时间 (application)", "accept_time": "受理时间 (acceptance)", "finish_time": "办结时间 (decision)",
     "deliver_time": "送达/领取时间 (delivery)", "due_time": "承诺办结时间 (due date)", "status": "办件状态 (status)",
     "statutory_days": "法定时限 (statutory limit)", "limit_unit": "期限单位 (limit unit)",
+    "extension_days": "延期天数 (extension, working days)",
     "applicant": "申请人 (applicant)", "applicant_id": "申请人证件号 (applicant id)",
     "rating": "评价等级 (rating)", "rating_time": "评价时间 (rated at)", "rating_channel": "评价渠道 (rating channel)",
     "rating_text": "评价内容 (rating text)", "rectify_status": "整改状态 (rectification)",

@@ -43,12 +43,13 @@ import pandas as pd
 
 from .eventlog import conform_columns, in_order
 from .rules import Rules, load_rules
-from .engine.workcal import calendar_table
+from .engine.workcal import calendar_table, month_due_table
 from .workdays import WorkCalendar
 
 TZ = "Asia/Shanghai"
 TRIP_EVIDENCE_KINDS = ("intake", "pickup", "correction", "remote_delivery")
-OUTCOMES = ("即办", "提前", "按时", "超期", "办结", "在办", "超期在办", "未受理", "撤回")
+OUTCOMES = ("即办", "提前", "按时", "超期", "办结", "在办", "超期在办", "未受理", "撤回", "作废", "退回", "转报",
+            "计时不明", "状态不明")
 ON_TIME = ("即办", "提前", "按时")
 
 
@@ -81,6 +82,19 @@ def _us_to_time(values) -> pd.Series:
 
 
 _UTC8_NS = 8 * 3600 * 10**9
+
+
+def _day_to_date(values) -> pd.Series:
+    """Day numbers (days since 1970-01-01, the engine's calendar days) → dates (naive, midnight)."""
+    days = pd.array(pd.Series(values).to_numpy(), dtype="Int64") if not isinstance(values, pd.Series) \
+        else pd.array(values, dtype="Int64")
+    return pd.Series(pd.to_datetime(pd.Series(days, dtype="Float64").astype(float), unit="D"))
+
+
+def _name_lists(values: pd.Series) -> pd.Series:
+    """A list column from the engine → Python lists of names (empty when none)."""
+    return pd.Series([[] if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else list(v)
+                      for v in values], dtype=object)
 
 
 def _time_to_us(ts: pd.Series) -> pd.Series:
@@ -125,7 +139,20 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
         if pd.notna(span[k]):
             bounds.append(pd.Timestamp(int(span[k]), unit="us"))
     lo, hi_day = min(bounds), max(bounds)
-    eng.register("calendar", calendar_table(calendar, lo, hi_day))
+    # limits in calendar months or days end after the log: the calendar reaches past the
+    # latest such last day (plus room for pauses and 延期); years the installed calendar
+    # does not know yet, after the log's own, count Monday–Friday (said in the notes)
+    lim = eng.fetch("SELECT DISTINCT m FROM (SELECT sla_months AS m FROM ev UNION ALL "
+                    "SELECT statutory_months FROM ev) t WHERE m IS NOT NULL")
+    days = eng.fetch("SELECT max(greatest(coalesce(sla_calendar_days, 0), coalesce(statutory_calendar_days, 0))) "
+                     "AS n FROM ev").iloc[0]["n"]
+    months = sorted({float(x) for x in lim["m"] if float(x) == int(x) and 0 <= x <= 1200})
+    reach = int((max(months) if months else 0) * 31 + (float(days) if pd.notna(days) else 0))
+    cal_hi = hi_day + pd.Timedelta(days=reach + 400) if reach else hi_day
+    table = _calendar_beyond(calendar, lo, hi_day, cal_hi)
+    eng.register("calendar", table)
+    lo_d, hi_d = int(table["d"].iloc[0]), int((hi_day.normalize() - pd.Timestamp("1970-01-01")).days)
+    eng.register("month_due", month_due_table(table, [int(m) for m in months], lo_d, hi_d))
     names = eng.fetch("SELECT DISTINCT name FROM (SELECT unnest(materials) AS name FROM ev) t WHERE name IS NOT NULL")
     uniq = [str(x) for x in names["name"]]
     eng.register("catalogue", pd.DataFrame({"name": pd.Series(uniq, dtype=object),
@@ -135,6 +162,26 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     eng.register("svc_sla", pd.DataFrame({"service": pd.Series(list(sla), dtype=object),
                                           "days": pd.Series([float(x) for x in sla.values()], dtype=float)}))
     return as_of, int(span["n"])
+
+
+def _calendar_beyond(calendar: WorkCalendar, lo: pd.Timestamp, hi: pd.Timestamp, reach: pd.Timestamp) -> pd.DataFrame:
+    """The calendar table from ``lo`` to ``reach``: the log's own span (``lo``..``hi``) by
+    the rules' calendar; the days after it that only a limit's last day needs, in years
+    the installed chinesecalendar does not know yet, Monday–Friday (with a note)."""
+    from .errors import CalendarError
+
+    if reach <= hi:
+        return calendar_table(calendar, lo, hi)
+    try:
+        return calendar_table(calendar, lo, reach)
+    except CalendarError:
+        calendar_table(calendar, lo, hi)  # the log's own years must be known: raises as before
+        import dataclasses
+
+        loose = dataclasses.replace(calendar, unknown_years="weekdays", fallback_years=set(), _flags={})
+        table = calendar_table(loose, lo, reach)
+        calendar.fallback_years.update(loose.fallback_years)
+        return table
 
 
 def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: str | None = None,
@@ -386,6 +433,27 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "waiting_hours": raw["waiting_hours"].astype(float), "waiting_work_hours": raw["waiting_work_hours"].astype(float),
         "service_hours": raw["service_hours"].astype(float), "service_work_hours": raw["service_work_hours"].astype(float),
         "case_start": _us_to_time(raw["case_start_us"]), "case_end": _us_to_time(raw["case_end_us"]),
+        # the case model's other facts (see ``procmine.engine.definitions``)
+        "receive_time": _us_to_time(raw["receive_us"]), "status_text": raw["status_text"].astype("string"),
+        "awaiting_delivery": raw["awaiting_delivery"].fillna(False).astype(bool),
+        "sla_months": raw["sla_months"].astype("Float64"),
+        "statutory_calendar_days": raw["statutory_calendar_days"].astype("Float64"),
+        "statutory_months": raw["statutory_months"].astype("Float64"),
+        "extension_days": raw["extension_days"].astype("Float64"),
+        "promise_kind": raw["promise_kind"].astype("string"), "statutory_kind": raw["statutory_kind"].astype("string"),
+        "promise_due": _day_to_date(raw["promise_due_d"]), "statutory_due": _day_to_date(raw["statutory_due_d"]),
+        "over_promise": raw["over_promise"].astype("boolean"), "over_statute": raw["over_statute"].astype("boolean"),
+        "statutory_days_left": raw["statutory_days_left"].astype(float),
+        "intake_visits": raw["intake_visits"].astype("Int64"), "correction_visits": raw["correction_visits"].astype("Int64"),
+        "pickup_visits": raw["pickup_visits"].astype("Int64"),
+        "correction_requested": raw["correction_requested"].fillna(False).astype(bool),
+        "correction_notices": raw["correction_notices"].fillna(0).astype("int64"),
+        "online": raw["online"].fillna(False).astype(bool),
+        "accept_inferred": raw["fallback_accept"].fillna(False).astype(bool),
+        "pause_unclosed": raw["pause_unclosed"].fillna(False).astype(bool),
+        "deciding_department": raw["deciding_department"].astype("string"),
+        "holding_department": raw["holding_department"].astype("string"),
+        "departments_took_part": _name_lists(raw["departments_took_part"]),
     })
     if hand is not None:
         hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
@@ -455,9 +523,17 @@ def service_rates(cases: pd.DataFrame) -> dict:
     both = cases[cases["sla_days"].notna() & cases["statutory_days"].notna()]
     stat_sum = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
     limited = cases[cases["sla_days"].notna()]
+    complete = cases["correction_requested"].eq(False) if "correction_requested" in cases else None
     return {
         "zero_trip_rate": rate(v.eq(0).where(v.notna())),                # 跑零次率
         "at_most_once_rate": rate(v.le(1).where(v.notna())),             # 最多跑一次率
+        # the strict promise assumes complete materials: the same rate among cases without a 补正
+        "at_most_once_rate_complete": (rate(v[complete.to_numpy()].le(1).where(v[complete.to_numpy()].notna()))
+                                       if complete is not None else None),
+        "trips_unknown": int(v.isna().sum()),                            # cases whose trips cannot be counted
+        "statutory_breaches": (int(cases["over_statute"].fillna(False).astype(bool).sum())
+                               if "over_statute" in cases else 0),       # 超过法定时限 (the legal breach)
+        "clock_unknown": int(cases["outcome"].isin(["计时不明", "状态不明"]).sum()),
         "average_visits": float(v.mean()) if v.notna().any() else None,  # 平均跑动次数
         "closed_accepted": int(len(closed)),
         "on_time_rate": rate(closed["outcome"].isin(ON_TIME)) if len(closed) else None,   # 按时办结率

@@ -12,7 +12,8 @@ agrees with ``procmine cases`` on the same ``--as-of``.
   counted even while the case as a whole is on time; an unfinished step of an
   open case runs to ``as_of``.
 
-A case's department and handler are those of its latest step (who holds it now).
+A card goes to the department holding the case now (the case model's
+``holding_department``); the handler and step shown are those of its latest step.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ class MonitorResult:
 
 
 def _holder(log: pd.DataFrame) -> pd.DataFrame:
-    """Department, handler and step of each case's latest step."""
+    """The handler and step of each case's latest step, shown beside a card (its
+    department is the case model's ``holding_department``)."""
     last = sorted_log(log).groupby("case_id", sort=True).last()
-    return last[["department", "resource", "activity"]]
+    return last[["resource", "activity"]]
 
 
 def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
@@ -91,7 +93,7 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
         h = holder.loc[part.index]
         frames.append(pd.DataFrame({
             "level": level, "case_id": part.index.astype(str), "service": part["service"].to_numpy(),
-            "department": h["department"].to_numpy(), "resource": h["resource"].to_numpy(),
+            "department": part["holding_department"].to_numpy(), "resource": h["resource"].to_numpy(),
             "activity": h["activity"].to_numpy(), "accept_time": part["accept_time"].to_numpy(),
             "clock_days": part["clock_days"].to_numpy(), "sla_days": part["sla_days"].astype(float).to_numpy(),
             "days_over": (-part["days_left"]).clip(lower=0).where(part["outcome"] == "超期在办").to_numpy(),
@@ -157,25 +159,13 @@ INDICATORS = [  # key, label, formula (as in the README)
     ("early_rate", "提前办结率", "提前办结 / 已受理且已办结、有时限的办件"),
     ("overdue_rate", "超期办结率", "超期办结 / 已受理且已办结、有时限的办件"),
     ("open_overdue", "超期在办数", "在办且已超过承诺时限的办件数"),
-    ("fully_online_rate", "全程网办率", "网上受理、零跑动且结果未到窗口领取的办件 / 全部办件"),
+    ("fully_online_rate", "全程网办率", "网上申请且零跑动的办件 / 跑动可识别的办件"),
     ("zero_trip_rate", "跑零次率", "零跑动办件 / 跑动可识别的办件"),
     ("at_most_once_rate", "最多跑一次率", "跑动不超过一次的办件 / 跑动可识别的办件"),
     ("average_visits", "平均跑动次数", "跑动次数之和 / 跑动可识别的办件"),
     ("good_rating_rate", "好评率", "好评（非常满意、满意、基本满意）/ 已评价办件"),
     ("bad_rectified_rate", "差评整改率", "已整改差评 / 差评"),
 ]
-
-
-def _lead_department(log: pd.DataFrame, measured: Measured, rules: Rules) -> pd.Series:
-    """The department a case belongs to: the one of its decision step, else of its latest step
-    before delivery, else its most frequent one."""
-    from .parsing import str_match
-
-    lg = sorted_log(log)
-    finish = str_match(lg["activity"].astype("string"), f".*(?:{rules.lifecycle['finish']})")
-    dec = lg[finish & lg["department"].notna().to_numpy()].groupby("case_id")["department"].last()
-    anyd = lg[lg["department"].notna()].groupby("case_id")["department"].agg(lambda s: s.value_counts().index[0])
-    return dec.reindex(anyd.index).fillna(anyd)
 
 
 def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
@@ -191,16 +181,15 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
     rules = load_rules(rules)
     m = measured or measure(log, rules, as_of=as_of)
     cases = m.cases.copy()
-    online = m.facts.groupby("case_id")["channel_online"].first()
-    picked_up = m.facts[m.facts["trip_kind"] == "pickup"].groupby("case_id")["trip"].any()
-    cases["fully_online"] = (cases["case_id"].map(online).fillna(False).astype(bool)
-                             & cases["visits"].astype("Float64").eq(0).fillna(False).astype(bool)
-                             & ~cases["case_id"].map(picked_up).fillna(False).astype(bool))
     trips_known = cases["visits"].notna()
+    # 全程网办: applied online and no trip at all — over the cases whose trips are known (the
+    # 跑零次率's denominator); unknown when nothing in the log says how a case was applied for
+    channel_known = bool(cases["online"].any()) or ("channel" in log and log["channel"].notna().any())
+    cases["fully_online"] = (cases["online"] & cases["visits"].astype("Float64").eq(0)).where(trips_known)
     ratings = rating_table(log, rules, measured=m)
     rated = ratings.set_index("case_id") if len(ratings) else None
-    dept = _lead_department(log, m, rules)
-    cases["department"] = cases["case_id"].map(dept)
+    # a case's department: who decided it, or who holds it while open (the case model's)
+    cases["department"] = cases["deciding_department"].fillna(cases["holding_department"])
     out, reasons = {}, {}
     for by in ("service", "department"):
         rows = []
@@ -209,9 +198,8 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
             row = {by: key, "cases": int(len(g))}
             for k, _, _ in INDICATORS:
                 row[k] = r.get(k)
-            row["fully_online_rate"] = (float(g["fully_online"].mean()) if online.notna().any() else None)
-            if not trips_known.any():
-                row["fully_online_rate"] = None
+            fo = g["fully_online"].dropna()
+            row["fully_online_rate"] = float(fo.astype(bool).mean()) if channel_known and len(fo) else None
             if rated is not None:
                 rg = rated.reindex(g["case_id"]).dropna(subset=["level"])
                 row["good_rating_rate"] = float(rg["good"].mean()) if len(rg) else None

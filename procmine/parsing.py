@@ -384,9 +384,8 @@ def _split_one(cell: object) -> list[str]:
 
 # Time limits as platforms write them. Units: 工作日 (and a bare number, and 日 —
 # 行政许可法 §82: 期限以工作日计算), 天/自然日/日历日 (calendar days, kept apart),
-# 月/年 (converted with the documented factors below), 即办 (0), 无期限 (no limit).
-MONTH_WORKING_DAYS = 22   # one month ≈ 22 working days (documented conversion, README)
-YEAR_WORKING_DAYS = 250   # one year ≈ 250 working days
+# 月/年 (calendar months: 民法典 §201–§203, a year is 12 months; never converted to
+# working days), 即办 (0), 无期限 (no limit).
 _SLA_RE = re.compile(r"^(?:承诺|法定)?(?:时限|期限)?[:：]?\s*(?P<n>\d+(?:\.\d+)?)\s*(?:个)?\s*"
                      r"(?P<unit>工作日|working ?days?|自然日|日历日|天|日|days?|d|月|months?|年|years?)?\s*"
                      r"(?:内|以内|之内)?$", re.I)
@@ -411,10 +410,11 @@ def _unit_text(unit: object) -> str | None:
 
 def parse_limit(text: object, unit: object = None) -> tuple[str, float | None]:
     """One time-limit value → (kind, number): kind is ``work`` (working days),
-    ``calendar`` (calendar days), ``none`` (无期限), ``empty`` or ``failed``.
+    ``calendar`` (calendar days), ``month`` (calendar months; a year is 12),
+    ``none`` (无期限), ``empty`` or ``failed``.
 
     >>> parse_limit("20个工作日内"), parse_limit("15天"), parse_limit("1个月"), parse_limit(2, "1")
-    (('work', 20.0), ('calendar', 15.0), ('work', 22.0), ('work', 2.0))
+    (('work', 20.0), ('calendar', 15.0), ('month', 1.0), ('work', 2.0))
     """
     if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
         return "empty", None
@@ -440,19 +440,21 @@ def parse_limit(text: object, unit: object = None) -> tuple[str, float | None]:
     if u in _CAL_UNITS:
         return "calendar", n
     if u in _MONTH_UNITS:
-        return "work", n * MONTH_WORKING_DAYS
+        return "month", n
     if u in _YEAR_UNITS:
-        return "work", n * YEAR_WORKING_DAYS
+        return "month", n * 12
     return "failed", None
 
 
-def parse_sla(values: pd.Series, units: pd.Series | None = None) -> tuple[pd.Series, pd.Series, pd.Series]:
-    """Time limits → (working days, calendar days, failed). ``units`` is a
+def parse_sla(values: pd.Series, units: pd.Series | None = None
+              ) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """Time limits → (working days, calendar days, failed, months). ``units`` is a
     期限单位 column (工作日/天/月/年 or 前置库 codes 1–4) when the export has one.
 
     ``10``, ``10个工作日``, ``20个工作日内``, ``20日`` → working days (§82);
     ``即办`` → 0; ``15天``/``15个自然日`` → calendar days (kept apart);
-    ``1个月``/``1年`` → 22/250 working days; ``无期限`` → no limit (neither, not failed).
+    ``1个月``/``1年`` → 1/12 calendar months (counted as the calendar counts them, 民法典 §201–§203);
+    ``无期限`` → no limit (none of them, not failed).
     """
     if units is None:
         keys = normalize_text(values.astype("string") if values.dtype == object else values)
@@ -464,6 +466,7 @@ def parse_sla(values: pd.Series, units: pd.Series | None = None) -> tuple[pd.Ser
     codes, uniq = pd.factorize(pairs, use_na_sentinel=True)
     w = np.full(len(uniq) + 1, np.nan)
     c = np.full(len(uniq) + 1, np.nan)
+    mo = np.full(len(uniq) + 1, np.nan)
     bad = np.zeros(len(uniq) + 1, dtype=bool)
     for i, u in enumerate(uniq):
         if units is None:
@@ -476,13 +479,16 @@ def parse_sla(values: pd.Series, units: pd.Series | None = None) -> tuple[pd.Ser
             w[i] = n
         elif kind == "calendar":
             c[i] = n
+        elif kind == "month":
+            mo[i] = n
         elif kind == "failed":
             bad[i] = True
     idx = np.where(codes < 0, len(uniq), codes)
     working = pd.Series(w[idx], index=values.index).astype("Float64")
     calendar = pd.Series(c[idx], index=values.index).astype("Float64")
     failed = pd.Series(bad[idx], index=values.index)
-    return working, calendar, failed
+    months = pd.Series(mo[idx], index=values.index).astype("Float64")
+    return working, calendar, failed, months
 
 
 _SCI = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")

@@ -27,28 +27,32 @@ from .metrics import Measured, measure, sorted_log
 from .parsing import str_match
 from .rules import Rules, load_rules
 
-_LEVELS = [("非常不满意", 1), ("很不满意", 1), ("不满意", 2), ("差评", 1), ("基本满意", 3), ("一般", 3),
-           ("非常满意", 5), ("很满意", 5), ("满意", 4), ("好评", 5)]
+# The five levels of 国办发〔2019〕51号, spelt exactly (and the usual exact variants): a
+# text is read whole, never by a word inside it (不太满意 is not 满意).
+_LEVELS = {"非常满意": 5, "很满意": 5, "满意": 4, "比较满意": 4, "基本满意": 3, "一般": 3, "不满意": 2,
+           "不太满意": 2, "比较不满意": 2, "非常不满意": 1, "很不满意": 1}
 _STARS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
 
 
 def rating_level(text: object) -> float:
-    """A rating as a level 1–5 (NaN when empty or not understood)."""
+    """A rating as a level 1–5 (NaN when empty or not understood): the five level
+    names read whole, the numbers 1–5 (分/星/级), 一星…五星.
+
+    >>> rating_level("满意"), rating_level("不太满意"), rating_level("4星"), rating_level("满意吧")
+    (4.0, 2.0, 4.0, nan)
+    """
     if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
         return np.nan
-    s = str(text).strip()
+    s = re.sub(r"\s+", "", str(text))
     if not s:
         return np.nan
-    m = re.fullmatch(r"([1-5])(?:\.0)?\s*(?:星|分|级)?", s)
+    m = re.fullmatch(r"([1-5])(?:\.0)?(?:星|分|级|星级)?", s)
     if m:
         return float(m.group(1))
-    m = re.fullmatch(r"([一二两三四五])\s*星", s)
+    m = re.fullmatch(r"([一二两三四五])星(?:级)?", s)
     if m:
         return float(_STARS[m.group(1)])
-    for word, level in _LEVELS:
-        if word in s:
-            return float(level)
-    return np.nan
+    return float(_LEVELS[s]) if s in _LEVELS else np.nan
 
 
 def rating_table(log: pd.DataFrame, rules: Rules | str | None = None, *, measured: Measured | None = None) -> pd.DataFrame:
@@ -112,8 +116,6 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
                     seed: int = 20240701) -> RatingResult | None:
     """Ratings linked to trips, outcome, corrections, channel and department; the rectification loop.
     ``None`` when the log has no ratings."""
-    from .monitor import _lead_department
-
     rules = load_rules(rules)
     m = measured or measure(log, rules)
     t = rating_table(log, rules, measured=m)
@@ -124,11 +126,9 @@ def analyse_ratings(log: pd.DataFrame, rules: Rules | str | None = None, *, meas
     unread = t[t["unread"]]["raw"].value_counts().to_dict() if "raw" in t else {}
     r = t[~t["unread"]].copy()
     r = r.join(cases[["visits", "outcome"]], on="case_id")
-    facts = m.facts
-    corr = str_match(facts["activity"], f".*(?:{rules.lifecycle['correction_notice']}|{rules.lifecycle['correction_received']})")
-    corrected = pd.Series(corr).groupby(facts["case_id"].to_numpy()).any()
-    channel = sorted_log(log).groupby("case_id")["channel"].first()
-    dept = _lead_department(log, m, rules)
+    corrected = cases["correction_requested"]  # the case model's facts, never re-derived here
+    channel = sorted_log(log).groupby("case_id")["channel"].first()  # the export's own value
+    dept = cases["deciding_department"].fillna(cases["holding_department"])
     v = r["visits"].astype("Float64")
     r["trips"] = np.where(v.isna(), None, np.where(v.fillna(0) >= 2, "2+", v.fillna(0).astype(int).astype(str)))
     r["timing"] = r["outcome"].map(lambda o: "按时" if o in ("即办", "提前", "按时") else ("超期" if o in ("超期", "超期在办")

@@ -65,6 +65,7 @@ class Rules:
     correction: str
     intake: str
     online_channel: str
+    office_act: str
     signoff: str
     reject: str
     sla_days: dict[str, float]
@@ -194,11 +195,13 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
 
     visits, steps, lifecycle, status = section("visits"), section("steps"), section("lifecycle"), section("status")
     needed = {"visits": ("staff_travel", "remote_delivery", "pickup", "correction", "intake", "online_channel",
-                         "online_step", "window_step"),
+                         "online_step", "window_step", "office_act"),
               "steps": ("signoff", "reject"),
-              "lifecycle": ("apply", "accept", "not_accept", "finish", "special", "special_start", "special_end",
-                            "correction_notice", "correction_received"),
-              "status": ("withdrawn", "not_accepted", "closed", "open")}
+              "lifecycle": ("apply", "receive", "accept", "not_accept", "finish", "deliver", "extension", "special",
+                            "special_verbs", "special_start", "special_end", "correction_notice",
+                            "correction_received"),
+              "status": ("withdrawn", "void", "not_accepted", "returned", "transferred", "awaiting_delivery",
+                         "closed", "open")}
     for key, names in needed.items():
         sec = section(key)
         for name in names:
@@ -247,6 +250,7 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
         online_step=visits["online_step"], window_step=visits["window_step"],
         staff_travel=visits["staff_travel"], remote_delivery=visits["remote_delivery"], pickup=visits["pickup"],
         correction=visits["correction"], intake=visits["intake"], online_channel=visits["online_channel"],
+        office_act=visits["office_act"],
         signoff=steps["signoff"], reject=steps["reject"],
         sla_days=numbers("sla_days"), thresholds=numbers("thresholds"), ranking_hours=numbers("ranking_hours"),
         catalogue=load_catalogue(str(data.get("catalogue") or "电子证照")),

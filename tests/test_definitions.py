@@ -121,10 +121,11 @@ def test_limits_in_the_units_platforms_write():
     assert parse_limit("20个工作日内") == ("work", 20.0)
     assert parse_limit("20日") == ("work", 20.0)            # 行政许可法 §82: 日 are working days
     assert parse_limit("15天") == ("calendar", 15.0)
-    assert parse_limit("1个月") == ("work", 22.0) and parse_limit("1年") == ("work", 250.0)
+    # months and years are calendar periods (民法典 §201–§203), never a number of working days
+    assert parse_limit("1个月") == ("month", 1.0) and parse_limit("1年") == ("month", 12.0)
     assert parse_limit("即办") == ("work", 0.0) and parse_limit("0") == ("work", 0.0)
     assert parse_limit("无期限")[0] == "none" and parse_limit("看情况")[0] == "failed"
-    assert parse_limit(3, "2") == ("work", 66.0)             # 前置库 PROMISETYPE 2 = months
+    assert parse_limit(3, "2") == ("month", 3.0)             # 前置库 PROMISETYPE 2 = months
     assert parse_limit(10, "4") == ("calendar", 10.0)        # 4 = calendar days
 
 
@@ -165,7 +166,9 @@ def test_online_pre_review_then_window_intake_counts_the_window():
                  ("B", "领证", "2024-03-07 09:00", "2024-03-07 09:10", {"channel": "网上申报"})])
     m = cases(log)
     assert m.loc["A", "visits"] == 1     # the window intake; the posted result is no trip
-    assert m.loc["B", "visits"] == 0     # online intake, result not collected in person
+    # online intake; 领证 is a pick-up at the window: the application's channel (网上申报,
+    # repeated on every row) does not say how the result was delivered (issue 25)
+    assert m.loc["B", "visits"] == 1
 
 
 def test_unrecognised_steps_mean_unknown_trips_not_zero():

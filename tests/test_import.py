@@ -304,7 +304,8 @@ def test_case_level_lifecycle_columns_and_limit_units(workbook):
     a1 = log.loc["A1"].iloc[0]
     assert a1["accept_time"] == pd.Timestamp(T(4, 10), tz="Asia/Shanghai") and a1["status"] == "已办结"
     assert (a1["sla_days"], a1["statutory_days"], a1["applicant"]) == (5, 20, "甲公司")
-    assert log.loc["A2", "sla_days"] == 22  # 1 month = 22 working days (documented factor)
+    # 1 month is a calendar month (民法典 §201), never 22 working days
+    assert pd.isna(log.loc["A2", "sla_days"]) and log.loc["A2", "sla_months"] == 1
     assert pd.isna(log.loc["A2", "statutory_days"]) and any("看情况" in n for n in r.notes)
     from procmine.metrics import case_metrics
     m = case_metrics(r.log).set_index("case_id")

@@ -66,7 +66,7 @@ def test_material_lists_split_on_every_separator():
 
 
 def test_time_limits():
-    work, cal, failed = parse_sla(pd.Series(["10", "10个工作日", "10工作日", "即办", "15天", "20个自然日", 7, "看情况", None]))
+    work, cal, failed, _ = parse_sla(pd.Series(["10", "10个工作日", "10工作日", "即办", "15天", "20个自然日", 7, "看情况", None]))
     assert list(work[:4]) == [10, 10, 10, 0]
     assert list(cal[4:6]) == [15, 20]
     assert work[6] == 7

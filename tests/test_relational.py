@@ -183,7 +183,7 @@ def test_qianzhiku_tables(tmp_path):
     p2 = log[log.case_id == "330100P002"].iloc[0]
     assert pd.isna(p2.sla_days) and p2.sla_calendar_days == 15  # PROMISETYPE 4 = 天
     p3 = log[log.case_id == "330100P003"]
-    assert list(p3.activity) == ["申请", "受理", "办结"] and set(p3.sla_days) == {22.0}  # 1 月
+    assert list(p3.activity) == ["申请", "受理", "办结"] and set(p3.sla_months) == {1.0}  # 1 月: a calendar month
     assert "PROJPWD" not in log.columns
     assert not log.astype(str).apply(lambda c: c.str.contains("834291")).any().any()
     assert set(r.rejects.reason) == {"case 330100P404 is not in the case table",

@@ -127,7 +127,9 @@ def test_indicators_per_service_say_why_missing():
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 0, "in_person": True}),
                  ("A", "办结", "2024-03-04 10:00", "2024-03-04 10:30", {"sla": 0}),
                  ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5, "channel": "网上申报"}),
-                 ("B", "办结", "2024-03-08 10:00", "2024-03-08 10:30", {"sla": 5, "channel": "网上申报"})])
+                 ("B", "办结", "2024-03-08 10:00", "2024-03-08 10:30", {"sla": 5, "channel": "网上申报"}),
+                 # how B's result reached the applicant must be known for its trips to be counted
+                 ("B", "电子证照送达", "2024-03-08 11:00", "2024-03-08 11:00", {"sla": 5, "channel": "网上申报"})])
     t = indicators(log)
     s = t["service"].set_index("service").loc["测试事项"]
     assert s["instant_share"] == 0.5 and s["on_time_rate"] == 1.0 and s["early_rate"] == 0.5

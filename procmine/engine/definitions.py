@@ -118,90 +118,133 @@ FROM (
         FROM {source} WHERE trip) t) n"""
 
 
-def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:
-    """The definitions as an ordered list of (table, SELECT)."""
-    v, lc, st = rules, rules.lifecycle, rules.status
-    out: list[tuple[str, str]] = []
+def full(col: str, pattern: str) -> str:
+    """The whole value matches ``pattern`` (NULL → false): for vocabularies where a
+    mention is not enough (a special procedure is a step whose action is the procedure)."""
+    return has(col, f"^(?:{pattern})$")
 
-    # -- vocabulary: each distinct step name, channel and status text classified once
-    # codes: integers numbered in name order (comparing codes compares names); NULL stays NULL
-    out.append(("acts", f"""
+
+def special_action(rules: Rules) -> str:
+    """A step whose action IS a special procedure (§45): the whole name is the
+    procedure, with an optional verb before it (组织听证) and 环节/程序/阶段 after it;
+    a step that mentions one (检测报告审查, 专家意见汇总) is not."""
+    lc = rules.lifecycle
+    return (f"(?:{lc['special_verbs']})?(?:{lc['special']})+"
+            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?")
+
+
+def vocabulary(rules: Rules) -> list[tuple[str, str]]:
+    """Each distinct step name, channel and status text classified once (``acts``,
+    ``acts2``, ``chans``), and the codes (integers numbered in name order: comparing
+    codes compares names; NULL stays NULL) of services, departments and cases."""
+    v, lc = rules, rules.lifecycle
+    return [("acts", f"""
 SELECT activity,
        CASE WHEN activity IS NOT NULL
             THEN CAST(row_number() OVER (ORDER BY activity NULLS LAST) AS BIGINT) END AS a,
        {has('activity', rules.signoff)} AS sign, {has('activity', rules.reject)} AS reject,
        {has('activity', v.staff_travel)} AS staff,
        {has('activity', v.remote_delivery)} AS remote,
-       {has('activity', v.pickup)} AND NOT {has('activity', v.remote_delivery)} AS pickup,
+       {has('activity', v.pickup)} AS pickup_raw,
        {has('activity', v.correction)} AS correction_raw,
        {has('activity', v.intake)} AS intake_raw,
+       {has('activity', v.office_act)} AS office_act,
        {has('activity', v.window_step)} AS window_step,
        {has('activity', v.online_step)} AS online_step_raw,
        {has('activity', lc['accept'])} AND NOT {has('activity', lc['not_accept'])} AS accept_step,
+       {has('activity', lc['receive'])} AND NOT {has('activity', lc['not_accept'])} AS receive_step,
        {has('activity', lc['apply'])} AS apply_raw,
        {has('activity', lc['finish'])} AS finish_step,
-       {has('activity', st['not_accepted'])} AS rejected,
-       {has('activity', st['withdrawn'])} AS withdrawn,
-       {has('activity', lc['special'])}
+       {has('activity', lc['deliver'])} OR {has('activity', v.pickup)} OR {has('activity', v.remote_delivery)}
+         AS deliver_step,
+       {has('activity', rules.status['not_accepted'])} AS rejected,
+       {has('activity', rules.status['withdrawn'])} AS withdrawn,
+       {has('activity', lc['extension'])} AS extension_step,
+       CASE WHEN {has('activity', lc['extension'])} AND {has('activity', '[0-9]+ *个? *工作日')}
+            THEN CAST(regexp_extract(activity, '([0-9]+) *个? *工作日', 1) AS DOUBLE) END AS extension_named,
+       {full('activity', special_action(rules))}
          AND NOT {has('activity', lc['special_start'] + '|' + lc['special_end'])} AS special_single,
        {has('activity', lc['special_start'])} AS special_open,
        {has('activity', lc['special_end'])} AND NOT {has('activity', lc['special_start'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
-       {has('activity', lc['correction_received'])}
-         AND NOT {has('activity', lc['correction_notice'])} AS notice_close
-FROM (SELECT DISTINCT activity FROM ev) a"""))
-    out.append(("acts2", """
+       {has('activity', lc['correction_received'])} AS received_raw
+FROM (SELECT DISTINCT activity FROM ev) a"""),
+            # the office's acts (notices, refusals, back-office steps) are never the applicant's
+            # trip, whatever other words they contain; a correction closes when the applicant
+            # hands the materials in, whatever the platform calls that step
+            ("acts2", """
 SELECT *,
-       correction_raw AND NOT pickup AS correction,
-       intake_raw AND NOT (correction_raw AND NOT pickup) AND NOT pickup AND NOT remote AND NOT staff AS intake,
+       pickup_raw AND NOT remote AND NOT office_act AS pickup,
+       correction_raw AND NOT pickup_raw AND NOT office_act AND NOT notice_open AS correction,
+       intake_raw AND NOT correction_raw AND NOT pickup_raw AND NOT remote AND NOT staff AND NOT office_act
+         AND NOT notice_open AND NOT rejected AS intake,
        online_step_raw AND NOT window_step AS online_step,
-       apply_raw AND NOT accept_step AS apply_step
-FROM acts"""))
-    out.append(("chans", f"""
-SELECT channel, {has('channel', v.online_channel)} AS online_channel
-FROM (SELECT DISTINCT channel FROM ev) c"""))
-    out.append(("d_svc", """
+       apply_raw AND NOT accept_step AS apply_step,
+       (received_raw OR (correction_raw AND NOT pickup_raw AND NOT office_act)) AND NOT notice_open AS notice_close,
+       accept_step OR receive_step OR apply_raw OR finish_step OR deliver_step OR rejected OR withdrawn
+         OR notice_open OR received_raw OR correction_raw OR intake_raw OR special_open OR extension_step
+         AS lifecycle_word
+FROM acts"""),
+            ("chans", f"""
+SELECT channel, {has('channel', v.online_channel)} AS online_channel,
+       {has('channel', v.remote_delivery)} AS remote_channel, {has('channel', v.window_step)} AS window_channel
+FROM (SELECT DISTINCT channel FROM ev) c"""),
+            ("d_svc", """
 SELECT service, CAST(row_number() OVER (ORDER BY service) AS BIGINT) AS s
-FROM (SELECT DISTINCT service FROM ev WHERE service IS NOT NULL) x"""))
-    out.append(("d_dept", """
+FROM (SELECT DISTINCT service FROM ev WHERE service IS NOT NULL) x"""),
+            ("d_dept", """
 SELECT department, CAST(row_number() OVER (ORDER BY department) AS BIGINT) AS d
-FROM (SELECT DISTINCT department FROM ev WHERE department IS NOT NULL) x"""))
-    out.append(("d_case", """
+FROM (SELECT DISTINCT department FROM ev WHERE department IS NOT NULL) x"""),
+            ("d_case", """
 SELECT case_id, CAST(row_number() OVER (ORDER BY case_id NULLS LAST) AS BIGINT) AS c, n
-FROM (SELECT case_id, count(*) AS n FROM ev GROUP BY case_id) x"""))  # n: the case's events
+FROM (SELECT case_id, count(*) AS n FROM ev GROUP BY case_id) x""")]  # n: the case's events
 
-    # -- per event, in case/time order (ties keep the export's order)
-    out.append(("ev1", f"""
+
+def events(rules: Rules, cal: WorkCalendar) -> list[tuple[str, str]]:
+    """Per event, in case/time order (ties keep the export's order): the step's
+    classification, its place in the case, the wait before it and its time in working
+    hours, and whether it was a trip of the applicant (``facts``)."""
+    om = lambda us, c: office_us(us, c, cal)  # noqa: E731
+    return [("ev1", """
 SELECT e.*, coalesce(e.s_us, e.e_us) AS ts_us, coalesce(e.e_us, e.s_us) AS en_us,
-       a.a, coalesce(a.sign, false) AS sign, coalesce(a.reject, false) AS reject, a.staff, a.remote, a.pickup, a.correction, a.intake, a.online_step, a.window_step,
-       a.accept_step, a.apply_step, a.finish_step, a.rejected, a.withdrawn,
-       a.special_single, a.special_open, a.special_close, a.notice_open, a.notice_close,
-       coalesce(c.online_channel AND NOT a.window_step, false) AS channel_online,
-       a.intake AND NOT a.online_step AS walk_in
+       a.a, coalesce(a.sign, false) AS sign, coalesce(a.reject, false) AS reject, a.staff, a.remote, a.pickup,
+       a.correction, a.intake, a.online_step, a.window_step, a.office_act,
+       coalesce(c.remote_channel, false) AS remote_channel,
+       coalesce(c.online_channel AND NOT a.window_step AND NOT c.window_channel, false) AS channel_online,
+       coalesce(a.window_step OR c.window_channel, false) AS window_named,
+       -- an application or intake made online (网上申请/网上预审, or through an online channel)
+       coalesce((a.apply_step OR a.intake) AND (a.online_step OR
+                 (c.online_channel AND NOT a.window_step AND NOT c.window_channel)), false) AS online_app,
+       coalesce(a.intake AND NOT a.online_step AND NOT (c.online_channel AND NOT a.window_step
+                                                        AND NOT c.window_channel), false) AS walk_cand
 FROM ev e
 LEFT JOIN acts2 a ON a.activity IS NOT DISTINCT FROM e.activity
-LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""))
-    # positions, walk-in rank, previous end and department, and the occurrence of the step
-    # in the case (``k``): windows over a narrow projection in codes (the sort carries a few
-    # integers, not the whole event), joined back on the order key
-    out.append(("ev2w", """
-SELECT _o, c, a, d, pos, walk_rank, prev_us, pd,
+LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""),
+            # positions, whether an online application came earlier, the walk-in rank (after an
+            # online application an acceptance is a visit only when done at the window), the
+            # previous end and department, and the occurrence of the step in the case (``k``):
+            # windows over a narrow projection in codes, joined back on the order key
+            ("ev2w", """
+SELECT _o, c, a, d, pos, prev_us, pd, online_before,
+       sum(CASE WHEN walk_cand AND (NOT online_before OR window_named) THEN 1 ELSE 0 END)
+         OVER (PARTITION BY c ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
+       walk_cand AND (NOT online_before OR window_named) AS walk_in,
        CAST(row_number() OVER (PARTITION BY c, a ORDER BY pos) AS BIGINT) AS k  -- pos: the same order, one key
 FROM (
-SELECT _o, c, a, d,
+SELECT _o, c, a, d, walk_cand, window_named,
        CAST(row_number() OVER w - 1 AS BIGINT) AS pos,
-       sum(CASE WHEN walk_in THEN 1 ELSE 0 END) OVER (PARTITION BY c ORDER BY ts_us, en_us, _o
-                                                      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
+       coalesce(max(CASE WHEN online_app THEN 1 ELSE 0 END)
+                  OVER (PARTITION BY c ORDER BY ts_us, en_us, _o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                0) = 1 AS online_before,
        lag(en_us) OVER w AS prev_us, lag(d) OVER w AS pd
-FROM (SELECT k.c, e.a, dp.d, e.ts_us, e.en_us, e._o, e.walk_in FROM ev1 e
+FROM (SELECT k.c, e.a, dp.d, e.ts_us, e.en_us, e._o, e.walk_cand, e.window_named, e.online_app FROM ev1 e
       JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id
       LEFT JOIN d_dept dp ON dp.department = e.department) n
-WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)) p"""))
-    out.append(("ev2", """
-SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.prev_us, w.pd, w.k, sv.s
-FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""))
-    om = lambda us, c: office_us(us, c, cal)  # noqa: E731
-    out.append(("facts", f"""
+WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)) p"""),
+            ("ev2", """
+SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.walk_in, w.prev_us, w.pd, w.k, sv.s
+FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""),
+            ("facts", f"""
 SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
        CASE WHEN x.pickup THEN x.en_us ELSE x.ts_us END AS trip_at_us,
@@ -210,50 +253,58 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        NOT coalesce(x.pickup OR x.correction, false) AS office,  -- who the wait is on (else the applicant)
        x.e_us - x.s_us AS service_us,
        {nonneg('x.om_e - x.om_s')} AS service_work_us,
-       x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known,
+       x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
-       x.sla_calendar_days, x.statutory_days, x.limit_text,
+       x.sla_calendar_days, x.statutory_days, x.sla_months, x.statutory_calendar_days, x.statutory_months,
+       x.extension_days, x.limit_text,
        x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT e.*,
-         CASE WHEN e.in_person IS NOT NULL THEN e.in_person AND NOT e.staff
-              ELSE (e.pickup OR e.correction OR (e.walk_in AND e.walk_rank = 1))
-                   AND NOT e.channel_online AND NOT e.staff AND NOT e.remote END AS trip,
-         CASE WHEN e.staff THEN 'staff_travel' WHEN e.pickup THEN 'pickup' WHEN e.correction THEN 'correction'
+         CASE WHEN e.in_person IS NOT NULL THEN e.in_person AND NOT coalesce(e.staff, false)
+              WHEN coalesce(e.staff, false) THEN false
+              -- a pick-up is a trip unless the step itself (its name or its own channel) says remote delivery
+              WHEN e.pickup THEN NOT e.remote_channel
+              WHEN e.correction THEN NOT (e.online_step OR e.channel_online)
+              ELSE coalesce(e.walk_in AND e.walk_rank = 1, false) END AS trip,
+         CASE WHEN e.staff THEN 'staff_travel' WHEN e.pickup AND e.remote_channel THEN 'remote_delivery'
+              WHEN e.pickup THEN 'pickup' WHEN e.correction THEN 'correction'
               WHEN e.walk_in AND e.walk_rank = 1 THEN 'intake' WHEN e.remote THEN 'remote_delivery'
-              WHEN e.intake AND e.online_step THEN 'online_intake' ELSE 'other' END AS trip_kind,
+              WHEN e.intake AND e.online_app THEN 'online_intake' ELSE 'other' END AS trip_kind,
          -- office time (µs since the calendar's first day) at the start, the end and the previous end
          {om('e.s_us', 'cs')} AS om_s, {om('e.e_us', 'ce')} AS om_e, {om('e.prev_us', 'cp')} AS om_prev
   FROM ev2 e
   {_cal_join('cs', 'e.s_us')}
   {_cal_join('ce', 'e.e_us')}
-  {_cal_join('cp', 'e.prev_us')}) x"""))
+  {_cal_join('cp', 'e.prev_us')}) x""")]
 
-    # -- visits: trips of a case on the same day, one's end at most the gap before the next one's start
-    # in codes (case c, service s, step a)
-    out.append(("trips", trips_sql(rules.same_visit_gap_hours, names="c, s, a", key="c",
-                                   source="(SELECT *, en_us AS trip_until_us FROM facts) f")))
-    # a service's trips can be counted when some step is classifiable or 是否到场 has values
-    out.append(("svc_trips", """
-SELECT coalesce(sv.service, '') AS service, bool_or(f.known) AS known
-FROM (SELECT s, bool_or(in_person_known OR channel_online
-                        OR trip_kind IN ('intake', 'pickup', 'correction', 'remote_delivery')) AS known
-      FROM facts GROUP BY s) f
-LEFT JOIN d_svc sv ON sv.s = f.s GROUP BY 1"""))
 
-    # -- documents handed over, after the catalogue's normalisation (``docs`` in codes;
-    # ``handovers`` names them)
-    out.append(("docs", """
+def trips_and_documents(rules: Rules) -> list[tuple[str, str]]:
+    """Visits (trips merged, ``trips``) and the documents handed over after the
+    catalogue's normalisation (``docs`` in codes; ``handovers`` names them)."""
+    return [("trips", trips_sql(rules.same_visit_gap_hours, names="c, s, a", key="c",
+                                source="(SELECT *, en_us AS trip_until_us FROM facts) f")),
+            ("docs", """
 SELECT h.c, h.s, h.a, h.d, h.pos, coalesce(k.material, '') AS material
 FROM (SELECT c, s, a, d, pos, unnest(materials) AS name FROM facts) h
-LEFT JOIN catalogue k ON k.name = h.name"""))
-    out.append(("handovers", """
+LEFT JOIN catalogue k ON k.name = h.name"""),
+            ("handovers", """
 SELECT i.case_id, sv.service, ac.activity, dp.department, h.pos, h.material, h.c, h.s
 FROM docs h JOIN d_case i ON i.c = h.c LEFT JOIN d_svc sv ON sv.s = h.s
-LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d"""))
+LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d""")]
 
-    # -- per case (by its code ``c``; the id joins back at the end): milestones, status, limits, sums
-    out.append(("c1", f"""
+
+def lifecycle(rules: Rules) -> list[tuple[str, str]]:
+    """Per case (by its code ``c``), from its own events alone: milestones from the
+    steps (``c1``) and the case's columns as exported (``c2``), the status text read
+    (``c3``), the status and the decision (``c4``), acceptance and application (``c5``).
+
+    The status: the export's status text when it has one (a text no class matches is
+    ``不明``, listed, never guessed); otherwise a withdrawal or refusal step, a decision
+    (办结 column or step) or a delivery; otherwise 在办. A case with no lifecycle step or
+    column at all (a process log of another kind) runs from its first to its last event.
+    The clock starts at 受理 (column or step); receipt of papers (收件) does not start it."""
+    st = rules.status
+    return [("c1", """
 SELECT f.c,
        min_by(f.s, f.pos) FILTER (WHERE f.s IS NOT NULL) AS s,
        count(*) AS events,
@@ -261,77 +312,121 @@ SELECT f.c,
        greatest(max(f.s_us), max(f.e_us)) AS last_end,
        least(min(f.s_us), min(f.e_us)) AS case_start,
        min(f.en_us) FILTER (WHERE v.accept_step) AS step_accept,
+       min(f.en_us) FILTER (WHERE v.receive_step) AS step_receive,
        min(f.ts_us) FILTER (WHERE v.apply_step) AS step_apply,
        max(f.en_us) FILTER (WHERE v.finish_step) AS step_finish,
-       max(f.en_us) FILTER (WHERE f.trip_kind IN ('pickup', 'remote_delivery')) AS step_deliver,
-       max(f.en_us) FILTER (WHERE f.trip_kind NOT IN ('pickup', 'remote_delivery')) AS last_work,
-       bool_or(f.trip_kind IN ('pickup', 'remote_delivery')) AS has_delivery,
+       max(f.en_us) FILTER (WHERE v.deliver_step) AS step_deliver,
+       max(f.en_us) FILTER (WHERE NOT coalesce(v.deliver_step, false)) AS last_work,
+       coalesce(bool_or(v.deliver_step), false) AS has_delivery,
+       coalesce(bool_or(f.trip_kind IN ('pickup', 'remote_delivery')), false) AS delivery_mode_known,
+       coalesce(bool_or(v.lifecycle_word), false) AS has_lifecycle,
        coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
        coalesce(bool_or(v.rejected), false) AS step_rejected,
+       coalesce(bool_or(v.extension_step), false) AS step_extension,
+       max(v.extension_named) AS extension_named,
+       coalesce(bool_or(f.in_person_known), false) AS in_person_known,
+       coalesce(bool_or(f.trip_kind IN ('intake', 'online_intake') OR f.online_app), false) AS intake_known,
+       coalesce(bool_or(f.online_app), false) AS online_app,
+       coalesce(bool_or(f.trip_kind = 'intake'), false) AS intake_trip,
+       min(f.trip_at_us) FILTER (WHERE f.trip_kind = 'intake') AS intake_at,
+       coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction), false) AS correction_requested,
+       count(*) FILTER (WHERE v.notice_open) AS correction_notices,
+       max_by(f.d, f.pos) FILTER (WHERE v.finish_step AND f.d IS NOT NULL) AS dec_d_step,
+       max_by(f.d, f.pos) FILTER (WHERE f.office AND NOT coalesce(v.deliver_step, false) AND f.d IS NOT NULL)
+         AS dec_d_last,
+       max_by(f.d, f.pos) FILTER (WHERE f.d IS NOT NULL) AS hold_d,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
-FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""))
-    # the case's columns as exported, and its departments (distinct, counted in two levels: cheaper)
-    out.append(("c2", """
-SELECT x.*, dd.departments FROM (
+FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),
+            # the case's columns as exported, and its departments (distinct, counted in two levels)
+            ("c2", """
+SELECT x.*, dd.departments, dd.took_part FROM (
   SELECT c,
          min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
          max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
          max_by(status, pos) FILTER (WHERE status IS NOT NULL) AS status_raw,
-         max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(statutory_days) AS stat,
+         max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(sla_months) AS months,
+         max(statutory_days) AS stat, max(statutory_calendar_days) AS stat_cal, max(statutory_months) AS stat_months,
+         max(extension_days) AS col_extension,
          min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text
   FROM facts GROUP BY c) x
-LEFT JOIN (SELECT c, count(*) AS departments FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y
-           GROUP BY c) dd ON dd.c = x.c"""))
-    out.append(("c3", f"""
-SELECT a.*, b.departments, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish, b.col_deliver, b.status_raw,
-       b.sla, b.cal, b.stat, b.limit_text,
+LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
+           FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
+           GROUP BY y.c) dd ON dd.c = x.c"""),
+            ("c3", f"""
+SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish,
+       b.col_deliver, b.status_raw, b.sla, b.cal, b.months, b.stat, b.stat_cal, b.stat_months, b.col_extension,
+       b.limit_text,
        CASE WHEN b.status_raw IS NULL THEN NULL
             WHEN {has('trim(b.status_raw)', st['withdrawn'])} THEN '撤回'
+            WHEN {has('trim(b.status_raw)', st['void'])} THEN '作废'
             WHEN {has('trim(b.status_raw)', st['not_accepted'])} THEN '不予受理'
-            WHEN {has('trim(b.status_raw)', st['open'])} THEN '在办'
-            WHEN {has('trim(b.status_raw)', st['closed'])} THEN '办结' END AS status_read,
-       bool_or(a.step_accept IS NOT NULL OR b.col_accept IS NOT NULL)
-         OVER (PARTITION BY a.s) AS svc_accepts,
-       bool_or(a.step_finish IS NOT NULL OR b.col_finish IS NOT NULL)
-         OVER (PARTITION BY a.s) AS svc_finishes,
+            WHEN {has('trim(b.status_raw)', st['returned'])} THEN '退回'
+            WHEN {has('trim(b.status_raw)', st['transferred'])} THEN '转报'
+            WHEN {has('trim(b.status_raw)', st['awaiting_delivery'])} THEN '待送达'
+            WHEN {has('trim(b.status_raw)', st['closed'])} THEN '办结'
+            WHEN {has('trim(b.status_raw)', st['open'])} THEN '在办' END AS status_read,
        r.days AS rules_sla
 FROM c1 a JOIN c2 b ON a.c = b.c
 LEFT JOIN d_svc sv ON sv.s = a.s
-LEFT JOIN svc_sla r ON r.service = sv.service"""))
-    # what the notes need of c3 (services without an accept or decision step, status texts not
-    # understood), kept small so that c3 can go once the clock is computed
-    out.append(("svc_vocab", SERVICE_VOCAB_SQL))
-    out.append(("status_unknown", UNKNOWN_STATUS_SQL))
-    out.append(("c4", """
-SELECT *,
-       coalesce(status_read,
-                CASE WHEN step_withdrawn THEN '撤回' WHEN step_rejected THEN '不予受理' END,
-                CASE WHEN finish0 IS NOT NULL THEN '办结' ELSE '在办' END) AS status
+LEFT JOIN svc_sla r ON r.service = sv.service"""),
+            # what the notes need (services whose cases name no acceptance or decision, status texts
+            # not understood): aggregates for the notes only, never read back into a case
+            ("svc_vocab", SERVICE_VOCAB_SQL),
+            ("status_unknown", UNKNOWN_STATUS_SQL),
+            ("c4", """
+SELECT *, CASE WHEN status = '办结' THEN coalesce(col_finish, step_finish, last_work, last_end) END AS finish_us
 FROM (SELECT *,
-             CASE WHEN svc_finishes THEN coalesce(col_finish, step_finish)
-                  WHEN has_delivery OR NOT svc_accepts THEN coalesce(last_work, last_end) END AS finish0
-      FROM c3) t"""))
-    out.append(("c5", f"""
+             NOT has_lifecycle AND status_raw IS NULL AND col_accept IS NULL AND col_finish IS NULL
+               AND col_apply IS NULL AND col_deliver IS NULL AS generic,
+             status_read = '待送达' AS awaiting_delivery,
+             CASE WHEN status_raw IS NOT NULL THEN CASE WHEN status_read = '待送达' THEN '办结'
+                                                        ELSE coalesce(status_read, '不明') END
+                  WHEN step_withdrawn THEN '撤回'
+                  WHEN step_rejected THEN '不予受理'
+                  WHEN coalesce(col_finish, step_finish) IS NOT NULL OR has_delivery OR col_deliver IS NOT NULL
+                    OR NOT has_lifecycle THEN '办结'
+                  ELSE '在办' END AS status
+      FROM c3) t"""),
+            ("c5", """
 SELECT *,
        CASE WHEN status IN ('办结', '在办') AND accept_us IS NOT NULL THEN true ELSE false END AS accepted
 FROM (SELECT *,
-             CASE WHEN status = '办结' THEN finish0 END AS finish_us,
              CASE WHEN status = '不予受理' THEN NULL
-                  WHEN NOT svc_accepts THEN first_ts
-                  ELSE coalesce(col_accept, step_accept,
-                                CASE WHEN status = '办结' THEN first_ts END) END AS accept_us,
-             svc_accepts AND col_accept IS NULL AND step_accept IS NULL AND status = '办结' AS fallback_accept,
+                  ELSE coalesce(col_accept, step_accept, CASE WHEN generic THEN first_ts END,
+                                CASE WHEN status = '办结' THEN coalesce(step_receive, first_ts) END) END AS accept_us,
+             col_accept IS NULL AND step_accept IS NULL AND NOT generic AND status = '办结' AS fallback_accept,
              coalesce(col_apply, step_apply, first_ts) AS apply_us,
              coalesce(col_deliver, step_deliver) AS deliver_us,
-             CASE WHEN sla IS NULL AND cal IS NULL AND col_due IS NULL AND limit_text IS NULL
-                  THEN rules_sla ELSE sla END AS sla_days
-      FROM c4) t"""))
-    out.append(("c6", f"""
-SELECT *, CASE WHEN accepted THEN CASE WHEN status = '办结' THEN finish_us ELSE {int(as_of_us)} END END AS clock_end
-FROM c5"""))
+             step_receive AS receive_us
+      FROM c4) t""")]
 
-    # -- clock pauses: a special-procedure step, or from a request/notice to its result/correction
+
+def limits() -> list[tuple[str, str]]:
+    """The promise (承诺时限) and the statutory limit (法定时限) of each case, each in
+    one unit: working days (§82), calendar days or calendar months (民法典 §201–§203);
+    a promise may also be an explicit due date. 延期 (§42) extends the statutory limit
+    only: by the working days its step names or the 延期天数 column states, else by 10.
+    The rules' per-service limit stands in for a promise when the case has none."""
+    return [("c6", """
+SELECT *,
+       CASE WHEN sla_days IS NOT NULL THEN 'work' WHEN cal IS NOT NULL THEN 'calendar'
+            WHEN months IS NOT NULL THEN 'month' WHEN col_due IS NOT NULL THEN 'due' END AS promise_kind,
+       CASE WHEN stat IS NOT NULL THEN 'work' WHEN stat_cal IS NOT NULL THEN 'calendar'
+            WHEN stat_months IS NOT NULL THEN 'month' END AS statutory_kind,
+       CASE WHEN step_extension OR col_extension IS NOT NULL
+            THEN coalesce(extension_named, col_extension, 10.0) END AS extension_days
+FROM (SELECT *,
+             CASE WHEN sla IS NULL AND cal IS NULL AND months IS NULL AND col_due IS NULL AND limit_text IS NULL
+                  THEN rules_sla ELSE sla END AS sla_days
+      FROM c5) t""")]
+
+
+def pauses() -> list[tuple[str, str]]:
+    """Clock pauses (§45): a special-procedure step, or from a request (特别程序申请,
+    中止, 补正告知) to its close (the result, 恢复, the applicant handing the materials
+    in); clipped to the clock [受理, its end] and merged where they overlap. An opening
+    at or after 受理 with no close (``unclosed``) makes a decided case's clock unknown."""
     def pair(o: str, c: str) -> str:
         # each opening step is matched to the first closing step at or after it (none: not resumed)
         return f"""
@@ -340,12 +435,11 @@ FROM (SELECT f.c, f.en_us AS t, f.pos FROM facts f JOIN acts2 v ON v.a = f.a WHE
 LEFT JOIN (SELECT f.c, f.en_us AS t FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.{c} AND f.en_us IS NOT NULL) x
        ON x.c = o.c AND x.t >= o.t
 GROUP BY o.c, o.t, o.pos"""
-    out.append(("pauses", f"""
+    return [("pauses", f"""
 SELECT f.c, f.ts_us AS p_from, f.en_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
 UNION ALL {pair('special_open', 'special_close')}
-UNION ALL {pair('notice_open', 'notice_close')}"""))
-    # clipped to the clock [accept, clock_end]; overlapping pauses merged
-    out.append(("pause_blocks", """
+UNION ALL {pair('notice_open', 'notice_close')}"""),
+            ("pause_blocks", """
 SELECT c, min(a) AS a, max(b) AS b
 FROM (SELECT *, sum(CASE WHEN prev_b IS NULL OR a > prev_b THEN 1 ELSE 0 END)
                   OVER (PARTITION BY c ORDER BY a, b ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS block
@@ -353,65 +447,164 @@ FROM (SELECT *, sum(CASE WHEN prev_b IS NULL OR a > prev_b THEN 1 ELSE 0 END)
                                    ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS prev_b
             FROM (SELECT p.c, greatest(p.p_from, k.accept_us) AS a,
                          least(coalesce(p.p_to, k.clock_end), k.clock_end) AS b
-                  FROM pauses p JOIN c6 k ON k.c = p.c
+                  FROM pauses p JOIN c6c k ON k.c = p.c
                   WHERE k.accepted AND k.clock_end IS NOT NULL) x
             WHERE b > a) y) z
-GROUP BY c, block"""))
-    out.append(("paused", f"""
-SELECT p.c, sum({working_days('ca', 'cb', cal, first_day=False)}) AS paused_days,
-       sum({day('p.b')} - {day('p.a')}) AS paused_cal
-FROM pause_blocks p {_cal_join('ca', 'p.a')} {_cal_join('cb', 'p.b')}
-GROUP BY p.c"""))
+GROUP BY c, block"""),
+            ("unclosed", """
+SELECT p.c, count(*) AS n FROM pauses p JOIN c6c k ON k.c = p.c
+WHERE p.p_to IS NULL AND k.accepted AND p.p_from >= k.accept_us AND (k.finish_us IS NULL OR p.p_from <= k.finish_us)
+GROUP BY p.c"""),
+            ("paused", """
+SELECT p.c, sum(cb.cum_workdays - ca.cum_workdays) AS paused_days,
+       sum(""" + day('p.b') + " - " + day('p.a') + """) AS paused_cal
+FROM pause_blocks p LEFT JOIN calendar ca ON ca.d = """ + day('p.a') + """
+LEFT JOIN calendar cb ON cb.d = """ + day('p.b') + """
+GROUP BY p.c""")]
 
-    # -- the clock and the outcome
-    out.append(("c7", f"""
+
+def clock(cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:
+    """The clock: working days from 受理 to 办结 (or to the as-of time for an open case),
+    from the working day after 受理 (``first_day``), minus the working days paused; and
+    the last day of each limit counted as the law counts it (``promise_due_d``,
+    ``statutory_due_d``, day numbers):
+
+    - working days: the day the clock reaches the limit (pauses and 延期 added);
+    - calendar days: 受理's day + n (the day of 受理 not counted, §201), plus the
+      calendar days paused, moved to the next working day when it is a rest day (§203);
+    - months: the corresponding day of the expiry month, its last day when it has none
+      (§202), moved to the next working day (§203), then the working days paused added;
+    - a due date column: its day."""
+    first = "1" if cal.first_day == "include" else "0"
+    def work_due(limit: str, extra: str, alias: str) -> str:
+        # the working day whose cumulative count is 受理's + the limit + pauses (+ 延期)
+        inc = f"(CASE WHEN ca.is_workday AND {first} = 1 THEN 1 ELSE 0 END)"
+        return (f"LEFT JOIN calendar {alias} ON {alias}.is_workday AND {alias}.cum_workdays = "
+                f"ca.cum_workdays - {inc} + CAST(ceil({limit}) AS BIGINT) + CAST(coalesce(p.paused_days, 0) AS BIGINT)"
+                f" + CAST(ceil({extra}) AS BIGINT)")
+    return [("c6c", f"""
+SELECT *, CASE WHEN accepted THEN CASE WHEN status = '办结' THEN finish_us ELSE {int(as_of_us)} END END AS clock_end
+FROM c6"""),
+            ("c7", f"""
 SELECT c.*,
-       CASE WHEN c.accepted THEN {nonneg(working_days('ca', 'ce', cal) + ' - coalesce(p.paused_days, 0)')} END AS clock_days,
+       u.n IS NOT NULL AND c.status = '办结' AS pause_unclosed,
+       CASE WHEN c.accepted THEN {nonneg(working_days('ca', 'ce', cal) + ' - coalesce(p.paused_days, 0)')} END AS clock_gross,
        CASE WHEN c.accepted THEN coalesce(p.paused_days, 0) END AS paused_days,
        CASE WHEN c.accepted AND c.clock_end IS NOT NULL
             THEN {day('c.clock_end')} - {day('c.accept_us')} - coalesce(p.paused_cal, 0) END AS cal_clock,
-       {working_days('cq', 'cd', cal, first_day=False)} AS due_left,
+       CASE WHEN c.accepted AND c.clock_end IS NOT NULL THEN {day('c.clock_end')} END AS end_d,
+       cq.cum_workdays AS asof_cum,
        CASE WHEN c.accepted AND c.clock_end IS NOT NULL
             THEN {day('c.clock_end')} = {day('c.accept_us')} ELSE false END AS same_day,
-       CASE WHEN c.col_due IS NOT NULL AND c.clock_end IS NOT NULL
-            THEN {day('c.clock_end')} - {day('c.col_due')} END AS due_diff,
-       {working_days('cap', 'cle', cal)} AS lead_days
-FROM c6 c
+       CASE WHEN c.intake_at IS NOT NULL AND c.finish_us IS NOT NULL
+            THEN {day('c.intake_at')} = {day('c.finish_us')} ELSE false END AS decided_at_intake,
+       {working_days('cap', 'cle', cal)} AS lead_days,
+       CASE WHEN c.promise_kind = 'work' THEN pw.d
+            WHEN c.promise_kind = 'calendar' THEN pc.next_wd
+            WHEN c.promise_kind = 'month' THEN CASE WHEN coalesce(p.paused_days, 0) = 0 THEN pm.due_d ELSE pmx.d END
+            WHEN c.promise_kind = 'due' THEN {day('c.col_due')} END AS promise_due_d,
+       CASE WHEN c.statutory_kind = 'work' THEN sw.d
+            WHEN c.statutory_kind = 'calendar' THEN CASE WHEN coalesce(c.extension_days, 0) = 0 THEN sc.next_wd
+                                                         ELSE scx.d END
+            WHEN c.statutory_kind = 'month' THEN CASE WHEN coalesce(p.paused_days, 0) + coalesce(c.extension_days, 0) = 0
+                                                      THEN sm.due_d ELSE smx.d END END AS statutory_due_d
+FROM c6c c
 LEFT JOIN paused p ON p.c = c.c
+LEFT JOIN unclosed u ON u.c = c.c
 {_cal_join('ca', 'c.accept_us')}
 {_cal_join('ce', 'c.clock_end')}
 {_cal_join('cq', str(int(as_of_us)))}
-{_cal_join('cd', 'c.col_due')}
 {_cal_join('cap', 'c.apply_us')}
-{_cal_join('cle', 'coalesce(c.deliver_us, c.last_end)')}"""))
-    out.append(("c8", """
+{_cal_join('cle', 'coalesce(c.deliver_us, c.last_end)')}
+{work_due('c.sla_days', '0', 'pw')}
+{work_due('c.stat', 'coalesce(c.extension_days, 0)', 'sw')}
+LEFT JOIN calendar pc ON pc.d = {day('c.accept_us')} + CAST(c.cal AS BIGINT) + CAST(coalesce(p.paused_cal, 0) AS BIGINT)
+LEFT JOIN calendar sc ON sc.d = {day('c.accept_us')} + CAST(c.stat_cal AS BIGINT) + CAST(coalesce(p.paused_cal, 0) AS BIGINT)
+LEFT JOIN calendar sc0 ON sc0.d = sc.next_wd
+LEFT JOIN calendar scx ON scx.is_workday AND scx.cum_workdays = sc0.cum_workdays + CAST(ceil(coalesce(c.extension_days, 0)) AS BIGINT)
+LEFT JOIN month_due pm ON pm.d = {day('c.accept_us')} AND pm.months = c.months
+LEFT JOIN calendar pm0 ON pm0.d = pm.due_d
+LEFT JOIN calendar pmx ON pmx.is_workday AND pmx.cum_workdays = pm0.cum_workdays + CAST(coalesce(p.paused_days, 0) AS BIGINT)
+LEFT JOIN month_due sm ON sm.d = {day('c.accept_us')} AND sm.months = c.stat_months
+LEFT JOIN calendar sm0 ON sm0.d = sm.due_d
+LEFT JOIN calendar smx ON smx.is_workday AND smx.cum_workdays = sm0.cum_workdays + CAST(coalesce(p.paused_days, 0) AS BIGINT)
+                           + CAST(ceil(coalesce(c.extension_days, 0)) AS BIGINT)""")]
+
+
+def outcome(rules: Rules) -> list[tuple[str, str]]:
+    """Against each limit: over the promise and over the statutory limit (the only
+    legal breach), early, and the working days left. A working-day limit compares the
+    clock with the limit; a date limit compares the clock's last day with the limit's
+    last day. The outcome is against the promise when there is one, else the statutory
+    limit: 即办 (promise 0: decided on the day of 受理) / 提前 / 按时 / 超期 for a decided
+    case, 办结 without a limit; 在办 / 超期在办 for an open one; 未受理, 撤回, 作废, 退回,
+    转报 as the status says; 计时不明 when a pause was never closed; 状态不明 when the
+    status text is not understood."""
+    def over(kind: str, limit: str, due: str, extra: str = "0") -> str:
+        return (f"CASE WHEN {kind} = 'work' THEN clock_days > {limit} + {extra} "
+                f"WHEN {kind} IS NOT NULL THEN end_d > {due} END")
+
+    def early(kind: str, limit: str, due: str) -> str:
+        return (f"CASE WHEN {kind} = 'work' THEN clock_days < {limit} "
+                f"WHEN {kind} IS NOT NULL THEN end_d < {due} END")
+
+    def left(kind: str, limit: str, due: str, extra: str = "0") -> str:
+        # working days left: the limit less the clock, or the working days from the as-of day to the last day
+        return (f"CASE WHEN {kind} = 'work' THEN {limit} + {extra} - clock_days "
+                f"WHEN {kind} IS NOT NULL THEN CAST(lc_{due}.cum_workdays - asof_cum AS DOUBLE) END")
+    return [("c8", f"""
+SELECT c.*,
+       CASE WHEN c.promise_kind = 'work' AND c.sla_days = 0 THEN NOT c.same_day
+            ELSE {over('c.promise_kind', 'c.sla_days', 'c.promise_due_d')} END AS over_p,
+       CASE WHEN c.promise_kind = 'work' AND c.sla_days = 0 THEN false
+            ELSE {early('c.promise_kind', 'c.sla_days', 'c.promise_due_d')} END AS early_p,
+       {left('c.promise_kind', 'c.sla_days', 'p')} AS left_p,
+       {over('c.statutory_kind', 'c.stat', 'c.statutory_due_d', 'coalesce(c.extension_days, 0)')} AS over_s,
+       {early('c.statutory_kind', 'c.stat', 'c.statutory_due_d')} AS early_s,
+       {left('c.statutory_kind', 'c.stat', 's', 'coalesce(c.extension_days, 0)')} AS left_s
+FROM (SELECT *, CASE WHEN pause_unclosed THEN NULL ELSE clock_gross END AS clock_days FROM c7) c
+LEFT JOIN calendar lc_p ON lc_p.d = c.promise_due_d
+LEFT JOIN calendar lc_s ON lc_s.d = c.statutory_due_d"""),
+            ("c9", """
 SELECT *,
-       sla_days IS NOT NULL OR cal IS NOT NULL OR (col_due IS NOT NULL AND clock_end IS NOT NULL) AS has_limit,
-       coalesce(sla_days = 0, false) AS instant,
-       CASE WHEN coalesce(sla_days = 0, false) THEN NOT same_day
-            ELSE coalesce(CASE WHEN sla_days IS NOT NULL THEN clock_days > sla_days
-                               WHEN cal IS NOT NULL THEN cal_clock > cal
-                               ELSE due_diff > 0 END, false) END AS over,
-       NOT coalesce(sla_days = 0, false)
-         AND coalesce(CASE WHEN sla_days IS NOT NULL THEN clock_days < sla_days
-                           WHEN cal IS NOT NULL THEN cal_clock < cal
-                           ELSE due_diff < 0 END, false) AS early,
-       coalesce(CASE WHEN sla_days IS NOT NULL THEN sla_days - clock_days
-                     WHEN cal IS NOT NULL THEN cal - cal_clock END,
-                CASE WHEN col_due IS NOT NULL THEN due_left END) AS left_days
-FROM c7"""))
-    out.append(("cases", f"""
+       promise_kind IS NOT NULL OR statutory_kind IS NOT NULL AS has_limit,
+       promise_kind = 'work' AND coalesce(sla_days = 0, false) AS instant,
+       coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false) AS over,
+       coalesce(CASE WHEN promise_kind IS NOT NULL THEN early_p ELSE early_s END, false) AS early,
+       CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END AS left_days,
+       -- trips can be counted: 是否到场 given, or the intake is known and, once decided, how the
+       -- result reached the applicant (a pick-up or remote delivery, or decided at the intake visit)
+       in_person_known OR (intake_known AND (status <> '办结' OR delivery_mode_known OR decided_at_intake))
+         AS visits_known
+FROM c8""")]
+
+
+def cases_table(rules: Rules) -> list[tuple[str, str]]:
+    """The case table: every per-case fact, named."""
+    return [("cases", f"""
 SELECT i.case_id, c.service, c.events, c.departments,
-       CAST(CASE WHEN coalesce(k.known, false) THEN coalesce(v.visits, 0) END AS BIGINT) AS visits,
+       CAST(CASE WHEN c.visits_known THEN coalesce(v.visits, 0) END AS BIGINT) AS visits,
+       CAST(CASE WHEN c.visits_known THEN coalesce(v.intake_visits, 0) END AS BIGINT) AS intake_visits,
+       CAST(CASE WHEN c.visits_known THEN coalesce(v.correction_visits, 0) END AS BIGINT) AS correction_visits,
+       CAST(CASE WHEN c.visits_known THEN coalesce(v.pickup_visits, 0) END AS BIGINT) AS pickup_visits,
        coalesce(h.submitted, 0) AS materials_submitted,
        coalesce(h.distinct_materials, 0) AS distinct_materials,
        coalesce(h.submitted, 0) - coalesce(h.distinct_materials, 0) AS repeated_material_submissions,
-       c.apply_us, c.accept_us, c.finish_us, c.deliver_us, c.status,
-       c.clock_days, c.paused_days, c.sla_days, c.cal AS sla_calendar_days, c.stat AS statutory_days,
+       c.apply_us, c.receive_us, c.accept_us, c.finish_us, c.deliver_us, c.status, c.status_raw AS status_text,
+       coalesce(c.awaiting_delivery, false) AS awaiting_delivery,
+       c.clock_days, c.paused_days, c.sla_days, c.cal AS sla_calendar_days, c.months AS sla_months,
+       c.stat AS statutory_days, c.stat_cal AS statutory_calendar_days, c.stat_months AS statutory_months,
+       c.extension_days, c.promise_kind, c.statutory_kind,
+       CAST(c.promise_due_d AS BIGINT) AS promise_due_d, CAST(c.statutory_due_d AS BIGINT) AS statutory_due_d,
        c.limit_text,
        CASE WHEN c.status = '撤回' THEN '撤回'
+            WHEN c.status = '作废' THEN '作废'
             WHEN c.status = '不予受理' THEN '未受理'
+            WHEN c.status = '退回' THEN '退回'
+            WHEN c.status = '转报' THEN '转报'
+            WHEN c.status = '不明' THEN '状态不明'
             WHEN c.status = '在办' AND NOT c.accepted THEN '在办'
+            WHEN c.accepted AND c.clock_days IS NULL THEN '计时不明'
             WHEN c.status = '在办' AND c.over AND c.has_limit THEN '超期在办'
             WHEN c.status = '在办' THEN '在办'
             WHEN c.status = '办结' AND NOT c.has_limit THEN '办结'
@@ -420,21 +613,45 @@ SELECT i.case_id, c.service, c.events, c.departments,
             WHEN c.status = '办结' AND c.early THEN '提前'
             WHEN c.status = '办结' THEN '按时'
             ELSE '在办' END AS outcome,
-       coalesce(c.status = '在办' AND c.accepted AND c.has_limit AND NOT c.over
+       CASE WHEN c.accepted AND c.clock_days IS NOT NULL AND c.promise_kind IS NOT NULL AND c.status IN ('办结', '在办')
+            THEN coalesce(c.over_p, false) END AS over_promise,
+       CASE WHEN c.accepted AND c.clock_days IS NOT NULL AND c.statutory_kind IS NOT NULL AND c.status IN ('办结', '在办')
+            THEN coalesce(c.over_s, false) END AS over_statute,
+       coalesce(c.status = '在办' AND c.accepted AND c.has_limit AND NOT c.over AND c.clock_days IS NOT NULL
                 AND c.left_days <= {float(rules.warn_days)}, false) AS due_soon,
        CASE WHEN c.status = '在办' AND c.accepted AND c.has_limit THEN c.left_days END AS days_left,
+       CASE WHEN c.status = '在办' AND c.accepted AND c.statutory_kind IS NOT NULL THEN c.left_s END
+         AS statutory_days_left,
        {hours3('coalesce(c.deliver_us, c.last_end) - c.apply_us')} AS lead_hours,
        c.lead_days,
        {hours3('c.waiting_us')} AS waiting_hours, {hours3('c.waiting_work_us')} AS waiting_work_hours,
        {hours3('c.service_us')} AS service_hours, {hours3('c.service_work_us')} AS service_work_hours,
        c.case_start AS case_start_us, c.last_end AS case_end_us,
-       c.fallback_accept, c.c
-FROM c8 c JOIN d_case i ON i.c = c.c
-LEFT JOIN (SELECT c, max(visit) AS visits FROM trips GROUP BY c) v ON v.c = c.c
+       c.fallback_accept, c.pause_unclosed, c.correction_requested, c.correction_notices,
+       c.online_app AND NOT c.intake_trip AS online,
+       dd.department AS deciding_department,
+       CASE WHEN c.status = '在办' THEN hd.department END AS holding_department,
+       c.took_part AS departments_took_part,
+       c.c
+FROM c9 c JOIN d_case i ON i.c = c.c
+LEFT JOIN (SELECT c, max(visit) AS visits,
+                  count(DISTINCT CASE WHEN trip_kind = 'intake' THEN visit END) AS intake_visits,
+                  count(DISTINCT CASE WHEN trip_kind = 'correction' THEN visit END) AS correction_visits,
+                  count(DISTINCT CASE WHEN trip_kind = 'pickup' THEN visit END) AS pickup_visits
+           FROM trips GROUP BY c) v ON v.c = c.c
 LEFT JOIN (SELECT c, CAST(sum(n) AS BIGINT) AS submitted, count(*) AS distinct_materials
            FROM (SELECT c, material, count(*) AS n FROM docs GROUP BY c, material) m GROUP BY c) h ON h.c = c.c
-LEFT JOIN svc_trips k ON k.service = coalesce(c.service, '')"""))
-    return out
+LEFT JOIN d_dept dd ON dd.d = CASE WHEN c.status = '办结' THEN coalesce(c.dec_d_step, c.dec_d_last) END
+LEFT JOIN d_dept hd ON hd.d = c.hold_d"""),
+            # a service's trips can be counted when some case's can (for the notes)
+            ("svc_trips", """
+SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FROM cases GROUP BY 1""")]
+
+
+def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:
+    """The definitions as an ordered list of (table, SELECT), unit by unit."""
+    return (vocabulary(rules) + events(rules, cal) + trips_and_documents(rules) + lifecycle(rules) + limits()
+            + clock(cal, as_of_us)[:1] + pauses() + clock(cal, as_of_us)[1:] + outcome(rules) + cases_table(rules))
 
 
 def intervals_sql(cal: WorkCalendar, source: str = "pairs") -> str:
@@ -468,11 +685,11 @@ BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "c2", "pauses")
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
 DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"),
-              "cases": ("c3", "paused")}
+              "cases": ("c3", "paused", "unclosed")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
 # classification joined into the event order, and the per-case steps between tables.
-VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c7", "c8", "handovers"})
+VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c6c", "c7", "c8", "c9", "handovers"})
 
 # ``facts`` with its names (case id, service, step, department) joined back from the codes.
 FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department, f.en_us AS trip_until_us,
@@ -488,7 +705,9 @@ KEEP = frozenset({"facts", "acts", "d_case", "d_svc", "d_dept"})
 # Aggregates the Python side needs besides the tables (notes, limits not understood): the
 # steps svc_vocab and status_unknown.
 SERVICE_VOCAB_SQL = """
-SELECT coalesce(service, '') AS service, bool_or(svc_accepts) AS accepts, bool_or(svc_finishes) AS finishes
+SELECT coalesce(service, '') AS service,
+       bool_or(step_accept IS NOT NULL OR col_accept IS NOT NULL OR NOT has_lifecycle) AS accepts,
+       bool_or(step_finish IS NOT NULL OR col_finish IS NOT NULL OR NOT has_lifecycle) AS finishes
 FROM c3 GROUP BY 1"""
 
 UNKNOWN_STATUS_SQL = """

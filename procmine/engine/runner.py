@@ -38,7 +38,8 @@ TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
                 "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us"}
 TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text")
-NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days")
+NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days", "sla_months", "statutory_calendar_days",
+                  "statutory_months", "extension_days")
 # every column of a log the engines read (``_select``)
 READ_COLUMNS = frozenset(TEXT_COLUMNS) | frozenset(NUMBER_COLUMNS) | frozenset(TIME_COLUMNS) | {"in_person", "materials"}
 ENGINES = ("duckdb", "spark")
@@ -49,9 +50,10 @@ ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the fil
 # What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
 STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_case": "codes",
                "ev2w": "event order", "facts": "waits and working hours",
-               "trips": "trips and visits", "svc_trips": "trips and visits", "docs": "documents",
+               "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
-               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock",
+               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
+               "unclosed": "clock pauses",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
                "status_unknown": "per-case lifecycle",
                "cc": "findings: codes", "rep": "findings: repeated documents",

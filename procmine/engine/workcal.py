@@ -1,14 +1,18 @@
 """The working calendar as a table the engine joins.
 
 ``calendar_table`` turns :class:`procmine.workdays.WorkCalendar` into rows
-``d, is_workday, cum_workdays, cum_office_minutes`` (``d``: days since
-1970-01-01; office minutes before the day starts). Working days and working
+``d, is_workday, cum_workdays, cum_office_minutes, next_wd`` (``d``: days since
+1970-01-01; office minutes before the day starts; ``next_wd``: the first working
+day on or after ``d``, for a period's last day that falls on a rest day, 民法典
+§203). ``month_due_table`` gives the last day of a period of whole calendar months
+from each day (民法典 §201–§203). Working days and working
 hours between two timestamps are then differences of two lookups, written
 once in :mod:`procmine.engine.definitions` (``working_days``, ``office_us``).
 """
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from ..workdays import WorkCalendar
@@ -31,7 +35,31 @@ def calendar_frame(cal: WorkCalendar, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.
 def calendar_table(cal: WorkCalendar, lo: pd.Timestamp, hi: pd.Timestamp) -> pd.DataFrame:
     """The table the definitions join as ``calendar``: the day as a day number ``d``."""
     frame = calendar_frame(cal, lo, hi)
+    d = (pd.to_datetime(frame["day"]) - DAY0).dt.days.astype("int64").to_numpy()
+    flags = frame["is_workday"].to_numpy(dtype=bool)
+    # the next working day on or after each day: the working days' numbers carried backwards
+    nxt = pd.Series(np.where(flags, d, np.nan)).bfill().astype("Int64")
     return pd.DataFrame({
-        "d": (pd.to_datetime(frame["day"]) - DAY0).dt.days.astype("int64"),
-        "is_workday": frame["is_workday"], "cum_workdays": frame["cum_workdays"],
-        "cum_office_minutes": frame["cum_office_minutes"]})
+        "d": d, "is_workday": flags, "cum_workdays": frame["cum_workdays"].to_numpy(),
+        "cum_office_minutes": frame["cum_office_minutes"].to_numpy(), "next_wd": nxt.to_numpy()})
+
+
+def month_due_table(calendar: pd.DataFrame, months: list[int], lo_d: int, hi_d: int) -> pd.DataFrame:
+    """``d, months, due_d``: for a period of ``months`` calendar months starting on day
+    ``d`` (the day itself not counted, 民法典 §201), its last day: the corresponding
+    day of the expiry month, or that month's last day when it has none (§202), moved to
+    the next working day when it is a rest day (§203). Days ``lo_d``..``hi_d``; ``calendar``
+    (from :func:`calendar_table`) must reach past the latest due day."""
+    days = np.arange(lo_d, hi_d + 1, dtype=np.int64)
+    start = DAY0 + pd.to_timedelta(days, unit="D")
+    nxt = pd.Series(calendar["next_wd"].to_numpy(), index=calendar["d"].to_numpy())
+    out = []
+    for m in sorted(set(months)):
+        due = start + pd.DateOffset(months=int(m))
+        due_d = ((due - DAY0).days).to_numpy(dtype=np.int64)
+        out.append(pd.DataFrame({"d": days, "months": float(m),
+                                 "due_d": pd.array(nxt.reindex(due_d).to_numpy(), dtype="Int64")}))
+    if not out:
+        return pd.DataFrame({"d": pd.Series([], dtype="int64"), "months": pd.Series([], dtype=float),
+                             "due_d": pd.Series([], dtype="Int64")})
+    return pd.concat(out, ignore_index=True)

@@ -39,7 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import InputError, MappingError, NothingUsableError, UsageError
-from ..eventlog import CANONICAL, TIME_DTYPE, empty_log, order_log
+from ..eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
 from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, templates_dir
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
@@ -47,7 +47,7 @@ from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normal
 ROLES = ("case", "step", "document", "rating")
 RATING_FIELDS = ("rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time")
 CASE_FIELDS = ("service", "department", "applicant", "applicant_id", "apply_time", "accept_time", "finish_time",
-               "deliver_time", "due_time", "status", "sla_days", "statutory_days", "limit_unit", "channel",
+               "deliver_time", "due_time", "status", "sla_days", "statutory_days", "limit_unit", "extension_days", "channel",
                "in_person", "task_type")
 CASE_CORE = ("service", "applicant", "applicant_id", "apply_time", "accept_time", "finish_time", "deliver_time",
              "due_time", "sla_days", "statutory_days", "task_type")
@@ -548,19 +548,17 @@ def _case_frame(table: Table, role: Role, acc: _Accounts, service: str | None) -
     if "in_person" in cols:
         out["in_person"], _ = parse_bool(df[cols["in_person"]])
     units = df[cols["limit_unit"]] if "limit_unit" in cols else None
-    for fld, cal_fld in (("sla_days", "sla_calendar_days"), ("statutory_days", None)):
+    for fld, cal_fld, month_fld in LIMIT_FIELDS:
         if fld not in cols:
             continue
-        work, cal, failed = parse_sla(df[cols[fld]], units)
-        out[fld] = work
-        if cal_fld:
-            out[cal_fld] = cal
-            if failed.any():
-                out["limit_text"] = df[cols[fld]].astype("string").where(failed.to_numpy(), pd.NA)
-                acc.notes.append(f"{table.label}: {int(failed.sum())} values of {cols[fld]!r} not understood as a "
-                                 "time limit; kept in limit_text")
-        else:
-            out[fld] = work.fillna(cal * 5 / 7)
+        work, cal, failed, months = parse_sla(df[cols[fld]], units)
+        out[fld], out[cal_fld], out[month_fld] = work, cal, months
+        if failed.any() and fld == "sla_days":
+            out["limit_text"] = df[cols[fld]].astype("string").where(failed.to_numpy(), pd.NA)
+            acc.notes.append(f"{table.label}: {int(failed.sum())} values of {cols[fld]!r} not understood as a "
+                             "time limit; kept in limit_text")
+    if "extension_days" in cols:
+        out["extension_days"] = parse_sla(df[cols["extension_days"]])[0]
     for fld in RATING_FIELDS:  # rating columns of the case table itself
         if fld in cols:
             out[f"attr:{fld}"] = (_times(table, cols[fld], bad, reasons, cols[fld]) if fld.endswith("_time")
@@ -911,7 +909,8 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
 
     for col in ("service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
                 "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text",
-                "applicant", "applicant_id"):
+                "applicant", "applicant_id", "sla_months", "statutory_calendar_days", "statutory_months",
+                "extension_days"):
         if col not in cases:
             continue
         values = take(col).astype(CANONICAL[col])

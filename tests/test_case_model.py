@@ -1,0 +1,356 @@
+"""The case model of issue 25, class by class, each on a tiny hand-built log whose
+answer is worked out by hand here from the law and the State Council's holiday
+schedule (2024: 中秋 15–17 Sep with Sat 14 Sep worked; 国庆 1–7 Oct with Sun 29 Sep and
+Sat 12 Oct worked).
+
+The clock runs from the working day after 受理 (行政许可法 §42, §82: 自受理之次日起算);
+months are calendar months (民法典 §201 the first day not counted, §202 the
+corresponding day or the month's last, §203 a last day on a rest day moves to the next
+working day)."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from procmine.metrics import case_metrics, measure, service_rates
+from procmine.monitor import indicators
+from procmine.ratings import rating_level
+from test_audit import mklog
+
+SH = "Asia/Shanghai"
+
+
+def cases(log, **kw):
+    return case_metrics(log, **kw).set_index("case_id")
+
+
+def one(rows, **kw):
+    return cases(mklog(rows), **kw).iloc[0]
+
+
+# ----------------------------------------------------------------------------- limits
+
+def test_a_month_limit_is_a_calendar_month_not_22_working_days():
+    # 受理 Mon 2 Sep 2024, limit 1个月. §202: the corresponding day is 2 Oct, a holiday;
+    # §203: the period ends on the next working day, Tue 8 Oct. Decided 8 Oct: on time;
+    # decided 9 Oct: late. (22 working days from 3 Sep would end on 9 Oct: 3–6, 9–13,
+    # Sat 14, 18–20, 23–27, Sun 29, 30, 8 Oct, 9 Oct — the old factor passed B.)
+    rows = []
+    for case, day in (("A", "2024-10-08"), ("B", "2024-10-09")):
+        rows += [(case, "受理", "2024-09-02 09:00", "2024-09-02 09:30", {"sla_months": 1.0}),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_months": 1.0})]
+    m = cases(mklog(rows))
+    assert m.loc["A", "outcome"] == "按时" and m.loc["B", "outcome"] == "超期"
+    assert m.loc["A", "promise_due"] == pd.Timestamp("2024-10-08")
+    assert m.loc["A", "promise_kind"] == "month"
+
+
+def test_a_month_from_the_31st_ends_on_the_months_last_day():
+    # 受理 31 Jan 2024 + 1 month: February has no 31st, so its last day, Thu 29 Feb (§202).
+    rows = []
+    for case, day in (("early", "2024-02-28"), ("ontime", "2024-02-29"), ("late", "2024-03-01")):
+        rows += [(case, "受理", "2024-01-31 09:00", "2024-01-31 09:30", {"sla_months": 1.0}),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_months": 1.0})]
+    m = cases(mklog(rows))
+    assert list(m.loc[["early", "ontime", "late"], "outcome"]) == ["提前", "按时", "超期"]
+
+
+def test_a_calendar_day_limit_ending_on_a_holiday_moves_to_the_next_working_day():
+    # 受理 Fri 20 Sep 2024, limit 15天: 20 Sep + 15 = Sat 5 Oct, a holiday → Tue 8 Oct (§203).
+    rows = []
+    for case, day in (("A", "2024-10-08"), ("B", "2024-10-09")):
+        rows += [(case, "受理", "2024-09-20 09:00", "2024-09-20 09:30", {"sla_calendar_days": 15.0}),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_calendar_days": 15.0})]
+    m = cases(mklog(rows))
+    assert (m.loc["A", "outcome"], m.loc["B", "outcome"]) == ("按时", "超期")
+
+
+def test_a_made_up_working_saturday_is_a_working_day_for_a_period_end():
+    # 受理 Fri 27 Sep 2024, 15天 → Sat 12 Oct, a 调休 working day: the period ends that day.
+    rows = []
+    for case, day in (("A", "2024-10-12"), ("B", "2024-10-14")):
+        rows += [(case, "受理", "2024-09-27 09:00", "2024-09-27 09:30", {"sla_calendar_days": 15.0}),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_calendar_days": 15.0})]
+    m = cases(mklog(rows))
+    assert (m.loc["A", "outcome"], m.loc["B", "outcome"]) == ("按时", "超期")
+
+
+def test_a_month_limit_is_extended_by_the_working_days_paused():
+    # 受理 Mon 2 Sep, 1个月 → Tue 8 Oct. 专家评审 Wed 4 Sep → Fri 6 Sep pauses (4 Sep, 6 Sep] =
+    # Thu 5, Fri 6 = 2 working days, so the limit ends 2 working days after 8 Oct: Thu 10 Oct.
+    rows = [("A", "受理", "2024-09-02 09:00", "2024-09-02 09:30", {"sla_months": 1.0}),
+            ("A", "专家评审", "2024-09-04 09:00", "2024-09-06 17:00", {"sla_months": 1.0}),
+            ("A", "办结", "2024-10-10 10:00", "2024-10-10 10:30", {"sla_months": 1.0})]
+    a = one(rows)
+    assert a["paused_days"] == 2 and a["outcome"] == "按时" and a["promise_due"] == pd.Timestamp("2024-10-10")
+
+
+def test_only_a_statutory_limit_the_outcome_is_against_it():
+    # 法定 5 working days, no promise. 受理 Mon 4 Mar, 办结 Tue 12 Mar: 5,6,7,8,11,12 = 6 > 5.
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"statutory_days": 5.0}),
+            ("A", "办结", "2024-03-12 10:00", "2024-03-12 10:30", {"statutory_days": 5.0})]
+    a = one(rows)
+    assert a["clock_days"] == 6 and a["outcome"] == "超期"
+    assert bool(a["over_statute"]) is True and pd.isna(a["over_promise"])
+
+
+def test_over_the_promise_is_not_a_legal_breach():
+    # 承诺 3, 法定 20; clock 6 (as above): late against the promise, within the law.
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 3, "statutory_days": 20.0}),
+            ("A", "办结", "2024-03-12 10:00", "2024-03-12 10:30", {"sla": 3, "statutory_days": 20.0})]
+    a = one(rows)
+    assert a["outcome"] == "超期" and bool(a["over_promise"]) is True and bool(a["over_statute"]) is False
+    rates = service_rates(cases(mklog(rows)).reset_index())
+    assert rates["statutory_breaches"] == 0 and rates["overdue_rate"] == 1.0
+
+
+def test_an_extension_extends_the_statutory_limit_only():
+    # 法定 5, 承诺 3. 受理 Mon 4 Mar; 延期审批 on Tue 5 Mar; 办结 Wed 20 Mar:
+    # 5–8 (4), 11–15 (9), 18–20 (12) = 12 working days.
+    # §42's extension: 5 + 10 = 15 ≥ 12, no breach; the promise is never extended: 12 > 3.
+    # An extension that names its length (延期5个工作日): 5 + 5 = 10 < 12, a breach.
+    rows = []
+    for case, step in (("ten", "延期审批"), ("five", "批准延期5个工作日")):
+        lim = {"sla": 3, "statutory_days": 5.0}
+        rows += [(case, "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+                 (case, step, "2024-03-05 09:00", "2024-03-05 09:30", lim),
+                 (case, "办结", "2024-03-20 10:00", "2024-03-20 10:30", lim)]
+    m = cases(mklog(rows))
+    assert m.loc["ten", "clock_days"] == 12 and m.loc["ten", "extension_days"] == 10
+    assert bool(m.loc["ten", "over_statute"]) is False and bool(m.loc["ten", "over_promise"]) is True
+    assert m.loc["five", "extension_days"] == 5 and bool(m.loc["five", "over_statute"]) is True
+
+
+def test_an_extension_column_states_its_length():
+    # 延期天数 8: 法定 5 + 8 = 13 ≥ 12 (the clock above): no breach.
+    lim = {"statutory_days": 5.0, "extension_days": 8.0}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "办结", "2024-03-20 10:00", "2024-03-20 10:30", lim)]
+    a = one(rows)
+    assert a["extension_days"] == 8 and bool(a["over_statute"]) is False and a["outcome"] == "按时"
+
+
+# ----------------------------------------------------------------------------- status
+
+@pytest.mark.parametrize("text", ["待送达", "已办结待取件", "待领证"])
+def test_decided_cases_waiting_for_delivery_are_decided(text):
+    # 受理 Mon 4 Mar, 办结 Wed 6 Mar (2 working days), limit 5: decided early — not open, no red card.
+    lim = {"sla": 5, "status": text}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "审批", "2024-03-06 10:00", "2024-03-06 10:30", lim)]
+    a = one(rows, as_of="2024-09-30")
+    assert a["status"] == "办结" and a["outcome"] == "提前" and bool(a["awaiting_delivery"])
+    assert a["finish_time"] == pd.Timestamp("2024-03-06 10:30", tz=SH)
+
+
+@pytest.mark.parametrize("text, outcome", [("退回", "退回"), ("作废", "作废"), ("转报", "转报"),
+                                           ("补正超时驳回", "退回"), ("出证", "按时"), ("办结", "按时")])
+def test_national_result_codes(text, outcome):
+    lim = {"sla": 5, "status": text}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "审查", "2024-03-11 10:00", "2024-03-11 10:30", lim)]  # 5 working days: on time if decided
+    assert one(rows)["outcome"] == outcome
+
+
+def test_a_status_not_understood_is_listed_never_guessed_open():
+    lim = {"sla": 5, "status": "流程异常XYZ"}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim)]
+    m = measure(mklog(rows), as_of="2024-09-30", events=False)
+    a = m.cases.iloc[0]
+    assert a["status"] == "不明" and a["outcome"] == "状态不明" and not a["due_soon"]
+    assert m.unknown_status == {"流程异常XYZ": 1}
+
+
+# ----------------------------------------------------------------------------- clock start
+
+def test_the_clock_starts_at_acceptance_not_receipt_a_correction_before_it_is_outside():
+    # 收件 Mon 4 Mar; 补正告知 Tue 5; 补正材料提交 Fri 8 (§32: before acceptance); 受理 Mon 11;
+    # 办结 Wed 13. Clock (11, 13] = Tue 12, Wed 13 = 2 < 3: early. Counting from 收件 would
+    # give (4, 13] = 7 less 3 paused = 4 > 3: late.
+    lim = {"sla": 3}
+    rows = [("A", "收件", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正告知", "2024-03-05 10:00", "2024-03-05 10:10", lim),
+            ("A", "补正材料提交", "2024-03-08 09:00", "2024-03-08 09:10", lim),
+            ("A", "受理", "2024-03-11 09:00", "2024-03-11 09:30", lim),
+            ("A", "办结", "2024-03-13 10:00", "2024-03-13 10:30", lim)]
+    a = one(rows)
+    assert a["accept_time"] == pd.Timestamp("2024-03-11 09:30", tz=SH)
+    assert a["receive_time"] == pd.Timestamp("2024-03-04 09:30", tz=SH)
+    assert (a["clock_days"], a["paused_days"], a["outcome"]) == (2, 0, "提前")
+
+
+# ----------------------------------------------------------------------------- pauses
+
+def test_a_step_that_mentions_a_procedure_is_not_one():
+    # 受理 Mon 4 Mar; 检测报告审查 Tue 5 → Fri 8 (the office reviews a report: its own time);
+    # 专家意见汇总 Mon 11 (the same); 办结 Tue 12. Clock (4, 12] = 6, nothing paused.
+    # With 组织听证 instead (the procedure itself), Tue 5 → Fri 8 pauses (5, 8] = 3: clock 3.
+    lim = {"sla": 5}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "检测报告审查", "2024-03-05 09:00", "2024-03-08 17:00", lim),
+            ("A", "专家意见汇总", "2024-03-11 09:00", "2024-03-11 10:00", lim),
+            ("A", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim),
+            ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("B", "组织听证", "2024-03-05 09:00", "2024-03-08 17:00", lim),
+            ("B", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim)]
+    m = cases(mklog(rows))
+    assert (m.loc["A", "paused_days"], m.loc["A", "clock_days"], m.loc["A", "outcome"]) == (0, 6, "超期")
+    assert (m.loc["B", "paused_days"], m.loc["B", "clock_days"], m.loc["B", "outcome"]) == (3, 3, "提前")
+
+
+def test_a_correction_closes_when_the_applicant_hands_the_materials_in_whatever_it_is_called():
+    # 受理 Mon 4; 补正通知 Tue 5; 申请人补充材料 Fri 8 (the applicant's step, a name the list of
+    # correction_received does not hold); 办结 Tue 12.
+    # Paused (5, 8] = 3; clock 6 − 3 = 3.
+    lim = {"sla": 3}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正通知", "2024-03-05 10:00", "2024-03-05 10:10", lim),
+            ("A", "申请人补充材料", "2024-03-08 09:00", "2024-03-08 09:10", lim),
+            ("A", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim)]
+    a = one(rows)
+    assert (a["paused_days"], a["clock_days"], a["outcome"]) == (3, 3, "按时")
+
+
+def test_a_pause_never_closed_leaves_the_clock_unknown_not_run_to_the_decision():
+    lim = {"sla": 3}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正告知", "2024-03-05 10:00", "2024-03-05 10:10", lim),
+            ("A", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim)]
+    a = one(rows)
+    assert bool(a["pause_unclosed"]) and np.isnan(a["clock_days"]) and a["outcome"] == "计时不明"
+    assert pd.isna(a["over_promise"])
+
+
+def test_an_open_case_in_correction_is_paused_until_now():
+    # 受理 Mon 4 Mar, 补正告知 Tue 5 Mar, nothing since; as of Fri 8 Mar: (4, 8] = 4 gross, (5, 8] = 3
+    # paused, clock 1 of 3: open, not red.
+    lim = {"sla": 3}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正告知", "2024-03-05 10:00", "2024-03-05 10:10", lim)]
+    a = one(rows, as_of="2024-03-08")
+    assert (a["clock_days"], a["paused_days"], a["outcome"]) == (1, 3, "在办")
+
+
+# ----------------------------------------------------------------------------- independence
+
+def test_a_cases_result_does_not_depend_on_the_other_cases_loaded():
+    # A names no acceptance; B, of the same service, does. A alone and A beside B: the same row.
+    a_rows = [("A", "网上申请", "2024-03-04 09:00", "2024-03-04 09:10", {"sla": 5}),
+              ("A", "审批", "2024-03-06 09:00", "2024-03-06 09:30", {"sla": 5}),
+              ("A", "领证", "2024-03-07 09:00", "2024-03-07 09:10", {"sla": 5})]
+    b_rows = [("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+              ("B", "办结", "2024-03-05 09:00", "2024-03-05 09:30", {"sla": 5})]
+    alone = cases(mklog(a_rows), as_of="2024-03-31").loc["A"]
+    beside = cases(mklog(a_rows + b_rows), as_of="2024-03-31").loc["A"]
+    pd.testing.assert_series_equal(alone, beside, check_names=False)
+    assert alone["status"] == "办结"
+
+
+# ----------------------------------------------------------------------------- trips
+
+def test_office_acts_are_never_trips_whatever_words_they_contain():
+    # 补正材料告知 is the office's notice (not a hand-in), 不予受理 its refusal (not an intake).
+    rows = [("A", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("A", "补正材料告知", "2024-03-05 10:00", "2024-03-05 10:10"),
+            ("A", "补正材料提交", "2024-03-07 10:00", "2024-03-07 10:10"),
+            ("A", "窗口领证", "2024-03-11 10:00", "2024-03-11 10:10"),
+            ("R", "不予受理", "2024-03-04 09:00", "2024-03-04 09:30")]
+    m = cases(mklog(rows))
+    a = m.loc["A"]
+    # intake, correction hand-in, pick-up: three visits, one of each kind
+    assert (a["visits"], a["intake_visits"], a["correction_visits"], a["pickup_visits"]) == (3, 1, 1, 1)
+    assert a["correction_requested"] and a["correction_notices"] == 1
+    r = m.loc["R"]  # refused: no intake trip recorded (its trips are not known either way)
+    assert r["outcome"] == "未受理" and (pd.isna(r["visits"]) or r["visits"] == 0)
+
+
+def test_after_an_online_application_the_back_office_acceptance_is_no_visit():
+    # 网上申请 then 受理 (no channel column): the office accepted what came online — 0 trips;
+    # the licence collected at the window (领证) is 1; 邮寄送达 would be none.
+    rows = [("A", "网上申请", "2024-03-04 09:00", "2024-03-04 09:10"),
+            ("A", "受理", "2024-03-05 09:00", "2024-03-05 09:30"),
+            ("A", "办结", "2024-03-06 09:00", "2024-03-06 09:30"),
+            ("A", "领证", "2024-03-07 09:00", "2024-03-07 09:10"),
+            ("B", "网上申请", "2024-03-04 09:00", "2024-03-04 09:10"),
+            ("B", "窗口受理", "2024-03-05 09:00", "2024-03-05 09:30"),   # done at the window: a visit
+            ("B", "办结", "2024-03-06 09:00", "2024-03-06 09:30"),
+            ("B", "邮寄送达", "2024-03-07 09:00", "2024-03-07 09:10"),
+            ("C", "网上申请", "2024-03-04 09:00", "2024-03-04 09:10"),
+            ("C", "受理", "2024-03-05 09:00", "2024-03-05 09:30"),
+            ("C", "办结", "2024-03-06 09:00", "2024-03-06 09:30"),
+            ("C", "邮寄送达", "2024-03-07 09:00", "2024-03-07 09:10"),
+            # the application's channel, repeated on every row, says nothing of the pick-up: 1 trip
+            ("D", "受理", "2024-03-05 09:00", "2024-03-05 09:30", {"channel": "网上申报"}),
+            ("D", "办结", "2024-03-06 09:00", "2024-03-06 09:30", {"channel": "网上申报"}),
+            ("D", "领证", "2024-03-07 09:00", "2024-03-07 09:10", {"channel": "网上申报"})]
+    m = cases(mklog(rows))
+    assert (m.loc["D", "visits"], m.loc["D", "pickup_visits"], m.loc["D", "intake_visits"]) == (1, 1, 0)
+    assert (m.loc["A", "visits"], m.loc["A", "pickup_visits"]) == (1, 1)
+    assert (m.loc["B", "visits"], m.loc["B", "intake_visits"]) == (1, 1)
+    assert m.loc["C", "visits"] == 0 and bool(m.loc["C", "online"])
+
+
+def test_unknown_trips_stay_unknown_in_every_rate():
+    # A: window intake, decided, licence collected: 2 visits. B: window intake, decided, nothing
+    # says how the result reached the applicant: unknown, not 1 (and not counted as within once).
+    rows = [("A", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("A", "办结", "2024-03-05 09:00", "2024-03-05 09:30"),
+            ("A", "领证", "2024-03-06 09:00", "2024-03-06 09:10"),
+            ("B", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("B", "办结", "2024-03-05 09:00", "2024-03-05 09:30")]
+    m = cases(mklog(rows))
+    assert m.loc["A", "visits"] == 2 and pd.isna(m.loc["B", "visits"])
+    r = service_rates(m.reset_index())
+    assert r["at_most_once_rate"] == 0.0 and r["trips_unknown"] == 1
+
+
+def test_at_most_once_among_cases_without_a_correction():
+    # A: intake + pick-up the same day as the decision? no: intake Mon, pick-up Wed = 2 visits,
+    # no correction. B: intake, correction, pick-up = 3 visits with a correction.
+    # C: intake and decision at the window the same day (即办: the result handed over) = 1.
+    rows = [("A", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("A", "办结", "2024-03-05 09:00", "2024-03-05 09:30"),
+            ("A", "领证", "2024-03-06 09:00", "2024-03-06 09:10"),
+            ("B", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("B", "补正告知", "2024-03-04 10:00", "2024-03-04 10:10"),
+            ("B", "补正材料提交", "2024-03-05 09:00", "2024-03-05 09:10"),
+            ("B", "办结", "2024-03-06 09:00", "2024-03-06 09:30"),
+            ("B", "领证", "2024-03-07 09:00", "2024-03-07 09:10"),
+            ("C", "窗口受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+            ("C", "办结", "2024-03-04 09:40", "2024-03-04 09:50")]
+    m = cases(mklog(rows))
+    assert list(m.loc[["A", "B", "C"], "visits"]) == [2, 3, 1]
+    r = service_rates(m.reset_index())
+    assert r["at_most_once_rate"] == pytest.approx(1 / 3)
+    assert r["at_most_once_rate_complete"] == pytest.approx(1 / 2)  # A and C
+
+
+def test_fully_online_rate_is_unknown_without_any_channel_information():
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"in_person": True}),
+            ("A", "办结", "2024-03-05 09:00", "2024-03-05 09:30")]
+    s = indicators(mklog(rows))["service"].set_index("service").loc["测试事项"]
+    assert s["fully_online_rate"] is None or pd.isna(s["fully_online_rate"])
+
+
+# ----------------------------------------------------------------------------- departments
+
+def test_deciding_holding_and_participating_departments():
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"dept": "政务服务中心"}),
+            ("A", "审核", "2024-03-05 09:00", "2024-03-05 09:30", {"dept": "公积金中心"}),
+            ("A", "办结", "2024-03-06 09:00", "2024-03-06 09:30", {"dept": "市场监管局"}),
+            ("A", "领证", "2024-03-07 09:00", "2024-03-07 09:10", {"dept": "政务服务中心"}),
+            ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"dept": "政务服务中心"}),
+            ("B", "审核", "2024-03-05 09:00", "2024-03-05 09:30", {"dept": "公积金中心"})]
+    m = cases(mklog(rows), as_of="2024-03-08")
+    assert m.loc["A", "deciding_department"] == "市场监管局" and pd.isna(m.loc["A", "holding_department"])
+    assert m.loc["B", "holding_department"] == "公积金中心" and pd.isna(m.loc["B", "deciding_department"])
+    assert m.loc["A", "departments_took_part"] == ["公积金中心", "市场监管局", "政务服务中心"]
+
+
+# ----------------------------------------------------------------------------- ratings
+
+def test_rating_levels_are_read_whole_never_by_a_word_inside():
+    assert rating_level("非常满意") == 5 and rating_level("满意") == 4 and rating_level("基本满意") == 3
+    assert rating_level("不满意") == 2 and rating_level("非常不满意") == 1
+    assert rating_level("不太满意") == 2          # not 满意 (4) by the word inside it
+    assert np.isnan(rating_level("还算满意吧")) and rating_level("5") == 5 and rating_level("三星") == 3
