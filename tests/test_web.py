@@ -21,7 +21,6 @@ from procmine.web import Project, create_app  # noqa: E402
 @pytest.fixture()
 def env(monkeypatch):
     monkeypatch.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
-    wf.took_part_shim(monkeypatch)
 
 
 def token(c: TestClient, url: str) -> str:

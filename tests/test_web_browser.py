@@ -44,7 +44,6 @@ def server(tmp_path, monkeypatch):
     from procmine.web import Project, create_app
 
     monkeypatch.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
-    wf.took_part_shim(monkeypatch)
     root = tmp_path / "proj"
     proj = Project.init(root, "admin", wf.PASSWORDS["admin"])
     proj.users.add("market", wf.PASSWORDS["market"], "dept", "市场监管局")

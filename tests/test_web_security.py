@@ -32,7 +32,6 @@ OUTSIDE = ("OUT-B3", "OUT-C4", "OUT-B5")
 def project(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
-    wf.took_part_shim(mp)
     tmp = tmp_path_factory.mktemp("web")
     proj = wf.make_project(tmp / "proj", tmp)
     yield proj

@@ -20,8 +20,6 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-import pandas as pd
-
 HEADER = ["办件编号", "事项名称", "环节名称", "承办部门", "经办人", "开始时间", "结束时间", "承诺时限", "提交材料", "申请人",
           "联系电话"]
 SCRIPT_STEP = '<script>alert("x")</script>'
@@ -59,27 +57,6 @@ def write_export(path: Path, rows=ROWS) -> Path:
         w.writerow(HEADER)
         w.writerows(rows)
     return path
-
-
-def took_part_shim(monkeypatch) -> None:
-    """Until the case model lists the departments that took part in a case, the tests add
-    the column to its case table themselves (test code only: the web package never derives it)."""
-    import procmine.audit as audit_mod
-    from procmine import read_log
-
-    original = audit_mod.measure
-
-    def measure(log, *args, **kwargs):
-        m = original(log, *args, **kwargs)
-        if "departments_took_part" in m.cases:
-            return m
-        ev = log if isinstance(log, pd.DataFrame) else read_log(log)
-        ev = ev[ev["department"].notna()]
-        deps = ev.groupby(ev["case_id"].astype(str))["department"].agg(lambda s: sorted(set(map(str, s))))
-        m.cases["departments_took_part"] = [deps.get(str(c), []) for c in m.cases["case_id"]]
-        return m
-
-    monkeypatch.setattr(audit_mod, "measure", measure)
 
 
 def make_project(root: Path, tmp: Path):
