@@ -148,7 +148,21 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#case-list p").text.startswith("1,200 件"))
     services = {td.text for td in drv.find_elements(By.CSS_SELECTOR, "#case-table tbody tr td:nth-child(2)")}
     assert services == {"食品经营许可"}
+    filtered_url = drv.current_url  # pushed by htmx
     shot(drv, "7-filtered")
+
+    # the map, filtered to one service; a node lists the cases through it
+    drv.get(base + "/map")
+    Select(drv.find_element(By.ID, "map-service")).select_by_visible_text("建筑工程施工许可")
+    drv.find_element(By.ID, "map-apply").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map svg")))
+    assert "800 件" in drv.find_element(By.TAG_NAME, "main").text  # the service's cases
+    shot(drv, "7a-map")
+    node = next(a for a in drv.find_elements(By.CLASS_NAME, "node-link") if a.text == "审批")
+    node.click()
+    wait.until(EC.url_contains("step="))
+    counted = drv.find_element(By.CSS_SELECTOR, "#case-list p").text
+    assert counted.startswith("800 件") and "经过环节 审批" in counted  # every case of the service is approved
 
     # indicators: the monthly trend drawn by the vendored ECharts (as SVG), six months of the sample
     drv.get(base + "/indicators")
@@ -161,7 +175,7 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     # a download: the filtered cases as CSV (1,200 rows and the header)
     import httpx
 
-    drv.back()  # to the filtered list
+    drv.get(filtered_url)  # the filtered list again
     href = wait.until(EC.presence_of_element_located((By.ID, "download-cases"))).get_attribute("href")
     assert "service=%E9%A3%9F%E5%93%81%E7%BB%8F%E8%90%A5%E8%AE%B8%E5%8F%AF" in href  # 食品经营许可
     cookies = {c["name"]: c["value"] for c in drv.get_cookies()}

@@ -101,7 +101,7 @@ def test_lists_twins_findings_cards_and_downloads_name_only_its_cases(project):
     listed = {r["case_id"] for r in c.get("/cases.json").json()["cases"]}
     assert listed == wf.INSIDE
     for url in ("/overview", "/overview.json", "/cases", "/findings", "/findings.json", "/cards", "/cards.json",
-                "/indicators", "/indicators.json",
+                "/indicators", "/indicators.json", "/map", "/map.json", "/map.json?view=department",
                 "/download/cases.csv", "/download/cards.csv", "/cases.json?q=OUT"):
         r = c.get(url)
         assert r.status_code == 200, url
@@ -127,6 +127,28 @@ def test_admin_finding_evidence_holds_outside_cases_that_the_department_cannot_s
     evidence = [e["case_id"] for f in admin.get("/findings.json").json()["findings"]
                 for e in admin.get(f"/findings/{f['id']}.json").json()["evidence"]]
     assert set(evidence) & set(OUTSIDE)
+
+
+def test_a_departments_map_is_drawn_from_its_cases_alone(project):
+    c = login(project, "market")
+    m = c.get("/map.json").json()["map"]
+    # IN-A1 受理→审核→办结, IN-A2 the same, IN-A6 受理→审核: OUT-B3's steps are not on it
+    assert m["cases"] == 3
+    assert {n["name"]: n["cases"] for n in m["nodes"]} == {"受理": 3, "审核": 3, "办结": 2}
+    assert {(e["source"], e["target"]): e["cases"] for e in m["edges"]} == {("受理", "审核"): 3, ("审核", "办结"): 2}
+    body = c.get("/map.json").text + c.get("/map").text
+    assert "onmouseover" not in body and "script&gt;" not in body and "\\u003cscript" not in body
+    d = {n["name"]: n["cases"] for n in c.get("/map.json?view=department").json()["map"]["nodes"]}
+    assert d == {"市场监管局": 3, "公安局": 1}  # 公安局 through IN-A2 only
+    # clicking a node or an edge lists the cases through it, in scope
+    assert c.get("/cases.json", params={"step": "受理"}).json()["total"] == 3
+    assert {r["case_id"] for r in c.get("/cases.json", params={"step": "审核", "next": "办结"}).json()["cases"]} == \
+        {"IN-A1", "IN-A2"}
+    admin = login(project, "admin")
+    assert admin.get("/cases.json", params={"step": "受理"}).json()["total"] == 6
+    assert [r["case_id"] for r in admin.get("/cases.json", params={"step": wf.SCRIPT_STEP}).json()["cases"]] == \
+        ["OUT-B3"]
+    assert c.get("/cases.json", params={"step": wf.SCRIPT_STEP}).json()["total"] == 0
 
 
 def test_department_filter_cannot_widen_the_scope(project):
@@ -319,7 +341,7 @@ def test_a_removed_account_is_signed_out(project):
 # ----------------------------------------------------------------------------- filters
 
 
-@pytest.mark.parametrize("param", ["service", "outcome", "department", "q"])
+@pytest.mark.parametrize("param", ["service", "outcome", "department", "q", "step"])
 @pytest.mark.parametrize("value", ["' OR '1'='1", "1; DROP TABLE cases; --", ".*", "%", "_", "IN-A1' --", "[A-Z]+",
                                    "公安局|税务局", "\\", "\x00"])
 def test_metacharacters_in_filters_change_nothing(project, param, value):

@@ -278,7 +278,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
     # -- cases -------------------------------------------------------------------------
     def filtered(a: Analysis, actor: Actor, qp) -> tuple[pd.DataFrame, dict]:
         c = scope_cases(actor, a.cases)  # the scope's table already; asked again, as everywhere
-        f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q")}
+        f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q", "step", "next")}
         if f["service"]:
             c = c[c["service"].astype(str) == f["service"]]
         if f["outcome"]:
@@ -287,6 +287,12 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             c = c[[f["department"] in [str(x) for x in (v if v is not None else [])] for v in c[TOOK_PART]]]
         if f["q"]:
             c = c[c["case_id"].astype(str).str.contains(f["q"], regex=False, na=False)]
+        if f["step"]:  # the cases through a step of the map, or through one of its edges (step → next)
+            steps = project.steps_index(a.version)
+            hit = steps["activity"] == f["step"]
+            if f["next"]:
+                hit &= steps["next"] == f["next"]
+            c = c[c["case_id"].astype(str).isin(set(steps.loc[hit, "case_id"]))]
         return c, f
 
     async def cases(request: Request, actor: Actor) -> Response:
@@ -303,6 +309,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         shown = c.iloc[(page_no - 1) * PAGE_ROWS: page_no * PAGE_ROWS]
         deps = sorted({str(x) for v in a.cases.get(TOOK_PART, pd.Series(dtype=object)) if v is not None for x in v})
         ctx = {"empty": False, "filters": f, "total": int(len(c)), "page": page_no, "pages": pages,
+               "query": urllib.parse.urlencode({k: v for k, v in f.items() if v}),
                "cases": records(shown, CASE_COLUMNS),
                "choices": {"service": sorted(a.cases["service"].dropna().astype(str).unique().tolist()),
                            "outcome": sorted(a.cases["outcome"].dropna().astype(str).unique().tolist()),
@@ -389,6 +396,34 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                 out[col] = out[col].map(lambda v: "、".join(str(x) for x in v) if v is not None else "")
         request.state.what = f"export {len(out)} cases"
         return csv_response(out, "cases.csv", actor, a.version)
+
+    # -- maps --------------------------------------------------------------------------
+    async def process_map(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "map.html", {"empty": True}, actor)
+        qp = request.query_params
+        view = qp.get("view", "activity")
+        view = view if view in ("activity", "department") else "activity"
+        f = {"view": view, "service": str(qp.get("service", ""))[:200]}
+        for k in ("from", "to"):
+            v = str(qp.get(k, ""))
+            f[k] = v if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) else ""
+        error = None
+        try:
+            data = await run_in_threadpool(project.process_map, actor, view, f["service"], f["from"], f["to"])
+        except ProcmineError as exc:
+            data, error = {}, exc.message
+        base = {k: v for k, v in f.items() if k == "service" and v}
+        for node in data.get("nodes", []):
+            q = {"department": node["name"]} if view == "department" else {"step": node["name"]}
+            node["link"] = "/cases?" + urllib.parse.urlencode({**base, **q})
+        for edge in data.get("edges", []):
+            if view == "activity":
+                edge["link"] = "/cases?" + urllib.parse.urlencode({**base, "step": edge["source"], "next": edge["target"]})
+        ctx = {"empty": False, "filters": f, "error": error, "map": data,
+               "services": sorted(a.cases["service"].dropna().astype(str).unique().tolist())}
+        return wb.page(request, "map.html", ctx, actor, status=400 if error else 200, version=a.version)
 
     # -- 督办清单 ----------------------------------------------------------------------
     async def cards(request: Request, actor: Actor) -> Response:
@@ -544,6 +579,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/cases/{case_id}.json", J(case)), Route("/cases/{case_id}.csv", J(case_csv)),
         Route("/cases/{case_id}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
+        Route("/map", J(process_map)), Route("/map.json", J(process_map)),
         Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),
         Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
         Route("/download/rejects.csv", J(download_rejects)),

@@ -299,6 +299,59 @@ class Project:
             return pd.DataFrame(columns=FACT_COLUMNS)
         return ds.dataset(path).to_table(filter=ds.field("case_id") == case_id).to_pandas().sort_values("pos")
 
+    def steps_index(self, version: str) -> pd.DataFrame:
+        """Every step of a version as (case_id, activity, next activity), for "the cases through
+        this step / this edge" (read once from the cache's per-event table)."""
+        key = (version, "steps")
+        hit = self._memo.get(key)
+        if hit is None:
+            import pyarrow.parquet as pq
+
+            path = self._vdir(version) / "facts.parquet"
+            f = pq.read_table(path, columns=["case_id", "activity", "pos"]).to_pandas() if path.is_file() else \
+                pd.DataFrame({"case_id": [], "activity": [], "pos": []})
+            f = f.sort_values(["case_id", "pos"], kind="stable").reset_index(drop=True)
+            same = f["case_id"].shift(-1) == f["case_id"]
+            hit = pd.DataFrame({"case_id": f["case_id"].astype(str), "activity": f["activity"].astype(str),
+                                "next": f["activity"].shift(-1).where(same).astype(object)})
+            self._memo[key] = hit
+        return hit
+
+    def process_map(self, actor: Actor, view: str, service: str | None, date_from: str | None,
+                    date_to: str | None) -> dict:
+        """The activity or department map of ``actor``'s cases (:func:`procmine.discover.discover_map`)
+        with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions."""
+        from ..discover import discover_map
+        from ..eventlog import read_log
+        from ..maps import to_graphviz
+
+        a = self.analysis(actor)
+        if a is None:
+            return {}
+        key = (a.version, actor.scope_key, "map", view, service, date_from, date_to)
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        if actor.sees_all:
+            log = read_log(self.log_path)
+        else:
+            log = self.events(set(a.cases["case_id"].astype(str))) if len(a.cases) else None
+        if log is None or log.empty:
+            return {}
+        pm = discover_map(log, view=view, service=service or None, date_from=date_from or None,
+                          date_to=date_to or None)
+        data = pm.to_dict()
+        layout = json.loads(to_graphviz(pm).pipe(format="json0"))
+        height = float(layout["bb"].split(",")[3])
+        pos = {o["name"]: o for o in layout.get("objects", [])}
+        for i, node in enumerate(data["nodes"]):
+            o = pos.get(f"n{i}", {})
+            x, y = (float(v) for v in o.get("pos", "0,0").split(","))
+            node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
+        data["height"] = height
+        self._memo[key] = data
+        return data
+
     def masker(self, version: str):
         """The masker of this log version (learns the log's applicant columns once)."""
         key = (version, "masker")
