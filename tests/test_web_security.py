@@ -151,6 +151,20 @@ def test_a_departments_map_is_drawn_from_its_cases_alone(project):
     assert c.get("/cases.json", params={"step": wf.SCRIPT_STEP}).json()["total"] == 0
 
 
+def test_a_departments_report_holds_its_cases_alone(project):
+    c = login(project, "market")
+    html = c.get("/download/report.html")
+    assert html.status_code == 200 and "attachment" in html.headers["content-disposition"]
+    assert not names_outside(html.text)
+    assert all(cid in html.text for cid in wf.INSIDE)
+    xlsx = c.get("/download/report.xlsx")
+    assert xlsx.status_code == 200 and xlsx.content[:2] == b"PK"
+    admin = login(project, "admin").get("/download/report.html").text
+    assert all(cid in admin for cid in OUTSIDE)  # the whole report names them: the check above can fail
+    assert c.get("/download/report.html", params={"service": "没有这个事项"}).status_code == 404
+    assert c.get("/download/report.exe").status_code == 404
+
+
 def test_department_filter_cannot_widen_the_scope(project):
     c = login(project, "market")
     # IN-A2 is the only visible case 公安局 took part in; its own OUT-B3 and OUT-B5 stay out

@@ -425,6 +425,20 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                "services": sorted(a.cases["service"].dropna().astype(str).unique().tolist())}
         return wb.page(request, "map.html", ctx, actor, status=400 if error else 200, version=a.version)
 
+    async def download_report(request: Request, actor: Actor) -> Response:
+        fmt = request.path_params["fmt"]
+        if fmt not in ("xlsx", "html"):
+            raise HTTPException(404)
+        service = str(request.query_params.get("service", ""))[:200] or None
+        path = await run_in_threadpool(project.report, actor, fmt, service)
+        if path is None:
+            raise HTTPException(404)
+        request.state.what = f"export report.{fmt}" + (f" of {service}" if service else "")
+        media = ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet" if fmt == "xlsx"
+                 else "text/html; charset=utf-8")
+        return Response(path.read_bytes(), media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="report.{fmt}"'})
+
     # -- 督办清单 ----------------------------------------------------------------------
     async def cards(request: Request, actor: Actor) -> Response:
         a = await analysis(actor)
@@ -583,6 +597,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),
         Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
         Route("/download/rejects.csv", J(download_rejects)),
+        Route("/download/report.{fmt:str}", J(download_report)),
         Route("/upload", J(upload_page), methods=["GET"]), Route("/upload", J(upload), methods=["POST"]),
         Route("/users", J(users_page), methods=["GET"]), Route("/users", J(users_add), methods=["POST"]),
         Route("/users/remove", J(users_remove), methods=["POST"]),

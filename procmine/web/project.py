@@ -352,6 +352,50 @@ class Project:
         self._memo[key] = data
         return data
 
+    def report(self, actor: Actor, fmt: str, service: str | None = None) -> Path | None:
+        """The auditor's report (xlsx or html, :func:`procmine.report.build_report`, personal data
+        masked) of ``actor``'s cases, of one service or all; made once per version, scope and
+        service and kept in the cache. None when there is nothing to report."""
+        import dataclasses
+
+        from ..eventlog import read_log
+        from ..privacy import Masker
+        from ..report import ReportOptions, build_report
+        from ..rules import load_rules
+
+        a = self.analysis(actor)
+        if a is None or a.cases.empty:
+            return None
+        services = set(a.cases["service"].dropna().astype(str))
+        if service and service not in services:
+            return None
+        tag = hashlib.sha256((service or "").encode()).hexdigest()[:12]
+        path = self._dir(a.version, actor.scope_key) / f"report-{tag}.{fmt}"
+        with self._lock((a.version, actor.scope_key, "report", tag, fmt)):
+            if path.is_file():
+                return path
+            log = read_log(self.log_path) if actor.sees_all else self.events(set(a.cases["case_id"].astype(str)))
+            if service:
+                log = log[log["service"].astype(str) == service].reset_index(drop=True)
+            # as of the whole log's time, so that a department's report reads its clocks as every page does
+            rules = dataclasses.replace(load_rules(self.rules), as_of=None if a.as_of is None else a.as_of.isoformat())
+            title = "政务服务办件流程分析" + (f"（{service}）" if service else "") + \
+                ("" if actor.sees_all else f" · {actor.department}")
+            tmp = path.with_name(f".{path.stem}.tmp-{secrets.token_hex(4)}{path.suffix}")
+            try:
+                rep = build_report(log, rules=rules, title=title, mask=True, options=ReportOptions.for_output(path))
+                rep = Masker.for_log(log).data(rep)
+                if fmt == "xlsx":
+                    from ..report_xlsx import render_xlsx
+                    render_xlsx(rep, tmp)
+                else:
+                    from ..report_html import render_html
+                    render_html(rep, tmp)
+                os.replace(tmp, path)
+            finally:
+                tmp.unlink(missing_ok=True)
+            return path
+
     def masker(self, version: str):
         """The masker of this log version (learns the log's applicant columns once)."""
         key = (version, "masker")
