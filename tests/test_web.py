@@ -65,7 +65,7 @@ def test_upload_shows_the_accounting_and_replaces_the_log(tmp_path, env):
     c = signed_in(root)
     assert c.get("/overview.json").json()["empty"] is True
     # the six cases' 16 rows, plus one row without a case id (set aside) = 17 rows read
-    rows = wf.ROWS + [["", wf.S, "受理", "公安局", "赵六", "2024-03-01 09:00", "2024-03-01 09:10", 5, "", "", ""]]
+    rows = wf.ROWS + [["", wf.S, "受理", "公安局", "赵六", "2024-03-01 09:00", "2024-03-01 09:10", 5, "", "", "", "", ""]]
     export = wf.write_export(tmp_path / "export.csv", rows)
     r = c.post("/upload", data={"csrf_token": token(c, "/upload")},
                files=[("files", ("export.csv", export.read_bytes(), "text/csv"))])

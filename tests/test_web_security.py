@@ -102,6 +102,7 @@ def test_lists_twins_findings_cards_and_downloads_name_only_its_cases(project):
     assert listed == wf.INSIDE
     for url in ("/overview", "/overview.json", "/cases", "/findings", "/findings.json", "/cards", "/cards.json",
                 "/indicators", "/indicators.json", "/map", "/map.json", "/map.json?view=department",
+                "/ratings", "/ratings.json",
                 "/download/cases.csv", "/download/cards.csv", "/cases.json?q=OUT"):
         r = c.get(url)
         assert r.status_code == 200, url
@@ -163,6 +164,13 @@ def test_a_departments_report_holds_its_cases_alone(project):
     assert all(cid in admin for cid in OUTSIDE)  # the whole report names them: the check above can fail
     assert c.get("/download/report.html", params={"service": "没有这个事项"}).status_code == 404
     assert c.get("/download/report.exe").status_code == 404
+
+
+def test_a_departments_ratings_list_its_own_bad_ratings(project):
+    admin = login(project, "admin").get("/ratings.json").json()["ratings"]
+    assert sorted(r["case_id"] for r in admin["not_rectified"]) == ["IN-A1", "OUT-B3"]
+    mine = login(project, "market").get("/ratings.json").json()["ratings"]
+    assert mine["rated"] == 1 and [r["case_id"] for r in mine["not_rectified"]] == ["IN-A1"]
 
 
 def test_department_filter_cannot_widen_the_scope(project):

@@ -397,6 +397,17 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         request.state.what = f"export {len(out)} cases"
         return csv_response(out, "cases.csv", actor, a.version)
 
+    # -- 好差评 -------------------------------------------------------------------------
+    async def ratings(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None or not a.ratings:
+            return wb.page(request, "ratings.html", {"empty": a is None, "ratings": None}, actor)
+        visible = set(a.cases["case_id"].astype(str))  # the scope's cases; any other row is dropped
+        r = dict(a.ratings)
+        for key in ("not_rectified", "rectified_late"):
+            r[key] = [row for row in r.get(key, []) if str(row.get("case_id")) in visible]
+        return wb.page(request, "ratings.html", {"empty": False, "ratings": r}, actor, version=a.version)
+
     # -- maps --------------------------------------------------------------------------
     async def process_map(request: Request, actor: Actor) -> Response:
         a = await analysis(actor)
@@ -594,6 +605,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/cases/{case_id}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
         Route("/map", J(process_map)), Route("/map.json", J(process_map)),
+        Route("/ratings", J(ratings)), Route("/ratings.json", J(ratings)),
         Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),
         Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
         Route("/download/rejects.csv", J(download_rejects)),

@@ -42,7 +42,7 @@ from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
 FORMAT = 1
-CACHE_FORMAT = 2  # bumped when what the cache holds changes
+CACHE_FORMAT = 3  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -61,6 +61,7 @@ class Analysis:
     by_department: list[dict]
     notes: list[str] = field(default_factory=list)
     indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
+    ratings: dict | None = None                     # 好差评 (procmine.ratings.analyse_ratings), None: no ratings
 
 
 def _empty_alerts() -> pd.DataFrame:
@@ -189,7 +190,8 @@ class Project:
                 tmp / "alerts.parquet", index=False)
             summary = {"scope": a.scope, "as_of": None if a.as_of is None else a.as_of.isoformat(),
                        "findings": a.findings, "metrics": a.metrics, "by_department": a.by_department,
-                       "notes": [str(n) for n in a.notes], "indicators": a.indicators}
+                       "notes": [str(n) for n in a.notes], "indicators": a.indicators,
+                       "ratings": a.ratings}
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, default=str), encoding="utf-8")
             d.parent.mkdir(parents=True, exist_ok=True)
             if d.exists():
@@ -215,7 +217,7 @@ class Project:
         return Analysis(version, scope, pd.Timestamp(s["as_of"]) if s["as_of"] else None,
                         pd.read_parquet(d / "cases.parquet"), s["findings"], s["metrics"],
                         pd.read_parquet(d / "alerts.parquet"), s["by_department"], s.get("notes", []),
-                        s.get("indicators", {}))
+                        s.get("indicators", {}), s.get("ratings"))
 
     def _compute_all(self, version: str) -> Analysis:
         from ..audit import audit
@@ -232,7 +234,8 @@ class Project:
         os.replace(tmp, facts_path)
         log = read_log(path)
         mon = monitor(log, self.rules, measured=res.measured)
-        return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res))
+        return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
+                              self._ratings(log, res))
 
     def _compute_scope(self, version: str, actor: Actor) -> Analysis:
         """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
@@ -247,7 +250,8 @@ class Project:
         as_of = None if full.as_of is None else full.as_of.isoformat()
         res = audit(sub, self.rules, as_of=as_of)
         mon = monitor(sub, self.rules, as_of=as_of, measured=res.measured)
-        return self._analysis(version, actor.scope_key, res, mon, visible, self._indicators(sub, res))
+        return self._analysis(version, actor.scope_key, res, mon, visible, self._indicators(sub, res),
+                              self._ratings(sub, res))
 
     def _indicators(self, log: pd.DataFrame, res) -> dict:
         """The standard indicators per service and department (:func:`procmine.monitor.indicators`) and
@@ -267,12 +271,28 @@ class Project:
                 "department": tables["department"].to_dict(orient="records"),
                 "reasons": tables["reasons"].to_dict(orient="records"), "monthly": monthly}
 
+    def _ratings(self, log: pd.DataFrame, res) -> dict | None:
+        """好差评 linked to the cases and the rectification loop (:func:`procmine.ratings.analyse_ratings`)."""
+        from ..ratings import analyse_ratings
+
+        r = analyse_ratings(log, self.rules, measured=res.measured)
+        if r is None:
+            return None
+
+        def rows(frame: pd.DataFrame) -> list[dict]:
+            return json.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
+
+        return {"rated": r.rated, "unrated": r.unrated, "good_rate": r.good_rate, "bad_rate": r.bad_rate,
+                "rectify_days": r.rectify_days, "factors": rows(r.factors), "drivers": rows(r.drivers),
+                "not_rectified": rows(r.not_rectified), "rectified_late": rows(r.rectified_late),
+                "by_department": rows(r.by_department)}
+
     @staticmethod
-    def _analysis(version, scope, res, mon, cases, indicators=None) -> Analysis:
+    def _analysis(version, scope, res, mon, cases, indicators=None, ratings=None) -> Analysis:
         findings = [dict(f.to_dict(), id=i) for i, f in enumerate(res.findings, 1)]
         return Analysis(version, scope, res.as_of, cases.reset_index(drop=True), findings, res.metrics,
                         mon.alerts.reset_index(drop=True), mon.by_department.to_dict(orient="records"),
-                        [str(n) for n in res.notes], indicators or {})
+                        [str(n) for n in res.notes], indicators or {}, ratings)
 
     # -- one case's rows -------------------------------------------------------------
     def events(self, case_ids: set[str]) -> pd.DataFrame:
