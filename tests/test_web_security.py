@@ -351,6 +351,24 @@ def test_the_session_cookie_is_httponly_and_samesite(project):
     assert "secure" in r.headers["set-cookie"].lower()
 
 
+def test_a_new_password_signs_the_accounts_other_sessions_out(project):
+    project.users.add("pwuser", "pwuser-password-1", "reform")
+    first, second = client(project), client(project)
+    for c in (first, second):
+        c.post("/login", data={"username": "pwuser", "password": "pwuser-password-1", "csrf_token": token(c)})
+        assert c.get("/overview").status_code == 200
+    r = first.post("/password", data={"old": "pwuser-password-1", "new": "pwuser-password-2",
+                                      "again": "pwuser-password-2", "csrf_token": token(first, "/password")})
+    assert r.status_code == 200 and "密码已修改" in r.text
+    assert first.get("/overview").status_code == 200   # the session that changed it stays
+    assert second.get("/overview").status_code == 303  # the other one is signed out
+    assert project.users.verify("pwuser", "pwuser-password-1") is None
+    wrong = first.post("/password", data={"old": "not-it-at-all", "new": "pwuser-password-3",
+                                          "again": "pwuser-password-3", "csrf_token": token(first, "/password")})
+    assert wrong.status_code == 400 and project.users.verify("pwuser", "pwuser-password-2") is not None
+    project.users.remove("pwuser")
+
+
 def test_a_removed_account_is_signed_out(project):
     project.users.add("temp", "temp-password-1", "reform")
     c = client(project)

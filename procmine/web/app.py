@@ -141,8 +141,8 @@ class Workbench:
         if request.url.path.endswith(".json"):
             return JSONResponse(data, status_code=status)
         return self.templates.TemplateResponse(request, template, {
-            "d": data, "user": actor, "csrf": csrf_token(request.session), "path": request.url.path},
-            status_code=status)
+            "d": data, "user": actor, "csrf": csrf_token(request.session), "path": request.url.path,
+            "query": request.url.query}, status_code=status)
 
     def error(self, request: Request, status: int, message: str) -> Response:
         if request.url.path.endswith(".json"):
@@ -579,6 +579,26 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         request.state.what = f"removed account {name}"
         return RedirectResponse("/users", status_code=303)
 
+    async def password_page(request: Request, actor: Actor, error: str | None = None, done: bool = False,
+                            status: int = 200) -> Response:
+        return wb.page(request, "password.html", {"error": error, "done": done}, actor, status=status)
+
+    async def password_change(request: Request, actor: Actor) -> Response:
+        form = await checked_form(request)
+        old, new = str(form.get("old", "")), str(form.get("new", ""))
+        if new != str(form.get("again", "")):
+            return await password_page(request, actor, error="两次输入的新密码不一致", status=400)
+        if await run_in_threadpool(project.users.verify, actor.name, old) is None:
+            return await password_page(request, actor, error="当前密码不正确", status=400)
+        try:
+            await run_in_threadpool(project.users.set_password, actor.name, new)
+        except ProcmineError as exc:
+            return await password_page(request, actor, error=exc.message, status=400)
+        user = project.users.get(actor.name)
+        request.session.update({"gen": user.generation})  # this session stays; every other one is signed out
+        request.state.what = "changed own password"
+        return await password_page(request, actor, done=True)
+
     async def api_page(request: Request, actor: Actor) -> Response:
         return wb.page(request, "api.html", {}, actor)
 
@@ -614,6 +634,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/users", J(users_page), methods=["GET"]), Route("/users", J(users_add), methods=["POST"]),
         Route("/users/remove", J(users_remove), methods=["POST"]),
         Route("/api", J(api_page)),
+        Route("/password", J(password_page), methods=["GET"]), Route("/password", J(password_change), methods=["POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     middleware = [

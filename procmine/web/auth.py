@@ -163,6 +163,9 @@ class Throttle:
     def fail(self, *keys: str) -> None:
         with self._lock:
             now = self.clock()
+            if len(self._fails) > 10_000:  # many names tried: forget those whose window has passed
+                for k in [k for k in self._fails if not self._recent(k)]:
+                    del self._fails[k]
             for k in keys:
                 self._recent(k).append(now)
 
