@@ -173,7 +173,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
     config = config or WebConfig()
     wb = Workbench(project, config)
 
-    def signed_in(handler, *, json_ok: bool = True):
+    def signed_in(handler):
         async def endpoint(request: Request) -> Response:
             actor = wb.actor(request)
             if actor is None:
