@@ -102,7 +102,7 @@ def test_lists_twins_findings_cards_and_downloads_name_only_its_cases(project):
     assert listed == wf.INSIDE
     for url in ("/overview", "/overview.json", "/cases", "/findings", "/findings.json", "/cards", "/cards.json",
                 "/indicators", "/indicators.json", "/map", "/map.json", "/map.json?view=department",
-                "/ratings", "/ratings.json",
+                "/ratings", "/ratings.json", "/bundles", "/bundles.json",
                 "/download/cases.csv", "/download/cards.csv", "/cases.json?q=OUT"):
         r = c.get(url)
         assert r.status_code == 200, url

@@ -408,6 +408,22 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             r[key] = [row for row in r.get(key, []) if str(row.get("case_id")) in visible]
         return wb.page(request, "ratings.html", {"empty": False, "ratings": r}, actor, version=a.version)
 
+    # -- 一件事 -------------------------------------------------------------------------
+    async def bundles(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None or not a.bundles:
+            return wb.page(request, "bundles.html", {"empty": a is None, "bundles": None}, actor)
+        visible = set(a.cases["case_id"].astype(str))  # an instance shows only the cases in scope
+        inst = []
+        for row in a.bundles["instances"]:
+            members = [c for c in row.get("members", []) if c in visible]
+            if members:
+                inst.append(dict(row, members=members))
+        cand = [dict(row, evidence=[c for c in (row.get("evidence") or []) if c in visible])
+                for row in a.bundles["candidates"]]
+        return wb.page(request, "bundles.html", {"empty": False, "bundles": {"instances": inst, "candidates": cand}},
+                       actor, version=a.version)
+
     # -- maps --------------------------------------------------------------------------
     async def process_map(request: Request, actor: Actor) -> Response:
         a = await analysis(actor)
@@ -626,6 +642,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
         Route("/map", J(process_map)), Route("/map.json", J(process_map)),
         Route("/ratings", J(ratings)), Route("/ratings.json", J(ratings)),
+        Route("/bundles", J(bundles)), Route("/bundles.json", J(bundles)),
         Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),
         Route("/download/cases.csv", J(download_cases)), Route("/download/cards.csv", J(download_cards)),
         Route("/download/rejects.csv", J(download_rejects)),

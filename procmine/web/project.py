@@ -42,7 +42,7 @@ from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
 FORMAT = 1
-CACHE_FORMAT = 3  # bumped when what the cache holds changes
+CACHE_FORMAT = 4  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -62,6 +62,16 @@ class Analysis:
     notes: list[str] = field(default_factory=list)
     indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
     ratings: dict | None = None                     # 好差评 (procmine.ratings.analyse_ratings), None: no ratings
+    bundles: dict | None = None                     # 一件事 (procmine.bundles.bundle_instances), None: no applicants
+
+
+def _records(frame: pd.DataFrame) -> list[dict]:
+    """A table as JSON-able rows: times as ISO text in their own zone (+08:00), NA as None."""
+    out = frame.copy()
+    for col in out.columns:
+        if isinstance(out[col].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(out[col]):
+            out[col] = out[col].map(lambda t: None if pd.isna(t) else t.isoformat()).astype(object)
+    return json.loads(out.to_json(orient="records", force_ascii=False, default_handler=str))
 
 
 def _empty_alerts() -> pd.DataFrame:
@@ -191,7 +201,7 @@ class Project:
             summary = {"scope": a.scope, "as_of": None if a.as_of is None else a.as_of.isoformat(),
                        "findings": a.findings, "metrics": a.metrics, "by_department": a.by_department,
                        "notes": [str(n) for n in a.notes], "indicators": a.indicators,
-                       "ratings": a.ratings}
+                       "ratings": a.ratings, "bundles": a.bundles}
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, default=str), encoding="utf-8")
             d.parent.mkdir(parents=True, exist_ok=True)
             if d.exists():
@@ -217,7 +227,7 @@ class Project:
         return Analysis(version, scope, pd.Timestamp(s["as_of"]) if s["as_of"] else None,
                         pd.read_parquet(d / "cases.parquet"), s["findings"], s["metrics"],
                         pd.read_parquet(d / "alerts.parquet"), s["by_department"], s.get("notes", []),
-                        s.get("indicators", {}), s.get("ratings"))
+                        s.get("indicators", {}), s.get("ratings"), s.get("bundles"))
 
     def _compute_all(self, version: str) -> Analysis:
         from ..audit import audit
@@ -235,7 +245,7 @@ class Project:
         log = read_log(path)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
-                              self._ratings(log, res))
+                              self._ratings(log, res), self._bundles(log, res))
 
     def _compute_scope(self, version: str, actor: Actor) -> Analysis:
         """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
@@ -251,7 +261,7 @@ class Project:
         res = audit(sub, self.rules, as_of=as_of)
         mon = monitor(sub, self.rules, as_of=as_of, measured=res.measured)
         return self._analysis(version, actor.scope_key, res, mon, visible, self._indicators(sub, res),
-                              self._ratings(sub, res))
+                              self._ratings(sub, res), self._bundles(sub, res))
 
     def _indicators(self, log: pd.DataFrame, res) -> dict:
         """The standard indicators per service and department (:func:`procmine.monitor.indicators`) and
@@ -279,20 +289,36 @@ class Project:
         if r is None:
             return None
 
-        def rows(frame: pd.DataFrame) -> list[dict]:
-            return json.loads(frame.to_json(orient="records", date_format="iso", force_ascii=False))
-
+        rows = _records
         return {"rated": r.rated, "unrated": r.unrated, "good_rate": r.good_rate, "bad_rate": r.bad_rate,
                 "rectify_days": r.rectify_days, "factors": rows(r.factors), "drivers": rows(r.drivers),
                 "not_rectified": rows(r.not_rectified), "rectified_late": rows(r.rectified_late),
                 "by_department": rows(r.by_department)}
 
+    def _bundles(self, log: pd.DataFrame, res) -> dict | None:
+        """一件事: instances of the declared bundles and undeclared candidates
+        (:func:`procmine.bundles.bundle_instances`; None when the log has no applicant column)."""
+        from ..bundles import bundle_instances, load_bundles
+        from ..errors import InputError as NoApplicants
+
+        try:
+            r = bundle_instances(log, load_bundles("一件事"), self.rules, measured=res.measured)
+        except NoApplicants:
+            return None
+        members = r.members.groupby("instance")["case_id"].agg(lambda s: sorted(map(str, s))).to_dict() \
+            if len(r.members) else {}
+        inst = _records(r.instances) if len(r.instances) else []
+        for row in inst:
+            row["members"] = members.get(row["instance"], [])
+        cand = _records(r.candidates) if len(r.candidates) else []
+        return {"instances": inst, "candidates": cand}
+
     @staticmethod
-    def _analysis(version, scope, res, mon, cases, indicators=None, ratings=None) -> Analysis:
+    def _analysis(version, scope, res, mon, cases, indicators=None, ratings=None, bundles=None) -> Analysis:
         findings = [dict(f.to_dict(), id=i) for i, f in enumerate(res.findings, 1)]
         return Analysis(version, scope, res.as_of, cases.reset_index(drop=True), findings, res.metrics,
                         mon.alerts.reset_index(drop=True), mon.by_department.to_dict(orient="records"),
-                        [str(n) for n in res.notes], indicators or {}, ratings)
+                        [str(n) for n in res.notes], indicators or {}, ratings, bundles)
 
     # -- one case's rows -------------------------------------------------------------
     def events(self, case_ids: set[str]) -> pd.DataFrame:
