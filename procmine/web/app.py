@@ -44,6 +44,9 @@ UPLOAD_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".csv")
 MAX_UPLOAD_BYTES = 512 * 2**20
 SESSION_MAX_AGE = 8 * 3600
 DIMENSIONS = {"trips": "减跑动", "documents": "减材料", "steps": "减环节", "time": "减时间"}
+UNITS = {"trips": "次跑动", "documents": "份材料", "steps": "个环节", "work_hours": "工作小时", "working_days": "个工作日",
+         "cases": "件"}
+SEVERITY = {"high": "高", "medium": "中", "low": "低"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
 
@@ -114,7 +117,7 @@ class Workbench:
         env = Environment(loader=FileSystemLoader(str(HERE / "templates")), autoescape=True,
                           trim_blocks=True, lstrip_blocks=True)
         env.filters.update(pct=_pct, num=_num, day=_day, q=lambda s: urllib.parse.quote(str(s), safe=""))
-        env.globals.update(ROLES=ROLES, DIMENSIONS=DIMENSIONS)
+        env.globals.update(ROLES=ROLES, DIMENSIONS=DIMENSIONS, UNITS=UNITS, SEVERITY=SEVERITY)
         self.templates = Jinja2Templates(env=env)
 
     # -- who is asking ----------------------------------------------------------------
@@ -272,7 +275,16 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         by_id = project.whole(a.version).cases.set_index("case_id", drop=False)
         evidence = [cid for cid in f.get("evidence", []) if cid in by_id.index and may_view(actor, by_id.loc[cid])]
         cases = records(by_id.loc[evidence], CASE_COLUMNS) if evidence else []
-        ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases}
+        # the cases behind it, as far as the case table can tell, through the cases page (in scope)
+        q = {"service": f["service"]}
+        if f["kind"] == "sla_overrun":
+            q["outcome"] = "超期"
+        elif f["kind"] == "open_overdue":
+            q["outcome"] = "超期在办"
+        elif f.get("activity") and f["kind"] in ("bottleneck", "rework", "rubber_stamp", "duplicate_check"):
+            q["step"] = f["activity"]
+        ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases,
+               "related": "/cases?" + urllib.parse.urlencode(q)}
         return wb.page(request, "finding.html", ctx, actor, version=a.version)
 
     # -- cases -------------------------------------------------------------------------
