@@ -122,6 +122,7 @@ def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path,
            files=[("files", ("e.csv", wf.write_export(tmp_path / "e.csv", wf.ROWS[:6]).read_bytes(), "text/csv"))])
     assert c.get("/overview.json").json()["totals"]["cases"] == 2
     assert len(calls) == 3
+    assert [d.name.split(".")[0] for d in (root / "cache").iterdir()] == [Project.open(root).version()]  # old one gone
 
 
 def test_every_page_has_its_json_twin_with_the_same_numbers(tmp_path, env):

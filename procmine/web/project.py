@@ -469,6 +469,7 @@ class Project:
             if result.events == 0:
                 raise InputError("the upload holds no usable rows", hint="check the export's columns")
             eventlog.write_log(result.log, self.root / "log.parquet")  # atomic: temp file, then rename
+            self._forget_old_versions()
             rejects = self.root / "log.rejects.csv"
             if len(result.rejects):
                 masked = Masker.for_log(result.log).frame(result.rejects)
@@ -476,6 +477,16 @@ class Project:
             else:
                 rejects.unlink(missing_ok=True)
             return result
+
+    def _forget_old_versions(self) -> None:
+        """Remove the cache of every log version but the current one (an import made them stale)."""
+        current = self.version()
+        cache = self.root / "cache"
+        if not cache.is_dir():
+            return
+        for d in cache.iterdir():
+            if d.is_dir() and not d.name.startswith(".") and d.name != f"{current}.{CACHE_FORMAT}":
+                shutil.rmtree(d, ignore_errors=True)
 
     # -- the access log -------------------------------------------------------------
     def record(self, user: str | None, method: str, path: str, status: int, what: str | None = None) -> None:
