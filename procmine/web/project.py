@@ -235,14 +235,16 @@ class Project:
         from ..monitor import monitor
 
         path = self.log_path
-        res = audit(path, self.rules)
+        # the log in memory once: the cards and indicators read it, and the audit of a frame brings its
+        # per-event table back in the same engine pass (from a path it would measure the events again)
+        log = read_log(path)
+        res = audit(log, self.rules)
         facts = res.measured.facts
         facts_path = self._vdir(version) / "facts.parquet"
         facts_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = facts_path.with_name(f".facts.tmp-{secrets.token_hex(4)}.parquet")
         facts[[c for c in FACT_COLUMNS if c in facts]].to_parquet(tmp, index=False)
         os.replace(tmp, facts_path)
-        log = read_log(path)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
                               self._ratings(log, res), self._bundles(log, res))
