@@ -40,6 +40,7 @@ from .scope import ROLES, TOOK_PART, Actor, may_view, scope_cases
 
 HERE = Path(__file__).parent
 PAGE_ROWS = 50
+CARD_ROWS = 200
 UPLOAD_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".csv")
 MAX_UPLOAD_BYTES = 512 * 2**20
 SESSION_MAX_AGE = 8 * 3600
@@ -312,12 +313,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         if a is None:
             return wb.page(request, "cases.html", {"empty": True}, actor)
         c, f = filtered(a, actor, request.query_params)
-        try:
-            page_no = max(1, int(request.query_params.get("page", "1")))
-        except ValueError:
-            page_no = 1
-        pages = max(1, math.ceil(len(c) / PAGE_ROWS))
-        page_no = min(page_no, pages)
+        page_no, pages = _page(request, len(c), PAGE_ROWS)
         shown = c.iloc[(page_no - 1) * PAGE_ROWS: page_no * PAGE_ROWS]
         deps = sorted({str(x) for v in a.cases.get(TOOK_PART, pd.Series(dtype=object)) if v is not None for x in v})
         ctx = {"empty": False, "filters": f, "total": int(len(c)), "page": page_no, "pages": pages,
@@ -489,10 +485,13 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         dep = str(request.query_params.get("department", ""))[:200]
         if dep:
             al = al[al["department"].astype(str) == dep]
+        page_no, pages = _page(request, len(al), CARD_ROWS)
         ctx = {"empty": False, "as_of": a.as_of, "department": dep,
                "red": int((al["level"] == "红牌").sum()), "yellow": int((al["level"] == "黄牌").sum()),
-               "steps_over": int((al["level"] == "环节超时").sum()),
-               "alerts": records(al), "by_department": a.by_department}
+               "steps_over": int((al["level"] == "环节超时").sum()), "total": int(len(al)),
+               "page": page_no, "pages": pages,
+               "alerts": records(al.iloc[(page_no - 1) * CARD_ROWS: page_no * CARD_ROWS]),
+               "by_department": a.by_department}
         return wb.page(request, "cards.html", ctx, actor, version=a.version)
 
     async def download_cards(request: Request, actor: Actor) -> Response:
@@ -676,6 +675,16 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                     exception_handlers={HTTPException: http_error, ProcmineError: procmine_error})
     app.state.workbench = wb
     return app
+
+
+def _page(request: Request, rows: int, per_page: int) -> tuple[int, int]:
+    """The page asked for (1 if it is not a number; the last if past it) and the number of pages."""
+    try:
+        page_no = max(1, int(request.query_params.get("page", "1")))
+    except ValueError:
+        page_no = 1
+    pages = max(1, math.ceil(rows / per_page))
+    return min(page_no, pages), pages
 
 
 def _scope_label(actor: Actor) -> str:
