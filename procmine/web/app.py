@@ -36,11 +36,12 @@ from ..errors import ProcmineError
 from ..privacy import is_applicant_column
 from .auth import CSRF_FIELD, CSRF_HEADER, Throttle, csrf_ok, csrf_token
 from .project import Analysis, Project
-from .scope import ROLES, TOOK_PART, Actor, may_view, scope_cases
+from .scope import ROLES, TOOK_PART, Actor, may_view, scope_cases, took_part_mask
 
 HERE = Path(__file__).parent
 PAGE_ROWS = 50
 CARD_ROWS = 200
+FINDING_ROWS = 100
 UPLOAD_SUFFIXES = (".xlsx", ".xls", ".xlsm", ".csv")
 MAX_UPLOAD_BYTES = 512 * 2**20
 SESSION_MAX_AGE = 8 * 3600
@@ -263,7 +264,11 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         dim = request.query_params.get("dimension", "")
         service = request.query_params.get("service", "")
         rows = [f for f in a.findings if (not dim or f["dimension"] == dim) and (not service or f["service"] == service)]
-        ctx = {"empty": False, "dimension": dim, "service": service, "findings": [_finding_brief(f) for f in rows],
+        page_no, pages = _page(request, len(rows), FINDING_ROWS)
+        ctx = {"empty": False, "dimension": dim, "service": service, "total": len(rows), "page": page_no,
+               "pages": pages, "query": urllib.parse.urlencode({k: v for k, v in (("dimension", dim),
+                                                                                   ("service", service)) if v}),
+               "findings": [_finding_brief(f) for f in rows[(page_no - 1) * FINDING_ROWS: page_no * FINDING_ROWS]],
                "services": sorted(a.metrics)}
         return wb.page(request, "findings.html", ctx, actor, version=a.version)
 
@@ -290,14 +295,16 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
 
     # -- cases -------------------------------------------------------------------------
     def filtered(a: Analysis, actor: Actor, qp) -> tuple[pd.DataFrame, dict]:
-        c = scope_cases(actor, a.cases)  # the scope's table already; asked again, as everywhere
+        c = a.memo.get("scoped")
+        if c is None:  # the scope's table already; asked again, as everywhere (once per analysis)
+            c = a.memo["scoped"] = scope_cases(actor, a.cases)
         f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q", "step", "next")}
         if f["service"]:
             c = c[c["service"].astype(str) == f["service"]]
         if f["outcome"]:
             c = c[c["outcome"].astype(str) == f["outcome"]]
         if f["department"] and TOOK_PART in c:
-            c = c[[f["department"] in [str(x) for x in (v if v is not None else [])] for v in c[TOOK_PART]]]
+            c = c[took_part_mask(c, f["department"])]
         if f["q"]:
             c = c[c["case_id"].astype(str).str.contains(f["q"], regex=False, na=False)]
         if f["step"]:  # the cases through a step of the map, or through one of its edges (step → next)
@@ -305,7 +312,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             hit = steps["activity"] == f["step"]
             if f["next"]:
                 hit &= steps["next"] == f["next"]
-            c = c[c["case_id"].astype(str).isin(set(steps.loc[hit, "case_id"]))]
+            c = c[_among(c["case_id"], set(steps.loc[hit, "case_id"].tolist()))]
         return c, f
 
     async def cases(request: Request, actor: Actor) -> Response:
@@ -315,21 +322,29 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         c, f = filtered(a, actor, request.query_params)
         page_no, pages = _page(request, len(c), PAGE_ROWS)
         shown = c.iloc[(page_no - 1) * PAGE_ROWS: page_no * PAGE_ROWS]
-        deps = sorted({str(x) for v in a.cases.get(TOOK_PART, pd.Series(dtype=object)) if v is not None for x in v})
+        choices = a.memo.get("choices")
+        if choices is None:
+            deps = (a.cases[TOOK_PART].explode().dropna().astype(str).unique().tolist() if TOOK_PART in a.cases
+                    else [])
+            choices = a.memo["choices"] = {
+                "service": sorted(a.cases["service"].dropna().astype(str).unique().tolist()),
+                "outcome": sorted(a.cases["outcome"].dropna().astype(str).unique().tolist()),
+                "department": sorted(deps)}
         ctx = {"empty": False, "filters": f, "total": int(len(c)), "page": page_no, "pages": pages,
                "query": urllib.parse.urlencode({k: v for k, v in f.items() if v}),
-               "cases": records(shown, CASE_COLUMNS),
-               "choices": {"service": sorted(a.cases["service"].dropna().astype(str).unique().tolist()),
-                           "outcome": sorted(a.cases["outcome"].dropna().astype(str).unique().tolist()),
-                           "department": deps}}
+               "cases": records(shown, CASE_COLUMNS), "choices": choices}
         return wb.page(request, "cases.html", ctx, actor, version=a.version)
 
     def visible_case(a: Analysis | None, actor: Actor, case_id: str) -> pd.Series:
         """The case table's row of ``case_id`` if ``actor`` may see it; 404 otherwise (the same as no such case)."""
         if a is None:
             raise HTTPException(404)
-        c = project.whole(a.version).cases  # looked up among all cases; may_view decides
-        hit = c[c["case_id"].astype(str) == case_id]
+        whole = project.whole(a.version)  # looked up among all cases; may_view decides
+        c = whole.cases
+        at = whole.memo.get("at")
+        if at is None:
+            at = whole.memo["at"] = {cid: i for i, cid in enumerate(c["case_id"].astype(str).tolist())}
+        hit = c.iloc[[at[case_id]]] if case_id in at else c.iloc[[]]
         if hit.empty and actor.masked:  # an auditor's links carry the masked id
             masker = project.masker(a.version)
             hit = c[[masker.text(str(x)) == case_id for x in c["case_id"]]]
@@ -410,7 +425,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         a = await analysis(actor)
         if a is None or not a.ratings:
             return wb.page(request, "ratings.html", {"empty": a is None, "ratings": None}, actor)
-        visible = set(a.cases["case_id"].astype(str))  # the scope's cases; any other row is dropped
+        visible = a.ids()  # the scope's cases; any other row is dropped
         r = dict(a.ratings)
         for key in ("not_rectified", "rectified_late"):
             r[key] = [row for row in r.get(key, []) if str(row.get("case_id")) in visible]
@@ -421,7 +436,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         a = await analysis(actor)
         if a is None or not a.bundles:
             return wb.page(request, "bundles.html", {"empty": a is None, "bundles": None}, actor)
-        visible = set(a.cases["case_id"].astype(str))  # an instance shows only the cases in scope
+        visible = a.ids()  # an instance shows only the cases in scope
         inst = []
         for row in a.bundles["instances"]:
             members = [c for c in row.get("members", []) if c in visible]
@@ -480,8 +495,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         if a is None:
             return wb.page(request, "cards.html", {"empty": True}, actor)
         al = a.alerts
-        visible = set(a.cases["case_id"].astype(str))  # the scope's cases: a card of any other is dropped
-        al = al[al["case_id"].astype(str).isin(visible)]
+        al = al[_among(al["case_id"], a.ids())]  # the scope's cases: a card of any other is dropped
         dep = str(request.query_params.get("department", ""))[:200]
         if dep:
             al = al[al["department"].astype(str) == dep]
@@ -498,7 +512,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         a = await analysis(actor)
         if a is None:
             raise HTTPException(404)
-        al = a.alerts[a.alerts["case_id"].astype(str).isin(set(a.cases["case_id"].astype(str)))]
+        al = a.alerts[_among(a.alerts["case_id"], a.ids())]
         request.state.what = f"export {len(al)} cards"
         return csv_response(al, "cards.csv", actor, a.version)
 
@@ -675,6 +689,11 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                     exception_handlers={HTTPException: http_error, ProcmineError: procmine_error})
     app.state.workbench = wb
     return app
+
+
+def _among(values: pd.Series, ids) -> np.ndarray:
+    """Which of ``values`` (case ids) are in the set ``ids`` (a Python set: fast for any size)."""
+    return np.fromiter((str(v) in ids for v in values.tolist()), dtype=bool, count=len(values))
 
 
 def _page(request: Request, rows: int, per_page: int) -> tuple[int, int]:

@@ -63,6 +63,14 @@ class Analysis:
     indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
     ratings: dict | None = None                     # 好差评 (procmine.ratings.analyse_ratings), None: no ratings
     bundles: dict | None = None                     # 一件事 (procmine.bundles.bundle_instances), None: no applicants
+    memo: dict = field(default_factory=dict, repr=False)  # what pages derive from the above once (ids, choices)
+
+    def ids(self) -> frozenset:
+        """The ids of the cases of this scope (made once)."""
+        hit = self.memo.get("ids")
+        if hit is None:
+            hit = self.memo["ids"] = frozenset(self.cases["case_id"].astype(str).tolist())
+        return hit
 
 
 def _records(frame: pd.DataFrame) -> list[dict]:
@@ -243,7 +251,12 @@ class Project:
         facts_path = self._vdir(version) / "facts.parquet"
         facts_path.parent.mkdir(parents=True, exist_ok=True)
         tmp = facts_path.with_name(f".facts.tmp-{secrets.token_hex(4)}.parquet")
-        facts[[c for c in FACT_COLUMNS if c in facts]].to_parquet(tmp, index=False)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        table = pa.Table.from_pandas(facts[[c for c in FACT_COLUMNS if c in facts]], preserve_index=False)
+        # in case order (the engine's), in small row groups: one case's steps are read by their statistics
+        pq.write_table(table, tmp, row_group_size=16_384, compression="zstd")
         os.replace(tmp, facts_path)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
@@ -323,8 +336,9 @@ class Project:
                         [str(n) for n in res.notes], indicators or {}, ratings, bundles)
 
     # -- one case's rows -------------------------------------------------------------
-    def events(self, case_ids: set[str]) -> pd.DataFrame:
-        """The log's events of these cases (read with a filter, not the whole log into memory)."""
+    def events(self, case_ids: set[str] | None, service: str | None = None) -> pd.DataFrame:
+        """The log's events of these cases (all: None) and of one service (read with a filter, not the
+        whole log into memory)."""
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
@@ -335,8 +349,11 @@ class Project:
 
         files = parquet_files(self.log_path)
         schema = pa.unify_schemas([pq.read_schema(f) for f in files]).remove_metadata()
-        table = ds.dataset(files, schema=schema, format="parquet").to_table(
-            filter=ds.field("case_id").isin(sorted(case_ids)))
+        where = None if case_ids is None else ds.field("case_id").isin(sorted(case_ids))
+        if service:
+            one = ds.field("service") == service
+            where = one if where is None else where & one
+        table = ds.dataset(files, schema=schema, format="parquet").to_table(filter=where)
         return sorted_log(conform_columns(table.to_pandas()))
 
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
@@ -370,7 +387,6 @@ class Project:
         """The activity or department map of ``actor``'s cases (:func:`procmine.discover.discover_map`)
         with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions."""
         from ..discover import discover_map
-        from ..eventlog import read_log
         from ..maps import to_graphviz
 
         a = self.analysis(actor)
@@ -380,10 +396,13 @@ class Project:
         hit = self._memo.get(key)
         if hit is not None:
             return hit
-        if actor.sees_all:
-            log = read_log(self.log_path)
-        else:
-            log = self.events(set(a.cases["case_id"].astype(str))) if len(a.cases) else None
+        if not len(a.cases):
+            return {}
+        # only the service's events are read when the map is of one service
+        log = self.events(None if actor.sees_all else set(a.ids()), service or None)
+        if service and log.empty:
+            from ..errors import UsageError
+            raise UsageError(f"no service called {service!r} among these cases")
         if log is None or log.empty:
             return {}
         pm = discover_map(log, view=view, service=service or None, date_from=date_from or None,

@@ -94,9 +94,18 @@ def may_view(actor: Actor, case) -> bool:
 
 
 def scope_cases(actor: Actor, cases: pd.DataFrame) -> pd.DataFrame:
-    """The rows of the case table ``actor`` may see (a copy; the caller's frame is untouched)."""
+    """The rows of the case table ``actor`` may see (a new frame; the caller's is untouched)."""
     if actor.sees_all:
-        return cases.copy()
+        return cases.copy(deep=False)
     _require_column(cases)
-    mask = [_took_part(v, actor.department) for v in cases[TOOK_PART].tolist()]
-    return cases[pd.Series(mask, index=cases.index, dtype=bool)].copy()
+    return cases[took_part_mask(cases, actor.department)].copy(deep=False)
+
+
+def took_part_mask(cases: pd.DataFrame, department: str) -> pd.Series:
+    """Which rows of the case table list ``department`` among the departments that took part
+    (exact names; a case without the list is no department's)."""
+    _require_column(cases)
+    names = cases[TOOK_PART].reset_index(drop=True).explode()  # one row per (case, department)
+    hit = (names.astype("string") == department).fillna(False).astype(bool)
+    per_case = hit.groupby(level=0).any().reindex(range(len(cases)), fill_value=False)
+    return pd.Series(per_case.to_numpy(dtype=bool), index=cases.index)
