@@ -30,7 +30,6 @@ import yaml
 from .errors import ConfigError, InputError
 from .mapping import load_yaml, templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
-from .parsing import str_match
 from .rules import Rules, load_rules
 
 
@@ -164,7 +163,6 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
         trips = int(visits.get(name, 0)) if trips_known else None
         first_accept = c["accept_time"].min()
         last_finish = c["finish_time"].max() if c["status"].eq("办结").all() else pd.NaT
-        days = m.calendar.working_days(pd.Series([first_accept]), pd.Series([last_finish])).iloc[0]
         intakes = int(len(ids))
         depts = intake_depts.get(name)
         rows.append({
@@ -174,7 +172,7 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "documents": int(c["materials_submitted"].sum()),
             "repeated_documents": int((repeated - 1).sum()), "repeated_names": "、".join(sorted(repeated.index.astype(str))),
             "first_accept": first_accept, "last_finish": last_finish,
-            "working_days": None if days != days else float(days),
+            "working_days": None,  # below, for all instances in one calendar lookup
             # 一次告知: at most one correction notice for the whole matter
             "一次告知": bool(notices.get(name, 0) <= 1),
             # 一表申请: one application form: one case, or every case applied for at the same minute
@@ -183,6 +181,11 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "一窗受理": (None if depts is None or intake["department"].isna().all() else bool(depts <= 1)),
             "一网办理": (None if not trips_known else bool(c["online"].all() and trips == 0)),
         })
+    if rows:  # the matter's working days, first 受理 → last 办结, in one lookup for every instance
+        days = m.calendar.working_days(pd.Series([r["first_accept"] for r in rows]),
+                                       pd.Series([r["last_finish"] for r in rows]))
+        for r, d in zip(rows, days):
+            r["working_days"] = None if d != d else float(d)
     return rows
 
 

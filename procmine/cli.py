@@ -137,7 +137,8 @@ def _engine_input(log: str, engine, no_mask: bool):
 
 @cli.command("cases")
 @click.argument("log", metavar="LOG")  # a path, or a URL the Spark engine reads (hdfs://, s3a://)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="cases.csv or cases.parquet")
+@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
+              help="cases.csv, cases.parquet, or a folder (a Parquet dataset written batch by batch)")
 @click.option("--rules", help="audit-rules preset or YAML file (default: 最多跑一次)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
@@ -145,6 +146,10 @@ def _engine_input(log: str, engine, no_mask: bool):
 def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
     """Per-case metrics: visits, documents, the legal clock (受理→办结), outcome."""
     data, masker = _engine_input(log, engine, no_mask)
+    if output.suffix.lower() in ("", ".parquet", ".pq"):  # straight from the engine, batch by batch
+        metrics.write_cases(data, output, rules, as_of=as_of, engine=engine, mask=masker)
+        click.echo(f"case table written: {output}")
+        return
     table = masker.frame(metrics.case_metrics(data, rules, as_of=as_of, engine=engine))
     eventlog.write_table(table, output)
     click.echo(render.cases_summary(table, output))
@@ -363,13 +368,15 @@ def compare_cmd(logs, split_date, output, rules) -> None:
     if split_date:
         if len(logs) != 1:
             raise UsageError("--split-date takes one LOG")
-        before, after = compare_mod.split_by_date(eventlog.read_log(logs[0]), split_date)
+        log = eventlog.read_log(logs[0])
+        masker = Masker.for_log(log)
+        result = masker.data(compare_mod.compare_split(log, split_date, rules))
     elif len(logs) == 2:
         before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
+        masker = Masker.for_log(before).learn(after)
+        result = masker.data(compare_mod.compare(before, after, rules))
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
-    masker = Masker.for_log(before).learn(after)
-    result = masker.data(compare_mod.compare(before, after, rules))
     if output:
         _write_result(output, result.to_dict(), {"对比": result.table}, masker)
     click.echo(render.compare_summary(result, output))

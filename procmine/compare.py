@@ -72,6 +72,39 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
     if as_of is None:  # one "now" for both periods: the latest time in either log
         as_of = max(pd.concat([x[c] for x in (before, after) for c in ("start_time", "end_time")]).dropna())
     cb, ca = _decided(case_metrics(before, rules, as_of=as_of)), _decided(case_metrics(after, rules, as_of=as_of))
+    return _compare_cases(cb, ca, before, after, labels)
+
+
+def compare_split(log: pd.DataFrame, date: str, rules=None, *, measured=None,
+                  labels=("before", "after")) -> Comparison:
+    """Compare the cases accepted before ``date`` with those accepted on or after it,
+    from one measurement of the whole log (``measured``: :func:`procmine.metrics.measure`'s
+    result, reused when given): a case's row depends on its own events alone, so the
+    two periods' rows are the full log's rows, split — the same numbers as the audit."""
+    from .metrics import measure
+
+    cut = _cut(date)
+    m = measured or measure(log, rules, events=False)
+    cases = m.cases
+    when = cases["accept_time"].fillna(cases["case_start"])
+    early = set(cases.loc[(when < cut).to_numpy(), "case_id"])
+    in_before = cases["case_id"].isin(early)
+    cb, ca = _decided(cases[in_before.to_numpy()]), _decided(cases[~in_before.to_numpy()])
+    if cb.empty or ca.empty:
+        raise UsageError("one of the two periods has no cases")
+    lb = log["case_id"].isin(early)
+    return _compare_cases(cb, ca, log[lb], log[~lb], labels)
+
+
+def _cut(date: str) -> pd.Timestamp:
+    try:
+        return pd.Timestamp(date, tz="Asia/Shanghai")
+    except ValueError:
+        raise UsageError(f"--split-date must be a date like 2024-07-01, not {date!r}") from None
+
+
+def _compare_cases(cb: pd.DataFrame, ca: pd.DataFrame, before: pd.DataFrame, after: pd.DataFrame,
+                   labels) -> Comparison:
     trips_known = bool(pd.concat([cb["visits"], ca["visits"]]).notna().any())
     rows = []
     for service in sorted(set(cb["service"].dropna()) | set(ca["service"].dropna())):
@@ -105,10 +138,7 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
 def split_by_date(log: pd.DataFrame, date: str, rules=None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Cases accepted (受理) before ``date`` / on or after it (a case never accepted: by its first step).
     Open cases stay in their period and are counted as open (censored) there."""
-    try:
-        cut = pd.Timestamp(date, tz="Asia/Shanghai")
-    except ValueError:
-        raise UsageError(f"--split-date must be a date like 2024-07-01, not {date!r}") from None
+    cut = _cut(date)
     cases = case_metrics(log, rules)
     when = cases["accept_time"].fillna(cases["case_start"])
     early = set(cases.loc[(when < cut).to_numpy(), "case_id"])

@@ -37,6 +37,7 @@ Per case (:func:`case_metrics`)
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -135,7 +136,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     as_of = _as_of(as_of if as_of is not None else rules.as_of, hi)
     as_local = as_of.tz_convert(TZ).tz_localize(None)
     bounds = [pd.Timestamp(as_local)]
-    for k in ("lo", "hi", "due_hi"):
+    for k in ("lo", "hi", "due_hi", "rate_lo", "rate_hi"):
         if pd.notna(span[k]):
             bounds.append(pd.Timestamp(int(span[k]), unit="us"))
     lo, hi_day = min(bounds), max(bounds)
@@ -333,6 +334,8 @@ class Measured:
     unparsed_limits: pd.DataFrame  # service, text, cases
     unknown_status: dict[str, int]
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
+    # where the clock went: service, department, late (超期/超期在办), cases, working_days
+    department_time: pd.DataFrame | None = None
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
@@ -387,6 +390,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         vocab = eng.fetch("SELECT * FROM svc_vocab")
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
+        dept_time = eng.fetch("SELECT * FROM dept_time ORDER BY service, department, late")
         reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
@@ -412,7 +416,34 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     n_fallback = int(raw["fallback_accept"].fillna(False).astype(bool).sum())
     if n_fallback:
         notes.append(note("note.fallback_accept", n=n_fallback))
-    cases = pd.DataFrame({
+    cases = _cases_frame(raw)
+    if hand is not None:
+        hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
+                             "activity": hand["activity"].astype("string"),
+                             "department": hand["department"].astype("string"),
+                             "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
+    trips_known = pd.Series(known["known"].astype(bool).to_numpy(), index=known["service"].astype(str).to_numpy())
+    unparsed = (cases[cases["limit_text"].notna()].groupby(["service", "limit_text"]).size()
+                .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
+    if calendar.note:
+        notes.append(calendar.note)
+
+    def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
+        return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
+
+    dept_time = pd.DataFrame({"service": dept_time["service"].astype("string"),
+                              "department": dept_time["department"].astype("string"),
+                              "late": dept_time["late"].fillna(False).astype(bool),
+                              "cases": dept_time["cases"].astype("int64"),
+                              "working_days": dept_time["working_days"].astype(float)})
+    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
+                    aggregates=aggregates, events_loader=None if events and documents else loader,
+                    department_time=dept_time)
+
+
+def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    """The engine's ``cases`` table (or a batch of it) as the per-case frame."""
+    return pd.DataFrame({
         "case_id": raw["case_id"].astype("string"),
         "service": raw["service"].astype("string"),
         "events": raw["events"].astype("int64"),
@@ -444,6 +475,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "promise_due": _day_to_date(raw["promise_due_d"]), "statutory_due": _day_to_date(raw["statutory_due_d"]),
         "over_promise": raw["over_promise"].astype("boolean"), "over_statute": raw["over_statute"].astype("boolean"),
         "statutory_days_left": raw["statutory_days_left"].astype(float),
+        "days_over": raw["days_over"].astype(float),
         "intake_visits": raw["intake_visits"].astype("Int64"), "correction_visits": raw["correction_visits"].astype("Int64"),
         "pickup_visits": raw["pickup_visits"].astype("Int64"),
         "correction_requested": raw["correction_requested"].fillna(False).astype(bool),
@@ -454,23 +486,76 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         "deciding_department": raw["deciding_department"].astype("string"),
         "holding_department": raw["holding_department"].astype("string"),
         "departments_took_part": _name_lists(raw["departments_took_part"]),
+        "rating_text": raw["rating_text"].astype("string"), "rating_level": raw["rating_level"].astype("Float64"),
+        "ratings_given": raw["ratings_given"].fillna(0).astype("int64"),
+        "rated_bad": raw["rated_bad"].fillna(False).astype(bool), "rated_good": raw["rated_good"].fillna(False).astype(bool), "rectified": raw["rectified"].fillna(False).astype(bool),
+        "rectify_days": raw["rectify_days"].astype("Float64"), "days_since_rating": raw["days_since_rating"].astype("Float64"),
     })
-    if hand is not None:
-        hand = pd.DataFrame({"case_id": hand["case_id"].astype("string"), "service": hand["service"].astype("string"),
-                             "activity": hand["activity"].astype("string"),
-                             "department": hand["department"].astype("string"),
-                             "pos": hand["pos"].astype("int64"), "material": hand["material"].astype("string")})
-    trips_known = pd.Series(known["known"].astype(bool).to_numpy(), index=known["service"].astype(str).to_numpy())
-    unparsed = (cases[cases["limit_text"].notna()].groupby(["service", "limit_text"]).size()
-                .rename("cases").reset_index().rename(columns={"limit_text": "text"}))
-    if calendar.note:
-        notes.append(calendar.note)
 
-    def loader(log=log, rules=rules, calendar=calendar, engine=engine, as_of=as_of) -> Measured:
-        return measure(log, rules, as_of=as_of, calendar=calendar, engine=engine)
 
-    return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
-                    aggregates=aggregates, events_loader=None if events and documents else loader)
+def write_cases(log, path, rules: Rules | str | None = None, *, as_of=None, engine=None, mask=None) -> Path:
+    """Write the case table of ``log`` as Parquet at ``path`` — a dataset folder of
+    part files (no suffix) or one ``.parquet`` file — batch by batch from the engine,
+    so that it is never held whole in memory (nor collected whole to a Spark driver);
+    ``mask``: a :class:`procmine.privacy.Masker` applied to each batch. The folder or
+    file appears whole or not at all (written beside, then renamed)."""
+    import shutil
+    import tempfile
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from .engine.runner import open_engine
+    from .eventlog import write_atomic
+
+    rules = load_rules(rules)
+    calendar = rules.calendar()
+    if isinstance(log, pd.DataFrame):
+        log = conform_columns(log)
+    path = Path(path)
+    single = path.suffix.lower() in (".parquet", ".pq")
+    with open_engine(engine) as eng:
+        as_of, n_events = _prepare(eng, log, rules, calendar, as_of)
+        _run(eng, rules, calendar, as_of, events=n_events)
+
+        def parts():
+            schema = None
+            for raw in eng.batches("SELECT * FROM cases ORDER BY c"):
+                frame = _cases_frame(raw.reset_index(drop=True))
+                if mask is not None:
+                    frame = mask.frame(frame)
+                table = pa.Table.from_pandas(frame, preserve_index=False, schema=schema)
+                schema = schema or table.schema
+                yield table
+
+        if single:
+            def write_one(tmp):
+                writer = None
+                try:
+                    for table in parts():
+                        writer = writer or pq.ParquetWriter(tmp, table.schema)
+                        writer.write_table(table)
+                finally:
+                    if writer is not None:
+                        writer.close()
+            return write_atomic(path, write_one)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+        try:
+            for i, table in enumerate(parts()):
+                pq.write_table(table, tmp / f"part-{i:05d}.parquet")
+            if path.exists():
+                old = path.with_name(f".{path.name}.old")
+                shutil.rmtree(old, ignore_errors=True)
+                path.rename(old)
+                tmp.rename(path)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                tmp.rename(path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return path
 
 
 def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:

@@ -96,7 +96,7 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
             "department": part["holding_department"].to_numpy(), "resource": h["resource"].to_numpy(),
             "activity": h["activity"].to_numpy(), "accept_time": part["accept_time"].to_numpy(),
             "clock_days": part["clock_days"].to_numpy(), "sla_days": part["sla_days"].astype(float).to_numpy(),
-            "days_over": (-part["days_left"]).clip(lower=0).where(part["outcome"] == "超期在办").to_numpy(),
+            "days_over": part["days_over"].where(part["outcome"] == "超期在办").to_numpy(),
             "days_left": part["days_left"].where(part["outcome"] != "超期在办").to_numpy()}))
     steps = _step_overruns(log, m)
     if not steps.empty:
@@ -166,6 +166,12 @@ INDICATORS = [  # key, label, formula (as in the README)
     ("good_rating_rate", "好评率", "好评（非常满意、满意、基本满意）/ 已评价办件"),
     ("bad_rectified_rate", "差评整改率", "已整改差评 / 差评"),
 ]
+# per department only: lateness both ways (who decided, where the time went)
+DEPARTMENT_LATENESS = [
+    ("late_decided", "决定超期件数", "本部门作出决定的超期办件数"),
+    ("late_cases_here", "经手超期件数", "本部门有环节的超期办件数"),
+    ("late_days_here", "超期件耗时(工作日)", "超期办件在本部门环节所用的工作日（不含特别程序）"),
+]
 
 
 def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
@@ -207,6 +213,19 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
                 row["bad_rectified_rate"] = float(bad["rectified"].mean()) if len(bad) else None
             rows.append(row)
         table = pd.DataFrame(rows)
+        if by == "department" and len(table) and m.department_time is not None:
+            # lateness by department, both ways: the late cases it decided, and the working days its
+            # own steps used in late cases (where the time went, whoever signed the decision)
+            late = cases[cases["outcome"].isin(["超期", "超期在办"])]
+            decided = late.groupby("deciding_department").size()
+            spent = m.department_time[m.department_time["late"]].groupby("department").agg(
+                late_cases_here=("cases", "sum"), late_days_here=("working_days", "sum"))
+            missing = sorted(set(spent.index.dropna()) - set(table["department"]))
+            if missing:  # a department that took part in cases but decided none still has its row
+                table = pd.concat([table, pd.DataFrame({"department": missing, "cases": 0})], ignore_index=True)
+            table["late_decided"] = table["department"].map(decided).fillna(0).astype(int)
+            table["late_cases_here"] = table["department"].map(spent["late_cases_here"]).fillna(0).astype(int)
+            table["late_days_here"] = table["department"].map(spent["late_days_here"]).fillna(0.0).round(2)
         out[by] = table
     why = {}
     if not trips_known.any():

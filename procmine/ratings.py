@@ -1,9 +1,10 @@
 """好差评 linked to what happened in the case, and the rectification loop.
 
-- **Levels**: 非常满意 5, 满意 4, 基本满意 3, 不满意 2, 非常不满意 1 (also the numbers
-  1–5, and the words 好评/差评). 好评 = level ≥ ``ratings.good_min_level`` (3 by
-  default: the top three levels), 差评 = below it. Unrated cases are counted and
-  never treated as satisfied: every rate is over rated cases.
+- **Levels** (the case model's, ``procmine.engine.definitions``): 非常满意 5, 满意 4,
+  基本满意 3, 不满意 2, 非常不满意 1, read whole (不太满意 is 2, never 满意), and the
+  numbers 1–5. 好评 = the top levels (the rules' ratings section), 差评 = below them; a
+  case once rated 差评 stays a 差评 when re-rated. Texts not understood are listed.
+  Unrated cases are counted and never treated as satisfied: every rate is over rated cases.
 - **What goes with 差评**: the 差评率 by number of trips (0 / 1 / 2+), by outcome
   (按时 / 超期), by whether a correction (补正) was requested, by channel and by
   department, each with a seeded bootstrap 95% interval; a factor whose highest
@@ -17,42 +18,30 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from .metrics import Measured, measure, sorted_log
-from .parsing import str_match
 from .rules import Rules, load_rules
 
-# The five levels of 国办发〔2019〕51号, spelt exactly (and the usual exact variants): a
-# text is read whole, never by a word inside it (不太满意 is not 满意).
-_LEVELS = {"非常满意": 5, "很满意": 5, "满意": 4, "比较满意": 4, "基本满意": 3, "一般": 3, "不满意": 2,
-           "不太满意": 2, "比较不满意": 2, "非常不满意": 1, "很不满意": 1}
-_STARS = {"一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5}
-
-
 def rating_level(text: object) -> float:
-    """A rating as a level 1–5 (NaN when empty or not understood): the five level
-    names read whole, the numbers 1–5 (分/星/级), 一星…五星.
+    """A rating text as its level 1–5 (NaN when not understood), read by the case
+    model's definition (``procmine.engine.definitions.rating_level``), for one value.
 
-    >>> rating_level("满意"), rating_level("不太满意"), rating_level("4星"), rating_level("满意吧")
-    (4.0, 2.0, 4.0, nan)
+    >>> rating_level("满意"), rating_level("不太满意"), rating_level("4星")
+    (4.0, 2.0, 4.0)
     """
+    from .engine.definitions import rating_level as level_sql
+    from .engine.runner import open_engine
+
     if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
         return np.nan
-    s = re.sub(r"\s+", "", str(text))
-    if not s:
-        return np.nan
-    m = re.fullmatch(r"([1-5])(?:\.0)?(?:星|分|级|星级)?", s)
-    if m:
-        return float(m.group(1))
-    m = re.fullmatch(r"([一二两三四五])星(?:级)?", s)
-    if m:
-        return float(_STARS[m.group(1)])
-    return float(_LEVELS[s]) if s in _LEVELS else np.nan
+    with open_engine("duckdb") as eng:
+        eng.register("one", pd.DataFrame({"r": [str(text)]}))
+        v = eng.fetch(f"SELECT {level_sql('r')} AS level FROM one").iloc[0]["level"]
+    return float(v) if pd.notna(v) else np.nan
 
 
 def rating_table(log: pd.DataFrame, rules: Rules | str | None = None, *, measured: Measured | None = None) -> pd.DataFrame:
@@ -64,32 +53,28 @@ def rating_table(log: pd.DataFrame, rules: Rules | str | None = None, *, measure
     if lg["rating"].isna().all():
         return pd.DataFrame(columns=["case_id", "service", "level", "good", "bad"])
     m = measured or measure(log, rules)
-    cal = m.calendar
     cfg = rules.ratings
+    # the case model's rating facts (level, 差评 ever given, rectified, working days), and the
+    # export's own texts and times beside them for the lists
+    c = m.cases.set_index("case_id")
+    c = c[c["rating_text"].notna()]
     g = lg.groupby("case_id", sort=True)
     t = pd.DataFrame({
-        "service": g["service"].first(), "raw": g["rating"].last(), "rating_time": g["rating_time"].max(),
-        "channel": g["rating_channel"].last(), "text": g["rating_text"].last(),
-        "rectify_status": g["rectify_status"].last(), "rectify_time": g["rectify_time"].max(),
+        "service": c["service"], "raw": c["rating_text"], "level": c["rating_level"].astype(float),
+        "rating_time": g["rating_time"].max().reindex(c.index), "channel": g["rating_channel"].last().reindex(c.index),
+        "text": g["rating_text"].last().reindex(c.index), "rectify_time": g["rectify_time"].max().reindex(c.index),
     })
-    t = t[t["raw"].notna()].copy()
-    codes, uniq = pd.factorize(t["raw"])
-    levels = np.array([rating_level(u) for u in uniq] + [np.nan])
-    t["level"] = levels[np.where(codes < 0, len(uniq), codes)]
-    good_min = float(cfg["good_min_level"])
-    t["good"] = t["level"] >= good_min
-    t["bad"] = t["level"] < good_min
-    done = str_match(t["rectify_status"].astype("string"), f".*(?:{cfg['rectified_status']})")
-    t["rectified"] = (t["rectify_time"].notna() | pd.Series(done, index=t.index)) & t["bad"]
+    t["bad"] = c["rated_bad"].astype(bool)
+    t["good"] = c["rated_good"].astype(bool)
+    t["rectified"] = c["rectified"].astype(bool)
     deadline_days = float(cfg["rectify_days"])
-    t["rectify_days"] = cal.days_between(t["rating_time"], t["rectify_time"])
-    t["rectified_on_time"] = (t["rectify_days"] <= deadline_days).where(t["rectify_time"].notna())
-    since = cal.days_between(t["rating_time"], pd.Series(m.as_of, index=t.index))
-    t["days_since_rating"] = since
-    t["overdue"] = t["bad"] & ~t["rectified"] & (since > deadline_days).fillna(False)
+    t["rectify_days"] = c["rectify_days"].astype(float)
+    # unknown (not late, not on time) when the rectification's time is not known
+    t["rectified_on_time"] = (t["rectify_days"] <= deadline_days).where(t["rectify_days"].notna())
+    t["days_since_rating"] = c["days_since_rating"].astype(float)
+    t["overdue"] = t["bad"] & ~t["rectified"] & (t["days_since_rating"] > deadline_days).fillna(False)
     t["deadline_days"] = deadline_days
-    unknown = t["level"].isna()
-    t["unread"] = unknown
+    t["unread"] = t["level"].isna()
     return t.reset_index().rename(columns={"index": "case_id"})
 
 

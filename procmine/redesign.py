@@ -473,7 +473,8 @@ def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> 
     who = log.groupby("case_id")[ch.by].first().dropna()
     who.index = who.index.astype(str)
     cases = measure(log, rules).cases.assign(case_id=lambda d: d["case_id"].astype(str))
-    inst = group_instances(cases, tuple(ch.names), who, None)  # the same instances `procmine bundles` finds
+    # the same instances `procmine bundles` finds: one applicant's member cases within the window
+    inst = group_instances(cases, tuple(ch.names), who, float(rules.bundles.get("window_days", 30)))
     name = (ch.into + "#" + inst.astype(str)) if len(inst) else pd.Series(dtype=object)
     if name.empty:
         return log, unit_of

@@ -663,7 +663,10 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int) -
 def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t: _Text) -> Table:
     from .compare import compare
 
-    c = compare(before, after, rules)
+    return _comparison_table(compare(before, after, rules), label, t)
+
+
+def _comparison_table(c, label: str, t: _Text) -> Table:
     rows = [[r.service, r.metric, r.before, r.after, r.change, r.ci_low, r.ci_high, t("yes") if r.significant else t("no")]
             for r in c.table.itertuples(index=False)]
     cols = ["service", "metric", "before", "after", "change", "ci_low", "ci_high", "significant"]
@@ -749,11 +752,11 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                             note=t("conformance.note", reference=cr.reference, fitting=cr.fitting, cases=cr.cases,
                                    share=f"{cr.fitting / max(cr.cases, 1):.1%}"), wrap=[0, 3])
     comparison = None
-    if split_date:
-        from .compare import split_by_date
-        b, a = split_by_date(log, split_date)
-        comparison = _comparison(b, a, rules, t("comparison.split", date=split_date, before=b["case_id"].nunique(),
-                                                 after=a["case_id"].nunique()), t)
+    if split_date:  # the audit's own measurement, split: the same numbers as the full audit
+        from .compare import compare_split
+        c = compare_split(log, split_date, rules, measured=result.measured)
+        comparison = _comparison_table(c, t("comparison.split", date=split_date, before=c.periods["before"]["cases"],
+                                            after=c.periods["after"]["cases"]), t)
     elif before is not None:
         before = apply_labels(before, activity_label) if activity_label and activity_label in before else before
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),

@@ -193,8 +193,12 @@ def test_a_step_that_mentions_a_procedure_is_not_one():
             ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
             ("B", "组织听证", "2024-03-05 09:00", "2024-03-08 17:00", lim),
             ("B", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim)]
+    rows += [("C", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+             ("C", "特别程序（专家评审）", "2024-03-05 09:00", "2024-03-08 17:00", lim),
+             ("C", "办结", "2024-03-12 10:00", "2024-03-12 10:30", lim)]
     m = cases(mklog(rows))
     assert (m.loc["A", "paused_days"], m.loc["A", "clock_days"], m.loc["A", "outcome"]) == (0, 6, "超期")
+    assert (m.loc["C", "paused_days"], m.loc["C", "clock_days"]) == (3, 3)  # a note in brackets
     assert (m.loc["B", "paused_days"], m.loc["B", "clock_days"], m.loc["B", "outcome"]) == (3, 3, "提前")
 
 
@@ -354,3 +358,134 @@ def test_rating_levels_are_read_whole_never_by_a_word_inside():
     assert rating_level("不满意") == 2 and rating_level("非常不满意") == 1
     assert rating_level("不太满意") == 2          # not 满意 (4) by the word inside it
     assert np.isnan(rating_level("还算满意吧")) and rating_level("5") == 5 and rating_level("三星") == 3
+
+
+# ----------------------------------------------------------------------------- all of them
+
+def all_logs() -> pd.DataFrame:
+    """Every hand-built log of tests/test_case_model.py (each test run once, recording
+    the logs it builds), as one log: case ids prefixed by the log's number."""
+    import inspect
+    import sys
+
+    cm = sys.modules[__name__]
+
+    made = []
+    original = cm.mklog
+
+    def recording(rows):
+        log = original(rows)
+        made.append(log)
+        return log
+
+    cm.mklog = recording
+    try:
+        for name, fn in inspect.getmembers(cm, inspect.isfunction):
+            if not name.startswith("test_"):
+                continue
+            marks = [m for m in getattr(fn, "pytestmark", []) if m.name == "parametrize"]
+            if not marks and inspect.signature(fn).parameters:
+                continue  # a test that needs fixtures (files): no hand-built case of its own to add
+            if marks:
+                for values in marks[0].args[1]:
+                    fn(*(values if isinstance(values, tuple) else (values,)))
+            else:
+                fn()
+    finally:
+        cm.mklog = original
+    parts = [log.assign(case_id=f"L{i:02d}-" + log["case_id"].astype(str)) for i, log in enumerate(made)]
+    return pd.concat(parts, ignore_index=True)
+
+
+def test_lateness_by_department_shows_who_decided_and_where_the_time_went():
+    # 受理 Mon 4 Mar (窗口, 09:00–09:30); 公积金中心 reviews Mon 4 Mar 13:30 → Thu 7 Mar 17:30;
+    # 窗口 signs the decision Fri 8 Mar 09:00–09:30; limit 2: clock (4, 8] = 4 > 2, late.
+    # The window decided it; 公积金中心's step took its wait (Mon 09:30→13:30 = 2.5 office
+    # hours: 09:30–12:00) plus its work (Mon 13:30–17:30 4 h + Tue, Wed, Thu 7.5 h each = 26.5 h):
+    # 29 h = 29 / 7.5 working days.
+    win, hf = {"dept": "政务服务中心", "sla": 2}, {"dept": "公积金中心", "sla": 2}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", win),
+            ("A", "审核", "2024-03-04 13:30", "2024-03-07 17:30", hf),
+            ("A", "办结", "2024-03-08 09:00", "2024-03-08 09:30", win)]
+    t = indicators(mklog(rows))["department"].set_index("department")
+    assert t.loc["政务服务中心", "late_decided"] == 1 and t.loc["公积金中心", "late_decided"] == 0
+    assert t.loc["公积金中心", "late_days_here"] == pytest.approx(round(29 / 7.5, 2))
+    assert t.loc["公积金中心", "late_cases_here"] == 1
+
+
+def test_days_over_is_counted_against_the_limit_the_outcome_uses():
+    # Working days: clock 6 against 5 (受理 Mon 4 Mar → 办结 Tue 12 Mar) = 1 over.
+    # A month: 受理 2 Sep, due Tue 8 Oct; decided Fri 11 Oct: 9, 10, 11 Oct = 3 working days over.
+    rows = [("W", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+            ("W", "办结", "2024-03-12 10:00", "2024-03-12 10:30", {"sla": 5}),
+            ("M", "受理", "2024-09-02 09:00", "2024-09-02 09:30", {"sla_months": 1.0}),
+            ("M", "办结", "2024-10-11 10:00", "2024-10-11 10:30", {"sla_months": 1.0})]
+    m = cases(mklog(rows))
+    assert (m.loc["W", "outcome"], m.loc["W", "days_over"]) == ("超期", 1)
+    assert (m.loc["M", "outcome"], m.loc["M", "days_over"]) == ("超期", 3)
+
+
+def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeypatch):
+    # 40 cases (each 受理 Mon 4 Mar → 办结 Wed 6 Mar: 2 working days, limit 5: 提前), written in
+    # batches of 7 rows: 6 part files, the same rows as the table in memory.
+    from procmine.engine.runner import DuckDBEngine
+    from procmine.metrics import write_cases
+
+    original = DuckDBEngine.batches
+    monkeypatch.setattr(DuckDBEngine, "batches", lambda self, sql, rows=7: original(self, sql, rows=7))
+    rows = []
+    for i in range(40):
+        rows += [(f"C{i:02d}", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+                 (f"C{i:02d}", "办结", "2024-03-06 09:00", "2024-03-06 09:30", {"sla": 5})]
+    log = mklog(rows)
+    out = write_cases(log, tmp_path / "cases")
+    parts = sorted(out.glob("*.parquet"))
+    assert len(parts) == 6 and not list(tmp_path.glob(".cases.*"))
+    back = pd.read_parquet(out).sort_values("case_id").reset_index(drop=True)
+    assert len(back) == 40 and set(back["outcome"]) == {"提前"} and set(back["clock_days"]) == {2}
+    one = write_cases(log, tmp_path / "cases.parquet")
+    assert pd.read_parquet(one)["case_id"].tolist() == back["case_id"].tolist()
+
+
+def test_a_decision_step_not_yet_ended_leaves_the_case_open():
+    # A daily export: 审批 started Wed 6 Mar, no end yet → still open (clock as of Fri 8 Mar:
+    # (4, 8] = 4 working days of 5). The next export has its end Thu 7 Mar → decided, 3 days.
+    lim = {"sla": 5}
+    first = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+             ("A", "审批", "2024-03-06 09:00", None, lim)]
+    later = [first[0], ("A", "审批", "2024-03-06 09:00", "2024-03-07 16:00", lim)]
+    a = one(first, as_of="2024-03-08")
+    assert (a["status"], a["outcome"], a["clock_days"]) == ("在办", "在办", 4)
+    b = one(later, as_of="2024-03-08")
+    assert (b["status"], b["outcome"], b["clock_days"]) == ("办结", "提前", 3)
+
+
+def test_compare_split_gives_the_full_audits_numbers():
+    # Cases accepted in March vs April; split from one measurement or measured apart, the same
+    # table (a case's row depends on its own events alone). March: 2, 3 working days; April: 1, 1.
+    from procmine.compare import compare, compare_split, split_by_date
+
+    rows = []
+    for case, acc, fin in (("M1", "2024-03-04", "2024-03-06"), ("M2", "2024-03-04", "2024-03-07"),
+                           ("A1", "2024-04-08", "2024-04-09"), ("A2", "2024-04-15", "2024-04-16")):
+        rows += [(case, "受理", f"{acc} 09:00", f"{acc} 09:30", {"sla": 5}),
+                 (case, "办结", f"{fin} 09:00", f"{fin} 09:30", {"sla": 5})]
+    log = mklog(rows)
+    one = compare_split(log, "2024-04-01").table
+    b, a = split_by_date(log, "2024-04-01")
+    apart = compare(b, a).table
+    pd.testing.assert_frame_equal(one, apart)
+    clock = one[one["metric"] == "中位办理工作日（受理至办结）"].iloc[0]
+    assert clock["before"] == pytest.approx(2.5) and clock["after"] == pytest.approx(1.0)
+
+
+def test_a_chinese_case_without_lifecycle_words_is_not_taken_for_decided():
+    # Only internal reviews so far (初审, 复审): open, not yet accepted as far as the log shows —
+    # never 办结 for want of vocabulary. A log of another kind (English steps) runs first → last.
+    rows = [("A", "初审", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+            ("A", "复审", "2024-03-05 09:00", "2024-03-05 09:30", {"sla": 5}),
+            ("B", "Create Fine", "2024-03-04 09:00", "2024-03-04 09:00"),
+            ("B", "Send Fine", "2024-03-06 09:00", "2024-03-06 09:00")]
+    m = cases(mklog(rows), as_of="2024-03-08")
+    assert (m.loc["A", "status"], m.loc["A", "outcome"]) == ("在办", "在办")
+    assert m.loc["B", "status"] == "办结" and m.loc["B", "finish_time"] == pd.Timestamp("2024-03-06 09:00", tz=SH)

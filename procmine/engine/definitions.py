@@ -130,7 +130,8 @@ def special_action(rules: Rules) -> str:
     a step that mentions one (检测报告审查, 专家意见汇总) is not."""
     lc = rules.lifecycle
     return (f"(?:{lc['special_verbs']})?(?:{lc['special']})+"
-            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?")
+            r"(?:环节|程序|阶段|期间|期|会|会议|工作|中|开始|结束|完成)?"
+            r"(?:[（(][^）)]*[）)])?")  # a note in brackets: 特别程序（专家评审）
 
 
 def vocabulary(rules: Rules) -> list[tuple[str, str]]:
@@ -167,7 +168,8 @@ SELECT activity,
        {has('activity', lc['special_start'])} AS special_open,
        {has('activity', lc['special_end'])} AND NOT {has('activity', lc['special_start'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
-       {has('activity', lc['correction_received'])} AS received_raw
+       {has('activity', lc['correction_received'])} AS received_raw,
+       {has('activity', '[一-鿿]')} AS cjk
 FROM (SELECT DISTINCT activity FROM ev) a"""),
             # the office's acts (notices, refusals, back-office steps) are never the applicant's
             # trip, whatever other words they contain; a correction closes when the applicant
@@ -256,7 +258,7 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.sla_months, x.statutory_calendar_days, x.statutory_months,
-       x.extension_days, x.limit_text,
+       x.extension_days, x.limit_text, x.rating, x.rating_us, x.rectify_status, x.rectify_us,
        x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT e.*,
@@ -293,6 +295,24 @@ FROM docs h JOIN d_case i ON i.c = h.c LEFT JOIN d_svc sv ON sv.s = h.s
 LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d""")]
 
 
+# 好差评 (国办发〔2019〕51号): the five levels, spelt exactly (and the usual exact variants);
+# a rating text is read whole, never by a word inside it (不太满意 is not 满意).
+RATING_LEVELS = {"非常满意": 5, "很满意": 5, "满意": 4, "比较满意": 4, "基本满意": 3, "一般": 3, "不满意": 2,
+                 "不太满意": 2, "比较不满意": 2, "非常不满意": 1, "很不满意": 1}
+
+
+def rating_level(col: str) -> str:
+    """A rating text as its level 1–5 (NULL when not understood): the level names read
+    whole, the numbers 1–5 (with 分/星/级), 一星 … 五星."""
+    t = f"replace(replace(trim({col}), ' ', ''), '　', '')"
+    words = " ".join(f"WHEN {lit(k)} THEN {v}.0" for k, v in RATING_LEVELS.items())
+    stars = " ".join(f"WHEN {has(t, f'^{k}星(级)?$')} THEN {v}.0"
+                     for k, v in (("一", 1), ("二", 2), ("两", 2), ("三", 3), ("四", 4), ("五", 5)))
+    digits = has(t, "^[1-5]([.]0)?(星|分|级|星级)?$")
+    return (f"(CASE {t} {words} ELSE CASE WHEN {digits} "
+            f"THEN CAST(substr({t}, 1, 1) AS DOUBLE) {stars} END END)")
+
+
 def lifecycle(rules: Rules) -> list[tuple[str, str]]:
     """Per case (by its code ``c``), from its own events alone: milestones from the
     steps (``c1``) and the case's columns as exported (``c2``), the status text read
@@ -304,6 +324,7 @@ def lifecycle(rules: Rules) -> list[tuple[str, str]]:
     column at all (a process log of another kind) runs from its first to its last event.
     The clock starts at 受理 (column or step); receipt of papers (收件) does not start it."""
     st = rules.status
+    bad = f"{rating_level('rating')} < {float(rules.ratings['good_min_level'])}"
     return [("c1", """
 SELECT f.c,
        min_by(f.s, f.pos) FILTER (WHERE f.s IS NOT NULL) AS s,
@@ -314,12 +335,18 @@ SELECT f.c,
        min(f.en_us) FILTER (WHERE v.accept_step) AS step_accept,
        min(f.en_us) FILTER (WHERE v.receive_step) AS step_receive,
        min(f.ts_us) FILTER (WHERE v.apply_step) AS step_apply,
-       max(f.en_us) FILTER (WHERE v.finish_step) AS step_finish,
-       max(f.en_us) FILTER (WHERE v.deliver_step) AS step_deliver,
+       -- a decision step counts once it has ended; in a case whose steps have no end times at
+       -- all (a log of single timestamps), once it is there
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.finish_step)
+            ELSE max(f.en_us) FILTER (WHERE v.finish_step) END AS step_finish,
+       CASE WHEN bool_or(f.e_us IS NOT NULL) THEN max(f.e_us) FILTER (WHERE v.deliver_step)
+            ELSE max(f.en_us) FILTER (WHERE v.deliver_step) END AS step_deliver,
        max(f.en_us) FILTER (WHERE NOT coalesce(v.deliver_step, false)) AS last_work,
-       coalesce(bool_or(v.deliver_step), false) AS has_delivery,
+       coalesce(bool_or(v.deliver_step AND (f.e_us IS NOT NULL OR f.s_us IS NULL)), false) AS has_delivery,
        coalesce(bool_or(f.trip_kind IN ('pickup', 'remote_delivery')), false) AS delivery_mode_known,
-       coalesce(bool_or(v.lifecycle_word), false) AS has_lifecycle,
+       -- a Chinese step name with no lifecycle word is still a Chinese platform's case (not a
+       -- process log of another kind): it is not decided for lack of vocabulary
+       coalesce(bool_or(v.lifecycle_word OR v.cjk), false) AS has_lifecycle,
        coalesce(bool_or(v.withdrawn), false) AS step_withdrawn,
        coalesce(bool_or(v.rejected), false) AS step_rejected,
        coalesce(bool_or(v.extension_step), false) AS step_extension,
@@ -339,7 +366,7 @@ SELECT f.c,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),
             # the case's columns as exported, and its departments (distinct, counted in two levels)
-            ("c2", """
+            ("c2", f"""
 SELECT x.*, dd.departments, dd.took_part FROM (
   SELECT c,
          min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
@@ -348,7 +375,13 @@ SELECT x.*, dd.departments, dd.took_part FROM (
          max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(sla_months) AS months,
          max(statutory_days) AS stat, max(statutory_calendar_days) AS stat_cal, max(statutory_months) AS stat_months,
          max(extension_days) AS col_extension,
-         min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text
+         min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text,
+         max_by(rating, pos) FILTER (WHERE rating IS NOT NULL) AS rating_raw,
+         min(rating_us) FILTER (WHERE rating IS NOT NULL) AS rating_first_us, max(rating_us) AS rating_us,
+         max_by(rectify_status, pos) FILTER (WHERE rectify_status IS NOT NULL) AS rectify_raw,
+         max(rectify_us) AS rectify_us,
+         count(DISTINCT rating) AS ratings_seen,
+         coalesce(bool_or({bad}), false) AS rated_bad_ever
   FROM facts GROUP BY c) x
 LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
            FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
@@ -356,7 +389,8 @@ LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) A
             ("c3", f"""
 SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish,
        b.col_deliver, b.status_raw, b.sla, b.cal, b.months, b.stat, b.stat_cal, b.stat_months, b.col_extension,
-       b.limit_text,
+       b.limit_text, b.rating_raw, b.rating_first_us, b.rating_us, b.rectify_raw, b.rectify_us, b.ratings_seen,
+       b.rated_bad_ever,
        CASE WHEN b.status_raw IS NULL THEN NULL
             WHEN {has('trim(b.status_raw)', st['withdrawn'])} THEN '撤回'
             WHEN {has('trim(b.status_raw)', st['void'])} THEN '作废'
@@ -572,6 +606,14 @@ SELECT *,
        coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false) AS over,
        coalesce(CASE WHEN promise_kind IS NOT NULL THEN early_p ELSE early_s END, false) AS early,
        CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END AS left_days,
+       -- working days past the limit the outcome is judged against (the clock less the limit,
+       -- or the working days from the limit's last day to the clock's)
+       CASE WHEN coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false)
+            THEN CASE WHEN coalesce(promise_kind, statutory_kind) = 'work' AND promise_kind IS NOT NULL
+                      THEN clock_days - sla_days
+                      WHEN promise_kind IS NULL AND statutory_kind = 'work'
+                      THEN clock_days - stat - coalesce(extension_days, 0)
+                      ELSE -CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END END END AS over_days,
        -- trips can be counted: 是否到场 given, or the intake is known and, once decided, how the
        -- result reached the applicant (a pick-up or remote delivery, or decided at the intake visit)
        in_person_known OR (intake_known AND (status <> '办结' OR delivery_mode_known OR decided_at_intake))
@@ -579,8 +621,9 @@ SELECT *,
 FROM c8""")]
 
 
-def cases_table(rules: Rules) -> list[tuple[str, str]]:
+def cases_table(rules: Rules, as_of_us: int, cal: WorkCalendar | None = None) -> list[tuple[str, str]]:
     """The case table: every per-case fact, named."""
+    DAY_OFFICE = float((cal or WorkCalendar()).office_hours_per_day * HOUR_US)  # noqa: N806 µs in an office day
     return [("cases", f"""
 SELECT i.case_id, c.service, c.events, c.departments,
        CAST(CASE WHEN c.visits_known THEN coalesce(v.visits, 0) END AS BIGINT) AS visits,
@@ -620,6 +663,7 @@ SELECT i.case_id, c.service, c.events, c.departments,
        coalesce(c.status = '在办' AND c.accepted AND c.has_limit AND NOT c.over AND c.clock_days IS NOT NULL
                 AND c.left_days <= {float(rules.warn_days)}, false) AS due_soon,
        CASE WHEN c.status = '在办' AND c.accepted AND c.has_limit THEN c.left_days END AS days_left,
+       CASE WHEN c.status IN ('办结', '在办') AND c.accepted THEN c.over_days END AS days_over,
        CASE WHEN c.status = '在办' AND c.accepted AND c.statutory_kind IS NOT NULL THEN c.left_s END
          AS statutory_days_left,
        {hours3('coalesce(c.deliver_us, c.last_end) - c.apply_us')} AS lead_hours,
@@ -632,8 +676,21 @@ SELECT i.case_id, c.service, c.events, c.departments,
        dd.department AS deciding_department,
        CASE WHEN c.status = '在办' THEN hd.department END AS holding_department,
        c.took_part AS departments_took_part,
+       -- 好差评: the latest rating's level; a 差评 ever given stays one (a re-rating does not erase it)
+       c.rating_raw AS rating_text, {rating_level('c.rating_raw')} AS rating_level,
+       c.ratings_seen AS ratings_given, c.rated_bad_ever AS rated_bad,
+       {rating_level('c.rating_raw')} >= {float(rules.ratings['good_min_level'])} AND NOT c.rated_bad_ever AS rated_good,
+       c.rated_bad_ever AND (c.rectify_us IS NOT NULL OR {has('c.rectify_raw', rules.ratings['rectified_status'])})
+         AS rectified,
+       CASE WHEN c.rated_bad_ever AND c.rectify_us IS NOT NULL AND c.rating_first_us IS NOT NULL
+            THEN CAST(cx.cum_workdays - cr.cum_workdays AS DOUBLE) END AS rectify_days,
+       CASE WHEN c.rated_bad_ever AND c.rating_first_us IS NOT NULL
+            THEN CAST(cq.cum_workdays - cr.cum_workdays AS DOUBLE) END AS days_since_rating,
        c.c
 FROM c9 c JOIN d_case i ON i.c = c.c
+{_cal_join('cr', 'c.rating_first_us')}
+{_cal_join('cx', 'c.rectify_us')}
+{_cal_join('cq', str(int(as_of_us)))}
 LEFT JOIN (SELECT c, max(visit) AS visits,
                   count(DISTINCT CASE WHEN trip_kind = 'intake' THEN visit END) AS intake_visits,
                   count(DISTINCT CASE WHEN trip_kind = 'correction' THEN visit END) AS correction_visits,
@@ -643,6 +700,18 @@ LEFT JOIN (SELECT c, CAST(sum(n) AS BIGINT) AS submitted, count(*) AS distinct_m
            FROM (SELECT c, material, count(*) AS n FROM docs GROUP BY c, material) m GROUP BY c) h ON h.c = c.c
 LEFT JOIN d_dept dd ON dd.d = CASE WHEN c.status = '办结' THEN coalesce(c.dec_d_step, c.dec_d_last) END
 LEFT JOIN d_dept hd ON hd.d = c.hold_d"""),
+            # where the clock went: the office working time of each department's steps inside the
+            # clock (受理 → 办结, or the as-of time), pause steps excluded, in working days, by
+            # service and department, for late cases and the others
+            ("dept_time", f"""
+SELECT sv.service, dp.department, t.late, count(DISTINCT t.c) AS cases, sum(t.us) / {DAY_OFFICE} AS working_days
+FROM (SELECT f.c, f.s, f.d, k.outcome IN ('超期', '超期在办') AS late,
+             CASE WHEN f.office THEN coalesce(f.wait_work_us, 0) ELSE 0 END + coalesce(f.service_work_us, 0) AS us
+      FROM facts f JOIN cases k ON k.c = f.c LEFT JOIN acts2 v ON v.a = f.a
+      WHERE k.accept_us IS NOT NULL AND f.en_us > k.accept_us
+        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single, false)) t
+LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN d_dept dp ON dp.d = t.d
+GROUP BY sv.service, dp.department, t.late"""),
             # a service's trips can be counted when some case's can (for the notes)
             ("svc_trips", """
 SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FROM cases GROUP BY 1""")]
@@ -651,7 +720,7 @@ SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FR
 def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:
     """The definitions as an ordered list of (table, SELECT), unit by unit."""
     return (vocabulary(rules) + events(rules, cal) + trips_and_documents(rules) + lifecycle(rules) + limits()
-            + clock(cal, as_of_us)[:1] + pauses() + clock(cal, as_of_us)[1:] + outcome(rules) + cases_table(rules))
+            + clock(cal, as_of_us)[:1] + pauses() + clock(cal, as_of_us)[1:] + outcome(rules) + cases_table(rules, as_of_us, cal))
 
 
 def intervals_sql(cal: WorkCalendar, source: str = "pairs") -> str:
@@ -717,5 +786,6 @@ WHERE status_raw IS NOT NULL AND status_read IS NULL GROUP BY 1"""
 SPAN_SQL = """
 SELECT least(min(s_us), min(e_us), min(apply_us), min(accept_us), min(finish_us), min(deliver_us), min(due_us)) AS lo,
        greatest(max(s_us), max(e_us), max(apply_us), max(accept_us), max(finish_us), max(deliver_us)) AS hi,
-       max(due_us) AS due_hi, count(*) AS n
+       max(due_us) AS due_hi, min(rating_us) AS rate_lo, greatest(max(rating_us), max(rectify_us)) AS rate_hi,
+       count(*) AS n
 FROM ev"""

@@ -36,8 +36,10 @@ from ..errors import ConfigError, InputError, UsageError
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
-                "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us"}
-TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text")
+                "finish_time": "finish_us", "deliver_time": "deliver_us", "due_time": "due_us",
+                "rating_time": "rating_us", "rectify_time": "rectify_us"}
+TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text", "rating",
+                "rectify_status")
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days", "sla_months", "statutory_calendar_days",
                   "statutory_months", "extension_days")
 # every column of a log the engines read (``_select``)
@@ -312,6 +314,15 @@ SELECT case_id, CAST(coalesce(sum(n) OVER (ORDER BY c ROWS BETWEEN UNBOUNDED PRE
     def fetch(self, sql: str) -> pd.DataFrame:
         return _arrow_to_pandas(self.con.sql(sql).to_arrow_table())
 
+    def batches(self, sql: str, rows: int = 131_072):
+        """The result of ``sql`` as DataFrames of at most ``rows`` rows each, in order:
+        never the whole result in memory at once."""
+        reader = self.con.sql(sql).fetch_arrow_reader(rows)
+        for batch in reader:
+            import pyarrow as pa
+
+            yield _arrow_to_pandas(pa.Table.from_batches([batch]))
+
     def drop(self, name: str) -> None:
         """Free a table no later step reads."""
         self.con.execute(f"DROP TABLE IF EXISTS {name}")
@@ -492,6 +503,20 @@ class SparkEngine:
         with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
             warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
             return self.spark.sql(self._sql(sql)).toPandas()
+
+    def batches(self, sql: str, rows: int = 131_072):
+        """The result of ``sql`` partition by partition (``toLocalIterator``) in
+        DataFrames of at most ``rows`` rows: the driver never holds the whole result."""
+        df = self.spark.sql(self._sql(sql))
+        names = df.columns
+        chunk: list = []
+        for row in df.toLocalIterator(prefetchPartitions=True):
+            chunk.append(tuple(row))
+            if len(chunk) >= rows:
+                yield pd.DataFrame.from_records(chunk, columns=names)
+                chunk = []
+        if chunk or not names:
+            yield pd.DataFrame.from_records(chunk, columns=names)
 
     def drop(self, name: str) -> None:
         """Free a table no later step reads."""

@@ -1,0 +1,36 @@
+"""Issue 25: a case's result depends only on its own events, the rules and the as-of
+time. For a fixed as-of, every case gives the same row in any log that contains it:
+the full log of every hand-built case, split by date of the case's first event and
+into random sets of cases (hypothesis), row by row."""
+
+import pandas as pd
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from procmine.metrics import case_metrics
+from test_case_model import all_logs
+
+AS_OF = "2024-12-31"
+LOG = all_logs()
+FULL = case_metrics(LOG, as_of=AS_OF).set_index("case_id")
+IDS = sorted(FULL.index)
+
+
+def rows_of(part: pd.DataFrame) -> pd.DataFrame:
+    return case_metrics(part, as_of=AS_OF).set_index("case_id")
+
+
+def test_split_by_date_every_case_keeps_its_row():
+    first = LOG.groupby("case_id")["start_time"].min()
+    cut = first.sort_values().iloc[len(first) // 2]
+    early = set(first[first < cut].index)
+    for part in (LOG[LOG["case_id"].isin(early)], LOG[~LOG["case_id"].isin(early)]):
+        got = rows_of(part)
+        pd.testing.assert_frame_equal(got, FULL.loc[got.index], check_exact=True)
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.sets(st.sampled_from(IDS), min_size=1, max_size=12))
+def test_any_set_of_cases_keeps_each_cases_row(chosen):
+    got = rows_of(LOG[LOG["case_id"].isin(chosen)])
+    assert set(got.index) == set(chosen)
+    pd.testing.assert_frame_equal(got, FULL.loc[got.index], check_exact=True)
