@@ -123,6 +123,10 @@ def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path,
     assert c.get("/overview.json").json()["totals"]["cases"] == 2
     assert len(calls) == 3
     assert [d.name.split(".")[0] for d in (root / "cache").iterdir()] == [Project.open(root).version()]  # old one gone
+    # edited rules are a new version too
+    (root / "rules.yaml").write_text("thresholds:\n  min_cases: 2\n", encoding="utf-8")
+    assert c.get("/overview.json").status_code == 200
+    assert len(calls) == 4
 
 
 def test_every_page_has_its_json_twin_with_the_same_numbers(tmp_path, env):

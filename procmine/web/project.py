@@ -14,7 +14,7 @@
       cache/VERSION/     the case table, findings and cards of one version of the log, per scope
 
 The case table, findings and cards are computed once per version of the log (a
-version is the log files' names, sizes and modification times) through the public
+version is the log files' names, sizes and modification times, and the rules file's) through the public
 library — :func:`procmine.audit.audit` (which measures the cases with
 :func:`procmine.metrics.measure`) and :func:`procmine.monitor.monitor` — and kept
 in ``cache/``; pages read them, they never recompute per request. A 部门 scope is
@@ -147,11 +147,14 @@ class Project:
         return p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))
 
     def version(self) -> str | None:
-        """The log's version: its files' names, sizes and modification times (None: no log yet)."""
+        """The log's version: its files' names, sizes and modification times, and the rules file's
+        (an edited rules.yaml is a new version too; None: no log yet)."""
         p = self.log_path
         files = [p] if p.is_file() else sorted(p.rglob("*.parquet")) if p.is_dir() else []
         if not files:
             return None
+        if (self.root / "rules.yaml").is_file():
+            files.append(self.root / "rules.yaml")
         h = hashlib.sha256()
         for f in files:
             st = f.stat()
