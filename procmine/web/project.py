@@ -42,6 +42,7 @@ from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
 FORMAT = 1
+MAP_COLUMNS = ["case_id", "service", "activity", "department", "resource", "start_time", "end_time"]
 CACHE_FORMAT = 4  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
@@ -339,9 +340,10 @@ class Project:
                         [str(n) for n in res.notes], indicators or {}, ratings, bundles)
 
     # -- one case's rows -------------------------------------------------------------
-    def events(self, case_ids: set[str] | None, service: str | None = None) -> pd.DataFrame:
-        """The log's events of these cases (all: None) and of one service (read with a filter, not the
-        whole log into memory)."""
+    def events(self, case_ids: set[str] | None, service: str | None = None,
+               columns: list[str] | None = None) -> pd.DataFrame:
+        """The log's events of these cases (all: None) and of one service, all columns or these (read
+        with a filter, not the whole log into memory)."""
         import pyarrow as pa
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
@@ -356,7 +358,9 @@ class Project:
         if service:
             one = ds.field("service") == service
             where = one if where is None else where & one
-        table = ds.dataset(files, schema=schema, format="parquet").to_table(filter=where)
+        if columns is not None:
+            columns = [c for c in columns if c in schema.names]
+        table = ds.dataset(files, schema=schema, format="parquet").to_table(filter=where, columns=columns)
         return sorted_log(conform_columns(table.to_pandas()))
 
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
@@ -402,7 +406,7 @@ class Project:
         if not len(a.cases):
             return {}
         # only the service's events are read when the map is of one service
-        log = self.events(None if actor.sees_all else set(a.ids()), service or None)
+        log = self.events(None if actor.sees_all else set(a.ids()), service or None, MAP_COLUMNS)
         if service and log.empty:
             from ..errors import UsageError
             raise UsageError(f"no service called {service!r} among these cases")
