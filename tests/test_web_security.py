@@ -102,7 +102,7 @@ def test_lists_twins_findings_cards_and_downloads_name_only_its_cases(project):
     assert listed == wf.INSIDE
     for url in ("/overview", "/overview.json", "/cases", "/findings", "/findings.json", "/cards", "/cards.json",
                 "/indicators", "/indicators.json", "/map", "/map.json", "/map.json?view=department",
-                "/ratings", "/ratings.json", "/bundles", "/bundles.json",
+                "/ratings", "/ratings.json", "/bundles", "/bundles.json", "/variants", "/variants.json",
                 "/download/cases.csv", "/download/cards.csv", "/cases.json?q=OUT"):
         r = c.get(url)
         assert r.status_code == 200, url
@@ -171,6 +171,16 @@ def test_a_departments_ratings_list_its_own_bad_ratings(project):
     assert sorted(r["case_id"] for r in admin["not_rectified"]) == ["IN-A1", "OUT-B3"]
     mine = login(project, "market").get("/ratings.json").json()["ratings"]
     assert mine["rated"] == 1 and [r["case_id"] for r in mine["not_rectified"]] == ["IN-A1"]
+
+
+def test_a_departments_variants_are_of_its_cases(project):
+    c = login(project, "market")
+    v = c.get("/variants.json").json()["variants"]
+    # IN-A1 and IN-A2: 受理 → 审核 → 办结; IN-A6: 受理 → 审核 (OUT-B3's script steps are no variant of its)
+    assert [(x["variant"], x["cases"]) for x in v] == [("受理 → 审核 → 办结", 2), ("受理 → 审核", 1)]
+    assert {r["case_id"] for r in c.get("/cases.json", params={"variant": "1"}).json()["cases"]} == {"IN-A1", "IN-A2"}
+    admin = login(project, "admin").get("/variants.json").json()["variants"]
+    assert sum(x["cases"] for x in admin) == 6
 
 
 def test_department_filter_cannot_widen_the_scope(project):
@@ -381,7 +391,7 @@ def test_a_removed_account_is_signed_out(project):
 # ----------------------------------------------------------------------------- filters
 
 
-@pytest.mark.parametrize("param", ["service", "outcome", "department", "q", "step"])
+@pytest.mark.parametrize("param", ["service", "outcome", "department", "q", "step", "variant"])
 @pytest.mark.parametrize("value", ["' OR '1'='1", "1; DROP TABLE cases; --", ".*", "%", "_", "IN-A1' --", "[A-Z]+",
                                    "公安局|税务局", "\\", "\x00"])
 def test_metacharacters_in_filters_change_nothing(project, param, value):

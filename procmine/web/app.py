@@ -298,7 +298,8 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         c = a.memo.get("scoped")
         if c is None:  # the scope's table already; asked again, as everywhere (once per analysis)
             c = a.memo["scoped"] = scope_cases(actor, a.cases)
-        f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q", "step", "next")}
+        f = {k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department", "q", "step", "next",
+                                                    "variant")}
         if f["service"]:
             c = c[c["service"].astype(str) == f["service"]]
         if f["outcome"]:
@@ -313,7 +314,21 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             if f["next"]:
                 hit &= steps["next"] == f["next"]
             c = c[_among(c["case_id"], set(steps.loc[hit, "case_id"].tolist()))]
+        if f["variant"]:  # the cases of one variant (numbered as on the variants page of the same service)
+            chosen = [v for v in project.variants(actor, f["service"] or None) if str(v["n"]) == f["variant"]]
+            c = c[_among(c["case_id"], set(chosen[0]["case_ids"]) if chosen else set())]
         return c, f
+
+    async def variants_view(request: Request, actor: Actor) -> Response:
+        a = await analysis(actor)
+        if a is None:
+            return wb.page(request, "variants.html", {"empty": True}, actor)
+        service = str(request.query_params.get("service", ""))[:200]
+        rows = await run_in_threadpool(project.variants, actor, service or None)
+        shown = [{k: v for k, v in r.items() if k != "case_ids"} for r in rows[:200]]
+        ctx = {"empty": False, "service": service, "total": len(rows), "variants": shown,
+               "services": sorted(a.cases["service"].dropna().astype(str).unique().tolist())}
+        return wb.page(request, "variants.html", ctx, actor, version=a.version)
 
     async def cases(request: Request, actor: Actor) -> Response:
         a = await analysis(actor)
@@ -666,6 +681,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/cases/{case_id}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
         Route("/map", J(process_map)), Route("/map.json", J(process_map)),
+        Route("/variants", J(variants_view)), Route("/variants.json", J(variants_view)),
         Route("/ratings", J(ratings)), Route("/ratings.json", J(ratings)),
         Route("/bundles", J(bundles)), Route("/bundles.json", J(bundles)),
         Route("/indicators", J(indicators_view)), Route("/indicators.json", J(indicators_view)),

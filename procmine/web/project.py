@@ -470,6 +470,26 @@ class Project:
                 tmp.unlink(missing_ok=True)
             return path
 
+    def variants(self, actor: Actor, service: str | None) -> list[dict]:
+        """The variants (step sequences) of ``actor``'s cases, of one service or all
+        (:func:`procmine.discover.variants`), most frequent first, each with its case ids; made once."""
+        from ..discover import variants
+
+        a = self.analysis(actor)
+        if a is None or not len(a.cases):
+            return []
+        key = (a.version, actor.scope_key, "variants", service)
+        hit = self._memo.get(key)
+        if hit is None:
+            log = self.events(None if actor.sees_all else set(a.ids()), service or None, MAP_COLUMNS)
+            table = variants(log) if len(log) else pd.DataFrame()
+            hit = [{"n": i, "variant": str(r.variant_text), "cases": int(r.cases), "share": float(r.share),
+                    "median_lead_hours": None if pd.isna(r.median_lead_hours) else float(r.median_lead_hours),
+                    "steps": int(r.steps), "case_ids": [str(c) for c in r.case_ids]}
+                   for i, r in enumerate(table.itertuples(index=False), 1)]
+            self._memo[key] = hit
+        return hit
+
     def masker(self, version: str):
         """The masker of this log version (learns the log's applicant columns once)."""
         key = (version, "masker")
