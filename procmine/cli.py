@@ -496,7 +496,8 @@ def bundles_cmd(log, bundle_files, output, rules, no_mask) -> None:
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--secure-cookies", is_flag=True, help="send the session cookie over HTTPS only (behind a TLS proxy)")
 @click.option("--user-header", help="trust this header (e.g. X-Remote-User) for the signed-in user, from --trusted-proxy only")
-@click.option("--trusted-proxy", "trusted_proxies", multiple=True, help="address of the reverse proxy that sets --user-header")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True,
+              help="address of the reverse proxy (its X-Forwarded-For and --user-header are believed)")
 def serve_cmd(project_dir, init, admin, password_file, demo, host, port, secure_cookies, user_header,
               trusted_proxies) -> None:
     """The workbench: a web app over a project's log, with accounts and roles (see the README)."""

@@ -320,6 +320,30 @@ def test_twenty_wrong_passwords_then_the_right_one_is_still_throttled(project):
     assert c.get("/overview").status_code == 303
 
 
+def test_behind_a_trusted_proxy_the_throttle_counts_each_client_apart(project):
+    cfg = WebConfig(trusted_proxies=("testclient",), throttle=Throttle(limit=5, window_s=900))
+    c = client(project, cfg)
+    tok = token(c)
+    for i in range(5):  # five wrong passwords for five accounts from one client behind the proxy
+        c.post("/login", data={"username": f"nobody{i}", "password": "x" * 12, "csrf_token": tok},
+               headers={"X-Forwarded-For": "10.1.1.1"})
+    blocked = c.post("/login", data={"username": "reform", "password": wf.PASSWORDS["reform"], "csrf_token": tok},
+                     headers={"X-Forwarded-For": "10.1.1.1"})
+    assert blocked.status_code == 429  # that client is throttled …
+    other = client(project, WebConfig(trusted_proxies=("testclient",), throttle=cfg.throttle))
+    r = other.post("/login", data={"username": "reform", "password": wf.PASSWORDS["reform"],
+                                   "csrf_token": token(other)}, headers={"X-Forwarded-For": "10.2.2.2"})
+    assert r.status_code == 303  # … another one behind the same proxy is not
+    # without a trusted proxy the header is the client's own word, and is not believed
+    plain = client(project, WebConfig(throttle=Throttle(limit=5, window_s=900)))
+    tok = token(plain)
+    for i in range(5):
+        plain.post("/login", data={"username": f"nobody{i}", "password": "x" * 12, "csrf_token": tok},
+                   headers={"X-Forwarded-For": f"10.3.3.{i}"})
+    assert plain.post("/login", data={"username": "reform", "password": wf.PASSWORDS["reform"], "csrf_token": tok},
+                      headers={"X-Forwarded-For": "10.9.9.9"}).status_code == 429
+
+
 def test_the_throttle_window_passes():
     now = [0.0]
     t = Throttle(limit=2, window_s=60, clock=lambda: now[0])

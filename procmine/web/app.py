@@ -137,6 +137,19 @@ class Workbench:
             return None
         return user.actor()
 
+    def client_address(self, request: Request) -> str:
+        """The client's address: the peer's, or — from a configured proxy — the last address its
+        X-Forwarded-For names that is not a proxy of ours (so that one client's failed logins do not
+        lock out everyone behind the proxy)."""
+        peer = request.client.host if request.client else "?"
+        if peer not in self.config.trusted_proxies:
+            return peer
+        hops = [h.strip() for h in request.headers.get("x-forwarded-for", "").split(",") if h.strip()]
+        for hop in reversed(hops):
+            if hop not in self.config.trusted_proxies:
+                return hop
+        return peer
+
     # -- rendering ---------------------------------------------------------------------
     def page(self, request: Request, template: str, ctx: dict, actor: Actor | None, status: int = 200,
              version: str | None = None) -> Response:
@@ -207,8 +220,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         form = await checked_form(request)
         name = str(form.get("username", "")).strip()[:64]
         password = str(form.get("password", ""))
-        client = request.client.host if request.client else "?"
-        keys = (f"user:{name}", f"addr:{client}")
+        keys = (f"user:{name}", f"addr:{wb.client_address(request)}")
         if wb.throttle.blocked(*keys):
             request.state.who, request.state.what = name or None, "throttled"
             return wb.page(request, "login.html", {"error": "登录失败次数过多，请 15 分钟后再试"}, None, status=429)
