@@ -9,7 +9,6 @@ either as HTML (``/cases``) or as its JSON twin (``/cases.json``). Every page as
 from __future__ import annotations
 
 import io
-import json
 import math
 import re
 import secrets
@@ -27,7 +26,7 @@ from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates

@@ -204,12 +204,10 @@ class Project:
 
     def _save(self, a: Analysis) -> None:
         d = self._dir(a.version, a.scope)
-        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self.root / "cache" if (self.root / "cache").is_dir()
-                                    else self._mkcache()))
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=self._mkcache()))  # written whole, then renamed
         try:
             a.cases.to_parquet(tmp / "cases.parquet", index=False)
-            a.alerts.astype({c: object for c in a.alerts.columns if a.alerts[c].dtype == object}).to_parquet(
-                tmp / "alerts.parquet", index=False)
+            a.alerts.to_parquet(tmp / "alerts.parquet", index=False)
             summary = {"scope": a.scope, "as_of": None if a.as_of is None else a.as_of.isoformat(),
                        "findings": a.findings, "metrics": a.metrics, "by_department": a.by_department,
                        "notes": [str(n) for n in a.notes], "indicators": a.indicators,
@@ -228,8 +226,9 @@ class Project:
         return self.root / "cache" / f"{version}.{CACHE_FORMAT}"
 
     def _mkcache(self) -> Path:
-        (self.root / "cache").mkdir(exist_ok=True)
-        return self.root / "cache"
+        cache = self.root / "cache"
+        cache.mkdir(exist_ok=True)
+        return cache
 
     def _load(self, version: str, scope: str) -> Analysis | None:
         d = self._dir(version, scope)
