@@ -42,6 +42,8 @@ from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
 FORMAT = 1
+NEW_KEY_HINT = ("restore it from a backup, or make a new one (this signs everyone out): "
+                "python -c 'import secrets; print(secrets.token_hex(32))' > {path} && chmod 600 {path}")
 MAP_COLUMNS = ["case_id", "service", "activity", "department", "resource", "start_time", "end_time"]
 CACHE_FORMAT = 4  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
@@ -127,9 +129,9 @@ class Project:
         try:
             text = path.read_text(encoding="utf-8").strip()
         except OSError as exc:
-            raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="create the project with procmine serve --init")
+            raise ConfigError(f"cannot read {path}: {exc.strerror}", hint=NEW_KEY_HINT.format(path=path))
         if len(text) < 32:
-            raise ConfigError(f"{path} is damaged (too short)", hint="delete it and restart to sign everyone out")
+            raise ConfigError(f"{path} is damaged (too short)", hint=NEW_KEY_HINT.format(path=path))
         return text
 
     # -- the log -------------------------------------------------------------------
