@@ -8,11 +8,13 @@ either as HTML (``/cases``) or as its JSON twin (``/cases.json``). Every page as
 
 from __future__ import annotations
 
+import contextlib
 import io
 import math
 import re
 import secrets
 import tempfile
+import threading
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -598,6 +600,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                 return wb.page(request, "upload.html", {"result": None, "error": message,
                                                         "has_log": project.has_log()}, actor, status=400)
         await analysis(actor)  # the new version's case table and findings, computed once now
+        threading.Thread(target=project.warm, name="procmine-warm", daemon=True).start()  # the departments' too
         d = result.to_dict()
         rejected = len(result.rejects)
         summary = {"rows_read": d["rows_read"], "rows_used": d["rows_used"], "duplicates": d["duplicates"],
@@ -712,7 +715,13 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                    max_age=SESSION_MAX_AGE, same_site="strict", https_only=config.secure_cookies),
         Middleware(AccessLog, project=project),
     ]
-    app = Starlette(routes=routes, middleware=middleware,
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        # every scope with an account computed in the background, before its first page asks
+        threading.Thread(target=project.warm, name="procmine-warm", daemon=True).start()
+        yield
+
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan,
                     exception_handlers={HTTPException: http_error, ProcmineError: procmine_error})
     app.state.workbench = wb
     return app

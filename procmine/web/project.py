@@ -178,6 +178,20 @@ class Project:
             return self._get(version, "all", self._compute_all)
         return self._get(version, actor.scope_key, lambda v: self._compute_scope(v, actor))
 
+    def warm(self) -> None:
+        """Compute the current version's analysis for every scope an account has (the whole log, each
+        department with an account), so that no one's first page waits for it. Errors are left for the
+        pages to report."""
+        scopes = {"all": Actor("warm", "reform")}
+        for u in self.users.all():
+            if u.role == "dept" and u.department:
+                scopes.setdefault(f"dept:{u.department}", Actor("warm", "dept", u.department))
+        for actor in scopes.values():
+            try:
+                self.analysis(actor)
+            except Exception:  # noqa: BLE001 - the page that needs it shows the error
+                return
+
     def whole(self, version: str) -> Analysis:
         """The analysis of every case of a version: what pages look a case up in, before asking
         :func:`~procmine.web.scope.may_view` whether the user may see it."""
