@@ -139,6 +139,13 @@ def test_a_departments_map_is_drawn_from_its_cases_alone(project):
     assert {(e["source"], e["target"]): e["cases"] for e in m["edges"]} == {("受理", "审核"): 3, ("审核", "办结"): 2}
     body = c.get("/map.json").text + c.get("/map").text
     assert "onmouseover" not in body and "script&gt;" not in body and "\\u003cscript" not in body
+    # filters: the open cases (IN-A6 only), the cases 公安局 took part in (IN-A2), the most frequent variant
+    assert c.get("/map.json", params={"outcome": "超期在办"}).json()["map"]["cases"] == 1
+    assert c.get("/map.json", params={"department": "公安局"}).json()["map"]["cases"] == 1
+    assert c.get("/map.json", params={"department": "税务局"}).json()["map"] == {}  # none of its cases
+    assert c.get("/map.json", params={"variants": "1"}).json()["map"]["cases"] == 2
+    for bad in ("0", "-1", "1; DROP", "1e9"):
+        assert c.get("/map.json", params={"variants": bad}).json()["map"]["cases"] == 3  # ignored, not an error
     d = {n["name"]: n["cases"] for n in c.get("/map.json?view=department").json()["map"]["nodes"]}
     assert d == {"市场监管局": 3, "公安局": 1}  # 公安局 through IN-A2 only
     # clicking a node or an edge lists the cases through it, in scope

@@ -483,16 +483,20 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         qp = request.query_params
         view = qp.get("view", "activity")
         view = view if view in ("activity", "department") else "activity"
-        f = {"view": view, "service": str(qp.get("service", ""))[:200]}
+        f = {"view": view, **{k: str(qp.get(k, ""))[:200] for k in ("service", "outcome", "department")}}
         for k in ("from", "to"):
             v = str(qp.get(k, ""))
             f[k] = v if re.fullmatch(r"\d{4}-\d{2}-\d{2}", v) else ""
+        v = str(qp.get("variants", ""))
+        f["variants"] = v if re.fullmatch(r"[1-9]\d{0,3}", v) else ""
         error = None
         try:
-            data = await run_in_threadpool(project.process_map, actor, view, f["service"], f["from"], f["to"])
+            data = await run_in_threadpool(project.process_map, actor, view, f["service"], f["from"], f["to"],
+                                           int(f["variants"]) if f["variants"] else None, f["outcome"] or None,
+                                           f["department"] or None)
         except ProcmineError as exc:
             data, error = {}, exc.message
-        base = {k: v for k, v in f.items() if k == "service" and v}
+        base = {k: v for k, v in f.items() if k in ("service", "outcome") and v}
         for node in data.get("nodes", []):
             q = {"department": node["name"]} if view == "department" else {"step": node["name"]}
             node["link"] = "/cases?" + urllib.parse.urlencode({**base, **q})
@@ -500,7 +504,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             if view == "activity":
                 edge["link"] = "/cases?" + urllib.parse.urlencode({**base, "step": edge["source"], "next": edge["target"]})
         ctx = {"empty": False, "filters": f, "error": error, "map": data,
-               "services": sorted(a.cases["service"].dropna().astype(str).unique().tolist())}
+               "services": sorted(a.cases["service"].dropna().astype(str).unique().tolist()),
+               "outcomes": sorted(a.cases["outcome"].dropna().astype(str).unique().tolist()),
+               "departments": sorted(a.cases[TOOK_PART].explode().dropna().astype(str).unique().tolist())
+               if TOOK_PART in a.cases else []}
         return wb.page(request, "map.html", ctx, actor, status=400 if error else 200, version=a.version)
 
     async def download_report(request: Request, actor: Actor) -> Response:

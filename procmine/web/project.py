@@ -405,30 +405,46 @@ class Project:
         return hit
 
     def process_map(self, actor: Actor, view: str, service: str | None, date_from: str | None,
-                    date_to: str | None) -> dict:
+                    date_to: str | None, top_variants: int | None = None, outcome: str | None = None,
+                    department: str | None = None) -> dict:
         """The activity or department map of ``actor``'s cases (:func:`procmine.discover.discover_map`)
-        with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions."""
+        with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions.
+        ``outcome`` and ``department`` keep the cases of that outcome / that a department took part in
+        (the case table's), ``top_variants`` the cases of the K most frequent variants."""
         from ..discover import discover_map
         from ..maps import to_graphviz
 
         a = self.analysis(actor)
         if a is None:
             return {}
-        key = (a.version, actor.scope_key, "map", view, service, date_from, date_to)
+        key = (a.version, actor.scope_key, "map", view, service, date_from, date_to, top_variants, outcome,
+               department)
         hit = self._memo.get(key)
         if hit is not None:
             return hit
         if not len(a.cases):
             return {}
         # only the service's events are read when the map is of one service
-        log = self.events(None if actor.sees_all else set(a.ids()), service or None, MAP_COLUMNS)
+        ids = None if actor.sees_all else set(a.ids())
+        if outcome or department:
+            from .scope import took_part_mask
+
+            c = a.cases
+            if outcome:
+                c = c[c["outcome"].astype(str) == outcome]
+            if department:
+                c = c[took_part_mask(c, department)]
+            ids = set(c["case_id"].astype(str).tolist())
+            if not ids:
+                return {}
+        log = self.events(ids, service or None, MAP_COLUMNS)
         if service and log.empty:
             from ..errors import UsageError
             raise UsageError(f"no service called {service!r} among these cases")
         if log is None or log.empty:
             return {}
         pm = discover_map(log, view=view, service=service or None, date_from=date_from or None,
-                          date_to=date_to or None)
+                          date_to=date_to or None, top_variants=top_variants or None)
         data = pm.to_dict()
         layout = json.loads(to_graphviz(pm).pipe(format="json0"))
         height = float(layout["bb"].split(",")[3])
