@@ -305,12 +305,13 @@ def _service_metrics(ctx: _Ctx, agg, has_materials: bool) -> dict[str, dict]:
     office_wait = pd.Series(ow["median_wait"].to_numpy(dtype=float), index=ow["service"].astype(str).to_numpy())
     unparsed = ctx.m.unparsed_limits
     read = ["service", "events", "visits", "outcome", "status", "sla_days", "statutory_days", "due_soon",
-            "materials_submitted", "repeated_material_submissions", "clock_days", "lead_days"]
+            "materials_submitted", "repeated_material_submissions", "clock_days", "lead_days",
+            "correction_requested", "over_statute"]
     for service, g in ctx.cases[read].groupby("service", sort=True):  # the columns read, not every column copied
         m = {"cases": int(len(g)), "events": int(g["events"].sum()),
              "steps_per_case": _r(g["events"].mean(), 3)}
         rates = service_rates(g)
-        for key in ("zero_trip_rate", "at_most_once_rate"):
+        for key in ("zero_trip_rate", "at_most_once_rate", "at_most_once_rate_complete"):
             rates[key] = _r(rates[key], 4) if rates[key] is not None else None
         rates["average_visits"] = _r(rates["average_visits"], 3) if rates["average_visits"] is not None else None
         for key in ("on_time_rate", "early_rate", "overdue_rate", "instant_share", "compression_ratio"):
@@ -535,7 +536,7 @@ def _sla_overrun(ctx: _Ctx, agg) -> None:
         return
     went = _counts(agg["late_steps"], ["service"], "activity")
     for service, g in over.groupby("service", sort=True):
-        late = (g["clock_days"] - g["sla_days"].astype(float)).fillna(0)
+        late = g["days_over"].astype(float).fillna(0)  # the case model's, against the limit the outcome uses
         excess = float(late.sum())
         where = went.get((service,), {})
         limit = g["sla_days"].astype(float).median()

@@ -366,8 +366,12 @@ SELECT f.c,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),
             # the case's columns as exported, and its departments (distinct, counted in two levels)
-            ("c2", f"""
-SELECT x.*, dd.departments, dd.took_part FROM (
+            # a 差评 ever given (each rated case's distinct ratings read once, not every event)
+            ("rated", f"""
+SELECT c, bool_or({bad}) AS rated_bad_ever
+FROM (SELECT c, rating FROM facts WHERE rating IS NOT NULL GROUP BY c, rating) r GROUP BY c"""),
+            ("c2", """
+SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS rated_bad_ever FROM (
   SELECT c,
          min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
          max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
@@ -380,12 +384,12 @@ SELECT x.*, dd.departments, dd.took_part FROM (
          min(rating_us) FILTER (WHERE rating IS NOT NULL) AS rating_first_us, max(rating_us) AS rating_us,
          max_by(rectify_status, pos) FILTER (WHERE rectify_status IS NOT NULL) AS rectify_raw,
          max(rectify_us) AS rectify_us,
-         count(DISTINCT rating) AS ratings_seen,
-         coalesce(bool_or({bad}), false) AS rated_bad_ever
+         count(DISTINCT rating) AS ratings_seen
   FROM facts GROUP BY c) x
 LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
            FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
-           GROUP BY y.c) dd ON dd.c = x.c"""),
+           GROUP BY y.c) dd ON dd.c = x.c
+LEFT JOIN rated rb ON rb.c = x.c"""),
             ("c3", f"""
 SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish,
        b.col_deliver, b.status_raw, b.sla, b.cal, b.months, b.stat, b.stat_cal, b.stat_months, b.col_extension,
@@ -749,11 +753,11 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 # codes, each block's rows appended to the tables (``procmine.metrics._run``): every other
 # step runs once, over the whole, the steps before the first of these before the blocks and
 # the rest after them, in their order.
-BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "c2", "pauses")
+BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "rated", "c2", "pauses")
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2"), "paused": ("pauses", "pause_blocks"),
+DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
               "cases": ("c3", "paused", "unclosed")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event

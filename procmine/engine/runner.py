@@ -55,7 +55,7 @@ STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_cas
                "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
                "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
-               "unclosed": "clock pauses",
+               "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
                "status_unknown": "per-case lifecycle",
                "cc": "findings: codes", "rep": "findings: repeated documents",
