@@ -568,8 +568,8 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
     async def upload_page(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
             raise HTTPException(404)
-        return wb.page(request, "upload.html", {"result": None, "error": None,
-                                                "has_log": project.has_log()}, actor)
+        return wb.page(request, "upload.html", {"result": None, "error": None, "has_log": project.has_log(),
+                                                "source": _source_label(project)}, actor)
 
     async def upload(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
@@ -606,6 +606,21 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                 request.state.what = f"import refused: {message.splitlines()[0]}"
                 return wb.page(request, "upload.html", {"result": None, "error": message,
                                                         "has_log": project.has_log()}, actor, status=400)
+        return await imported(request, actor, result, f"imported {len(files)} files")
+
+    async def import_source(request: Request, actor: Actor) -> Response:
+        if not actor.may_import:
+            raise HTTPException(404)
+        await checked_form(request)
+        try:
+            result = await run_in_threadpool(project.import_source)
+        except ProcmineError as exc:
+            request.state.what = f"database import refused: {exc.message.splitlines()[0]}"
+            return wb.page(request, "upload.html", {"result": None, "error": str(exc), "has_log": project.has_log(),
+                                                    "source": _source_label(project)}, actor, status=400)
+        return await imported(request, actor, result, "imported the database source")
+
+    async def imported(request: Request, actor: Actor, result, what: str) -> Response:
         await analysis(actor)  # the new version's case table and findings, computed once now
         threading.Thread(target=project.warm, name="procmine-warm", daemon=True).start()  # the departments' too
         d = result.to_dict()
@@ -614,8 +629,9 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                    "rejected": rejected, "events": d["events"], "cases": d["cases"],
                    "balanced": d["rows_read"] == d["rows_used"] + d["duplicates"] + rejected,
                    "sheets": d["sheets"], "skipped": d["skipped_sheets"], "notes": d["notes"]}
-        request.state.what = f"imported {len(files)} files, {d['events']} events"
-        return wb.page(request, "upload.html", {"result": summary, "error": None, "has_log": True}, actor)
+        request.state.what = f"{what}, {d['events']} events"
+        return wb.page(request, "upload.html", {"result": summary, "error": None, "has_log": True,
+                                                "source": _source_label(project)}, actor)
 
     async def download_rejects(request: Request, actor: Actor) -> Response:
         path = project.root / "log.rejects.csv"
@@ -710,6 +726,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/download/rejects.csv", J(download_rejects)),
         Route("/download/report.{fmt:str}", J(download_report)),
         Route("/upload", J(upload_page), methods=["GET"]), Route("/upload", J(upload), methods=["POST"]),
+        Route("/import-source", J(import_source), methods=["POST"]),
         Route("/users", J(users_page), methods=["GET"]), Route("/users", J(users_add), methods=["POST"]),
         Route("/users/remove", J(users_remove), methods=["POST"]),
         Route("/api", J(api_page)),
@@ -747,6 +764,18 @@ def _page(request: Request, rows: int, per_page: int) -> tuple[int, int]:
         page_no = 1
     pages = max(1, math.ceil(rows / per_page))
     return min(page_no, pages), pages
+
+
+def _source_label(project: Project) -> str | None:
+    """The configured database source as shown (the URL without any password in it)."""
+    src = project.source()
+    if src is None:
+        return None
+    url = urllib.parse.urlsplit(str(src["url"]))
+    host = url.hostname or ""
+    user = f"{url.username}@" if url.username else ""
+    what = "、".join(src.get("tables") or []) or "查询"
+    return f"{url.scheme}://{user}{host}{':' + str(url.port) if url.port else ''}{url.path}（{what}）"
 
 
 def _scope_label(actor: Actor) -> str:

@@ -534,17 +534,47 @@ class Project:
         return hit
 
     # -- import ------------------------------------------------------------------------
+    def source(self) -> dict | None:
+        """The database source configured in ``project.json`` (``"source": {"url": …, "tables": […]}`` or
+        ``"query": …``, and ``"password_file"`` relative to the project), or None."""
+        try:
+            meta = json.loads((self.root / "project.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        src = meta.get("source")
+        if not isinstance(src, dict) or not src.get("url"):
+            return None
+        return src
+
+    def import_source(self):
+        """Import from the configured database source, as an upload would (nothing changes if it fails)."""
+        from ..importer import read_export
+
+        src = self.source()
+        if src is None:
+            raise UsageError("no database source is configured for this project",
+                             hint='add "source": {"url": "postgresql://user@host/db", "tables": ["…"]} to '
+                                  "project.json")
+        pw = src.get("password_file")
+        return self._import(lambda: read_export([str(src["url"])], tables=tuple(src.get("tables") or ()),
+                                                query=src.get("query"),
+                                                password_file=(self.root / pw) if pw else None))
+
     def import_files(self, paths: list[Path]):
         """Import exports into the project's log: the log is replaced only when the import worked."""
-        from .. import eventlog
         from ..importer import read_export
+
+        return self._import(lambda: read_export(paths))
+
+    def _import(self, read):
+        from .. import eventlog
         from ..privacy import Masker
 
         if (self.root / "log").is_dir() and not (self.root / "log.parquet").exists():
             raise UsageError("this project's log is a partitioned dataset (log/)",
                              hint="add exports to it with procmine import -o PROJECT/log/")
         with self._import_lock:
-            result = read_export(paths)  # raises for a broken workbook: nothing written yet
+            result = read()  # raises for a broken workbook or an unreachable database: nothing written yet
             if result.events == 0:
                 raise InputError("the upload holds no usable rows", hint="check the export's columns")
             eventlog.write_log(result.log, self.root / "log.parquet")  # atomic: temp file, then rename
