@@ -26,7 +26,7 @@ $(BIN)/.installed: pyproject.toml
 setup: demo-deps $(BIN)/.installed
 
 demo: demo-deps $(BIN)/.installed
-	$(BIN)/procmine demo --out out
+	$(BIN)/procmine demo -o out
 
 # the workbench on the sample: a project in workbench-demo/ (admin's password printed once), http://127.0.0.1:8000/
 serve: demo-deps $(BIN)/.installed

@@ -593,14 +593,14 @@ def _rating_drivers(ctx: _Ctx, log: pd.DataFrame) -> None:
 
 def _bundle_candidates(ctx: _Ctx, log: pd.DataFrame) -> None:
     """一件事 nobody declared yet: services the same applicants apply for together."""
-    from .bundles import _candidates, applicant_key, load_bundles
+    from .bundles import applicant_key, candidate_bundles, load_bundles
 
     key = applicant_key(log) if log is not None else None
     if key is None:
         ctx.skip("bundle_candidate", "skip.applicants")
         return
     declared = ctx.rules.bundles.get("declared")
-    cand = _candidates(ctx.cases, key, load_bundles(declared) if declared else [], ctx.m, ctx.rules)
+    cand = candidate_bundles(ctx.cases, key, load_bundles(declared) if declared else [], ctx.m, ctx.rules)
     for c in cand.itertuples(index=False):
         extra = c.extra_trips if c.extra_trips is not None else 0
         ctx.add(Finding(

@@ -27,8 +27,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .engine.workcal import working_days
 from .errors import ConfigError, InputError
-from .mapping import load_yaml, templates_dir
+from .mapping import load_yaml, read_config_text, templates_dir
 from .metrics import Measured, measure, sorted_log, trip_visits
 from .rules import Rules, load_rules
 
@@ -50,7 +51,7 @@ def load_bundles(path: str | Path) -> list[Bundle]:
         raise ConfigError(f"no bundle file or preset called {str(path)!r}",
                          hint="see templates/bundles/ for the format")
     try:
-        data = load_yaml(p.read_text(encoding="utf-8-sig")) or {}
+        data = load_yaml(read_config_text(p, "bundle file")) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{p}: not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
@@ -136,7 +137,7 @@ def bundle_instances(log: pd.DataFrame, bundles: list[Bundle], rules: Rules | st
     if len(mem):
         rows = _instance_rows(mem, m, key, rules)
     inst_df = pd.DataFrame(rows)
-    return BundleResult(inst_df, mem, _candidates(cases, key, bundles, m, rules))
+    return BundleResult(inst_df, mem, candidate_bundles(cases, key, bundles, m, rules))
 
 
 def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules) -> list[dict]:
@@ -182,14 +183,14 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "一网办理": (None if not trips_known else bool(c["online"].all() and trips == 0)),
         })
     if rows:  # the matter's working days, first 受理 → last 办结, in one lookup for every instance
-        days = m.calendar.working_days(pd.Series([r["first_accept"] for r in rows]),
+        days = working_days(m.calendar, pd.Series([r["first_accept"] for r in rows]),
                                        pd.Series([r["last_finish"] for r in rows]))
         for r, d in zip(rows, days):
             r["working_days"] = None if d != d else float(d)
     return rows
 
 
-def _candidates(cases: pd.DataFrame, key: pd.Series, bundles: list[Bundle], m: Measured,
+def candidate_bundles(cases: pd.DataFrame, key: pd.Series, bundles: list[Bundle], m: Measured,
                 rules: Rules) -> pd.DataFrame:
     window = float(rules.bundles.get("window_days", 30))
     min_app = int(rules.bundles.get("min_applicants", 5))

@@ -25,6 +25,13 @@ def cli() -> None:
     """Mine approval-system exports and audit them against 最多跑一次.
 
     \b
+    The main flow:
+      procmine import EXPORTS… -o log.parquet     exports → one canonical log (every row accounted for)
+      procmine audit log.parquet                  findings: trips, documents, steps, time limits
+      procmine report log.parquet -o report.xlsx  the auditor's report (or .html)
+    or, to see it all on the shipped sample: procmine demo -o out/
+
+    \b
     Personal data (ID and mobile numbers, applicant columns) is replaced by
     pseudonyms in every file written, except the canonical log of `import`.
     The pseudonym key: $PROCMINE_MASK_KEY, else the file $PROCMINE_MASK_KEY_FILE
@@ -35,18 +42,22 @@ def cli() -> None:
 
 @cli.command("import")
 @click.argument("sources", nargs=-1, required=True)
-@click.option("-o", "--output", type=click.Path(path_type=Path), required=True,
-              help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)")
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)  [required]")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
 @click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
               help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
-@click.option("--service", help="service (事项) name for exports without a 事项 column")
+@click.option("--service-name", "service", help="service (事项) name for exports without a 事项 column")
+@click.option("--service", "service_old", hidden=True,
+              help="deprecated spelling of --service-name (elsewhere --service selects a service)")
 @click.option("--max-unzipped-gb", type=float, default=4.0, show_default=True,
               help="refuse .xlsx files that unpack to more than this (zip-bomb guard)")
 @click.option("--json", "as_json", is_flag=True, help="print the accounting as JSON")
 @click.option("--no-mask", is_flag=True, help="show personal data in the rejects file as it is")
 @click.option("--table", "tables", multiple=True,
-              help="database source: a table to read (repeat for case/step/document/rating tables)")
+              help="database source: a table to read (repeat for case/step/document/rating tables; default: "
+                   "the tables whose columns give them those roles)")
+@click.option("--list-tables", is_flag=True, help="database source: list its tables and their roles, import nothing")
 @click.option("--query", help="database source: read the rows of this SQL query instead of tables")
 @click.option("--password-file", type=click.Path(path_type=Path),
               help="database source: read the password from this file (or set PROCMINE_DB_PASSWORD)")
@@ -54,13 +65,14 @@ def cli() -> None:
               help="write a partitioned Parquet dataset (service=…/month=…); the default when -o is a directory")
 @click.option("--batch-rows", type=click.IntRange(min=1), default=None,
               help="rows per batch when streaming into a partitioned dataset (default 200000)")
-def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, as_json, no_mask, tables, query,
-               password_file, partitioned, batch_rows) -> None:
+def import_cmd(sources, output, mapping, duplicates, service, service_old, max_unzipped_gb, as_json, no_mask, tables,
+               list_tables, query, password_file, partitioned, batch_rows) -> None:
     """Import exports (files or folders) into one canonical event log.
 
-    A source may also be a database URL (postgresql://user@host/db) with
-    --table NAME … or --query SQL. Case, step, document and rating tables
-    (sheets, CSV files or database tables) are joined on the case key.
+    A source may also be a database URL (postgresql://user@host/db): its
+    tables with a role (--list-tables shows them), or --table NAME …, or
+    --query SQL. Case, step, document and rating tables (sheets, CSV files or
+    database tables) are joined on the case key.
     Rejected rows are written beside the output as LOG.rejects.csv.
 
     \b
@@ -68,6 +80,11 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     Parquet inputs are streamed in batches into a Parquet dataset partitioned
     by service and month (DIR/service=…/month=YYYY-MM/part-0.parquet).
     """
+    service = _deprecated_service(service, service_old)
+    if list_tables:
+        return _list_tables(sources, mapping, password_file, as_json)
+    if output is None:
+        raise UsageError("import needs -o/--output: the canonical log to write (log.parquet, or DIR/ for a dataset)")
     if partitioned or output.suffix == "" or output.is_dir():
         from . import streaming
 
@@ -86,13 +103,42 @@ def import_cmd(sources, output, mapping, duplicates, service, max_unzipped_gb, a
     masker = Masker.for_log(result.log, enabled=not no_mask)
     if len(result.rejects):
         rejects = masker.frame(result.rejects)
-        eventlog.write_atomic(rejects_path, lambda tmp: eventlog._flat_rejects(rejects, tmp))
+        eventlog.write_atomic(rejects_path, lambda tmp: eventlog.write_rejects_csv(rejects, tmp))
     elif rejects_path.exists():
         rejects_path.unlink()
     if as_json:
         click.echo(json.dumps(masker.data(result.to_dict()), ensure_ascii=False, indent=2))
     else:
         click.echo(render.import_summary(result, output, rejects_path if len(result.rejects) else None))
+
+
+def _list_tables(sources, mapping, password_file, as_json: bool) -> None:
+    from .errors import MappingError
+    from .sources import database
+
+    if len(sources) != 1 or not database.is_url(sources[0]):
+        raise UsageError("--list-tables takes one database URL (postgresql://user@host/db, sqlite:///file.db …)")
+    infos = database.list_tables(sources[0], mapping, password_file=password_file)
+    try:
+        chosen, why = database.choose_tables(infos, mapping, shown=database.shown_url(sources[0], password_file)), None
+    except MappingError as exc:
+        chosen, why = [], exc.message
+    if as_json:
+        click.echo(json.dumps({"tables": [i.to_dict() for i in infos], "import_reads": chosen, "needs_table": why},
+                              ensure_ascii=False, indent=2))
+    else:
+        click.echo(render.tables_list(infos, chosen, why))
+
+
+def _deprecated_service(service: str | None, service_old: str | None) -> str | None:
+    """import's old --service (it names the service, where other commands' --service selects one)."""
+    if service_old is None:
+        return service
+    if service is not None and service != service_old:
+        raise UsageError("give --service-name once (--service is its old spelling)")
+    click.echo("procmine: import --service is now --service-name (elsewhere --service selects a service); "
+               "the old spelling still works for now", err=True)
+    return service_old
 
 
 def _engine_options(f):
@@ -124,13 +170,41 @@ def _engine_options(f):
                         help="where the definitions run: duckdb (embedded, default) or spark (env PROCMINE_ENGINE)")(wrapper)
 
 
+def _is_export(log) -> bool:
+    """A LOG argument that is an export (.xlsx, .csv, .xes …), not a canonical log or dataset."""
+    from .sources.database import is_url
+
+    path = Path(str(log))
+    if is_url(str(log)) or not path.exists():
+        return False
+    if path.is_dir():  # a folder of exports, not a dataset of Parquet parts
+        return not any(path.rglob("*.parquet"))
+    return path.suffix.lower() not in (".parquet", ".pq")
+
+
+def _read_log(log):
+    """The log a command reads: a Parquet file or dataset directory as it is; an export is
+    imported first, its row accounting printed (on stderr), so no rejected row goes unseen."""
+    if not _is_export(log):
+        return eventlog.read_log(log)
+    result = importer.read_export([log], progress=render.Progress("rows read"))
+    click.echo(render.import_line(result, Path(str(log))), err=True)
+    return result.log
+
+
+def _measured(log, rules, as_of, engine):
+    """The case model of ``log`` run once in the chosen engine, for a command whose
+    analysis takes it (``measured=``): monitor, indicators, ratings, bundles."""
+    return metrics.measure(log, rules, as_of=as_of, engine=engine)
+
+
 def _engine_input(log: str, engine, no_mask: bool):
     """What the engine reads (a Parquet path or URL stays a path; other exports are
     imported) and the masker for what the command writes: for a path, decided from
     the log's applicant-type columns alone."""
     from .privacy import is_applicant_column
 
-    data = eventlog.log_input(log, engine)
+    data = eventlog.log_input(log, engine) if not _is_export(log) else _read_log(log)
     personal = eventlog.read_columns(data, where=is_applicant_column) if isinstance(data, (Path, str)) else data
     return data, Masker.for_log(personal, enabled=not no_mask)
 
@@ -162,15 +236,17 @@ def cases_cmd(log, output, rules, as_of, no_mask, engine) -> None:
 @click.option("--top", type=int, default=15, show_default=True, help="findings shown in the summary")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+@click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True,
+              help="language of the summary's findings")
 @_engine_options
-def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
+def audit_cmd(log, output, rules, top, as_of, no_mask, lang, engine) -> None:
     """Audit a log against 最多跑一次: trips, documents, redundant steps, bottlenecks, time limits."""
     data, masker = _engine_input(log, engine, no_mask)
     result = audit_mod.audit(data, rules, as_of=as_of, engine=engine).masked(masker)
     if output:
         text = masker.json(result.to_json())
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
-    click.echo(render.audit_summary(result, output, top))
+    click.echo(render.audit_summary(result, output, top, lang))
 
 
 @cli.command("discover")
@@ -190,15 +266,17 @@ def audit_cmd(log, output, rules, top, as_of, no_mask, engine) -> None:
 @click.option("--min-edge-freq", type=int, help="hide edges seen fewer times (default: show the 80 most frequent)")
 @click.option("--max-nodes", type=int, default=40, show_default=True, help="show at most this many nodes")
 @click.option("--lanes", is_flag=True, help="activity map with one lane (cluster) per department")
-@click.option("--json", "as_json", is_flag=True, help="also write the graph as JSON beside the picture")
+@click.option("--json", "as_json", is_flag=True,
+              help="print the graph as JSON (instead of the summary); a picture also gets it beside, MAP.json")
 @click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the map's labels")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from, date_to, top_variants,
-                 min_edge_freq, max_nodes, lanes, as_json, activity_label, lang) -> None:
+                 min_edge_freq, max_nodes, lanes, as_json, activity_label, lang, no_mask) -> None:
     """Draw the real process: activity map, department handover map, or a pm4py model."""
     from .labels import apply_labels
 
-    data = apply_labels(eventlog.read_log(log), activity_label)
+    data = apply_labels(_read_log(log), activity_label)
     if algorithm != "dfg":
         sub = discover_mod.filter_log(data, service=service, date_from=date_from, date_to=date_to,
                                       top_variants=top_variants)
@@ -208,7 +286,8 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
     pm = discover_mod.discover_map(data, view=view, metric=metric, unit=unit, service=service, date_from=date_from,
                                    date_to=date_to, top_variants=top_variants, min_edge_freq=min_edge_freq,
                                    max_nodes=max_nodes)
-    graph_json = json.dumps(Masker.for_log(data).data(pm.to_dict()), ensure_ascii=False, indent=2) + "\n"
+    graph_json = json.dumps(Masker.for_log(data, enabled=not no_mask).data(pm.to_dict()), ensure_ascii=False,
+                            indent=2) + "\n"
     if output.suffix.lower() == ".json":
         eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
     else:
@@ -216,25 +295,44 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
         if as_json:
             eventlog.write_atomic(output.with_suffix(".json"),
                                   lambda tmp: Path(tmp).write_text(graph_json, encoding="utf-8"))
-    click.echo(render.map_summary(pm, output))
+    click.echo(graph_json.rstrip("\n") if as_json else render.map_summary(pm, output))
 
 
 @cli.command("variants")
 @click.argument("log", type=click.Path(path_type=Path))
-@click.option("--top", type=int, default=10, show_default=True)
+@click.option("-o", "--output", type=click.Path(path_type=Path),
+              help="every variant: variants.csv, .xlsx or .json (default: print the top ones only)")
+@click.option("--top", type=int, default=10, show_default=True, help="variants shown (and in --json)")
 @click.option("--service", help="only this service (事项)")
-@click.option("--json", "as_json", is_flag=True)
-def variants_cmd(log, top, service, as_json) -> None:
+@click.option("--json", "as_json", is_flag=True, help="print the top variants as JSON")
+@click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+def variants_cmd(log, output, top, service, as_json, activity_label, no_mask) -> None:
     """Variants (step sequences) with case count, share and median duration."""
-    data = discover_mod.filter_log(eventlog.read_log(log), service=service)
+    from .labels import apply_labels
+
+    data = discover_mod.filter_log(apply_labels(_read_log(log), activity_label), service=service)
     table = discover_mod.variants(data)
+    masker = Masker.for_log(data, enabled=not no_mask)
+
+    def rows(t):
+        return [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
+                 "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in t.itertuples()]
+
+    if output and output.suffix.lower() not in (".csv", ".json", ".xlsx"):
+        raise UsageError(f"cannot write {output.name}: use .csv, .json or .xlsx")
+    if output:
+        flat = table.rename(columns={"variant_text": "variant_steps"})[["variant_steps", "steps", "cases", "share",
+                                                                         "median_lead_hours"]]
+        if output.suffix.lower() == ".csv":
+            eventlog.write_table(masker.frame(flat), output)
+        else:
+            _write_result(output, {"variants": int(len(table)), "all": rows(table)}, {"variants": flat}, masker)
     if as_json:
-        rows = [{"variant": list(r.variant), "cases": int(r.cases), "share": round(float(r.share), 4),
-                 "median_lead_hours": round(float(r.median_lead_hours), 2)} for r in table.head(top).itertuples()]
-        shown = Masker.for_log(data).data({"variants": int(len(table)), "top": rows})
-        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        click.echo(json.dumps(masker.data({"variants": int(len(table)), "top": rows(table.head(top))}),
+                              ensure_ascii=False, indent=2))
     else:
-        click.echo(render.variants_table(table, top))
+        click.echo(render.variants_table(table, top) + (f"\nwrote {output}" if output else ""))
 
 
 @cli.command("conform")
@@ -242,11 +340,14 @@ def variants_cmd(log, top, service, as_json) -> None:
 @click.option("--reference", type=click.Path(path_type=Path), required=True,
               help="办事指南 flow: YAML step list (templates/references/), .bpmn or .pnml")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="per-case result (.csv)")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="print the result as JSON")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
-def conform_cmd(log, reference, output, as_json, no_mask) -> None:
+@click.option("--activity-label", help="compare step names from this column (the log keeps its codes)")
+def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
-    data = eventlog.read_log(log)
+    from .labels import apply_labels
+
+    data = apply_labels(_read_log(log), activity_label)
     masker = Masker.for_log(data, enabled=not no_mask)
     result = masker.data(conform_mod.conform(data, reference))
     if output:
@@ -272,19 +373,21 @@ def conform_cmd(log, reference, output, as_json, no_mask) -> None:
 @click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
               help="case rows in the workbook (default 10,000; the HTML page at most 5,000): beyond, the worst "
                    "cases and the full per-case table beside the report (REPORT.cases.csv)")
+@click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
+@_engine_options
 def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label,
-               max_case_rows) -> None:
+               max_case_rows, as_of, engine) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from . import report as report_mod
 
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
         raise UsageError(f"cannot write {output.name}: use .xlsx or .html")
-    data = eventlog.read_log(log)
-    before = eventlog.read_log(before_log) if before_log else None
+    data = _read_log(log)
+    before = _read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
-                                  activity_label=activity_label,
+                                  activity_label=activity_label, as_of=as_of, engine=engine,
                                   options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows))
     masker = Masker.for_log(data, enabled=not no_mask).learn(before)
     rep = masker.data(rep)
@@ -306,14 +409,20 @@ def _write_report(rep, output: Path) -> None:
 
 
 @cli.command("demo")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=Path("out"), show_default=True)
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), default=None,
+              help="folder to write into  [default: out]")
+@click.option("--out", "out_alias", type=click.Path(path_type=Path), hidden=True, help="old spelling of -o/--output")
 @click.option("--logs", "logs_dir", type=click.Path(path_type=Path), help="exports to use (default: the shipped logs/)")
 @click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
               help="case rows in report.xlsx (default 10,000; report.html at most 5,000): beyond, the worst cases "
                    "and report.cases.csv beside")
-def demo_cmd(out_dir, logs_dir, max_case_rows) -> None:
-    """Import the shipped sample, audit it, draw maps and write both reports into out/."""
+def demo_cmd(out_dir, out_alias, logs_dir, max_case_rows) -> None:
+    """Import the shipped sample, audit it, draw maps and write both reports into out/ (-o DIR)."""
     from . import demo as demo_mod
+
+    if out_dir is not None and out_alias is not None and out_dir != out_alias:
+        raise UsageError("give the folder once: -o/--output (--out is its old spelling)")
+    out_dir = out_dir or out_alias or Path("out")
 
     from rich.console import Console
 
@@ -333,7 +442,7 @@ def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
     from . import redesign as redesign_mod
 
-    data = eventlog.read_log(log)
+    data = _read_log(log)
     masker = Masker.for_log(data, enabled=not no_mask)
     result = masker.data(redesign_mod.redesign(data, plan, rules))  # case ids in examples: masked on screen too
     if output:
@@ -346,12 +455,13 @@ def redesign_cmd(log, plan, output, rules, no_mask) -> None:
 @click.argument("log", type=click.Path(path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), required=True, help="plan.yaml")
 @click.option("--rules", help="audit-rules preset or YAML file")
-def suggest_cmd(log, output, rules) -> None:
+@click.option("--no-mask", is_flag=True, help="show personal data in the plan's comments as it is")
+def suggest_cmd(log, output, rules, no_mask) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
     from . import redesign as redesign_mod
 
-    data = eventlog.read_log(log)
-    text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data))
+    data = _read_log(log)
+    text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data, enabled=not no_mask))
     eventlog.write_atomic(output, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     click.echo(f"wrote {output} ({sum(1 for ln in text.splitlines() if ln.lstrip().startswith('- '))} changes)")
 
@@ -361,20 +471,24 @@ def suggest_cmd(log, output, rules) -> None:
 @click.option("--split-date", help="compare cases starting before / on or after this date (one LOG)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="comparison.json or comparison.xlsx")
 @click.option("--rules", help="audit-rules preset or YAML file")
-def compare_cmd(logs, split_date, output, rules) -> None:
+@click.option("--as-of", help="measure open cases of both periods up to this date (default: the latest time in either)")
+@click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
+@_engine_options
+def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None:
     """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals."""
     from . import compare as compare_mod
 
     if split_date:
         if len(logs) != 1:
             raise UsageError("--split-date takes one LOG")
-        log = eventlog.read_log(logs[0])
-        masker = Masker.for_log(log)
-        result = masker.data(compare_mod.compare_split(log, split_date, rules))
+        log = _read_log(logs[0])
+        masker = Masker.for_log(log, enabled=not no_mask)
+        measured = metrics.measure(log, rules, as_of=as_of, events=False, engine=engine)
+        result = masker.data(compare_mod.compare_split(log, split_date, rules, measured=measured))
     elif len(logs) == 2:
-        before, after = eventlog.read_log(logs[0]), eventlog.read_log(logs[1])
-        masker = Masker.for_log(before).learn(after)
-        result = masker.data(compare_mod.compare(before, after, rules))
+        before, after = _read_log(logs[0]), _read_log(logs[1])
+        masker = Masker.for_log(before, enabled=not no_mask).learn(after)
+        result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of, engine=engine))
     else:
         raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
     if output:
@@ -391,15 +505,16 @@ def compare_cmd(logs, split_date, output, rules) -> None:
               help="exit with code 3 when a red card (or, with yellow, any card or step overrun) exists — "
                    "for a scheduled daily run")
 @click.option("--no-mask", is_flag=True, help="show case ids that are ID or phone numbers as they are")
-def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
+@_engine_options
+def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, engine) -> int:
     """督办清单: open cases past their limit (红牌), near it (黄牌) and steps over their own limit,
     by department and handler, most urgent first.
 
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
     from . import monitor as monitor_mod
 
-    data_log = eventlog.read_log(log)
-    result = monitor_mod.monitor(data_log, rules, as_of=as_of)
+    data_log = _read_log(log)
+    result = monitor_mod.monitor(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
     masker = Masker.for_log(data_log, enabled=not no_mask)
     alerts = masker.frame(result.alerts)
     if output:
@@ -425,12 +540,14 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask) -> int:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="indicators.xlsx, .html or .json")
 @click.option("--rules", help="audit-rules preset or YAML file")
 @click.option("--as-of", help="measure open cases up to this date")
-def indicators_cmd(log, output, rules, as_of) -> None:
+@_engine_options
+def indicators_cmd(log, output, rules, as_of, engine) -> None:
     """The standard efficiency indicators per service and per department (formulas in the README)."""
     from . import monitor as monitor_mod
     from .tables_out import write_tables
 
-    tables = monitor_mod.indicators(eventlog.read_log(log), rules, as_of=as_of)
+    data_log = _read_log(log)
+    tables = monitor_mod.indicators(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine))
     if output:
         write_tables(output, "政务服务效能指标", {"按事项": tables["service"], "按部门": tables["department"],
                                            "缺失原因": tables["reasons"]})
@@ -442,14 +559,16 @@ def indicators_cmd(log, output, rules, as_of) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="ratings.xlsx, .html or .json")
 @click.option("--rules", help="audit-rules preset or YAML file (ratings.good_min_level, ratings.rectify_days)")
 @click.option("--no-mask", is_flag=True, help="show personal data as it is")
-def ratings_cmd(log, output, rules, no_mask) -> None:
+@click.option("--as-of", help="the day rectification deadlines are checked on (default: the latest time in the log)")
+@_engine_options
+def ratings_cmd(log, output, rules, no_mask, as_of, engine) -> None:
     """好差评 linked to the cases: 差评率 by trips, outcome, correction, channel and department (with
     bootstrap intervals), and the rectification loop (差评 not rectified, rectified late, per department)."""
     from .ratings import analyse_ratings
     from .tables_out import write_tables
 
-    data_log = eventlog.read_log(log)
-    r = analyse_ratings(data_log, rules)
+    data_log = _read_log(log)
+    r = analyse_ratings(data_log, rules, measured=_measured(data_log, rules, as_of, engine))
     if r is None:
         raise InputError("the log has no ratings (评价等级/满意度 column, or a rating table)",
                          hint="import an export with rating columns; see the README's 好差评 section")
@@ -468,15 +587,17 @@ def ratings_cmd(log, output, rules, no_mask) -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="bundles.xlsx, .html or .json")
 @click.option("--rules", help="audit-rules preset or YAML file (bundles.window_days, bundles.min_applicants)")
 @click.option("--no-mask", is_flag=True, help="show applicant keys as they are")
-def bundles_cmd(log, bundle_files, output, rules, no_mask) -> None:
+@click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
+@_engine_options
+def bundles_cmd(log, bundle_files, output, rules, no_mask, as_of, engine) -> None:
     """一件事: each applicant's cases across a bundle's services (trips, documents handed over twice,
     working days, the five promises) and candidate bundles nobody declared yet."""
     from . import bundles as bundles_mod
     from .tables_out import write_tables
 
     defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
-    data_log = eventlog.read_log(log)
-    result = bundles_mod.bundle_instances(data_log, defs, rules)
+    data_log = _read_log(log)
+    result = bundles_mod.bundle_instances(data_log, defs, rules, measured=_measured(data_log, rules, as_of, engine))
     masker = Masker.for_log(data_log, enabled=not no_mask)
     inst = masker.frame(result.instances)   # the applicant column becomes a pseudonym
     cand = masker.frame(result.candidates.assign(evidence=["、".join(e) for e in result.candidates["evidence"]]))

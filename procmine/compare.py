@@ -60,8 +60,9 @@ def _boot(a: np.ndarray, b: np.ndarray, stat, n: int = 1000, seed: int = 2024070
 
 
 def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("before", "after"),
-            as_of=None) -> Comparison:
-    """Compare two logs (or two periods of one log) per service.
+            as_of=None, engine=None) -> Comparison:
+    """Compare two logs (or two periods of one log) per service (``engine``: where the
+    case model runs, as for :func:`procmine.metrics.case_metrics`).
 
     >>> c = compare(log_2023, log_2024)     # doctest: +SKIP
     >>> c.table[c.table.significant]        # doctest: +SKIP
@@ -71,7 +72,8 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
         raise UsageError("one of the two periods has no cases")
     if as_of is None:  # one "now" for both periods: the latest time in either log
         as_of = max(pd.concat([x[c] for x in (before, after) for c in ("start_time", "end_time")]).dropna())
-    cb, ca = _decided(case_metrics(before, rules, as_of=as_of)), _decided(case_metrics(after, rules, as_of=as_of))
+    cb = _decided(case_metrics(before, rules, as_of=as_of, engine=engine))
+    ca = _decided(case_metrics(after, rules, as_of=as_of, engine=engine))
     return _compare_cases(cb, ca, before, after, labels)
 
 

@@ -27,6 +27,7 @@ import yaml
 
 from .discover import variants as discover_variants
 from .errors import ConfigError
+from .mapping import read_config_text
 
 EXAMPLES = 5
 
@@ -131,10 +132,7 @@ class _Compiler:
 def load_reference(path: str | Path) -> Reference:
     """Read a YAML step-list reference; errors name the line."""
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"cannot read reference {path}: {exc.strerror}") from None
+    text = read_config_text(path, "reference")
     try:
         root = yaml.compose(text)
     except yaml.YAMLError as exc:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from .engine.workcal import working_days
 from .errors import UsageError
 from .metrics import sorted_log
 from .workdays import WorkCalendar
@@ -123,7 +124,7 @@ def activity_map(log: pd.DataFrame, metric: str = "frequency", *, unit: str = "h
     wait = np.clip((start_or_end[dst] - end_or_start[src]) / np.timedelta64(1, "h"), 0, None)
     if unit == "working_days":
         cal = WorkCalendar()
-        wait = cal.working_days(pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
+        wait = working_days(cal, pd.Series(end_or_start[src]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai"),
                                 pd.Series(start_or_end[dst]).dt.tz_localize("UTC").dt.tz_convert("Asia/Shanghai")).to_numpy()
     edges = _edge_table(act_codes[src], act_codes[dst], case_codes[src], wait, act_names)
     svc = (end - start) / np.timedelta64(1, "h")

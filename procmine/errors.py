@@ -58,3 +58,8 @@ class UsageError(ProcmineError):
 
 class CalendarError(ProcmineError):
     """The working calendar cannot count the log's dates (e.g. chinesecalendar too old for its years)."""
+
+
+class DependencyError(ProcmineError):
+    """An optional part procmine needs for this input is not installed (exit code 1);
+    the message names the pip command that installs it."""

@@ -13,7 +13,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .errors import InputError, NothingUsableError, UsageError
+from .errors import InputError, MappingError, NothingUsableError, UsageError
 from .eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, malloc_pool, order_log, trim_heap
 from .interop import restore_canonical
 from .mapping import LIFECYCLE_TIMES, Mapping, SheetMapping, load_mapping, map_columns
@@ -177,7 +177,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
         while tables:
             trim_heap()
             table = tables.pop(0)  # each sheet's raw text is let go once it is converted
-            events, rej, report, table_notes = _convert(table)
+            events, rej, report, table_notes = convert_table(table)
             del table
             done += report.rows_read
             if progress is not None:
@@ -192,9 +192,9 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
                          hint="the header row must name at least a case id (办件编号/业务流水号 …) and a step "
                               "or stage times; see templates/mappings/default.yaml for accepted names")
     log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
-    rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
+    rej = pd.concat(rejects, ignore_index=True) if rejects else rejects_frame([], [], [], [])
     trim_heap()
-    log, found, dropped = _drop_duplicates(log, reports, duplicates)
+    log, found, dropped = drop_duplicates(log, reports, duplicates)
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
                      f"keep every record); pass --duplicates drop to remove them")
@@ -206,7 +206,7 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
     if result.events == 0:
         raise NothingUsableError(
             f"no usable rows: all {result.rows_read} data rows were rejected or duplicates",
-            hint=_top_reasons(rej)) if result.rows_read else NothingUsableError(
+            hint=top_reasons(rej)) if result.rows_read else NothingUsableError(
             "the input has a header but no data rows")
     return result
 
@@ -226,14 +226,14 @@ def sources_of(paths, mapping, *, duplicates: str, service: str | None, max_unzi
     return files, mp, joined
 
 
-def _top_reasons(rej: pd.DataFrame, k: int = 5) -> str:
+def top_reasons(rej: pd.DataFrame, k: int = 5) -> str:
     if rej.empty:
         return ""
     counts = rej["reason"].str.replace(r"'[^']*'", "'…'", regex=True).value_counts().head(k)
     return "most common reasons:\n" + "\n".join(f"  {n} × {r}" for r, n in counts.items())
 
 
-def _rejects_frame(files, sheets, rows, reasons) -> pd.DataFrame:
+def rejects_frame(files, sheets, rows, reasons) -> pd.DataFrame:
     return pd.DataFrame({"file": pd.array(files, dtype="string"), "sheet": pd.array(sheets, dtype="string"),
                          "row": pd.array(rows, dtype="int64"), "reason": pd.array(reasons, dtype="string")})
 
@@ -242,9 +242,9 @@ _SERVICE_JUNK = re.compile(r"(办件|办理|业务)?(明细|清单|台账|数据
                            r"[\(（\[【].*?[\)）\]】]|\d{4}\s*年?.*$|导出|^.*?[:：]")
 
 
-def _service_from(table: RawSheet) -> tuple[str | None, str]:
+def service_from_table(table: RawSheet) -> tuple[str | None, str]:
     if table.mapping.service:
-        return str(table.mapping.service), "mapping/--service"
+        return str(table.mapping.service), "mapping/--service-name"
     if table.title:
         text = unicodedata.normalize("NFKC", table.title.split()[0]).strip()
         name = _SERVICE_JUNK.sub("", text).strip(" -_")
@@ -283,7 +283,7 @@ class _Rows:
         return self._ok.copy()
 
 
-def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
+def convert_table(table: RawSheet, keep_raw: frozenset[str] = frozenset()
              ) -> tuple[pd.DataFrame, pd.DataFrame, SheetReport, list[str]]:
     """One table → events, rejects, its report and notes. A yes/no or time-limit
     column with values not understood is kept raw as an attribute; ``keep_raw``
@@ -328,6 +328,8 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
             summary |= hit
     rows.reject(summary, "summary row (合计/总计), not a case")
     rows.reject(case.isna().to_numpy(), f"no case id ({cols['case_id']} is empty)")
+    if sm.layout == "wide" and table.mapping.layout == "auto":
+        _one_row_per_case(df, case, rows.ok, sm, cols["case_id"], where)
     numeric = cols["case_id"] in table.numeric_columns
     bad_id = damaged_ids(case, numeric).to_numpy()
     if bad_id.any():
@@ -340,11 +342,11 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     if service_col:
         svc = norm(service_col)
         service_from = f"column {service_col!r}"
-        fallback, _ = _service_from(table)
+        fallback, _ = service_from_table(table)
         if svc.isna().any():
             svc = svc.fillna(fallback or "")
     else:
-        name, service_from = _service_from(table)
+        name, service_from = service_from_table(table)
         svc = _same_text(name, df.index)
 
     def text(fld: str) -> pd.Series:
@@ -435,13 +437,41 @@ def _convert(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     events["source_sheet"] = _same_text(table.sheet, events.index)
     events["source_row"] = table.rows[src_pos].astype("int64")
     bad = ~ok
-    rej = _rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
+    rej = rejects_frame([Path(table.file).name] * int(bad.sum()), [table.sheet] * int(bad.sum()),
                          table.rows[bad], rows.reason[bad])
     report = SheetReport(file=Path(table.file).name, sheet=table.sheet, layout=sm.layout, mapping=sm.describe(),
                          service_from=service_from, rows_read=n, rows_used=int(used), events=len(events),
                          rejected=int(bad.sum()), kind=table.kind,
                          event_log=normalize_header(cols["case_id"]) == normalize_header("case:concept:name"))
     return events, rej, report, notes
+
+
+def _one_row_per_case(df: pd.DataFrame, case: pd.Series, ok: np.ndarray, sm: SheetMapping, case_col: str,
+                      where: str) -> None:
+    """A sheet read as a 台账 (wide: one row per case, one column per stage)
+    must have one row per case; a case on several different rows is a step table
+    whose step column is missing, and reading it as stages would invent events."""
+    ids = case[ok]
+    repeated = ids.duplicated(keep=False).to_numpy()
+    if not repeated.any():
+        return
+    # the same row twice is a duplicate (counted later), not a second step
+    distinct = ~df.loc[ok].duplicated(keep="first").to_numpy()
+    again = ids[distinct & repeated]
+    counts = again.value_counts()
+    counts = counts[counts > 1]
+    if counts.empty:
+        return
+    example, times = counts.index[0], int(counts.iloc[0])
+    stages = ", ".join(s.name for s in sm.stages)
+    raise MappingError(
+        f"{where}: no column for 办理环节 (step): case {example} is on {times} different rows "
+        f"({len(counts)} cases are on more than one), so this is a step table (one row per step), "
+        f"not a 台账 (one row per case with a time column per stage: {stages})",
+        hint=(f"columns found: {', '.join(map(str, df.columns))}\n"
+              f"add the step column (办理环节, 环节名称, 节点名称 …) to the export, or name it in a mapping file "
+              f"(fields: {{activity: COLUMN}}, see templates/mappings/example.yaml) and pass --mapping FILE; "
+              f"if the sheet really is a 台账 with a case on several rows, say 'layout: wide' in the mapping file"))
 
 
 # Fields that come from the row, not from a step: copied onto every event of the row.
@@ -576,7 +606,7 @@ def _typed(ev: dict, n: int) -> pd.DataFrame:
     return pd.DataFrame(data, copy=False)
 
 
-def _drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
+def drop_duplicates(log: pd.DataFrame, reports: list[SheetReport], policy: str):
     """Exact duplicate events (all columns equal but provenance) → dropped or kept."""
     if log.empty:
         return log, 0, 0
@@ -635,7 +665,7 @@ CONDITIONAL_RAW = ("in_person", "sla_days", "statutory_days", "step_sla_days")
 
 
 def raw_kept(table: RawSheet) -> set[str]:
-    """The columns :func:`_convert` would keep raw for this table (values not
+    """The columns :func:`convert_table` would keep raw for this table (values not
     understood as yes/no or as a time limit): a streaming import checks its
     batches first so that every batch keeps the same columns."""
     df = table.frame
@@ -650,3 +680,13 @@ def raw_kept(table: RawSheet) -> set[str]:
     if "step_sla_days" in cols and parse_sla(df[cols["step_sla_days"]])[2].any():
         out.add(cols["step_sla_days"])
     return out
+
+
+# The old private spellings of names other modules use, for code written before they
+# became public (issue 26, while several branches are merged); the import-graph test
+# (tests/test_layout.py) fails on any new use of them. To be removed with the package moves.
+_convert = convert_table
+_drop_duplicates = drop_duplicates
+_service_from = service_from_table
+_rejects_frame = rejects_frame
+_top_reasons = top_reasons

@@ -56,6 +56,67 @@ def load_yaml(text: str):
     return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
 
 
+# How to make each kind of YAML file, for a message that refuses a spreadsheet or binary.
+HOW_TO_WRITE = {
+    "rules file": "copy templates/rules/最多跑一次.yaml, edit it in a text editor and pass it with --rules FILE",
+    "plan": "draft one with `procmine suggest LOG -o plan.yaml` (or copy one in templates/plans/) and edit it",
+    "reference": "write the 办事指南's steps as a YAML list (see templates/references/), or give a .bpmn/.pnml model",
+    "mapping file": "copy templates/mappings/example.yaml and name your export's columns in it",
+    "catalogue": "copy templates/catalogue/电子证照.yaml and edit it",
+    "bundle file": "copy templates/bundles/一件事.yaml and edit it",
+}
+_SPREADSHEET_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # .xlsx/.ods (zip); .xls/.et (OLE)
+_SPREADSHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ods", ".csv")
+
+
+def read_config_text(path: Path, what: str) -> str:
+    """The text of a YAML configuration file (rules, plan, reference, mapping …).
+
+    UTF-8 with or without a BOM is read as is; a file that is not UTF-8 is read
+    as GB18030 (a superset of GBK: what 记事本/WPS save in a Chinese locale as
+    "ANSI"), since that is what such a file is and refusing it would only make
+    the user re-save it; UTF-16 with a BOM (记事本's "Unicode") is read too. A
+    spreadsheet or any other binary file is refused, saying how to make the
+    YAML file instead."""
+    path = Path(path)
+    how = HOW_TO_WRITE.get(what, "see the examples in templates/")
+    try:
+        raw = path.read_bytes()
+    except IsADirectoryError:
+        raise ConfigError(f"{what} {path} is a folder, not a YAML file", hint=how) from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read {what} {path}: {exc.strerror}") from None
+    if raw.startswith(_SPREADSHEET_MAGIC) or (path.suffix.lower() in _SPREADSHEET_SUFFIXES and b"\x00" in raw[:4096]):
+        raise ConfigError(f"{what} {path} is a spreadsheet (or another binary file); a {what} must be a YAML text file",
+                          hint=how)
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            pass
+    if b"\x00" in raw:
+        raise ConfigError(f"{what} {path} is not a text file; a {what} must be a YAML text file", hint=how)
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        return raw.decode("gb18030")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{what} {path} is neither UTF-8 nor GBK text",
+                          hint="open it in a text editor and save it as UTF-8 (记事本: 另存为 → 编码 UTF-8)") from None
+
+
+def unknown_key_error(key: object, known, where: str, *, what: str = "key") -> ConfigError:
+    """The error for a key a YAML file does not define: which key, and the nearest known one."""
+    import difflib
+
+    names = sorted(map(str, known))
+    near = difflib.get_close_matches(str(key), names, n=1, cutoff=0.6)
+    return ConfigError(f"{where}: unknown {what} {str(key)!r}" + (f"; did you mean {near[0]!r}?" if near else ""),
+                       hint=f"known {what}s: {', '.join(names)}")
+
+
 def templates_dir() -> Path:
     """The folder holding mapping, rule and report presets."""
     here = Path(__file__).resolve().parent
@@ -108,10 +169,7 @@ def _as_names(value: Any) -> tuple[str, ...]:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise ConfigError(f"cannot read mapping file {path}: {exc.strerror}") from None
+    text = read_config_text(path, "mapping file")
     try:
         data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
@@ -121,6 +179,28 @@ def _read_yaml(path: Path) -> dict:
     if not isinstance(data, dict):
         raise ConfigError(f"mapping file {path} must be a YAML mapping with a 'fields:' section")
     return data
+
+
+# Top-level keys of a mapping file beyond those the shipped presets use (templates/mappings/*.yaml).
+MAPPING_KEYS = ("layout", "service", "ignore", "preset", "tables", "keys", "relational")
+
+
+def check_mapping_keys(data: dict, path: Path) -> None:
+    """A user's mapping file names only keys a mapping has: those of the shipped presets
+    (so a key added to one is known at once) and :data:`MAPPING_KEYS`; a misspelt one
+    (``feilds:``) is an error naming the nearest, never ignored. ``wide:`` keys too."""
+    known = set(MAPPING_KEYS)
+    for preset in (templates_dir() / "mappings").glob("*.yaml"):
+        known |= set(_read_yaml(preset))
+    for key in data:
+        if key not in known:
+            raise unknown_key_error(key, known, f"mapping file {path}")
+    wide = data.get("wide")
+    if isinstance(wide, dict):
+        for key in wide:
+            if key not in WideSpec.__dataclass_fields__:
+                raise unknown_key_error(f"wide.{key}", (f"wide.{k}" for k in WideSpec.__dataclass_fields__),
+                                        f"mapping file {path}")
 
 
 def _check_fields(section: dict, path: Path, key: str) -> None:
@@ -181,6 +261,7 @@ def load_mapping(name_or_path: str | Path | Mapping | None = None) -> Mapping:
         raise ConfigError(f"no mapping file or preset called {name_or_path!r}",
                          hint=f"presets: {', '.join(names)}; or give the path of a YAML file")
     data = _read_yaml(candidate)
+    check_mapping_keys(data, candidate)
     if data.get("preset"):
         return _from_dict(_read_yaml(presets / f"{data['preset']}.yaml"), candidate, None)
     return _from_dict(data, candidate, default)
@@ -218,13 +299,17 @@ def _matches(names: tuple[str, ...], headers: dict[str, str]) -> list[str]:
     return [col for col, norm in headers.items() if norm in wanted]
 
 
-def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec) -> tuple[Stage, ...]:
+def _find_stages(headers: dict[str, str], used: set[str], spec: WideSpec,
+                 step_times: frozenset[str] = frozenset()) -> tuple[Stage, ...]:
+    """The stages of a wide sheet. ``step_times`` are the names of a step's own
+    start/end columns (开始时间, 结束时间, 完成时间 …): they say when, not what,
+    so they never name a stage (开始/结束 are not stages)."""
     suffix_kind = [(s, "start") for s in spec.start_suffixes] + [(s, "end") for s in spec.end_suffixes]
     suffix_kind.sort(key=lambda sk: -len(sk[0]))
     found: dict[str, dict[str, str]] = {}
     order: list[str] = []
     for col, norm in headers.items():
-        if col in used:
+        if col in used or norm in step_times:
             continue
         for suffix, kind in suffix_kind:
             if norm.endswith(suffix) and len(norm) > len(suffix):
@@ -305,17 +390,19 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
             if step_fld not in chosen and case_fld in chosen:
                 chosen[step_fld] = chosen.pop(case_fld)
     stages: tuple[Stage, ...] = ()
+    taken_back: dict[str, str] = {}
     if layout == "wide":
         # In a 台账 the time columns name stages: take them back from the fields.
-        for fld in ("activity", "start_time", "end_time"):
-            chosen.pop(fld, None)
+        taken_back = {fld: chosen.pop(fld) for fld in ("activity", "start_time", "end_time") if fld in chosen}
         # Stage columns (审批人, 受理部门 …) belong to their stage, not to the
         # case-wide resource/department the aliases may have claimed.
         soft = {f: chosen[f] for f in ("department", "resource") if f in chosen}
         # 受理时间/办结时间 in a 台账 are stages and case milestones at once
         both = {chosen[f] for f in LIFECYCLE_TIMES if f in chosen}
         used = set(chosen.values()) - set(soft.values()) - both
-        stages = _find_stages(headers, used, mapping.wide)
+        step_times = frozenset(mapping.user.get("start_time", ()) + mapping.primary.get("start_time", ())
+                               + mapping.user.get("end_time", ()) + mapping.primary.get("end_time", ()))
+        stages = _find_stages(headers, used, mapping.wide, step_times)
         owned = {c for s in stages for c in (s.department, s.resource) if c}
         for fld, col in soft.items():
             if col in owned:
@@ -334,6 +421,10 @@ def map_columns(columns: list[str], mapping: Mapping, *, where: str = "") -> She
         if "activity" in missing:
             extra = ("\n  or, for a wide sheet (one row per case), two or more stage-time columns such as "
                      "受理时间, 审核时间, 办结时间")
+            bare = [taken_back[f] for f in ("start_time", "end_time") if f in taken_back]
+            if bare:
+                extra += (f"\n{' and '.join(map(repr, bare))} are the times of a step, not stages: "
+                          f"a step table needs its step column")
         raise MappingError(
             f"{where}no column for {', '.join(FIELD_LABELS[f] for f in missing)}",
             hint=(f"columns found: {', '.join(map(str, columns))}\n"

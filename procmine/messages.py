@@ -50,10 +50,11 @@ def load_catalogue(folder: Path | None = None) -> Catalogue:
 
 
 @lru_cache(maxsize=1)
-def _default() -> Catalogue:
+def default_catalogue() -> Catalogue:
+    """The shipped catalogue (templates/messages/), loaded once."""
     return load_catalogue()
 
 
 def say(key: str, lang: str = "zh", **params) -> str:
     """The text of ``key`` in ``lang`` with ``params`` filled in."""
-    return _default().say(key, lang, **params)
+    return default_catalogue().say(key, lang, **params)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .engine.workcal import working_days
 from .metrics import Measured, measure, service_rates, sorted_log
 from .rules import Rules, load_rules
 
@@ -136,7 +137,7 @@ def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:
     start = limited["start_time"].fillna(limited["end_time"])
     end = limited["end_time"].where(limited["end_time"].notna() | ~pd.Series(open_case, index=limited.index),
                                     m.as_of)
-    days = m.calendar.working_days(start, end)
+    days = working_days(m.calendar, start, end)
     limit = limited["step_sla_days"].astype(float)
     over = (days > limit).fillna(False)
     hit = limited[over.to_numpy()]

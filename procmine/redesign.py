@@ -36,11 +36,23 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .engine.workcal import working_days
 from .errors import ConfigError
+from .mapping import read_config_text, unknown_key_error
 from .metrics import event_facts, measure, sorted_log
 from .rules import Rules, load_rules
 
 CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait", "bundle")
+PLAN_KEYS = ("name", "service", "changes")
+CHANGE_FIELDS = {"merge": ("into",)}  # a change's keys beside its kind
+CHANGE_SPECS = {"cap_wait": ("department", "activity", "hours"), "bundle": ("services", "by", "as")}
+
+
+def _known_keys(fields: dict, known, where: str) -> None:
+    """A plan's keys are the ones it defines: a misspelt one is an error naming the nearest, never ignored."""
+    for key in fields:
+        if key not in known:
+            raise unknown_key_error(key, known, where)
 
 
 @dataclass
@@ -89,10 +101,9 @@ def _names(node: yaml.Node) -> list[str]:
 def load_plan(path: str | Path) -> Plan:
     """Read a plan; errors name the line."""
     path = Path(path)
+    text = read_config_text(path, "plan")
     try:
-        root = yaml.compose(path.read_text(encoding="utf-8-sig"))
-    except OSError as exc:
-        raise ConfigError(f"cannot read plan {path}: {exc.strerror}") from None
+        root = yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         raise ConfigError(f"{path}, line {mark.line + 1 if mark else '?'}: not valid YAML "
@@ -101,6 +112,7 @@ def load_plan(path: str | Path) -> Plan:
     if not isinstance(root, yaml.MappingNode):
         raise ConfigError(f"{path}: a plan is a mapping with 'changes:' (see templates/plans/)")
     top = {str(k.value): v for k, v in root.value}
+    _known_keys(top, PLAN_KEYS, f"{path}, line {root.start_mark.line + 1}")
     if "changes" not in top or not isinstance(top["changes"], yaml.SequenceNode):
         raise ConfigError(f"{path}: no 'changes:' list")
     changes = []
@@ -111,8 +123,15 @@ def load_plan(path: str | Path) -> Plan:
         fields = {str(k.value): v for k, v in item.value}
         kind = next((k for k in CHANGE_KEYS if k in fields), None)
         if kind is None:
-            raise ConfigError(f"{path}, line {line}: unknown change {', '.join(fields)}",
-                             hint="changes: " + ", ".join(CHANGE_KEYS))
+            raise unknown_key_error(next(iter(fields), ""), CHANGE_KEYS, f"{path}, line {line}", what="change")
+        others = [k for k in CHANGE_KEYS if k in fields and k != kind]
+        if others:
+            raise ConfigError(f"{path}, line {line}: one change per item, not {kind} and {others[0]}",
+                              hint=f"write '- {others[0]}: …' as an item of its own")
+        _known_keys(fields, {kind, *CHANGE_FIELDS.get(kind, ())}, f"{path}, line {line}")
+        if kind in CHANGE_SPECS and isinstance(fields[kind], yaml.MappingNode):
+            _known_keys({str(k.value): v for k, v in fields[kind].value}, CHANGE_SPECS[kind],
+                        f"{path}, line {line}: {kind}")
         if kind == "bundle":
             spec = {str(k.value): v for k, v in fields["bundle"].value} if isinstance(fields["bundle"], yaml.MappingNode) else {}
             services = _names(spec["services"]) if "services" in spec else []
@@ -544,7 +563,7 @@ def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame
     clock = g["clock_days"].first()
     if multi.any():
         acc, fin = g["accept_time"].min(), g["finish_time"].max()
-        span = calendar.working_days(acc[multi], fin[multi])
+        span = working_days(calendar, acc[multi], fin[multi])
         clock = clock.astype(float)
         clock[multi] = span
     out["working_days"] = clock.astype(float)

@@ -5,8 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+from rich.cells import cell_len, set_cell_size
 
 from .importer import ImportResult
+
+
+def cell(value, width: int, align: str = "<") -> str:
+    """``value`` as text exactly ``width`` terminal columns wide (East Asian wide
+    characters count two), cut when longer, padded on the right (``<``) or left (``>``)."""
+    text = str(value)
+    if cell_len(text) > width:
+        return set_cell_size(text, width)
+    pad = " " * (width - cell_len(text))
+    return text + pad if align == "<" else pad + text
 
 
 def _finish(lines: list[str], notes: list[str], output) -> str:
@@ -46,7 +57,7 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     lines.append(head)
     lines.append("-" * len(head))
     for s in result.sheets:
-        lines.append(f"{s.file[:28]:<28} {(s.sheet or '-')[:14]:<14} {s.layout:<6} {s.rows_read:>8} "
+        lines.append(f"{cell(s.file, 28)} {cell(s.sheet or '-', 14)} {s.layout:<6} {s.rows_read:>8} "
                      f"{s.events:>8} {s.duplicates:>6} {s.rejected:>8}")
     lines.append("-" * len(head))
     total_rej = len(result.rejects)
@@ -71,6 +82,32 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     return _finish(lines, result.notes, output)
 
 
+def import_line(result: ImportResult, source: Path) -> str:
+    """One export read in place of a canonical log: its row accounting, and how to keep the rejects."""
+    used = sum(s.rows_used for s in result.sheets)
+    line = (f"imported {source.name}: rows read {result.rows_read} = used {used} + duplicates {result.duplicates} "
+            f"+ rejected {len(result.rejects)}; {result.cases} cases, {result.events} events")
+    if len(result.rejects):
+        line += (f"\n  {len(result.rejects)} rows were set aside; `procmine import {source.name} -o log.parquet` "
+                 "writes them to log.rejects.csv (file, sheet, row, reason)")
+    return line
+
+
+def tables_list(infos, chosen: list[str], why: str | None) -> str:
+    """A database's tables, the role each one's columns give it, and what an import without --table reads."""
+    width = max([cell_len("table")] + [cell_len(i.name) for i in infos])
+    key_width = max([cell_len("key")] + [cell_len(i.key or "-") for i in infos])
+    lines = [f"{cell('table', width)}  {cell('role', 8)}  {cell('key', key_width)}  columns"]
+    for i in infos:
+        cols = ", ".join(i.columns[:8]) + (f" … ({len(i.columns)})" if len(i.columns) > 8 else "")
+        lines.append(f"{cell(i.name, width)}  {cell(i.role or '-', 8)}  {cell(i.key or '-', key_width)}  {cols}")
+    if chosen:
+        lines.append(f"import without --table reads: {', '.join(chosen)}")
+    else:
+        lines.append(f"import needs --table NAME: {why}")
+    return "\n".join(lines)
+
+
 def cases_summary(table: pd.DataFrame, output: Path) -> str:
     lines = [f"{len(table)} cases, {table['service'].nunique()} services"]
     for service, g in table.groupby("service", sort=True):
@@ -84,7 +121,10 @@ def cases_summary(table: pd.DataFrame, output: Path) -> str:
     return "\n".join(lines)
 
 
-def audit_summary(result, output: Path | None, top: int) -> str:
+def audit_summary(result, output: Path | None, top: int, lang: str = "zh") -> str:
+    """The audit on the terminal: one line per service, then the top findings, in ``lang``."""
+    if lang != "zh":
+        return _audit_summary_in(result, output, top, lang)
     lines = []
     for service, m in result.metrics.items():
         trips = ("跑零次率 —, 最多跑一次率 — (trips unknown)" if m.get("at_most_once_rate") is None else
@@ -98,7 +138,39 @@ def audit_summary(result, output: Path | None, top: int) -> str:
     lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
     for i, f in enumerate(result.findings[:top], 1):
         value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
-        lines.append(f"{i:>3}. [{f.severity:<6}] {f.kind:<18} {value:>10} {f.unit:<12} {f.summary}")
+        lines.append(f"{i:>3}. [{cell(f.severity, 6)}] {cell(f.kind, 18)} {value:>10} {cell(f.unit, 12)} {f.summary}")
+    lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
+    return _finish(lines, result.notes, output)
+
+
+def _audit_summary_in(result, output: Path | None, top: int, lang: str) -> str:
+    from .messages import say
+
+    def label(key: str) -> str:
+        return say(f"report.m.{key}", lang)
+
+    lines = []
+    for service, m in result.metrics.items():
+        parts = [f"{m['cases']} {label('cases').lower()}"]
+        if m.get("at_most_once_rate") is None:
+            parts.append(f"{label('at_most_once_rate')} — (trips unknown)")
+        else:
+            parts += [f"{label('zero_trip_rate')} {m['zero_trip_rate']:.1%}",
+                      f"{label('at_most_once_rate')} {m['at_most_once_rate']:.1%}",
+                      f"{label('average_visits')} {m['average_visits']:.2f}"]
+        clock = "—" if m.get("median_clock_days") is None else m["median_clock_days"]
+        parts.append(f"{label('median_clock_days')} {clock}")
+        if m.get("on_time_rate") is not None:
+            parts.append(f"{label('on_time_rate')} {m['on_time_rate']:.1%}")
+        if m.get("open_cases"):
+            parts.append(f"open {m['open_cases']} ({label('open_overdue')} {m['open_overdue']})")
+        lines.append(f"{service}: " + ", ".join(parts))
+    lines.append("")
+    lines.append(f"{len(result.findings)} findings; top {min(top, len(result.findings))} by impact:")
+    for i, f in enumerate(result.findings[:top], 1):
+        value = f"{f.impact:,.0f}" if f.impact >= 10 else f"{f.impact:g}"
+        lines.append(f"{i:>3}. [{cell(f.severity, 6)}] {cell(say('kind.' + f.kind, lang), 32)} {value:>10} "
+                     f"{cell(f.unit, 12)} {f.text(lang)}")
     lines.extend(f"skipped {s['kind']}: {s['reason']}" for s in result.skipped)
     return _finish(lines, result.notes, output)
 
@@ -128,9 +200,9 @@ def conformance_summary(result) -> str:
 
 def demo_summary(files: dict) -> str:
     lines = ["procmine demo wrote:"]
-    width = max(len(k) for k in files)
+    width = max(cell_len(str(k)) for k in files)
     for label, path in files.items():
-        lines.append(f"  {label:<{width}}  {path}")
+        lines.append(f"  {cell(label, width)}  {path}")
     lines.append("open the HTML report in a browser, or the workbook in Excel/WPS.")
     return "\n".join(lines)
 
@@ -139,7 +211,8 @@ def redesign_summary(result, output) -> str:
     lines = [f"{result.plan}: 四减 (mean per case, before → after)"]
     for r in result.table.itertuples(index=False):
         pct = "" if r.change_pct is None or r.change_pct != r.change_pct else f" ({r.change_pct:+.1%})"
-        lines.append(f"  {r.service:<10} {r.measure:<14} {r.before:>9.3f} → {r.after:>9.3f}  {r.change:+.3f}{pct}")
+        lines.append(f"  {cell(r.service, 16)} {cell(r.measure, 22)} {r.before:>9.3f} → {r.after:>9.3f}  "
+                     f"{r.change:+.3f}{pct}")
     lines.append(f"{len(result.still_failing)} cases would still miss 最多跑一次 or their time limit")
     for r in result.still_failing.head(3).itertuples(index=False):
         lines.append(f"  {r.case_id}: {r.reasons}")
@@ -154,10 +227,10 @@ def compare_summary(result, output) -> str:
         lines.append(f"  {name}: {p['cases']} cases, {p.get('open', 0)} still open (censored: not in the time rates)")
     for r in result.table.itertuples(index=False):
         if r.change is None or r.change != r.change:
-            lines.append(f"  {r.service:<10} {r.metric:<12} (no cases in one period)")
+            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} (no cases in one period)")
             continue
         star = "*" if r.significant else " "
-        lines.append(f"{star} {r.service:<10} {r.metric:<12} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
+        lines.append(f"{star} {cell(r.service, 16)} {cell(r.metric, 16)} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
                      f"[{r.ci_low:+.3f}, {r.ci_high:+.3f}]")
     if output:
         lines.append(f"wrote {output}")
@@ -216,7 +289,7 @@ def ratings_summary(r, output) -> str:
              f"差评率 {pct(r.bad_rate)}"]
     for d in r.drivers.itertuples(index=False):
         star = "*" if d.significant else " "
-        lines.append(f"{star} {d.factor:<10} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
+        lines.append(f"{star} {cell(d.factor, 12)} {d.high} {d.high_rate:.1%} vs {d.low} {d.low_rate:.1%} "
                      f"[{d.ci_low:+.1%}, {d.ci_high:+.1%}]")
     lines.append(f"差评 to rectify within {r.rectify_days:g} working days: {len(r.not_rectified)} not rectified, "
                  f"{len(r.rectified_late)} rectified late")

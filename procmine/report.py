@@ -26,8 +26,9 @@ from .audit import AuditResult, audit
 from .discover import activity_map, department_map, simplify, variants
 from .errors import UsageError
 from .maps import to_graphviz
-from .messages import LANGS, _default as _catalogue, say
+from .messages import LANGS, default_catalogue, say
 from .privacy import Masker
+from .report_sections import Table
 
 DIMENSIONS = ("trips", "documents", "time", "steps")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
@@ -106,7 +107,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 def has_message(key: str, lang: str) -> bool:
     """Whether the catalogue can say ``key`` in ``lang``; an English text with Chinese in it
     (a column name such as 是否到场) does not count, so the report falls back to its own."""
-    entry = _catalogue().entries.get(key)
+    entry = default_catalogue().entries.get(key)
     if not entry or lang not in entry:
         return False
     return not (lang == "en" and _CJK.search(entry[lang]))
@@ -127,28 +128,6 @@ def _say_first(keys: list[str], lang: str, **params) -> str:
             except (KeyError, IndexError, ValueError):
                 continue
     raise KeyError(f"none of the messages {keys} has {lang!r} text")
-
-
-@dataclass
-class Table:
-    """A titled table: headers, rows of plain values, a format per column
-    (text | int | float | float2 | pct | days | date); ``row_formats`` overrides the
-    format row by row from column ``row_formats_from`` on (the summary's measures)."""
-
-    name: str
-    columns: list[str]
-    rows: list[list]
-    formats: list[str]
-    note: str | None = None
-    wrap: list[int] = field(default_factory=list)      # long-text columns: wrapped, width capped
-    row_formats: list[str] | None = None
-    row_formats_from: int = 0
-    flags: list[list] | None = None                     # per cell: "bad" | "ok" | None
-    groups: list[str] | None = None                     # per row: a group heading (findings by dimension)
-    print_rows: int | None = None                       # only these first rows print
-    print_note: str | None = None                       # what the printout leaves out (HTML: print only)
-    full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
-    widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
 
 
 @dataclass
@@ -696,11 +675,12 @@ def _calendar_note(rules_obj, result: AuditResult, t: _Text) -> str:
 def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None = None, title: str | None = None,
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
-                 options: ReportOptions | None = None) -> Report:
+                 options: ReportOptions | None = None, as_of=None, engine=None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
     the worst cases and name the full per-case file that the renderers write beside.
+    ``as_of`` and ``engine`` are the audit's (:func:`procmine.audit.audit`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
@@ -714,7 +694,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     rules_obj = load_rules(rules)
     t = _Text(lang, rules_obj, masker)
     log = apply_labels(log, activity_label)
-    result = audit(log, rules_obj)
+    result = audit(log, rules_obj, as_of=as_of, engine=engine)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])
     services = sorted(log["service"].dropna().unique())

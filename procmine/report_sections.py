@@ -1,9 +1,10 @@
 """Report sections on top of the audit: 督办 (red/yellow cards, indicators), 好差评
 (what goes with bad ratings, rectification) and 一件事 (bundle instances, candidates).
 
-Structure only: plain :class:`procmine.report.Table` objects in the report's language;
-the renderers lay them out. Each section is left out, with a sentence saying why,
-when the log cannot support it."""
+Structure only: plain :class:`Table` objects in the report's language; the renderers
+lay them out. Each section is left out, with a sentence saying why, when the log
+cannot support it. :class:`Table` lives here, below :mod:`procmine.report` (which
+uses it too and names it as ``procmine.report.Table``): the two never import each other."""
 
 from __future__ import annotations
 
@@ -12,6 +13,28 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from .metrics import Measured
+
+
+@dataclass
+class Table:
+    """A titled table: headers, rows of plain values, a format per column
+    (text | int | float | float2 | pct | days | date); ``row_formats`` overrides the
+    format row by row from column ``row_formats_from`` on (the summary's measures)."""
+
+    name: str
+    columns: list[str]
+    rows: list[list]
+    formats: list[str]
+    note: str | None = None
+    wrap: list[int] = field(default_factory=list)      # long-text columns: wrapped, width capped
+    row_formats: list[str] | None = None
+    row_formats_from: int = 0
+    flags: list[list] | None = None                     # per cell: "bad" | "ok" | None
+    groups: list[str] | None = None                     # per row: a group heading (findings by dimension)
+    print_rows: int | None = None                       # only these first rows print
+    print_note: str | None = None                       # what the printout leaves out (HTML: print only)
+    full_file: str | None = None                        # rows were cut: all of them are in this file beside the report
+    widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
 
 
 @dataclass
@@ -32,7 +55,6 @@ def _v(x):
 
 def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     from .monitor import INDICATORS, indicators, monitor
-    from .report import Table
 
     r = monitor(log, rules, measured=m)
     a = r.alerts.head(200)
@@ -61,7 +83,6 @@ def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
 
 def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     from .ratings import analyse_ratings
-    from .report import Table
 
     r = analyse_ratings(log, rules, measured=m)
     if r is None:
@@ -91,7 +112,6 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
 
 def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     from .bundles import applicant_key, bundle_instances, load_bundles
-    from .report import Table
 
     if applicant_key(log) is None:
         return Section("bundles", t("section.bundles"), [], t("bd.none"))

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .mapping import load_yaml, templates_dir
+from .mapping import HOW_TO_WRITE, load_yaml, read_config_text, templates_dir, unknown_key_error
 
 
 @dataclass(frozen=True)
@@ -94,17 +94,35 @@ def _ratings(sec: dict, number) -> dict:
     return out
 
 
-def _read(path: Path) -> dict:
+def _read(path: Path, what: str = "rules file") -> dict:
+    text = read_config_text(path, what)
     try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
-    except OSError as exc:
-        raise ConfigError(f"cannot read rules file {path}: {exc.strerror}") from None
+        data = load_yaml(text) or {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(f"rules file {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
+        raise ConfigError(f"{what} {path} is not valid YAML" + (f" (line {mark.line + 1})" if mark else "")) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"rules file {path} must be a YAML mapping")
+        raise ConfigError(f"{what} {path} must be a YAML mapping", hint=HOW_TO_WRITE.get(what))
     return data
+
+
+# Sections whose keys are the user's own names (sla_days: service → working days).
+FREE_SECTIONS = ("sla_days",)
+
+
+def _check_keys(user: dict, preset: dict, path: Path) -> None:
+    """Every key of a user's rules file is one the default preset file has (its
+    top-level keys and each section's keys: new keys added there are known at
+    once); a misspelt key is an error naming the nearest known one, never ignored."""
+    for key, value in user.items():
+        if key not in preset:
+            raise unknown_key_error(key, preset, f"rules file {path}")
+        known = preset[key]
+        if key in FREE_SECTIONS or not isinstance(known, dict) or not known or not isinstance(value, dict):
+            continue
+        for sub in value:
+            if sub not in known:
+                raise unknown_key_error(f"{key}.{sub}", (f"{key}.{k}" for k in known), f"rules file {path}")
 
 
 def load_catalogue(name_or_path: str | Path) -> Catalogue:
@@ -113,7 +131,7 @@ def load_catalogue(name_or_path: str | Path) -> Catalogue:
         path = templates_dir() / "catalogue" / f"{name_or_path}.yaml"
     if not path.exists():
         raise ConfigError(f"no catalogue called {name_or_path!r}")
-    data = _read(path)
+    data = _read(path, "catalogue")
     canonical, source = {}, {}
     documents = data.get("documents") or {}
     if not isinstance(documents, dict):
@@ -178,6 +196,7 @@ def load_rules(name_or_path: str | Path | Rules | None = None) -> Rules:
             raise ConfigError(f"no rules file or preset called {name_or_path!r}",
                              hint="presets: " + ", ".join(p.stem for p in (templates_dir() / "rules").glob("*.yaml")))
         user = _read(path)
+        _check_keys(user, data, path)
         for key, value in user.items():
             if isinstance(value, dict) and isinstance(data.get(key), dict):
                 data[key] = {**data[key], **value}

@@ -3,7 +3,7 @@
 CSV (also gzipped, GBK, any delimiter :func:`readers.sniff_csv` knows) and raw
 exports saved as Parquet are read in batches of ``batch_rows`` rows; each batch
 goes through the same conversion as the in-memory import
-(:func:`importer._convert`), so dates, ids, materials and rejects are exactly
+(:func:`importer.convert_table`), so dates, ids, materials and rejects are exactly
 those of :func:`procmine.read_export`. Events are written as a hive-partitioned
 dataset::
 
@@ -47,8 +47,8 @@ import numpy as np
 import pandas as pd
 
 from .errors import InputError, NothingUsableError, OutputError, UsageError
-from .eventlog import CANONICAL, SOURCE, TZ, _cannot_write, _portable_pandas_metadata, _umask
-from .importer import (DUPLICATE_POLICIES, ImportResult, SheetReport, _convert, _rejects_frame, _top_reasons,
+from .eventlog import CANONICAL, SOURCE, TZ, cannot_write, current_umask, portable_pandas_metadata
+from .importer import (DUPLICATE_POLICIES, ImportResult, SheetReport, convert_table, rejects_frame, top_reasons,
                        raw_kept, read_export, sources_of)
 from .interop import restore_canonical
 from .mapping import Mapping
@@ -265,7 +265,7 @@ def _stream(files: list[Path], mapping: Mapping, output: Path, *, duplicates: st
         for path in files:
             for batches in _tables(path, mapping, batch_rows, max_unzipped, path in exact, skipped):
                 for table, keep in batches:
-                    events, rej, rep, table_notes = _convert(table, keep)
+                    events, rej, rep, table_notes = convert_table(table, keep)
                     key = (rep.file, rep.sheet)
                     if key not in reports:
                         reports[key] = rep
@@ -287,13 +287,13 @@ def _stream(files: list[Path], mapping: Mapping, output: Path, *, duplicates: st
             raise InputError(f"no table with a recognisable header was found ({reasons})",
                              hint="the header row must name at least a case id (办件编号/业务流水号 …) and a step "
                                   "or stage times; see templates/mappings/default.yaml for accepted names")
-        rej = pd.concat(rejects, ignore_index=True) if rejects else _rejects_frame([], [], [], [])
+        rej = pd.concat(rejects, ignore_index=True) if rejects else rejects_frame([], [], [], [])
         sheets = list(reports.values())
         notes = _merge_notes(notes)
         if ds.events == 0:
             total = sum(s.rows_read for s in sheets)
             raise NothingUsableError(f"no usable rows: all {total} data rows were rejected or duplicates",
-                                     hint=_top_reasons(rej)) if total else NothingUsableError(
+                                     hint=top_reasons(rej)) if total else NothingUsableError(
                 "the input has a header but no data rows")
         result = DatasetResult(path=output, sheets=sheets, rejects=rej, events=0, cases=0, partitions=[],
                                skipped=skipped, notes=notes, duplicate_policy=duplicates)
@@ -381,7 +381,7 @@ class _HashSet:
 class _Dedup:
     """Exact duplicate events across the whole import, with 8 bytes per event:
     sorted runs of 64-bit event hashes (provenance excluded, as in
-    :func:`importer._drop_duplicates`)."""
+    :func:`importer.drop_duplicates`)."""
 
     def __init__(self) -> None:
         self.runs: list[np.ndarray] = []
@@ -528,7 +528,7 @@ class _Dataset:
             self.target.parent.mkdir(parents=True, exist_ok=True)
             self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.tmp-", dir=self.target.parent))
         except OSError as exc:
-            raise _cannot_write(self.target, exc) from None
+            raise cannot_write(self.target, exc) from None
         return self
 
     def __exit__(self, kind, exc, tb) -> None:
@@ -555,7 +555,7 @@ class _Dataset:
         attrs = [c for c in events.columns if c not in CANONICAL and c != "_pos"]
         cols = [c for c in CANONICAL if c not in SOURCE and c in events] + attrs + [c for c in SOURCE if c in events]
         frame = events[cols]
-        table = _portable_pandas_metadata(pa.Table.from_pandas(frame, preserve_index=False))
+        table = portable_pandas_metadata(pa.Table.from_pandas(frame, preserve_index=False))
         if hashes is not None:
             table = table.append_column(_HASH, pa.array(hashes, pa.uint64()))
         ids = self._partition_ids(events)
@@ -616,7 +616,7 @@ class _Dataset:
                     self.runs[int(ids[lo])].append((len(self.stage_files) - 1, self.stage_batches))
                     self.stage_batches += 1
         except OSError as exc:
-            raise _cannot_write(self.target, exc) from None
+            raise cannot_write(self.target, exc) from None
 
     def _stage_writer(self, schema):
         import pyarrow as pa
@@ -717,7 +717,7 @@ class _Dataset:
         try:
             self._finish(result)
         except OSError as exc:
-            raise _cannot_write(self.target, exc) from None
+            raise cannot_write(self.target, exc) from None
 
     def _finish(self, result: DatasetResult) -> None:
         self._write_partitions()
@@ -729,7 +729,7 @@ class _Dataset:
                   "rows_read": result.rows_read, "columns": [c for c in CANONICAL if c not in SOURCE]
                   + self.columns + list(SOURCE), "sources": self.sources}
         (self.tmp / MARKER).write_text(json.dumps(marker, ensure_ascii=False, indent=1), encoding="utf-8")
-        mode = 0o777 & ~_umask()
+        mode = 0o777 & ~current_umask()
         os.chmod(self.tmp, mode)
         with _signals_held():  # no interruption between moving the old dataset aside and removing it
             old = None

@@ -101,42 +101,9 @@ class WorkCalendar:
         s = self._office_minutes()
         return float((s[:, 1] - s[:, 0]).sum()) / 60.0
 
-    # ------------------------------------------------------------ vector API
-    # Computed by the engine: the calendar is a table it joins, and each number
-    # is the difference of two lookups (procmine.engine.definitions.intervals_sql).
-    def _intervals(self, start: pd.Series, end: pd.Series, column: str) -> pd.Series:
-        from .engine.definitions import intervals_sql
-        from .engine.runner import EngineOptions, open_engine
-        from .engine.workcal import calendar_table
-
-        start, end = pd.Series(start), pd.Series(end)
-        s, e = _naive(start).reset_index(drop=True), _naive(end).reset_index(drop=True)
-        out = np.full(len(s), np.nan)
-        both = pd.concat([s, e]).dropna()
-        if both.empty:
-            return pd.Series(out, index=start.index, dtype=float)
-        def us(t: pd.Series) -> pd.Series:  # local-time microseconds, NA kept
-            return pd.Series(t.to_numpy(dtype="datetime64[us]").astype("int64"), dtype="Int64").mask(t.isna(), pd.NA)
-
-        pairs = pd.DataFrame({"i": np.arange(len(s), dtype=np.int64), "s_us": us(s), "e_us": us(e)})
-        with open_engine(EngineOptions(threads=1)) as eng:
-            eng.register("calendar", calendar_table(self, both.min(), both.max()))
-            eng.register("pairs", pairs)
-            res = eng.fetch(intervals_sql(self))
-        out[res["i"].to_numpy(dtype=np.int64)] = res[column].astype(float).to_numpy()
-        return pd.Series(out, index=start.index, dtype=float)
-
-    def working_days(self, start: pd.Series, end: pd.Series) -> pd.Series:
-        """Working days from ``start`` to ``end`` (the first day per ``first_day``); NaN where either is missing."""
-        return self._intervals(start, end, "working_days")
-
-    def days_between(self, start: pd.Series, end: pd.Series) -> pd.Series:
-        """Working days in (start day, end day]: the days a pause or wait covers, start day excluded."""
-        return self._intervals(start, end, "days_between")
-
-    def working_hours(self, start: pd.Series, end: pd.Series) -> pd.Series:
-        """Office hours on working days between two timestamps (NaN where either is missing)."""
-        return self._intervals(start, end, "working_hours")
+    # The vector API (working days, days between, working hours of many timestamp pairs)
+    # is the engine's: procmine.engine.workcal.working_days/days_between/working_hours,
+    # the same lookups as the definitions. The calendar itself never opens an engine.
 
     @property
     def note(self) -> str | None:
@@ -160,13 +127,6 @@ class CalendarTable:
         self.day_minutes = per_day
         # office minutes before each day starts
         self.cum_minutes = np.concatenate([[0], np.cumsum(self.flags * per_day)[:-1]])
-
-
-def _naive(s: pd.Series) -> pd.Series:
-    s = pd.Series(s)
-    if isinstance(s.dtype, pd.DatetimeTZDtype):
-        return s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
-    return pd.to_datetime(s)
 
 
 def is_workday(day: dt.date) -> bool:

@@ -32,9 +32,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .readers import _MERGE_RE, _col_index
-
 PIECE_BYTES = 64 << 20  # uncompressed sheet XML per piece (about 90k rows of 11 columns)
+
+# a merged range in sheet XML (any namespace prefix, dots or dashes in it), and a column's letters → index
+MERGE_RE = re.compile(rb'<(?:[\w.-]+:)?mergeCell\s+ref="([A-Z]+)(\d+)(?::([A-Z]+)(\d+))?"')
+
+
+def col_index(letters: bytes) -> int:
+    """Column letters → 0-based index: b"A" → 0, b"Z" → 25, b"AA" → 26."""
+    n = 0
+    for ch in letters:
+        n = n * 26 + (ch - 64)
+    return n - 1
+
 
 _ROOT_RE = re.compile(rb"<((?:[\w.-]+:)?)worksheet\b[^>]*>")
 _ROW_RE = re.compile(rb"<(?:[\w.-]+:)?row\b([^>]*?)(/?)>")
@@ -231,10 +241,10 @@ def _pieces(src: Path, sheet_part: str, header_row: int, piece_bytes: int, tmp: 
             # merged ranges sit after </sheetData>
             while True:
                 last = 0
-                for m in _MERGE_RE.finditer(buf):
+                for m in MERGE_RE.finditer(buf):
                     c0, r0 = m.group(1), int(m.group(2))
                     c1, r1 = m.group(3) or c0, int(m.group(4) or m.group(2))
-                    parts.merges.append((r0 - 1, _col_index(c0), r1 - 1, _col_index(c1)))
+                    parts.merges.append((r0 - 1, col_index(c0), r1 - 1, col_index(c1)))
                     last = m.end()
                 cut = max(last, buf.rfind(b">") + 1)
                 del buf[:cut]

@@ -138,3 +138,99 @@ def test_a_failure_mid_stream_leaves_no_output(pg, tmp_path, capsys, no_env_pass
     err = capsys.readouterr().err
     assert "cannot read query" in err and "division by zero" in err
     assert not out.exists() and not list(tmp_path.iterdir())
+
+
+# ---------------------------------------------------------------- tables found by their columns
+
+
+@pytest.fixture(scope="module")
+def gov(pg):
+    """A second database holding one system's tables only (case, step, document, rating)."""
+    from sqlalchemy import create_engine, text
+
+    admin = create_engine(pg.engine().url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text("CREATE DATABASE gov"))
+    admin.dispose()
+    engine = create_engine(pg.engine().url.set(database="gov"))
+    with engine.begin() as conn:
+        for name, frame in rd.TABLES.items():
+            frame.to_sql(name, conn, index=False)
+    engine.dispose()
+    return pg.url.rsplit("/", 1)[0] + "/gov"
+
+
+def test_list_tables_gives_each_table_its_role(pg, capsys, no_env_password, monkeypatch):
+    import json
+
+    monkeypatch.setenv("PROCMINE_DB_PASSWORD", PASSWORD)
+    assert main(["import", pg.url, "--list-tables", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    roles = {t["table"]: (t["role"], t["key"]) for t in data["tables"]}
+    # by hand from relational_data: the four tables keyed by 办件编号, the 前置库 ones by PROJID,
+    # and the flat events table (steps with a 事项名称) a step table too
+    assert roles["办件信息"] == ("case", "办件编号") and roles["办理过程"] == ("step", "办件编号")
+    assert roles["收取材料"] == ("document", "办件编号") and roles["好差评"] == ("rating", "办件编号")
+    assert roles["events"] == ("step", "办件编号")
+    assert roles["PRE_APASINFO"] == ("case", "PROJID") and roles["PRE_NODE"] == ("step", "PROJID")
+    # two systems in one database: an import without --table would have to guess
+    assert data["import_reads"] == [] and "2 different case ids" in data["needs_table"]
+
+
+def test_import_without_table_refuses_to_mix_two_systems(pg, tmp_path, capsys, no_env_password, monkeypatch):
+    monkeypatch.setenv("PROCMINE_DB_PASSWORD", PASSWORD)
+    out = tmp_path / "log.parquet"
+    assert main(["import", pg.url, "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "keyed by 2 different case ids" in err and "--table NAME" in err
+    assert "办理过程: step (key 办件编号)" in err and "PRE_NODE: step (key PROJID)" in err  # the tables there
+    assert not out.exists()
+
+
+def test_import_without_table_detects_the_roles(gov, tmp_path, capsys, no_env_password, monkeypatch):
+    monkeypatch.setenv("PROCMINE_DB_PASSWORD", PASSWORD)
+    found = read_export(gov)
+    named = read_export(gov, tables=list(rd.TABLES))
+    pd.testing.assert_frame_equal(found.log, named.log)
+    assert {s.file for s in found.sheets} == set(rd.TABLES)
+    # as in the test above on the same tables: 8 events, rejects C999 (step), C997 (rating) …
+    assert len(found.log) == 8 and len(found.rejects) == 5
+    assert main(["import", gov, "--list-tables"]) == 0
+    shown = capsys.readouterr().out
+    assert "import without --table reads: 办件信息, 办理过程, 好差评, 收取材料" in shown
+    assert main(["import", gov, "-o", str(tmp_path / "log.parquet")]) == 0
+
+
+def test_choose_tables_never_guesses():
+    from procmine.errors import MappingError
+    from procmine.sources.database import TableInfo, choose_tables
+
+    case = TableInfo("cases", ("办件编号", "事项名称", "受理时间"), "case", "办件编号")
+    steps = TableInfo("steps", ("办件编号", "环节名称", "结束时间"), "step", "办件编号")
+    other = TableInfo("log", ("办件编号", "环节名称", "结束时间", "x"), "step", "办件编号")
+    plain = TableInfo("users", ("id", "name"), None, None)
+    assert choose_tables([case, steps, plain]) == ["cases", "steps"]
+    assert choose_tables([other, plain]) == ["log"]  # a lone event table
+    with pytest.raises(MappingError, match="2 tables of the database could be the step table: steps, log"):
+        choose_tables([case, steps, other])
+    twin = TableInfo("cases_2023", case.columns, "case", "办件编号")
+    with pytest.raises(MappingError, match="look like the same case table"):
+        choose_tables([case, twin, steps])
+    with pytest.raises(MappingError, match="no table in the database looks like") as err:
+        choose_tables([plain])
+    assert "users: no role" in err.value.hint
+
+
+def test_list_tables_of_sqlite_without_a_server(tmp_path, capsys):
+    import sqlite3
+
+    db = tmp_path / "one.db"
+    with sqlite3.connect(db) as conn:
+        for name, frame in rd.TABLES.items():
+            frame.to_sql(name, conn, index=False)
+        conn.execute("create view 办件视图 as select * from 办件信息")  # views are listed too
+    assert main(["import", f"sqlite:///{db}", "--list-tables"]) == 0
+    out = capsys.readouterr().out
+    assert "办件视图" in out
+    # the view has the case table's columns: two look-alike case tables, so --table is needed
+    assert "import needs --table NAME" in out and "look like the same case table" in out

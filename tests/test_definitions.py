@@ -6,6 +6,8 @@ import dataclasses
 import pandas as pd
 import pytest
 
+from procmine.engine import workcal
+
 import procmine
 from procmine.audit import audit
 from procmine.errors import CalendarError
@@ -188,7 +190,7 @@ def test_a_weekend_wait_is_three_working_hours():
     s = pd.Series([pd.Timestamp("2024-03-08 16:00", tz=SH)])   # Friday
     e = pd.Series([pd.Timestamp("2024-03-11 10:00", tz=SH)])   # Monday
     # Fri 16:00–17:30 = 1.5 h, Mon 08:30–10:00 = 1.5 h
-    assert cal.working_hours(s, e).iloc[0] == pytest.approx(3.0)
+    assert workcal.working_hours(cal, s, e).iloc[0] == pytest.approx(3.0)
     rules = dataclasses.replace(load_rules(), office_hours=(("08:30", "17:30"),))
     log = mklog([("A", "受理", "2024-03-08 15:00", "2024-03-08 16:00"), ("A", "审查", "2024-03-11 10:00", "2024-03-11 11:00")])
     f = event_facts(log, rules)
@@ -264,10 +266,10 @@ def test_an_unknown_calendar_year_is_an_error_unless_weekdays_are_asked_for():
     cal = WorkCalendar()
     s, e = pd.Series([pd.Timestamp("2031-03-03", tz=SH)]), pd.Series([pd.Timestamp("2031-03-10", tz=SH)])
     with pytest.raises(CalendarError, match="2031") as err:
-        cal.working_days(s, e)
+        workcal.working_days(cal, s, e)
     assert "pip install -U chinesecalendar" in str(err.value)
     weekdays = WorkCalendar(unknown_years="weekdays")
-    assert weekdays.working_days(s, e).iloc[0] == 5 and "2031" in weekdays.note
+    assert workcal.working_days(weekdays, s, e).iloc[0] == 5 and "2031" in weekdays.note
 
 
 def test_unparsed_limits_are_listed_not_dropped():

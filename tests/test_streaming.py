@@ -154,7 +154,7 @@ def test_blank_lines_and_ragged_rows_keep_real_line_numbers(tmp_path):
 def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
     src = _write_csv(tmp_path / "export.csv", _rows())
     out = tmp_path / "out" / "log"
-    real = streaming._convert
+    real = streaming.convert_table
     calls = []
 
     def failing(table, keep=frozenset()):
@@ -163,16 +163,16 @@ def test_interrupted_import_leaves_nothing(tmp_path, monkeypatch):
             raise KeyboardInterrupt
         return real(table, keep)
 
-    monkeypatch.setattr(streaming, "_convert", failing)
+    monkeypatch.setattr(streaming, "convert_table", failing)
     with pytest.raises(KeyboardInterrupt):
         streaming.import_dataset(src, out, batch_rows=2)
     assert not out.exists() and list((tmp_path / "out").iterdir()) == []
     # an earlier dataset stays as it was when the next import fails
-    monkeypatch.setattr(streaming, "_convert", real)
+    monkeypatch.setattr(streaming, "convert_table", real)
     streaming.import_dataset(src, out, batch_rows=2)
     before = procmine.read_log(out)
     calls.clear()
-    monkeypatch.setattr(streaming, "_convert", failing)
+    monkeypatch.setattr(streaming, "convert_table", failing)
     with pytest.raises(KeyboardInterrupt):
         streaming.import_dataset(src, out, batch_rows=2)
     pd.testing.assert_frame_equal(procmine.read_log(out), before)

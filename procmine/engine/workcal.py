@@ -63,3 +63,52 @@ def month_due_table(calendar: pd.DataFrame, months: list[int], lo_d: int, hi_d: 
         return pd.DataFrame({"d": pd.Series([], dtype="int64"), "months": pd.Series([], dtype=float),
                              "due_d": pd.Series([], dtype="Int64")})
     return pd.concat(out, ignore_index=True)
+
+
+# ----------------------------------------------------------------------------- the vector API
+# Working days, days between and working hours of many timestamp pairs, by the same lookups
+# as the definitions (``procmine.engine.definitions.intervals_sql``), in one engine.
+
+def _intervals(cal: WorkCalendar, start, end, column: str) -> pd.Series:
+    from .definitions import intervals_sql
+    from .runner import EngineOptions, open_engine
+
+    start, end = pd.Series(start), pd.Series(end)
+    s, e = _naive(start).reset_index(drop=True), _naive(end).reset_index(drop=True)
+    out = np.full(len(s), np.nan)
+    both = pd.concat([s, e]).dropna()
+    if both.empty:
+        return pd.Series(out, index=start.index, dtype=float)
+
+    def us(t: pd.Series) -> pd.Series:  # local-time microseconds, NA kept
+        return pd.Series(t.to_numpy(dtype="datetime64[us]").astype("int64"), dtype="Int64").mask(t.isna(), pd.NA)
+
+    pairs = pd.DataFrame({"i": np.arange(len(s), dtype=np.int64), "s_us": us(s), "e_us": us(e)})
+    with open_engine(EngineOptions(threads=1)) as eng:
+        eng.register("calendar", calendar_table(cal, both.min(), both.max()))
+        eng.register("pairs", pairs)
+        res = eng.fetch(intervals_sql(cal))
+    out[res["i"].to_numpy(dtype=np.int64)] = res[column].astype(float).to_numpy()
+    return pd.Series(out, index=start.index, dtype=float)
+
+
+def _naive(s) -> pd.Series:
+    s = pd.Series(s)
+    if isinstance(s.dtype, pd.DatetimeTZDtype):
+        return s.dt.tz_convert("Asia/Shanghai").dt.tz_localize(None)
+    return pd.to_datetime(s)
+
+
+def working_days(cal: WorkCalendar, start, end) -> pd.Series:
+    """Working days from ``start`` to ``end`` (the first day per ``cal.first_day``); NaN where either is missing."""
+    return _intervals(cal, start, end, "working_days")
+
+
+def days_between(cal: WorkCalendar, start, end) -> pd.Series:
+    """Working days in (start day, end day]: the days a pause or wait covers, start day excluded."""
+    return _intervals(cal, start, end, "days_between")
+
+
+def working_hours(cal: WorkCalendar, start, end) -> pd.Series:
+    """Office hours on working days between two timestamps (NaN where either is missing)."""
+    return _intervals(cal, start, end, "working_hours")

@@ -1,4 +1,8 @@
-"""Databases as sources: ``procmine import postgresql://user@host/db --table T … -o log.parquet``.
+"""Databases as sources: ``procmine import postgresql://user@host/db [--table T …] -o log.parquet``.
+
+``--list-tables`` lists the tables with the role their columns give them; without
+``--table`` the import reads the case/step/document/rating tables so found, when
+that needs no guess (one case key, one table per role), else it stops and lists them.
 
 Tables (or one query) are read through SQLAlchemy, streamed in chunks of rows,
 turned into text tables with row numbers, and imported like the tables of a
@@ -17,19 +21,34 @@ from __future__ import annotations
 
 import os
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError, UsageError
+from ..errors import DependencyError, InputError, UsageError
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.\-]*://")
 CHUNK_ROWS = 50_000
-# dialect → the driver SQLAlchemy needs (pip name), for the error message
-DRIVERS = {"postgresql": "psycopg[binary] (postgresql+psycopg://…)", "mysql": "pymysql (mysql+pymysql://…)",
-           "oracle": "oracledb (oracle+oracledb://…)", "dm": "dmPython + sqlalchemy_dm (dm+dmPython://…)",
-           "mssql": "pyodbc (mssql+pyodbc://…)", "sqlite": "built in (sqlite:///file.db)"}
+# dialect → (the pip command installing the driver SQLAlchemy needs, the URL that names it)
+DRIVERS = {"postgresql": ("pip install 'procmine[db]'", "postgresql+psycopg://…"),
+           "mysql": ("pip install pymysql", "mysql+pymysql://…"),
+           "oracle": ("pip install oracledb", "oracle+oracledb://…"),
+           "dm": ("pip install dmPython sqlalchemy_dm", "dm+dmPython://…"),
+           "mssql": ("pip install pyodbc", "mssql+pyodbc://…")}
+DB_EXTRA = "pip install 'procmine[db]'"
+
+
+def _need_sqlalchemy() -> None:
+    """SQLAlchemy comes with procmine's database extra; without it, say how to install it."""
+    try:
+        import sqlalchemy  # noqa: F401
+    except ImportError:
+        raise DependencyError("reading a database needs procmine's database extra (SQLAlchemy), which is not "
+                              "installed", hint=f"install it: {DB_EXTRA} (it brings the PostgreSQL driver; for "
+                                               "MySQL, Oracle or 达梦 add their driver, see the README, section "
+                                               "Databases)") from None
 
 
 def is_url(source) -> bool:
@@ -65,12 +84,11 @@ class _Scrub:
 
 def engine_for(url_text: str, password_file=None):
     """(engine, the URL as shown — without the password, scrubber)."""
-    try:
-        from sqlalchemy import create_engine
-        from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError, NoSuchModuleError
-    except ImportError:
-        raise UsageError("reading databases needs SQLAlchemy: pip install 'procmine[db]'") from None
+    _need_sqlalchemy()
+    from sqlalchemy import create_engine
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
     scrub = _Scrub(_url_password(url_text))
     try:
         url = make_url(url_text)
@@ -91,13 +109,30 @@ def engine_for(url_text: str, password_file=None):
     if password is not None:
         url = url.set(password=password)
     shown = url.render_as_string(hide_password=True).replace(":***@", "@")
+    backend = url.get_backend_name()
+    if backend == "sqlite" and url.database not in (None, "", ":memory:") and not Path(url.database).exists():
+        # SQLite would create an empty file and then find no tables in it
+        raise InputError(f"no database file {url.database} ({shown})",
+                         hint="check the path: sqlite:///relative/file.db or sqlite:////absolute/file.db")
     try:
         engine = create_engine(url, pool_pre_ping=False)
-    except (NoSuchModuleError, ModuleNotFoundError, ImportError, ArgumentError, ValueError, TypeError) as exc:
-        backend = url.get_backend_name()
-        raise UsageError(scrub(f"no database driver for {shown}: {exc}"),
-                         hint=f"install the driver: {DRIVERS.get(backend, 'see the README, section Databases')}") from None
+    except (NoSuchModuleError, ModuleNotFoundError, ImportError) as exc:
+        pip, form = DRIVERS.get(backend, (None, None))
+        raise DependencyError(scrub(f"no database driver for {shown} is installed ({exc})"),
+                              hint=(f"install it: {pip}" + (f" (procmine then uses it for {backend}:// URLs; "
+                                                           f"or name it in the URL: {form})" if form else "")
+                                    if pip else "install the SQLAlchemy driver for this database: see the "
+                                                "README, section Databases")) from None
+    except (ArgumentError, ValueError, TypeError) as exc:
+        raise UsageError(scrub(f"not a usable database URL: {shown} ({exc})")) from None
     return engine, shown, scrub
+
+
+def shown_url(url_text: str, password_file=None) -> str:
+    """The URL as messages show it: without the password."""
+    engine, shown, _ = engine_for(url_text, password_file)
+    engine.dispose()
+    return shown
 
 
 def _url_password(url_text: str) -> str | None:
@@ -165,11 +200,114 @@ def read_query(engine, sql, name: str, scrub, shown: str, chunk_rows: int | None
     return Table(name, "", frame, rows, kind="database")
 
 
+@dataclass(frozen=True)
+class TableInfo:
+    """A table (or view) of a database, and the role its columns give it."""
+
+    name: str
+    columns: tuple[str, ...]
+    role: str | None = None  # case | step | document | rating | None (no role recognised)
+    key: str | None = None  # the case-key column
+
+    def to_dict(self) -> dict:
+        return {"table": self.name, "role": self.role, "key": self.key, "columns": list(self.columns)}
+
+
+def _connect_error(exc, shown: str, scrub) -> InputError:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    if isinstance(exc, SQLAlchemyError):
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        return InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
+                          hint="check host, port, database, user and password (URL, --password-file or "
+                               "PROCMINE_DB_PASSWORD)")
+    return InputError(scrub(f"cannot connect to {shown}: {type(exc).__name__}: "
+                            f"{str(exc).splitlines()[0] if str(exc) else ''}"))
+
+
+def list_tables(url_text: str, mapping=None, *, password_file=None, schema: str | None = None) -> list[TableInfo]:
+    """The tables and views of a database (its default schema, or ``schema``), each
+    with the role its columns give it (case, step, document or rating table, as the
+    relational reader of workbooks decides from column names: no row is read)."""
+    _need_sqlalchemy()
+    from sqlalchemy import inspect
+
+    from ..mapping import load_mapping
+    from . import relational
+
+    engine, shown, scrub = engine_for(url_text, password_file)
+    try:
+        with engine.connect() as conn:
+            insp = inspect(conn)
+            names = list(insp.get_table_names(schema=schema))
+            try:  # views too (an export view is common), where the dialect lists them
+                names += [v for v in insp.get_view_names(schema=schema) if v not in names]
+            except NotImplementedError:
+                pass
+            try:  # one query for every table's columns (SQLAlchemy 2), not one per table
+                from sqlalchemy.engine import ObjectKind
+
+                multi = insp.get_multi_columns(schema=schema, kind=ObjectKind.ANY)
+                columns = {name: tuple(str(c["name"]) for c in cols) for (_, name), cols in multi.items()}
+            except (ImportError, AttributeError, NotImplementedError):
+                columns = {}
+            columns.update({n: tuple(str(c["name"]) for c in insp.get_columns(n, schema=schema))
+                            for n in names if n not in columns})
+    except Exception as exc:
+        raise _connect_error(exc, shown, scrub) from None
+    finally:
+        engine.dispose()
+    base = load_mapping(relational.flat_mapping(mapping))
+    vocab = relational.load_vocabulary(mapping, base)
+    out = []
+    for name in sorted(names):
+        empty = relational.Table(name, "", pd.DataFrame(columns=list(columns[name])), np.zeros(0, np.int64),
+                                 kind="database")
+        role = relational.classify(empty, vocab)
+        out.append(TableInfo(name, columns[name], role.role if role else None, role.key if role else None))
+    return out
+
+
+def choose_tables(infos: list[TableInfo], mapping=None, *, shown: str = "the database") -> list[str]:
+    """The tables an import without --table reads: the case/step/document/rating
+    tables of one case key, or a lone event table. Anything that would need a guess
+    (two case keys, two tables for one role, no table with a role) stops with the
+    tables listed and what to pass."""
+    from ..errors import MappingError
+    from ..parsing import normalize_header
+
+    found = [i for i in infos if i.role]
+    listing = "\n".join(f"  {i.name}: {i.role or 'no role'}" + (f" (key {i.key})" if i.key else "")
+                        for i in infos[:60]) + (f"\n  … {len(infos)} tables in all" if len(infos) > 60 else "")
+    choose = "name the tables to read with --table NAME (repeat it for case/step/document/rating tables)"
+    if not found:
+        raise MappingError(f"no table in {shown} looks like a case, step, document or rating table",
+                           hint=(f"tables there:\n{listing}\n" if infos else "the database has no tables\n") +
+                                f"{choose}, read rows with --query SQL, or name the columns in a mapping file")
+    keys = dict.fromkeys(normalize_header(i.key) for i in found)
+    if len(keys) > 1:
+        raise MappingError(f"the tables of {shown} are keyed by {len(keys)} different case ids "
+                           f"({', '.join(sorted({i.key for i in found}))}): which belong together is not clear",
+                           hint=f"tables there:\n{listing}\n{choose}")
+    for role in ("step", "document", "rating"):
+        same = [i.name for i in found if i.role == role]
+        if len(same) > 1:
+            raise MappingError(f"{len(same)} tables of {shown} could be the {role} table: {', '.join(same)}",
+                               hint=f"tables there:\n{listing}\n{choose}")
+    # several case tables are one system's when their columns differ (前置库: APASINFO, ACCEPT, TRANSACT …)
+    shapes = [tuple(sorted(map(normalize_header, i.columns))) for i in found if i.role == "case"]
+    if len(set(shapes)) < len(shapes):
+        same = [i.name for i in found if i.role == "case"]
+        raise MappingError(f"{len(same)} tables of {shown} look like the same case table: {', '.join(same)}",
+                           hint=f"tables there:\n{listing}\n{choose}")
+    return [i.name for i in found]
+
+
 def read_tables(url_text: str, tables=(), query: str | None = None, *, password_file=None,
                 chunk_rows: int | None = None):
     """Text tables of a database: the named tables, or the rows of one query."""
+    _need_sqlalchemy()
     from sqlalchemy import MetaData, Table as SaTable, select, text
-    from sqlalchemy.exc import NoSuchTableError, SQLAlchemyError
 
     if not tables and not query:
         raise UsageError("a database source needs --table NAME (one or more) or --query SQL")
@@ -183,17 +321,11 @@ def read_tables(url_text: str, tables=(), query: str | None = None, *, password_
             try:
                 meta = MetaData(schema=schema or None)
                 with engine.connect() as conn:
-                    table = _reflect(conn, meta, bare, SaTable)
-            except NoSuchTableError:
-                raise InputError(f"no table {name!r} in {shown}") from None
-            except SQLAlchemyError as exc:
-                detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-                raise InputError(scrub(f"cannot connect to {shown}: {detail[0] if detail else type(exc).__name__}"),
-                                 hint="check host, port, database, user and password (URL, --password-file or "
-                                      "PROCMINE_DB_PASSWORD)") from None
+                    table = _reflect(conn, meta, bare, SaTable, name, shown)
+            except InputError:
+                raise
             except Exception as exc:
-                raise InputError(scrub(f"cannot connect to {shown}: {type(exc).__name__}: "
-                                       f"{str(exc).splitlines()[0] if str(exc) else ''}")) from None
+                raise _connect_error(exc, shown, scrub) from None
             order = list(table.primary_key.columns) or []
             sql = select(table).order_by(*order) if order else select(table)
             out.append(read_query(engine, sql, name, scrub, shown, chunk_rows))
@@ -202,22 +334,26 @@ def read_tables(url_text: str, tables=(), query: str | None = None, *, password_
     return out
 
 
-def _reflect(conn, meta, name: str, SaTable):
-    """Reflect a table, matching its name case-insensitively (PRE_NODE vs pre_node)."""
+def _reflect(conn, meta, name: str, SaTable, asked: str, shown: str):
+    """Reflect a table, matching its name case-insensitively (PRE_NODE vs pre_node);
+    a table that is not there is an error listing those that are."""
     from sqlalchemy import inspect
-    from sqlalchemy.exc import NoSuchTableError
 
     names = inspect(conn).get_table_names(schema=meta.schema)
     exact = [n for n in names if n == name] or [n for n in names if n.lower() == name.lower()]
     if not exact:
-        raise NoSuchTableError(name)
+        where = f" (schema {meta.schema})" if meta.schema else ""
+        listed = ", ".join(sorted(names)[:60]) + (f" … ({len(names)} in all)" if len(names) > 60 else "")
+        raise InputError(f"no table {asked!r} in {shown}{where}",
+                         hint=(f"tables there: {listed}" if names else "the database has no tables there") +
+                              "\nname one with --table NAME (schema.NAME for another schema)")
     return SaTable(exact[0], meta, autoload_with=conn)
 
 
 def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
                   tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
     """Import database tables: relational when they are, else each a flat event table."""
-    from ..importer import _convert
+    from ..importer import convert_table
     from ..mapping import Mapping, load_mapping, map_columns
     from ..readers import RawSheet
     from . import relational
@@ -225,6 +361,9 @@ def read_database(sources, mapping=None, *, duplicates: str = "auto", service: s
     urls = [s for s in sources if is_url(s)]
     if len(urls) != 1 or len(urls) != len(list(sources)):
         raise UsageError("give one database URL (and no files) per import")
+    if not tables and not query:  # the tables whose columns give them a role, if that needs no guess
+        tables = choose_tables(list_tables(urls[0], mapping, password_file=password_file), mapping,
+                               shown=shown_url(urls[0], password_file))
     raw = read_tables(urls[0], tables, query, password_file=password_file, chunk_rows=chunk_rows)
     base = load_mapping(relational.flat_mapping(mapping))
     if service:
@@ -237,4 +376,4 @@ def read_database(sources, mapping=None, *, duplicates: str = "auto", service: s
     for t in raw:
         sm = map_columns(list(t.frame.columns), base, where=f"{t.file}: ")
         sheets.append(RawSheet(t.file, "", t.frame, t.rows, base, kind="csv", sheet_mapping=sm))
-    return relational.finish([_convert(s) for s in sheets], duplicates)
+    return relational.finish([convert_table(s) for s in sheets], duplicates)

@@ -38,9 +38,10 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..errors import InputError, MappingError, NothingUsableError, UsageError
+from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
 from ..eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
-from ..mapping import FIELDS, Mapping, SheetMapping, load_mapping, load_yaml, templates_dir
+from ..mapping import (FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping, load_yaml, read_config_text,
+                       templates_dir)
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
 
@@ -109,10 +110,11 @@ class Vocabulary:
 def _read_yaml(path: Path) -> dict:
     import yaml
 
+    text = read_config_text(path, "mapping file")
     try:
-        data = load_yaml(path.read_text(encoding="utf-8-sig")) or {}
-    except (OSError, yaml.YAMLError) as exc:
-        raise UsageError(f"cannot read mapping file {path}: {exc}") from None
+        data = load_yaml(text) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"mapping file {path} is not valid YAML: {exc}") from None
     return data if isinstance(data, dict) else {}
 
 
@@ -125,7 +127,10 @@ def user_mapping_data(mapping) -> dict:
         path = templates_dir() / "mappings" / f"{mapping}.yaml"
         if not path.exists():
             return {}
-    return _read_yaml(path)
+        return _read_yaml(path)
+    data = _read_yaml(path)
+    check_mapping_keys(data, path)  # the user's own file: a misspelt key is an error
+    return data
 
 
 def load_vocabulary(mapping=None, base: Mapping | None = None) -> Vocabulary:
@@ -319,7 +324,7 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
     kind = readers.sniff_kind(path)
     probes, skipped = [], []
     if kind in ("xlsx", "ole"):
-        reader = readers._open_excel(path, kind, max_unzipped)
+        reader = readers.open_excel(path, kind, max_unzipped)
         for sheet in reader.sheet_names:
             try:
                 rows, numeric_flags = (readers.probe_xlsx(path, sheet) if kind == "xlsx"
@@ -367,7 +372,7 @@ def _load(probe: _Probe) -> Table:
     h = probe.header
     if probe.kind == "excel":
         where = f"{probe.path.name} [{probe.sheet}]: "
-        pieces = (readers._load_in_pieces(probe.path, probe.sheet, h, len(probe.columns), where)
+        pieces = (readers.load_in_pieces(probe.path, probe.sheet, h, len(probe.columns), where)
                   if readers.sniff_kind(probe.path) == "xlsx" else None)  # a large sheet, in bounded memory
         if pieces is not None:
             arrow, abs_idx, _ = pieces
@@ -380,15 +385,15 @@ def _load(probe: _Probe) -> Table:
                 raise InputError(f"{where}cannot be read: {str(exc).splitlines()[0]}") from None
         del pieces
         names = [probe.columns[a] if a < len(probe.columns) else f"列{a + 1}" for a in abs_idx]
-        df = readers._arrow_to_text(arrow, names)
+        df = readers.arrow_to_text(arrow, names)
         del arrow
     else:
         enc, delim = probe.extra["encoding"], probe.extra["delim"]
         df = None
-        if enc != "utf-16" and not readers._has_blank_lines(probe.path):
-            df = readers._csv_arrow(probe.path, enc, delim, h, probe.columns)
+        if enc != "utf-16" and not readers.has_blank_lines(probe.path):
+            df = readers.csv_arrow(probe.path, enc, delim, h, probe.columns)
         if df is None:
-            df = readers._csv_pandas(probe.path, enc, delim, h, probe.columns)
+            df = readers.csv_pandas(probe.path, enc, delim, h, probe.columns)
     rows = np.arange(len(df), dtype=np.int64) + h + 2
     blank = df.isna().all(axis=1).to_numpy()
     if blank.any():
@@ -510,10 +515,10 @@ def _times(table: Table, col: str, bad: np.ndarray, reasons: np.ndarray, label: 
 
 
 def _service_name(table: Table) -> str:
-    from ..importer import _service_from
+    from ..importer import service_from_table
     from ..readers import RawSheet
 
-    name, _ = _service_from(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
+    name, _ = service_from_table(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
                                      title=table.title))
     return name or Path(table.file).name.split(".")[0]
 
@@ -623,7 +628,7 @@ def _empty_materials(n: int) -> pd.Series:
 
 def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
     """The step table through the flat importer's converter (same rejects and parsing)."""
-    from ..importer import _convert
+    from ..importer import convert_table
     from ..readers import RawSheet
 
     cols = {"case_id": role.key, **{f: c for f, c in role.columns.items() if f in FIELDS}}
@@ -631,7 +636,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
                                                                    if c not in cols.values()))
     raw = RawSheet(table.file, table.sheet, table.frame, table.rows, base, kind="csv", title=table.title,
                    sheet_mapping=sm, numeric_columns=table.numeric_columns)
-    events, rej, report, notes = _convert(raw)
+    events, rej, report, notes = convert_table(raw)
     report.kind = "excel" if table.kind == "excel" else "csv"
     acc.rejects.append(rej)
     acc.notes.extend(notes)
@@ -641,7 +646,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
 def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "auto", service: str | None = None,
                   skipped=None, base: Mapping | None = None):
     """Join case/step/document/rating tables into one canonical log (an ImportResult)."""
-    from ..importer import ImportResult, SheetReport, _drop_duplicates
+    from ..importer import ImportResult, SheetReport, drop_duplicates
 
     base = base or load_mapping()
     acc = _Accounts()
@@ -792,7 +797,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
     rejects = (pd.concat(acc.rejects, ignore_index=True) if acc.rejects else
                pd.DataFrame({"file": pd.array([], dtype="string"), "sheet": pd.array([], dtype="string"),
                              "row": pd.array([], dtype="int64"), "reason": pd.array([], dtype="string")}))
-    log, found, dropped = _drop_duplicates(events, acc.reports, duplicates)
+    log, found, dropped = drop_duplicates(events, acc.reports, duplicates)
     if found > dropped:
         acc.notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r})")
     log = order_log(_string_attributes(log))
@@ -1059,8 +1064,8 @@ def flat_mapping(mapping):
 
 
 def finish(converted, duplicates: str = "auto", skipped=()):
-    """Flat tables already converted (``importer._convert`` results) → an ImportResult."""
-    from ..importer import ImportResult, _drop_duplicates
+    """Flat tables already converted (``importer.convert_table`` results) → an ImportResult."""
+    from ..importer import ImportResult, drop_duplicates
 
     parts = [c[0] for c in converted]
     rejects = [c[1] for c in converted]
@@ -1068,7 +1073,7 @@ def finish(converted, duplicates: str = "auto", skipped=()):
     notes = [n for c in converted for n in c[3]]
     log = pd.concat([p for p in parts if len(p)], ignore_index=True) if any(len(p) for p in parts) else empty_log()
     rej = pd.concat(rejects, ignore_index=True)
-    log, found, dropped = _drop_duplicates(log, reports, duplicates)
+    log, found, dropped = drop_duplicates(log, reports, duplicates)
     if found > dropped:
         notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r})")
     result = ImportResult(log=order_log(log), sheets=reports, rejects=rej.reset_index(drop=True),
