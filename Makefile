@@ -7,7 +7,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 OLDEST ?= .venv-oldest
 
-.PHONY: setup demo-deps test-deps demo test test-oldest bench bench-100m sample clean
+.PHONY: setup demo-deps test-deps demo serve test test-oldest bench bench-100m sample clean
 
 # demo: graphviz and a CJK font only
 demo-deps:
@@ -28,6 +28,10 @@ setup: demo-deps $(BIN)/.installed
 demo: demo-deps $(BIN)/.installed
 	$(BIN)/procmine demo -o out
 
+# the workbench on the sample: a project in workbench-demo/ (admin's password printed once), http://127.0.0.1:8000/
+serve: demo-deps $(BIN)/.installed
+	$(BIN)/procmine serve --demo
+
 test: test-deps $(BIN)/.installed
 	$(BIN)/python -m pytest -q
 
@@ -44,7 +48,7 @@ $(OLDEST)/.installed: pyproject.toml scripts/oldest-pins
 test-oldest: test-deps $(BIN)/.installed $(OLDEST)/.installed
 	@$(OLDEST)/bin/python -c "import importlib.metadata as m; \
 	  print('oldest allowed:', ', '.join(f'{p} {m.version(p)}' for p in ('pandas', 'pyarrow', 'fastexcel', 'chinesecalendar')))"
-	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark"  # Spark equivalence runs once, in make test
+	$(OLDEST)/bin/python -m pytest -q -p no:cacheprovider -m "not spark and not browser"  # Spark equivalence and the browser run once, in make test
 	# a log written with the newest versions opens in the oldest pandas, without procmine
 	PROCMINE_OLDEST_PANDAS_PYTHON=$(OLDEST)/bin/python $(BIN)/python -m pytest -q -p no:cacheprovider \
 	  tests/test_interop.py -k oldest

@@ -651,6 +651,43 @@ def bundles_cmd(log, bundle_files, output, rules, no_mask, as_of, engine) -> Non
     click.echo(render.bundles_summary(inst, cand, output))
 
 
+@cli.command("serve")
+@click.argument("project_dir", type=click.Path(path_type=Path), required=False)
+@click.option("--init", "init", is_flag=True, help="create PROJECT_DIR and its first administrator, then stop")
+@click.option("--admin", default="admin", show_default=True, help="with --init: the administrator's account name")
+@click.option("--password-file", type=click.Path(path_type=Path), help="with --init: read the password from this file")
+@click.option("--demo", is_flag=True, help="a project on the shipped sample (default folder workbench-demo/)")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (this machine only by default)")
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option("--secure-cookies", is_flag=True, help="send the session cookie over HTTPS only (behind a TLS proxy)")
+@click.option("--user-header", help="trust this header (e.g. X-Remote-User) for the signed-in user, from --trusted-proxy only")
+@click.option("--trusted-proxy", "trusted_proxies", multiple=True,
+              help="address of the reverse proxy (its X-Forwarded-For and --user-header are believed)")
+def serve_cmd(project_dir, init, admin, password_file, demo, host, port, secure_cookies, user_header,
+              trusted_proxies) -> None:
+    """The workbench: a web app over a project's log, with accounts and roles (see the README)."""
+    from . import web
+
+    if demo:
+        project_dir = project_dir or Path("workbench-demo")
+        _, password = web.demo_project(project_dir)
+        if password:
+            click.echo(f"created {project_dir}: sign in as admin with the password {password}")
+    if project_dir is None:
+        raise UsageError("give the PROJECT_DIR (or --demo)")
+    if init:
+        password = (web.read_password_file(password_file) if password_file else
+                    click.prompt("password for " + admin, hide_input=True, confirmation_prompt=True))
+        web.init_project(project_dir, admin, password)
+        click.echo(f"created {project_dir} with the administrator {admin}; start it with: procmine serve {project_dir}")
+        return
+    if user_header and not trusted_proxies:
+        raise UsageError("--user-header needs --trusted-proxy (the proxy's address)")
+    click.echo(f"procmine workbench on http://{host}:{port}/ (Ctrl-C stops it)")
+    web.serve(project_dir, host, port, web.WebConfig(secure_cookies=secure_cookies, user_header=user_header,
+                                                    trusted_proxies=tuple(trusted_proxies)))
+
+
 def _write_result(output: Path, data: dict, tables: dict, masker: Masker) -> None:
     suffix = output.suffix.lower()
     if suffix == ".json":

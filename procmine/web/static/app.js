@@ -1,0 +1,64 @@
+// procmine workbench: the little the pages need beyond htmx (no inline scripts: the CSP forbids them)
+document.addEventListener("htmx:configRequest", function (evt) {
+  // every htmx request carries this session's CSRF token (the forms carry it as a field too)
+  var field = document.querySelector("input[name=csrf_token]");
+  if (field) { evt.detail.headers["X-CSRF-Token"] = field.value; }
+});
+document.addEventListener("htmx:xhr:progress", function (evt) {
+  var bar = document.getElementById("upload-progress");
+  if (bar && evt.detail.lengthComputable) {
+    bar.value = Math.round(100 * evt.detail.loaded / evt.detail.total);
+  }
+});
+// the monthly trend (indicators page): data from a JSON block, drawn by the vendored ECharts
+window.addEventListener("load", function () {
+  var el = document.getElementById("trend"), src = document.getElementById("trend-data");
+  if (!el || !src || !window.echarts) { return; }
+  var d = JSON.parse(src.textContent);
+  var series = d.series.map(function (k) {
+    return { name: d.labels[k], type: "line", yAxisIndex: 1,
+             data: d.values.map(function (m) { return m[k] === null ? null : Math.round(m[k] * 1000) / 10; }) };
+  });
+  series.unshift({ name: "办件", type: "bar", data: d.cases, itemStyle: { color: "#bcccdc" } });
+  var chart = echarts.init(el, null, { renderer: "svg" });
+  chart.setOption({
+    animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 },
+    grid: { left: 50, right: 50, top: 40, bottom: 30 },
+    xAxis: { type: "category", data: d.months },
+    yAxis: [{ type: "value", name: "办件" }, { type: "value", name: "%", min: 0, max: 100 }],
+    series: series
+  });
+  window.addEventListener("resize", function () { chart.resize(); });
+});
+// the process map (map page): Graphviz's layout, drawn by ECharts; a click lists the cases through it
+window.addEventListener("load", function () {
+  var el = document.getElementById("map"), src = document.getElementById("map-data");
+  if (!el || !src || !window.echarts) { return; }
+  var d = JSON.parse(src.textContent);
+  el.style.height = Math.max(360, Math.min(1400, d.height + 80)) + "px";
+  var top = Math.max.apply(null, d.nodes.map(function (n) { return n.events; }).concat([1]));
+  var nodes = d.nodes.map(function (n) {
+    var shade = Math.round(240 - 80 * n.events / top);
+    return { name: n.name, x: n.x, y: n.y, symbol: "roundRect", symbolSize: [n.w, n.h], link: n.link,
+             value: n.events, itemStyle: { color: "rgb(" + shade + "," + (shade + 10) + ",255)", borderColor: "#5b6b84" },
+             label: { show: true, formatter: n.name + "\n" + n.events, color: "#102a43", fontSize: 11 } };
+  });
+  var known = {};
+  d.nodes.forEach(function (n) { known[n.name] = true; });
+  var edges = d.edges.filter(function (e) { return known[e.source] && known[e.target]; }).map(function (e) {
+    return { source: e.source, target: e.target, value: e.count, link: e.link,
+             label: { show: true, formatter: String(e.count), fontSize: 9 },
+             lineStyle: { width: 1 + 4 * e.count / top, color: "#5b6b84", curveness: 0.1 } };
+  });
+  var chart = echarts.init(el, null, { renderer: "svg" });
+  chart.setOption({
+    animation: false, tooltip: {},
+    series: [{ type: "graph", layout: "none", roam: true, edgeSymbol: ["none", "arrow"], edgeSymbolSize: 8,
+               data: nodes, links: edges, emphasis: { focus: "adjacency" } }]
+  });
+  chart.on("click", function (p) {
+    var link = p.data && p.data.link;
+    if (typeof link === "string" && link.indexOf("/cases?") === 0) { window.location.href = link; }
+  });
+  window.addEventListener("resize", function () { chart.resize(); });
+});

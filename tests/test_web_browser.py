@@ -1,0 +1,197 @@
+"""The workbench in a real browser: Debian's chromium driven through /usr/bin/chromedriver (Selenium;
+nothing downloaded). init → login → upload of the sample and of a broken workbook → overview →
+finding → case → back → a filter → a download; a 部门 account sees its own cases only.
+Screenshots go to tests/artifacts/web-*.png."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+CHROMIUM, DRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
+pytestmark = [pytest.mark.browser,
+              pytest.mark.skipif(not (CHROMIUM.exists() and DRIVER.exists()),
+                                 reason="needs Debian's chromium and chromium-driver (scripts/system-deps test)")]
+selenium = pytest.importorskip("selenium")
+pytest.importorskip("uvicorn")
+
+from selenium import webdriver  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.common.by import By  # noqa: E402
+from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
+from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
+
+import web_fixture as wf  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = Path(__file__).parent / "artifacts"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture()
+def server(tmp_path, monkeypatch):
+    import uvicorn
+
+    from procmine.web import Project, create_app
+
+    monkeypatch.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
+    root = tmp_path / "proj"
+    proj = Project.init(root, "admin", wf.PASSWORDS["admin"])
+    proj.users.add("market", wf.PASSWORDS["market"], "dept", "市场监管局")
+    port = _free_port()
+    srv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    for _ in range(100):
+        if srv.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}", proj
+    srv.should_exit = True
+    thread.join(10)
+
+
+@pytest.fixture()
+def browser(tmp_path):
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--window-size=1280,1000", "--lang=zh-CN"):
+        opts.add_argument(flag)
+    opts.add_experimental_option("prefs", {"download.default_directory": str(tmp_path / "downloads"),
+                                           "download.prompt_for_download": False})
+    drv = webdriver.Chrome(service=Service(str(DRIVER)), options=opts)
+    drv.set_page_load_timeout(60)
+    yield drv
+    drv.quit()
+
+
+def shot(drv, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    drv.save_screenshot(str(ARTIFACTS / f"web-{name}.png"))
+
+
+def sign_in(drv, base: str, name: str) -> None:
+    drv.get(base + "/login")
+    drv.find_element(By.ID, "username").send_keys(name)
+    drv.find_element(By.ID, "password").send_keys(wf.PASSWORDS[name])
+    drv.find_element(By.ID, "login").click()
+    WebDriverWait(drv, 30).until(EC.url_contains("/overview"))
+
+
+def test_workbench_in_chromium(server, browser, tmp_path):
+    base, proj = server
+    drv, wait = browser, WebDriverWait(browser, 120)
+    sign_in(drv, base, "admin")
+    assert "还没有办件日志" in drv.page_source
+    shot(drv, "1-empty")
+
+    # upload the shipped sample (four workbooks at once)
+    drv.get(base + "/upload")
+    sample = sorted(str(p) for p in (ROOT / "logs").glob("*.xlsx"))
+    drv.find_element(By.ID, "files").send_keys("\n".join(sample))
+    drv.find_element(By.ID, "upload-button").click()
+    ok = wait.until(EC.presence_of_element_located((By.ID, "upload-ok")))
+    # the sample's accounting (README, procmine demo): 20,774 rows = 20,767 used + 0 duplicates + 7 rejected
+    assert "读取 20,774 行 = 采用 20,767 + 重复 0 + 拒收 7" in ok.text and "核对一致" in ok.text
+    shot(drv, "2-uploaded")
+    version = proj.version()
+
+    # a broken workbook: the error is shown, the log is unchanged
+    broken = tmp_path / "broken.xlsx"
+    broken.write_bytes(b"PK\x03\x04 not a workbook")
+    drv.get(base + "/upload")
+    drv.find_element(By.ID, "files").send_keys(str(broken))
+    drv.find_element(By.ID, "upload-button").click()
+    WebDriverWait(drv, 10).until(EC.alert_is_present()).accept()  # "replaces the log: sure?"
+    err = wait.until(EC.presence_of_element_located((By.ID, "upload-error")))
+    assert "未改变" in err.text and "broken.xlsx" in err.text
+    assert proj.version() == version
+    shot(drv, "3-broken-upload")
+
+    # overview → a finding → one of its cases → back
+    drv.get(base + "/overview")
+    assert "3,500" in drv.find_element(By.CLASS_NAME, "tiles").text  # the sample's cases
+    shot(drv, "4-overview")
+    link = drv.find_element(By.CLASS_NAME, "finding-link")
+    summary = link.text
+    link.click()
+    wait.until(EC.url_contains("/findings/"))
+    assert summary in drv.find_element(By.TAG_NAME, "h1").text
+    shot(drv, "5-finding")
+    finding_url = drv.current_url
+    case_link = drv.find_element(By.CLASS_NAME, "case-link")
+    case_id = case_link.text
+    case_link.click()
+    wait.until(EC.url_contains("/cases/"))
+    assert case_id in drv.find_element(By.TAG_NAME, "h1").text
+    steps = drv.find_elements(By.CSS_SELECTOR, "ol.timeline li.step")
+    assert len(steps) >= 3
+    shot(drv, "6-case")
+    drv.back()
+    wait.until(EC.url_to_be(finding_url))
+    assert summary in drv.find_element(By.TAG_NAME, "h1").text
+
+    # a filter (htmx swaps the table in place and pushes the URL)
+    drv.get(base + "/cases")
+    Select(drv.find_element(By.NAME, "service")).select_by_visible_text("食品经营许可")
+    wait.until(EC.url_contains("service="))
+    wait.until(lambda d: d.find_element(By.CSS_SELECTOR, "#case-list p").text.startswith("1,200 件"))
+    services = {td.text for td in drv.find_elements(By.CSS_SELECTOR, "#case-table tbody tr td:nth-child(2)")}
+    assert services == {"食品经营许可"}
+    filtered_url = drv.current_url  # pushed by htmx
+    shot(drv, "7-filtered")
+
+    # the map, filtered to one service; a node lists the cases through it
+    drv.get(base + "/map")
+    Select(drv.find_element(By.ID, "map-service")).select_by_visible_text("建筑工程施工许可")
+    drv.find_element(By.ID, "map-apply").click()
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map svg")))
+    assert "800 件" in drv.find_element(By.TAG_NAME, "main").text  # the service's cases
+    shot(drv, "7a-map")
+    node = next(a for a in drv.find_elements(By.CLASS_NAME, "node-link") if a.text == "审批")
+    node.click()
+    wait.until(EC.url_contains("step="))
+    counted = drv.find_element(By.CSS_SELECTOR, "#case-list p").text
+    assert counted.startswith("800 件") and "经过环节 审批" in counted  # every case of the service is approved
+
+    # indicators: the monthly trend drawn by the vendored ECharts (as SVG), six months of the sample
+    drv.get(base + "/indicators")
+    wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#trend svg")))
+    assert len(drv.find_elements(By.CSS_SELECTOR, "table.grid")[0].find_elements(By.CSS_SELECTOR, "tbody tr")) == 6
+    shot(drv, "7b-indicators")
+    logs = [e for e in drv.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not logs, logs  # no script error, nothing refused by the Content-Security-Policy
+
+    # a download: the filtered cases as CSV (1,200 rows and the header)
+    import httpx
+
+    drv.get(filtered_url)  # the filtered list again
+    href = wait.until(EC.presence_of_element_located((By.ID, "download-cases"))).get_attribute("href")
+    assert "service=%E9%A3%9F%E5%93%81%E7%BB%8F%E8%90%A5%E8%AE%B8%E5%8F%AF" in href  # 食品经营许可
+    cookies = {c["name"]: c["value"] for c in drv.get_cookies()}
+    r = httpx.get(href, cookies=cookies)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    assert len(r.text.strip().splitlines()) == 1 + 1200
+
+    # a 部门 account sees only the cases its department took part in
+    drv.find_element(By.CSS_SELECTOR, "form[action='/logout'] button").click()
+    WebDriverWait(drv, 30).until(EC.url_contains("/login"))
+    sign_in(drv, base, "market")
+    drv.get(base + "/cases")
+    shot(drv, "8-department")
+    deps = [td.text for td in drv.find_elements(By.CSS_SELECTOR, "#case-table tbody tr td:nth-child(10)")]
+    assert deps and all("市场监管局" in d for d in deps)
+    drv.get(base + f"/cases/{case_id}")  # the 企业开办 / other department's case of the finding, by URL
+    visible = "市场监管局" in (proj.whole(proj.version()).cases.set_index("case_id")
+                            .loc[case_id, "departments_took_part"])
+    assert ("未找到" in drv.page_source) != visible
