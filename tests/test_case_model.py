@@ -529,3 +529,17 @@ def test_a_correction_sent_by_post_is_no_trip():
             ("A", "邮寄送达", "2024-03-12 09:00", "2024-03-12 09:10")]
     a = one(rows)
     assert (a["visits"], a["correction_visits"]) == (1, 0)
+
+
+def test_who_decided_and_who_holds_with_parallel_steps():
+    # 审批决定 by 市场监管局, then the window closes the record (办结): 市场监管局 decided.
+    # B is open with 公积金中心's review still running and 市场监管局's finished later: 公积金中心 holds it.
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"dept": "政务服务中心"}),
+            ("A", "审批决定", "2024-03-06 09:00", "2024-03-06 09:10", {"dept": "市场监管局"}),
+            ("A", "办结", "2024-03-06 15:00", "2024-03-06 15:10", {"dept": "政务服务中心"}),
+            ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"dept": "政务服务中心"}),
+            ("B", "公积金开户审核", "2024-03-05 09:00", None, {"dept": "公积金中心"}),
+            ("B", "营业执照审核", "2024-03-06 09:00", "2024-03-06 10:00", {"dept": "市场监管局"})]
+    m = cases(mklog(rows), as_of="2024-03-08")
+    assert m.loc["A", "deciding_department"] == "市场监管局"
+    assert m.loc["B", "holding_department"] == "公积金中心"

@@ -156,6 +156,7 @@ SELECT activity,
        {has('activity', lc['receive'])} AND NOT {has('activity', lc['not_accept'])} AS receive_step,
        {has('activity', lc['apply'])} AS apply_raw,
        {has('activity', lc['finish'])} AS finish_step,
+       {has('activity', lc['decide'])} AS decide_step,
        ({has('activity', lc['deliver'])} OR {has('activity', v.pickup)} OR {has('activity', v.remote_delivery)})
          AND NOT {has('activity', '告知|通知')} AS deliver_step,
        {has('activity', rules.status['not_accepted'])} AS rejected,
@@ -358,10 +359,14 @@ SELECT f.c,
        min(f.trip_at_us) FILTER (WHERE f.trip_kind = 'intake') AS intake_at,
        coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction), false) AS correction_requested,
        count(*) FILTER (WHERE v.notice_open) AS correction_notices,
-       max_by(f.d, f.pos) FILTER (WHERE v.finish_step AND f.d IS NOT NULL) AS dec_d_step,
+       -- who decided: the decision itself (审批决定), else the step closing the record (办结)
+       coalesce(max_by(f.d, f.pos) FILTER (WHERE v.decide_step AND f.d IS NOT NULL),
+                max_by(f.d, f.pos) FILTER (WHERE v.finish_step AND f.d IS NOT NULL)) AS dec_d_step,
        max_by(f.d, f.pos) FILTER (WHERE f.office AND NOT coalesce(v.deliver_step, false) AND f.d IS NOT NULL)
          AS dec_d_last,
-       max_by(f.d, f.pos) FILTER (WHERE f.d IS NOT NULL) AS hold_d,
+       -- who holds an open case: the step still in progress (started, not ended), else the latest
+       coalesce(max_by(f.d, f.pos) FILTER (WHERE f.d IS NOT NULL AND f.s_us IS NOT NULL AND f.e_us IS NULL),
+                max_by(f.d, f.pos) FILTER (WHERE f.d IS NOT NULL)) AS hold_d,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),

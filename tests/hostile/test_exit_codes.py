@@ -118,7 +118,7 @@ def test_missing_input_is_a_data_problem(work):
 def test_usage_errors_exit_2(work):
     check(procmine("audit", cwd=work), 2, "Missing argument")
     check(procmine("audit", work / "log.parquet", "--bogus", cwd=work), 2, "No such option")
-    check(procmine("import", work / "export.xlsx", cwd=work), 2, "Missing option")
+    check(procmine("import", work / "export.xlsx", cwd=work), 2, "-o/--output")
     check(procmine("report", work / "log.parquet", "-o", work / "r.pdf", cwd=work), 2, "use .xlsx or .html")
     check(procmine("compare", work / "log.parquet", cwd=work), 2, "--split-date")
 
