@@ -289,7 +289,7 @@ def _stored(table, cases) -> pd.DataFrame:
     import duckdb
     import pyarrow as pa
 
-    from .eventlog import _types_mapper
+    from .eventlog import types_mapper
 
     files = sorted(u.removeprefix("file://") for u in table.file_uris())
     con = duckdb.connect()
@@ -301,7 +301,7 @@ def _stored(table, cases) -> pd.DataFrame:
     finally:
         con.close()
     data = data.cast(plain_schema([data.schema]))
-    frame = data.to_pandas(types_mapper=_types_mapper)
+    frame = data.to_pandas(types_mapper=types_mapper)
     # the partition value is in the file's path, not in the file
     frame[MONTH] = frame.pop("__pm_file").astype("string").str.extract(f"{MONTH}=([^/]+)/", expand=False)
     return conform_columns(frame)

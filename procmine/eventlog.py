@@ -449,6 +449,9 @@ def _types_mapper(t):
     return None
 
 
+types_mapper = _types_mapper  # the public name (Arrow types → the canonical pandas dtypes)
+
+
 def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
     """The log in pm4py's column names, ready for ``pm4py.discover_*``.
 
