@@ -489,10 +489,13 @@ def _parallelizable(ctx: _Ctx, agg) -> None:
                           "saving_working_days": _r(_hours(r.us) / per_day)})
         top = pairs[0]
         first = g.iloc[0]
-        listed = "；".join(say("label.pair", "zh", a=x["a"], b=x["b"], cases=x["cases"],
-                               days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
-        listed_en = "; ".join(say("label.pair", "en", a=x["a"], b=x["b"], cases=x["cases"],
-                                  days=_fmt(x["median_saving_working_days"] or 0)) for x in pairs[:PAIRS_LISTED])
+        # the saving a case on average (the median is 0 where most cases of a pair lose nothing)
+        def avg(x):
+            return _fmt((x["saving_working_days"] or 0) / max(x["cases"], 1), 2)
+        listed = "；".join(say("label.pair", "zh", a=x["a"], b=x["b"], cases=x["cases"], days=avg(x))
+                          for x in pairs[:PAIRS_LISTED])
+        listed_en = "; ".join(say("label.pair", "en", a=x["a"], b=x["b"], cases=x["cases"], days=avg(x))
+                              for x in pairs[:PAIRS_LISTED])
         more = len(pairs) - PAIRS_LISTED
         ctx.add(Finding(
             "parallelizable", str(service), int(distinct.get(str(service), top["cases"])),
