@@ -121,6 +121,22 @@ def test_an_extension_extends_the_statutory_limit_only():
     assert m.loc["five", "extension_days"] == 5 and bool(m.loc["five", "over_statute"]) is True
 
 
+@pytest.mark.parametrize("step, days", [("延期15日", 15), ("延长十五个工作日", 15), ("延期五个工作日", 5),
+                                        ("延期十日", 10), ("延长二十个工作日", 20), ("延期三十日", 30),
+                                        ("延期两个工作日", 2)])
+def test_an_extension_states_its_length_in_arabic_or_chinese_numerals(step, days):
+    # 法定 5; 受理 Mon 4 Mar 2024, 办结 Wed 20 Mar: 12 working days (as above).
+    # 日 / 个工作日 are working days (§42, §82): the limit is 5 + the stated length;
+    # a breach exactly when 5 + days < 12 (five, two: yes; ten and more: no).
+    lim = {"sla": 3, "statutory_days": 5.0}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", step, "2024-03-05 09:00", "2024-03-05 09:30", lim),
+            ("A", "办结", "2024-03-20 10:00", "2024-03-20 10:30", lim)]
+    a = one(rows)
+    assert a["clock_days"] == 12 and a["extension_days"] == days
+    assert bool(a["over_statute"]) is (5 + days < 12)
+
+
 def test_an_extension_column_states_its_length():
     # 延期天数 8: 法定 5 + 8 = 13 ≥ 12 (the clock above): no breach.
     lim = {"statutory_days": 5.0, "extension_days": 8.0}

@@ -118,6 +118,24 @@ FROM (
         FROM {source} WHERE trip) t) n"""
 
 
+# 延期's length in working days: 延期15日, 延长十五个工作日, 延期五个工作日 (§42 counts 日
+# as working days, §82); a calendar unit (自然日, 日历日, 个月) is not read as working days.
+EXT_WORK = "([0-9]+|[一二两三四五六七八九十]+) *个? *(?:工作日|日(?:$|[^历])|天)"
+
+
+def numeral(expr: str) -> str:
+    """An Arabic or Chinese numeral below 100 (五, 十, 十五, 二十, 三十, 两) as a DOUBLE; the
+    same SQL in both engines (character functions only)."""
+    s = f"replace({expr}, '两', '二')"
+    digit = lambda c: f"CAST(instr('一二三四五六七八九', {c}) AS DOUBLE)"
+    first, last = f"substr({s}, 1, 1)", f"substr({s}, length({s}), 1)"
+    return (f"CASE WHEN {has(s, '^[0-9]+$')} THEN CAST({s} AS DOUBLE) "
+            f"WHEN {has(s, '十')} THEN "
+            f"(CASE WHEN {first} = '十' THEN 1.0 ELSE {digit(first)} END) * 10 + "
+            f"(CASE WHEN {last} = '十' THEN 0.0 ELSE {digit(last)} END) "
+            f"WHEN length({s}) = 1 THEN {digit(s)} END")
+
+
 def full(col: str, pattern: str) -> str:
     """The whole value matches ``pattern`` (NULL → false): for vocabularies where a
     mention is not enough (a special procedure is a step whose action is the procedure)."""
@@ -162,8 +180,8 @@ SELECT activity,
        {has('activity', rules.status['not_accepted'])} AS rejected,
        {has('activity', rules.status['withdrawn'])} AS withdrawn,
        {has('activity', lc['extension'])} AS extension_step,
-       CASE WHEN {has('activity', lc['extension'])} AND {has('activity', '[0-9]+ *个? *工作日')}
-            THEN CAST(regexp_extract(activity, '([0-9]+) *个? *工作日', 1) AS DOUBLE) END AS extension_named,
+       CASE WHEN {has('activity', lc['extension'])} AND {has('activity', EXT_WORK)}
+            THEN {numeral(f"regexp_extract(activity, {lit(EXT_WORK)}, 1)")} END AS extension_named,
        {full('activity', special_action(rules))}
          AND NOT {has('activity', lc['special_start'] + '|' + lc['special_end'])} AS special_single,
        {has('activity', lc['special_start'])} AND NOT {has('activity', lc['special_end'])} AS special_open,
