@@ -719,8 +719,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/findings", J(findings)), Route("/findings.json", J(findings)),
         Route("/findings/{fid:int}.json", J(finding)), Route("/findings/{fid:int}", J(finding)),
         Route("/cases", J(cases)), Route("/cases.json", J(cases)),
-        Route("/cases/{case_id}.json", J(case)), Route("/cases/{case_id}.csv", J(case_csv)),
-        Route("/cases/{case_id}", J(case)),
+        # a case id may hold "/" (sent as %2F, which the server decodes before routing) and any other
+        # character: the id is the rest of the path; its .json / .csv twin is the id with that suffix
+        Route("/cases/{case_id:path}.json", J(case)), Route("/cases/{case_id:path}.csv", J(case_csv)),
+        Route("/cases/{case_id:path}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
         Route("/map", J(process_map)), Route("/map.json", J(process_map)),
         Route("/variants", J(variants_view)), Route("/variants.json", J(variants_view)),
