@@ -46,7 +46,7 @@ FORMAT = 1
 NEW_KEY_HINT = ("restore it from a backup, or make a new one (this signs everyone out): "
                 "python -c 'import secrets; print(secrets.token_hex(32))' > {path} && chmod 600 {path}")
 MAP_COLUMNS = ["case_id", "service", "activity", "department", "resource", "start_time", "end_time"]
-CACHE_FORMAT = 4  # bumped when what the cache holds changes
+CACHE_FORMAT = 5  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -214,6 +214,12 @@ class Project:
                 self.analysis(actor)
             except Exception:  # noqa: BLE001 - the page that needs it shows the error
                 return
+        for actor in scopes.values():  # then each scope's maps without filters (the map page's first view)
+            for view in ("activity", "department"):
+                try:
+                    self.process_map(actor, view, None, None, None)
+                except Exception:  # noqa: BLE001 - as above
+                    break
 
     def whole(self, version: str) -> Analysis:
         """The analysis of every case of a version: what pages look a case up in, before asking
@@ -300,6 +306,7 @@ class Project:
         # in case order (the engine's), in small row groups: one case's steps are read by their statistics
         pq.write_table(table, tmp, row_group_size=16_384, compression="zstd")
         os.replace(tmp, facts_path)
+        self._save_map_events(version, log)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
                               self._ratings(log, res), self._bundles(log, res))
@@ -443,6 +450,42 @@ class Project:
             table = pa.concat_tables(parts) if parts else target.empty_table()
         return sorted_log(conform_columns(table.to_pandas()))
 
+    def _save_map_events(self, version: str, log: pd.DataFrame) -> None:
+        """The columns the maps and variants read, once per version, ordered by service, then case and time, in
+        small row groups: a map of one service reads that service's row groups alone (their statistics say
+        which), and its events come in the case/time order the discovery wants (no sort)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self._vdir(version) / "map_events.parquet"
+        table = pa.Table.from_pandas(log[[c for c in MAP_COLUMNS if c in log]], preserve_index=False)
+        table = table.sort_by([("service", "ascending"), ("case_id", "ascending"), ("start_time", "ascending"),
+                               ("end_time", "ascending")])
+        tmp = path.with_name(f".map.tmp-{secrets.token_hex(4)}.parquet")
+        try:
+            pq.write_table(table, tmp, row_group_size=32_768, compression="zstd")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def map_events(self, version: str, case_ids: set[str] | None, service: str | None) -> pd.DataFrame:
+        """The maps' columns of these cases (all: None) and of one service, from the version's
+        ``map_events.parquet`` (the log itself when the cache has none)."""
+        import pyarrow.dataset as ds
+
+        from ..eventlog import conform_columns
+        from ..metrics import sorted_log
+
+        path = self._vdir(version) / "map_events.parquet"
+        if not path.is_file():
+            return self.events(case_ids, service, MAP_COLUMNS)
+        where = None if case_ids is None else ds.field("case_id").isin(sorted(case_ids))
+        if service:
+            one = ds.field("service") == service
+            where = one if where is None else one & where
+        table = ds.dataset(path, format="parquet").to_table(filter=where)
+        return sorted_log(conform_columns(table.to_pandas()))
+
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
         import pyarrow.dataset as ds
 
@@ -489,6 +532,12 @@ class Project:
             return hit
         if not len(a.cases):
             return {}
+        # the map without filters (the page's first view) is made once per version and scope, kept in the cache
+        plain_map = not any((service, date_from, date_to, top_variants, outcome, department))
+        kept = self._dir(a.version, actor.scope_key) / f"map-{view}.json"
+        if plain_map and kept.is_file():
+            hit = self._memo[key] = json.loads(kept.read_text(encoding="utf-8"))
+            return hit
         # only the service's events are read when the map is of one service
         ids = None if actor.sees_all else set(a.ids())
         if outcome or department:
@@ -502,7 +551,7 @@ class Project:
             ids = set(c["case_id"].astype(str).tolist())
             if not ids:
                 return {}
-        log = self.events(ids, service or None, MAP_COLUMNS)
+        log = self.map_events(a.version, ids, service or None)
         if service and log.empty:
             from ..errors import UsageError
             raise UsageError(f"no service called {service!r} among these cases")
@@ -519,6 +568,11 @@ class Project:
             x, y = (float(v) for v in o.get("pos", "0,0").split(","))
             node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
         data["height"] = height
+        if plain_map and kept.parent.is_dir():
+            from ..eventlog import write_atomic
+
+            text = json.dumps(data, ensure_ascii=False, default=str)
+            write_atomic(kept, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         self._memo[key] = data
         return data
 
@@ -577,7 +631,7 @@ class Project:
         key = (a.version, actor.scope_key, "variants", service)
         hit = self._memo.get(key)
         if hit is None:
-            log = self.events(None if actor.sees_all else set(a.ids()), service or None, MAP_COLUMNS)
+            log = self.map_events(a.version, None if actor.sees_all else set(a.ids()), service or None)
             table = variants(log) if len(log) else pd.DataFrame()
             hit = [{"n": i, "variant": str(r.variant_text), "cases": int(r.cases), "share": float(r.share),
                     "median_lead_hours": None if pd.isna(r.median_lead_hours) else float(r.median_lead_hours),
