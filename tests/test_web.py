@@ -87,7 +87,7 @@ def test_uploads_append_to_the_dataset_with_the_accounting(tmp_path, env):
     rows = wf.ROWS + [["", wf.S, "受理", "公安局", "赵六", "2024-03-01 09:00", "2024-03-01 09:10", 5, "", "", "", "", ""]]
     r = upload(c, wf.write_export(tmp_path / "day1.csv", rows))
     assert r.status_code == 200
-    assert re.search(r"版本 0：</b>读取 17 行 = 新增 16 \+ 更新 0 \+ 已有 0 \+ 拒收 1\s*（核对一致）；数据集现有 16 条环节记录，6 件",
+    assert re.search(r"版本 0：</b>\s*读取 17 行 = 新增 16 \+ 更新 0 \+ 已有 0 \+ 拒收 1\s*（核对一致）；\s*数据集现有 16 条环节记录，6 件",
                      r.text), r.text
     assert c.get("/overview.json").json()["totals"]["cases"] == 6
     rejects = c.get("/download/rejects.csv")
@@ -95,7 +95,7 @@ def test_uploads_append_to_the_dataset_with_the_accounting(tmp_path, env):
     # the next day's export is appended: 8 rows read = 3 new + 1 updated + 4 already present + 0 rejected
     r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))
     assert r.status_code == 200
-    assert re.search(r"版本 1：</b>读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4 \+ 拒收 0\s*（核对一致）；数据集现有 19 条环节记录，7 件",
+    assert re.search(r"版本 1：</b>\s*读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4 \+ 拒收 0\s*（核对一致）；\s*数据集现有 19 条环节记录，7 件",
                      r.text), r.text
     assert "下载拒收行" not in r.text and c.get("/download/rejects.csv").status_code == 404  # this upload's: none
     assert (root / "log" / "_delta_log").is_dir() and not (root / "log.parquet").exists()
@@ -167,7 +167,7 @@ def test_an_upload_interrupted_mid_way_changes_nothing(tmp_path, env, monkeypatc
     monkeypatch.undo()  # the append works again (and the masking key, undone with it, is set again)
     monkeypatch.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
     r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))  # the same upload, now working
-    assert re.search(r"版本 1：</b>读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4", r.text), r.text
+    assert re.search(r"版本 1：</b>\s*读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4", r.text), r.text
     assert c.get("/overview.json").json()["totals"]["cases"] == 7
 
 

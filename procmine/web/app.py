@@ -630,7 +630,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         # every row read is new, updated, already present (also an exact duplicate) or rejected
         summary = {k: d[k] for k in ("version", "rows_read", "new", "updated", "present", "rejected", "events",
                                      "cases", "cases_new", "cases_updated", "notes")}
-        summary.update(balanced=result.balanced, created=result.created,
+        used = sum(s.rows_used for s in result.sheets)
+        summary.update(balanced=result.balanced, created=result.created, rows_used=used,
+                       duplicates=result.duplicates,
+                       rows_balanced=result.rows_read == used + result.duplicates + result.rejected,
                        sheets=[{"file": s.file, "sheet": s.sheet, "rows_read": s.rows_read, "rows_used": s.rows_used,
                                 "duplicates": s.duplicates, "rejected": s.rejected, "service_from": s.service_from}
                                for s in result.sheets],

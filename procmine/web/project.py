@@ -86,6 +86,10 @@ def _records(frame: pd.DataFrame) -> list[dict]:
     return json.loads(out.to_json(orient="records", force_ascii=False, default_handler=str))
 
 
+def _isin(values: pd.Series, keep: set) -> list[bool]:
+    return [str(v) in keep for v in values.tolist()]
+
+
 def _delta_head(dataset: Path) -> Path | None:
     """The latest commit file of a Delta table's transaction log (``_delta_log/NNN.json``), or None."""
     commits = [f for f in (dataset / "_delta_log").glob("*.json") if f.stem.isdigit()]
@@ -306,7 +310,7 @@ class Project:
         # in case order (the engine's), in small row groups: one case's steps are read by their statistics
         pq.write_table(table, tmp, row_group_size=16_384, compression="zstd")
         os.replace(tmp, facts_path)
-        self._save_map_events(version, log)
+        self._save_map_events(version, log, res.cases)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
                               self._ratings(log, res), self._bundles(log, res))
@@ -450,15 +454,20 @@ class Project:
             table = pa.concat_tables(parts) if parts else target.empty_table()
         return sorted_log(conform_columns(table.to_pandas()))
 
-    def _save_map_events(self, version: str, log: pd.DataFrame) -> None:
-        """The columns the maps and variants read, once per version, ordered by service, then case and time, in
-        small row groups: a map of one service reads that service's row groups alone (their statistics say
-        which), and its events come in the case/time order the discovery wants (no sort)."""
+    def _save_map_events(self, version: str, log: pd.DataFrame, cases: pd.DataFrame) -> None:
+        """The columns the maps and variants read, once per version, with each event's case outcome (the
+        case table's), ordered by service, then case and time, in small row groups: a map of one service
+        reads that service's row groups alone (their statistics say which), a map of one outcome filters
+        on its column (no list of case ids), and the events come in the case/time order the discovery
+        wants (no sort)."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         path = self._vdir(version) / "map_events.parquet"
-        table = pa.Table.from_pandas(log[[c for c in MAP_COLUMNS if c in log]], preserve_index=False)
+        frame = log[[c for c in MAP_COLUMNS if c in log]]
+        outcome = cases.set_index(cases["case_id"].astype(str))["outcome"].astype("string")
+        frame = frame.assign(outcome=frame["case_id"].astype(str).map(outcome).astype("string"))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
         table = table.sort_by([("service", "ascending"), ("case_id", "ascending"), ("start_time", "ascending"),
                                ("end_time", "ascending")])
         tmp = path.with_name(f".map.tmp-{secrets.token_hex(4)}.parquet")
@@ -468,23 +477,35 @@ class Project:
         finally:
             tmp.unlink(missing_ok=True)
 
-    def map_events(self, version: str, case_ids: set[str] | None, service: str | None) -> pd.DataFrame:
-        """The maps' columns of these cases (all: None) and of one service, from the version's
-        ``map_events.parquet`` (the log itself when the cache has none)."""
+    def map_events(self, version: str, case_ids: set[str] | None, service: str | None,
+                   outcome: str | None = None) -> pd.DataFrame:
+        """The maps' columns of these cases (all: None), of one service and of one outcome, from the
+        version's ``map_events.parquet`` (the log itself when the cache has none). Not sorted here: the
+        discovery and the variants put them in case/time order (they are in it already)."""
         import pyarrow.dataset as ds
 
         from ..eventlog import conform_columns
-        from ..metrics import sorted_log
 
         path = self._vdir(version) / "map_events.parquet"
         if not path.is_file():
-            return self.events(case_ids, service, MAP_COLUMNS)
-        where = None if case_ids is None else ds.field("case_id").isin(sorted(case_ids))
+            log = self.events(case_ids, service, MAP_COLUMNS)
+            if outcome:
+                c = self.whole(version).cases
+                keep = set(c.loc[c["outcome"].astype(str) == outcome, "case_id"].astype(str))
+                log = log[_isin(log["case_id"], keep)].reset_index(drop=True)
+            return log
+        conds = []
         if service:
-            one = ds.field("service") == service
-            where = one if where is None else one & where
-        table = ds.dataset(path, format="parquet").to_table(filter=where)
-        return sorted_log(conform_columns(table.to_pandas()))
+            conds.append(ds.field("service") == service)
+        if outcome:
+            conds.append(ds.field("outcome") == outcome)
+        if case_ids is not None:
+            conds.append(ds.field("case_id").isin(sorted(case_ids)))
+        where = None
+        for cond in conds:
+            where = cond if where is None else where & cond
+        table = ds.dataset(path, format="parquet").to_table(filter=where, columns=MAP_COLUMNS)
+        return conform_columns(table.to_pandas())
 
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
         import pyarrow.dataset as ds
@@ -540,19 +561,17 @@ class Project:
             return hit
         # only the service's events are read when the map is of one service
         ids = None if actor.sees_all else set(a.ids())
-        if outcome or department:
+        if department:  # the cases it took part in, as the case table says (the outcome is a column of the events)
             from .scope import took_part_mask
 
             c = a.cases
             if outcome:
                 c = c[c["outcome"].astype(str) == outcome]
-            if department:
-                c = c[took_part_mask(c, department)]
-            ids = set(c["case_id"].astype(str).tolist())
+            ids = set(c.loc[took_part_mask(c, department), "case_id"].astype(str).tolist())
             if not ids:
                 return {}
-        log = self.map_events(a.version, ids, service or None)
-        if service and log.empty:
+        log = self.map_events(a.version, ids, service or None, outcome or None)
+        if service and log.empty and not (outcome or department):
             from ..errors import UsageError
             raise UsageError(f"no service called {service!r} among these cases")
         if log is None or log.empty:
