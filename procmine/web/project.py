@@ -419,8 +419,12 @@ class Project:
                 out = ds.scalar(False)
             return out
 
-        if all(sc.remove_metadata().equals(schema) for sc in schemas):
-            table = ds.dataset(files, schema=schema, format="parquet").to_table(filter=where(schema), columns=columns)
+        first = schemas[0].remove_metadata()
+        views = any(pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type) for sc in schemas for f in sc)
+        if not views and all(sc.remove_metadata().equals(first) for sc in schemas):
+            # one physical schema (a log written by procmine import): filtered by the reader, row groups
+            # skipped by their statistics
+            table = ds.dataset(files, schema=first, format="parquet").to_table(filter=where(first), columns=columns)
         else:  # view types (an appended dataset's) have no comparison kernels: filtered once made plain
             import pyarrow.compute as pc
 
