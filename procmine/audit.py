@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import __version__
+from .config import VERSION as __version__
 from .messages import say
 from .metrics import measure, note, service_rates
 from .rules import Rules, load_rules

@@ -14,7 +14,7 @@ import click
 from . import audit as audit_mod
 from . import conform as conform_mod
 from . import discover as discover_mod
-from . import eventlog, importer, maps, metrics, render
+from . import convert, eventlog, importer, maps, metrics, render
 from .errors import InputError, ProcmineError, UsageError
 from .privacy import Masker
 
@@ -45,7 +45,7 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)  [required]")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
-@click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
+@click.option("--duplicates", type=click.Choice(convert.DUPLICATE_POLICIES), default="auto", show_default=True,
               help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
 @click.option("--service-name", "service", help="service (事项) name for exports without a 事项 column")
 @click.option("--service", "service_old", hidden=True,

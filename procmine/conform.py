@@ -27,7 +27,7 @@ import yaml
 
 from .discover import variants as discover_variants
 from .errors import ConfigError
-from .mapping import read_config_text
+from .config import read_config_text
 
 EXAMPLES = 5
 

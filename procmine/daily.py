@@ -43,7 +43,8 @@ import pandas as pd
 from .deltalog import INTERNAL_PREFIX, is_delta, open_table, plain_schema
 from .errors import OutputError, UsageError
 from .eventlog import CANONICAL, LIFECYCLE, SOURCE, TZ, attribute_columns, conform_columns
-from .importer import SheetReport, read_export
+from .convert import SheetReport
+from .importer import read_export
 from .parsing import normalize_header, parse_times
 
 # Column names of a platform's step id (環节 id), compared after header normalisation.

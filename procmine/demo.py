@@ -12,7 +12,7 @@ from .errors import InputError
 from .eventlog import write_atomic, write_log, write_table
 from .importer import read_export
 from .maps import render_map
-from .mapping import templates_dir
+from .config import templates_dir
 from .privacy import Masker
 from .report import Rejects, ReportOptions, build_report
 from .report_html import render_html

@@ -38,7 +38,7 @@ import yaml
 
 from .engine.workcal import working_days
 from .errors import ConfigError
-from .mapping import read_config_text, unknown_key_error
+from .config import read_config_text, unknown_key_error
 from .metrics import event_facts, measure, sorted_log
 from .rules import Rules, load_rules
 

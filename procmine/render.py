@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.cells import cell_len, set_cell_size
 
-from .importer import ImportResult
+from .convert import ImportResult
 
 
 def cell(value, width: int, align: str = "<") -> str:

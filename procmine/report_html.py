@@ -16,7 +16,7 @@ import pandas as pd
 from markupsafe import Markup
 
 from .eventlog import write_atomic
-from .mapping import templates_dir
+from .config import templates_dir
 from .messages import say
 from .report import Report
 

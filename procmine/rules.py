@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .mapping import HOW_TO_WRITE, load_yaml, read_config_text, templates_dir, unknown_key_error
+from .config import HOW_TO_WRITE, load_yaml, read_config_text, templates_dir, unknown_key_error
 
 
 @dataclass(frozen=True)

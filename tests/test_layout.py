@@ -2,26 +2,15 @@
 imports another's private names (``from .x import _y`` or ``x._y``).
 
 Imports inside functions count: a lazy import hides a circle from Python, not
-from the reader. The circles that are left need the package moves of issue 26
-(a later session); ``test_no_new_circles`` keeps them from growing meanwhile."""
+from the reader."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "procmine"
-
-# Left for the package moves: each needs a layer split, not a rename.
-KNOWN_CIRCLES = [
-    # the canonical log reads exports through the importer (read_log of an .xlsx); the
-    # importer and the relational/database sources write the canonical log
-    {"procmine.eventlog", "procmine.importer", "procmine.interop", "procmine.sources.database",
-     "procmine.sources.relational"},
-]
-
 
 def _modules(package: Path) -> dict[str, Path]:
     out = {}
@@ -142,15 +131,6 @@ def test_no_module_imports_another_modules_private_names():
     assert [f"{m} line {line}: {name} of {t}" for m, t, name, line in private] == []
 
 
-def test_no_new_circles():
-    """Circles may only shrink until the package moves remove them."""
-    edges, _ = import_graph()
-    new = [c for c in circles(edges) if not any(set(c) <= known for known in KNOWN_CIRCLES)]
-    assert new == []
-
-
-@pytest.mark.xfail(strict=False, reason="the circle left needs the package moves of issue 26: "
-                                        + "; ".join(" ↔ ".join(sorted(c)) for c in KNOWN_CIRCLES))
 def test_no_circles():
     edges, _ = import_graph()
     assert circles(edges) == []

@@ -33,7 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, InputError, UsageError
-from ..deltalog import delta_files, is_delta
+from ..deltalog import is_delta
+from ..eventlog import is_remote, parquet_files
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
@@ -132,33 +133,6 @@ def open_engine(options: "EngineOptions | str | None" = None):
 
 def _is_path(source) -> bool:
     return isinstance(source, (str, os.PathLike))
-
-
-def is_remote(path) -> bool:
-    """A URL (hdfs://, s3a://, file://…) rather than a local path."""
-    return isinstance(path, str) and "://" in path
-
-
-def parquet_files(path) -> list[str]:
-    """A Parquet file, or every Parquet file under a directory (a partitioned log)."""
-    if is_remote(path):
-        if not path.startswith("file://"):
-            raise InputError(f"{path}: the embedded engine reads local files only",
-                             hint="run it on Spark (--engine spark), which reads any path Spark can, "
-                                  "or copy the log to a local disk")
-        path = urllib.parse.unquote(urllib.parse.urlparse(path).path)
-    p = Path(path)
-    if p.is_dir() and is_delta(p):  # an appended dataset: the current version's files, not the folder's
-        return delta_files(p)
-    if p.is_dir():
-        files = sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
-        if not files:
-            raise InputError(f"{p}: a directory with no Parquet files in it",
-                             hint="give the log written by `procmine import` (a .parquet file or its directory)")
-        return files
-    if not p.exists():
-        raise InputError(f"no such file: {p}")
-    return [str(p)]
 
 
 def _sql_text(value: str) -> str:

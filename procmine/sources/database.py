@@ -353,7 +353,7 @@ def _reflect(conn, meta, name: str, SaTable, asked: str, shown: str):
 def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
                   tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
     """Import database tables: relational when they are, else each a flat event table."""
-    from ..importer import convert_table
+    from ..convert import convert_table
     from ..mapping import Mapping, load_mapping, map_columns
     from ..readers import RawSheet
     from . import relational

@@ -40,8 +40,8 @@ import pyarrow as pa
 
 from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
 from ..eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
-from ..mapping import (FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping, load_yaml, read_config_text,
-                       templates_dir)
+from ..config import load_yaml, read_config_text, templates_dir
+from ..mapping import FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping
 from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
                        parse_times, str_match)
 
@@ -515,7 +515,7 @@ def _times(table: Table, col: str, bad: np.ndarray, reasons: np.ndarray, label: 
 
 
 def _service_name(table: Table) -> str:
-    from ..importer import service_from_table
+    from ..convert import service_from_table
     from ..readers import RawSheet
 
     name, _ = service_from_table(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
@@ -628,7 +628,7 @@ def _empty_materials(n: int) -> pd.Series:
 
 def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
     """The step table through the flat importer's converter (same rejects and parsing)."""
-    from ..importer import convert_table
+    from ..convert import convert_table
     from ..readers import RawSheet
 
     cols = {"case_id": role.key, **{f: c for f, c in role.columns.items() if f in FIELDS}}
@@ -646,7 +646,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
 def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "auto", service: str | None = None,
                   skipped=None, base: Mapping | None = None):
     """Join case/step/document/rating tables into one canonical log (an ImportResult)."""
-    from ..importer import ImportResult, SheetReport, drop_duplicates
+    from ..convert import ImportResult, SheetReport, drop_duplicates
 
     base = base or load_mapping()
     acc = _Accounts()
@@ -1064,8 +1064,8 @@ def flat_mapping(mapping):
 
 
 def finish(converted, duplicates: str = "auto", skipped=()):
-    """Flat tables already converted (``importer.convert_table`` results) → an ImportResult."""
-    from ..importer import ImportResult, drop_duplicates
+    """Flat tables already converted (``convert.convert_table`` results) → an ImportResult."""
+    from ..convert import ImportResult, drop_duplicates
 
     parts = [c[0] for c in converted]
     rejects = [c[1] for c in converted]

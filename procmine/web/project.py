@@ -363,7 +363,7 @@ class Project:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        from ..engine.runner import parquet_files
+        from ..eventlog import parquet_files
         from ..eventlog import conform_columns
         from ..metrics import sorted_log
 
