@@ -12,14 +12,13 @@ The public library is flat and mirrors the CLI::
 
 from __future__ import annotations
 
-from .errors import (ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError,
-                     UsageError)
-from .daily import AppendResult, append_export
-from .eventlog import CANONICAL, to_pm4py, write_log
-from .convert import ImportResult, SheetReport
-from .importer import read_export, read_log
-from .mapping import Mapping, load_mapping
-from .streaming import DatasetResult, import_dataset
+from .errors import ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError, UsageError
+from .sources.append import AppendResult, append_export
+from .log.eventlog import CANONICAL, to_pm4py, write_log
+from .sources.convert import ImportResult, SheetReport
+from .sources.importer import read_export, read_log
+from .sources.mapping import Mapping, load_mapping
+from .sources.streaming import DatasetResult, import_dataset
 
 from .config import VERSION as __version__  # noqa: E402
 

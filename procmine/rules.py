@@ -78,7 +78,7 @@ class Rules:
 
     def calendar(self):
         """A fresh working calendar (Chinese working days, these office hours)."""
-        from .workdays import WorkCalendar
+        from .calendar.workdays import WorkCalendar
 
         return WorkCalendar(self.first_day, self.office_hours, self.unknown_years)
 

@@ -9,7 +9,7 @@ import pytest
 from procmine.engine import workcal
 
 from procmine.engine.runner import DuckDBEngine, EngineOptions
-from procmine.workdays import WorkCalendar
+from procmine.calendar.workdays import WorkCalendar
 
 
 def _stamps(n, seed):
@@ -111,7 +111,7 @@ def test_a_bad_memory_limit_is_a_clear_error(sample_log_path):
 def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_path, sample_log_path):
     """An export's own column `filename` is an attribute like any other; the engine's
     file and row keys do not collide with it."""
-    from procmine.metrics import case_metrics
+    from procmine.engine.metrics import case_metrics
 
     log = pd.read_parquet(sample_log_path)
     log.assign(filename="办件导出.xlsx").to_parquet(tmp_path / "with.parquet", index=False)
@@ -121,8 +121,8 @@ def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_pat
 def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
     """Progress names the step being run (not DuckDB's own unlabelled bar, which is off)."""
     from procmine.engine.runner import open_engine
-    from procmine.metrics import case_metrics
-    from procmine.render import Progress
+    from procmine.engine.metrics import case_metrics
+    from procmine.report.terminal import Progress
 
     seen = []
     opts = EngineOptions(progress=seen.append)
@@ -141,8 +141,8 @@ def test_disk_storage_gives_the_same_numbers_and_leaves_nothing_behind(tmp_path,
     gone when the run ends (also when it fails)."""
     import duckdb
 
-    from procmine.audit import audit
-    from procmine.metrics import case_metrics
+    from procmine.analysis.audit import audit
+    from procmine.engine.metrics import case_metrics
 
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -165,8 +165,8 @@ def test_blocks_of_cases_give_the_same_numbers_and_leave_nothing_behind(tmp_path
     """A log beyond ``block_events`` runs its per-case steps block by block of whole
     cases: every case measured once, exactly as in one pass, and the blocks' files gone
     afterwards. The sample has 25,567 events, so 5,000 per block makes 6 blocks."""
-    from procmine.audit import audit
-    from procmine.metrics import case_metrics
+    from procmine.analysis.audit import audit
+    from procmine.engine.metrics import case_metrics
 
     spill = tmp_path / "spill"
     spill.mkdir()

@@ -134,3 +134,44 @@ def test_no_module_imports_another_modules_private_names():
 def test_no_circles():
     edges, _ = import_graph()
     assert circles(edges) == []
+
+
+# The pipeline's layers, lowest first: a module may import its own layer and those below.
+LAYERS = [
+    ("procmine.errors", "procmine.config", "procmine.samplegen"),
+    ("procmine.messages", "procmine.calendar", "procmine.labels"),
+    ("procmine.rules",),
+    ("procmine.log",),
+    ("procmine.privacy",),
+    ("procmine.sources",),
+    ("procmine.engine",),
+    ("procmine.analysis",),
+    ("procmine.report",),
+    ("procmine.demo",),
+    ("procmine.web",),
+    ("procmine.cli", "procmine"),
+]
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module: that of the longest listed name it is or lies under."""
+    found = [(len(name), i) for i, names in enumerate(LAYERS) for name in names
+             if module == name or module.startswith(name + ".")]
+    assert found, f"{module} is in no layer: add it to LAYERS"
+    return max(found)[1]
+
+
+def test_no_module_imports_a_higher_layer():
+    edges, _ = import_graph()
+    upward = [f"{a} → {b}" for a in sorted(edges) for b in sorted(edges[a]) if layer_of(b) > layer_of(a)]
+    assert upward == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("procmine.analysis.audit") > layer_of("procmine.engine.runner") > layer_of("procmine.log.eventlog")
+    assert layer_of("procmine") == layer_of("procmine.cli")
+
+
+def test_at_most_ten_modules_are_loose_in_the_package():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= 10, loose

@@ -33,8 +33,8 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, InputError, UsageError
-from ..deltalog import is_delta
-from ..eventlog import is_remote, parquet_files
+from ..log.deltalog import is_delta
+from ..log.eventlog import is_remote, parquet_files
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
