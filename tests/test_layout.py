@@ -175,3 +175,21 @@ def test_the_layer_check_sees_an_upward_import():
 def test_at_most_ten_modules_are_loose_in_the_package():
     loose = sorted(p.name for p in PACKAGE.glob("*.py"))
     assert len(loose) <= 10, loose
+
+
+def test_every_path_in_the_readmes_layout_section_exists():
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 8
+    named = []
+    for row in rows:
+        first, rest = row.split("|")[1], "|".join(row.split("|")[2:])
+        folders = re.findall(r"`([^`]+/)`", first)
+        named += re.findall(r"`([^`]+)`", first)
+        for f in re.findall(r"`([a-z_]+\.py)`", rest):  # a file named inside a folder's row
+            named.append(folders[0] + f if folders else f)
+    missing = [p for p in named if not (PACKAGE.parent / p).exists()]
+    assert named and missing == []
