@@ -236,3 +236,34 @@ def test_an_unknown_storage_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PROCMINE_STORAGE", "tape")
     with pytest.raises(UsageError, match="memory or disk"):
         EngineOptions.from_env("duckdb")
+
+
+def test_the_embedded_engine_picks_its_memory_limit_from_the_log_and_the_machine():
+    from procmine.engine.runner import auto_memory_limit
+
+    gib = 1 << 30
+    # 250 bytes an event: 10M events → 2.5 GB, well under 40% of a 24 GiB machine (9.6 GiB)
+    assert auto_memory_limit(10_000_000, 24 * gib) == 2_500_000_000
+    # a small log still gets 1.5 GiB; a huge one at most 40% of the machine
+    assert auto_memory_limit(1_000, 24 * gib) == 1536 << 20
+    assert auto_memory_limit(100_000_000, 24 * gib) == int(24 * gib * 0.4)
+    # a machine whose memory cannot be read: the log decides alone
+    assert auto_memory_limit(20_000_000, 0) == 5_000_000_000
+
+
+def test_a_memory_limit_the_user_gives_is_kept():
+    import pandas as pd
+
+    from procmine.engine.runner import open_engine
+
+    frame = pd.DataFrame({"case_id": ["a"], "activity": ["受理"]})
+    eng = open_engine("duckdb")
+    eng.load(frame)
+    picked = eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert picked.replace(" ", "") in ("1.5GiB", "1.4GiB", "1536.0MiB")  # DuckDB's own rounding of 1536 MiB
+    from procmine.engine.runner import EngineOptions
+
+    eng = open_engine(EngineOptions(memory_limit="3GB"))
+    eng.load(frame)
+    given = eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert given.replace(" ", "") in ("2.7GiB", "2.8GiB", "3.0GB", "2.7GB")  # 3 GB = 2.79 GiB
