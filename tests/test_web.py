@@ -77,7 +77,7 @@ LATER = [r for r in wf.ROWS if r[0] == "IN-A1"] + [
 
 
 def test_uploads_append_to_the_dataset_with_the_accounting(tmp_path, env):
-    from procmine.daily import append_history
+    from procmine.sources.append import append_history
 
     root = tmp_path / "proj"
     Project.init(root, "admin", wf.PASSWORDS["admin"])
@@ -137,7 +137,7 @@ def _failing_commit(monkeypatch):
     """An append that dies half-way: it has written a data file into the dataset, then its commit fails."""
     import shutil
 
-    import procmine.daily as daily
+    import procmine.sources.append as daily
     from procmine.errors import OutputError
 
     def commit(dataset, table, rows, record):
@@ -150,7 +150,7 @@ def _failing_commit(monkeypatch):
 
 
 def test_an_upload_interrupted_mid_way_changes_nothing(tmp_path, env, monkeypatch):
-    from procmine.daily import append_history
+    from procmine.sources.append import append_history
 
     root = tmp_path / "proj"
     proj = wf.make_project(root, tmp_path)
@@ -183,7 +183,8 @@ def test_a_first_upload_interrupted_mid_way_leaves_no_dataset(tmp_path, env, mon
 
 
 def test_a_single_file_log_is_replaced_only_when_confirmed(tmp_path, env):
-    from procmine import eventlog, read_export
+    from procmine import read_export
+    from procmine.log import eventlog
 
     root = tmp_path / "proj"
     Project.init(root, "admin", wf.PASSWORDS["admin"])
@@ -201,7 +202,7 @@ def test_a_single_file_log_is_replaced_only_when_confirmed(tmp_path, env):
 
 
 def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path, env, monkeypatch):
-    import procmine.audit as audit_mod
+    import procmine.analysis.audit as audit_mod
 
     root = tmp_path / "proj"
     wf.make_project(root, tmp_path)

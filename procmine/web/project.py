@@ -15,8 +15,8 @@
 
 The case table, findings and cards are computed once per version of the log (a
 version is the log files' names, sizes and modification times, and the rules file's) through the public
-library — :func:`procmine.audit.audit` (which measures the cases with
-:func:`procmine.metrics.measure`) and :func:`procmine.monitor.monitor` — and kept
+library — :func:`procmine.analysis.audit.audit` (which measures the cases with
+:func:`procmine.engine.metrics.measure`) and :func:`procmine.analysis.monitor.monitor` — and kept
 in ``cache/``; pages read them, they never recompute per request. A 部门 scope is
 computed on the events of its visible cases alone, as of the whole log's as-of
 time, so that its clocks are the same as in the whole table.
@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import ConfigError, UsageError
-from ..deltalog import INTERNAL_PREFIX, is_delta, plain_schema
+from ..log.deltalog import INTERNAL_PREFIX, is_delta, plain_schema
 from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
@@ -65,8 +65,8 @@ class Analysis:
     by_department: list[dict]
     notes: list[str] = field(default_factory=list)
     indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
-    ratings: dict | None = None                     # 好差评 (procmine.ratings.analyse_ratings), None: no ratings
-    bundles: dict | None = None                     # 一件事 (procmine.bundles.bundle_instances), None: no applicants
+    ratings: dict | None = None                     # 好差评 (procmine.analysis.ratings.analyse_ratings), None: no ratings
+    bundles: dict | None = None                     # 一件事 (procmine.analysis.bundles.bundle_instances), None: no applicants
     memo: dict = field(default_factory=dict, repr=False)  # what pages derive from the above once (ids, choices)
 
     def ids(self) -> frozenset:
@@ -97,7 +97,7 @@ def _delta_head(dataset: Path) -> Path | None:
 
 
 def _empty_alerts() -> pd.DataFrame:
-    from ..monitor import ALERT_COLUMNS
+    from ..analysis.monitor import ALERT_COLUMNS
 
     return pd.DataFrame({k: pd.Series(dtype=object) for k in ALERT_COLUMNS})
 
@@ -290,9 +290,9 @@ class Project:
                         s.get("indicators", {}), s.get("ratings"), s.get("bundles"))
 
     def _compute_all(self, version: str) -> Analysis:
-        from ..audit import audit
-        from ..eventlog import read_log
-        from ..monitor import monitor
+        from ..analysis.audit import audit
+        from ..log.eventlog import read_log
+        from ..analysis.monitor import monitor
 
         path = self.log_path
         # the log in memory once: the cards and indicators read it, and the audit of a frame brings its
@@ -317,8 +317,8 @@ class Project:
 
     def _compute_scope(self, version: str, actor: Actor) -> Analysis:
         """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
-        from ..audit import audit
-        from ..monitor import monitor
+        from ..analysis.audit import audit
+        from ..analysis.monitor import monitor
 
         full = self._get(version, "all", self._compute_all)
         visible = scope_cases(actor, full.cases).reset_index(drop=True)
@@ -332,10 +332,10 @@ class Project:
                               self._ratings(sub, res), self._bundles(sub, res))
 
     def _indicators(self, log: pd.DataFrame, res) -> dict:
-        """The standard indicators per service and department (:func:`procmine.monitor.indicators`) and
-        their monthly trend (:func:`procmine.metrics.service_rates` of the cases accepted each month)."""
-        from ..metrics import service_rates
-        from ..monitor import INDICATORS, indicators
+        """The standard indicators per service and department (:func:`procmine.analysis.monitor.indicators`) and
+        their monthly trend (:func:`procmine.engine.metrics.service_rates` of the cases accepted each month)."""
+        from ..engine.metrics import service_rates
+        from ..analysis.monitor import INDICATORS, indicators
 
         tables = indicators(log, self.rules, measured=res.measured)
         cases = res.cases
@@ -350,8 +350,8 @@ class Project:
                 "reasons": tables["reasons"].to_dict(orient="records"), "monthly": monthly}
 
     def _ratings(self, log: pd.DataFrame, res) -> dict | None:
-        """好差评 linked to the cases and the rectification loop (:func:`procmine.ratings.analyse_ratings`)."""
-        from ..ratings import analyse_ratings
+        """好差评 linked to the cases and the rectification loop (:func:`procmine.analysis.ratings.analyse_ratings`)."""
+        from ..analysis.ratings import analyse_ratings
 
         r = analyse_ratings(log, self.rules, measured=res.measured)
         if r is None:
@@ -365,8 +365,8 @@ class Project:
 
     def _bundles(self, log: pd.DataFrame, res) -> dict | None:
         """一件事: instances of the declared bundles and undeclared candidates
-        (:func:`procmine.bundles.bundle_instances`; None when the log has no applicant column)."""
-        from ..bundles import bundle_instances, load_bundles
+        (:func:`procmine.analysis.bundles.bundle_instances`; None when the log has no applicant column)."""
+        from ..analysis.bundles import bundle_instances, load_bundles
         from ..errors import InputError as NoApplicants
 
         try:
@@ -397,9 +397,9 @@ class Project:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        from ..engine.runner import parquet_files
-        from ..eventlog import conform_columns
-        from ..metrics import sorted_log
+        from ..log.eventlog import parquet_files
+        from ..log.eventlog import conform_columns
+        from ..engine.metrics import sorted_log
 
         files = parquet_files(self.log_path)
         # string_view (an appended dataset's) read as plain strings; procmine's bookkeeping (_pm_…) left out
@@ -488,7 +488,7 @@ class Project:
         discovery and the variants put them in case/time order (they are in it already)."""
         import pyarrow.dataset as ds
 
-        from ..eventlog import conform_columns
+        from ..log.eventlog import conform_columns
 
         path = self._vdir(version) / "map_events.parquet"
         if not path.is_file():
@@ -540,12 +540,12 @@ class Project:
     def process_map(self, actor: Actor, view: str, service: str | None, date_from: str | None,
                     date_to: str | None, top_variants: int | None = None, outcome: str | None = None,
                     department: str | None = None) -> dict:
-        """The activity or department map of ``actor``'s cases (:func:`procmine.discover.discover_map`)
-        with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions.
+        """The activity or department map of ``actor``'s cases (:func:`procmine.analysis.discover.discover_map`)
+        with a Graphviz layout (:func:`procmine.analysis.maps.to_graphviz`): nodes and edges with positions.
         ``outcome`` and ``department`` keep the cases of that outcome / that a department took part in
         (the case table's), ``top_variants`` the cases of the K most frequent variants."""
-        from ..discover import discover_map
-        from ..maps import to_graphviz
+        from ..analysis.discover import discover_map
+        from ..analysis.maps import to_graphviz
 
         a = self.analysis(actor)
         if a is None:
@@ -592,7 +592,7 @@ class Project:
             node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
         data["height"] = height
         if plain_map and kept.parent.is_dir():
-            from ..eventlog import write_atomic
+            from ..log.schema import write_atomic
 
             text = json.dumps(data, ensure_ascii=False, default=str)
             write_atomic(kept, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
@@ -600,14 +600,14 @@ class Project:
         return data
 
     def report(self, actor: Actor, fmt: str, service: str | None = None) -> Path | None:
-        """The auditor's report (xlsx or html, :func:`procmine.report.build_report`, personal data
+        """The auditor's report (xlsx or html, :func:`procmine.report.structure.build_report`, personal data
         masked) of ``actor``'s cases, of one service or all; made once per version, scope and
         service and kept in the cache. None when there is nothing to report."""
         import dataclasses
 
-        from ..eventlog import read_log
+        from ..log.eventlog import read_log
         from ..privacy import Masker
-        from ..report import ReportOptions, build_report
+        from ..report.structure import ReportOptions, build_report
         from ..rules import load_rules
 
         a = self.analysis(actor)
@@ -633,10 +633,10 @@ class Project:
                 rep = build_report(log, rules=rules, title=title, mask=True, options=ReportOptions.for_output(path))
                 rep = Masker.for_log(log).data(rep)
                 if fmt == "xlsx":
-                    from ..report_xlsx import render_xlsx
+                    from ..report.xlsx import render_xlsx
                     render_xlsx(rep, tmp)
                 else:
-                    from ..report_html import render_html
+                    from ..report.html import render_html
                     render_html(rep, tmp)
                 os.replace(tmp, path)
             finally:
@@ -645,8 +645,8 @@ class Project:
 
     def variants(self, actor: Actor, service: str | None) -> list[dict]:
         """The variants (step sequences) of ``actor``'s cases, of one service or all
-        (:func:`procmine.discover.variants`), most frequent first, each with its case ids; made once."""
-        from ..discover import variants
+        (:func:`procmine.analysis.discover.variants`), most frequent first, each with its case ids; made once."""
+        from ..analysis.discover import variants
 
         a = self.analysis(actor)
         if a is None or not len(a.cases):
@@ -668,7 +668,7 @@ class Project:
         key = (version, "masker")
         hit = self._memo.get(key)
         if hit is None:
-            from ..eventlog import read_columns
+            from ..log.eventlog import read_columns
             from ..privacy import Masker, is_applicant_column
 
             hit = Masker.for_log(read_columns(self.log_path, where=is_applicant_column))
@@ -690,7 +690,7 @@ class Project:
 
     def import_source(self, replace: bool = False):
         """Append the configured database source's rows, as an upload would (nothing changes if it fails)."""
-        from ..daily import append_export
+        from ..sources.append import append_export
 
         src = self.source()
         if src is None:
@@ -705,7 +705,7 @@ class Project:
     def import_files(self, paths: list[Path], replace: bool = False):
         """Append exports to the project's dataset (``log/``, :func:`procmine.daily.append_export`): one new
         version when the append worked, the dataset as it was when it did not."""
-        from ..daily import append_export
+        from ..sources.append import append_export
 
         return self._append(lambda dataset: append_export([str(p) for p in paths], dataset), replace)
 
@@ -750,7 +750,7 @@ class Project:
             if len(result.rejects):
                 masked = self.masker(version).frame(result.rejects) if version else \
                     Masker.for_log(result.rejects).frame(result.rejects)
-                from ..eventlog import write_atomic
+                from ..log.schema import write_atomic
                 write_atomic(rejects, lambda tmp_: masked.to_csv(tmp_, index=False, encoding="utf-8-sig"))
             else:
                 rejects.unlink(missing_ok=True)
