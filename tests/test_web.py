@@ -255,3 +255,20 @@ def test_every_page_has_its_json_twin_with_the_same_numbers(tmp_path, env):
     assert [s["department"] for s in case["steps"]] == ["市场监管局", "公安局", "市场监管局"]
     # IN-A2: accepted Fri 03-01, decided Wed 03-06: working days 03-04, 03-05, 03-06 = 3, limit 5
     assert case["case"]["clock_days"] == 3 and case["case"]["sla_days"] == 5
+
+
+def test_the_maps_over_most_of_the_log_are_made_once_per_version_and_scope(tmp_path, env):
+    root = tmp_path / "proj"
+    proj = wf.make_project(root, tmp_path)
+    proj.warm()
+    # the fixture's outcomes (by hand): IN-A1, IN-A2, OUT-B3, OUT-B5 decided within their 5 days (提前);
+    # OUT-C4 and IN-A6 open past it (超期在办): per scope the two views without filter and of each outcome
+    whole = sorted(p.name for p in proj._dir(proj.version(), "all").glob("map-*.json"))
+    assert len(whole) == 2 * (1 + 2), whole
+    market = list(proj._dir(proj.version(), "dept:市场监管局").glob("map-*.json"))
+    assert len(market) == 2 * (1 + 2)  # 市场监管局's cases are 提前 (IN-A1, IN-A2) and 超期在办 (IN-A6) too
+    # served from there, each scope's own: the open cases' steps are 受理 and 审核
+    admin = signed_in(root).get("/map.json", params={"outcome": "超期在办"}).json()["map"]
+    assert {n["name"]: n["events"] for n in admin["nodes"]} == {"受理": 2, "审核": 2}  # OUT-C4 and IN-A6
+    mine = signed_in(root, "market").get("/map.json", params={"outcome": "超期在办"}).json()["map"]
+    assert {n["name"]: n["events"] for n in mine["nodes"]} == {"受理": 1, "审核": 1}  # IN-A6 alone

@@ -218,12 +218,15 @@ class Project:
                 self.analysis(actor)
             except Exception:  # noqa: BLE001 - the page that needs it shows the error
                 return
-        for actor in scopes.values():  # then each scope's maps without filters (the map page's first view)
-            for view in ("activity", "department"):
-                try:
-                    self.process_map(actor, view, None, None, None)
-                except Exception:  # noqa: BLE001 - as above
-                    break
+        for actor in scopes.values():  # then each scope's maps without filters and of each outcome
+            try:
+                a = self.analysis(actor)
+                outcomes = sorted(a.cases["outcome"].dropna().astype(str).unique()) if a is not None else []
+                for outcome in [None, *outcomes]:
+                    for view in ("activity", "department"):
+                        self.process_map(actor, view, None, None, None, outcome=outcome)
+            except Exception:  # noqa: BLE001 - as above
+                continue
 
     def whole(self, version: str) -> Analysis:
         """The analysis of every case of a version: what pages look a case up in, before asking
@@ -557,9 +560,11 @@ class Project:
             return hit
         if not len(a.cases):
             return {}
-        # the map without filters (the page's first view) is made once per version and scope, kept in the cache
-        plain_map = not any((service, date_from, date_to, top_variants, outcome, department))
-        kept = self._dir(a.version, actor.scope_key) / f"map-{view}.json"
+        # the map without filters (the page's first view) and the map of each outcome — the maps over most of
+        # the log, too slow to draw on request — are made once per version and scope (warm), kept in the cache
+        plain_map = not any((service, date_from, date_to, top_variants, department))
+        tag = "" if not outcome else "-" + hashlib.sha256(outcome.encode()).hexdigest()[:12]
+        kept = self._dir(a.version, actor.scope_key) / f"map-{view}{tag}.json"
         if plain_map and kept.is_file():
             hit = self._memo[key] = json.loads(kept.read_text(encoding="utf-8"))
             return hit
