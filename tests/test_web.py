@@ -272,3 +272,10 @@ def test_the_maps_over_most_of_the_log_are_made_once_per_version_and_scope(tmp_p
     assert {n["name"]: n["events"] for n in admin["nodes"]} == {"受理": 2, "审核": 2}  # OUT-C4 and IN-A6
     mine = signed_in(root, "market").get("/map.json", params={"outcome": "超期在办"}).json()["map"]
     assert {n["name"]: n["events"] for n in mine["nodes"]} == {"受理": 1, "审核": 1}  # IN-A6 alone
+    # a department filter that keeps every case of the scope (a 部门 account's own department: it took part
+    # in all of them) is the map without it; one that keeps some is drawn from those alone
+    m = signed_in(root, "market")
+    assert m.get("/map.json", params={"department": "市场监管局"}).json()["map"] == m.get("/map.json").json()["map"]
+    police = signed_in(root).get("/map.json", params={"department": "公安局"}).json()["map"]
+    assert {n["name"]: n["events"] for n in police["nodes"]} == {  # IN-A2, OUT-B3 and OUT-B5
+        "受理": 3, "审核": 1, wf.SCRIPT_STEP: 1, wf.ATTR_STEP: 1, "办结": 3}

@@ -560,6 +560,20 @@ class Project:
             return hit
         if not len(a.cases):
             return {}
+        ids = None if actor.sees_all else set(a.ids())
+        if department:  # the cases it took part in, as the case table says (the outcome is a column of the events)
+            from .scope import took_part_mask
+
+            c = a.cases
+            if outcome:
+                c = c[c["outcome"].astype(str) == outcome]
+            mask = took_part_mask(c, department)
+            if not mask.any():
+                return {}
+            if mask.all():  # it took part in every one of these cases: the map without this filter
+                department = None
+            else:
+                ids = set(c.loc[mask, "case_id"].astype(str).tolist())
         # the map without filters (the page's first view) and the map of each outcome — the maps over most of
         # the log, too slow to draw on request — are made once per version and scope (warm), kept in the cache
         plain_map = not any((service, date_from, date_to, top_variants, department))
@@ -568,17 +582,6 @@ class Project:
         if plain_map and kept.is_file():
             hit = self._memo[key] = json.loads(kept.read_text(encoding="utf-8"))
             return hit
-        # only the service's events are read when the map is of one service
-        ids = None if actor.sees_all else set(a.ids())
-        if department:  # the cases it took part in, as the case table says (the outcome is a column of the events)
-            from .scope import took_part_mask
-
-            c = a.cases
-            if outcome:
-                c = c[c["outcome"].astype(str) == outcome]
-            ids = set(c.loc[took_part_mask(c, department), "case_id"].astype(str).tolist())
-            if not ids:
-                return {}
         log = self.map_events(a.version, ids, service or None, outcome or None)
         if service and log.empty and not (outcome or department):
             from ..errors import UsageError
