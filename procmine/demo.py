@@ -6,17 +6,18 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .audit import audit
-from .discover import discover_map
+from .analysis.audit import audit
+from .analysis.discover import discover_map
+from .messages import localized
 from .errors import InputError
-from .eventlog import write_atomic, write_log, write_table
-from .importer import read_export
-from .maps import render_map
-from .mapping import templates_dir
+from .log.eventlog import write_atomic, write_log, write_table
+from .sources.importer import read_export
+from .analysis.maps import render_map
+from .config import templates_dir
 from .privacy import Masker
-from .report import Rejects, ReportOptions, build_report
-from .report_html import render_html
-from .report_xlsx import render_xlsx
+from .report.structure import Rejects, ReportOptions, build_report
+from .report.html import render_html
+from .report.xlsx import render_xlsx
 
 
 def sample_dir() -> Path:
@@ -31,7 +32,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
              progress: Callable[[str], None] = lambda _: None,
              max_case_rows: int | None = None) -> dict[str, Path]:
     """Import → audit → maps → reports. Returns {label: path} of what was written.
-    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.ReportOptions`).
+    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.structure.ReportOptions`).
 
     >>> files = run_demo("out")      # doctest: +SKIP
     """
@@ -52,21 +53,22 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     if len(imported.rejects):
         files["rejected rows"] = write_table(masker.frame(imported.rejects), out / "log.rejects.csv")
     step("auditing against 最多跑一次 …")
-    result = audit(imported.log).masked(masker)
+    audited = audit(imported.log)
+    result = audited.masked(masker)
     findings = masker.json(result.to_json())
     files["findings"] = write_atomic(out / "findings.json",
                                      lambda tmp: Path(tmp).write_text(findings, encoding="utf-8"))
     files["per-case metrics"] = write_table(masker.frame(result.cases), out / "cases.csv")
     step(f"  {len(result.findings)} findings")
     step("supervision list (督办清单) …")
-    from .monitor import ALERT_LABELS, DEPT_LABELS, monitor
-    from .tables_out import write_tables
+    from .analysis.monitor import ALERT_LABELS, DEPT_LABELS, monitor
+    from .report.tables import write_tables
 
     alerts = monitor(imported.log, measured=result.measured)
     files["督办清单 (alerts)"] = write_tables(
         out / "alerts.xlsx", f"督办清单（截至 {alerts.as_of:%Y-%m-%d}）",
         {"督办清单": masker.frame(alerts.alerts).rename(columns=ALERT_LABELS),
-         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=alerts.notes)
+         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=localized(alerts.notes, "zh"))
     step(f"  {alerts.red} red, {alerts.yellow} yellow cards")
     step("drawing maps …")
     files["department map"] = render_map(discover_map(imported.log, view="department"), out / "department_map.svg")
@@ -78,7 +80,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     options = ReportOptions.for_output(out / "report.xlsx", max_case_rows=max_case_rows)
     rejects = Rejects(len(imported.rejects), "log.rejects.csv") if len(imported.rejects) else None
     report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）", options=options,
-                                      rejects=rejects))
+                                      rejects=rejects, audited=audited))
     files["Excel report"] = render_xlsx(report, out / "report.xlsx")
     files["HTML report"] = render_html(report, out / "report.html")
     cut = report.cases.full_file or (report.cases_page or report.cases).full_file

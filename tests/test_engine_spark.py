@@ -12,9 +12,9 @@ import pytest
 import test_audit as kinds
 import test_definitions as hand
 from conftest import require_spark
-from procmine.audit import audit
+from procmine.analysis.audit import audit
 from procmine.engine.runner import EngineOptions
-from procmine.metrics import case_metrics
+from procmine.engine.metrics import case_metrics
 
 SPARK = EngineOptions(engine="spark", spark_master="local[2]")
 

@@ -1,4 +1,4 @@
-"""Render a :class:`~procmine.report.Report` as an Excel workbook.
+"""Render a :class:`~procmine.report.structure.Report` as an Excel workbook.
 
 Lays out only: headers, widths (full-width characters count double), wrapped
 long-text columns, number formats, frozen header rows, a print set-up on every
@@ -17,13 +17,14 @@ import math
 import re
 import unicodedata
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 import xlsxwriter
 
-from .eventlog import write_atomic
-from .report import Report, Table
+from ..log.eventlog import write_atomic
+from .structure import Report, Table
 
 NUMBER_FORMATS = {"int": "#,##0", "amount": "#,##0", "float": "#,##0.0", "float2": "0.00", "pct": "0.0%", "hours": "#,##0.0",
                   "days": "#,##0", "date": "yyyy-mm-dd hh:mm"}
@@ -209,6 +210,33 @@ class _Book:
             r = line(r, text, self.note)
         ws.print_area(0, 0, r, last)
         ws.repeat_rows(header)
+
+
+@dataclass
+class _Plain:
+    """What a workbook of plain tables shares with the report's: a title and the empty-table text."""
+
+    title: str
+    text: dict
+
+
+def render_tables_xlsx(title: str, tables: list[Table], notes: list[str], path: str | Path,
+                       empty: str = "（无）") -> Path:
+    """Plain titled tables (the 督办, 好差评, 一件事 and indicator lists) as a printable workbook,
+    one sheet per table, through the same sheets, formats and widths as the report's."""
+
+    def build(tmp: Path) -> None:
+        book = _Book(tmp, _Plain(title, {"empty": empty}))
+        for table in tables:
+            book.table_sheet(table)
+        if notes:
+            ws = book.sheet("说明")
+            ws.set_column(0, 0, 100, book.wrap)
+            for i, n in enumerate(notes):
+                ws.write_string(i, 0, n, book.wrap)
+        book.wb.close()
+
+    return write_atomic(path, build)
 
 
 def render_xlsx(report: Report, path: str | Path) -> Path:

@@ -1,6 +1,6 @@
 """Delta Lake tables as procmine logs: which Parquet files a version holds.
 
-A dataset built by ``procmine import … -o DIR/ --append`` (see :mod:`procmine.daily`)
+A dataset built by ``procmine import … -o DIR/ --append`` (see :mod:`procmine.sources.append`)
 is a Delta table: Parquet files plus a transaction log (``DIR/_delta_log/``) whose
 commits are atomic, one version per append. The directory also holds the files of
 earlier versions (and of an append that was interrupted before its commit), so it
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 INTERNAL_PREFIX = "_pm_"
 
@@ -45,7 +45,7 @@ def open_table(path, version: int | None = None):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if version is not None:
             raise InputError(f"{path} has no version {version}: {first}",
-                             hint="versions count from 0, one per append; procmine.daily.append_history(DIR) lists them") from None
+                             hint="versions count from 0, one per append; procmine.sources.append.append_history(DIR) lists them") from None
         raise InputError(f"cannot read the Delta table {path}: {first}") from None
 
 
@@ -65,18 +65,20 @@ def public_columns(names) -> list[str]:
 
 def plain_schema(schemas):
     """The unified schema of a table's files, with the view types delta-rs writes
-    (string_view, binary_view) read as plain ones, which every Arrow kernel and
-    pandas take."""
+    (string_view, binary_view) and the large ones (large_string, as a first append's
+    files may hold) read as plain ones, which every Arrow kernel and pandas take
+    (each file's schema made plain first: a file of large_string and a merged one of
+    string_view would not unify as they are)."""
     import pyarrow as pa
 
     def plain(t):
-        if pa.types.is_string_view(t):
+        if pa.types.is_string_view(t) or pa.types.is_large_string(t):
             return pa.string()
-        if pa.types.is_binary_view(t):
+        if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
             return pa.binary()
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
             return pa.list_(plain(t.value_type))
         return t
 
-    schema = pa.unify_schemas(list(schemas)).remove_metadata()
-    return pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in schema])
+    return pa.unify_schemas([pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in s])
+                             for s in schemas]).remove_metadata()
