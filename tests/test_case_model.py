@@ -374,6 +374,10 @@ def test_rating_levels_are_read_whole_never_by_a_word_inside():
     assert rating_level("不满意") == 2 and rating_level("非常不满意") == 1
     assert rating_level("不太满意") == 2          # not 满意 (4) by the word inside it
     assert np.isnan(rating_level("还算满意吧")) and rating_level("5") == 5 and rating_level("三星") == 3
+    # plain words, read whole after trimming: 好评 good (≥ 3, the top three levels), 差评 bad
+    # (< 3, the bottom two), 中评 the middle level 3; "5星" is 5; a word inside a text is not one
+    assert rating_level(" 好评 ") >= 3 and rating_level("差评") < 3 and rating_level("中评") == 3
+    assert rating_level("5星") == 5 and np.isnan(rating_level("好评如潮")) and np.isnan(rating_level("非差评"))
 
 
 # ----------------------------------------------------------------------------- all of them

@@ -317,7 +317,11 @@ LEFT JOIN acts ac ON ac.a = h.a LEFT JOIN d_dept dp ON dp.d = h.d""")]
 # 好差评 (国办发〔2019〕51号): the five levels, spelt exactly (and the usual exact variants);
 # a rating text is read whole, never by a word inside it (不太满意 is not 满意).
 RATING_LEVELS = {"非常满意": 5, "很满意": 5, "满意": 4, "比较满意": 4, "基本满意": 3, "一般": 3, "不满意": 2,
-                 "不太满意": 2, "比较不满意": 2, "非常不满意": 1, "很不满意": 1}
+                 "不太满意": 2, "比较不满意": 2, "非常不满意": 1, "很不满意": 1,
+                 # plain words: 好评 is the good side (the top three levels), 差评 the bad side (the
+                 # bottom two), 中评 the middle level; a plain word gives no finer level, so each takes
+                 # the level nearest its side's middle: 好评 4 (满意), 中评 3 (基本满意), 差评 2 (不满意)
+                 "好评": 4, "中评": 3, "差评": 2}
 
 
 def rating_level(col: str) -> str:
