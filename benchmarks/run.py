@@ -75,7 +75,7 @@ print(len(df))
 
 PROCMINE_AUDIT = """
 import sys, time, procmine
-from procmine.audit import audit
+from procmine.analysis.audit import audit
 log = procmine.read_log(sys.argv[1])
 t = time.perf_counter()
 r = audit(log)
@@ -399,8 +399,8 @@ def bench_discover(args) -> None:
 REPLAY = """
 import sys, time
 import procmine
-from procmine.audit import audit
-from procmine.redesign import redesign
+from procmine.analysis.audit import audit
+from procmine.analysis.redesign import redesign
 log = procmine.read_log(sys.argv[1])
 t = time.perf_counter(); audit(log); a = time.perf_counter() - t
 t = time.perf_counter(); redesign(log, sys.argv[2]); r = time.perf_counter() - t
@@ -419,10 +419,10 @@ def bench_redesign(args) -> None:
 REPORT = """
 import sys, time, tempfile, pathlib
 import procmine
-from procmine.audit import audit
-from procmine.report import build_report
-from procmine.report_xlsx import render_xlsx
-from procmine.report_html import render_html
+from procmine.analysis.audit import audit
+from procmine.report.structure import build_report
+from procmine.report.xlsx import render_xlsx
+from procmine.report.html import render_html
 log = procmine.read_log(sys.argv[1])
 t = time.perf_counter(); audit(log); a = time.perf_counter() - t
 t = time.perf_counter()
@@ -451,7 +451,7 @@ def bench_report(args) -> None:
 # the call to its return (imports excluded); the process wall time includes start-up.
 AUDIT_PATH = """
 import json, sys, time
-from procmine.audit import audit
+from procmine.analysis.audit import audit
 from procmine.engine.runner import EngineOptions
 opts = EngineOptions.from_env("duckdb", memory_limit=sys.argv[2] or None, storage=sys.argv[3])  # PROCMINE_TEMP_DIR is honoured
 t = time.perf_counter()
@@ -561,13 +561,13 @@ open_engine(opts).close()                 # Spark: start the session (kept for t
 start = time.perf_counter() - t
 t = time.perf_counter()
 if what == "cases":
-    from procmine.metrics import case_metrics
+    from procmine.engine.metrics import case_metrics
     result = case_metrics(log, engine=opts)
     seconds = time.perf_counter() - t
     result.to_pickle(out)
     n = len(result)
 else:
-    from procmine.audit import audit
+    from procmine.analysis.audit import audit
     result = audit(log, engine=opts)
     seconds = time.perf_counter() - t
     pathlib.Path(out).write_text(result.to_json(), encoding="utf-8")
@@ -757,7 +757,7 @@ REF_TO_BPMN = """
 import sys, warnings
 warnings.simplefilter("ignore")
 import pm4py, procmine
-from procmine.discover import discover_model
+from procmine.analysis.discover import discover_model
 log = procmine.read_log(sys.argv[1])
 net, im, fm, bpmn = discover_model(log.head(70000), "inductive", noise=0.0)
 pm4py.write_bpmn(bpmn, sys.argv[2])

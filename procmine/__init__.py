@@ -12,15 +12,15 @@ The public library is flat and mirrors the CLI::
 
 from __future__ import annotations
 
-from .errors import (ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError,
-                     UsageError)
-from .daily import AppendResult, append_export
-from .eventlog import CANONICAL, read_log, to_pm4py, write_log
-from .importer import ImportResult, SheetReport, read_export
-from .mapping import Mapping, load_mapping
-from .streaming import DatasetResult, import_dataset
+from .errors import ConfigError, InputError, MappingError, NothingUsableError, OutputError, ProcmineError, UsageError
+from .sources.append import AppendResult, append_export
+from .log.eventlog import CANONICAL, to_pm4py, write_log
+from .sources.convert import ImportResult, SheetReport
+from .sources.importer import read_export, read_log
+from .sources.mapping import Mapping, load_mapping
+from .sources.streaming import DatasetResult, import_dataset
 
-__version__ = "0.1.0"
+from .config import VERSION as __version__  # noqa: E402
 
 __all__ = [
     "AppendResult", "CANONICAL", "ConfigError", "DatasetResult", "ImportResult", "InputError", "Mapping", "MappingError", "NothingUsableError",

@@ -11,10 +11,14 @@ from pathlib import Path
 
 import click
 
-from . import audit as audit_mod
-from . import conform as conform_mod
-from . import discover as discover_mod
-from . import eventlog, importer, maps, metrics, render
+from .analysis import audit as audit_mod
+from .analysis import conform as conform_mod
+from .analysis import discover as discover_mod
+from .sources import convert, importer
+from .log import eventlog
+from .analysis import maps
+from .engine import metrics
+from .report import terminal as render
 from .errors import InputError, ProcmineError, UsageError
 from .privacy import Masker
 
@@ -45,7 +49,7 @@ def cli() -> None:
 @click.option("-o", "--output", type=click.Path(path_type=Path),
               help="canonical log to write (.parquet; .csv/.xes/.xlsx also work)  [required]")
 @click.option("--mapping", help="column-mapping preset name or YAML file (default: automatic)")
-@click.option("--duplicates", type=click.Choice(importer.DUPLICATE_POLICIES), default="auto", show_default=True,
+@click.option("--duplicates", type=click.Choice(convert.DUPLICATE_POLICIES), default="auto", show_default=True,
               help="exact duplicate rows: drop, keep, or auto (drop in spreadsheets, keep in CSV/XES)")
 @click.option("--service-name", "service", help="service (事项) name for exports without a 事项 column")
 @click.option("--service", "service_old", hidden=True,
@@ -94,7 +98,7 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
     if output is None:
         raise UsageError("import needs -o/--output: the canonical log to write (log.parquet, or DIR/ for a dataset)")
     if append:
-        from . import daily
+        from .sources import append as daily
 
         if partitioned or batch_rows:
             raise UsageError("--append builds its own dataset: drop --partitioned/--batch-rows")
@@ -102,7 +106,7 @@ def import_cmd(sources, output, mapping, duplicates, service, service_old, max_u
                                      max_unzipped_gb=max_unzipped_gb, tables=tables, query=query,
                                      password_file=password_file, progress=render.Progress("rows read"))
     elif partitioned or output.suffix == "" or output.is_dir():
-        from . import streaming
+        from .sources import streaming
 
         result = streaming.import_dataset(list(sources), output, mapping, duplicates=duplicates, service=service,
                                           batch_rows=batch_rows or streaming.DEFAULT_BATCH_ROWS,
@@ -397,7 +401,7 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
 def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label,
                max_case_rows, as_of, engine) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
-    from . import report as report_mod
+    from .report import structure as report_mod
 
     suffix = output.suffix.lower()
     if suffix not in (".xlsx", ".html", ".htm"):
@@ -422,10 +426,10 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
 
 def _write_report(rep, output: Path) -> None:
     if output.suffix.lower() == ".xlsx":
-        from .report_xlsx import render_xlsx
+        from .report.xlsx import render_xlsx
         render_xlsx(rep, output)
     else:
-        from .report_html import render_html
+        from .report.html import render_html
         render_html(rep, output)
 
 
@@ -461,7 +465,7 @@ def demo_cmd(out_dir, out_alias, logs_dir, max_case_rows) -> None:
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def redesign_cmd(log, plan, output, rules, no_mask) -> None:
     """Estimate what a redesign saves: replay every real case under the plan (四减 table)."""
-    from . import redesign as redesign_mod
+    from .analysis import redesign as redesign_mod
 
     data = _read_log(log)
     masker = Masker.for_log(data, enabled=not no_mask)
@@ -479,7 +483,7 @@ def redesign_cmd(log, plan, output, rules, no_mask) -> None:
 @click.option("--no-mask", is_flag=True, help="show personal data in the plan's comments as it is")
 def suggest_cmd(log, output, rules, no_mask) -> None:
     """Draft a plan from the audit findings, for a department to edit and feed to redesign."""
-    from . import redesign as redesign_mod
+    from .analysis import redesign as redesign_mod
 
     data = _read_log(log)
     text = redesign_mod.suggest(data, rules, masker=Masker.for_log(data, enabled=not no_mask))
@@ -497,7 +501,7 @@ def suggest_cmd(log, output, rules, no_mask) -> None:
 @_engine_options
 def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None:
     """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals."""
-    from . import compare as compare_mod
+    from .analysis import compare as compare_mod
 
     if split_date:
         if len(logs) != 1:
@@ -541,8 +545,8 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_stor
     card history (a re-run of a day replaces them).
 
     Exit codes: 0 done; 3 with --fail-on when such cases exist; 1 bad input; 2 usage."""
-    from . import cards as cards_mod
-    from . import monitor as monitor_mod
+    from .analysis import cards as cards_mod
+    from .analysis import monitor as monitor_mod
 
     data_log = _read_log(log)
     result = monitor_mod.monitor(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine),
@@ -550,7 +554,7 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_stor
     masker = Masker.for_log(data_log, enabled=not no_mask)
     alerts = masker.frame(result.alerts)
     if output:
-        from .tables_out import write_tables
+        from .report.tables import write_tables
 
         data = result.to_dict()
         data["alerts"] = [dict(row, case_id=cid, resource=res) for row, cid, res in
@@ -584,8 +588,8 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_stor
 @_engine_options
 def indicators_cmd(log, output, rules, as_of, by, engine) -> None:
     """The standard efficiency indicators per service and per department (formulas in the README)."""
-    from . import monitor as monitor_mod
-    from .tables_out import write_tables
+    from .analysis import monitor as monitor_mod
+    from .report.tables import write_tables
 
     data_log = _read_log(log)
     tables = monitor_mod.indicators(data_log, rules, as_of=as_of, measured=_measured(data_log, rules, as_of, engine),
@@ -608,8 +612,8 @@ def indicators_cmd(log, output, rules, as_of, by, engine) -> None:
 def ratings_cmd(log, output, rules, no_mask, as_of, engine) -> None:
     """好差评 linked to the cases: 差评率 by trips, outcome, correction, channel and department (with
     bootstrap intervals), and the rectification loop (差评 not rectified, rectified late, per department)."""
-    from .ratings import analyse_ratings
-    from .tables_out import write_tables
+    from .analysis.ratings import analyse_ratings
+    from .report.tables import write_tables
 
     data_log = _read_log(log)
     r = analyse_ratings(data_log, rules, measured=_measured(data_log, rules, as_of, engine))
@@ -636,8 +640,8 @@ def ratings_cmd(log, output, rules, no_mask, as_of, engine) -> None:
 def bundles_cmd(log, bundle_files, output, rules, no_mask, as_of, engine) -> None:
     """一件事: each applicant's cases across a bundle's services (trips, documents handed over twice,
     working days, the five promises) and candidate bundles nobody declared yet."""
-    from . import bundles as bundles_mod
-    from .tables_out import write_tables
+    from .analysis import bundles as bundles_mod
+    from .report.tables import write_tables
 
     defs = [b for f in bundle_files for b in bundles_mod.load_bundles(f)]
     data_log = _read_log(log)

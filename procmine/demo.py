@@ -6,17 +6,17 @@ import time
 from pathlib import Path
 from typing import Callable
 
-from .audit import audit
-from .discover import discover_map
+from .analysis.audit import audit
+from .analysis.discover import discover_map
 from .errors import InputError
-from .eventlog import write_atomic, write_log, write_table
-from .importer import read_export
-from .maps import render_map
-from .mapping import templates_dir
+from .log.eventlog import write_atomic, write_log, write_table
+from .sources.importer import read_export
+from .analysis.maps import render_map
+from .config import templates_dir
 from .privacy import Masker
-from .report import Rejects, ReportOptions, build_report
-from .report_html import render_html
-from .report_xlsx import render_xlsx
+from .report.structure import Rejects, ReportOptions, build_report
+from .report.html import render_html
+from .report.xlsx import render_xlsx
 
 
 def sample_dir() -> Path:
@@ -31,7 +31,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
              progress: Callable[[str], None] = lambda _: None,
              max_case_rows: int | None = None) -> dict[str, Path]:
     """Import → audit → maps → reports. Returns {label: path} of what was written.
-    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.ReportOptions`).
+    ``max_case_rows`` caps the reports' case tables (:class:`procmine.report.structure.ReportOptions`).
 
     >>> files = run_demo("out")      # doctest: +SKIP
     """
@@ -59,8 +59,8 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     files["per-case metrics"] = write_table(masker.frame(result.cases), out / "cases.csv")
     step(f"  {len(result.findings)} findings")
     step("supervision list (督办清单) …")
-    from .monitor import ALERT_LABELS, DEPT_LABELS, monitor
-    from .tables_out import write_tables
+    from .analysis.monitor import ALERT_LABELS, DEPT_LABELS, monitor
+    from .report.tables import write_tables
 
     alerts = monitor(imported.log, measured=result.measured)
     files["督办清单 (alerts)"] = write_tables(

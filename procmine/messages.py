@@ -16,7 +16,7 @@ from pathlib import Path
 
 
 from .errors import UsageError
-from .mapping import load_yaml, templates_dir
+from .config import load_yaml, templates_dir
 
 LANGS = ("zh", "en")
 

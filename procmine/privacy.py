@@ -43,7 +43,7 @@ from typing import Any, Mapping
 import pandas as pd
 
 from .errors import ConfigError
-from .parsing import normalize_header
+from .log.parsing import normalize_header
 
 _WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
 _CHECK = "10X98765432"

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from .errors import ConfigError
-from .mapping import HOW_TO_WRITE, load_yaml, read_config_text, templates_dir, unknown_key_error
+from .config import HOW_TO_WRITE, load_yaml, read_config_text, templates_dir, unknown_key_error
 
 
 @dataclass(frozen=True)
@@ -78,7 +78,7 @@ class Rules:
 
     def calendar(self):
         """A fresh working calendar (Chinese working days, these office hours)."""
-        from .workdays import WorkCalendar
+        from .calendar.workdays import WorkCalendar
 
         return WorkCalendar(self.first_day, self.office_hours, self.unknown_years)
 

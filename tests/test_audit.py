@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 
 import procmine
-from procmine.audit import audit
+from procmine.analysis.audit import audit
 from procmine.cli import cli
-from procmine.eventlog import CANONICAL
-from procmine.metrics import case_metrics
-from procmine.parsing import MATERIALS_DTYPE
+from procmine.log.eventlog import CANONICAL
+from procmine.engine.metrics import case_metrics
+from procmine.log.parsing import MATERIALS_DTYPE
 from conftest import ROOT
 
 SH = "Asia/Shanghai"
@@ -363,7 +363,7 @@ def test_serial_signoff_runs_break_at_another_department_or_step(loose_rules):
 def test_audit_leaves_the_events_in_the_engine_and_reads_them_on_demand(loose_rules, tmp_path):
     """Audited by path, without ratings or applicants, the per-event and per-document
     tables never leave the engine; asked for, they are read then (one more engine run)."""
-    from procmine.metrics import event_facts
+    from procmine.engine.metrics import event_facts
 
     rows = [(f"E{i}", act, f"2024-06-{3 + i:02d} {h}:00", f"2024-06-{3 + i:02d} {h}:30",
              {"dept": "甲局", "materials": ["营业执照", "身份证"] if act == "受理" else []})

@@ -10,10 +10,10 @@ import pytest
 
 import procmine
 from procmine.cli import main
-from procmine.conform import load_reference
+from procmine.analysis.conform import load_reference
 from procmine.errors import ConfigError
-from procmine.mapping import load_mapping, templates_dir
-from procmine.redesign import load_plan
+from procmine.sources.mapping import load_mapping, templates_dir
+from procmine.analysis.redesign import load_plan
 from procmine.rules import load_rules
 from conftest import HEADER, T, build_workbook
 
@@ -226,7 +226,7 @@ def test_misspelt_mapping_keys_name_the_nearest(tmp_path, capsys):
 
 @pytest.mark.parametrize("preset", sorted(p.name for p in (templates_dir() / "mappings").glob("*.yaml")))
 def test_every_shipped_mapping_preset_copied_as_a_user_file_is_accepted(tmp_path, preset):
-    from procmine.mapping import check_mapping_keys, load_yaml
+    from procmine.sources.mapping import check_mapping_keys, load_yaml
 
     copy = tmp_path / preset
     copy.write_bytes((templates_dir() / "mappings" / preset).read_bytes())

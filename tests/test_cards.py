@@ -8,9 +8,9 @@ import sys
 
 import pandas as pd
 
-from procmine.cards import _read, store_for
-from procmine.eventlog import write_log
-from procmine.monitor import monitor
+from procmine.analysis.cards import _read, store_for
+from procmine.log.eventlog import write_log
+from procmine.analysis.monitor import monitor
 from conftest import ROOT
 from test_audit import mklog
 

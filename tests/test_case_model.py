@@ -12,9 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from procmine.metrics import case_metrics, measure, service_rates
-from procmine.monitor import indicators
-from procmine.ratings import rating_level
+from procmine.engine.metrics import case_metrics, measure, service_rates
+from procmine.analysis.monitor import indicators
+from procmine.analysis.ratings import rating_level
 from test_audit import mklog
 
 SH = "Asia/Shanghai"
@@ -429,7 +429,7 @@ def test_the_case_table_is_written_as_a_dataset_batch_by_batch(tmp_path, monkeyp
     # 40 cases (each 受理 Mon 4 Mar → 办结 Wed 6 Mar: 2 working days, limit 5: 提前), written in
     # batches of 7 rows: 6 part files, the same rows as the table in memory.
     from procmine.engine.runner import DuckDBEngine
-    from procmine.metrics import write_cases
+    from procmine.engine.metrics import write_cases
 
     original = DuckDBEngine.batches
     monkeypatch.setattr(DuckDBEngine, "batches", lambda self, sql, rows=7: original(self, sql, rows=7))
@@ -463,7 +463,7 @@ def test_a_decision_step_not_yet_ended_leaves_the_case_open():
 def test_compare_split_gives_the_full_audits_numbers():
     # Cases accepted in March vs April; split from one measurement or measured apart, the same
     # table (a case's row depends on its own events alone). March: 2, 3 working days; April: 1, 1.
-    from procmine.compare import compare, compare_split, split_by_date
+    from procmine.analysis.compare import compare, compare_split, split_by_date
 
     rows = []
     for case, acc, fin in (("M1", "2024-03-04", "2024-03-06"), ("M2", "2024-03-04", "2024-03-07"),

@@ -6,7 +6,7 @@ into random sets of cases (hypothesis), row by row."""
 import pandas as pd
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from procmine.metrics import case_metrics
+from procmine.engine.metrics import case_metrics
 from test_case_model import all_logs
 
 AS_OF = "2024-12-31"

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from rich.cells import cell_len
 
 import procmine
-from procmine import render
+from procmine.report import terminal as render
 from procmine.cli import cli, main
 from conftest import HEADER, T, build_workbook
 
@@ -172,7 +172,7 @@ def test_a_command_reading_an_export_prints_its_row_accounting(tmp_path):
 
 
 def test_audit_summary_in_english(sample_log_path):
-    from procmine.audit import audit
+    from procmine.analysis.audit import audit
 
     res = CliRunner().invoke(cli, ["audit", str(sample_log_path), "--lang", "en", "--top", "3"])
     assert res.exit_code == 0, res.output

@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 
 import procmine
-from procmine.daily import append_export, append_history, export_time, step_keys
-from procmine.eventlog import SOURCE
-from procmine.metrics import case_metrics
+from procmine.sources.append import append_export, append_history, export_time, step_keys
+from procmine.log.eventlog import SOURCE
+from procmine.engine.metrics import case_metrics
 from conftest import ROOT, build_workbook
 
 HEAD = ["办件编号", "事项名称", "办理环节", "承办部门", "开始时间", "结束时间", "承诺时限", "受理时间", "办结时间", "办件状态"]
@@ -199,7 +199,7 @@ def test_an_interrupted_append_leaves_the_dataset_as_before(tmp_path, days):
     append_export([days["d1"]], ds)
     before = events(procmine.read_log(ds))
     after_state = None
-    script = ("import sys; from procmine.daily import append_export; "
+    script = ("import sys; from procmine.sources.append import append_export; "
               "append_export(sys.argv[1:-1], sys.argv[-1])")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     killed_before = False

@@ -9,8 +9,8 @@ import sys
 import pytest
 
 import procmine
-from procmine.cards import _read
-from procmine.daily import append_history
+from procmine.analysis.cards import _read
+from procmine.sources.append import append_history
 from conftest import ROOT
 from test_daily import DAY1, export
 

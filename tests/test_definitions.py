@@ -9,13 +9,13 @@ import pytest
 from procmine.engine import workcal
 
 import procmine
-from procmine.audit import audit
+from procmine.analysis.audit import audit
 from procmine.errors import CalendarError
-from procmine.metrics import case_metrics, event_facts
-from procmine.parsing import parse_limit
-from procmine.redesign import redesign
+from procmine.engine.metrics import case_metrics, event_facts
+from procmine.log.parsing import parse_limit
+from procmine.analysis.redesign import redesign
 from procmine.rules import load_rules
-from procmine.workdays import WorkCalendar
+from procmine.calendar.workdays import WorkCalendar
 from test_audit import mklog
 
 SH = "Asia/Shanghai"
@@ -281,7 +281,7 @@ def test_unparsed_limits_are_listed_not_dropped():
 
 
 def test_merge_with_cap_wait_subtracts_the_wait_once(tmp_path):
-    from procmine.redesign import load_plan, replay
+    from procmine.analysis.redesign import load_plan, replay
     # 受理 Mon 09–10; 初审 Tue 09–10 (waits 23 h); 复审 Wed 09–10 (23 h); 办结 Wed 10–11
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 10:00"),
                  ("A", "初审", "2024-03-05 09:00", "2024-03-05 10:00"),

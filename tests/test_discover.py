@@ -7,9 +7,9 @@ from click.testing import CliRunner
 
 import procmine
 from procmine.cli import cli, main
-from procmine.conform import conform
-from procmine.discover import activity_map, department_map, discover_map, variants
-from procmine.maps import render_map
+from procmine.analysis.conform import conform
+from procmine.analysis.discover import activity_map, department_map, discover_map, variants
+from procmine.analysis.maps import render_map
 from conftest import ROOT
 from test_audit import mklog
 from test_sample_and_real import REAL
@@ -73,7 +73,7 @@ def test_thresholds_hide_and_say_so():
 def test_lanes_cluster_by_department(tmp_path):
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 10:00", {"dept": "窗口"}),
                  ("A", "审批", "2024-03-04 13:00", "2024-03-04 13:30", {"dept": "审批科"})])
-    from procmine.maps import to_graphviz
+    from procmine.analysis.maps import to_graphviz
     src = to_graphviz(discover_map(log), lanes=True).source
     assert src.count("subgraph cluster_") == 2 and "审批科" in src
 

@@ -9,7 +9,7 @@ import pytest
 from procmine.engine import workcal
 
 from procmine.engine.runner import DuckDBEngine, EngineOptions
-from procmine.workdays import WorkCalendar
+from procmine.calendar.workdays import WorkCalendar
 
 
 def _stamps(n, seed):
@@ -111,7 +111,7 @@ def test_a_bad_memory_limit_is_a_clear_error(sample_log_path):
 def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_path, sample_log_path):
     """An export's own column `filename` is an attribute like any other; the engine's
     file and row keys do not collide with it."""
-    from procmine.metrics import case_metrics
+    from procmine.engine.metrics import case_metrics
 
     log = pd.read_parquet(sample_log_path)
     log.assign(filename="办件导出.xlsx").to_parquet(tmp_path / "with.parquet", index=False)
@@ -121,8 +121,8 @@ def test_an_attribute_named_like_the_engines_own_columns_changes_nothing(tmp_pat
 def test_long_runs_name_their_steps_on_stderr(sample_log_path, capsys):
     """Progress names the step being run (not DuckDB's own unlabelled bar, which is off)."""
     from procmine.engine.runner import open_engine
-    from procmine.metrics import case_metrics
-    from procmine.render import Progress
+    from procmine.engine.metrics import case_metrics
+    from procmine.report.terminal import Progress
 
     seen = []
     opts = EngineOptions(progress=seen.append)
@@ -141,8 +141,8 @@ def test_disk_storage_gives_the_same_numbers_and_leaves_nothing_behind(tmp_path,
     gone when the run ends (also when it fails)."""
     import duckdb
 
-    from procmine.audit import audit
-    from procmine.metrics import case_metrics
+    from procmine.analysis.audit import audit
+    from procmine.engine.metrics import case_metrics
 
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -165,8 +165,8 @@ def test_blocks_of_cases_give_the_same_numbers_and_leave_nothing_behind(tmp_path
     """A log beyond ``block_events`` runs its per-case steps block by block of whole
     cases: every case measured once, exactly as in one pass, and the blocks' files gone
     afterwards. The sample has 25,567 events, so 5,000 per block makes 6 blocks."""
-    from procmine.audit import audit
-    from procmine.metrics import case_metrics
+    from procmine.analysis.audit import audit
+    from procmine.engine.metrics import case_metrics
 
     spill = tmp_path / "spill"
     spill.mkdir()
@@ -236,3 +236,34 @@ def test_an_unknown_storage_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("PROCMINE_STORAGE", "tape")
     with pytest.raises(UsageError, match="memory or disk"):
         EngineOptions.from_env("duckdb")
+
+
+def test_the_embedded_engine_picks_its_memory_limit_from_the_log_and_the_machine():
+    from procmine.engine.runner import auto_memory_limit
+
+    gib = 1 << 30
+    # 250 bytes an event: 10M events → 2.5 GB, well under 40% of a 24 GiB machine (9.6 GiB)
+    assert auto_memory_limit(10_000_000, 24 * gib) == 2_500_000_000
+    # a small log still gets 1.5 GiB; a huge one at most 40% of the machine
+    assert auto_memory_limit(1_000, 24 * gib) == 1536 << 20
+    assert auto_memory_limit(100_000_000, 24 * gib) == int(24 * gib * 0.4)
+    # a machine whose memory cannot be read: the log decides alone
+    assert auto_memory_limit(20_000_000, 0) == 5_000_000_000
+
+
+def test_a_memory_limit_the_user_gives_is_kept():
+    import pandas as pd
+
+    from procmine.engine.runner import open_engine
+
+    frame = pd.DataFrame({"case_id": ["a"], "activity": ["受理"]})
+    eng = open_engine("duckdb")
+    eng.load(frame)
+    picked = eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert picked.replace(" ", "") in ("1.5GiB", "1.4GiB", "1536.0MiB")  # DuckDB's own rounding of 1536 MiB
+    from procmine.engine.runner import EngineOptions
+
+    eng = open_engine(EngineOptions(memory_limit="3GB"))
+    eng.load(frame)
+    given = eng.con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    assert given.replace(" ", "") in ("2.7GiB", "2.8GiB", "3.0GB", "2.7GB")  # 3 GB = 2.79 GiB

@@ -12,8 +12,8 @@ import pytest
 import test_audit as kinds
 import test_definitions as hand
 from conftest import require_spark
-from procmine.audit import audit
-from procmine.metrics import case_metrics
+from procmine.analysis.audit import audit
+from procmine.engine.metrics import case_metrics
 
 
 pytestmark = pytest.mark.spark

@@ -4,9 +4,9 @@ import re
 
 import pytest
 
-from procmine.audit import Finding
+from procmine.analysis.audit import Finding
 from procmine.privacy import Masker
-from procmine.report import _actions, _Text
+from procmine.report.structure import _actions, _Text
 from procmine.rules import load_rules
 
 
@@ -47,9 +47,9 @@ def _one_unit(header: str) -> bool:
 @pytest.fixture(scope="module")
 def sample_report(tmp_path_factory):
     import procmine
-    from procmine.report import build_report
-    from procmine.report_html import render_html
-    from procmine.report_xlsx import render_xlsx
+    from procmine.report.structure import build_report
+    from procmine.report.html import render_html
+    from procmine.report.xlsx import render_xlsx
     from conftest import ROOT
 
     out = tmp_path_factory.mktemp("rep")
@@ -122,7 +122,7 @@ def test_maps_label_waits_in_the_findings_working_days_with_the_unit_in_the_lege
 
 
 def test_a_map_wait_is_office_time_over_one_days_office_hours():
-    from procmine.discover import activity_map
+    from procmine.analysis.discover import activity_map
     from procmine.rules import load_rules
     from test_audit import mklog
 
@@ -202,8 +202,8 @@ def test_no_rule_file_key_appears_outside_the_last_page(sample_report):
 
 
 def test_a_paradoxical_driver_is_not_a_cause_and_identical_groups_are_said(tmp_path):
-    from procmine.audit import audit
-    from procmine.report import build_report
+    from procmine.analysis.audit import audit
+    from procmine.report.structure import build_report
     from test_audit import mklog
 
     # 甲局 decides every case the next working day (按时, limit 2) and 6 of its 10 are rated 非常不满意;
@@ -235,7 +235,7 @@ def test_a_paradoxical_driver_is_not_a_cause_and_identical_groups_are_said(tmp_p
 
 
 def test_page_one_counts_what_was_left_out(tmp_path):
-    from procmine.report import build_report, rejects_beside
+    from procmine.report.structure import build_report, rejects_beside
     from test_audit import mklog
 
     (tmp_path / "log.rejects.csv").write_text("file,sheet,row,reason\n" + "a.xlsx,s,1,no case id\n" * 4,

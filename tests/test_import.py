@@ -307,7 +307,7 @@ def test_case_level_lifecycle_columns_and_limit_units(workbook):
     # 1 month is a calendar month (民法典 §201), never 22 working days
     assert pd.isna(log.loc["A2", "sla_days"]) and log.loc["A2", "sla_months"] == 1
     assert pd.isna(log.loc["A2", "statutory_days"]) and any("看情况" in n for n in r.notes)
-    from procmine.metrics import case_metrics
+    from procmine.engine.metrics import case_metrics
     m = case_metrics(r.log).set_index("case_id")
     # 受理 Mon 03-04 → 办结 Wed 03-06 = 2 working days; limit 5: early
     assert (m.loc["A1", "clock_days"], m.loc["A1", "outcome"]) == (2, "提前")
@@ -329,7 +329,7 @@ def test_wide_ledger_milestones_and_case_level_presence(workbook):
     assert (log.loc[log["case_id"] == "W2", "in_person"] == False).all()  # noqa: E712
     assert w1.loc["受理", "accept_time"] == pd.Timestamp(T(4, 9), tz="Asia/Shanghai")
     assert w1.loc["受理", "sla_days"] == 20   # 20日 are working days (§82)
-    from procmine.metrics import case_metrics
+    from procmine.engine.metrics import case_metrics
     m = case_metrics(log).set_index("case_id")
     assert m.loc["W1", "clock_days"] == 2 and m.loc["W2", "visits"] == 0
     # W1: came at 受理 Mon, and the 领证 stage Fri is a pick-up: 2 visits
@@ -367,7 +367,7 @@ def test_sheet_with_whitespace_only_cells_and_padded_values(workbook):
 def test_in_order_compares_keys_without_overflow():
     import numpy as np
 
-    from procmine.eventlog import in_order
+    from procmine.log.eventlog import in_order
 
     top = np.iinfo(np.int64).max  # an event without a time sorts last (order_log's key)
     assert in_order(np.array([0, 0]), np.array([-5, top]))
@@ -393,7 +393,7 @@ def test_has_values_reads_the_footers_and_falls_back_to_the_columns(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from procmine.eventlog import has_values
+    from procmine.log.eventlog import has_values
 
     n = 1000
     empty = pa.table({"case_id": [f"C{i}" for i in range(n)], "rating": pa.nulls(n, pa.string())})

@@ -11,7 +11,7 @@ import pytest
 
 import relational_data as rd
 from procmine import read_export
-from procmine.eventlog import CANONICAL, SOURCE, read_log, write_log
+from procmine.log.eventlog import CANONICAL, SOURCE, read_log, write_log
 
 
 @pytest.fixture(scope="module")
@@ -142,7 +142,7 @@ def test_parquet_opens_in_the_oldest_supported_pandas(log, tmp_path):
 
 def test_a_partitioned_dataset_opens_in_pandas_and_duckdb_by_its_files_columns(tmp_path):
     """`procmine import … -o log/` opens without procmine as the README says."""
-    from procmine.streaming import import_dataset
+    from procmine.sources.streaming import import_dataset
 
     src = tmp_path / "in.csv"
     src.write_text("办件编号,事项名称,环节名称,开始时间,结束时间\n"

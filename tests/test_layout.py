@@ -2,26 +2,15 @@
 imports another's private names (``from .x import _y`` or ``x._y``).
 
 Imports inside functions count: a lazy import hides a circle from Python, not
-from the reader. The circles that are left need the package moves of issue 26
-(a later session); ``test_no_new_circles`` keeps them from growing meanwhile."""
+from the reader."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "procmine"
-
-# Left for the package moves: each needs a layer split, not a rename.
-KNOWN_CIRCLES = [
-    # the canonical log reads exports through the importer (read_log of an .xlsx); the
-    # importer and the relational/database sources write the canonical log
-    {"procmine.eventlog", "procmine.importer", "procmine.interop", "procmine.sources.database",
-     "procmine.sources.relational"},
-]
-
 
 def _modules(package: Path) -> dict[str, Path]:
     out = {}
@@ -142,15 +131,65 @@ def test_no_module_imports_another_modules_private_names():
     assert [f"{m} line {line}: {name} of {t}" for m, t, name, line in private] == []
 
 
-def test_no_new_circles():
-    """Circles may only shrink until the package moves remove them."""
-    edges, _ = import_graph()
-    new = [c for c in circles(edges) if not any(set(c) <= known for known in KNOWN_CIRCLES)]
-    assert new == []
-
-
-@pytest.mark.xfail(strict=False, reason="the circle left needs the package moves of issue 26: "
-                                        + "; ".join(" ↔ ".join(sorted(c)) for c in KNOWN_CIRCLES))
 def test_no_circles():
     edges, _ = import_graph()
     assert circles(edges) == []
+
+
+# The pipeline's layers, lowest first: a module may import its own layer and those below.
+LAYERS = [
+    ("procmine.errors", "procmine.config", "procmine.samplegen"),
+    ("procmine.messages", "procmine.calendar", "procmine.labels"),
+    ("procmine.rules",),
+    ("procmine.log",),
+    ("procmine.privacy",),
+    ("procmine.sources",),
+    ("procmine.engine",),
+    ("procmine.analysis",),
+    ("procmine.report",),
+    ("procmine.demo",),
+    ("procmine.web",),
+    ("procmine.cli", "procmine"),
+]
+
+
+def layer_of(module: str) -> int:
+    """The layer of a module: that of the longest listed name it is or lies under."""
+    found = [(len(name), i) for i, names in enumerate(LAYERS) for name in names
+             if module == name or module.startswith(name + ".")]
+    assert found, f"{module} is in no layer: add it to LAYERS"
+    return max(found)[1]
+
+
+def test_no_module_imports_a_higher_layer():
+    edges, _ = import_graph()
+    upward = [f"{a} → {b}" for a in sorted(edges) for b in sorted(edges[a]) if layer_of(b) > layer_of(a)]
+    assert upward == []
+
+
+def test_the_layer_check_sees_an_upward_import():
+    assert layer_of("procmine.analysis.audit") > layer_of("procmine.engine.runner") > layer_of("procmine.log.eventlog")
+    assert layer_of("procmine") == layer_of("procmine.cli")
+
+
+def test_at_most_ten_modules_are_loose_in_the_package():
+    loose = sorted(p.name for p in PACKAGE.glob("*.py"))
+    assert len(loose) <= 10, loose
+
+
+def test_every_path_in_the_readmes_layout_section_exists():
+    import re
+
+    readme = (PACKAGE.parent / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## How the code is laid out", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) >= 8
+    named = []
+    for row in rows:
+        first, rest = row.split("|")[1], "|".join(row.split("|")[2:])
+        folders = re.findall(r"`([^`]+/)`", first)
+        named += re.findall(r"`([^`]+)`", first)
+        for f in re.findall(r"`([a-z_]+\.py)`", rest):  # a file named inside a folder's row
+            named.append(folders[0] + f if folders else f)
+    missing = [p for p in named if not (PACKAGE.parent / p).exists()]
+    assert named and missing == []

@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from procmine.parsing import damaged_ids, parse_bool, parse_sla, parse_times, split_materials
+from procmine.log.parsing import damaged_ids, parse_bool, parse_sla, parse_times, split_materials
 
 
 def ts(text):
@@ -119,7 +119,7 @@ def test_values_padded_with_any_unicode_space_parse():
 
 
 def test_long_repetitive_text_column_normalised_like_a_short_one():
-    from procmine.parsing import normalize_text
+    from procmine.log.parsing import normalize_text
 
     # 80,000 rows with four distinct values: normalised once per value, the same result as row by row
     values = pd.Series(["Ａ局 ", "\u3000", None, "政务服务中心"] * 20000, dtype="string")

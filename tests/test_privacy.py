@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 import procmine
-from procmine.eventlog import write_atomic
+from procmine.log.eventlog import write_atomic
 from procmine.privacy import Masker, is_applicant_column, is_resident_id, load_key
 
 ID = "11010519491231002X"  # valid GB 11643 check digit

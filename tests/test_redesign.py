@@ -5,8 +5,8 @@ from click.testing import CliRunner
 
 import procmine
 from procmine.cli import cli
-from procmine.compare import compare, split_by_date
-from procmine.redesign import redesign, suggest
+from procmine.analysis.compare import compare, split_by_date
+from procmine.analysis.redesign import redesign, suggest
 from conftest import ROOT
 from test_audit import mklog
 
@@ -164,7 +164,7 @@ def test_bundle_into_one_matter(tmp_path):
 
 
 def test_replayed_documents_move_merge_and_share_row_by_row(tmp_path):
-    from procmine.redesign import load_plan, replay
+    from procmine.analysis.redesign import load_plan, replay
     from procmine.rules import load_rules
 
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"materials": ["户口簿", "章程"]}),
@@ -185,7 +185,7 @@ def test_replayed_documents_move_merge_and_share_row_by_row(tmp_path):
 
 
 def test_measure_without_documents_reads_them_on_first_use():
-    from procmine.metrics import measure
+    from procmine.engine.metrics import measure
 
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:10", {"materials": ["户口簿", "章程"]}),
                  ("A", "审查", "2024-03-04 10:00", "2024-03-04 11:00", {"materials": ["申请书"]})])

@@ -13,9 +13,9 @@ from openpyxl import load_workbook
 import procmine
 from procmine.cli import cli
 from procmine.privacy import Masker, is_resident_id
-from procmine.report import build_report
-from procmine.report_html import render_html
-from procmine.report_xlsx import render_xlsx, text_width
+from procmine.report.structure import build_report
+from procmine.report.html import render_html
+from procmine.report.xlsx import render_xlsx, text_width
 from conftest import ROOT, chromium_binary
 from test_audit import mklog
 
@@ -118,7 +118,7 @@ def test_overview_holds_four_reductions_and_top_actions(sample_book, sample_log)
     for name in ["最多跑一次率", "跑零次率", "平均跑动次数", "每件提交材料（份）", "重复提交材料（份）",
                  "可共享免交材料（份次）", "按时办结率", "中位办理时长（工作日）", "超期在办（件）", "每件环节数"]:
         assert name in measures, name
-    from procmine.audit import audit
+    from procmine.analysis.audit import audit
 
     result = audit(sample_log)
     assert measures["最多跑一次率"][2] == pytest.approx(result.metrics["食品经营许可"]["at_most_once_rate"])

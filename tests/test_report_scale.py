@@ -1,5 +1,5 @@
 """Reports at scale (issue 15): beyond ``--max-case-rows`` the case tables keep the worst
-cases, in the one severity order of ``procmine.report.worst_first``, and name the full
+cases, in the one severity order of ``procmine.report.structure.worst_first``, and name the full
 per-case file written beside the report. Each answer below is worked out by hand."""
 
 import numpy as np
@@ -13,9 +13,9 @@ from procmine.cli import cli
 from procmine.errors import UsageError
 from procmine.messages import say
 from procmine.privacy import Masker
-from procmine.report import ReportOptions, build_report, worst_first
-from procmine.report_html import render_html
-from procmine.report_xlsx import render_xlsx
+from procmine.report.structure import ReportOptions, build_report, worst_first
+from procmine.report.html import render_html
+from procmine.report.xlsx import render_xlsx
 from test_audit import mklog
 
 ID = "11010519491231002X"  # a resident ID number (valid check digit) used as a case id: masked everywhere
@@ -134,7 +134,7 @@ def test_english_note(log, rules):
 
 
 def test_beyond_a_spreadsheet_the_file_is_parquet(log, rules, tmp_path, monkeypatch):
-    import procmine.report as report_mod
+    import procmine.report.structure as report_mod
 
     assert ReportOptions().cases_file(2_000_000) == "report.cases.parquet"
     monkeypatch.setattr(report_mod, "SPREADSHEET_ROWS", 5)  # pretend 9 cases are more than a spreadsheet opens

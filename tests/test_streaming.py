@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 import procmine
-from procmine import streaming
-from procmine.audit import audit
+from procmine.sources import streaming
+from procmine.analysis.audit import audit
 from procmine.cli import cli, main
 
 COLS = ["办件编号", "事项名称", "环节名称", "办理部门", "办理人", "开始时间", "结束时间", "提交材料", "办理渠道"]

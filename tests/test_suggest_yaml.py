@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 import procmine
-from procmine.redesign import _yaml_name, load_plan, redesign, suggest
+from procmine.analysis.redesign import _yaml_name, load_plan, redesign, suggest
 from conftest import ROOT
 
 ODD_SUFFIXES = ['：「加急」', ': 第1步 #1', ' "引号"', "'单引号'", "，全角。；", " & *星号", "\t制表"]

@@ -7,9 +7,9 @@ import sys
 import pandas as pd
 import pytest
 
-from procmine.bundles import Bundle, bundle_instances
-from procmine.monitor import indicators, monitor
-from procmine.ratings import analyse_ratings, rating_level, rating_table
+from procmine.analysis.bundles import Bundle, bundle_instances
+from procmine.analysis.monitor import indicators, monitor
+from procmine.analysis.ratings import analyse_ratings, rating_level, rating_table
 from conftest import ROOT
 from test_audit import mklog
 
@@ -49,7 +49,7 @@ def test_a_step_over_its_own_limit_counts_while_the_case_is_on_time():
 def test_cli_monitor_fail_on_exits_3(tmp_path):
     rows = [("A", "受理", "2024-09-23 09:00", "2024-09-23 09:30", {"sla": 5})]
     log = mklog(rows)
-    from procmine.eventlog import write_log
+    from procmine.log.eventlog import write_log
     p = write_log(log, tmp_path / "log.parquet")
     cmd = [sys.executable, "-m", "procmine.cli", "monitor", str(p), "--as-of", "2024-10-09",
            "-o", str(tmp_path / "alerts.json"), "--fail-on", "red"]

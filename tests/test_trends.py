@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from procmine.eventlog import write_log
-from procmine.monitor import indicators
+from procmine.log.eventlog import write_log
+from procmine.analysis.monitor import indicators
 from conftest import ROOT
 from test_audit import mklog
 
@@ -53,8 +53,8 @@ def test_a_month_with_many_open_overdue_cases_is_not_shown_faster():
 
 
 def test_the_day_an_open_case_became_late():
-    from procmine.metrics import measure
-    from procmine.monitor import _late_since
+    from procmine.engine.metrics import measure
+    from procmine.analysis.monitor import _late_since
     m = measure(mklog(ROWS), as_of="2024-05-31")
     late = m.cases[m.cases["outcome"] == "超期在办"].set_index("case_id")
     days = _late_since(late).dt.strftime("%Y-%m-%d").to_dict()

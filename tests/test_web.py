@@ -99,7 +99,7 @@ def test_a_broken_workbook_shows_the_error_and_changes_nothing(tmp_path, env):
 
 
 def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path, env, monkeypatch):
-    import procmine.audit as audit_mod
+    import procmine.analysis.audit as audit_mod
 
     root = tmp_path / "proj"
     wf.make_project(root, tmp_path)

@@ -1,4 +1,4 @@
-"""A large .xlsx sheet is read in pieces of rows (procmine.xlsx_pieces) so memory
+"""A large .xlsx sheet is read in pieces of rows (procmine.sources.xlsx_pieces) so memory
 stays bounded. The pieces are forced here with a tiny piece size; the right
 answer is either worked out by hand or the whole-sheet read, which calamine
 does on its own without any cutting."""
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 import procmine
-from procmine import xlsx_pieces
+from procmine.sources import xlsx_pieces
 from conftest import HEADER, T, build_workbook
 
 LOGS = Path(__file__).resolve().parents[1] / "logs"

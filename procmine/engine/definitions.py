@@ -1,4 +1,4 @@
-"""Every per-event and per-case definition of :mod:`procmine.metrics`, once, as SQL.
+"""Every per-event and per-case definition of :mod:`procmine.engine.metrics`, once, as SQL.
 
 The SQL is written in DuckDB's dialect and is portable by construction: times are
 integers (microseconds of Shanghai wall-clock time since 1970-01-01, ``*_us``),
@@ -14,7 +14,7 @@ status, sla_calendar_days, statutory_days, limit_text, _o`` (``_o``: the
 event's place in the input, file then row: the tie-break that keeps the
 export's order).
 
-Small tables registered by :func:`procmine.metrics.measure`:
+Small tables registered by :func:`procmine.engine.metrics.measure`:
 ``calendar(d, is_workday, cum_workdays, cum_office_minutes)`` (d = day number),
 ``catalogue(name, material)`` (the e-licence catalogue's normalisation of every
 document name in the log) and ``svc_sla(service, days)`` (the rules' limits).
@@ -25,13 +25,13 @@ run. Cases, services, steps and departments are numbered once, in name order
 (``d_case``, ``d_svc``, ``acts``, ``d_dept``): ``facts`` and the per-case steps
 carry the codes, and names are joined back where a result leaves the engine
 (``FACTS_NAMED``, the ``handovers`` view, ``cases``).
-The definitions themselves are documented in :mod:`procmine.metrics`.
+The definitions themselves are documented in :mod:`procmine.engine.metrics`.
 """
 
 from __future__ import annotations
 
 from ..rules import Rules
-from ..workdays import WorkCalendar
+from ..calendar.workdays import WorkCalendar
 
 DAY_US = 86_400_000_000
 HOUR_US = 3_600_000_000
@@ -756,7 +756,7 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 
 # The steps that read the events of one case at a time (and the per-case steps over them
 # alone). On a log far beyond memory the embedded engine runs them block by block of case
-# codes, each block's rows appended to the tables (``procmine.metrics._run``): every other
+# codes, each block's rows appended to the tables (``procmine.engine.metrics._run``): every other
 # step runs once, over the whole, the steps before the first of these before the blocks and
 # the rest after them, in their order.
 BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "rated", "c2", "pauses")

@@ -1,11 +1,11 @@
-"""The findings' aggregations, as engine SQL: what :mod:`procmine.audit` counts over
+"""The findings' aggregations, as engine SQL: what :mod:`procmine.analysis.audit` counts over
 events, run where the events are (DuckDB, or Spark on a cluster), so that only
 one row per candidate finding and its evidence leave the engine.
 
 Each function below reads the tables the definitions left (``facts``, ``cases``,
 ``docs``, ``trips``; :mod:`procmine.engine.definitions`) and returns small
 frames. Which of those candidates become findings, their wording and their
-ranking stay in :mod:`procmine.audit`.
+ranking stay in :mod:`procmine.analysis.audit`.
 
 Conventions, the same in every query:
 

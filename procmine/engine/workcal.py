@@ -1,6 +1,6 @@
 """The working calendar as a table the engine joins.
 
-``calendar_table`` turns :class:`procmine.workdays.WorkCalendar` into rows
+``calendar_table`` turns :class:`procmine.calendar.workdays.WorkCalendar` into rows
 ``d, is_workday, cum_workdays, cum_office_minutes, next_wd`` (``d``: days since
 1970-01-01; office minutes before the day starts; ``next_wd``: the first working
 day on or after ``d``, for a period's last day that falls on a rest day, 民法典
@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..workdays import WorkCalendar
+from ..calendar.workdays import WorkCalendar
 
 DAY0 = pd.Timestamp("1970-01-01")
 

@@ -232,7 +232,7 @@ def list_tables(url_text: str, mapping=None, *, password_file=None, schema: str 
     _need_sqlalchemy()
     from sqlalchemy import inspect
 
-    from ..mapping import load_mapping
+    from .mapping import load_mapping
     from . import relational
 
     engine, shown, scrub = engine_for(url_text, password_file)
@@ -274,7 +274,7 @@ def choose_tables(infos: list[TableInfo], mapping=None, *, shown: str = "the dat
     (two case keys, two tables for one role, no table with a role) stops with the
     tables listed and what to pass."""
     from ..errors import MappingError
-    from ..parsing import normalize_header
+    from ..log.parsing import normalize_header
 
     found = [i for i in infos if i.role]
     listing = "\n".join(f"  {i.name}: {i.role or 'no role'}" + (f" (key {i.key})" if i.key else "")
@@ -353,9 +353,9 @@ def _reflect(conn, meta, name: str, SaTable, asked: str, shown: str):
 def read_database(sources, mapping=None, *, duplicates: str = "auto", service: str | None = None,
                   tables=(), query: str | None = None, password_file=None, chunk_rows: int | None = None):
     """Import database tables: relational when they are, else each a flat event table."""
-    from ..importer import convert_table
-    from ..mapping import Mapping, load_mapping, map_columns
-    from ..readers import RawSheet
+    from .convert import convert_table
+    from .mapping import Mapping, load_mapping, map_columns
+    from .readers import RawSheet
     from . import relational
 
     urls = [s for s in sources if is_url(s)]

@@ -39,11 +39,10 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
-from ..eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
-from ..mapping import (FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping, load_yaml, read_config_text,
-                       templates_dir)
-from ..parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla,
-                       parse_times, str_match)
+from ..log.eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
+from ..config import load_yaml, read_config_text, templates_dir
+from .mapping import FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping
+from ..log.parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla, parse_times, str_match)
 
 ROLES = ("case", "step", "document", "rating")
 RATING_FIELDS = ("rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time")
@@ -319,7 +318,7 @@ class _Probe:
 
 def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[_Probe], list] | None:
     """Header of every table of a file; None for files that are not tables (XES)."""
-    from .. import readers
+    from . import readers
 
     kind = readers.sniff_kind(path)
     probes, skipped = [], []
@@ -361,13 +360,13 @@ def _probe_file(path: Path, vocab: Vocabulary, max_unzipped: int) -> tuple[list[
 
 
 def _csv_sniff(path: Path) -> tuple[str, str, list[str]]:
-    from .. import readers
+    from . import readers
 
     return readers.sniff_csv(path)
 
 
 def _load(probe: _Probe) -> Table:
-    from .. import readers
+    from . import readers
 
     h = probe.header
     if probe.kind == "excel":
@@ -493,7 +492,7 @@ def _keys(table: Table, role: Role) -> pd.Series:
 
 def _damaged(table: Table, role: Role, key: pd.Series, bad: np.ndarray, reasons: np.ndarray) -> None:
     """Case keys Excel turned into numbers (15 significant digits): rejected, never merged."""
-    from ..parsing import damaged_ids
+    from ..log.parsing import damaged_ids
 
     hit = damaged_ids(key, role.key in table.numeric_columns).to_numpy() & ~bad
     for i in np.flatnonzero(hit):
@@ -515,8 +514,8 @@ def _times(table: Table, col: str, bad: np.ndarray, reasons: np.ndarray, label: 
 
 
 def _service_name(table: Table) -> str:
-    from ..importer import service_from_table
-    from ..readers import RawSheet
+    from .convert import service_from_table
+    from .readers import RawSheet
 
     name, _ = service_from_table(RawSheet(table.file, table.sheet, table.frame, table.rows, load_mapping(),
                                      title=table.title))
@@ -569,7 +568,7 @@ def _case_frame(table: Table, role: Role, acc: _Accounts, service: str | None) -
             out[f"attr:{fld}"] = (_times(table, cols[fld], bad, reasons, cols[fld]) if fld.endswith("_time")
                                   else normalize_text(df[cols[fld]]))
     if "materials" in cols:  # documents listed in the case row: handed in at the intake step
-        from ..parsing import split_materials
+        from ..log.parsing import split_materials
 
         out["_materials"] = pd.Series(list(split_materials(df[cols["materials"]])), index=df.index, dtype=object)
     if "task_type" in cols:  # 即办件 without a limit: 0 working days
@@ -628,8 +627,8 @@ def _empty_materials(n: int) -> pd.Series:
 
 def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
     """The step table through the flat importer's converter (same rejects and parsing)."""
-    from ..importer import convert_table
-    from ..readers import RawSheet
+    from .convert import convert_table
+    from .readers import RawSheet
 
     cols = {"case_id": role.key, **{f: c for f, c in role.columns.items() if f in FIELDS}}
     sm = SheetMapping(layout="long", columns=cols, attributes=tuple(c for c in table.frame.columns
@@ -646,7 +645,7 @@ def _step_events(table: Table, role: Role, base: Mapping, acc: _Accounts):
 def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "auto", service: str | None = None,
                   skipped=None, base: Mapping | None = None):
     """Join case/step/document/rating tables into one canonical log (an ImportResult)."""
-    from ..importer import ImportResult, SheetReport, drop_duplicates
+    from .convert import ImportResult, SheetReport, drop_duplicates
 
     base = base or load_mapping()
     acc = _Accounts()
@@ -656,7 +655,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         acc.notes.extend(_apply_codes(t, vocab))
         role = classify(t, vocab)
         if role is None:
-            from ..readers import SkippedSheet
+            from .readers import SkippedSheet
 
             skipped.append(SkippedSheet(t.file, t.sheet, "no case key or no column of a case, step, document or "
                                                          "rating table"))
@@ -1064,8 +1063,8 @@ def flat_mapping(mapping):
 
 
 def finish(converted, duplicates: str = "auto", skipped=()):
-    """Flat tables already converted (``importer.convert_table`` results) → an ImportResult."""
-    from ..importer import ImportResult, drop_duplicates
+    """Flat tables already converted (``convert.convert_table`` results) → an ImportResult."""
+    from .convert import ImportResult, drop_duplicates
 
     parts = [c[0] for c in converted]
     rejects = [c[1] for c in converted]

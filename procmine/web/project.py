@@ -15,8 +15,8 @@
 
 The case table, findings and cards are computed once per version of the log (a
 version is the log files' names, sizes and modification times, and the rules file's) through the public
-library — :func:`procmine.audit.audit` (which measures the cases with
-:func:`procmine.metrics.measure`) and :func:`procmine.monitor.monitor` — and kept
+library — :func:`procmine.analysis.audit.audit` (which measures the cases with
+:func:`procmine.engine.metrics.measure`) and :func:`procmine.analysis.monitor.monitor` — and kept
 in ``cache/``; pages read them, they never recompute per request. A 部门 scope is
 computed on the events of its visible cases alone, as of the whole log's as-of
 time, so that its clocks are the same as in the whole table.
@@ -64,8 +64,8 @@ class Analysis:
     by_department: list[dict]
     notes: list[str] = field(default_factory=list)
     indicators: dict = field(default_factory=dict)  # {"service": rows, "department": rows, "monthly": rows}
-    ratings: dict | None = None                     # 好差评 (procmine.ratings.analyse_ratings), None: no ratings
-    bundles: dict | None = None                     # 一件事 (procmine.bundles.bundle_instances), None: no applicants
+    ratings: dict | None = None                     # 好差评 (procmine.analysis.ratings.analyse_ratings), None: no ratings
+    bundles: dict | None = None                     # 一件事 (procmine.analysis.bundles.bundle_instances), None: no applicants
     memo: dict = field(default_factory=dict, repr=False)  # what pages derive from the above once (ids, choices)
 
     def ids(self) -> frozenset:
@@ -86,7 +86,7 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 
 def _empty_alerts() -> pd.DataFrame:
-    from ..monitor import ALERT_COLUMNS
+    from ..analysis.monitor import ALERT_COLUMNS
 
     return pd.DataFrame({k: pd.Series(dtype=object) for k in ALERT_COLUMNS})
 
@@ -257,9 +257,9 @@ class Project:
                         s.get("indicators", {}), s.get("ratings"), s.get("bundles"))
 
     def _compute_all(self, version: str) -> Analysis:
-        from ..audit import audit
-        from ..eventlog import read_log
-        from ..monitor import monitor
+        from ..analysis.audit import audit
+        from ..log.eventlog import read_log
+        from ..analysis.monitor import monitor
 
         path = self.log_path
         # the log in memory once: the cards and indicators read it, and the audit of a frame brings its
@@ -283,8 +283,8 @@ class Project:
 
     def _compute_scope(self, version: str, actor: Actor) -> Analysis:
         """A 部门 scope: the whole table's visible rows; findings and cards from the events of those cases."""
-        from ..audit import audit
-        from ..monitor import monitor
+        from ..analysis.audit import audit
+        from ..analysis.monitor import monitor
 
         full = self._get(version, "all", self._compute_all)
         visible = scope_cases(actor, full.cases).reset_index(drop=True)
@@ -298,10 +298,10 @@ class Project:
                               self._ratings(sub, res), self._bundles(sub, res))
 
     def _indicators(self, log: pd.DataFrame, res) -> dict:
-        """The standard indicators per service and department (:func:`procmine.monitor.indicators`) and
-        their monthly trend (:func:`procmine.metrics.service_rates` of the cases accepted each month)."""
-        from ..metrics import service_rates
-        from ..monitor import INDICATORS, indicators
+        """The standard indicators per service and department (:func:`procmine.analysis.monitor.indicators`) and
+        their monthly trend (:func:`procmine.engine.metrics.service_rates` of the cases accepted each month)."""
+        from ..engine.metrics import service_rates
+        from ..analysis.monitor import INDICATORS, indicators
 
         tables = indicators(log, self.rules, measured=res.measured)
         cases = res.cases
@@ -316,8 +316,8 @@ class Project:
                 "reasons": tables["reasons"].to_dict(orient="records"), "monthly": monthly}
 
     def _ratings(self, log: pd.DataFrame, res) -> dict | None:
-        """好差评 linked to the cases and the rectification loop (:func:`procmine.ratings.analyse_ratings`)."""
-        from ..ratings import analyse_ratings
+        """好差评 linked to the cases and the rectification loop (:func:`procmine.analysis.ratings.analyse_ratings`)."""
+        from ..analysis.ratings import analyse_ratings
 
         r = analyse_ratings(log, self.rules, measured=res.measured)
         if r is None:
@@ -331,8 +331,8 @@ class Project:
 
     def _bundles(self, log: pd.DataFrame, res) -> dict | None:
         """一件事: instances of the declared bundles and undeclared candidates
-        (:func:`procmine.bundles.bundle_instances`; None when the log has no applicant column)."""
-        from ..bundles import bundle_instances, load_bundles
+        (:func:`procmine.analysis.bundles.bundle_instances`; None when the log has no applicant column)."""
+        from ..analysis.bundles import bundle_instances, load_bundles
         from ..errors import InputError as NoApplicants
 
         try:
@@ -363,9 +363,9 @@ class Project:
         import pyarrow.dataset as ds
         import pyarrow.parquet as pq
 
-        from ..engine.runner import parquet_files
-        from ..eventlog import conform_columns
-        from ..metrics import sorted_log
+        from ..log.eventlog import parquet_files
+        from ..log.eventlog import conform_columns
+        from ..engine.metrics import sorted_log
 
         files = parquet_files(self.log_path)
         schema = pa.unify_schemas([pq.read_schema(f) for f in files]).remove_metadata()
@@ -407,12 +407,12 @@ class Project:
     def process_map(self, actor: Actor, view: str, service: str | None, date_from: str | None,
                     date_to: str | None, top_variants: int | None = None, outcome: str | None = None,
                     department: str | None = None) -> dict:
-        """The activity or department map of ``actor``'s cases (:func:`procmine.discover.discover_map`)
-        with a Graphviz layout (:func:`procmine.maps.to_graphviz`): nodes and edges with positions.
+        """The activity or department map of ``actor``'s cases (:func:`procmine.analysis.discover.discover_map`)
+        with a Graphviz layout (:func:`procmine.analysis.maps.to_graphviz`): nodes and edges with positions.
         ``outcome`` and ``department`` keep the cases of that outcome / that a department took part in
         (the case table's), ``top_variants`` the cases of the K most frequent variants."""
-        from ..discover import discover_map
-        from ..maps import to_graphviz
+        from ..analysis.discover import discover_map
+        from ..analysis.maps import to_graphviz
 
         a = self.analysis(actor)
         if a is None:
@@ -458,14 +458,14 @@ class Project:
         return data
 
     def report(self, actor: Actor, fmt: str, service: str | None = None) -> Path | None:
-        """The auditor's report (xlsx or html, :func:`procmine.report.build_report`, personal data
+        """The auditor's report (xlsx or html, :func:`procmine.report.structure.build_report`, personal data
         masked) of ``actor``'s cases, of one service or all; made once per version, scope and
         service and kept in the cache. None when there is nothing to report."""
         import dataclasses
 
-        from ..eventlog import read_log
+        from ..log.eventlog import read_log
         from ..privacy import Masker
-        from ..report import ReportOptions, build_report
+        from ..report.structure import ReportOptions, build_report
         from ..rules import load_rules
 
         a = self.analysis(actor)
@@ -491,10 +491,10 @@ class Project:
                 rep = build_report(log, rules=rules, title=title, mask=True, options=ReportOptions.for_output(path))
                 rep = Masker.for_log(log).data(rep)
                 if fmt == "xlsx":
-                    from ..report_xlsx import render_xlsx
+                    from ..report.xlsx import render_xlsx
                     render_xlsx(rep, tmp)
                 else:
-                    from ..report_html import render_html
+                    from ..report.html import render_html
                     render_html(rep, tmp)
                 os.replace(tmp, path)
             finally:
@@ -503,8 +503,8 @@ class Project:
 
     def variants(self, actor: Actor, service: str | None) -> list[dict]:
         """The variants (step sequences) of ``actor``'s cases, of one service or all
-        (:func:`procmine.discover.variants`), most frequent first, each with its case ids; made once."""
-        from ..discover import variants
+        (:func:`procmine.analysis.discover.variants`), most frequent first, each with its case ids; made once."""
+        from ..analysis.discover import variants
 
         a = self.analysis(actor)
         if a is None or not len(a.cases):
@@ -526,7 +526,7 @@ class Project:
         key = (version, "masker")
         hit = self._memo.get(key)
         if hit is None:
-            from ..eventlog import read_columns
+            from ..log.eventlog import read_columns
             from ..privacy import Masker, is_applicant_column
 
             hit = Masker.for_log(read_columns(self.log_path, where=is_applicant_column))
@@ -548,7 +548,7 @@ class Project:
 
     def import_source(self):
         """Import from the configured database source, as an upload would (nothing changes if it fails)."""
-        from ..importer import read_export
+        from ..sources.importer import read_export
 
         src = self.source()
         if src is None:
@@ -562,12 +562,12 @@ class Project:
 
     def import_files(self, paths: list[Path]):
         """Import exports into the project's log: the log is replaced only when the import worked."""
-        from ..importer import read_export
+        from ..sources.importer import read_export
 
         return self._import(lambda: read_export(paths))
 
     def _import(self, read):
-        from .. import eventlog
+        from ..log import eventlog
         from ..privacy import Masker
 
         if (self.root / "log").is_dir() and not (self.root / "log.parquet").exists():

@@ -10,7 +10,7 @@ Roles (:data:`ROLES`):
   computed on those cases alone.
 - ``audit`` 审计: every case, read-only, personal data masked.
 
-"Took part" is read from the case table (:func:`procmine.metrics.measure`'s
+"Took part" is read from the case table (:func:`procmine.engine.metrics.measure`'s
 ``cases``) and nowhere else: this package never derives departments from events.
 """
 

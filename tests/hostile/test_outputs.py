@@ -8,7 +8,7 @@ from click.testing import CliRunner
 
 import procmine
 from procmine.cli import cli
-from procmine.eventlog import write_atomic
+from procmine.log.eventlog import write_atomic
 from conftest import HEADER, ROOT, T, build_workbook
 
 

@@ -26,8 +26,8 @@ import pandas as pd
 import yaml
 
 from .discover import variants as discover_variants
-from .errors import ConfigError
-from .mapping import read_config_text
+from ..errors import ConfigError
+from ..config import read_config_text
 
 EXAMPLES = 5
 

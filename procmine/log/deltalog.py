@@ -1,6 +1,6 @@
 """Delta Lake tables as procmine logs: which Parquet files a version holds.
 
-A dataset built by ``procmine import … -o DIR/ --append`` (see :mod:`procmine.daily`)
+A dataset built by ``procmine import … -o DIR/ --append`` (see :mod:`procmine.sources.append`)
 is a Delta table: Parquet files plus a transaction log (``DIR/_delta_log/``) whose
 commits are atomic, one version per append. The directory also holds the files of
 earlier versions (and of an append that was interrupted before its commit), so it
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .errors import InputError
+from ..errors import InputError
 
 INTERNAL_PREFIX = "_pm_"
 
@@ -45,7 +45,7 @@ def open_table(path, version: int | None = None):
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if version is not None:
             raise InputError(f"{path} has no version {version}: {first}",
-                             hint="versions count from 0, one per append; procmine.daily.append_history(DIR) lists them") from None
+                             hint="versions count from 0, one per append; procmine.sources.append.append_history(DIR) lists them") from None
         raise InputError(f"cannot read the Delta table {path}: {first}") from None
 
 

@@ -27,11 +27,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .engine.workcal import working_days
-from .errors import ConfigError, InputError
-from .mapping import load_yaml, read_config_text, templates_dir
-from .metrics import Measured, measure, sorted_log, trip_visits
-from .rules import Rules, load_rules
+from ..engine.workcal import working_days
+from ..errors import ConfigError, InputError
+from ..config import load_yaml, read_config_text, templates_dir
+from ..engine.metrics import Measured, measure, sorted_log, trip_visits
+from ..rules import Rules, load_rules
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,8 @@
 
 Structure only: plain :class:`Table` objects in the report's language; the renderers
 lay them out. Each section is left out, with a sentence saying why, when the log
-cannot support it. :class:`Table` lives here, below :mod:`procmine.report` (which
-uses it too and names it as ``procmine.report.Table``): the two never import each other."""
+cannot support it. :class:`Table` lives here, below :mod:`procmine.report.structure` (which
+uses it too and names it as ``procmine.report.structure.Table``): the two never import each other."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from .metrics import Measured
+from ..engine.metrics import Measured
 
 
 @dataclass
@@ -62,7 +62,7 @@ def _v(x):
 
 
 def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
-    from .monitor import INDICATORS, indicators, monitor
+    from ..analysis.monitor import INDICATORS, indicators, monitor
 
     r = monitor(log, rules, measured=m)
     a = r.alerts.head(200)
@@ -109,12 +109,12 @@ def _drivers_table(drivers: list, t):
 
 
 def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> Section:
-    from .ratings import analyse_ratings
+    from ..analysis.ratings import analyse_ratings
 
     r = analyse_ratings(log, rules, measured=m)
     if r is None:
         return Section("ratings", t("section.ratings"), [], t("rt.none"))
-    from .ratings import paradoxical
+    from ..analysis.ratings import paradoxical
 
     same_as = getattr(r, "same_as", None) or {}
     reading: dict[str, str] = {}  # per factor, said once (on its first row)
@@ -158,7 +158,7 @@ def ratings(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None
 
 
 def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
-    from .bundles import applicant_key, bundle_instances, load_bundles
+    from ..analysis.bundles import applicant_key, bundle_instances, load_bundles
 
     if applicant_key(log) is None:
         return Section("bundles", t("section.bundles"), [], t("bd.none"))

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .errors import UsageError
-from .eventlog import write_atomic
+from ..errors import UsageError
+from ..log.eventlog import write_atomic
 
 
 def _cell(v):

@@ -1,8 +1,8 @@
 """Supervision (督办): 红牌/黄牌 alerts on open cases and steps, and the standard
 efficiency indicators per service and per department.
 
-Analysis only: plain tables out, rendered by :mod:`procmine.tables_out` or the
-reports. Every number comes from :func:`procmine.metrics.measure`, so an alert
+Analysis only: plain tables out, rendered by :mod:`procmine.report.tables` or the
+reports. Every number comes from :func:`procmine.engine.metrics.measure`, so an alert
 agrees with ``procmine cases`` on the same ``--as-of``.
 
 - **红牌 (超期在办)**: an open, accepted case whose clock already exceeds its limit.
@@ -23,9 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .engine.workcal import working_days
-from .metrics import Measured, measure, rate, service_rates, sorted_log
-from .rules import Rules, load_rules
+from ..engine.workcal import working_days
+from ..engine.metrics import Measured, measure, rate, service_rates, sorted_log
+from ..rules import Rules, load_rules
 
 ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
                  "sla_days", "days_over", "days_left"]
@@ -41,7 +41,7 @@ class MonitorResult:
     alerts: pd.DataFrame          # one row per alert, most urgent first (ALERT_COLUMNS)
     by_department: pd.DataFrame   # department, red, yellow, step_overruns
     notes: list[str]
-    history: "object | None" = None  # procmine.cards.CardHistory, when the run was recorded
+    history: "object | None" = None  # procmine.analysis.cards.CardHistory, when the run was recorded
 
     @property
     def red(self) -> int:
@@ -81,7 +81,7 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
             measured: Measured | None = None, cards=None, long_days: int = 10) -> MonitorResult:
     """Red and yellow cards and step overruns as of a date, most urgent first.
 
-    With ``cards`` (a history store, see :func:`procmine.cards.store_for`) the
+    With ``cards`` (a history store, see :func:`procmine.analysis.cards.store_for`) the
     day's cards are recorded there (a re-run of the day replaces them) and
     ``result.history`` is the card history as of the day: new, escalated, red
     for at least ``long_days`` working days, closed, and per department the
@@ -205,7 +205,7 @@ def indicators(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=Non
 
     trend = by
     if trend not in (None, "month"):
-        from .errors import UsageError
+        from ..errors import UsageError
 
         raise UsageError(f"indicators by {by!r}: only by month is known", hint="use by='month' (--by month)")
     rules = load_rules(rules)

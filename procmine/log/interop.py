@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .eventlog import CANONICAL, SOURCE, TIME_DTYPE, attribute_columns, to_pm4py
+from .schema import CANONICAL, SOURCE, TIME_DTYPE, attribute_columns, to_pm4py
 
 # canonical fields carried under their own names (besides the XES standard keys)
 CARRIED = tuple(c for c in CANONICAL if c not in ("case_id", "activity", "resource", "department", "service")
@@ -167,8 +167,8 @@ def write_ocel(log: pd.DataFrame, path: str | Path) -> Path:
     """Write OCEL 2.0: ``.jsonocel``, ``.xmlocel`` or ``.sqlite`` (atomically)."""
     import pm4py
 
-    from .errors import UsageError
-    from .eventlog import write_atomic
+    from ..errors import UsageError
+    from .schema import write_atomic
 
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,4 +1,4 @@
-"""Render a :class:`~procmine.report.Report` as an Excel workbook.
+"""Render a :class:`~procmine.report.structure.Report` as an Excel workbook.
 
 Lays out only: headers, widths (full-width characters count double), wrapped
 long-text columns, number formats, frozen header rows, a print set-up on every
@@ -22,8 +22,8 @@ from pathlib import Path
 import pandas as pd
 import xlsxwriter
 
-from .eventlog import write_atomic
-from .report import Report, Table
+from ..log.eventlog import write_atomic
+from .structure import Report, Table
 
 NUMBER_FORMATS = {"int": "#,##0", "amount": "#,##0", "float": "#,##0.0", "float2": "0.00", "pct": "0.0%", "hours": "#,##0.0",
                   "days": "#,##0", "date": "yyyy-mm-dd hh:mm"}

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .metrics import Measured, measure, sorted_log
-from .rules import Rules, load_rules
+from ..engine.metrics import Measured, measure, sorted_log
+from ..rules import Rules, load_rules
 
 def rating_level(text: object) -> float:
     """A rating text as its level 1–5 (NaN when not understood), read by the case
@@ -33,8 +33,8 @@ def rating_level(text: object) -> float:
     >>> rating_level("满意"), rating_level("不太满意"), rating_level("4星")
     (4.0, 2.0, 4.0)
     """
-    from .engine.definitions import rating_level as level_sql
-    from .engine.runner import open_engine
+    from ..engine.definitions import rating_level as level_sql
+    from ..engine.runner import open_engine
 
     if text is None or text is pd.NA or (isinstance(text, float) and np.isnan(text)):
         return np.nan

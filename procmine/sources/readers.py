@@ -4,7 +4,7 @@ Excel is read with fastexcel (Rust calamine → Arrow): the header row is found
 in a 30-row probe, then the sheet is loaded once with every column as text
 (the probe tells whether the case ids were numbers, to spot ids Excel damaged).
 An .xlsx sheet larger than two pieces is loaded in pieces of rows
-(:mod:`procmine.xlsx_pieces`), so memory stays bounded however long or wide
+(:mod:`procmine.sources.xlsx_pieces`), so memory stays bounded however long or wide
 it is. Merged ranges are read from the sheet XML (``<mergeCells>``), which the
 fast readers do not expose. CSV is sniffed for encoding (UTF-8 with or without BOM,
 GB18030) and delimiter; XES goes through pm4py with DTDs refused.
@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, MappingError
+from ..errors import InputError, MappingError
 from .mapping import Mapping, SheetMapping, header_score, load_mapping, map_columns
 from .xlsx_pieces import MERGE_RE, col_index
 
@@ -268,7 +268,7 @@ def header_names(cells: list[object]) -> list[str]:
 
 def _duplicated_fields(cells: list[object], mapping: Mapping, where: str) -> None:
     from .mapping import FIELDS
-    from .parsing import normalize_header
+    from ..log.parsing import normalize_header
 
     counts: dict[str, int] = {}
     for c in cells:
@@ -466,7 +466,7 @@ def _load_whole(reader, sheet_name: str, h: int, where: str):
 
 def load_in_pieces(path: Path, sheet_name: str, h: int, header_width: int, where: str, progress=None):
     """A sheet whose XML is larger than two pieces, read piece by piece (see
-    :mod:`procmine.xlsx_pieces`): (Arrow table, sheet index per column, merged
+    :mod:`procmine.sources.xlsx_pieces`): (Arrow table, sheet index per column, merged
     ranges), its row ``i`` being sheet row ``h + 2 + i``; None for a smaller
     sheet, or one that cannot be cut, which is read whole."""
     import fastexcel

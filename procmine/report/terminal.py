@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 from rich.cells import cell_len, set_cell_size
 
-from .importer import ImportResult
+from ..sources.convert import ImportResult
 
 
 def cell(value, width: int, align: str = "<") -> str:
@@ -77,13 +77,13 @@ def import_summary(result: ImportResult, output: Path | None, rejects_path: Path
     partitions = getattr(result, "partitions", None)
     if partitions:
         lines.append(f"partitioned dataset: {len(partitions)} partitions (service=…/month=…)")
-    from .labels import import_hint
+    from ..labels import import_hint
     lines.extend(import_hint(result.log) if getattr(result, "log", None) is not None else [])
     return _finish(lines, result.notes, output)
 
 
 def append_summary(result, rejects_path: Path | None) -> str:
-    """``procmine import … --append``: what the append did to the dataset (procmine.daily.AppendResult)."""
+    """``procmine import … --append``: what the append did to the dataset (procmine.sources.append.AppendResult)."""
     lines = [f"{'file':<28} {'sheet':<14} {'exported':<19} {'read':>8} {'dup':>6} {'rejected':>8}"]
     lines.append("-" * len(lines[0]))
     when = {(e["file"], e["sheet"]): e["export_time"] for e in result.exports}
@@ -170,7 +170,7 @@ def audit_summary(result, output: Path | None, top: int, lang: str = "zh") -> st
 
 
 def _audit_summary_in(result, output: Path | None, top: int, lang: str) -> str:
-    from .messages import say
+    from ..messages import say
 
     def label(key: str) -> str:
         return say(f"report.m.{key}", lang)
@@ -280,7 +280,7 @@ def monitor_summary(result, alerts, output) -> str:
 
 
 def card_history_summary(history) -> str:
-    """``procmine monitor --history``: the card history as of the run (procmine.cards.CardHistory)."""
+    """``procmine monitor --history``: the card history as of the run (procmine.analysis.cards.CardHistory)."""
     def show(frame, what) -> list[str]:
         out = []
         for r in frame.head(15).to_dict(orient="records"):

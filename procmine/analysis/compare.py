@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .discover import department_map
-from .errors import UsageError
-from .metrics import case_metrics
-from .rules import load_rules
+from ..errors import UsageError
+from ..engine.metrics import case_metrics
+from ..rules import load_rules
 
-METRICS = [  # key, label, column, statistic — columns from procmine.metrics, the one definition
+METRICS = [  # key, label, column, statistic — columns from procmine.engine.metrics, the one definition
     ("at_most_once_rate", "最多跑一次率", "visits", lambda v: (v <= 1).mean(axis=-1)),
     ("zero_trip_rate", "跑零次率", "visits", lambda v: (v == 0).mean(axis=-1)),
     ("average_visits", "平均跑动次数", "visits", lambda v: v.mean(axis=-1)),
@@ -62,7 +62,7 @@ def _boot(a: np.ndarray, b: np.ndarray, stat, n: int = 1000, seed: int = 2024070
 def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("before", "after"),
             as_of=None, engine=None) -> Comparison:
     """Compare two logs (or two periods of one log) per service (``engine``: where the
-    case model runs, as for :func:`procmine.metrics.case_metrics`).
+    case model runs, as for :func:`procmine.engine.metrics.case_metrics`).
 
     >>> c = compare(log_2023, log_2024)     # doctest: +SKIP
     >>> c.table[c.table.significant]        # doctest: +SKIP
@@ -80,10 +80,10 @@ def compare(before: pd.DataFrame, after: pd.DataFrame, rules=None, *, labels=("b
 def compare_split(log: pd.DataFrame, date: str, rules=None, *, measured=None,
                   labels=("before", "after")) -> Comparison:
     """Compare the cases accepted before ``date`` with those accepted on or after it,
-    from one measurement of the whole log (``measured``: :func:`procmine.metrics.measure`'s
+    from one measurement of the whole log (``measured``: :func:`procmine.engine.metrics.measure`'s
     result, reused when given): a case's row depends on its own events alone, so the
     two periods' rows are the full log's rows, split — the same numbers as the audit."""
-    from .metrics import measure
+    from ..engine.metrics import measure
 
     cut = _cut(date)
     m = measured or measure(log, rules, events=False)

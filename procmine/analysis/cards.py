@@ -23,9 +23,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .deltalog import is_delta
-from .errors import InputError, OutputError
-from .eventlog import TZ
+from ..log.deltalog import is_delta
+from ..errors import InputError, OutputError
+from ..log.eventlog import TZ
 
 LEVELS = {"红牌": "red", "黄牌": "yellow"}
 COLUMNS = {"as_of": "string", "case_id": "string", "level": "string", "service": "string", "department": "string",
@@ -58,7 +58,7 @@ def _read(store: Path) -> pd.DataFrame:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .deltalog import open_table, plain_schema
+    from ..log.deltalog import open_table, plain_schema
 
     # the current files read directly (not deltalake's pyarrow dataset, which may abort at exit: delta-rs #2184)
     files = sorted(u.removeprefix("file://") for u in open_table(store).file_uris())
@@ -163,7 +163,7 @@ class CardHistory:
 
 def card_history(store: str | Path, calendar, as_of=None, long_days: int = 10) -> CardHistory:
     """The history of the cards in ``store`` as of ``as_of`` (default: the latest
-    run), counting working days on ``calendar`` (a :class:`procmine.workdays.WorkCalendar`)."""
+    run), counting working days on ``calendar`` (a :class:`procmine.calendar.workdays.WorkCalendar`)."""
     store = Path(store)
     past = _read(store)
     runs = sorted(past.loc[past["level"] == "run", "as_of"].dropna().unique())
@@ -241,6 +241,6 @@ def _days(calendar, start: pd.Series, end: pd.Series) -> pd.Series:
         return pd.Series([], dtype=float)
     s = pd.to_datetime(start, errors="coerce").dt.tz_localize(TZ)
     e = pd.to_datetime(end, errors="coerce").dt.tz_localize(TZ)
-    from .engine.workcal import days_between
+    from ..engine.workcal import days_between
 
     return days_between(calendar, s, e).set_axis(start.index)

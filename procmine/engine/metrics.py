@@ -42,10 +42,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .eventlog import conform_columns, in_order
-from .rules import Rules, load_rules
-from .engine.workcal import calendar_table, month_due_table
-from .workdays import WorkCalendar
+from ..log.eventlog import conform_columns, in_order
+from ..rules import Rules, load_rules
+from .workcal import calendar_table, month_due_table
+from ..calendar.workdays import WorkCalendar
 
 TZ = "Asia/Shanghai"
 TRIP_EVIDENCE_KINDS = ("intake", "pickup", "correction", "remote_delivery")
@@ -128,7 +128,7 @@ def _facts_frame(raw: pd.DataFrame) -> pd.DataFrame:
 def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.Timestamp, int]:
     """Load the log into the engine and register the small tables the definitions join;
     the as-of time and the number of events."""
-    from .engine.definitions import SPAN_SQL
+    from .definitions import SPAN_SQL
 
     eng.load(log)
     span = eng.fetch(SPAN_SQL).iloc[0]
@@ -169,7 +169,7 @@ def _calendar_beyond(calendar: WorkCalendar, lo: pd.Timestamp, hi: pd.Timestamp,
     """The calendar table from ``lo`` to ``reach``: the log's own span (``lo``..``hi``) by
     the rules' calendar; the days after it that only a limit's last day needs, in years
     the installed chinesecalendar does not know yet, Monday–Friday (with a note)."""
-    from .errors import CalendarError
+    from ..errors import CalendarError
 
     if reach <= hi:
         return calendar_table(calendar, lo, hi)
@@ -192,7 +192,7 @@ def _run(eng, rules: Rules, calendar: WorkCalendar, as_of: pd.Timestamp, upto: s
     the rest. The per-case steps run once per block of cases when the engine splits
     a log of ``events`` events (``EngineOptions.block_events``), each block's rows
     appended. ``upto``: stop after that step (in that order, in one block)."""
-    from .engine.definitions import BY_CASE, DONE_AFTER, VIEWS, steps
+    from .definitions import BY_CASE, DONE_AFTER, VIEWS, steps
 
     as_us = int(as_of.tz_convert(TZ).tz_localize(None).value // 1000)
     defs = steps(rules, calendar, as_us)
@@ -248,8 +248,8 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
     start, end, ts, pos, trip, trip_kind, trip_at, trip_until, wait_hours,
     wait_work_hours, wait_owner, service_hours, service_work_hours, sla_days,
     channel_online, in_person_known`` — the engine's ``facts`` definitions."""
-    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED
-    from .engine.runner import open_engine
+    from .definitions import FACT_COLUMNS, FACTS_NAMED
+    from .runner import open_engine
 
     rules = rules or load_rules()
     calendar = calendar or rules.calendar()
@@ -264,8 +264,8 @@ def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
     """The trip events with ``visit`` (1, 2, … per case), by the engine's definition
     (``procmine.engine.definitions.trips_sql``), for any facts frame (e.g. cases
     regrouped into one matter)."""
-    from .engine.definitions import trips_sql
-    from .engine.runner import open_engine
+    from .definitions import trips_sql
+    from .runner import open_engine
 
     t = facts.loc[facts["trip"], ["case_id", "service", "activity", "trip_kind", "trip_at", "trip_until"]]
     if t.empty:
@@ -304,7 +304,7 @@ class Note(str):
     params: dict
 
     def __new__(cls, message: str, **params) -> "Note":
-        from .messages import say
+        from ..messages import say
 
         obj = super().__new__(cls, say(message, "en", **params))
         obj.message, obj.params = message, params
@@ -371,8 +371,8 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
     ``inside(eng, as_of_us)`` runs in the engine while the per-event, per-document
     and per-case tables exist (``facts``, ``docs``, ``trips``, ``cases``; it may drop
     them, ``facts`` excepted); ``Measured.aggregates`` holds what it returns."""
-    from .engine.definitions import FACT_COLUMNS, FACTS_NAMED, KEEP
-    from .engine.runner import open_engine
+    from .definitions import FACT_COLUMNS, FACTS_NAMED, KEEP
+    from .runner import open_engine
 
     rules = load_rules(rules)
     calendar = calendar or rules.calendar()
@@ -505,8 +505,8 @@ def write_cases(log, path, rules: Rules | str | None = None, *, as_of=None, engi
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .engine.runner import open_engine
-    from .eventlog import write_atomic
+    from .runner import open_engine
+    from ..log.eventlog import write_atomic
 
     rules = load_rules(rules)
     calendar = rules.calendar()
@@ -563,7 +563,7 @@ def _as_of(value, latest: pd.Timestamp | None) -> pd.Timestamp:
         if latest is None or pd.isna(latest):
             return pd.Timestamp.now(tz=TZ).floor("s")
         return pd.Timestamp(latest).tz_convert(TZ)
-    from .errors import UsageError
+    from ..errors import UsageError
 
     try:
         ts = pd.Timestamp(str(value))

@@ -1,7 +1,7 @@
 """Audit a canonical log against 最多跑一次: findings ranked by impact.
 
 Analysis only: this module returns plain data (:class:`AuditResult`); the CLI
-and the reports render it. Every number comes from :mod:`procmine.metrics`, so
+and the reports render it. Every number comes from :mod:`procmine.engine.metrics`, so
 ``procmine cases`` and ``procmine audit`` agree.
 """
 
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from . import __version__
-from .messages import say
-from .metrics import measure, note, service_rates
-from .rules import Rules, load_rules
+from ..config import VERSION as __version__
+from ..messages import say
+from ..engine.metrics import measure, note, service_rates
+from ..rules import Rules, load_rules
 
 KINDS = ("excess_visits", "repeated_material", "shareable_material", "rework", "duplicate_check", "rubber_stamp",
          "parallelizable", "serial_signoff", "bottleneck", "sla_overrun", "open_overdue", "rating_driver",
@@ -92,7 +92,7 @@ class AuditResult:
     rules: str
     as_of: pd.Timestamp | None = None
     calendar_note: str = ""
-    measured: object = None  # procmine.metrics.Measured: the events and cases behind every number
+    measured: object = None  # procmine.engine.metrics.Measured: the events and cases behind every number
 
     @property
     def handovers(self) -> pd.DataFrame | None:
@@ -173,7 +173,7 @@ SIDE_COLUMNS = ("case_id", "service", "activity", "department", "start_time", "e
 def side_log(path) -> pd.DataFrame | None:
     """The columns of a Parquet log the ratings and 一件事 findings need, read only when
     the log has ratings or applicants (None otherwise)."""
-    from .eventlog import conform_columns, has_values, read_columns
+    from ..log.eventlog import conform_columns, has_values, read_columns
 
     if not has_values(path, ("rating", "applicant", "applicant_id")):
         return None
@@ -223,7 +223,7 @@ def audit(log, rules: Rules | str | None = None, *, as_of=None, engine=None) -> 
     >>> result = audit("out/log.parquet")                       # doctest: +SKIP
     >>> result.findings[0].summary                              # doctest: +SKIP
     """
-    from .engine.findings import aggregate
+    from ..engine.findings import aggregate
 
     rules = load_rules(rules)
     side = log if isinstance(log, pd.DataFrame) else side_log(log)
@@ -444,7 +444,7 @@ def _duplicate_check(ctx: _Ctx, agg) -> None:
 
 
 def _rubber_stamp(ctx: _Ctx, agg) -> None:
-    from .engine.findings import rubber_qualifies
+    from ..engine.findings import rubber_qualifies
 
     ev = agg.evidence["rubber"]
     per_day = ctx.calendar.office_hours_per_day

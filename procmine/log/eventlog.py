@@ -13,54 +13,41 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import os
-import tempfile
+import urllib.parse
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, OutputError, UsageError
-from .parsing import MATERIALS_DTYPE
+from .deltalog import delta_files, is_delta
+from ..errors import InputError, UsageError
+from .schema import (CANONICAL, LIFECYCLE, LIMIT_FIELDS, SOURCE, TIME_DTYPE, TZ, attribute_columns, cannot_write, conform_columns, current_umask, empty_log, to_pm4py, types_mapper, write_atomic)
 
-TZ = "Asia/Shanghai"
-TIME_DTYPE = pd.DatetimeTZDtype("ns", TZ)
-CANONICAL: dict[str, object] = {
-    "case_id": "string", "service": "string", "activity": "string", "department": "string",
-    "resource": "string", "start_time": TIME_DTYPE, "end_time": TIME_DTYPE, "channel": "string",
-    "in_person": "boolean", "materials": MATERIALS_DTYPE, "sla_days": "Float64",
-    # case-level lifecycle (the same value on every step of a case; empty when the export has none)
-    "apply_time": TIME_DTYPE, "accept_time": TIME_DTYPE, "finish_time": TIME_DTYPE, "deliver_time": TIME_DTYPE,
-    "due_time": TIME_DTYPE, "status": "string", "sla_calendar_days": "Float64", "statutory_days": "Float64",
-    "limit_text": "string", "applicant": "string", "applicant_id": "string",
-    # limits in calendar months (民法典 §201–§203) and the statutory limit in calendar days;
-    # 延期 (行政许可法 §42): the working days an approved extension adds to the statutory limit
-    "sla_months": "Float64", "statutory_calendar_days": "Float64", "statutory_months": "Float64",
-    "extension_days": "Float64",
-    # 好差评, case level; a step's own time limit (working days)
-    "rating": "string", "rating_time": TIME_DTYPE, "rating_channel": "string", "rating_text": "string",
-    "rectify_status": "string", "rectify_time": TIME_DTYPE, "step_sla_days": "Float64",
-    "source_file": "string", "source_sheet": "string", "source_row": "int64",
-}
-# Columns a log written before they existed may lack: read_log adds them empty.
-LIFECYCLE = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "sla_calendar_days",
-             "statutory_days", "limit_text", "applicant", "applicant_id", "rating", "rating_time", "rating_channel",
-             "rating_text", "rectify_status", "rectify_time", "step_sla_days", "sla_months", "statutory_calendar_days",
-             "statutory_months", "extension_days")
-# Each time limit's columns by unit: working days, calendar days, calendar months.
-LIMIT_FIELDS = (("sla_days", "sla_calendar_days", "sla_months"),
-                ("statutory_days", "statutory_calendar_days", "statutory_months"))
-SOURCE = ("source_file", "source_sheet", "source_row")
+def is_remote(path) -> bool:
+    """A URL (hdfs://, s3a://, file://…) rather than a local path."""
+    return isinstance(path, str) and "://" in path
 
 
-def empty_log() -> pd.DataFrame:
-    """A log with the canonical columns and no rows."""
-    return pd.DataFrame({k: pd.Series([], dtype=v) for k, v in CANONICAL.items()})
-
-
-def attribute_columns(log: pd.DataFrame) -> list[str]:
-    """The input columns kept beside the canonical ones."""
-    return [c for c in log.columns if c not in CANONICAL]
+def parquet_files(path) -> list[str]:
+    """A Parquet file, or every Parquet file under a directory (a partitioned log)."""
+    if is_remote(path):
+        if not path.startswith("file://"):
+            raise InputError(f"{path}: the embedded engine reads local files only",
+                             hint="run it on Spark (--engine spark), which reads any path Spark can, "
+                                  "or copy the log to a local disk")
+        path = urllib.parse.unquote(urllib.parse.urlparse(path).path)
+    p = Path(path)
+    if p.is_dir() and is_delta(p):  # an appended dataset: the current version's files, not the folder's
+        return delta_files(p)
+    if p.is_dir():
+        files = sorted(str(f) for f in p.rglob("*.parquet") if not f.name.startswith((".", "_")))
+        if not files:
+            raise InputError(f"{p}: a directory with no Parquet files in it",
+                             hint="give the log written by `procmine import` (a .parquet file or its directory)")
+        return files
+    if not p.exists():
+        raise InputError(f"no such file: {p}")
+    return [str(p)]
 
 
 def in_order(*keys: np.ndarray) -> bool:
@@ -153,65 +140,9 @@ def trim_heap() -> None:
         trim(0)
 
 
-def _atomic_target(path: Path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Keep the real suffix: some writers (pm4py) choose the format by it.
-    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".gz") else path.suffix
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.tmp-", suffix=suffix, dir=path.parent)
-    os.close(fd)
-    return Path(tmp)
-
-
-def current_umask() -> int:
-    """The process umask (reading it means setting it: done at once, restored at once)."""
-    old = os.umask(0o022)
-    os.umask(old)
-    return old
-
-
-def write_atomic(path: str | Path, writer) -> Path:
-    """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file.
-
-    The file gets the permissions of an ordinary new file (0666 less the umask),
-    not the 0600 of the temporary file it was written as."""
-    path = Path(path)
-    try:
-        tmp = _atomic_target(path)
-    except OSError as exc:
-        raise cannot_write(path, exc) from None
-    try:
-        writer(tmp)
-        os.chmod(tmp, 0o666 & ~current_umask())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise cannot_write(path, exc) from None
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    return path
-
-
-def cannot_write(path: Path, exc: OSError) -> OutputError:
-    import errno
-
-    where = Path(exc.filename) if exc.filename else path.parent
-    if where.name.startswith(f".{path.name}.tmp-"):  # the temporary file beside the output
-        where = path.parent
-    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
-        hint = f"{where} is a file, not a folder: choose another output path"
-    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        hint = "choose a folder you can write to"
-    elif exc.errno == errno.ENOSPC:
-        hint = "free some disk space or write elsewhere"
-    else:
-        hint = "choose another output path"
-    return OutputError(f"cannot write {path}: {exc.strerror or exc} ({where})", hint=hint)
-
-
 def write_log(log: pd.DataFrame, path: str | Path) -> Path:
     """Write the canonical log: ``.parquet`` (default), ``.csv``, ``.xes``, ``.xlsx``, or
-    OCEL 2.0 (``.jsonocel``, ``.xmlocel``, ``.sqlite``; see :mod:`procmine.interop`).
+    OCEL 2.0 (``.jsonocel``, ``.xmlocel``, ``.sqlite``; see :mod:`procmine.log.interop`).
 
     >>> write_log(result.log, "out/log.parquet")              # doctest: +SKIP
     """
@@ -305,8 +236,8 @@ def _write_xlsx(log: pd.DataFrame, tmp: Path) -> None:
 def read_log(path: str | Path, version: int | None = None) -> pd.DataFrame:
     """Read a canonical log written by :func:`write_log` (Parquet), a partitioned
     dataset, or a dataset built by appends (a Delta table; ``version``: its state
-    after that append, to reproduce an earlier report). Other formats go through
-    :func:`procmine.read_export`.
+    after that append, to reproduce an earlier report). An export (Excel, CSV, XES)
+    is read by :func:`procmine.read_log`, which imports it first.
 
     >>> log = read_log("out/log.parquet")                      # doctest: +SKIP
     >>> last_month = read_log("out/log/", version=3)           # doctest: +SKIP
@@ -324,9 +255,9 @@ def read_log(path: str | Path, version: int | None = None) -> pd.DataFrame:
     if path.is_dir() and (_is_dataset(path) or any(path.rglob("*.parquet"))):
         return _read_dataset(path)
     if path.suffix.lower() not in (".parquet", ".pq"):
-        from .importer import read_export
-
-        return read_export([path]).log
+        raise InputError(f"{path} is an export, not a procmine log (Parquet)",
+                         hint="read it with procmine.read_log or procmine.read_export (which import it), "
+                              "or import it first: procmine import EXPORT -o LOG.parquet")
     import pyarrow.parquet as pq
 
     try:
@@ -334,14 +265,14 @@ def read_log(path: str | Path, version: int | None = None) -> pd.DataFrame:
     except Exception as exc:
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}",
                          hint="create one with: procmine import EXPORT.xlsx -o LOG.parquet") from None
-    log = table.to_pandas(types_mapper=_types_mapper)
+    log = table.to_pandas(types_mapper=types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
     return conform_columns(log)
 
 
-DATASET_MARKER = "_procmine.json"  # written by procmine.streaming.import_dataset
+DATASET_MARKER = "_procmine.json"  # written by procmine.sources.streaming.import_dataset
 
 
 def _is_dataset(path: Path) -> bool:
@@ -356,7 +287,6 @@ def _dataset_files(path: str | Path):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from .engine.runner import parquet_files
 
     files = parquet_files(path)
     try:
@@ -379,7 +309,7 @@ def _read_dataset(path: Path) -> pd.DataFrame:
         table = ds.dataset(files, schema=schema, format="parquet").to_table()
     except Exception as exc:
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}") from None
-    log = table.to_pandas(types_mapper=_types_mapper)
+    log = table.to_pandas(types_mapper=types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
@@ -416,7 +346,7 @@ def _read_delta(path: Path, version: int | None) -> pd.DataFrame:
         table = ds.dataset(files, schema=schema, format="parquet").to_table(columns=names)
     except Exception as exc:  # damaged files, clashing column types
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}") from None
-    log = table.to_pandas(types_mapper=_types_mapper)
+    log = table.to_pandas(types_mapper=types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
@@ -426,59 +356,6 @@ def _read_delta(path: Path, version: int | None) -> pd.DataFrame:
     if all(c in log for c in SOURCE):  # input order (file, row) before the canonical sort, whose ties keep it
         log = log.sort_values(["source_file", "source_sheet", "source_row"], kind="stable")
     return order_log(log)
-
-
-def conform_columns(log: pd.DataFrame) -> pd.DataFrame:
-    """The canonical dtypes, with lifecycle columns a log lacks added empty (a new frame)."""
-    out = log.copy(deep=False)
-    for c, dtype in CANONICAL.items():
-        if c in out:
-            out[c] = out[c].astype(dtype)
-        elif c in LIFECYCLE:
-            out[c] = pd.Series(pd.NaT if dtype == TIME_DTYPE else pd.NA, index=out.index, dtype=dtype)
-    return out
-
-
-def _types_mapper(t):
-    import pyarrow as pa
-
-    if pa.types.is_string(t) or pa.types.is_large_string(t):
-        return pd.StringDtype("pyarrow")
-    if pa.types.is_list(t) or pa.types.is_large_list(t):
-        return pd.ArrowDtype(t)
-    return None
-
-
-types_mapper = _types_mapper  # the public name (Arrow types → the canonical pandas dtypes)
-
-
-def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
-    """The log in pm4py's column names, ready for ``pm4py.discover_*``.
-
-    ``time:timestamp`` is the end time (the start where there is none),
-    ``start_timestamp`` the start time; string columns become plain Python
-    objects, because pm4py 2.7 mishandles pandas 3's Arrow-backed strings in
-    some calls (variant filters). Times are kept tz-aware.
-
-    >>> import pm4py; pm4py.discover_dfg(to_pm4py(log))          # doctest: +SKIP
-    """
-    cols = {
-        "case:concept:name": log["case_id"].astype(object),
-        "concept:name": log["activity"].astype(object),
-        "time:timestamp": log["end_time"].fillna(log["start_time"]),
-        "start_timestamp": log["start_time"].fillna(log["end_time"]),
-        "org:resource": log["resource"].astype(object),
-        "org:group": log["department"].astype(object),
-        "case:service": log["service"].astype(object),
-    }
-    for c in attribute_columns(log):
-        if c not in cols:
-            col = log[c]
-            cols[c] = col.astype(object) if isinstance(col.dtype, pd.StringDtype) or col.dtype == object else col
-    for c, col in cols.items():
-        if col.dtype == object:
-            cols[c] = col.where(col.notna(), None)
-    return pd.DataFrame(cols)
 
 
 def write_rejects_csv(rejects: pd.DataFrame, tmp: Path) -> None:
@@ -557,7 +434,6 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     engine does not compute (masking, ratings, applicants) without loading the whole log."""
     import pyarrow.dataset as ds
 
-    from .engine.runner import is_remote
 
     if is_remote(path) and not str(path).startswith("file://"):
         try:  # hdfs://, s3://: pyarrow's own filesystems
@@ -584,7 +460,6 @@ def has_values(path: str | Path, columns) -> bool:
     columns are read only when a footer cannot tell."""
     import pyarrow.parquet as pq
 
-    from .engine.runner import is_remote, parquet_files
 
     wanted = set(columns)
     if is_remote(path) and not str(path).startswith("file://"):
@@ -607,7 +482,6 @@ def log_input(path: str | Path, engine=None):
     """What the engine reads: a Parquet log (file or partitioned directory) stays a
     path, read by the engine itself; any other export is imported in memory. A URL
     (hdfs://, s3a://) is for the Spark engine (``engine``: its options)."""
-    from .engine.runner import is_remote, parquet_files
 
     if is_remote(str(path)):
         if getattr(engine, "engine", engine) != "spark":

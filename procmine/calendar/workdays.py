@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .errors import CalendarError
+from ..errors import CalendarError
 
 FIRST_COVERED_YEAR = 2004
 DEFAULT_OFFICE_HOURS = (("08:30", "12:00"), ("13:30", "17:30"))

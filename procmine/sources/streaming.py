@@ -3,7 +3,7 @@
 CSV (also gzipped, GBK, any delimiter :func:`readers.sniff_csv` knows) and raw
 exports saved as Parquet are read in batches of ``batch_rows`` rows; each batch
 goes through the same conversion as the in-memory import
-(:func:`importer.convert_table`), so dates, ids, materials and rejects are exactly
+(:func:`convert.convert_table`), so dates, ids, materials and rejects are exactly
 those of :func:`procmine.read_export`. Events are written as a hive-partitioned
 dataset::
 
@@ -46,13 +46,13 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 import pandas as pd
 
-from .errors import InputError, NothingUsableError, OutputError, UsageError
-from .eventlog import CANONICAL, SOURCE, TZ, cannot_write, current_umask, portable_pandas_metadata
-from .importer import (DUPLICATE_POLICIES, ImportResult, SheetReport, convert_table, rejects_frame, top_reasons,
-                       raw_kept, read_export, sources_of)
-from .interop import restore_canonical
+from ..errors import InputError, NothingUsableError, OutputError, UsageError
+from ..log.eventlog import CANONICAL, SOURCE, TZ, cannot_write, current_umask, portable_pandas_metadata
+from .convert import (DUPLICATE_POLICIES, ImportResult, SheetReport, convert_table, raw_kept, rejects_frame, top_reasons)
+from .importer import read_export, sources_of
+from ..log.interop import restore_canonical
 from .mapping import Mapping
-from .readers import CsvRestart, RawSheet, SkippedSheet, iter_csv_batches, iter_parquet_batches, read_tables, sniff_kind
+from .readers import (CsvRestart, RawSheet, SkippedSheet, iter_csv_batches, iter_parquet_batches, read_tables, sniff_kind)
 
 DEFAULT_BATCH_ROWS = 200_000
 MARKER = "_procmine.json"  # beside the partitions; Parquet readers skip names starting with "_"
@@ -184,7 +184,7 @@ def _signals_held():
 def _import(paths: list, output: Path, mapping, *, duplicates: str, service: str | None, batch_rows: int,
             max_unzipped_gb: float, tables: Iterable[str], query: str | None, password_file,
             progress) -> DatasetResult:
-    from .sources import database
+    from . import database
 
     if any(database.is_url(p) for p in paths):
         whole = read_export(paths, mapping, duplicates=duplicates, service=service, tables=tables, query=query,
@@ -381,7 +381,7 @@ class _HashSet:
 class _Dedup:
     """Exact duplicate events across the whole import, with 8 bytes per event:
     sorted runs of 64-bit event hashes (provenance excluded, as in
-    :func:`importer.drop_duplicates`)."""
+    :func:`convert.drop_duplicates`)."""
 
     def __init__(self) -> None:
         self.runs: list[np.ndarray] = []

@@ -1,4 +1,4 @@
-"""Draw a :class:`~procmine.discover.ProcessMap` with Graphviz (renders only; computes nothing).
+"""Draw a :class:`~procmine.analysis.discover.ProcessMap` with Graphviz (renders only; computes nothing).
 
 Chinese labels need a CJK font: the set-up installs Noto Sans CJK and every
 graph names it explicitly. Labels are escaped (backslashes, quotes, newlines,
@@ -12,9 +12,9 @@ from pathlib import Path
 import graphviz
 
 from .discover import ProcessMap
-from .errors import InputError, UsageError
-from .eventlog import write_atomic
-from .messages import say
+from ..errors import InputError, UsageError
+from ..log.eventlog import write_atomic
+from ..messages import say
 
 FONT = "Noto Sans CJK SC"
 FORMATS = ("svg", "png", "pdf", "dot")

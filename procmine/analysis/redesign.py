@@ -36,11 +36,11 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .engine.workcal import working_days
-from .errors import ConfigError
-from .mapping import read_config_text, unknown_key_error
-from .metrics import event_facts, measure, sorted_log
-from .rules import Rules, load_rules
+from ..engine.workcal import working_days
+from ..errors import ConfigError
+from ..config import read_config_text, unknown_key_error
+from ..engine.metrics import event_facts, measure, sorted_log
+from ..rules import Rules, load_rules
 
 CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait", "bundle")
 PLAN_KEYS = ("name", "service", "changes")
@@ -236,7 +236,7 @@ def replay(log: pd.DataFrame, plan: Plan, rules: Rules, facts: pd.DataFrame | No
     removed step's documents are collected at the intake; online/deliver steps are
     no trips. Case-level milestones move with the steps before them. Cases outside
     the plan are copied unchanged. ``facts``: the log's per-event facts when already
-    measured (:func:`procmine.metrics.measure` gives them in the same case/event order
+    measured (:func:`procmine.engine.metrics.measure` gives them in the same case/event order
     as ``sorted_log``), else measured here."""
     base = sorted_log(log)
     cal = rules.calendar()
@@ -573,7 +573,7 @@ def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame
 
 def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | None = None) -> RedesignResult:
     """Replay every case under ``plan``; the 四减 table compares observed and replayed
-    per-case metrics, both from :func:`procmine.metrics.measure` (an empty plan changes nothing).
+    per-case metrics, both from :func:`procmine.engine.metrics.measure` (an empty plan changes nothing).
 
     >>> r = redesign(log, "templates/plans/企业开办一件事.yaml")     # doctest: +SKIP
     >>> r.table                                                      # doctest: +SKIP
@@ -585,7 +585,7 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     observed = measure(log, rules, documents=False)  # the replay reads the events, not the handovers
     # the replayed log needs only what the engine reads (and the columns bundles group by):
     # provenance and other attributes are not copied through the replay
-    from .engine.runner import READ_COLUMNS
+    from ..engine.runner import READ_COLUMNS
 
     wanted = READ_COLUMNS | {ch.by for ch in plan.changes if ch.kind == "bundle"}
     narrow = log[[c for c in log.columns if c in wanted]]
@@ -647,7 +647,7 @@ def _failing_steps(eng, as_of_us: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     the engine): each step with a trip, at its first position in the case, and the step
     that took the most time on the office's side (its waits and its work, in working
     hours; ties: the first name)."""
-    from .engine.definitions import FACTS_NAMED, hours
+    from ..engine.definitions import FACTS_NAMED, hours
 
     bad = "(SELECT c FROM cases WHERE outcome IN ('超期', '超期在办') OR visits > 1)"
     trips = eng.fetch(f"""

@@ -22,13 +22,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .audit import AuditResult, audit
-from .discover import activity_map, department_map, simplify, variants
-from .errors import UsageError
-from .maps import to_graphviz
-from .messages import LANGS, default_catalogue, say
-from .privacy import Masker
-from .report_sections import Table
+from ..analysis.audit import AuditResult, audit
+from ..analysis.discover import activity_map, department_map, simplify, variants
+from ..errors import UsageError
+from ..analysis.maps import to_graphviz
+from ..messages import LANGS, default_catalogue, say
+from ..privacy import Masker
+from .sections import Table
 
 DIMENSIONS = ("trips", "documents", "time", "steps")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
@@ -173,7 +173,7 @@ class Report:
     severity_note: str = ""
     map_note: str | None = None                               # why there are no maps, or how to read them
     dimension_names: dict[str, str] = field(default_factory=dict)
-    sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report_sections.Section)
+    sections: list = field(default_factory=list)   # 督办, 好差评, 一件事 (procmine.report.sections.Section)
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
     method: Table | None = None                     # the last page: how this was measured (the rule settings)
@@ -188,7 +188,7 @@ class Report:
         (atomically; None when ``table`` holds every case)."""
         if not table.full_file or self.cases_frame is None:
             return None
-        from .eventlog import write_table
+        from ..log.eventlog import write_table
 
         return write_table(self.cases_frame, Path(path).parent / table.full_file)
 
@@ -661,7 +661,7 @@ CASE_COLUMNS = [("case_id", "text"), ("service", "text"), ("status", "text"), ("
 
 
 def worst_first(cases: pd.DataFrame) -> np.ndarray:
-    """Positions of ``cases`` (per-case metrics, :func:`procmine.metrics.case_metrics`),
+    """Positions of ``cases`` (per-case metrics, :func:`procmine.engine.metrics.case_metrics`),
     worst first: the one severity order of every case table a report cuts.
 
     1. 超期在办 — open past the limit: most working days over first (−``days_left``);
@@ -791,7 +791,7 @@ def _pictures(log: pd.DataFrame, services: list[str], t: _Text, max_maps: int,
 
 
 def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t: _Text) -> Table:
-    from .compare import compare
+    from ..analysis.compare import compare
 
     return _comparison_table(compare(before, after, rules), label, t)
 
@@ -877,7 +877,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     the worst cases and name the full per-case file that the renderers write beside.
     ``rejects``: the rows the import set aside (:func:`rejects_beside`), counted on page one.
     ``progress``: called with a short text as each part is done (the CLI prints it).
-    ``as_of`` and ``engine`` are the audit's (:func:`procmine.audit.audit`).
+    ``as_of`` and ``engine`` are the audit's (:func:`procmine.analysis.audit.audit`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
@@ -885,8 +885,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         raise UsageError("the log is empty")
     masker = Masker(enabled=mask)
     options = options or ReportOptions()
-    from .labels import apply_labels
-    from .rules import load_rules
+    from ..labels import apply_labels
+    from ..rules import load_rules
 
     rules_obj = load_rules(rules)
     t = _Text(lang, rules_obj, masker)
@@ -925,7 +925,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
 
     conformance = None
     if reference:
-        from .conform import conform
+        from ..analysis.conform import conform
         cr = conform(log, reference)
         rows = [[r.deviation, int(r.cases), float(r.share), ", ".join(masker.ids(r.examples))]
                 for r in cr.deviations.itertuples(index=False)]
@@ -935,7 +935,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                                    share=f"{cr.fitting / max(cr.cases, 1):.1%}"), wrap=[0, 3])
     comparison = None
     if split_date:  # the audit's own measurement, split: the same numbers as the full audit
-        from .compare import compare_split
+        from ..analysis.compare import compare_split
         c = compare_split(log, split_date, rules, measured=result.measured)
         comparison = _comparison_table(c, t("comparison.split", date=split_date, before=c.periods["before"]["cases"],
                                             after=c.periods["after"]["cases"]), t)
@@ -943,7 +943,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         before = apply_labels(before, activity_label) if activity_label and activity_label in before else before
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),
                                                         after=log["case_id"].nunique()), t)
-    from .report_sections import build_sections
+    from .sections import build_sections
 
     say_progress(t("progress.sections"))
     sections = build_sections(log, result.measured, rules_obj, t, masker,

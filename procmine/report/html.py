@@ -1,4 +1,4 @@
-"""Render a :class:`~procmine.report.Report` as one self-contained HTML file.
+"""Render a :class:`~procmine.report.structure.Report` as one self-contained HTML file.
 
 Jinja2 templates from ``templates/report/`` with autoescaping on: everything
 from the log is escaped (an activity called ``<script>`` shows as text). CSS is
@@ -15,10 +15,10 @@ import jinja2
 import pandas as pd
 from markupsafe import Markup
 
-from .eventlog import write_atomic
-from .mapping import templates_dir
-from .messages import say
-from .report import Report
+from ..log.eventlog import write_atomic
+from ..config import templates_dir
+from ..messages import say
+from .structure import Report
 
 
 def _fmt(value, kind: str) -> str:

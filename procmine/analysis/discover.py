@@ -1,6 +1,6 @@
 """Discovery: process maps (activity and department views), variants, pm4py models.
 
-Analysis returns plain data (:class:`ProcessMap`, DataFrames); :mod:`procmine.maps`
+Analysis returns plain data (:class:`ProcessMap`, DataFrames); :mod:`procmine.analysis.maps`
 draws it. Overlays are computed here, vectorised, from both timestamps —
 pm4py's support for start timestamps is partial — and the activity edge counts
 equal ``pm4py.discover_dfg`` on the same data (tested on the shared real logs).
@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .engine.workcal import working_days, working_hours
-from .errors import UsageError
-from .metrics import sorted_log
-from .workdays import WorkCalendar
+from ..engine.workcal import working_days, working_hours
+from ..errors import UsageError
+from ..engine.metrics import sorted_log
+from ..calendar.workdays import WorkCalendar
 
 UNKNOWN_DEPT = "「未注明部门」"
 
@@ -297,7 +297,7 @@ def discover_model(log: pd.DataFrame, algorithm: str = "inductive", *, noise: fl
 
     import pm4py
 
-    from .eventlog import to_pm4py
+    from ..log.eventlog import to_pm4py
 
     df = to_pm4py(log)[["case:concept:name", "concept:name", "time:timestamp"]]
     with warnings.catch_warnings():

@@ -3,7 +3,7 @@
 The platform exports yesterday's records every morning; the same case comes
 again and again as it moves (applied, accepted, decided next month).
 :func:`append_export` merges such exports into one dataset, a Delta table
-(:mod:`procmine.deltalog`): one atomic commit, and so one version, per append.
+(:mod:`procmine.log.deltalog`): one atomic commit, and so one version, per append.
 
 - **A step's identity**: the platform's step id when the export has one (a
   column such as 环节编号/节点ID, kept as an attribute; see ``STEP_ID_NAMES``),
@@ -11,7 +11,7 @@ again and again as it moves (applied, accepted, decided next month).
   export, in row order). A repeated 补正 stays two steps; a step that comes again
   with its end time filled in is the same step, updated.
 - **Which values win**: a step's values and its case's case-level columns
-  (``CASE_COLUMNS``: status, finish_time, …, see :data:`procmine.eventlog.LIFECYCLE`)
+  (``CASE_COLUMNS``: status, finish_time, …, see :data:`procmine.log.eventlog.LIFECYCLE`)
   come from the latest export that has them: by the 导出时间 in the export's
   title rows, else by the order of the appends (an export without a time counts
   as of the latest export time known when it is appended). An older export
@@ -40,11 +40,12 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-from .deltalog import INTERNAL_PREFIX, is_delta, open_table, plain_schema
-from .errors import OutputError, UsageError
-from .eventlog import CANONICAL, LIFECYCLE, SOURCE, TZ, attribute_columns, conform_columns
-from .importer import SheetReport, read_export
-from .parsing import normalize_header, parse_times
+from ..log.deltalog import INTERNAL_PREFIX, is_delta, open_table, plain_schema
+from ..errors import OutputError, UsageError
+from ..log.eventlog import CANONICAL, LIFECYCLE, SOURCE, TZ, attribute_columns, conform_columns
+from .convert import SheetReport
+from .importer import read_export
+from ..log.parsing import normalize_header, parse_times
 
 # Column names of a platform's step id (環节 id), compared after header normalisation.
 STEP_ID_NAMES = ("环节编号", "节点编号", "环节id", "节点id", "环节ID", "节点ID", "环节流水号", "节点流水号", "step_id",
@@ -289,7 +290,7 @@ def _stored(table, cases) -> pd.DataFrame:
     import duckdb
     import pyarrow as pa
 
-    from .eventlog import types_mapper
+    from ..log.eventlog import types_mapper
 
     files = sorted(u.removeprefix("file://") for u in table.file_uris())
     con = duckdb.connect()
@@ -421,7 +422,7 @@ def _commit(dataset: Path, table, rows: pd.DataFrame, record: dict) -> None:
     from deltalake import CommitProperties, WriterProperties, write_deltalake
     from deltalake.exceptions import CommitFailedError, DeltaError
 
-    from .eventlog import ROW_GROUP_ROWS
+    from ..log.eventlog import ROW_GROUP_ROWS
 
     props = CommitProperties(custom_metadata={RECORD: json.dumps(record, ensure_ascii=False)})
     # zstd and row groups as procmine's other logs (DuckDB reads a file one row group per thread)
