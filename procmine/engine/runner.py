@@ -12,7 +12,9 @@
   ``yarn``) or a Spark Connect URL (``sc://host:15002``) comes from ``--spark-master``
   or ``PROCMINE_SPARK_MASTER``; the log is read from any path Spark can read (a
   Parquet file or a directory of Parquet files on HDFS, S3 or local disk). The SQL
-  is the same, transpiled from DuckDB's dialect by sqlglot.
+  is the same, transpiled from DuckDB's dialect by sqlglot. Results are written by
+  Spark as Parquet datasets (``EngineOptions.spark_results``) and read back from the
+  files: nothing row-level is collected through the driver.
 
 Each engine turns its input into the view ``ev`` (times as integer microseconds
 of Shanghai wall-clock time); only that loader is engine-specific.
