@@ -779,15 +779,28 @@ def event_log_conf(folder: Path) -> dict:
 
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder.resolve().as_uri()}
+    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder.resolve().as_uri()}  # zstd, read back
 
 
 def stage_summary(folder: Path, top: int = 8) -> list[str]:
     """From Spark's event log: the jobs and stages, their summed time, the shuffle written,
     and the slowest stages (what each ran: the first line of its call site)."""
-    stages = []
-    for f in folder.iterdir():
-        for line in f.read_text(encoding="utf-8", errors="replace").splitlines():
+    import pyarrow as pa
+
+    stages, names = [], {}
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        raw = f.read_bytes()
+        if f.suffix == ".zstd":  # Spark 4 compresses its event log with zstd by default
+            with pa.CompressedInputStream(pa.BufferReader(raw), "zstd") as z:
+                raw = z.read()
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            if '"SparkListenerJobStart"' in line:  # the engine names each step's jobs (setJobDescription)
+                job = json.loads(line)
+                what = (job.get("Properties") or {}).get("spark.job.description")
+                for sid in job.get("Stage IDs", []):
+                    if what:
+                        names[sid] = what
+                continue
             if '"SparkListenerStageCompleted"' not in line:
                 continue
             info = json.loads(line)["Stage Info"]
@@ -795,7 +808,7 @@ def stage_summary(folder: Path, top: int = 8) -> list[str]:
                 continue
             acc = {a.get("Name"): a.get("Value") for a in info.get("Accumulables", [])}
             stages.append({"secs": (info["Completion Time"] - info["Submission Time"]) / 1000,
-                           "name": info.get("Stage Name", "?"), "tasks": info.get("Number of Tasks", 0),
+                           "name": names.get(info.get("Stage ID"), info.get("Stage Name", "?")), "tasks": info.get("Number of Tasks", 0),
                            "shuffle": int(acc.get("internal.metrics.shuffle.write.bytesWritten") or 0)})
     if not stages:
         return ["(no stages in the event log)"]

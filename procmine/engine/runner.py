@@ -545,6 +545,7 @@ class SparkEngine:
             self.progress(STEP_LABELS.get(name, name))
         df = self.spark.sql(self._sql(sql))
         if not view:
+            self._describe(f"procmine: {name}")  # names the step's jobs in Spark's UI and event log
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
 
@@ -557,9 +558,16 @@ class SparkEngine:
         self._n += 1
         done = Path(self._out.name) / f"r{self._n:05d}"
         tmp = done.with_name(done.name + ".tmp")
+        self._describe(f"procmine: result {self._n}: {' '.join(sql.split())[:80]}")
         self.spark.sql(self._sql(sql)).write.mode("overwrite").parquet(tmp.resolve().as_uri())
         os.rename(tmp, done)
         return done
+
+    def _describe(self, text: str) -> None:
+        try:
+            self.spark.sparkContext.setJobDescription(text)
+        except Exception:  # Spark Connect has no SparkContext
+            pass
 
     @staticmethod
     def _dataset(folder: Path):
