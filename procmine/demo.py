@@ -52,7 +52,8 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     if len(imported.rejects):
         files["rejected rows"] = write_table(masker.frame(imported.rejects), out / "log.rejects.csv")
     step("auditing against 最多跑一次 …")
-    result = audit(imported.log).masked(masker)
+    audited = audit(imported.log)
+    result = audited.masked(masker)
     findings = masker.json(result.to_json())
     files["findings"] = write_atomic(out / "findings.json",
                                      lambda tmp: Path(tmp).write_text(findings, encoding="utf-8"))
@@ -78,7 +79,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     options = ReportOptions.for_output(out / "report.xlsx", max_case_rows=max_case_rows)
     rejects = Rejects(len(imported.rejects), "log.rejects.csv") if len(imported.rejects) else None
     report = masker.data(build_report(imported.log, title="政务服务办件流程分析（示例数据）", options=options,
-                                      rejects=rejects))
+                                      rejects=rejects, audited=audited))
     files["Excel report"] = render_xlsx(report, out / "report.xlsx")
     files["HTML report"] = render_html(report, out / "report.html")
     cut = report.cases.full_file or (report.cases_page or report.cases).full_file

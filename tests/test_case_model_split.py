@@ -34,3 +34,14 @@ def test_any_set_of_cases_keeps_each_cases_row(chosen):
     got = rows_of(LOG[LOG["case_id"].isin(chosen)])
     assert set(got.index) == set(chosen)
     pd.testing.assert_frame_equal(got, FULL.loc[got.index], check_exact=True)
+
+
+def test_an_open_case_paused_until_the_as_of_time_keeps_its_last_day_alone():
+    # L21-A: 受理 Mon 2024-03-04, 补正告知 Tue 03-05, never handed in, 3 working days promised.
+    # The rules count the day of 受理 as the first working day (03-04: one day used); the
+    # correction pauses the clock from 03-05 to the as-of time (Tue 2024-12-31); the two days
+    # left run after it, 元旦 (01-01) a holiday: Thu 01-02 and Fri 2025-01-03. That day lies
+    # after every event of the case, so on its own the case must still reach it.
+    alone = rows_of(LOG[LOG["case_id"] == "L21-A"])
+    assert alone.loc["L21-A", "promise_due"] == FULL.loc["L21-A", "promise_due"]
+    assert pd.Timestamp(alone.loc["L21-A", "promise_due"]).date() == pd.Timestamp("2025-01-03").date()

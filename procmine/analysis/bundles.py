@@ -154,33 +154,48 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
     notices = cases["correction_notices"].groupby(cases.index.map(unit)).sum()
     intake = f_all[f_all["trip_kind"].isin(["intake", "online_intake"])]
     intake_depts = intake.groupby(intake["case_id"].map(unit))["department"].agg(lambda s: s.dropna().nunique())
+    # one row per instance, every column by one grouping (instances in their first member's order)
+    c = cases.loc[mem["case_id"].to_numpy()].reset_index().assign(instance=mem["instance"].to_numpy(),
+                                                                 bundle=mem["bundle"].to_numpy())
+    c["service"] = c["service"].astype(str)
+    c["apply_min"] = c["apply_time"].dt.floor("min")
+    g = c.groupby("instance", sort=False)
+    order = g.size().index
+    first = g.nth(0).set_index("instance")
+    n_cases = g.size()
+    services = g["service"].agg(lambda s: "、".join(sorted(s.unique())))
+    known = g["visits"].agg(lambda s: bool(s.notna().all()))
+    all_decided = g["status"].agg(lambda s: bool(s.eq("办结").all()))
+    forms = g["apply_min"].nunique(dropna=False)
+    online_all = g["online"].agg(lambda s: bool(s.all()))
+    docs_sum = g["materials_submitted"].sum()
+    accept_min, finish_max = g["accept_time"].min(), g["finish_time"].max()
+    rep = per_doc[per_doc > 1]
+    rep_n = (rep - 1).groupby(level=0).sum()
+    rep_names = rep.reset_index().groupby("instance")["material"].agg(lambda s: "、".join(sorted(s.astype(str))))
+    no_window = bool(intake["department"].isna().all())
     rows = []
-    for name, g in mem.groupby("instance", sort=False):
-        ids = g["case_id"].tolist()
-        c = cases.loc[ids]
-        docs = per_doc.loc[name] if name in per_doc.index.get_level_values(0) else pd.Series(dtype=int)
-        repeated = docs[docs > 1]
-        trips_known = bool(c["visits"].notna().all())
+    for name in order:
+        intakes = int(n_cases[name])
+        trips_known = bool(known[name])
         trips = int(visits.get(name, 0)) if trips_known else None
-        first_accept = c["accept_time"].min()
-        last_finish = c["finish_time"].max() if c["status"].eq("办结").all() else pd.NaT
-        intakes = int(len(ids))
         depts = intake_depts.get(name)
+        n_rep = int(rep_n.get(name, 0))
         rows.append({
-            "bundle": g["bundle"].iloc[0], "instance": name, "applicant": str(key.get(ids[0])),
-            "cases": intakes, "services": "、".join(sorted(c["service"].astype(str).unique())),
+            "bundle": first.at[name, "bundle"], "instance": name, "applicant": str(key.get(first.at[name, "case_id"])),
+            "cases": intakes, "services": services[name],
             "intakes": intakes, "trips": trips,
-            "documents": int(c["materials_submitted"].sum()),
-            "repeated_documents": int((repeated - 1).sum()), "repeated_names": "、".join(sorted(repeated.index.astype(str))),
-            "first_accept": first_accept, "last_finish": last_finish,
+            "documents": int(docs_sum[name]),
+            "repeated_documents": n_rep, "repeated_names": rep_names.get(name, ""),
+            "first_accept": accept_min[name], "last_finish": finish_max[name] if all_decided[name] else pd.NaT,
             "working_days": None,  # below, for all instances in one calendar lookup
             # 一次告知: at most one correction notice for the whole matter
             "一次告知": bool(notices.get(name, 0) <= 1),
             # 一表申请: one application form: one case, or every case applied for at the same minute
-            "一表申请": bool(intakes == 1 or c["apply_time"].dt.floor("min").nunique(dropna=False) == 1),
-            "一套材料": bool(len(repeated) == 0) if len(hand) else None,
-            "一窗受理": (None if depts is None or intake["department"].isna().all() else bool(depts <= 1)),
-            "一网办理": (None if not trips_known else bool(c["online"].all() and trips == 0)),
+            "一表申请": bool(intakes == 1 or forms[name] == 1),
+            "一套材料": bool(n_rep == 0 and name not in rep_names.index) if len(hand) else None,
+            "一窗受理": (None if depts is None or no_window else bool(depts <= 1)),
+            "一网办理": (None if not trips_known else bool(online_all[name] and trips == 0)),
         })
     if rows:  # the matter's working days, first 受理 → last 办结, in one lookup for every instance
         days = working_days(m.calendar, pd.Series([r["first_accept"] for r in rows]),
@@ -197,20 +212,18 @@ def candidate_bundles(cases: pd.DataFrame, key: pd.Series, bundles: list[Bundle]
     c = cases.assign(key=cases["case_id"].map(key), start=cases["accept_time"].fillna(cases["case_start"]))
     c = c[c["key"].notna()].sort_values(["key", "start", "case_id"], kind="stable")
     declared = [set(b.services) for b in bundles]
+    # every two cases of one applicant, of two services, started within the window: by one self-join
+    c = c.assign(service=c["service"].astype(str))
+    multi = c.groupby("key")["service"].transform("nunique") >= 2
+    c = c.loc[multi, ["key", "service", "start", "case_id"]]
+    pairs = c.merge(c, on="key", suffixes=("_a", "_b"))
+    pairs = pairs[(pairs["service_a"] < pairs["service_b"])
+                  & ((pairs["start_b"] - pairs["start_a"]).abs() / np.timedelta64(1, "D") <= window)]
     pair_apps: dict[tuple[str, str], set] = {}
     pair_cases: dict[tuple[str, str], set] = {}
-    for k, g in c.groupby("key", sort=False):
-        if g["service"].nunique() < 2:
-            continue
-        svc, st, ids = g["service"].astype(str).to_numpy(), g["start"].to_numpy(), g["case_id"].to_numpy()
-        for i, j in combinations(range(len(g)), 2):
-            if svc[i] == svc[j]:
-                continue
-            if abs((st[j] - st[i]) / np.timedelta64(1, "D")) > window:
-                continue
-            pair = tuple(sorted((svc[i], svc[j])))
-            pair_apps.setdefault(pair, set()).add(k)
-            pair_cases.setdefault(pair, set()).update((ids[i], ids[j]))
+    for (sa, sb), g in pairs.groupby(["service_a", "service_b"], sort=True):
+        pair_apps[(sa, sb)] = set(g["key"])
+        pair_cases[(sa, sb)] = set(g["case_id_a"]) | set(g["case_id_b"])
     rows = []
     hand = m.handovers
     for pair, apps in sorted(pair_apps.items()):

@@ -149,7 +149,14 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
                      "AS n FROM ev").iloc[0]["n"]
     months = sorted({float(x) for x in lim["m"] if float(x) == int(x) and 0 <= x <= 1200})
     reach = int((max(months) if months else 0) * 31 + (float(days) if pd.notna(days) else 0))
+    # a limit in working days ends after the log too (an open case, a pause until the as-of
+    # time): the calendar reaches past the longest one, plus a §42 extension, whatever else
+    # is loaded — a case's last day never depends on the other cases of the log
+    work = eng.fetch("SELECT max(greatest(coalesce(sla_days, 0), coalesce(statutory_days, 0) "
+                     "+ coalesce(extension_days, 10))) AS n FROM ev").iloc[0]["n"]
     cal_hi = hi_day + pd.Timedelta(days=reach + 400) if reach else hi_day
+    if pd.notna(work) and float(work) > 0:  # weekends, and up to 40 days of holidays
+        cal_hi = max(cal_hi, hi_day + pd.Timedelta(days=int(min(float(work), 3650) * 7 / 5) + 40))
     table = _calendar_beyond(calendar, lo, hi_day, cal_hi)
     eng.register("calendar", table)
     lo_d, hi_d = int(table["d"].iloc[0]), int((hi_day.normalize() - pd.Timestamp("1970-01-01")).days)

@@ -18,6 +18,7 @@ from markupsafe import Markup
 from ..log.eventlog import write_atomic
 from ..config import templates_dir
 from ..messages import say
+from .sections import Table
 from .structure import Report
 
 
@@ -50,12 +51,26 @@ def _svg(svg: str) -> Markup:
     return Markup(cleaned)
 
 
-def render_html(report: Report, path: str | Path) -> Path:
+def _environment() -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(templates_dir() / "report")),
                              autoescape=jinja2.select_autoescape(["html", "j2"], default=True),
                              undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
     env.filters["fmt"] = _fmt
     env.filters["svg"] = _svg
+    return env
+
+
+def render_tables_html(title: str, tables: list[Table], notes: list[str], path: str | Path,
+                       empty: str = "（无）") -> Path:
+    """Plain titled tables (the 督办, 好差评, 一件事 and indicator lists) as one self-contained
+    page, through the same templates, escaping and value formats as the report."""
+    page = _environment().get_template("tables.html.j2").render(title=title, tables=tables, notes=notes,
+                                                                empty=empty)
+    return write_atomic(path, lambda tmp: Path(tmp).write_text(page, encoding="utf-8"))
+
+
+def render_html(report: Report, path: str | Path) -> Path:
+    env = _environment()
     lang = report.lang
     severity = {say(f"report.severity.{k}", lang): k for k in ("high", "medium", "low")}
     page = env.get_template("report.html.j2").render(

@@ -870,14 +870,16 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
                  options: ReportOptions | None = None, as_of=None, engine=None, rejects: Rejects | None = None,
-                 progress=None) -> Report:
+                 progress=None, audited: AuditResult | None = None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
     the worst cases and name the full per-case file that the renderers write beside.
     ``rejects``: the rows the import set aside (:func:`rejects_beside`), counted on page one.
     ``progress``: called with a short text as each part is done (the CLI prints it).
-    ``as_of`` and ``engine`` are the audit's (:func:`procmine.analysis.audit.audit`).
+    ``as_of`` and ``engine`` are the audit's (:func:`procmine.analysis.audit.audit`);
+    ``audited``: the caller's own audit of this log with these rules (unmasked), used
+    instead of auditing the log a second time.
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
@@ -893,7 +895,10 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     log = apply_labels(log, activity_label)
     say_progress = progress or (lambda _msg: None)
     say_progress(t("progress.audit", cases=f"{log['case_id'].nunique():,}"))
-    result = audit(log, rules_obj, as_of=as_of, engine=engine)
+    if audited is not None and activity_label is None:
+        result = audited
+    else:
+        result = audit(log, rules_obj, as_of=as_of, engine=engine)
     t.per_day = _per_day(result)
     handovers = result.handovers
     ts = pd.concat([log["start_time"], log["end_time"]])

@@ -17,6 +17,7 @@ import math
 import re
 import unicodedata
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
@@ -209,6 +210,33 @@ class _Book:
             r = line(r, text, self.note)
         ws.print_area(0, 0, r, last)
         ws.repeat_rows(header)
+
+
+@dataclass
+class _Plain:
+    """What a workbook of plain tables shares with the report's: a title and the empty-table text."""
+
+    title: str
+    text: dict
+
+
+def render_tables_xlsx(title: str, tables: list[Table], notes: list[str], path: str | Path,
+                       empty: str = "（无）") -> Path:
+    """Plain titled tables (the 督办, 好差评, 一件事 and indicator lists) as a printable workbook,
+    one sheet per table, through the same sheets, formats and widths as the report's."""
+
+    def build(tmp: Path) -> None:
+        book = _Book(tmp, _Plain(title, {"empty": empty}))
+        for table in tables:
+            book.table_sheet(table)
+        if notes:
+            ws = book.sheet("说明")
+            ws.set_column(0, 0, 100, book.wrap)
+            for i, n in enumerate(notes):
+                ws.write_string(i, 0, n, book.wrap)
+        book.wb.close()
+
+    return write_atomic(path, build)
 
 
 def render_xlsx(report: Report, path: str | Path) -> Path:
