@@ -19,6 +19,7 @@ from .log import eventlog
 from .analysis import maps
 from .engine import metrics
 from .report import terminal as render
+from .messages import localized
 from .errors import InputError, ProcmineError, UsageError
 from .privacy import Masker
 
@@ -566,7 +567,8 @@ def monitor_cmd(log, as_of, output, rules, fail_on, no_mask, history, cards_stor
             sheets.update({k: v.rename(columns=cards_mod.HISTORY_LABELS)
                            for k, v in masker.data(result.history).sheets().items()})
             data["history"] = masker.data(result.history).to_dict()
-        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）", sheets, data, notes=result.notes)
+        write_tables(output, f"督办清单（截至 {result.as_of:%Y-%m-%d}）", sheets, data,
+                     notes=localized(result.notes, "zh"))
     click.echo(render.monitor_summary(result, alerts, output))
     if history:
         click.echo(render.card_history_summary(masker.data(result.history)))

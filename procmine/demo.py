@@ -8,6 +8,7 @@ from typing import Callable
 
 from .analysis.audit import audit
 from .analysis.discover import discover_map
+from .messages import localized
 from .errors import InputError
 from .log.eventlog import write_atomic, write_log, write_table
 from .sources.importer import read_export
@@ -67,7 +68,7 @@ def run_demo(out_dir: str | Path, logs_dir: str | Path | None = None,
     files["督办清单 (alerts)"] = write_tables(
         out / "alerts.xlsx", f"督办清单（截至 {alerts.as_of:%Y-%m-%d}）",
         {"督办清单": masker.frame(alerts.alerts).rename(columns=ALERT_LABELS),
-         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=alerts.notes)
+         "按部门": alerts.by_department.rename(columns=DEPT_LABELS)}, notes=localized(alerts.notes, "zh"))
     step(f"  {alerts.red} red, {alerts.yellow} yellow cards")
     step("drawing maps …")
     files["department map"] = render_map(discover_map(imported.log, view="department"), out / "department_map.svg")

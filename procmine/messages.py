@@ -58,3 +58,18 @@ def default_catalogue() -> Catalogue:
 def say(key: str, lang: str = "zh", **params) -> str:
     """The text of ``key`` in ``lang`` with ``params`` filled in."""
     return default_catalogue().say(key, lang, **params)
+
+
+def localized(notes, lang: str = "zh") -> list[str]:
+    """Notes in ``lang``: a note that knows its catalogue message (``.message``/``.params``,
+    as the case model's notes do) is said in that language; any other is kept as written."""
+    out = []
+    cat = default_catalogue()
+    for n in notes:
+        key = getattr(n, "message", None)
+        try:
+            out.append(cat.say(key, lang, **(getattr(n, "params", None) or {})) if key else str(n))
+        except KeyError:
+            out.append(str(n))
+    return out
+

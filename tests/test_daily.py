@@ -290,3 +290,29 @@ def test_spark_reads_the_appended_dataset_as_duckdb_does(tmp_path, days):
     spark = case_metrics(ds, engine=EngineOptions(engine="spark", spark_master="local[1]"))
     assert len(spark) == 3
     pd.testing.assert_frame_equal(duck, spark, check_exact=True)
+
+
+def test_a_dataset_with_merged_files_reads_back_whole(tmp_path):
+    """A month's files left as the first append wrote them (large_string) beside a month a merge rewrote
+    (string_view, as delta-rs writes) unify: the log reads back with every step — by hand, X's two steps
+    of March untouched, Y's 受理 and 审核 (its end filled in by the second export) and its new 办结."""
+    import csv
+
+    def day(path, rows):
+        with open(path, "w", newline="", encoding="utf-8") as fh:
+            w = csv.writer(fh)
+            w.writerow(["办件编号", "事项名称", "环节名称", "开始时间", "结束时间"])
+            w.writerows(rows)
+        return path
+
+    ds = tmp_path / "log"
+    append_export([day(tmp_path / "d1.csv", [["X", "S", "受理", "2024-03-01 09:00", "2024-03-01 09:30"],
+                                             ["X", "S", "办结", "2024-03-04 09:00", "2024-03-04 09:30"],
+                                             ["Y", "S", "受理", "2024-04-01 09:00", "2024-04-01 09:30"],
+                                             ["Y", "S", "审核", "2024-04-02 09:00", ""]])], ds)
+    append_export([day(tmp_path / "d2.csv", [["Y", "S", "审核", "2024-04-02 09:00", "2024-04-02 10:00"],
+                                             ["Y", "S", "办结", "2024-04-03 09:00", "2024-04-03 09:30"]])], ds)
+    log = procmine.read_log(ds)
+    assert list(zip(log["case_id"], log["activity"])) == [("X", "受理"), ("X", "办结"), ("Y", "受理"), ("Y", "审核"),
+                                                           ("Y", "办结")]
+    assert log["end_time"].notna().all()  # 审核's end came with the second export

@@ -162,3 +162,12 @@ def test_cli_ratings_and_bundles_on_the_sample(tmp_path):
     assert run("import", ROOT / "logs" / "建筑工程施工许可_台账.xlsx", "-o", plain).returncode == 0
     res = run("ratings", plain)
     assert res.returncode == 1 and "no ratings" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_supervision_lists_notes_are_said_in_chinese():
+    from procmine.engine.metrics import Note
+    from procmine.messages import localized
+
+    got = localized([Note("note.no_step_limits"), "kept as written"], "zh")
+    assert got[0].startswith("导出中没有环节时限") and "step" not in got[0]
+    assert got[1] == "kept as written"

@@ -60,42 +60,145 @@ def test_serve_refuses_a_folder_that_is_not_a_project(tmp_path, capsys):
     assert "procmine serve --init" in capsys.readouterr().err
 
 
-def test_upload_shows_the_accounting_and_replaces_the_log(tmp_path, env):
+def upload(c: TestClient, *named, **form):
+    files = [("files", (p.name, p.read_bytes(), "text/csv")) for p in named]
+    return c.post("/upload", data={"csrf_token": token(c, "/upload"), **form}, files=files)
+
+
+# a later export (by hand): IN-A1 as before (3 rows already present); IN-A6's 受理 as before (present), its 审核
+# now ending 11:00 instead of 10:00 (updated) and its 办结 (new); a new case IN-A7 of two rows (new)
+LATER = [r for r in wf.ROWS if r[0] == "IN-A1"] + [
+    ["IN-A6", wf.S, "受理", "市场监管局", "张三", "2024-04-01 09:00", "2024-04-01 09:30", 5, "营业执照", "戊公司", "", "", ""],
+    ["IN-A6", wf.S, "审核", "市场监管局", "李四", "2024-04-02 09:00", "2024-04-02 11:00", 5, "", "戊公司", "", "", ""],
+    ["IN-A6", wf.S, "办结", "市场监管局", "李四", "2024-04-03 09:00", "2024-04-03 09:30", 5, "", "戊公司", "", "", ""],
+    ["IN-A7", wf.S, "受理", "市场监管局", "张三", "2024-04-08 09:00", "2024-04-08 09:30", 5, "营业执照", "己公司", "", "", ""],
+    ["IN-A7", wf.S, "办结", "市场监管局", "李四", "2024-04-09 09:00", "2024-04-09 09:30", 5, "", "己公司", "", "", ""],
+]
+
+
+def test_uploads_append_to_the_dataset_with_the_accounting(tmp_path, env):
+    from procmine.sources.append import append_history
+
     root = tmp_path / "proj"
     Project.init(root, "admin", wf.PASSWORDS["admin"])
     c = signed_in(root)
     assert c.get("/overview.json").json()["empty"] is True
-    # the six cases' 16 rows, plus one row without a case id (set aside) = 17 rows read
+    # the six cases' 16 rows, plus one row without a case id (set aside) = 17 rows read, all new
     rows = wf.ROWS + [["", wf.S, "受理", "公安局", "赵六", "2024-03-01 09:00", "2024-03-01 09:10", 5, "", "", "", "", ""]]
-    export = wf.write_export(tmp_path / "export.csv", rows)
-    r = c.post("/upload", data={"csrf_token": token(c, "/upload")},
-               files=[("files", ("export.csv", export.read_bytes(), "text/csv"))])
+    r = upload(c, wf.write_export(tmp_path / "day1.csv", rows))
     assert r.status_code == 200
-    assert re.search(r"读取 17 行 = 采用 16 \+ 重复 0 \+ 拒收 1\s*（核对一致）；16 条环节记录，6 件", r.text), r.text
+    assert re.search(r"版本 0：</b>\s*读取 17 行 = 新增 16 \+ 更新 0 \+ 已有 0 \+ 拒收 1\s*（核对一致）；\s*数据集现有 16 条环节记录，6 件",
+                     r.text), r.text
     assert c.get("/overview.json").json()["totals"]["cases"] == 6
     rejects = c.get("/download/rejects.csv")
     assert rejects.status_code == 200 and len(rejects.text.strip().splitlines()) == 2  # header + the one row
+    # the next day's export is appended: 8 rows read = 3 new + 1 updated + 4 already present + 0 rejected
+    r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))
+    assert r.status_code == 200
+    assert re.search(r"版本 1：</b>\s*读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4 \+ 拒收 0\s*（核对一致）；\s*数据集现有 19 条环节记录，7 件",
+                     r.text), r.text
+    assert "下载拒收行" not in r.text and c.get("/download/rejects.csv").status_code == 404  # this upload's: none
+    assert (root / "log" / "_delta_log").is_dir() and not (root / "log.parquet").exists()
+    assert [h["version"] for h in append_history(root / "log")] == [0, 1]
+    o = c.get("/overview.json").json()["totals"]
+    assert (o["cases"], o["events"]) == (7, 19)
+    a6 = c.get("/cases/IN-A6.json").json()
+    assert [s["activity"] for s in a6["steps"]] == ["受理", "审核", "办结"]
+    assert a6["steps"][1]["end"].startswith("2024-04-02T11:00")       # the later export's value won
+    assert a6["case"]["outcome"] != "超期在办"                               # decided now (it was 红牌)
+    # the same export again: everything already present, the totals unchanged
+    r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))
+    assert re.search(r"读取 8 行 = 新增 0 \+ 更新 0 \+ 已有 8 \+ 拒收 0", r.text), r.text
+    assert c.get("/overview.json").json()["totals"]["cases"] == 7
 
 
 def test_a_broken_workbook_shows_the_error_and_changes_nothing(tmp_path, env):
     root = tmp_path / "proj"
     proj = wf.make_project(root, tmp_path)
-    before = (root / "log.parquet").read_bytes()
-    version = proj.version()
+    version, dataset_version = proj.version(), proj.dataset_version()
+    assert dataset_version == 0
     c = signed_in(root)
     cases_before = c.get("/cases.json").json()["total"]
     r = c.post("/upload", data={"csrf_token": token(c, "/upload")},
                files=[("files", ("broken.xlsx", b"PK\x03\x04 this is not a workbook", "application/octet-stream"))])
     assert r.status_code == 400
-    assert "导入失败，办件日志未改变" in r.text and "broken.xlsx" in r.text
+    assert "导入失败，数据集未改变" in r.text and "broken.xlsx" in r.text
     assert "procmine-upload-" not in r.text  # the server's temporary folder is not shown
-    assert (root / "log.parquet").read_bytes() == before and proj.version() == version
+    assert proj.version() == version and proj.dataset_version() == dataset_version
     assert c.get("/cases.json").json()["total"] == cases_before == 6
     # a file of another kind is refused before it is read
     r = c.post("/upload", data={"csrf_token": token(c, "/upload")},
                files=[("files", ("notes.txt", b"hello", "text/plain"))])
     assert r.status_code == 400 and "不支持的文件类型" in r.text
-    assert not list(root.glob(".log.parquet.tmp-*"))  # no half-written log left beside
+    assert proj.dataset_version() == 0 and not list(root.glob(".log.tmp-*"))
+
+
+def _failing_commit(monkeypatch):
+    """An append that dies half-way: it has written a data file into the dataset, then its commit fails."""
+    import shutil
+
+    import procmine.sources.append as daily
+    from procmine.errors import OutputError
+
+    def commit(dataset, table, rows, record):
+        part = dataset / f"{daily.MONTH}=2024-03"
+        part.mkdir(parents=True, exist_ok=True)
+        shutil.copy(wf.write_export(dataset.parent / "x.csv"), part / "part-00000-half-written.parquet")
+        raise OutputError(f"cannot append to {dataset}: No space left on device")
+
+    monkeypatch.setattr(daily, "_commit", commit)
+
+
+def test_an_upload_interrupted_mid_way_changes_nothing(tmp_path, env, monkeypatch):
+    from procmine.sources.append import append_history
+
+    root = tmp_path / "proj"
+    proj = wf.make_project(root, tmp_path)
+    c = signed_in(root)
+    before = {u: c.get(u).json() for u in ("/overview.json", "/cases.json", "/cases/IN-A6.json")}
+    version = proj.version()
+    _failing_commit(monkeypatch)
+    r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))
+    assert r.status_code == 400 and "数据集未改变" in r.text and "No space left" in r.text
+    assert proj.dataset_version() == 0 and proj.version() == version
+    assert [h["version"] for h in append_history(root / "log")] == [0]
+    for u, body in before.items():
+        assert c.get(u).json() == body, u
+    monkeypatch.undo()  # the append works again (and the masking key, undone with it, is set again)
+    monkeypatch.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
+    r = upload(c, wf.write_export(tmp_path / "day2.csv", LATER))  # the same upload, now working
+    assert re.search(r"版本 1：</b>\s*读取 8 行 = 新增 3 \+ 更新 1 \+ 已有 4", r.text), r.text
+    assert c.get("/overview.json").json()["totals"]["cases"] == 7
+
+
+def test_a_first_upload_interrupted_mid_way_leaves_no_dataset(tmp_path, env, monkeypatch):
+    root = tmp_path / "proj"
+    proj = Project.init(root, "admin", wf.PASSWORDS["admin"])
+    c = signed_in(root)
+    _failing_commit(monkeypatch)
+    r = upload(c, wf.write_export(tmp_path / "day1.csv"))
+    assert r.status_code == 400 and "数据集未改变" in r.text
+    assert not (root / "log").exists() and not proj.has_log() and not list(root.glob(".log.tmp-*"))
+    assert c.get("/overview.json").json()["empty"] is True
+
+
+def test_a_single_file_log_is_replaced_only_when_confirmed(tmp_path, env):
+    from procmine import read_export
+    from procmine.log import eventlog
+
+    root = tmp_path / "proj"
+    Project.init(root, "admin", wf.PASSWORDS["admin"])
+    eventlog.write_log(read_export([wf.write_export(tmp_path / "old.csv", wf.ROWS[:3])]).log, root / "log.parquet")
+    c = signed_in(root)
+    assert c.get("/overview.json").json()["totals"]["cases"] == 1
+    assert 'name="replace"' in c.get("/upload").text
+    r = upload(c, wf.write_export(tmp_path / "day1.csv"))
+    assert r.status_code == 400 and "log.parquet" in r.text
+    assert c.get("/overview.json").json()["totals"]["cases"] == 1 and not (root / "log").exists()
+    r = upload(c, wf.write_export(tmp_path / "day1.csv"), replace="1")
+    assert r.status_code == 200 and "新建数据集" in r.text
+    assert c.get("/overview.json").json()["totals"]["cases"] == 6
+    assert not (root / "log.parquet").exists() and len(list(root.glob("log.parquet.replaced-*"))) == 1
 
 
 def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path, env, monkeypatch):
@@ -120,13 +223,12 @@ def test_the_case_table_and_findings_are_computed_once_per_log_version(tmp_path,
     assert len(calls) == 2
     # a new import is a new version: computed again, once — the whole log's at once, then in the
     # background every scope an account has (market's and police's), before their first page
-    c.post("/upload", data={"csrf_token": token(c, "/upload")},
-           files=[("files", ("e.csv", wf.write_export(tmp_path / "e.csv", wf.ROWS[:6]).read_bytes(), "text/csv"))])
+    upload(c, wf.write_export(tmp_path / "e.csv", LATER))  # appended: IN-A7 is new
     for t in threading.enumerate():
         if t.name == "procmine-warm":
             t.join(60)
     assert len(calls) == 2 + 3
-    assert c.get("/overview.json").json()["totals"]["cases"] == 2
+    assert c.get("/overview.json").json()["totals"]["cases"] == 7
     signed_in(root, "market").get("/overview.json")
     assert len(calls) == 5
     assert [d.name.split(".")[0] for d in (root / "cache").iterdir()] == [Project.open(root).version()]  # old one gone
@@ -153,3 +255,27 @@ def test_every_page_has_its_json_twin_with_the_same_numbers(tmp_path, env):
     assert [s["department"] for s in case["steps"]] == ["市场监管局", "公安局", "市场监管局"]
     # IN-A2: accepted Fri 03-01, decided Wed 03-06: working days 03-04, 03-05, 03-06 = 3, limit 5
     assert case["case"]["clock_days"] == 3 and case["case"]["sla_days"] == 5
+
+
+def test_the_maps_over_most_of_the_log_are_made_once_per_version_and_scope(tmp_path, env):
+    root = tmp_path / "proj"
+    proj = wf.make_project(root, tmp_path)
+    proj.warm()
+    # the fixture's outcomes (by hand): IN-A1, IN-A2, OUT-B3, OUT-B5 decided within their 5 days (提前);
+    # OUT-C4 and IN-A6 open past it (超期在办): per scope the two views without filter and of each outcome
+    whole = sorted(p.name for p in proj._dir(proj.version(), "all").glob("map-*.json"))
+    assert len(whole) == 2 * (1 + 2), whole
+    market = list(proj._dir(proj.version(), "dept:市场监管局").glob("map-*.json"))
+    assert len(market) == 2 * (1 + 2)  # 市场监管局's cases are 提前 (IN-A1, IN-A2) and 超期在办 (IN-A6) too
+    # served from there, each scope's own: the open cases' steps are 受理 and 审核
+    admin = signed_in(root).get("/map.json", params={"outcome": "超期在办"}).json()["map"]
+    assert {n["name"]: n["events"] for n in admin["nodes"]} == {"受理": 2, "审核": 2}  # OUT-C4 and IN-A6
+    mine = signed_in(root, "market").get("/map.json", params={"outcome": "超期在办"}).json()["map"]
+    assert {n["name"]: n["events"] for n in mine["nodes"]} == {"受理": 1, "审核": 1}  # IN-A6 alone
+    # a department filter that keeps every case of the scope (a 部门 account's own department: it took part
+    # in all of them) is the map without it; one that keeps some is drawn from those alone
+    m = signed_in(root, "market")
+    assert m.get("/map.json", params={"department": "市场监管局"}).json()["map"] == m.get("/map.json").json()["map"]
+    police = signed_in(root).get("/map.json", params={"department": "公安局"}).json()["map"]
+    assert {n["name"]: n["events"] for n in police["nodes"]} == {  # IN-A2, OUT-B3 and OUT-B5
+        "受理": 3, "审核": 1, wf.SCRIPT_STEP: 1, wf.ATTR_STEP: 1, "办结": 3}

@@ -47,6 +47,8 @@ def server(tmp_path, monkeypatch):
     root = tmp_path / "proj"
     proj = Project.init(root, "admin", wf.PASSWORDS["admin"])
     proj.users.add("market", wf.PASSWORDS["market"], "dept", "市场监管局")
+    proj.users.add("reform", wf.PASSWORDS["reform"], "reform")
+    proj.users.add("auditor", wf.PASSWORDS["auditor"], "audit")
     port = _free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(root), host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
@@ -99,11 +101,24 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     drv.get(base + "/upload")
     sample = sorted(str(p) for p in (ROOT / "logs").glob("*.xlsx"))
     drv.find_element(By.ID, "files").send_keys("\n".join(sample))
+    # one progress bar per chosen file, named as the file
+    names = [li.text for li in drv.find_elements(By.CSS_SELECTOR, "#upload-files li")]
+    assert len(names) == 4 and all(any(n.startswith(Path(f).name) for n in names) for f in sample), names
     drv.find_element(By.ID, "upload-button").click()
     ok = wait.until(EC.presence_of_element_located((By.ID, "upload-ok")))
     # the sample's accounting (README, procmine demo): 20,774 rows = 20,767 used + 0 duplicates + 7 rejected
     assert "读取 20,774 行 = 采用 20,767 + 重复 0 + 拒收 7" in ok.text and "核对一致" in ok.text
+    assert "新建数据集" in ok.text and "3,500 件" in ok.text
+    bars = drv.find_elements(By.CSS_SELECTOR, "#upload-files progress")
+    assert [b.get_attribute("value") for b in bars] == ["100"] * 4  # every file sent whole
     shot(drv, "2-uploaded")
+    # the same workbooks again: appended, nothing is new and nothing changes
+    drv.get(base + "/upload")
+    drv.find_element(By.ID, "files").send_keys("\n".join(sample))
+    drv.find_element(By.ID, "upload-button").click()
+    ok = wait.until(EC.presence_of_element_located((By.ID, "upload-ok")))
+    assert "版本 1" in ok.text and "新增 0 + 更新 0" in ok.text and "3,500 件（新办件 0，更新 0）" in ok.text, ok.text
+    shot(drv, "2b-appended-again")
     version = proj.version()
 
     # a broken workbook: the error is shown, the log is unchanged
@@ -112,9 +127,8 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     drv.get(base + "/upload")
     drv.find_element(By.ID, "files").send_keys(str(broken))
     drv.find_element(By.ID, "upload-button").click()
-    WebDriverWait(drv, 10).until(EC.alert_is_present()).accept()  # "replaces the log: sure?"
     err = wait.until(EC.presence_of_element_located((By.ID, "upload-error")))
-    assert "未改变" in err.text and "broken.xlsx" in err.text
+    assert "数据集未改变" in err.text and "broken.xlsx" in err.text
     assert proj.version() == version
     shot(drv, "3-broken-upload")
 
@@ -195,3 +209,90 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     visible = "市场监管局" in (proj.whole(proj.version()).cases.set_index("case_id")
                             .loc[case_id, "departments_took_part"])
     assert ("未找到" in drv.page_source) != visible
+
+
+ODD = ["SC/2024/001", "市场 监管#1", "A?b=1&c", "100%-x"]   # 市场监管局's
+ODD_OTHER = "PO/2024/#2?x"                                 # 公安局's
+
+
+def test_every_role_in_chromium(server, browser, tmp_path):
+    """admin, 改革办, 部门 and 审计 through the same pages; case ids with URL-special characters followed
+    from their links; a 部门 account finds no other department's case anywhere."""
+    import urllib.parse
+
+    import httpx
+
+    base, proj = server
+    drv, wait = browser, WebDriverWait(browser, 60)
+    rows = []
+    for cid, dep in [(c, "市场监管局") for c in ODD] + [(ODD_OTHER, "公安局")]:
+        rows += [[cid, wf.S, "受理", dep, "张三", "2024-03-01 09:00", "2024-03-01 09:30", 5, "营业执照", wf.APPLICANT,
+                  wf.PHONE, "", ""],
+                 [cid, wf.S, "办结", dep, "李四", "2024-03-04 10:00", "2024-03-04 10:30", 5, "", wf.APPLICANT,
+                  wf.PHONE, "", ""]]
+    export = wf.write_export(tmp_path / "odd.csv", rows + wf.ROWS)
+    sign_in(drv, base, "admin")
+    drv.get(base + "/upload")
+    drv.find_element(By.ID, "files").send_keys(str(export))
+    drv.find_element(By.ID, "upload-button").click()
+    ok = wait.until(EC.presence_of_element_located((By.ID, "upload-ok")))
+    assert "11 件" in ok.text  # 5 odd ids + the fixture's 6
+    every = set(ODD) | {ODD_OTHER} | {r[0] for r in wf.ROWS}
+    mine = set(ODD) | wf.INSIDE
+
+    def signed(name):
+        drv.delete_all_cookies()
+        sign_in(drv, base, name)
+        return {c["name"]: c["value"] for c in drv.get_cookies()}
+
+    def listed():
+        drv.get(base + "/cases")
+        return {a.text for a in drv.find_elements(By.CSS_SELECTOR, "#case-table a.case-link")}
+
+    for name, role in (("admin", "管理员"), ("reform", "改革办"), ("market", "部门"), ("auditor", "审计")):
+        cookies = signed(name)
+        drv.get(base + "/overview")
+        assert role in drv.page_source
+        shot(drv, f"role-{name}-overview")
+        seen = listed()
+        shot(drv, f"role-{name}-cases")
+        assert seen == (mine if name == "market" else every), seen  # 审计 sees every case (read-only, masked)
+        # each odd id followed from its link reaches its own case page (uvicorn decodes %2F once)
+        for cid in ODD:
+            drv.get(base + "/cases?" + urllib.parse.urlencode({"q": cid}))
+            link = next(a for a in drv.find_elements(By.CSS_SELECTOR, "#case-table a.case-link") if a.text == cid)
+            link.click()
+            wait.until(EC.url_contains("/cases/"))
+            assert cid in drv.find_element(By.TAG_NAME, "h1").text, cid
+            j = httpx.get(drv.current_url + ".json", cookies=cookies).json()
+            assert j["case"]["case_id"] == cid
+        drv.get(base + "/map")
+        wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map svg")))
+        shot(drv, f"role-{name}-map")
+        drv.get(base + "/upload")
+        assert ("未找到" in drv.page_source) == (name in ("market", "auditor"))
+        if name == "auditor":
+            drv.get(base + "/cases/" + urllib.parse.quote(ODD[0], safe=""))
+            assert wf.APPLICANT not in drv.page_source and wf.PHONE not in drv.page_source
+            shot(drv, "role-auditor-case")
+        if name != "market":
+            continue
+        # 部门: another department's case by URL, its twin, CSV, search, lists, map and downloads
+        other = urllib.parse.quote(ODD_OTHER, safe="")
+        outside = ["OUT-B3", "OUT-C4", "OUT-B5", ODD_OTHER]
+        for url in (f"/cases/{other}", f"/cases/{other}.json", f"/cases/{other}.csv", "/cases/OUT-B3",
+                    "/cases/OUT-B3.json"):
+            r = httpx.get(base + url, cookies=cookies)
+            assert r.status_code == 404 and not [c for c in outside if c in r.text], url
+        drv.get(base + f"/cases/{other}")
+        assert "未找到" in drv.page_source and ODD_OTHER not in drv.page_source
+        shot(drv, "role-market-other-case")
+        for url in ("/cases?q=PO", "/cases?q=OUT", "/cases.json?q=%2F", "/overview.json", "/findings.json",
+                    "/cards.json", "/map.json", "/map.json?view=department", "/variants.json", "/ratings.json",
+                    "/bundles.json", "/indicators.json", "/download/cases.csv", "/download/cards.csv",
+                    "/download/report.html"):
+            r = httpx.get(base + url, cookies=cookies, timeout=120)
+            assert r.status_code in (200, 404), url
+            assert not [c for c in outside if c in r.text], url
+    logs = [e for e in drv.get_log("browser") if e["level"] == "SEVERE" and e.get("source") != "network"]
+    assert not logs, logs

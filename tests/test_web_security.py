@@ -293,7 +293,7 @@ def test_responses_carry_a_strict_content_security_policy(project):
 
 
 def test_forms_without_the_csrf_token_are_refused(project):
-    before = (project.root / "log.parquet").stat().st_mtime_ns
+    before = project.version(), project.dataset_version()
     c = client(project)
     r = c.post("/login", data={"username": "admin", "password": wf.PASSWORDS["admin"]})
     assert r.status_code == 403
@@ -304,7 +304,7 @@ def test_forms_without_the_csrf_token_are_refused(project):
     assert project.users.get("mallory") is None
     assert c.post("/upload", files=[("files", ("e.csv", open(wf.write_export(project.root.parent / "e.csv"), "rb"),
                                                "text/csv"))]).status_code == 403
-    assert (project.root / "log.parquet").stat().st_mtime_ns == before
+    assert (project.version(), project.dataset_version()) == before
     assert c.post("/logout").status_code == 403
     assert c.get("/overview").status_code == 200  # still signed in
     # a token from another session is no token
@@ -472,3 +472,79 @@ def test_the_access_log_records_who_viewed_and_exported_what(project):
     mine = [x for x in lines if x["user"] == "police"]
     assert any(x["path"] == "/cases/OUT-B3" and x.get("what") == "case OUT-B3" and x["status"] == 200 for x in mine)
     assert any(x["path"] == "/download/cases.csv" and x.get("what") == "export 3 cases" for x in mine)
+
+
+# ----------------------------------------------------------------------------- case ids with URL-special characters
+
+ODD_MINE = ("SC/2024/001", "市场 监管#1", "A?b=1&c", "100%-x", "..x/..")  # 市场监管局's
+ODD_OTHERS = ("PO/2024/002", "公安#局?2", "50%25", "../SC/2024/001")  # 公安局's: a 市场监管局 user must not reach them
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    """A project whose case ids hold / ? # % & spaces, Chinese and dots, in two departments."""
+    from procmine.web import Project
+
+    mp = pytest.MonkeyPatch()
+    mp.setenv("PROCMINE_MASK_KEY", "web-tests-mask-key-0123456789")
+    tmp = tmp_path_factory.mktemp("odd")
+    rows = []
+    for cid, dep in [(c, "市场监管局") for c in ODD_MINE] + [(c, "公安局") for c in ODD_OTHERS]:
+        rows += [[cid, wf.S, "受理", dep, "张三", "2024-03-01 09:00", "2024-03-01 09:30", 5, "", "某公司", "", "", ""],
+                 [cid, wf.S, "办结", dep, "李四", "2024-03-04 10:00", "2024-03-04 10:30", 5, "", "某公司", "", "", ""]]
+    proj = Project.init(tmp / "proj", "admin", wf.PASSWORDS["admin"])
+    proj.users.add("market", wf.PASSWORDS["market"], "dept", "市场监管局")
+    proj.import_files([wf.write_export(tmp / "odd.csv", rows)])
+    yield proj
+    mp.undo()
+
+
+def quoted(cid: str) -> str:
+    """The id as a link carries it (every reserved character quoted, as the templates' q filter does)."""
+    import urllib.parse
+
+    return sent(urllib.parse.quote(cid, safe=""))
+
+
+def sent(path: str) -> str:
+    """A path as a browser sends it, for Starlette's TestClient, which decodes a path twice (httpx's URL.path is
+    decoded already, then unquoted again) where a server (uvicorn) decodes it once: its %25 quoted once more."""
+    return path.replace("%25", "%2525")
+
+
+def test_case_ids_with_url_special_characters_are_reachable(odd):
+    import html
+
+    admin = login(odd, "admin")
+    listed = {r["case_id"] for r in admin.get("/cases.json").json()["cases"]}
+    assert listed == set(ODD_MINE + ODD_OTHERS)  # imported as they are
+    for cid in ODD_MINE + ODD_OTHERS:
+        assert admin.get(f"/cases/{quoted(cid)}.json").json()["case"]["case_id"] == cid
+        page = admin.get(f"/cases/{quoted(cid)}")
+        assert page.status_code == 200 and html.escape(cid) in page.text, cid
+        csv = admin.get(f"/cases/{quoted(cid)}.csv")
+        assert csv.status_code == 200 and cid in csv.content.decode("utf-8-sig"), cid
+    # the links the cases page draws lead to the case they name
+    links = re.findall(r'<a href="(/cases/[^"]+)" class="case-link">([^<]*)</a>', admin.get("/cases").text)
+    assert len(links) == len(listed)
+    for href, text in links:
+        assert admin.get(sent(html.unescape(href)) + ".json").json()["case"]["case_id"] == html.unescape(text)
+
+
+@pytest.mark.parametrize("suffix", ["", ".json", ".csv"])
+def test_a_department_cannot_reach_odd_ids_of_another(odd, suffix):
+    c = login(odd, "market")
+    for cid in ODD_MINE:
+        assert c.get(f"/cases/{quoted(cid)}{suffix}").status_code == 200, cid
+    missing = c.get(f"/cases/NO-SUCH{suffix}")
+    for cid in ODD_OTHERS:
+        # quoted, half-quoted (the slashes left as they are) and with the query and fragment characters raw
+        for url in (f"/cases/{quoted(cid)}{suffix}", f"/cases/{quoted(cid).replace('%2F', '/')}{suffix}"):
+            r = c.get(url)
+            assert r.status_code == 404, url
+            assert r.text == missing.text, url  # the same answer as no such case: nothing named
+    visible = {r["case_id"] for r in c.get("/cases.json").json()["cases"]}
+    assert visible == set(ODD_MINE)
+    for q in ("PO", "公安", "%", "/", "..", "#"):
+        found = {r["case_id"] for r in c.get("/cases.json", params={"q": q}).json()["cases"]}
+        assert found <= set(ODD_MINE), q

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from ..engine.workcal import working_days
-from ..engine.metrics import Measured, measure, rate, service_rates, sorted_log
+from ..engine.metrics import Measured, Note, measure, rate, service_rates, sorted_log
 from ..rules import Rules, load_rules
 
 ALERT_COLUMNS = ["level", "case_id", "service", "department", "resource", "activity", "accept_time", "clock_days",
@@ -114,7 +114,7 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
         frames.append(steps)
     notes = list(m.notes)
     if log.get("step_sla_days") is None or pd.Series(log.get("step_sla_days")).isna().all():
-        notes.append("the export has no per-step limit (环节时限), so step overruns cannot be checked")
+        notes.append(Note("note.no_step_limits"))
     if frames:
         alerts = pd.concat(frames, ignore_index=True)
     else:

@@ -65,18 +65,20 @@ def public_columns(names) -> list[str]:
 
 def plain_schema(schemas):
     """The unified schema of a table's files, with the view types delta-rs writes
-    (string_view, binary_view) read as plain ones, which every Arrow kernel and
-    pandas take."""
+    (string_view, binary_view) and the large ones (large_string, as a first append's
+    files may hold) read as plain ones, which every Arrow kernel and pandas take
+    (each file's schema made plain first: a file of large_string and a merged one of
+    string_view would not unify as they are)."""
     import pyarrow as pa
 
     def plain(t):
-        if pa.types.is_string_view(t):
+        if pa.types.is_string_view(t) or pa.types.is_large_string(t):
             return pa.string()
-        if pa.types.is_binary_view(t):
+        if pa.types.is_binary_view(t) or pa.types.is_large_binary(t):
             return pa.binary()
         if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_list_view(t):
             return pa.list_(plain(t.value_type))
         return t
 
-    schema = pa.unify_schemas(list(schemas)).remove_metadata()
-    return pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in schema])
+    return pa.unify_schemas([pa.schema([pa.field(f.name, plain(f.type), f.nullable) for f in s])
+                             for s in schemas]).remove_metadata()

@@ -565,11 +565,15 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         return wb.page(request, "indicators.html", ctx, actor, version=a.version)
 
     # -- upload ------------------------------------------------------------------------
+    def upload_state() -> dict:
+        """What the upload page says about the project's dataset."""
+        return {"has_log": project.has_log(), "legacy": project.legacy_log(),
+                "dataset_version": project.dataset_version(), "source": _source_label(project)}
+
     async def upload_page(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
             raise HTTPException(404)
-        return wb.page(request, "upload.html", {"result": None, "error": None, "has_log": project.has_log(),
-                                                "source": _source_label(project)}, actor)
+        return wb.page(request, "upload.html", {"result": None, "error": None, **upload_state()}, actor)
 
     async def upload(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
@@ -578,7 +582,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         files = [f for f in form.getlist("files") if hasattr(f, "filename") and f.filename]
         if not files:
             return wb.page(request, "upload.html", {"result": None, "error": "请选择要导入的 Excel 或 CSV 文件",
-                                                    "has_log": project.has_log()}, actor, status=400)
+                                                    **upload_state()}, actor, status=400)
         with tempfile.TemporaryDirectory(prefix="procmine-upload-") as tmp:
             paths, total = [], 0
             for i, f in enumerate(files):
@@ -586,7 +590,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                 if not name.lower().endswith(UPLOAD_SUFFIXES) or name.startswith("."):
                     return wb.page(request, "upload.html", {
                         "result": None, "error": f"不支持的文件类型：{name}（请上传 .xlsx、.xls 或 .csv）",
-                        "has_log": project.has_log()}, actor, status=400)
+                        **upload_state()}, actor, status=400)
                 dest = Path(tmp) / f"{i:02d}" / name
                 dest.parent.mkdir()
                 with open(dest, "wb") as out:
@@ -595,43 +599,47 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                         if total > MAX_UPLOAD_BYTES:
                             return wb.page(request, "upload.html", {
                                 "result": None, "error": f"上传文件过大（上限 {MAX_UPLOAD_BYTES // 2**20} MB）",
-                                "has_log": project.has_log()}, actor, status=400)
+                                **upload_state()}, actor, status=400)
                         out.write(chunk)
                 paths.append(dest)
             try:
-                result = await run_in_threadpool(project.import_files, paths)
+                result = await run_in_threadpool(project.import_files, paths, form.get("replace") == "1")
             except ProcmineError as exc:
                 # the message names the file as uploaded, not where this server kept it
                 message = re.sub(re.escape(tmp) + r"/\d\d/", "", str(exc))
                 request.state.what = f"import refused: {message.splitlines()[0]}"
                 return wb.page(request, "upload.html", {"result": None, "error": message,
-                                                        "has_log": project.has_log()}, actor, status=400)
+                                                        **upload_state()}, actor, status=400)
         return await imported(request, actor, result, f"imported {len(files)} files")
 
     async def import_source(request: Request, actor: Actor) -> Response:
         if not actor.may_import:
             raise HTTPException(404)
-        await checked_form(request)
+        form = await checked_form(request)
         try:
-            result = await run_in_threadpool(project.import_source)
+            result = await run_in_threadpool(project.import_source, form.get("replace") == "1")
         except ProcmineError as exc:
             request.state.what = f"database import refused: {exc.message.splitlines()[0]}"
-            return wb.page(request, "upload.html", {"result": None, "error": str(exc), "has_log": project.has_log(),
-                                                    "source": _source_label(project)}, actor, status=400)
+            return wb.page(request, "upload.html", {"result": None, "error": str(exc), **upload_state()}, actor, status=400)
         return await imported(request, actor, result, "imported the database source")
 
     async def imported(request: Request, actor: Actor, result, what: str) -> Response:
         await analysis(actor)  # the new version's case table and findings, computed once now
         threading.Thread(target=project.warm, name="procmine-warm", daemon=True).start()  # the departments' too
         d = result.to_dict()
-        rejected = len(result.rejects)
-        summary = {"rows_read": d["rows_read"], "rows_used": d["rows_used"], "duplicates": d["duplicates"],
-                   "rejected": rejected, "events": d["events"], "cases": d["cases"],
-                   "balanced": d["rows_read"] == d["rows_used"] + d["duplicates"] + rejected,
-                   "sheets": d["sheets"], "skipped": d["skipped_sheets"], "notes": d["notes"]}
+        # every row read is new, updated, already present (also an exact duplicate) or rejected
+        summary = {k: d[k] for k in ("version", "rows_read", "new", "updated", "present", "rejected", "events",
+                                     "cases", "cases_new", "cases_updated", "notes")}
+        used = sum(s.rows_used for s in result.sheets)
+        summary.update(balanced=result.balanced, created=result.created, rows_used=used,
+                       duplicates=result.duplicates,
+                       rows_balanced=result.rows_read == used + result.duplicates + result.rejected,
+                       sheets=[{"file": s.file, "sheet": s.sheet, "rows_read": s.rows_read, "rows_used": s.rows_used,
+                                "duplicates": s.duplicates, "rejected": s.rejected, "service_from": s.service_from}
+                               for s in result.sheets],
+                       skipped=[{"file": s.file, "sheet": s.sheet, "reason": s.reason} for s in result.skipped])
         request.state.what = f"{what}, {d['events']} events"
-        return wb.page(request, "upload.html", {"result": summary, "error": None, "has_log": True,
-                                                "source": _source_label(project)}, actor)
+        return wb.page(request, "upload.html", {"result": summary, "error": None, **upload_state()}, actor)
 
     async def download_rejects(request: Request, actor: Actor) -> Response:
         path = project.root / "log.rejects.csv"
@@ -714,8 +722,10 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         Route("/findings", J(findings)), Route("/findings.json", J(findings)),
         Route("/findings/{fid:int}.json", J(finding)), Route("/findings/{fid:int}", J(finding)),
         Route("/cases", J(cases)), Route("/cases.json", J(cases)),
-        Route("/cases/{case_id}.json", J(case)), Route("/cases/{case_id}.csv", J(case_csv)),
-        Route("/cases/{case_id}", J(case)),
+        # a case id may hold "/" (sent as %2F, which the server decodes before routing) and any other
+        # character: the id is the rest of the path; its .json / .csv twin is the id with that suffix
+        Route("/cases/{case_id:path}.json", J(case)), Route("/cases/{case_id:path}.csv", J(case_csv)),
+        Route("/cases/{case_id:path}", J(case)),
         Route("/cards", J(cards)), Route("/cards.json", J(cards)),
         Route("/map", J(process_map)), Route("/map.json", J(process_map)),
         Route("/variants", J(variants_view)), Route("/variants.json", J(variants_view)),

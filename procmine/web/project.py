@@ -37,7 +37,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..errors import ConfigError, InputError, UsageError
+from ..errors import ConfigError, UsageError
+from ..log.deltalog import INTERNAL_PREFIX, is_delta, plain_schema
 from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
@@ -45,7 +46,7 @@ FORMAT = 1
 NEW_KEY_HINT = ("restore it from a backup, or make a new one (this signs everyone out): "
                 "python -c 'import secrets; print(secrets.token_hex(32))' > {path} && chmod 600 {path}")
 MAP_COLUMNS = ["case_id", "service", "activity", "department", "resource", "start_time", "end_time"]
-CACHE_FORMAT = 4  # bumped when what the cache holds changes
+CACHE_FORMAT = 5  # bumped when what the cache holds changes
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -83,6 +84,16 @@ def _records(frame: pd.DataFrame) -> list[dict]:
         if isinstance(out[col].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(out[col]):
             out[col] = out[col].map(lambda t: None if pd.isna(t) else t.isoformat()).astype(object)
     return json.loads(out.to_json(orient="records", force_ascii=False, default_handler=str))
+
+
+def _isin(values: pd.Series, keep: set) -> list[bool]:
+    return [str(v) in keep for v in values.tolist()]
+
+
+def _delta_head(dataset: Path) -> Path | None:
+    """The latest commit file of a Delta table's transaction log (``_delta_log/NNN.json``), or None."""
+    commits = [f for f in (dataset / "_delta_log").glob("*.json") if f.stem.isdigit()]
+    return max(commits, key=lambda f: int(f.stem)) if commits else None
 
 
 def _empty_alerts() -> pd.DataFrame:
@@ -137,7 +148,11 @@ class Project:
     # -- the log -------------------------------------------------------------------
     @property
     def log_path(self) -> Path:
+        """The project's log: ``log/`` when it is a dataset built by appends (an upload's) or a partitioned
+        log, else ``log.parquet``."""
         dataset = self.root / "log"
+        if is_delta(dataset):
+            return dataset
         return dataset if dataset.is_dir() and not (self.root / "log.parquet").exists() else self.root / "log.parquet"
 
     @property
@@ -147,13 +162,20 @@ class Project:
 
     def has_log(self) -> bool:
         p = self.log_path
+        if is_delta(p):
+            return _delta_head(p) is not None
         return p.is_file() or (p.is_dir() and any(p.rglob("*.parquet")))
 
     def version(self) -> str | None:
-        """The log's version: its files' names, sizes and modification times, and the rules file's
-        (an edited rules.yaml is a new version too; None: no log yet)."""
+        """The log's version: for a dataset built by appends, its latest commit (the files of an append
+        that never committed are not part of it); else its files' names, sizes and modification times;
+        and the rules file's (an edited rules.yaml is a new version too; None: no log yet)."""
         p = self.log_path
-        files = [p] if p.is_file() else sorted(p.rglob("*.parquet")) if p.is_dir() else []
+        if is_delta(p):
+            head = _delta_head(p)
+            files = [head] if head is not None else []
+        else:
+            files = [p] if p.is_file() else sorted(p.rglob("*.parquet")) if p.is_dir() else []
         if not files:
             return None
         if (self.root / "rules.yaml").is_file():
@@ -163,6 +185,11 @@ class Project:
             st = f.stat()
             h.update(f"{f.relative_to(self.root)}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         return h.hexdigest()[:16]
+
+    def dataset_version(self) -> int | None:
+        """The appended dataset's version number (one per append), None when the log is not one."""
+        head = _delta_head(self.log_path) if is_delta(self.log_path) else None
+        return None if head is None else int(head.stem)
 
     # -- analyses --------------------------------------------------------------------
     def _lock(self, key: tuple) -> threading.Lock:
@@ -191,6 +218,15 @@ class Project:
                 self.analysis(actor)
             except Exception:  # noqa: BLE001 - the page that needs it shows the error
                 return
+        for actor in scopes.values():  # then each scope's maps without filters and of each outcome
+            try:
+                a = self.analysis(actor)
+                outcomes = sorted(a.cases["outcome"].dropna().astype(str).unique()) if a is not None else []
+                for outcome in [None, *outcomes]:
+                    for view in ("activity", "department"):
+                        self.process_map(actor, view, None, None, None, outcome=outcome)
+            except Exception:  # noqa: BLE001 - as above
+                continue
 
     def whole(self, version: str) -> Analysis:
         """The analysis of every case of a version: what pages look a case up in, before asking
@@ -277,6 +313,7 @@ class Project:
         # in case order (the engine's), in small row groups: one case's steps are read by their statistics
         pq.write_table(table, tmp, row_group_size=16_384, compression="zstd")
         os.replace(tmp, facts_path)
+        self._save_map_events(version, log, res.cases)
         mon = monitor(log, self.rules, measured=res.measured)
         return self._analysis(version, "all", res, mon, res.cases, self._indicators(log, res),
                               self._ratings(log, res), self._bundles(log, res))
@@ -368,15 +405,114 @@ class Project:
         from ..engine.metrics import sorted_log
 
         files = parquet_files(self.log_path)
-        schema = pa.unify_schemas([pq.read_schema(f) for f in files]).remove_metadata()
-        where = None if case_ids is None else ds.field("case_id").isin(sorted(case_ids))
-        if service:
-            one = ds.field("service") == service
-            where = one if where is None else where & one
-        if columns is not None:
-            columns = [c for c in columns if c in schema.names]
-        table = ds.dataset(files, schema=schema, format="parquet").to_table(filter=where, columns=columns)
+        # string_view (an appended dataset's) read as plain strings; procmine's bookkeeping (_pm_…) left out
+        schemas = [pq.read_schema(f) for f in files]
+        schema = plain_schema(schemas)
+        if columns is None:
+            columns = [n for n in schema.names if not n.startswith(INTERNAL_PREFIX)]
+        columns = [c for c in columns if c in schema.names]
+        wanted = None if case_ids is None else sorted(case_ids)
+
+        def where(file_schema):
+            out = None if wanted is None else ds.field("case_id").isin(wanted)
+            if service and "service" in file_schema.names:
+                one = ds.field("service") == service
+                out = one if out is None else out & one
+            elif service:
+                out = ds.scalar(False)
+            return out
+
+        first = schemas[0].remove_metadata()
+        views = any(pa.types.is_string_view(f.type) or pa.types.is_binary_view(f.type) for sc in schemas for f in sc)
+        if not views and all(sc.remove_metadata().equals(first) for sc in schemas):
+            # one physical schema (a log written by procmine import): filtered by the reader, row groups
+            # skipped by their statistics
+            table = ds.dataset(files, schema=first, format="parquet").to_table(filter=where(first), columns=columns)
+        else:  # view types (an appended dataset's) have no comparison kernels: filtered once made plain
+            import pyarrow.compute as pc
+
+            target = pa.schema([schema.field(c) for c in columns])
+            keep = None if wanted is None else pa.array(wanted, pa.string())
+            parts = []
+            for f, sc in zip(files, schemas):
+                pf = pq.ParquetFile(f)
+                have = [c for c in columns if c in sc.names]
+                for rg in range(pf.num_row_groups):
+                    mask = None
+                    if keep is not None or service:
+                        keys = pf.read_row_group(rg, columns=[c for c in ("case_id", "service")
+                                                              if c in sc.names and (c == "case_id" or service)])
+                        if keep is not None:
+                            mask = pc.is_in(keys.column("case_id").cast(pa.string()), value_set=keep)
+                        if service:
+                            one = (pc.equal(keys.column("service").cast(pa.string()), service)
+                                   if "service" in keys.column_names else pa.array([False] * len(keys)))
+                            mask = one if mask is None else pc.and_(mask, one)
+                        mask = pc.fill_null(mask, False)
+                        if not pc.any(mask).as_py():
+                            continue
+                    t = pf.read_row_group(rg, columns=have).cast(pa.schema([target.field(c) for c in have]))
+                    if mask is not None:
+                        t = t.filter(mask)
+                    for c in columns:
+                        if c not in have:
+                            t = t.append_column(c, pa.nulls(len(t), target.field(c).type))
+                    parts.append(t.select(columns).cast(target))
+            table = pa.concat_tables(parts) if parts else target.empty_table()
         return sorted_log(conform_columns(table.to_pandas()))
+
+    def _save_map_events(self, version: str, log: pd.DataFrame, cases: pd.DataFrame) -> None:
+        """The columns the maps and variants read, once per version, with each event's case outcome (the
+        case table's), ordered by service, then case and time, in small row groups: a map of one service
+        reads that service's row groups alone (their statistics say which), a map of one outcome filters
+        on its column (no list of case ids), and the events come in the case/time order the discovery
+        wants (no sort)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        path = self._vdir(version) / "map_events.parquet"
+        frame = log[[c for c in MAP_COLUMNS if c in log]]
+        outcome = cases.set_index(cases["case_id"].astype(str))["outcome"].astype("string")
+        frame = frame.assign(outcome=frame["case_id"].astype(str).map(outcome).astype("string"))
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        table = table.sort_by([("service", "ascending"), ("case_id", "ascending"), ("start_time", "ascending"),
+                               ("end_time", "ascending")])
+        tmp = path.with_name(f".map.tmp-{secrets.token_hex(4)}.parquet")
+        try:
+            pq.write_table(table, tmp, row_group_size=32_768, compression="zstd")
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def map_events(self, version: str, case_ids: set[str] | None, service: str | None,
+                   outcome: str | None = None) -> pd.DataFrame:
+        """The maps' columns of these cases (all: None), of one service and of one outcome, from the
+        version's ``map_events.parquet`` (the log itself when the cache has none). Not sorted here: the
+        discovery and the variants put them in case/time order (they are in it already)."""
+        import pyarrow.dataset as ds
+
+        from ..log.eventlog import conform_columns
+
+        path = self._vdir(version) / "map_events.parquet"
+        if not path.is_file():
+            log = self.events(case_ids, service, MAP_COLUMNS)
+            if outcome:
+                c = self.whole(version).cases
+                keep = set(c.loc[c["outcome"].astype(str) == outcome, "case_id"].astype(str))
+                log = log[_isin(log["case_id"], keep)].reset_index(drop=True)
+            return log
+        conds = []
+        if service:
+            conds.append(ds.field("service") == service)
+        if outcome:
+            conds.append(ds.field("outcome") == outcome)
+        if case_ids is not None:
+            conds.append(ds.field("case_id").isin(sorted(case_ids)))
+        where = None
+        for cond in conds:
+            where = cond if where is None else where & cond
+        table = ds.dataset(path, format="parquet").to_table(filter=where, columns=MAP_COLUMNS)
+        return conform_columns(table.to_pandas())
 
     def facts(self, version: str, case_id: str) -> pd.DataFrame:
         import pyarrow.dataset as ds
@@ -424,21 +560,30 @@ class Project:
             return hit
         if not len(a.cases):
             return {}
-        # only the service's events are read when the map is of one service
         ids = None if actor.sees_all else set(a.ids())
-        if outcome or department:
+        if department:  # the cases it took part in, as the case table says (the outcome is a column of the events)
             from .scope import took_part_mask
 
             c = a.cases
             if outcome:
                 c = c[c["outcome"].astype(str) == outcome]
-            if department:
-                c = c[took_part_mask(c, department)]
-            ids = set(c["case_id"].astype(str).tolist())
-            if not ids:
+            mask = took_part_mask(c, department)
+            if not mask.any():
                 return {}
-        log = self.events(ids, service or None, MAP_COLUMNS)
-        if service and log.empty:
+            if mask.all():  # it took part in every one of these cases: the map without this filter
+                department = None
+            else:
+                ids = set(c.loc[mask, "case_id"].astype(str).tolist())
+        # the map without filters (the page's first view) and the map of each outcome — the maps over most of
+        # the log, too slow to draw on request — are made once per version and scope (warm), kept in the cache
+        plain_map = not any((service, date_from, date_to, top_variants, department))
+        tag = "" if not outcome else "-" + hashlib.sha256(outcome.encode()).hexdigest()[:12]
+        kept = self._dir(a.version, actor.scope_key) / f"map-{view}{tag}.json"
+        if plain_map and kept.is_file():
+            hit = self._memo[key] = json.loads(kept.read_text(encoding="utf-8"))
+            return hit
+        log = self.map_events(a.version, ids, service or None, outcome or None)
+        if service and log.empty and not (outcome or department):
             from ..errors import UsageError
             raise UsageError(f"no service called {service!r} among these cases")
         if log is None or log.empty:
@@ -454,6 +599,11 @@ class Project:
             x, y = (float(v) for v in o.get("pos", "0,0").split(","))
             node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
         data["height"] = height
+        if plain_map and kept.parent.is_dir():
+            from ..log.schema import write_atomic
+
+            text = json.dumps(data, ensure_ascii=False, default=str)
+            write_atomic(kept, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
         self._memo[key] = data
         return data
 
@@ -512,7 +662,7 @@ class Project:
         key = (a.version, actor.scope_key, "variants", service)
         hit = self._memo.get(key)
         if hit is None:
-            log = self.events(None if actor.sees_all else set(a.ids()), service or None, MAP_COLUMNS)
+            log = self.map_events(a.version, None if actor.sees_all else set(a.ids()), service or None)
             table = variants(log) if len(log) else pd.DataFrame()
             hit = [{"n": i, "variant": str(r.variant_text), "cases": int(r.cases), "share": float(r.share),
                     "median_lead_hours": None if pd.isna(r.median_lead_hours) else float(r.median_lead_hours),
@@ -546,9 +696,9 @@ class Project:
             return None
         return src
 
-    def import_source(self):
-        """Import from the configured database source, as an upload would (nothing changes if it fails)."""
-        from ..sources.importer import read_export
+    def import_source(self, replace: bool = False):
+        """Append the configured database source's rows, as an upload would (nothing changes if it fails)."""
+        from ..sources.append import append_export
 
         src = self.source()
         if src is None:
@@ -556,33 +706,60 @@ class Project:
                              hint='add "source": {"url": "postgresql://user@host/db", "tables": ["…"]} to '
                                   "project.json")
         pw = src.get("password_file")
-        return self._import(lambda: read_export([str(src["url"])], tables=tuple(src.get("tables") or ()),
-                                                query=src.get("query"),
-                                                password_file=(self.root / pw) if pw else None))
+        return self._append(lambda dataset: append_export(
+            [str(src["url"])], dataset, tables=tuple(src.get("tables") or ()), query=src.get("query"),
+            password_file=(self.root / pw) if pw else None), replace)
 
-    def import_files(self, paths: list[Path]):
-        """Import exports into the project's log: the log is replaced only when the import worked."""
-        from ..sources.importer import read_export
+    def import_files(self, paths: list[Path], replace: bool = False):
+        """Append exports to the project's dataset (``log/``, :func:`procmine.daily.append_export`): one new
+        version when the append worked, the dataset as it was when it did not."""
+        from ..sources.append import append_export
 
-        return self._import(lambda: read_export(paths))
+        return self._append(lambda dataset: append_export([str(p) for p in paths], dataset), replace)
 
-    def _import(self, read):
-        from ..log import eventlog
+    def legacy_log(self) -> bool:
+        """Whether the project's log is a single file (``log.parquet``, written by ``procmine import`` or an
+        older workbench) that an upload can only replace, not append to."""
+        return (self.root / "log.parquet").is_file() and not is_delta(self.root / "log")
+
+    def _append(self, append, replace: bool):
         from ..privacy import Masker
 
-        if (self.root / "log").is_dir() and not (self.root / "log.parquet").exists():
-            raise UsageError("this project's log is a partitioned dataset (log/)",
-                             hint="add exports to it with procmine import -o PROJECT/log/")
+        dataset = self.root / "log"
+        legacy = self.legacy_log()
+        if legacy and not replace:
+            raise UsageError("this project's log is a single file (log.parquet) that exports cannot be appended to",
+                             hint="confirm that the upload replaces it (替换现有日志): the uploaded exports become "
+                                  "the first version of an appended dataset, log/")
+        if dataset.is_dir() and not is_delta(dataset) and not legacy:
+            raise UsageError("this project's log is a partitioned dataset (log/) not built by appends",
+                             hint="add exports to it with procmine import -o PROJECT/log/, or move it away and "
+                                  "upload the exports again")
         with self._import_lock:
-            result = read()  # raises for a broken workbook or an unreachable database: nothing written yet
-            if result.events == 0:
-                raise InputError("the upload holds no usable rows", hint="check the export's columns")
-            eventlog.write_log(result.log, self.root / "log.parquet")  # atomic: temp file, then rename
+            if is_delta(dataset):
+                result = append(dataset)  # one atomic commit: an append that fails leaves the version as it was
+            else:
+                # the first append builds the dataset beside and renames it into place: a failed one leaves
+                # no log/ behind, not even the files of a commit that never came
+                tmp = Path(tempfile.mkdtemp(prefix=".log.tmp-", dir=self.root))
+                try:
+                    result = append(tmp / "log")
+                    if dataset.is_dir() and not any(dataset.iterdir()):
+                        dataset.rmdir()
+                    os.replace(tmp / "log", dataset)
+                finally:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                result.path = dataset
+                if legacy:  # kept beside, never read again
+                    os.replace(self.root / "log.parquet", self.root / f"log.parquet.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+            version = self.version()
             self._forget_old_versions()
             rejects = self.root / "log.rejects.csv"
             if len(result.rejects):
-                masked = Masker.for_log(result.log).frame(result.rejects)
-                eventlog.write_atomic(rejects, lambda tmp: masked.to_csv(tmp, index=False, encoding="utf-8-sig"))
+                masked = self.masker(version).frame(result.rejects) if version else \
+                    Masker.for_log(result.rejects).frame(result.rejects)
+                from ..log.schema import write_atomic
+                write_atomic(rejects, lambda tmp_: masked.to_csv(tmp_, index=False, encoding="utf-8-sig"))
             else:
                 rejects.unlink(missing_ok=True)
             return result

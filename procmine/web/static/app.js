@@ -4,11 +4,36 @@ document.addEventListener("htmx:configRequest", function (evt) {
   var field = document.querySelector("input[name=csrf_token]");
   if (field) { evt.detail.headers["X-CSRF-Token"] = field.value; }
 });
+// the upload page: one progress bar per chosen file. The files go in one request (one append, one
+// version of the dataset), in the order chosen, so the bytes sent so far tell how far each file is
+function uploadList() { return document.getElementById("upload-files"); }
+document.addEventListener("change", function (evt) {
+  var list = uploadList();
+  if (!list || evt.target.id !== "files") { return; }
+  list.textContent = "";
+  Array.prototype.forEach.call(evt.target.files, function (f) {
+    var li = document.createElement("li"), name = document.createElement("span"), bar = document.createElement("progress");
+    name.className = "upload-name"; name.textContent = f.name + "（" + Math.max(1, Math.round(f.size / 1024)) + " KB）";
+    bar.max = 100; bar.value = 0; bar.className = "upload-file-progress"; bar.dataset.size = String(f.size);
+    bar.setAttribute("aria-label", f.name);
+    li.appendChild(name); li.appendChild(bar); list.appendChild(li);
+  });
+});
 document.addEventListener("htmx:xhr:progress", function (evt) {
   var bar = document.getElementById("upload-progress");
-  if (bar && evt.detail.lengthComputable) {
-    bar.value = Math.round(100 * evt.detail.loaded / evt.detail.total);
-  }
+  if (!evt.detail.lengthComputable) { return; }
+  if (bar) { bar.value = Math.round(100 * evt.detail.loaded / evt.detail.total); }
+  var list = uploadList();
+  if (!list) { return; }
+  var bars = list.querySelectorAll("progress"), sizes = [], sum = 0;
+  bars.forEach(function (b) { var n = Number(b.dataset.size) || 0; sizes.push(n); sum += n; });
+  // the body's bytes beyond the files (field names, boundaries) are spread in proportion
+  var sent = evt.detail.loaded * (sum / Math.max(evt.detail.total, 1));
+  bars.forEach(function (b, i) {
+    var done = Math.min(Math.max(sent, 0), sizes[i]);
+    b.value = sizes[i] ? Math.round(100 * done / sizes[i]) : (sent >= 0 ? 100 : 0);
+    sent -= sizes[i];
+  });
 });
 // the monthly trend (indicators page): data from a JSON block, drawn by the vendored ECharts
 window.addEventListener("load", function () {
