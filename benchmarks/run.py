@@ -26,9 +26,13 @@ is appended to make the dataset; the time of appending the day's export is
 compared with a full re-import of the final state (`procmine import` to Parquet).
 Target: ≤ 5%. `--append-size 10m` uses the 10-copy log (opt-in: heavy).
 
-spark (issue 15): case_metrics and the audit of the realistic 1M log on Spark
+spark (issue 15, 30): case_metrics and the audit of the realistic 1M log on Spark
 local[2] and on the embedded engine: the per-case tables and the findings JSON
-must be equal; both times are printed.
+must be equal; both times are printed, and the audit's ratio (target ≤ 10×, OK/OVER).
+Then (unless --spark-scale 1m) the realistic log × 10 (10M events) on a standalone
+cluster started on 127.0.0.1 (a master and two workers of one core and 2g, their own
+JVMs, tests/spark_cluster.py) with spark.driver.memory=1g: its audit time beside the
+embedded engine's, the findings compared.
 """
 
 from __future__ import annotations
@@ -240,6 +244,8 @@ def main() -> None:
                    help="largest log of the scale benchmark (100m: opt-in, generates ~2 GB once)")
     p.add_argument("--timeout", type=float, help="seconds before a scale/Spark step is killed "
                    "(default: 360 for 1M and 10M, 1800 for 100M, 600 for Spark)")
+    p.add_argument("--spark-scale", choices=["1m", "10m"], default="10m",
+                   help="spark: local[2] at 1M only, or also 10M on a local standalone cluster (the default)")
     p.add_argument("--rss-cap-gib", type=float, default=16.0,
                    help="kill a scale/Spark step whose processes pass this RSS (a guard, not a target)")
     args = p.parse_args()
@@ -554,8 +560,9 @@ def bench_scale(args, sizes: list[str] | None = None) -> None:
 ENGINE_CALL = """
 import json, sys, time, pathlib
 from procmine.engine.runner import EngineOptions, open_engine
-engine, what, log, out = sys.argv[1:5]
-opts = EngineOptions(engine="spark", spark_master="local[2]") if engine == "spark" else EngineOptions("duckdb")
+engine, what, log, out, master, conf = sys.argv[1:7]
+opts = (EngineOptions(engine="spark", spark_master=master, spark_conf=json.loads(conf)) if engine == "spark"
+        else EngineOptions("duckdb"))
 t = time.perf_counter()
 open_engine(opts).close()                 # Spark: start the session (kept for the call); DuckDB: next to nothing
 start = time.perf_counter() - t
@@ -647,13 +654,16 @@ def bench_append(args) -> None:
     print(f"  {'OK' if share <= 0.05 and same else 'OVER TARGET' if same else 'WRONG'}")
 
 
-def engine_call(engine: str, what: str, log: Path, out: Path, args) -> dict:
-    run = run_step(ENGINE_CALL, engine, what, str(log), str(out), timeout=args.timeout or 600,
-                   rss_cap_mib=args.rss_cap_gib * GIB)
+def engine_call(engine: str, what: str, log: Path, out: Path, args, master: str = "local[2]",
+                conf: dict | None = None, fail: bool = True) -> dict:
+    run = run_step(ENGINE_CALL, engine, what, str(log), str(out), master, json.dumps(conf or {}),
+                   timeout=args.timeout or 600, rss_cap_mib=args.rss_cap_gib * GIB)
     if run.status != "ok":
         tail = "\n".join(run.err.splitlines()[-5:])
+        if not fail:
+            return {"status": run.status, "why": run.why, "wall": run.wall, "tail": tail}
         raise SystemExit(f"spark benchmark: {engine} {what} {run.status} after {run.wall:.0f} s: {run.why}\n{tail}")
-    return {**json.loads(run.out.splitlines()[-1]), "wall": run.wall, "tree": run.tree_mib}
+    return {**json.loads(run.out.splitlines()[-1]), "wall": run.wall, "tree": run.tree_mib, "status": "ok"}
 
 
 def case_table_differences(duck, spark, limit: int = 5) -> list[str]:
@@ -730,10 +740,12 @@ def bench_spark(args) -> None:
     work = DATA / "spark_vs_embedded"
     work.mkdir(parents=True, exist_ok=True)
     runs = {}
+    events = work / "spark_events"
     for what in ("cases", "audit"):
         for engine in ("duckdb", "spark"):
             out = work / f"{what}_{engine}.{'pkl' if what == 'cases' else 'json'}"
-            runs[what, engine] = engine_call(engine, what, log, out, args)
+            conf = event_log_conf(events) if (what, engine) == ("audit", "spark") else None
+            runs[what, engine] = engine_call(engine, what, log, out, args, conf=conf)
     cases_diff = case_table_differences(pd.read_pickle(work / "cases_duckdb.pkl"),
                                         pd.read_pickle(work / "cases_spark.pkl"))
     findings_diff = findings_differences((work / "audit_duckdb.json").read_text(encoding="utf-8"),
@@ -751,6 +763,103 @@ def bench_spark(args) -> None:
         for line in diff:
             print(f"      {line}")
     print(f"  audit findings: {runs['audit', 'duckdb']['n']} embedded, {runs['audit', 'spark']['n']} Spark")
+    print("  Spark local[2] audit, from its event log:")
+    for line in stage_summary(events):
+        print(f"      {line}")
+    ratio = runs["audit", "spark"]["seconds"] / runs["audit", "duckdb"]["seconds"]
+    print(f"  Spark local[2] 1M audit / embedded: {ratio:.1f}× (target ≤ {SPARK_RATIO:.0f}×)  "
+          f"{'OK' if ratio <= SPARK_RATIO and not findings_diff else 'OVER' if not findings_diff else 'NOT EQUAL'}")
+    if args.spark_scale == "10m":
+        bench_spark_cluster(args)
+
+
+def event_log_conf(folder: Path) -> dict:
+    """Spark's event log into ``folder`` (for :func:`stage_summary`)."""
+    import shutil
+
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return {"spark.eventLog.enabled": "true", "spark.eventLog.dir": folder.resolve().as_uri()}  # zstd, read back
+
+
+def stage_summary(folder: Path, top: int = 8) -> list[str]:
+    """From Spark's event log: the jobs and stages, their summed time, the shuffle written,
+    and the slowest stages (what each ran: the first line of its call site)."""
+    import pyarrow as pa
+
+    stages, names = [], {}
+    for f in sorted(p for p in folder.rglob("*") if p.is_file() and not p.name.startswith(".")):
+        raw = f.read_bytes()
+        if f.suffix == ".zstd":  # Spark 4 compresses its event log with zstd by default
+            with pa.CompressedInputStream(pa.BufferReader(raw), "zstd") as z:
+                raw = z.read()
+        for line in raw.decode("utf-8", errors="replace").splitlines():
+            if '"SparkListenerJobStart"' in line:  # the engine names each step's jobs (setJobDescription)
+                job = json.loads(line)
+                what = (job.get("Properties") or {}).get("spark.job.description")
+                for sid in job.get("Stage IDs", []):
+                    if what:
+                        names[sid] = what
+                continue
+            if '"SparkListenerStageCompleted"' not in line:
+                continue
+            info = json.loads(line)["Stage Info"]
+            if "Completion Time" not in info or "Submission Time" not in info:
+                continue
+            acc = {a.get("Name"): a.get("Value") for a in info.get("Accumulables", [])}
+            stages.append({"secs": (info["Completion Time"] - info["Submission Time"]) / 1000,
+                           "name": names.get(info.get("Stage ID"), info.get("Stage Name", "?")), "tasks": info.get("Number of Tasks", 0),
+                           "shuffle": int(acc.get("internal.metrics.shuffle.write.bytesWritten") or 0)})
+    if not stages:
+        return ["(no stages in the event log)"]
+    total = sum(s["secs"] for s in stages)
+    out = [f"{len(stages)} stages, {total:.1f} s summed (stages of a job may overlap), "
+           f"shuffle written {sum(s['shuffle'] for s in stages) / 2**20:.0f} MiB; "
+           f"stages under 0.5 s: {sum(s['secs'] < 0.5 for s in stages)} ({sum(s['secs'] for s in stages if s['secs'] < 0.5):.1f} s)"]
+    for st in sorted(stages, key=lambda x: -x["secs"])[:top]:
+        out.append(f"{st['secs']:7.2f} s  {st['tasks']:>4} tasks  shuffle {st['shuffle'] / 2**20:7.1f} MiB  {st['name'][:70]}")
+    return out
+
+
+SPARK_RATIO = 10.0  # Spark local[2] at 1M: at most this many times the embedded engine's audit
+
+
+def bench_spark_cluster(args) -> None:
+    """The realistic log × 10 (10M events) on a standalone cluster on 127.0.0.1 (a master
+    and two workers of one core and 2g, their own JVMs: tests/spark_cluster.py), the
+    driver at spark.driver.memory=1g (results written as datasets, nothing row-level
+    collected), its audit time beside the embedded engine's and the findings compared."""
+    sys.path.insert(0, str(HERE.parent / "tests"))
+    from spark_cluster import LocalCluster
+
+    log = ensure_copies(ensure_realistic(), "realistic_10m", 10)
+    work = DATA / "spark_cluster_10m"
+    work.mkdir(parents=True, exist_ok=True)
+    duck = engine_call("duckdb", "audit", log, work / "audit_duckdb.json", args)
+    t = time.perf_counter()
+    with LocalCluster(workers=2, cores=1, memory="2g") as cluster:
+        up = time.perf_counter() - t
+        spark = engine_call("spark", "audit", log, work / "audit_spark.json", args, master=cluster.url,
+                            conf={"spark.driver.memory": "1g", **event_log_conf(work / "spark_events")},
+                            fail=False)
+    print(f"\nSpark on a standalone cluster on 127.0.0.1 (master + 2 workers × 1 core, 2g; driver 1g) vs embedded,"
+          f" realistic log × 10, {parquet_rows(log):,} events; cluster up in {up:.1f} s")
+    print(f"  {'':<22} {'embedded s':>10} {'spark s':>9} {'spark start s':>13} {'driver tree MiB':>15}  result")
+    if spark["status"] != "ok":
+        print(f"  {'audit':<22} {duck['seconds']:>10.2f} {'-':>9} {'-':>13} {'-':>15}  "
+              f"DID NOT COMPLETE ({spark['status']} after {spark['wall']:.0f} s: {spark['why']})")
+        print("      " + spark["tail"].replace("\n", "\n      "))
+        return
+    diff = findings_differences((work / "audit_duckdb.json").read_text(encoding="utf-8"),
+                                (work / "audit_spark.json").read_text(encoding="utf-8"))
+    print(f"  {'audit':<22} {duck['seconds']:>10.2f} {spark['seconds']:>9.2f} {spark['start']:>13.2f} "
+          f"{spark['tree']:>15.0f}  {'findings JSON equal (same bytes)' if not diff else 'NOT EQUAL'}")
+    for line in diff:
+        print(f"      {line}")
+    print(f"  Spark cluster 10M / embedded 10M: {spark['seconds'] / duck['seconds']:.1f}× (for information)")
+    print("  from its event log:")
+    for line in stage_summary(work / "spark_events"):
+        print(f"      {line}")
 
 
 REF_TO_BPMN = """

@@ -138,3 +138,37 @@ def require_spark() -> None:
         if in_ci():
             pytest.fail(msg, pytrace=False)
         pytest.skip(msg)
+
+
+@pytest.fixture(scope="session")
+def spark_cluster():
+    """A standalone Spark cluster on 127.0.0.1 (a master and two workers of one core
+    and 2g each, their own JVMs: tests/spark_cluster.py), started once, only when a
+    test asks for it (a Spark test is selected), and stopped at the end of the session
+    whatever the tests did — the Spark session first, then the cluster."""
+    require_spark()
+    from spark_cluster import LocalCluster
+
+    with LocalCluster(workers=2, cores=1, memory="2g") as cluster:
+        try:
+            yield cluster
+        finally:
+            from pyspark.sql import SparkSession
+
+            active = SparkSession.getActiveSession()
+            if active is not None:
+                active.stop()
+
+
+@pytest.fixture(scope="session")
+def spark_master(spark_cluster):
+    """The test cluster's master URL (spark://127.0.0.1:port)."""
+    return spark_cluster.url
+
+
+@pytest.fixture
+def spark_options(spark_master):
+    """EngineOptions for the Spark engine on the test cluster."""
+    from procmine.engine.runner import EngineOptions
+
+    return EngineOptions(engine="spark", spark_master=spark_master)

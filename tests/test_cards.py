@@ -101,3 +101,29 @@ def test_cli_monitor_history(tmp_path):
     data = json.loads((tmp_path / "alerts.json").read_text(encoding="utf-8"))
     assert [r["case_id"] for r in data["history"]["escalated"]] == ["A"]
     assert (tmp_path / "log.cards" / "_delta_log").is_dir()
+
+
+# P: accepted Tue 10-08 09:30, limit 3 working days (10-09, 10-10, 10-11): on 10-10 1 left → yellow.
+#    A §45 special procedure (特别程序（专家评审）) starts Fri 10-11 09:00 and is still running on the exports
+#    of 10-11 and Sat 10-12 (a make-up workday): its card is paused — not escalated, not closed, not new —
+#    though without the pause 10-12 would be its 4th working day, 1 over (red). The procedure ends 10-12 17:00;
+#    on 10-14 the case is no longer in a pause, its card is no longer shown paused, and it is not new.
+def paused_state(day):
+    p = {"sla": 3, "status": "在办", "accept_time": "2024-10-08 09:30", "dept": "审批科"}
+    rows = [("P", "受理", "2024-10-08 09:00", "2024-10-08 09:30", p),
+            ("P", "审查", "2024-10-09 09:00", "2024-10-10 17:00", p)]
+    if day >= "2024-10-11":
+        rows.append(("P", "特别程序（专家评审）", "2024-10-11 09:00", "2024-10-12 17:00" if day >= "2024-10-14" else None, p))
+    return mklog(rows)
+
+
+def test_a_card_is_paused_while_its_case_is_in_a_section_45_pause(tmp_path):
+    store = tmp_path / "log.cards"
+    h = {d: monitor(paused_state(d), as_of=d, cards=store, long_days=2).history
+         for d in ["2024-10-10", "2024-10-11", "2024-10-12", "2024-10-14"]}
+    assert ids(h["2024-10-10"].new) == ["P"] and h["2024-10-10"].new["level"].tolist() == ["yellow"]
+    for d in ["2024-10-11", "2024-10-12"]:
+        assert ids(h[d].paused) == ["P"] and h[d].paused["raised"].tolist() == ["2024-10-10"], d
+        assert h[d].escalated.empty and h[d].closed.empty and h[d].new.empty and h[d].long_open.empty, d
+    assert h["2024-10-14"].paused.empty and h["2024-10-14"].new.empty and h["2024-10-14"].closed.empty
+    assert "暂停（§45）" in h["2024-10-12"].sheets()

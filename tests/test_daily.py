@@ -278,7 +278,7 @@ def test_cli_import_append_prints_the_accounting(tmp_path, days):
 
 
 @pytest.mark.spark
-def test_spark_reads_the_appended_dataset_as_duckdb_does(tmp_path, days):
+def test_spark_reads_the_appended_dataset_as_duckdb_does(tmp_path, days, spark_master):
     from conftest import require_spark
     from procmine.engine.runner import EngineOptions
 
@@ -287,7 +287,7 @@ def test_spark_reads_the_appended_dataset_as_duckdb_does(tmp_path, days):
     append_export([days["d1"]], ds)
     append_export([days["d2"]], ds)  # day 1's files of A are replaced: Spark must not read them too
     duck = case_metrics(ds)
-    spark = case_metrics(ds, engine=EngineOptions(engine="spark", spark_master="local[1]"))
+    spark = case_metrics(ds, engine=EngineOptions(engine="spark", spark_master=spark_master))
     assert len(spark) == 3
     pd.testing.assert_frame_equal(duck, spark, check_exact=True)
 

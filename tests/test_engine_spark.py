@@ -13,10 +13,7 @@ import test_audit as kinds
 import test_definitions as hand
 from conftest import require_spark
 from procmine.analysis.audit import audit
-from procmine.engine.runner import EngineOptions
 from procmine.engine.metrics import case_metrics
-
-SPARK = EngineOptions(engine="spark", spark_master="local[2]")
 
 
 pytestmark = pytest.mark.spark
@@ -27,21 +24,50 @@ def _spark():
     require_spark()
 
 
-def test_the_sample_per_case_table_is_the_same_on_both_engines(sample_log_path):
+@pytest.fixture
+def SPARK(spark_options):
+    """Every test here runs on the standalone cluster the test set-up starts
+    (conftest.spark_master: a master and two workers on 127.0.0.1), not local[2]."""
+    return spark_options
+
+
+def test_the_cluster_is_a_master_and_two_workers_in_their_own_jvms(spark_cluster, SPARK):
+    """The engine's session runs on the cluster: the master lists two workers and the
+    engine's application holds both workers' cores (one each), in executors of its own."""
+    import time
+
+    from procmine.engine.runner import open_engine
+
+    assert spark_cluster.url.startswith("spark://127.0.0.1:")
+    with open_engine(SPARK) as eng:
+        assert eng.spark.sparkContext.master == spark_cluster.url
+        assert eng.spark.range(100).selectExpr("sum(id)").first()[0] == 4950  # 0 + 1 + … + 99
+        deadline = time.monotonic() + 60
+        while True:
+            status = spark_cluster.status()
+            apps = [a for a in status["activeapps"] if a["name"] == "procmine"]
+            if apps and apps[0]["cores"] == 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+    assert status["aliveworkers"] == 2 and [w["cores"] for w in status["workers"]] == [1, 1]
+    assert len(apps) == 1 and apps[0]["cores"] == 2  # one core on each worker
+
+
+def test_the_sample_per_case_table_is_the_same_on_both_engines(sample_log_path, SPARK):
     duck = case_metrics(sample_log_path, as_of="2024-07-01")
     spark = case_metrics(sample_log_path, as_of="2024-07-01", engine=SPARK)
     assert len(duck) == 3500  # the sample's cases (logs/ground_truth.json)
     pd.testing.assert_frame_equal(duck, spark, check_exact=True)
 
 
-def test_the_sample_findings_are_the_same_on_both_engines(sample_log_path):
+def test_the_sample_findings_are_the_same_on_both_engines(sample_log_path, SPARK):
     duck = audit(sample_log_path).to_json()
     spark = audit(sample_log_path, engine=SPARK).to_json()
     assert json.loads(duck)["findings"], "the sample has findings"
     assert duck == spark
 
 
-def test_a_partitioned_directory_reads_the_same_on_both_engines(sample_log_path, tmp_path):
+def test_a_partitioned_directory_reads_the_same_on_both_engines(sample_log_path, tmp_path, SPARK):
     """A log split into hive-style partitions (as a data lake holds it) is one log."""
     log = pd.read_parquet(sample_log_path)
     for service, part in log.groupby("service"):
@@ -67,9 +93,9 @@ def test_a_partitioned_directory_reads_the_same_on_both_engines(sample_log_path,
     hand.test_unrecognised_steps_mean_unknown_trips_not_zero,
     hand.test_a_weekend_wait_is_three_working_hours,
 ], ids=lambda t: t.__name__.removeprefix("test_"))
-def test_the_hand_worked_definitions_hold_on_spark(test, monkeypatch):
-    monkeypatch.setenv("PROCMINE_ENGINE", "spark")  # every measure() in the test runs on Spark
-    monkeypatch.setenv("PROCMINE_SPARK_MASTER", "local[2]")
+def test_the_hand_worked_definitions_hold_on_spark(test, monkeypatch, spark_master):
+    monkeypatch.setenv("PROCMINE_ENGINE", "spark")  # every measure() in the test runs on Spark, on the cluster
+    monkeypatch.setenv("PROCMINE_SPARK_MASTER", spark_master)
     test()
 
 
@@ -85,17 +111,17 @@ def test_the_hand_worked_definitions_hold_on_spark(test, monkeypatch):
     kinds.test_parallelizable_pairs_of_one_service_are_one_finding,
     kinds.test_sla_overrun_names_where_time_went,
 ], ids=lambda t: t.__name__.removeprefix("test_"))
-def test_the_hand_worked_findings_hold_on_spark(test, monkeypatch, tmp_path):
+def test_the_hand_worked_findings_hold_on_spark(test, monkeypatch, tmp_path, spark_master):
     """Each finding kind's hand-worked log (tests/test_audit.py), its counts now
     aggregated in the engine, gives the same answer on Spark."""
     monkeypatch.setenv("PROCMINE_ENGINE", "spark")
-    monkeypatch.setenv("PROCMINE_SPARK_MASTER", "local[2]")
+    monkeypatch.setenv("PROCMINE_SPARK_MASTER", spark_master)
     rules = tmp_path / "rules.yaml"
     rules.write_text("thresholds: {min_cases: 1, parallel_min_cases: 4}\n", encoding="utf-8")  # as loose_rules
     test(str(rules))
 
 
-def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_path):
+def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_path, spark_master):
     from test_audit import mklog
 
     import procmine
@@ -105,8 +131,14 @@ def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_pat
     procmine.write_log(mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 2}),
                               ("A", "办结", "2024-03-07 10:00", "2024-03-07 10:30", {"sla": 2})]), small)
     out = tmp_path / "cases.csv"
+    # a standalone master gives an application every free core: this process's own Spark
+    # session stops first, or the CLI's application would wait for cores that never come free
+    from pyspark.sql import SparkSession
+
+    if SparkSession.getActiveSession() is not None:
+        SparkSession.getActiveSession().stop()
     done = subprocess.run([sys.executable, "-c", "from procmine.cli import run; run()", "cases", str(small),
-                           "-o", str(out), "--engine", "spark", "--spark-master", "local[1]"],
+                           "-o", str(out), "--engine", "spark", "--spark-master", spark_master],
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     row = pd.read_csv(out).iloc[0]
@@ -119,7 +151,7 @@ def test_the_cli_runs_on_spark_and_says_what_is_missing(sample_log_path, tmp_pat
     assert done.returncode == 1 and "pyspark" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_spark_reads_a_url_and_the_embedded_engine_says_to_use_spark(sample_log_path):
+def test_spark_reads_a_url_and_the_embedded_engine_says_to_use_spark(sample_log_path, SPARK):
     """A log on HDFS/S3 is a URL: Spark reads it (file:// here, the same code path);
     the embedded engine reads local files only and says what to do instead."""
     url = sample_log_path.resolve().as_uri()
@@ -129,7 +161,7 @@ def test_spark_reads_a_url_and_the_embedded_engine_says_to_use_spark(sample_log_
     assert done.returncode == 1 and "--engine spark" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_every_hand_built_case_gives_the_same_case_table_on_spark():
+def test_every_hand_built_case_gives_the_same_case_table_on_spark(SPARK):
     """Issue 25: all the case model's hand-built cases in one log, the whole case table
     compared once (each case's row depends on its own events alone, so one log holds them all)."""
     from test_case_model import all_logs

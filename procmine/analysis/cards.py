@@ -28,6 +28,7 @@ from ..errors import InputError, OutputError
 from ..log.eventlog import TZ
 
 LEVELS = {"红牌": "red", "黄牌": "yellow"}
+CARD_STATES = ("red", "yellow", "paused")  # paused: its case in a §45 pause (the case table's in_pause)
 COLUMNS = {"as_of": "string", "case_id": "string", "level": "string", "service": "string", "department": "string",
            "resource": "string", "activity": "string", "accept_time": "datetime64[us, UTC]", "clock_days": "float64",
            "sla_days": "float64", "days_over": "float64", "days_left": "float64", "status": "string",
@@ -92,11 +93,21 @@ def record_day(store: str | Path, alerts: pd.DataFrame, cases: pd.DataFrame, as_
     now["status"] = now["case_id"].map(status["status"]).astype("string") if len(now) else pd.Series(dtype="string")
     now["finish_time"] = pd.NaT
     now["reason"] = pd.NA
+    in_pause = set(cases.loc[cases["in_pause"].fillna(False).astype(bool), "case_id"].astype(str)) \
+        if "in_pause" in cases else set()
+    now.loc[now["case_id"].isin(in_pause), "level"] = "paused"  # shown as paused, not escalated
     runs = sorted(d for d in past.loc[past["level"] == "run", "as_of"].dropna().unique() if d < day)
     closed = pd.DataFrame()
     if runs:
-        before = past[(past["as_of"] == runs[-1]) & past["level"].isin(list(LEVELS.values()))]
+        before = past[(past["as_of"] == runs[-1]) & past["level"].isin(list(CARD_STATES))]
         gone = before[~before["case_id"].isin(now["case_id"])]
+        # a card whose case went into a §45 pause stays, paused (its clock stopped: no longer near its limit)
+        held = gone[gone["case_id"].isin(in_pause)]
+        gone = gone[~gone["case_id"].isin(in_pause)]
+        if len(held):
+            now = pd.concat([now, held.assign(as_of=day, level="paused",
+                                              status=held["case_id"].map(status["status"]).astype("string"))],
+                            ignore_index=True)
         if len(gone):
             st = status.reindex(gone["case_id"])
             reason = np.where(st["status"].eq("办结").fillna(False), "办结",
@@ -140,6 +151,7 @@ class CardHistory:
     previous: str | None        # the run before it
     new: pd.DataFrame           # raised at this run
     escalated: pd.DataFrame     # red now, yellow at the previous run
+    paused: pd.DataFrame        # its case in a §45 pause at this run
     long_open: pd.DataFrame     # red for at least long_days working days
     closed: pd.DataFrame        # closed at this run
     by_department: pd.DataFrame  # holding department, decided cards, median working days card → decision
@@ -148,7 +160,8 @@ class CardHistory:
 
     def sheets(self) -> dict[str, pd.DataFrame]:
         return {"新亮牌": self.new, "黄转红": self.escalated, f"红牌≥{self.long_days}日": self.long_open,
-                "已销牌": self.closed, "部门响应": self.by_department}
+                "暂停（§45）": self.paused, "已销牌": self.closed,
+                "部门响应": self.by_department}
 
     def to_dict(self) -> dict:
         def rows(frame):
@@ -158,6 +171,7 @@ class CardHistory:
 
         return {"as_of": self.as_of, "previous_run": self.previous, "runs": self.runs, "long_days": self.long_days,
                 "new": rows(self.new), "escalated": rows(self.escalated), "long_open": rows(self.long_open),
+                "paused": rows(self.paused),
                 "closed": rows(self.closed), "by_department": rows(self.by_department)}
 
 
@@ -175,7 +189,7 @@ def card_history(store: str | Path, calendar, as_of=None, long_days: int = 10) -
         raise InputError(f"no monitor run recorded for {day} in {store}",
                          hint=f"recorded runs: {', '.join(sorted(past.loc[past['level'] == 'run', 'as_of']))}")
     past = past[past["as_of"] <= day]
-    cards = past[past["level"].isin(list(LEVELS.values()))]
+    cards = past[past["level"].isin(list(CARD_STATES))]
     closes = past[past["level"] == "closed"]
     previous = runs[-2] if len(runs) > 1 else None
     today = cards[cards["as_of"] == day].set_index("case_id")
@@ -203,6 +217,8 @@ def card_history(store: str | Path, calendar, as_of=None, long_days: int = 10) -
     esc = today[(today["level"] == "red") & today.index.isin(before.index[before["level"] == "yellow"])]
     escalated = esc.reset_index()[base + ["days_over"]]
     escalated["raised"] = [raised(c, day) for c in escalated["case_id"]]
+    paused = today[today["level"] == "paused"].reset_index()[base]
+    paused["raised"] = [raised(c, day) for c in paused["case_id"]]
     red = today[today["level"] == "red"].reset_index()
     red["red_since"] = [red_since(c) for c in red["case_id"]]
     red["red_days"] = _days(calendar, red["red_since"], pd.Series(day, index=red.index))
@@ -213,7 +229,7 @@ def card_history(store: str | Path, calendar, as_of=None, long_days: int = 10) -
     by_dept = (decided.assign(department=decided["department"].fillna("（未注明部门）"))
                .groupby("department", sort=True)["card_days"].agg(cards="count", median_days="median").reset_index()
                if len(decided) else pd.DataFrame({"department": [], "cards": [], "median_days": []}))
-    return CardHistory(day, previous, new, escalated.reset_index(drop=True), long_open, closed_today,
+    return CardHistory(day, previous, new, escalated.reset_index(drop=True), paused, long_open, closed_today,
                        by_dept, long_days, len(runs))
 
 

@@ -492,7 +492,8 @@ def pauses() -> list[tuple[str, str]]:
     """Clock pauses (§45): a special-procedure step, or from a request (特别程序申请,
     中止, 补正告知) to its close (the result, 恢复, the applicant handing the materials
     in); clipped to the clock [受理, its end] and merged where they overlap. An opening
-    at or after 受理 with no close (``unclosed``) makes a decided case's clock unknown."""
+    at or after 受理 with no close (``unclosed``) makes a decided case's clock unknown; an open case with one
+    is ``in_pause`` (a special-procedure step still without its end is one)."""
     def pair(o: str, c: str) -> str:
         # each opening step is matched to the first closing step at or after it (none: not resumed)
         return f"""
@@ -502,7 +503,7 @@ LEFT JOIN (SELECT f.c, f.en_us AS t FROM facts f JOIN acts2 v ON v.a = f.a WHERE
        ON x.c = o.c AND x.t >= o.t
 GROUP BY o.c, o.t, o.pos"""
     return [("pauses", f"""
-SELECT f.c, f.ts_us AS p_from, f.en_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
+SELECT f.c, f.ts_us AS p_from, f.e_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
 UNION ALL {pair('special_open', 'special_close')}
 UNION ALL {pair('notice_open', 'notice_close')}"""),
             ("pause_blocks", """
@@ -554,6 +555,7 @@ FROM c6"""),
             ("c7", f"""
 SELECT c.*,
        u.n IS NOT NULL AND c.status = '办结' AS pause_unclosed,
+       u.n IS NOT NULL AND c.status = '在办' AS in_pause,
        CASE WHEN c.accepted THEN {nonneg(working_days('ca', 'ce', cal) + ' - coalesce(p.paused_days, 0)')} END AS clock_gross,
        CASE WHEN c.accepted THEN coalesce(p.paused_days, 0) END AS paused_days,
        CASE WHEN c.accepted AND c.clock_end IS NOT NULL
@@ -703,7 +705,7 @@ SELECT i.case_id, c.service, c.events, c.departments,
        {hours3('c.waiting_us')} AS waiting_hours, {hours3('c.waiting_work_us')} AS waiting_work_hours,
        {hours3('c.service_us')} AS service_hours, {hours3('c.service_work_us')} AS service_work_hours,
        c.case_start AS case_start_us, c.last_end AS case_end_us,
-       c.fallback_accept, c.pause_unclosed, c.correction_requested, c.correction_notices,
+       c.fallback_accept, c.pause_unclosed, c.in_pause, c.correction_requested, c.correction_notices,
        c.online_app AND NOT c.intake_trip AS online,
        dd.department AS deciding_department,
        CASE WHEN c.status = '在办' THEN hd.department END AS holding_department,

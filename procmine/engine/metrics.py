@@ -490,6 +490,7 @@ def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:
         "online": raw["online"].fillna(False).astype(bool),
         "accept_inferred": raw["fallback_accept"].fillna(False).astype(bool),
         "pause_unclosed": raw["pause_unclosed"].fillna(False).astype(bool),
+        "in_pause": raw["in_pause"].fillna(False).astype(bool),  # open, in a §45 pause not yet resumed
         "deciding_department": raw["deciding_department"].astype("string"),
         "holding_department": raw["holding_department"].astype("string"),
         "departments_took_part": _name_lists(raw["departments_took_part"]),

@@ -12,7 +12,9 @@
   ``yarn``) or a Spark Connect URL (``sc://host:15002``) comes from ``--spark-master``
   or ``PROCMINE_SPARK_MASTER``; the log is read from any path Spark can read (a
   Parquet file or a directory of Parquet files on HDFS, S3 or local disk). The SQL
-  is the same, transpiled from DuckDB's dialect by sqlglot.
+  is the same, transpiled from DuckDB's dialect by sqlglot. Results are written by
+  Spark as Parquet datasets (``EngineOptions.spark_results``) and read back from the
+  files: nothing row-level is collected through the driver.
 
 Each engine turns its input into the view ``ev`` (times as integer microseconds
 of Shanghai wall-clock time); only that loader is engine-specific.
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import sys
 import tempfile
 import urllib.parse
@@ -79,6 +82,7 @@ class EngineOptions:
     threads: int | None = None
     spark_master: str | None = None
     spark_conf: dict = field(default_factory=dict)
+    spark_results: str | None = None  # Spark: the folder its row-level results are written to (default: temp_dir)
     progress: Callable[[str], None] | None = None  # called with each step's name as it starts
 
     @classmethod
@@ -171,6 +175,21 @@ def _parquet_rows(path: str) -> int:
 
 def _sql_text(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
+
+
+def pa_table(batches):
+    import pyarrow as pa
+
+    return pa.Table.from_batches(batches)
+
+
+def _on_this_machine(master: str) -> bool:
+    """``local[…]``, or a standalone master on loopback (``spark://127.0.0.1:…``, ``localhost``):
+    Spark on this machine, which gets the local-only settings."""
+    if master.startswith("local"):
+        return True
+    host = urllib.parse.urlparse(master).hostname or ""
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 def _arrow_to_pandas(table) -> pd.DataFrame:
@@ -430,12 +449,15 @@ class SparkEngine:
             builder = builder.remote(master)
         else:
             builder = builder.master(master)
-            if master.startswith("local"):  # Python workers in this interpreter, not whatever python3 is on PATH
+            if _on_this_machine(master):  # Python workers in this interpreter, not whatever python3 is on PATH
                 builder = builder.config("spark.pyspark.python", os.environ.get("PYSPARK_PYTHON", sys.executable))
                 # for the JVM this process starts: bind to loopback only, and log Spark's errors only
                 # (spark-conf/log4j2.properties) unless the user has a Spark configuration of their own
                 os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
                 os.environ.setdefault("SPARK_CONF_DIR", str(Path(__file__).with_name("spark-conf")))
+                if not master.startswith("local"):  # a cluster on loopback: executors call the driver back there
+                    builder = builder.config("spark.driver.host", "127.0.0.1")
+                    builder = builder.config("spark.driver.bindAddress", "127.0.0.1")
             builder = builder.config("spark.driver.memory", os.environ.get("PROCMINE_SPARK_DRIVER_MEMORY", "4g"))
             builder = builder.config("spark.ui.enabled", "false")
             builder = builder.config("spark.ui.showConsoleProgress", "false")
@@ -458,6 +480,11 @@ class SparkEngine:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._cached: list = []
         self.progress = options.progress
+        # row-level results are written by Spark as Parquet datasets here and read back from
+        # the files (``fetch``, ``batches``): nothing row-level is collected through the driver
+        self._out_base = options.spark_results or options.temp_dir or None
+        self._out: tempfile.TemporaryDirectory | None = None
+        self._n = 0
 
     def _sql(self, duck_sql: str) -> str:
         import sqlglot
@@ -518,27 +545,60 @@ class SparkEngine:
             self.progress(STEP_LABELS.get(name, name))
         df = self.spark.sql(self._sql(sql))
         if not view:
+            self._describe(f"procmine: {name}")  # names the step's jobs in Spark's UI and event log
             df = df.localCheckpoint(eager=True)
         df.createOrReplaceTempView(name)
 
+    def _write(self, sql: str) -> Path:
+        """Spark writes the result of ``sql`` as a Parquet dataset (its executors, part by part)
+        into a folder beside, renamed into place once the write has committed: the folder
+        returned is whole. Its part files, in name order, hold the rows in the result's order."""
+        if self._out is None:
+            self._out = tempfile.TemporaryDirectory(prefix="procmine-spark-results-", dir=self._out_base)
+        self._n += 1
+        done = Path(self._out.name) / f"r{self._n:05d}"
+        tmp = done.with_name(done.name + ".tmp")
+        self._describe(f"procmine: result {self._n}: {' '.join(sql.split())[:80]}")
+        self.spark.sql(self._sql(sql)).write.mode("overwrite").parquet(tmp.resolve().as_uri())
+        os.rename(tmp, done)
+        return done
+
+    def _describe(self, text: str) -> None:
+        try:
+            self.spark.sparkContext.setJobDescription(text)
+        except Exception:  # Spark Connect has no SparkContext
+            pass
+
+    @staticmethod
+    def _dataset(folder: Path):
+        import pyarrow.dataset as ds
+
+        files = sorted(str(f) for f in folder.glob("part-*") if f.name.endswith(".parquet"))
+        return ds.dataset(files, format="parquet")
+
     def fetch(self, sql: str) -> pd.DataFrame:
-        with warnings.catch_warnings():  # pyspark's notice that it has not caught up with pandas 3
-            warnings.filterwarnings("ignore", message=".*PySpark does not yet fully support pandas.*")
-            return self.spark.sql(self._sql(sql)).toPandas()
+        """The result of ``sql``, written as a dataset by Spark and read from its files."""
+        folder = self._write(sql)
+        try:
+            return _arrow_to_pandas(self._dataset(folder).to_table())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def batches(self, sql: str, rows: int = 131_072):
-        """The result of ``sql`` partition by partition (``toLocalIterator``) in
-        DataFrames of at most ``rows`` rows: the driver never holds the whole result."""
-        df = self.spark.sql(self._sql(sql))
-        names = df.columns
-        chunk: list = []
-        for row in df.toLocalIterator(prefetchPartitions=True):
-            chunk.append(tuple(row))
-            if len(chunk) >= rows:
-                yield pd.DataFrame.from_records(chunk, columns=names)
-                chunk = []
-        if chunk or not names:
-            yield pd.DataFrame.from_records(chunk, columns=names)
+        """The result of ``sql`` in DataFrames of at most ``rows`` rows, in order, read from
+        the dataset Spark wrote: neither the driver nor this process holds the whole result."""
+        folder = self._write(sql)
+        try:
+            data = self._dataset(folder)
+            empty = True
+            for batch in data.to_batches(batch_size=rows):
+                if batch.num_rows:
+                    empty = False
+                    yield _arrow_to_pandas(pa_table([batch]))
+            if empty:
+                yield _arrow_to_pandas(data.schema.empty_table())
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
 
     def drop(self, name: str) -> None:
         """Free a table no later step reads."""
@@ -549,6 +609,8 @@ class SparkEngine:
             self.spark.catalog.dropTempView(name)
         if self._tmp is not None:
             self._tmp.cleanup()
+        if self._out is not None:
+            self._out.cleanup()
 
     def __enter__(self):
         return self
