@@ -563,3 +563,18 @@ def test_who_decided_and_who_holds_with_parallel_steps():
     m = cases(mklog(rows), as_of="2024-03-08")
     assert m.loc["A", "deciding_department"] == "市场监管局"
     assert m.loc["B", "holding_department"] == "公积金中心"
+
+
+def test_a_decision_recorded_before_its_acceptance_leaves_the_clock_unknown():
+    # 办结 on Mon 4 Mar, 受理 on Tue 5 Mar: the times contradict each other. Any clock would be
+    # made up (a negative one clamped to 0 would read 即办/按时), so it is unknown and listed.
+    lim = {"sla": 3}
+    rows = [("A", "办结", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "受理", "2024-03-05 10:00", "2024-03-05 10:10", lim)]
+    a = one(rows)
+    assert a["outcome"] == "计时不明" and np.isnan(a["clock_days"])
+    assert pd.isna(a["over_promise"])
+    # the same case in the right order is decided in time: (4, 5] is 1 working day of 3
+    ok = one([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+              ("A", "办结", "2024-03-05 10:00", "2024-03-05 10:10", lim)])
+    assert ok["outcome"] in ("提前", "按时") and ok["clock_days"] == 1

@@ -37,10 +37,10 @@ def test_any_set_of_cases_keeps_each_cases_row(chosen):
 
 
 def test_an_open_case_paused_until_the_as_of_time_keeps_its_last_day_alone():
-    # L21-A: 受理 Mon 2024-03-04, 补正告知 Tue 03-05, never handed in, 3 working days promised.
-    # The rules count the day of 受理 as the first working day (03-04: one day used); the
-    # correction pauses the clock from 03-05 to the as-of time (Tue 2024-12-31); the two days
-    # left run after it, 元旦 (01-01) a holiday: Thu 01-02 and Fri 2025-01-03. That day lies
+    # The case: 受理 Mon 2024-03-04, 补正告知 Tue 03-05, never handed in, 3 working days promised.
+    # The clock runs from the day after 受理 (§42, §82): Tue 03-05 is its first day; the correction
+    # pauses it over the working days after 03-05 up to the as-of day (Tue 2024-12-31); the two
+    # days left come after it, 元旦 (01-01) a holiday: Thu 01-02 and Fri 2025-01-03. That day lies
     # after every event of the case, so on its own the case must still reach it.
     # (found by its two events, not by its number: tests added earlier in the order renumber the logs)
     steps = LOG.sort_values("start_time").groupby("case_id")["activity"].agg(tuple)

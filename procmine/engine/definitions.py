@@ -606,7 +606,8 @@ def outcome(rules: Rules) -> list[tuple[str, str]]:
     last day. The outcome is against the promise when there is one, else the statutory
     limit: 即办 (promise 0: decided on the day of 受理) / 提前 / 按时 / 超期 for a decided
     case, 办结 without a limit; 在办 / 超期在办 for an open one; 未受理, 撤回, 作废, 退回,
-    转报 as the status says; 计时不明 when a pause was never closed; 状态不明 when the
+    转报 as the status says; 计时不明 when a pause was never closed or the decision is dated
+    before the acceptance (a day earlier: the times contradict each other); 状态不明 when the
     status text is not understood."""
     def over(kind: str, limit: str, due: str, extra: str = "0") -> str:
         return (f"CASE WHEN {kind} = 'work' THEN clock_days > {limit} + {extra} "
@@ -630,7 +631,9 @@ SELECT c.*,
        {over('c.statutory_kind', 'c.stat', 'c.statutory_due_d', 'coalesce(c.extension_days, 0)')} AS over_s,
        {early('c.statutory_kind', 'c.stat', 'c.statutory_due_d')} AS early_s,
        {left('c.statutory_kind', 'c.stat', 's', 'coalesce(c.extension_days, 0)')} AS left_s
-FROM (SELECT *, CASE WHEN pause_unclosed THEN NULL ELSE clock_gross END AS clock_days FROM c7) c
+FROM (SELECT *, CASE WHEN pause_unclosed OR decided_before_accept THEN NULL ELSE clock_gross END AS clock_days
+      FROM (SELECT *, coalesce(status = '办结' AND {day('finish_us')} < {day('accept_us')}, false) AS decided_before_accept
+            FROM c7) k) c
 LEFT JOIN calendar lc_p ON lc_p.d = c.promise_due_d
 LEFT JOIN calendar lc_s ON lc_s.d = c.statutory_due_d"""),
             ("c9", """
