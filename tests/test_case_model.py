@@ -578,3 +578,18 @@ def test_a_decision_recorded_before_its_acceptance_leaves_the_clock_unknown():
     ok = one([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
               ("A", "办结", "2024-03-05 10:00", "2024-03-05 10:10", lim)])
     assert ok["outcome"] in ("提前", "按时") and ok["clock_days"] == 1
+
+
+def test_a_month_limit_across_the_2025_spring_festival():
+    # 受理 Tue 31 Dec 2024, limit 1个月. §202: the corresponding day is Fri 31 Jan 2025, inside
+    # 春节 (28 Jan – 4 Feb 2025, Sun 26 Jan and Sat 8 Feb worked); §203: the next working day,
+    # Wed 5 Feb. Decided 5 Feb: on time; decided 6 Feb: late. (22 working days after 31 Dec
+    # would end on Fri 7 Feb: 2, 3, 6–10, 13–17, 20–24, Sun 26, 27 Jan, 5, 6, 7 Feb — and
+    # would pass "late".)
+    rows = []
+    for case, day in (("ontime", "2025-02-05"), ("late", "2025-02-06")):
+        rows += [(case, "受理", "2024-12-31 09:00", "2024-12-31 09:30", {"sla_months": 1.0}),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_months": 1.0})]
+    m = cases(mklog(rows))
+    assert m.loc["ontime", "outcome"] == "按时" and m.loc["late", "outcome"] == "超期"
+    assert m.loc["ontime", "promise_due"] == pd.Timestamp("2025-02-05")
