@@ -91,7 +91,7 @@ STEP = """
 import sys, time, warnings
 warnings.simplefilter("ignore")
 import pm4py, procmine
-from procmine import discover, conform
+from procmine.analysis import discover, conform
 log = procmine.read_log(sys.argv[1])
 df = procmine.to_pm4py(log)
 what = sys.argv[2]

@@ -255,7 +255,8 @@ def test_dedup_hash_of_a_value_does_not_depend_on_the_rest_of_the_batch():
 
 _SLOW_IMPORT = """
 import sys
-from procmine import cli, render
+from procmine import cli
+from procmine.report import terminal as render
 
 class Immediate(render.Progress):  # a line after every batch, at once
     def __init__(self, what, **kw):

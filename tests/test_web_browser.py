@@ -21,6 +21,7 @@ pytest.importorskip("uvicorn")
 
 from selenium import webdriver  # noqa: E402
 from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.common.exceptions import StaleElementReferenceException  # noqa: E402
 from selenium.webdriver.common.by import By  # noqa: E402
 from selenium.webdriver.support import expected_conditions as EC  # noqa: E402
 from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
@@ -92,7 +93,9 @@ def sign_in(drv, base: str, name: str) -> None:
 
 def test_workbench_in_chromium(server, browser, tmp_path):
     base, proj = server
-    drv, wait = browser, WebDriverWait(browser, 120)
+    # htmx swaps parts of a page in place: an element found just before a swap goes stale, so
+    # every wait looks again rather than failing on it
+    drv, wait = browser, WebDriverWait(browser, 120, ignored_exceptions=(StaleElementReferenceException,))
     sign_in(drv, base, "admin")
     assert "还没有办件日志" in drv.page_source
     shot(drv, "1-empty")
@@ -170,7 +173,7 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     Select(drv.find_element(By.ID, "map-service")).select_by_visible_text("建筑工程施工许可")
     drv.find_element(By.ID, "map-apply").click()
     wait.until(EC.presence_of_element_located((By.CSS_SELECTOR, "#map svg")))
-    assert "800 件" in drv.find_element(By.TAG_NAME, "main").text  # the service's cases
+    wait.until(lambda d: "800 件" in d.find_element(By.TAG_NAME, "main").text)  # the service's cases
     shot(drv, "7a-map")
     node = next(a for a in drv.find_elements(By.CLASS_NAME, "node-link") if a.text == "审批")
     node.click()
@@ -223,7 +226,7 @@ def test_every_role_in_chromium(server, browser, tmp_path):
     import httpx
 
     base, proj = server
-    drv, wait = browser, WebDriverWait(browser, 60)
+    drv, wait = browser, WebDriverWait(browser, 60, ignored_exceptions=(StaleElementReferenceException,))
     rows = []
     for cid, dep in [(c, "市场监管局") for c in ODD] + [(ODD_OTHER, "公安局")]:
         rows += [[cid, wf.S, "受理", dep, "张三", "2024-03-01 09:00", "2024-03-01 09:30", 5, "营业执照", wf.APPLICANT,
