@@ -410,7 +410,10 @@ def all_logs() -> pd.DataFrame:
                 for values in marks[0].args[1]:
                     fn(*(values if isinstance(values, tuple) else (values,)))
             else:
-                fn()
+                try:
+                    fn()
+                except pytest.skip.Exception:  # its case is made (and kept) before it skips
+                    pass
     finally:
         cm.mklog = original
     parts = [log.assign(case_id=f"L{i:02d}-" + log["case_id"].astype(str)) for i, log in enumerate(made)]
@@ -591,5 +594,19 @@ def test_a_month_limit_across_the_2025_spring_festival():
         rows += [(case, "受理", "2024-12-31 09:00", "2024-12-31 09:30", {"sla_months": 1.0}),
                  (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_months": 1.0})]
     m = cases(mklog(rows))
+    if not _calendar_knows(2025):
+        pytest.skip("the installed chinesecalendar has no 2025 holiday schedule")
     assert m.loc["ontime", "outcome"] == "按时" and m.loc["late", "outcome"] == "超期"
     assert m.loc["ontime", "promise_due"] == pd.Timestamp("2025-02-05")
+
+
+def _calendar_knows(year: int) -> bool:
+    import datetime
+
+    import chinese_calendar
+
+    try:
+        chinese_calendar.is_workday(datetime.date(year, 6, 1))
+        return True
+    except NotImplementedError:
+        return False
