@@ -275,9 +275,6 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.e_us - x.s_us AS service_us,
        {nonneg('x.om_e - x.om_s')} AS service_work_us,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
-       x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
-       x.sla_calendar_days, x.statutory_days, x.sla_months, x.statutory_calendar_days, x.statutory_months,
-       x.extension_days, x.limit_text, x.rating, x.rating_us, x.rectify_status, x.rectify_us,
        x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT e.*,
@@ -392,11 +389,18 @@ SELECT f.c,
        sum(f.wait_us) AS waiting_us, sum(f.wait_work_us) AS waiting_work_us,
        sum(f.service_us) AS service_us, sum(f.service_work_us) AS service_work_us
 FROM facts f LEFT JOIN acts2 v ON v.a = f.a GROUP BY f.c"""),
+            # the case's columns as exported, read from the events in their order (codes and
+            # positions joined on the order key), not carried through ``facts``
+            ("evc", """
+SELECT w.c, w.pos, e.apply_us, e.accept_us, e.due_us, e.finish_us, e.deliver_us, e.status, e.sla_days,
+       e.sla_calendar_days, e.sla_months, e.statutory_days, e.statutory_calendar_days, e.statutory_months,
+       e.extension_days, e.limit_text, e.rating, e.rating_us, e.rectify_status, e.rectify_us
+FROM ev e JOIN ev2w w ON w._o = e._o"""),
             # the case's columns as exported, and its departments (distinct, counted in two levels)
             # a 差评 ever given (each rated case's distinct ratings read once, not every event)
             ("rated", f"""
 SELECT c, bool_or({bad}) AS rated_bad_ever
-FROM (SELECT c, rating FROM facts WHERE rating IS NOT NULL GROUP BY c, rating) r GROUP BY c"""),
+FROM (SELECT c, rating FROM evc WHERE rating IS NOT NULL GROUP BY c, rating) r GROUP BY c"""),
             ("c2", """
 SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS rated_bad_ever FROM (
   SELECT c,
@@ -412,7 +416,7 @@ SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS 
          max_by(rectify_status, pos) FILTER (WHERE rectify_status IS NOT NULL) AS rectify_raw,
          max(rectify_us) AS rectify_us,
          count(DISTINCT rating) AS ratings_seen
-  FROM facts GROUP BY c) x
+  FROM evc GROUP BY c) x
 LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
            FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
            GROUP BY y.c) dd ON dd.c = x.c
@@ -786,16 +790,16 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 # codes, each block's rows appended to the tables (``procmine.engine.metrics._run``): every other
 # step runs once, over the whole, the steps before the first of these before the blocks and
 # the rest after them, in their order.
-BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "rated", "c2", "pauses")
+BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "evc", "rated", "c2", "pauses")
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
+DONE_AFTER = {"c2": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
               "cases": ("c3", "paused", "unclosed")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
 # classification joined into the event order, and the per-case steps between tables.
-VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c6c", "c7", "c8", "c9", "handovers"})
+VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "evc", "c4", "c5", "c6", "c6c", "c7", "c8", "c9", "handovers"})
 
 # ``facts`` with its names (case id, service, step, department) joined back from the codes.
 FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department, f.en_us AS trip_until_us,

@@ -94,6 +94,10 @@ def _day_to_date(values) -> pd.Series:
 
 def _name_lists(values: pd.Series) -> pd.Series:
     """A list column from the engine → Python lists of names (empty when none)."""
+    if isinstance(values.dtype, pd.ArrowDtype):  # Arrow's own conversion, not a Python loop over its scalars
+        import pyarrow as pa
+
+        return pd.Series([[] if v is None else v for v in pa.array(values.array).to_pylist()], dtype=object)
     return pd.Series([[] if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else list(v)
                       for v in values], dtype=object)
 
