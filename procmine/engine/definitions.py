@@ -241,30 +241,36 @@ SELECT e.*, coalesce(e.s_us, e.e_us) AS ts_us, coalesce(e.e_us, e.s_us) AS en_us
 FROM ev e
 LEFT JOIN acts2 a ON a.activity IS NOT DISTINCT FROM e.activity
 LEFT JOIN chans c ON c.channel IS NOT DISTINCT FROM e.channel"""),
-            # positions, whether an online application came earlier, the walk-in rank (after an
-            # online application an acceptance is a visit only when done at the window), the
-            # previous end and department, and the occurrence of the step in the case (``k``):
-            # windows over a narrow projection in codes, joined back on the order key
+            # positions, the previous end and department, and the occurrence of the step in the
+            # case (``k``): windows over a narrow projection in codes, joined back on the order key
             ("ev2w", """
-SELECT _o, c, a, d, pos, prev_us, pd, online_before,
-       sum(CASE WHEN walk_cand AND (NOT online_before OR window_named) THEN 1 ELSE 0 END)
-         OVER (PARTITION BY c ORDER BY pos ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS walk_rank,
-       walk_cand AND (NOT online_before OR window_named) AS walk_in,
+SELECT _o, c, a, d, pos, prev_us, pd, walk_cand, window_named, online_app,
        CAST(row_number() OVER (PARTITION BY c, a ORDER BY pos) AS BIGINT) AS k  -- pos: the same order, one key
 FROM (
-SELECT _o, c, a, d, walk_cand, window_named,
+SELECT _o, c, a, d, walk_cand, window_named, online_app,
        CAST(row_number() OVER w - 1 AS BIGINT) AS pos,
-       coalesce(max(CASE WHEN online_app THEN 1 ELSE 0 END)
-                  OVER (PARTITION BY c ORDER BY ts_us, en_us, _o ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-                0) = 1 AS online_before,
        lag(en_us) OVER w AS prev_us, lag(d) OVER w AS pd
 FROM (SELECT k.c, e.a, dp.d, e.ts_us, e.en_us, e._o, e.walk_cand, e.window_named, e.online_app FROM ev1 e
       JOIN d_case k ON k.case_id IS NOT DISTINCT FROM e.case_id
       LEFT JOIN d_dept dp ON dp.department = e.department) n
 WINDOW w AS (PARTITION BY c ORDER BY ts_us, en_us, _o)) p"""),
+            # the walk-in that is the case's intake visit: the first walk-in candidate not preceded
+            # by an online application (after one, an acceptance is a visit only when done at the
+            # window). From the first candidate (fc), the first one at the window (fwn) and the
+            # first online application (fo): a candidate at or before fo is not preceded by one,
+            # so the first such is fc when fc <= fo (or there is no fo), else there is none
+            ("walk", """
+SELECT c, CASE WHEN fc IS NOT NULL AND (fo IS NULL OR fc <= fo) AND (fwn IS NULL OR fc < fwn) THEN fc
+               ELSE fwn END AS walk_pos
+FROM (SELECT c, min(pos) FILTER (WHERE walk_cand) AS fc,
+             min(pos) FILTER (WHERE walk_cand AND window_named) AS fwn,
+             min(pos) FILTER (WHERE online_app) AS fo
+      FROM ev2w GROUP BY c) t
+WHERE fc IS NOT NULL"""),
             ("ev2", """
-SELECT e.*, w.c, w.d, w.pos, w.walk_rank, w.walk_in, w.prev_us, w.pd, w.k, sv.s
-FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN d_svc sv ON sv.service = e.service"""),
+SELECT e.*, w.c, w.d, w.pos, w.pos = wk.walk_pos AS first_walk, w.prev_us, w.pd, w.k, sv.s
+FROM ev1 e JOIN ev2w w ON w._o = e._o LEFT JOIN walk wk ON wk.c = w.c
+LEFT JOIN d_svc sv ON sv.service = e.service"""),
             ("facts", f"""
 SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.trip, x.trip_kind,
@@ -283,10 +289,10 @@ FROM (
               -- a pick-up is a trip unless the step itself (its name or its own channel) says remote delivery
               WHEN e.pickup THEN NOT e.remote_channel
               WHEN e.correction THEN NOT (e.online_step OR e.channel_online OR e.remote OR e.remote_channel)
-              ELSE coalesce(e.walk_in AND e.walk_rank = 1, false) END AS trip,
+              ELSE coalesce(e.first_walk, false) END AS trip,
          CASE WHEN e.staff THEN 'staff_travel' WHEN e.pickup AND e.remote_channel THEN 'remote_delivery'
               WHEN e.pickup THEN 'pickup' WHEN e.correction THEN 'correction'
-              WHEN e.walk_in AND e.walk_rank = 1 THEN 'intake' WHEN e.remote THEN 'remote_delivery'
+              WHEN e.first_walk THEN 'intake' WHEN e.remote THEN 'remote_delivery'
               WHEN e.intake AND e.online_app THEN 'online_intake' ELSE 'other' END AS trip_kind,
          -- office time (µs since the calendar's first day) at the start, the end and the previous end
          {om('e.s_us', 'cs')} AS om_s, {om('e.e_us', 'ce')} AS om_e, {om('e.prev_us', 'cp')} AS om_prev
@@ -790,11 +796,11 @@ FACT_COLUMNS = ("case_id, service, activity, department, s_us, e_us, ts_us, pos,
 # codes, each block's rows appended to the tables (``procmine.engine.metrics._run``): every other
 # step runs once, over the whole, the steps before the first of these before the blocks and
 # the rest after them, in their order.
-BY_CASE = ("ev1", "ev2w", "ev2", "facts", "trips", "docs", "c1", "evc", "rated", "c2", "pauses")
+BY_CASE = ("ev1", "ev2w", "walk", "ev2", "facts", "trips", "docs", "c1", "evc", "rated", "c2", "pauses")
 
 # Tables no later step reads, dropped once the step named has run (the engine's memory
 # goes to what is still to come).
-DONE_AFTER = {"c2": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
+DONE_AFTER = {"facts": ("walk",), "c2": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pauses", "pause_blocks"),
               "cases": ("c3", "paused", "unclosed")}
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event

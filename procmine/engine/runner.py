@@ -56,7 +56,7 @@ ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the fil
 
 # What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
 STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_case": "codes",
-               "ev2w": "event order", "facts": "waits and working hours",
+               "ev2w": "event order", "walk": "event order", "facts": "waits and working hours",
                "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
                "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
