@@ -94,10 +94,28 @@ def _day_to_date(values) -> pd.Series:
 
 def _name_lists(values: pd.Series) -> pd.Series:
     """A list column from the engine → Python lists of names (empty when none)."""
-    if isinstance(values.dtype, pd.ArrowDtype):  # Arrow's own conversion, not a Python loop over its scalars
+    if isinstance(values.dtype, pd.ArrowDtype):
+        # a few distinct names in many lists: each name made a Python string once (the lists'
+        # values dictionary-encoded), each list sliced from them by its offsets
         import pyarrow as pa
 
-        return pd.Series([[] if v is None else v for v in pa.array(values.array).to_pylist()], dtype=object)
+        arr = pa.array(values.array)
+        if isinstance(arr, pa.ChunkedArray):
+            arr = arr.combine_chunks() if arr.num_chunks else pa.array([], type=arr.type)
+        child = arr.values.dictionary_encode()
+        words = np.array(child.dictionary.to_pylist() + [None], dtype=object)[
+            child.indices.fill_null(len(child.dictionary)).to_numpy(zero_copy_only=False)].tolist()
+        bounds, valid = arr.offsets.to_pylist(), arr.is_valid().to_pylist()
+        import gc
+
+        collecting = gc.isenabled()
+        gc.disable()  # a list per case makes no cycles: the collector would only rescan them as they are made
+        try:
+            lists = [words[a:b] if ok else [] for a, b, ok in zip(bounds, bounds[1:], valid)]
+        finally:
+            if collecting:
+                gc.enable()
+        return pd.Series(lists, dtype=object)
     return pd.Series([[] if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else list(v)
                       for v in values], dtype=object)
 
