@@ -12,11 +12,8 @@ from pathlib import Path
 import click
 
 from .analysis import audit as audit_mod
-from .analysis import conform as conform_mod
-from .analysis import discover as discover_mod
 from .sources import convert, importer
 from .log import eventlog
-from .analysis import maps
 from .engine import metrics
 from .report import terminal as render
 from .messages import localized
@@ -229,7 +226,8 @@ def _engine_input(log: str, engine, no_mask: bool):
     from .privacy import is_applicant_column
 
     data = eventlog.log_input(log, engine) if not _is_export(log) else _read_log(log)
-    personal = eventlog.read_columns(data, where=is_applicant_column) if isinstance(data, (Path, str)) else data
+    personal = (eventlog.read_columns(data, where=is_applicant_column, with_values=True)
+                if isinstance(data, (Path, str)) else data)
     return data, Masker.for_log(personal, enabled=not no_mask)
 
 
@@ -298,6 +296,8 @@ def audit_cmd(log, output, rules, top, as_of, no_mask, lang, engine) -> None:
 def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from, date_to, top_variants,
                  min_edge_freq, max_nodes, lanes, as_json, activity_label, lang, no_mask) -> None:
     """Draw the real process: activity map, department handover map, or a pm4py model."""
+    from .analysis import discover as discover_mod
+    from .analysis import maps  # here, not at start-up: graphviz is slow to import
     from .labels import apply_labels
 
     data = apply_labels(_read_log(log), activity_label)
@@ -333,6 +333,7 @@ def discover_cmd(log, output, view, metric, unit, algorithm, service, date_from,
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 def variants_cmd(log, output, top, service, as_json, activity_label, no_mask) -> None:
     """Variants (step sequences) with case count, share and median duration."""
+    from .analysis import discover as discover_mod
     from .labels import apply_labels
 
     data = discover_mod.filter_log(apply_labels(_read_log(log), activity_label), service=service)
@@ -369,6 +370,7 @@ def variants_cmd(log, output, top, service, as_json, activity_label, no_mask) ->
 @click.option("--activity-label", help="compare step names from this column (the log keeps its codes)")
 def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> None:
     """Compare every case with the service guide: fits, skipped, extra, repeated steps, wrong order."""
+    from .analysis import conform as conform_mod
     from .labels import apply_labels
 
     data = apply_labels(_read_log(log), activity_label)

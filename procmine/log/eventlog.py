@@ -428,10 +428,11 @@ def write_tables_xlsx(tables: dict, tmp: Path) -> None:
     wb.save(tmp)
 
 
-def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
+def read_columns(path: str | Path, columns=None, where=None, with_values: bool = False) -> pd.DataFrame:
     """Only some columns of a Parquet log (a file or a partitioned directory): those
     of ``columns`` it has, or those whose name satisfies ``where``. For what the
-    engine does not compute (masking, ratings, applicants) without loading the whole log."""
+    engine does not compute (masking, ratings, applicants) without loading the whole log.
+    ``with_values``: leave out the columns empty in every row (:func:`has_values`)."""
     import pyarrow.dataset as ds
 
 
@@ -448,6 +449,8 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
         dataset = ds.dataset(files, schema=schema, format="parquet")
     names = dataset.schema.names
     have = [c for c in names if (columns is not None and c in columns) or (where is not None and where(c))]
+    if with_values:
+        have = [c for c in have if has_values(path, [c])]
     if not have:
         return pd.DataFrame(index=pd.RangeIndex(0))
     return dataset.to_table(columns=have).to_pandas()
