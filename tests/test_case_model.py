@@ -303,6 +303,24 @@ def test_an_open_case_in_correction_is_paused_until_now():
     assert (a["clock_days"], a["paused_days"], a["outcome"]) == (1, 3, "在办")
 
 
+def test_a_correction_recorded_as_one_step_pauses_the_clock_for_that_step():
+    # 承诺 5. 受理 Mon 4 Mar 2024; one step 补正 from Tue 5 Mar 10:00 to Mon 11 Mar 10:00 (the
+    # applicant's wait); 办结 Wed 13 Mar. Gross (4, 13] = 5,6,7,8,11,12,13 = 7 working days;
+    # paused (5 Mar, 11 Mar] = 6,7,8,11 = 4; clock 3 < 5: early. (Unpaused, 7 > 5: late.)
+    # B is still in its 补正 step (no end) as of Fri 8 Mar: open, in a pause, not late.
+    lim = {"sla": 5}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正", "2024-03-05 10:00", "2024-03-11 10:00", lim),
+            ("A", "办结", "2024-03-13 10:00", "2024-03-13 10:30", lim),
+            ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("B", "材料补正", "2024-03-05 10:00", None, lim)]
+    m = cases(mklog(rows), as_of="2024-03-08")
+    assert (m.loc["A", "clock_days"], m.loc["A", "paused_days"], m.loc["A", "outcome"]) == (3, 4, "提前")
+    assert bool(m.loc["A", "correction_requested"]) is True
+    # B: (4, 8] = 4 gross, (5, 8] = 3 paused, clock 1; in a pause
+    assert (m.loc["B", "clock_days"], m.loc["B", "outcome"]) == (1, "在办") and bool(m.loc["B", "in_pause"])
+
+
 # ----------------------------------------------------------------------------- independence
 
 def test_a_cases_result_does_not_depend_on_the_other_cases_loaded():

@@ -83,6 +83,9 @@ MUTANTS = [
     ("acts2", "(received_raw OR (correction_raw AND NOT pickup_raw AND NOT office_act)) AND NOT notice_open",
      "received_raw AND NOT notice_open",
      t.test_a_correction_closes_when_the_applicant_hands_the_materials_in_whatever_it_is_called),
+    # pauses: a correction recorded as one step (补正) not paused
+    ("pauses", "WHERE v.special_single OR v.correction_single", "WHERE v.special_single",
+     t.test_a_correction_recorded_as_one_step_pauses_the_clock_for_that_step),
     # status: decided-awaiting-delivery read as open (its 待 matching the open class)
     ("c3", "THEN '待送达'", "THEN '在办'", lambda: t.test_decided_cases_waiting_for_delivery_are_decided("待送达")),
     # status: a text not understood guessed into 在办

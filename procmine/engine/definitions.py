@@ -195,6 +195,8 @@ SELECT activity,
        {has('activity', lc['special_start'])} AND NOT {has('activity', lc['special_end'])} AS special_open,
        {has('activity', lc['special_end'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
+       -- a correction recorded as one step spanning the applicant's wait (补正, 补正期间): paused for it
+       {full('activity', lc['correction_span'])} AS correction_single,
        {has('activity', lc['correction_received'])} AS received_raw,
        {has('activity', '[一-鿿]')} AS cjk
 FROM (SELECT DISTINCT activity FROM ev) a"""),
@@ -212,6 +214,7 @@ SELECT *,
        (received_raw OR (correction_raw AND NOT pickup_raw AND NOT office_act)) AND NOT notice_open AS notice_close,
        accept_step OR receive_step OR apply_raw OR finish_step OR deliver_step OR rejected OR withdrawn
          OR notice_open OR received_raw OR correction_raw OR intake_raw OR special_open OR extension_step
+         OR correction_single
          AS lifecycle_word
 FROM acts"""),
             ("chans", f"""
@@ -390,7 +393,8 @@ SELECT f.c,
        coalesce(bool_or(f.online_app), false) AS online_app,
        coalesce(bool_or(f.trip_kind = 'intake'), false) AS intake_trip,
        min(f.trip_at_us) FILTER (WHERE f.trip_kind = 'intake') AS intake_at,
-       coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction), false) AS correction_requested,
+       coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction OR v.correction_single), false)
+         AS correction_requested,
        count(*) FILTER (WHERE v.notice_open) AS correction_notices,
        -- who decided: the decision itself (审批决定), else the step closing the record (办结)
        coalesce(max_by(f.d, f.pos) FILTER (WHERE v.decide_step AND f.d IS NOT NULL),
@@ -521,7 +525,8 @@ FROM (SELECT *,
 
 
 def pauses() -> list[tuple[str, str]]:
-    """Clock pauses (§45): a special-procedure step, or from a request (特别程序申请,
+    """Clock pauses (§45, and §32's correction): a special-procedure step, a correction
+    recorded as one step spanning the applicant's wait (补正, 补正期间), or from a request (特别程序申请,
     中止, 补正告知) to its close (the result, 恢复, the applicant handing the materials
     in); clipped to the clock [受理, its end] and merged where they overlap. An opening
     at or after 受理 with no close (``unclosed``) makes a decided case's clock unknown; an open case with one
@@ -535,7 +540,8 @@ LEFT JOIN (SELECT f.c, f.en_us AS t FROM facts f JOIN acts2 v ON v.a = f.a WHERE
        ON x.c = o.c AND x.t >= o.t
 GROUP BY o.c, o.t, o.pos"""
     return [("pauses", f"""
-SELECT f.c, f.ts_us AS p_from, f.e_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
+SELECT f.c, f.ts_us AS p_from, f.e_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a
+WHERE v.special_single OR v.correction_single
 UNION ALL {pair('special_open', 'special_close')}
 UNION ALL {pair('notice_open', 'notice_close')}"""),
             ("pause_blocks", """
@@ -792,7 +798,7 @@ FROM (SELECT f.c, f.s, f.d, k.outcome IN ('超期', '超期在办') AS late,
              CASE WHEN f.office THEN coalesce(f.wait_work_us, 0) ELSE 0 END + coalesce(f.service_work_us, 0) AS us
       FROM facts f JOIN cases k ON k.c = f.c LEFT JOIN acts2 v ON v.a = f.a
       WHERE k.accept_us IS NOT NULL AND f.en_us > k.accept_us
-        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single, false)) t
+        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single OR v.correction_single, false)) t
 LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN d_dept dp ON dp.d = t.d
 GROUP BY sv.service, dp.department, t.late"""),
             # a service's trips can be counted when some case's can (for the notes)
