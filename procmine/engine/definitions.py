@@ -893,3 +893,30 @@ SELECT max(m) AS months, max(d) AS days FROM (
   UNION ALL
   SELECT extension_months, extension_calendar_days FROM ev
   WHERE extension_months IS NOT NULL OR extension_calendar_days IS NOT NULL) t"""
+
+
+def matter_days_sql(cal: WorkCalendar) -> str:
+    """The working days of each matter (``units``: ``case_id, unit``, a 一件事 instance of
+    several cases), as the applicant lives it: from its first 受理 to its last 办结 (or the
+    as-of time), by the clock's rule, less the working days on which a member's clock is
+    paused (§45, a correction) and no other member's runs. The days between two members'
+    cases (the applicant not yet applying for the next) count: they are the matter's. For a
+    matter of one case it is that case's clock."""
+    after = ">=" if cal.first_day == "include" else ">"
+    return f"""
+WITH m AS (
+  SELECT u.unit, k.c, {day('k.accept_us')} AS a_d, {day('k.clock_end')} AS e_d
+  FROM units u JOIN d_case i ON i.case_id = u.case_id JOIN c6c k ON k.c = i.c
+  WHERE k.accepted AND k.clock_end IS NOT NULL),
+span AS (SELECT unit, min(a_d) AS lo, max(e_d) AS hi FROM m GROUP BY unit),
+idle AS (  -- a day every member whose clock covers it is paused on
+  SELECT unit, count(*) AS n FROM (
+    SELECT m.unit, w.d
+    FROM m JOIN calendar w ON w.is_workday AND w.d {after} m.a_d AND w.d <= m.e_d
+    LEFT JOIN pause_blocks p ON p.c = m.c AND w.d > {day('p.a')} AND w.d <= {day('p.b')}
+    GROUP BY m.unit, w.d
+    HAVING NOT bool_or(p.c IS NULL)) t
+  GROUP BY unit)
+SELECT s.unit, {working_days('cs', 'ce', cal)} - CAST(coalesce(x.n, 0) AS DOUBLE) AS working_days
+FROM span s JOIN calendar cs ON cs.d = s.lo JOIN calendar ce ON ce.d = s.hi
+LEFT JOIN idle x ON x.unit = s.unit"""

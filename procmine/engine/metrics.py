@@ -282,6 +282,33 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
         return _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM {FACTS_NAMED} ORDER BY case_id, pos"))
 
 
+def matter_days(log: pd.DataFrame, units: pd.Series, rules: Rules | str | None = None, *, as_of=None,
+                calendar: WorkCalendar | None = None, engine=None) -> pd.Series:
+    """The working days of each matter — ``units`` maps case ids to a matter (a 一件事
+    instance) — by the case model's clock: from its first 受理 to its last 办结 (or
+    ``as_of``), less the days on which members are paused (§45, corrections) and none runs
+    (:func:`procmine.engine.definitions.matter_days_sql`). Only the members'
+    events are read; a member's result depends on its own events alone, so these clocks
+    are the full log's. Matters none of whose members was accepted are absent."""
+    from .definitions import matter_days_sql
+    from .runner import open_engine
+
+    rules = load_rules(rules)
+    calendar = calendar or rules.calendar()
+    ids = units.index.astype(str)
+    members = conform_columns(log[log["case_id"].astype(str).isin(set(ids))].reset_index(drop=True))
+    if members.empty:
+        return pd.Series([], dtype=float, name="working_days")
+    with open_engine(engine) as eng:
+        as_of, _ = _prepare(eng, members, rules, calendar, as_of)
+        _run(eng, rules, calendar, as_of, upto="pause_blocks")
+        eng.register("units", pd.DataFrame({"case_id": pd.Series(list(ids), dtype=object),
+                                            "unit": pd.Series(units.astype(str).to_numpy(), dtype=object)}))
+        out = eng.fetch(matter_days_sql(calendar))
+    return pd.Series(out["working_days"].astype(float).to_numpy(), index=out["unit"].astype(str).to_numpy(),
+                     name="working_days").sort_index()
+
+
 def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
     """The trip events with ``visit`` (1, 2, … per case), by the engine's definition
     (``procmine.engine.definitions.trips_sql``), for any facts frame (e.g. cases
