@@ -901,7 +901,11 @@ SPAN_SQL = """
 SELECT least(min(s_us), min(e_us), min(apply_us), min(accept_us), min(finish_us), min(deliver_us), min(due_us)) AS lo,
        greatest(max(s_us), max(e_us), max(apply_us), max(accept_us), max(finish_us), max(deliver_us)) AS hi,
        max(due_us) AS due_hi, min(rating_us) AS rate_lo, greatest(max(rating_us), max(rectify_us)) AS rate_hi,
-       count(*) AS n
+       count(*) AS n,
+       -- how far past the log the calendar must reach: the longest limit in calendar days, and in
+       -- working days (the statutory one with its §42 extension), in the same pass over the events
+       max(greatest(coalesce(sla_calendar_days, 0), coalesce(statutory_calendar_days, 0))) AS calendar_days,
+       max(greatest(coalesce(sla_days, 0), coalesce(statutory_days, 0) + coalesce(extension_days, 10))) AS work_days
 FROM ev"""
 
 

@@ -167,8 +167,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     # does not know yet, after the log's own, count Monday–Friday (said in the notes)
     lim = eng.fetch("SELECT DISTINCT m FROM (SELECT sla_months AS m FROM ev UNION ALL "
                     "SELECT statutory_months FROM ev) t WHERE m IS NOT NULL")
-    days = eng.fetch("SELECT max(greatest(coalesce(sla_calendar_days, 0), coalesce(statutory_calendar_days, 0))) "
-                     "AS n FROM ev").iloc[0]["n"]
+    days = span["calendar_days"]
     months = sorted({float(x) for x in lim["m"] if float(x) == int(x) and 0 <= x <= 1200})
     reach = int((max(months) if months else 0) * 31 + (float(days) if pd.notna(days) else 0))
     # an extension in calendar days or months runs on from a limit's last day: the calendar
@@ -180,8 +179,7 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     # a limit in working days ends after the log too (an open case, a pause until the as-of
     # time): the calendar reaches past the longest one, plus a §42 extension, whatever else
     # is loaded — a case's last day never depends on the other cases of the log
-    work = eng.fetch("SELECT max(greatest(coalesce(sla_days, 0), coalesce(statutory_days, 0) "
-                     "+ coalesce(extension_days, 10))) AS n FROM ev").iloc[0]["n"]
+    work = span["work_days"]
     cal_hi = hi_day + pd.Timedelta(days=reach + 400) if reach else hi_day
     if pd.notna(work) and float(work) > 0:  # weekends, and up to 40 days of holidays
         cal_hi = max(cal_hi, hi_day + pd.Timedelta(days=int(min(float(work), 3650) * 7 / 5) + 40))

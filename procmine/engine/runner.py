@@ -62,7 +62,7 @@ STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_cas
                "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
                "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
-               "status_unknown": "per-case lifecycle",
+               "status_unknown": "per-case lifecycle", "step_over": "per-case outcome",
                "cc": "findings: codes", "rep": "findings: repeated documents",
                "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
                "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
