@@ -420,10 +420,11 @@ FROM ev e JOIN ev2w w ON w._o = e._o"""),
             # the case's columns as exported, and its departments (distinct, counted in two levels)
             # a 差评 ever given (each rated case's distinct ratings read once, not every event)
             ("rated", f"""
-SELECT c, bool_or({bad}) AS rated_bad_ever
+SELECT c, bool_or({bad}) AS rated_bad_ever, count(*) AS ratings_seen
 FROM (SELECT c, rating FROM evc WHERE rating IS NOT NULL GROUP BY c, rating) r GROUP BY c"""),
             ("c2", """
-SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS rated_bad_ever FROM (
+SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS rated_bad_ever,
+       coalesce(rb.ratings_seen, 0) AS ratings_seen FROM (
   SELECT c,
          min(apply_us) AS col_apply, min(accept_us) AS col_accept, min(due_us) AS col_due,
          max(finish_us) AS col_finish, max(deliver_us) AS col_deliver,
@@ -436,8 +437,7 @@ SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS 
          max_by(rating, pos) FILTER (WHERE rating IS NOT NULL) AS rating_raw,
          min(rating_us) FILTER (WHERE rating IS NOT NULL) AS rating_first_us, max(rating_us) AS rating_us,
          max_by(rectify_status, pos) FILTER (WHERE rectify_status IS NOT NULL) AS rectify_raw,
-         max(rectify_us) AS rectify_us,
-         count(DISTINCT rating) AS ratings_seen
+         max(rectify_us) AS rectify_us
   FROM evc GROUP BY c) x
 LEFT JOIN (SELECT y.c, count(*) AS departments, list_sort(list(dp.department)) AS took_part
            FROM (SELECT c, d FROM facts WHERE d IS NOT NULL GROUP BY c, d) y JOIN d_dept dp ON dp.d = y.d
