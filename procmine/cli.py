@@ -172,13 +172,17 @@ def _engine_options(f):
 
     @functools.wraps(f)
     def wrapper(*args, engine_name=None, spark_master=None, memory_limit=None, temp_dir=None, storage=None,
-                **kwargs):
+                verbose=False, **kwargs):
         from .engine.runner import EngineOptions
 
+        # -v: every step of the engine and the settings it chose (memory limit, threads) at once
+        progress = render.Progress("engine", after=0.0, every=0.0) if verbose else render.Progress("engine", every=3.0)
         opts = EngineOptions.from_env(engine_name, spark_master=spark_master, memory_limit=memory_limit,
-                                      temp_dir=temp_dir, storage=storage,
-                                      progress=render.Progress("engine", every=3.0))
+                                      temp_dir=temp_dir, storage=storage, progress=progress)
         return f(*args, engine=opts, **kwargs)
+
+    wrapper = click.option("-v", "--verbose", "verbose", is_flag=True,
+                           help="say what the engine chose (memory limit, threads) and each step it runs")(wrapper)
 
     wrapper = click.option("--storage", "storage", type=click.Choice(["memory", "disk"]),
                            help="embedded engine's tables: memory (default; spilled past the limit) or disk "

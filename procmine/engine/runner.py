@@ -59,7 +59,7 @@ STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_cas
                "ev2w": "event order", "facts": "waits and working hours",
                "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
-               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
+               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "step_over": "step limits", "c9": "per-case outcome",
                "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
                "status_unknown": "per-case lifecycle",
@@ -282,8 +282,9 @@ class DuckDBEngine:
             limit = auto_memory_limit(events, machine_memory())
             self.con.execute(f"SET memory_limit = '{limit >> 20}MB'")
             if self.progress is not None:
-                self.progress(f"engine memory limit {limit / (1 << 30):.1f} GiB for {events:,} events "
-                              "(--memory-limit to choose)")
+                threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+                self.progress(f"memory limit {limit / (1 << 30):.1f} GiB for {events:,} events "
+                              f"(--memory-limit to choose), {threads} threads (the machine's cores)")
         types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
         self._ev_sql = f"SELECT {_select(types, '__o', 'duckdb')} FROM src"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
