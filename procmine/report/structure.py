@@ -28,7 +28,7 @@ from ..errors import UsageError
 from ..analysis.maps import to_graphviz
 from ..messages import LANGS, default_catalogue, say
 from ..privacy import Masker
-from .sections import Table
+from .sections import Table, Trend
 
 DIMENSIONS = ("trips", "documents", "time", "steps")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
@@ -98,6 +98,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
              "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
+             "sheet.trend", "section.trend",
              "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom", "map.zoom_hint"]
 
 
@@ -177,6 +178,7 @@ class Report:
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
     method: Table | None = None                     # the last page: how this was measured (the rule settings)
+    trend: Trend | None = None                      # indicators by month (monitor.monthly), charted
 
     @property
     def cases_total(self) -> int:
@@ -193,7 +195,10 @@ class Report:
         return write_table(self.cases_frame, Path(path).parent / table.full_file)
 
     def tables(self) -> list[Table]:
-        out = [self.overview, self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
+        out = [self.overview]
+        if self.trend is not None:
+            out.append(self.trend.table)
+        out += [self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
         if self.conformance is not None:
             out.append(self.conformance)
         for s in self.sections:
@@ -948,11 +953,13 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         before = apply_labels(before, activity_label) if activity_label and activity_label in before else before
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),
                                                         after=log["case_id"].nunique()), t)
-    from .sections import build_sections
+    from ..analysis.monitor import indicators
+    from .sections import build_sections, monthly_trend
 
     say_progress(t("progress.sections"))
+    ind = indicators(log, rules_obj, measured=result.measured, by="month")
     sections = build_sections(log, result.measured, rules_obj, t, masker,
-                              drivers=[f for f in result.findings if f.kind == "rating_driver"])
+                              drivers=[f for f in result.findings if f.kind == "rating_driver"], ind=ind)
     th = rules_obj.thresholds
     say_progress(t("progress.cases"))
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
@@ -974,7 +981,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         notes=notes, period_end=ts.max(), lang=lang,
         text={k: t(k) for k in TEXT_KEYS},
         overview_notes=overview_notes, calendar_note=calendar_note,
-        method=_method(rules_obj, result, calendar_note, t),
+        method=_method(rules_obj, result, calendar_note, t), trend=monthly_trend(ind["month"], t),
         severity_note=t("severity.note", high=f"{th.get('severity_high_share', 0.3):.0%}",
                         medium=f"{th.get('severity_medium_share', 0.1):.0%}"),
         map_note=map_note, dimension_names={d: t(f"dim.{d}") for d in DIMENSIONS},
