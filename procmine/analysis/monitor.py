@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine.workcal import working_days
 from ..engine.metrics import Measured, Note, measure, rate, service_rates, sorted_log
 from ..rules import Rules, load_rules
 
@@ -142,29 +141,23 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
 
 
 def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:
-    if "step_sla_days" not in log or log["step_sla_days"].isna().all():
+    """The case model's steps over their own limit (``Measured.step_overruns``), with the
+    step's handler beside them (a display column of the log, looked up by case, step and times)."""
+    over = m.step_overruns
+    if over is None or over.empty:
         return pd.DataFrame()
-    lg = sorted_log(log)
-    limited = lg[lg["step_sla_days"].notna()]
-    if limited.empty:
-        return pd.DataFrame()
-    status = m.cases.set_index("case_id")["status"]
-    open_case = limited["case_id"].map(status).eq("在办").to_numpy()
-    start = limited["start_time"].fillna(limited["end_time"])
-    end = limited["end_time"].where(limited["end_time"].notna() | ~pd.Series(open_case, index=limited.index),
-                                    m.as_of)
-    days = working_days(m.calendar, start, end)
-    limit = limited["step_sla_days"].astype(float)
-    over = (days > limit).fillna(False)
-    hit = limited[over.to_numpy()]
-    if hit.empty:
-        return pd.DataFrame()
+    keys = ["case_id", "activity", "start_time", "end_time"]
+    who = (log[[*keys, "resource"]].assign(case_id=log["case_id"].astype(str), activity=log["activity"].astype(str))
+           .drop_duplicates(keys))
+    hit = over.assign(case_id=over["case_id"].astype(str), activity=over["activity"].astype(str)).merge(
+        who, on=keys, how="left")
+    accept = m.cases.set_index(m.cases["case_id"].astype(str))["accept_time"]
     return pd.DataFrame({
-        "level": "环节超时", "case_id": hit["case_id"].astype(str).to_numpy(), "service": hit["service"].to_numpy(),
+        "level": "环节超时", "case_id": hit["case_id"].to_numpy(), "service": hit["service"].to_numpy(),
         "department": hit["department"].to_numpy(), "resource": hit["resource"].to_numpy(),
-        "activity": hit["activity"].to_numpy(), "accept_time": hit["case_id"].map(m.cases.set_index("case_id")["accept_time"]).to_numpy(),
-        "clock_days": days[over.to_numpy()].to_numpy(), "sla_days": limit[over.to_numpy()].to_numpy(),
-        "days_over": (days - limit)[over.to_numpy()].to_numpy(), "days_left": np.nan})
+        "activity": hit["activity"].to_numpy(), "accept_time": hit["case_id"].map(accept).to_numpy(),
+        "clock_days": hit["step_days"].to_numpy(), "sla_days": hit["step_sla_days"].to_numpy(),
+        "days_over": hit["days_over"].to_numpy(), "days_left": np.nan})
 
 
 # ----------------------------------------------------------------------------- indicators
