@@ -54,6 +54,14 @@ def _svg(svg: str) -> Markup:
 TREND_COLOURS = ["#305496", "#c2410c", "#047857"]
 TREND_W, TREND_H = 960, 340
 TREND_MARGIN = {"left": 52, "right": 24, "top": 62, "bottom": 52}
+TREND_LABELS = 14  # at most this many months named on the axis and valued at their points
+
+
+def _text_px(text: str, size: float) -> float:
+    """About how wide ``text`` is at ``size`` px: a full-width (CJK) character one em, others 0.55."""
+    import unicodedata
+
+    return sum(size if unicodedata.east_asian_width(ch) in "WF" else 0.55 * size for ch in text)
 
 
 def trend_svg(trend: Trend) -> Markup:
@@ -77,8 +85,11 @@ def trend_svg(trend: Trend) -> Markup:
         gy = y(k / 4)
         out.append(f'<line x1="{left}" y1="{gy:.1f}" x2="{left + pw}" y2="{gy:.1f}" stroke="#e5e7eb"/>')
         out.append(f'<text x="{left - 6}" y="{gy + 4:.1f}" text-anchor="end" fill="#6b7280">{k * 25}%</text>')
+    step = -(-n // TREND_LABELS)  # many months: every step-th month named, every value of the last one
     for i, month in enumerate(trend.months):
-        out.append(f'<text x="{x(i):.1f}" y="{top + ph + 18}" text-anchor="middle" fill="#1f2937">{escape(month)}</text>')
+        if i % step == 0 or i == n - 1:
+            out.append(f'<text x="{x(i):.1f}" y="{top + ph + 18}" text-anchor="middle" fill="#1f2937">'
+                       f'{escape(month)}</text>')
         if trend.provisional[i]:
             out.append(f'<text x="{x(i):.1f}" y="{top + ph + 34}" text-anchor="middle" fill="#b45309" '
                        f'font-weight="700">{escape(trend.provisional_label)}</text>')
@@ -89,7 +100,7 @@ def trend_svg(trend: Trend) -> Markup:
         out.append(f'<line x1="{lx}" y1="16" x2="{lx + 26}" y2="16" stroke="{c}" stroke-width="2.5"/>'
                    f'<circle cx="{lx + 13}" cy="16" r="4" fill="{c}"/>'
                    f'<text x="{lx + 32}" y="20" fill="#1f2937" font-size="13">{escape(line.label)}</text>')
-        lx += 40 + 14 * len(line.label) + 24
+        lx += 32 + _text_px(line.label, 13) + 28
     out.append(f'<circle cx="{left + 13}" cy="38" r="4" fill="#fff" stroke="#6b7280" stroke-width="2"/>'
                f'<line x1="{left}" y1="38" x2="{left + 8}" y2="38" stroke="#6b7280" stroke-width="2" stroke-dasharray="3 2"/>'
                f'<line x1="{left + 18}" y1="38" x2="{left + 26}" y2="38" stroke="#6b7280" stroke-width="2" stroke-dasharray="3 2"/>'
@@ -111,7 +122,8 @@ def trend_svg(trend: Trend) -> Markup:
             ty = y(v) - 10 if above else y(v) + 20
             fill = "#fff" if trend.provisional[i] else c
             out.append(f'<circle cx="{x(i):.1f}" cy="{y(v):.1f}" r="4.5" fill="{fill}" stroke="{c}" stroke-width="2"/>')
-            out.append(f'<text x="{x(i):.1f}" y="{ty:.1f}" text-anchor="middle" fill="{c}">{escape(_fmt(v, "pct"))}</text>')
+            if n <= TREND_LABELS or i in (0, n - 1):
+                out.append(f'<text x="{x(i):.1f}" y="{ty:.1f}" text-anchor="middle" fill="{c}">{escape(_fmt(v, "pct"))}</text>')
     out.append("</svg>")
     return Markup("".join(out))
 

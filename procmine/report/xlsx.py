@@ -261,7 +261,7 @@ class _Book:
                     "line": {"color": c, "width": 2.25, "dash_type": "dash" if provisional else "solid"},
                     "marker": {"type": "circle", "size": 7, "fill": {"color": "#FFFFFF" if provisional else c},
                                "border": {"color": c, "width": 1.5}},
-                    "data_labels": labels})
+                    **({"data_labels": labels} if n <= 14 else {})})  # many months: the table holds the values
         chart.show_hidden_data()
         chart.show_blanks_as("gap")
         chart.set_title({"name": trend.title})
