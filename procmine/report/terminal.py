@@ -265,7 +265,9 @@ def compare_summary(result, output) -> str:
         lines.append("  open cases past their limit count as late in the on-time rate; open ones within it are left out")
     for r in result.table.itertuples(index=False):
         if r.change is None or r.change != r.change:
-            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} (no cases in one period)")
+            unknown = r.cases_before and r.cases_after  # cases in both, but no value: the log cannot tell
+            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} "
+                         f"{'(not known: the log cannot tell for this service)' if unknown else '(no cases in one period)'}")
             continue
         star = "*" if r.significant else " "
         lines.append(f"{star} {cell(r.service, 16)} {cell(r.metric, 16)} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "
