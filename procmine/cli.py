@@ -392,6 +392,9 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
 @click.option("--split-date", help="add a before/after comparison section split at this date")
 @click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
+@click.option("--period", help="add a comparison of two periods: this one (2024-01..2024-03, or days "
+                               "2024-01-15..2024-03-31) with --against, counted as the monthly trend counts")
+@click.option("--against", help="the period to compare --period with (e.g. 2024-04..2024-06)")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the report")
 @click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
 @click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
@@ -399,8 +402,8 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
                    "cases and the full per-case table beside the report (REPORT.cases.csv)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @_engine_options
-def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label,
-               max_case_rows, as_of, engine) -> None:
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, period, against, lang,
+               activity_label, max_case_rows, as_of, engine) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from .report import structure as report_mod
 
@@ -411,6 +414,7 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     before = _read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
+                                  period=period, against=against,
                                   activity_label=activity_label, as_of=as_of, engine=engine,
                                   options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows),
                                   rejects=report_mod.rejects_beside(log), progress=lambda m: click.echo(m, err=True))

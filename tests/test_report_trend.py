@@ -73,3 +73,29 @@ def test_the_workbook_has_a_line_chart_beside_the_table(rep, tmp_path):
 def test_english_report_says_provisional(tmp_path):
     rep = build_report(mklog(ROWS), as_of=AS_OF, lang="en")
     assert rep.trend.table.rows[0][0] == "2024-03 (provisional)" and rep.trend.lines[0].label == "On time"
+
+
+def test_the_report_compares_two_periods_as_compare_does(tmp_path):
+    # test_compare_periods' hand count: on time March 2/3, April 2/4; March still has open cases (A3, A4)
+    rep = build_report(mklog(ROWS), as_of=AS_OF, period="2024-03", against="2024-04")
+    c = rep.comparison
+    assert c.columns[2:4] == ["2024-03", "2024-04"]
+    row = next(r for r in c.rows if r[1] == "按时办结率")
+    assert row[2:4] == [pytest.approx(2 / 3), pytest.approx(1 / 2)]
+    assert "2024-03（5 件）对比 2024-04（4 件）" in c.note and "2024-03 仍有受理的办件在办" in c.note
+    assert "2024-04 仍有" not in c.note
+    # rates read as percentages, not 0.7 → 0.5; an average of trips to two places (A: 7/5 trips)
+    i = c.rows.index(row)
+    assert [c.format_of(i, k) for k in (2, 3, 4, 7)] == ["pct", "pct", "pct", "text"]
+    trips = next(k for k, r in enumerate(c.rows) if r[1] == "平均跑动次数")
+    assert c.format_of(trips, 2) == "float2"
+    page = render_html(rep, tmp_path / "r.html").read_text(encoding="utf-8")
+    section = page[page.index('id="comparison"'):]
+    assert "<td class=\"num\">66.7%</td>" in section and "<td class=\"num\">1.40</td>" in section
+
+
+def test_a_report_period_needs_its_pair():
+    from procmine.errors import UsageError
+
+    with pytest.raises(UsageError, match="--period and --against"):
+        build_report(mklog(ROWS), period="2024-03")

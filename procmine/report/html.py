@@ -29,7 +29,8 @@ def _fmt(value, kind: str) -> str:
     except (TypeError, ValueError):
         pass
     if kind == "pct":
-        return f"{value:.1%}"
+        text = f"{value:.1%}"
+        return "0.0%" if text == "-0.0%" else text  # a change that rounds to nothing has no sign
     if kind == "int":
         return f"{int(value):,}"
     if kind == "float2":
@@ -39,7 +40,8 @@ def _fmt(value, kind: str) -> str:
     if kind == "days":
         return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
     if kind in ("float", "hours"):
-        return f"{value:,.1f}"
+        text = f"{value:,.1f}"
+        return "0.0" if text == "-0.0" else text
     if kind == "date":
         return f"{value:%Y-%m-%d %H:%M}"
     return str(value)

@@ -20,7 +20,8 @@ from ..engine.metrics import Measured
 class Table:
     """A titled table: headers, rows of plain values, a format per column
     (text | int | float | float2 | pct | days | date); ``row_formats`` overrides the
-    format row by row from column ``row_formats_from`` on (the summary's measures)."""
+    format row by row from column ``row_formats_from`` on, text columns excepted (the
+    summary's measures, the comparison's metrics)."""
 
     name: str
     columns: list[str]
@@ -38,6 +39,13 @@ class Table:
     widths: dict[int, float] = field(default_factory=dict)  # width caps (characters, CJK = 2) for wrapped columns
     css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
     optional: list[int] = field(default_factory=list)       # HTML: columns a group of rows leaves out when all blank
+
+    def format_of(self, row: int, col: int) -> str:
+        """The format of one cell: its row's (``row_formats``) from ``row_formats_from`` on, else its column's."""
+        base = self.formats[col]
+        if self.row_formats and col >= self.row_formats_from and base != "text":
+            return self.row_formats[row]
+        return base
 
     def shown(self, rows: list[list]) -> list[int]:
         """The columns (from 1: column 0 is the group) that ``rows`` show: every column but

@@ -801,12 +801,26 @@ def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t:
     return _comparison_table(compare(before, after, rules), label, t)
 
 
-def _comparison_table(c, label: str, t: _Text) -> Table:
+COMPARISON_FORMATS = {"at_most_once_rate": "pct", "zero_trip_rate": "pct", "on_time_rate": "pct",
+                      "average_visits": "float2", "average_documents": "float", "median_clock_days": "days"}
+
+
+def _comparison_table(c, label: str, t: _Text, names: tuple[str, str] | None = None) -> Table:
+    """The comparison's rows, each metric in its own format (rates as percentages); ``names``:
+    the two periods' own headers (else 改革前, 改革后)."""
+    from ..analysis.compare import METRICS
+
+    key = {label: k for k, label, *_ in METRICS}
     rows = [[r.service, r.metric, r.before, r.after, r.change, r.ci_low, r.ci_high, t("yes") if r.significant else t("no")]
             for r in c.table.itertuples(index=False)]
     cols = ["service", "metric", "before", "after", "change", "ci_low", "ci_high", "significant"]
-    return Table(t("sheet.comparison"), [t(f"col.{k}") for k in cols], rows,
+    headers = [t(f"col.{k}") for k in cols]
+    if names:
+        headers[2:4] = list(names)
+    return Table(t("sheet.comparison"), headers, rows,
                  ["text", "text", "float", "float", "float", "float", "float", "text"],
+                 row_formats=[COMPARISON_FORMATS.get(key.get(r[1]), "float") for r in rows] or None,
+                 row_formats_from=2,
                  note=t("comparison.note", label=label))
 
 
@@ -875,7 +889,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
                  options: ReportOptions | None = None, as_of=None, engine=None, rejects: Rejects | None = None,
-                 progress=None, audited: AuditResult | None = None) -> Report:
+                 progress=None, audited: AuditResult | None = None, period: str | None = None,
+                 against: str | None = None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
@@ -884,12 +899,23 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     ``progress``: called with a short text as each part is done (the CLI prints it).
     ``as_of`` and ``engine`` are the audit's (:func:`procmine.analysis.audit.audit`);
     ``audited``: the caller's own audit of this log with these rules (unmasked), used
-    instead of auditing the log a second time.
+    instead of auditing the log a second time. ``period`` and ``against`` (e.g.
+    ``"2024-01..2024-03"``, ``"2024-04..2024-06"``): a comparison of two periods of the log,
+    counted as the monthly trend counts (:func:`procmine.analysis.compare.compare_periods`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
     if log.empty:
         raise UsageError("the log is empty")
+    spans = None
+    if period is not None or against is not None:
+        from ..analysis.compare import PERIOD_HELP, parse_period
+
+        if period is None or against is None:
+            raise UsageError("a comparison of periods needs both: --period and --against", hint=PERIOD_HELP)
+        if split_date or before is not None:
+            raise UsageError("compare one way: --period/--against, --split-date or --before")
+        spans = parse_period(period), parse_period(against)  # before the audit: a typo fails at once
     masker = Masker(enabled=mask)
     options = options or ReportOptions()
     from ..labels import apply_labels
@@ -944,7 +970,16 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                             note=t("conformance.note", reference=cr.reference, fitting=cr.fitting, cases=cr.cases,
                                    share=f"{cr.fitting / max(cr.cases, 1):.1%}"), wrap=[0, 3])
     comparison = None
-    if split_date:  # the audit's own measurement, split: the same numbers as the full audit
+    if spans:  # the audit's own measurement, cases counted where the monthly trend counts them
+        from ..analysis.compare import compare_periods
+        c = compare_periods(log, *spans, rules_obj, measured=result.measured)
+        a, b = (c.periods[p.label] for p in spans)
+        label = t("comparison.periods", period=spans[0].label, against=spans[1].label, a=a["cases"], b=b["cases"])
+        marked = [p.label for p in spans if c.periods[p.label]["provisional"]]
+        if marked:
+            label += t("comparison.provisional", periods=("、" if lang == "zh" else ", ").join(marked))
+        comparison = _comparison_table(c, label, t, names=(spans[0].label, spans[1].label))
+    elif split_date:  # the audit's own measurement, split: the same numbers as the full audit
         from ..analysis.compare import compare_split
         c = compare_split(log, split_date, rules, measured=result.measured)
         comparison = _comparison_table(c, t("comparison.split", date=split_date, before=c.periods["before"]["cases"],

@@ -166,8 +166,8 @@ class _Book:
                          for c, v in enumerate(row) if c in table.wrap and v] or [1])
             if lines > 1:
                 ws.set_row(r, 15 * min(lines, 12))
-            for c, (v, fmt) in enumerate(zip(row, table.formats)):
-                self.write(ws, r, c, v, fmt, self.wrap if c in table.wrap else None)
+            for c, v in enumerate(row):
+                self.write(ws, r, c, v, table.format_of(n, c), self.wrap if c in table.wrap else None)
         if len(table.rows) >= AUTOFILTER_MIN_ROWS:
             ws.autofilter(header, 0, r, len(table.columns) - 1)
         if table.print_rows and len(table.rows) > table.print_rows:
