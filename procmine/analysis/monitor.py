@@ -297,35 +297,88 @@ def _late_since(cases: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(due) + pd.Timedelta(days=1)
 
 
+TIMED = ["即办", "提前", "按时", "超期"]   # a decided case's outcome against its limit
+ON_TIME = ["即办", "提前", "按时"]
+
+
+@dataclass(frozen=True)
+class PeriodCases:
+    """Which period each case counts in, as :data:`MONTH_BASIS` says: the decided cases
+    with a limit by the period of their 办结; the cases open at the as-of date and past
+    their limit by the period their limit passed in (:func:`_late_since`), as late; every
+    case by the period of its 受理 (else its 申请) for intake and trips. A label of None:
+    in no period. Made by :func:`assign_periods`, read by :func:`monthly` and
+    :func:`procmine.analysis.compare.compare_periods` alike."""
+
+    cases: pd.DataFrame      # the case table
+    closed: pd.DataFrame     # decided, with a timed outcome (即办/提前/按时/超期)
+    done: pd.Series          # closed cases' period, by 办结
+    late_open: pd.DataFrame  # accepted, open and past the limit (超期在办)
+    late: pd.Series          # late_open cases' period, by the day they became late
+    intake: pd.Series        # every case's period, by 受理 (else 申请)
+    finished: pd.Series      # every case's period by 办结 (None while open): the clock of decided cases
+
+    def labels(self) -> list:
+        return sorted({*self.done.dropna(), *self.late.dropna(), *self.intake.dropna()})
+
+    def decided_in(self, label) -> pd.DataFrame:
+        return self.closed[(self.done == label).to_numpy()]
+
+    def late_in(self, label) -> pd.DataFrame:
+        return self.late_open[(self.late == label).to_numpy()]
+
+    def taken_in(self, label) -> np.ndarray:
+        """A mask over ``cases``: the cases accepted (else applied for) in the period."""
+        return (self.intake == label).to_numpy()
+
+    def open_in(self, label) -> pd.DataFrame:
+        """The cases accepted in the period and still open at the as-of date: while there
+        are any, the period's numbers can still change (it is provisional)."""
+        intake = self.cases[self.taken_in(label)]
+        return intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+
+
+def assign_periods(cases: pd.DataFrame, period_of) -> PeriodCases:
+    """Each case's period(s) by :data:`MONTH_BASIS`, ``period_of`` turning a Series of
+    times into the label of the period each falls in (None: in none). Every per-case fact
+    (outcome, due day, 办结 and 受理 times) is the case table's: nothing is derived again."""
+    closed = cases[cases["outcome"].isin(TIMED)]
+    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
+    late_open = open_[open_["outcome"] == "超期在办"]
+    return PeriodCases(cases, closed, period_of(closed["finish_time"]), late_open,
+                       period_of(_late_since(late_open)), period_of(cases["accept_time"].fillna(cases["apply_time"])),
+                       period_of(cases["finish_time"].where(cases["status"] == "办结")))
+
+
+def month_of(ts: pd.Series) -> pd.Series:
+    """The calendar month (YYYY-MM, Beijing time) of each time; None where there is none."""
+    return _month(ts)
+
+
 def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channel_known: bool = True) -> pd.DataFrame:
     """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
     decided cases count, beside the cases decided in it, the cases still open at the as-of
     date whose limit passed in it, as late; a month is ``provisional`` while cases accepted
     in it are still open (or it is the as-of month itself): its numbers can still change.
-    Every per-case fact (outcome, due day, trips) is the case table's."""
+    Every per-case fact (outcome, due day, trips) is the case table's; the month each case
+    counts in is :func:`assign_periods`'."""
     as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
-    closed = cases[cases["outcome"].isin(["即办", "提前", "按时", "超期"])]
-    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
-    late_open = open_[open_["outcome"] == "超期在办"]
-    done_month = _month(closed["finish_time"])
-    late_month = _month(_late_since(late_open))
-    intake_month = _month(cases["accept_time"].fillna(cases["apply_time"]))
+    p = assign_periods(cases, month_of)
     v = cases["visits"].astype("Float64")
-    months = sorted({*done_month.dropna(), *late_month.dropna(), *intake_month.dropna()})
     rows = []
-    for month in months:
-        d = closed[(done_month == month).to_numpy()]
-        lo = int((late_month == month).sum())
+    for month in p.labels():
+        d = p.decided_in(month)
+        lo = len(p.late_in(month))
         n = len(d) + lo
-        intake = cases[(intake_month == month).to_numpy()]
-        iv = v[(intake_month == month).to_numpy()]
-        open_in = intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+        intake = cases[p.taken_in(month)]
+        iv = v[p.taken_in(month)]
+        open_in = p.open_in(month)
         limited = intake[intake["sla_days"].notna()]
         both = intake[intake["sla_days"].notna() & intake["statutory_days"].notna()]
         stat = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
         row = {"month": month, "provisional": bool(len(open_in)) or month >= as_of_month,
                "decided": int(len(d)), "open_late": lo,
-               "on_time_rate": float(d["outcome"].isin(["即办", "提前", "按时"]).sum() / n) if n else None,
+               "on_time_rate": float(d["outcome"].isin(ON_TIME).sum() / n) if n else None,
                "early_rate": float((d["outcome"] == "提前").sum() / n) if n else None,
                "overdue_rate": float(((d["outcome"] == "超期").sum() + lo) / n) if n else None,
                "accepted": int(len(intake)), "open": int(len(open_in)),
