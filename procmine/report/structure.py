@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.audit import AuditResult, audit
+from ..analysis.kinds import registered
 from ..analysis.discover import activity_map, department_map, simplify, variants
 from ..errors import UsageError
 from ..analysis.maps import to_graphviz
@@ -30,11 +31,7 @@ from ..messages import LANGS, default_catalogue, say
 from ..privacy import Masker
 from .sections import Table
 
-DIMENSIONS = ("trips", "documents", "time", "steps")
-DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
-             "rework": "steps", "duplicate_check": "steps", "rubber_stamp": "steps", "serial_signoff": "steps",
-             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time",
-             "rating_driver": "trips", "bundle_candidate": "trips"}
+DIMENSIONS = ("trips", "documents", "time", "steps")  # the order the report shows 四减 in
 SUMMARY_SERVICES = 5   # the summary prints on one A4 landscape page for up to five services
 MAP_NODES = 20         # nodes per map: legible on a page (the map states what it hides)
 MAP_EDGES = 40
@@ -231,7 +228,10 @@ class _Text:
         return f"{x:,.0f}" if nd == 0 or x.is_integer() else f"{x:,.{nd}f}"
 
     def kind(self, kind: str) -> str:
-        return _say_first([f"report.kind.{kind}", f"kind.{kind}", "report.kind.other"], self.lang)
+        if has_message(f"report.kind.{kind}", self.lang):
+            return say(f"report.kind.{kind}", self.lang)
+        label = {k.name: k.label for k in registered()}.get(kind)  # the kind's own (procmine.analysis.kinds)
+        return label[self.lang] if label else say("report.kind.other", self.lang)
 
     def unit(self, unit: str) -> str:
         return _say_first([f"report.unit.{unit}"], self.lang) if has_message(f"report.unit.{unit}", self.lang) else unit
@@ -245,7 +245,10 @@ class _Text:
 
     def dimension(self, f) -> str:
         dim = getattr(f, "dimension", None)
-        return dim if dim in DIMENSIONS else DIMENSION.get(f.kind, "time")
+        if dim in DIMENSIONS:
+            return dim
+        known = {k.name: k.dimension for k in registered()}
+        return known.get(f.kind, "time")
 
     def where(self, f) -> str:
         return f.activity or f.department or f.material or ""
