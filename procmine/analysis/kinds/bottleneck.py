@@ -34,7 +34,8 @@ MESSAGES = {
 
 
 # the steps whose wait is a §45 pause (a special procedure, a correction from notice to receipt)
-PAUSE_STEP = "(ac.special_single OR ac.special_open OR ac.special_close OR ac.notice_open OR ac.notice_close)"
+PAUSE_STEP = ("(ac.special_single OR ac.special_open OR ac.special_close OR ac.notice_open OR ac.notice_close"
+              " OR ac.correction_single)")
 
 
 def aggregate(eng, names: Names, t: dict, out: Aggregates) -> None:
