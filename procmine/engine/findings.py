@@ -143,13 +143,16 @@ class Step:
     (``trips``, ``docs``, ``cases``) and other steps' tables it reads besides ``fx``,
     ``cc`` and ``facts``; ``makes``: the tables it materializes, freed after the last
     step that reads them; ``when``: a flag of :attr:`Aggregates.flags`
-    (``departments``, ``service_time``, ``trips``) without which it does not run."""
+    (``departments``, ``service_time``, ``trips``) without which it does not run;
+    ``label``: what the progress line says while it makes its tables (default
+    "findings: <name>")."""
 
     name: str
     run: Callable[[Scope], None]
     reads: tuple[str, ...] = ()
     makes: tuple[str, ...] = ()
     when: str | None = None
+    label: str = ""
 
 
 def aggregate(eng, rules, as_of_us: int, steps=()) -> Aggregates:
@@ -175,6 +178,7 @@ def aggregate(eng, rules, as_of_us: int, steps=()) -> Aggregates:
     names = Names(eng)
     scope = Scope(eng, names, rules, out)
     for i, s in enumerate(active):
+        eng.labels.update({table: s.label or f"findings: {s.name}" for table in s.makes})
         s.run(scope)
         for table in [x for x in last if last[x] == i]:
             eng.drop(table)

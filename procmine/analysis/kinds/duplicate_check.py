@@ -52,6 +52,7 @@ KIND = Kind(
     label={"zh": "多部门重复办理", "en": "Same check by several departments"},
     build=build,
     aggregate=Step("duplicate_check", lambda q: aggregate(q.eng, q.names, q.out), reads=("rw_case",), makes=("dup",),
+                   label="findings: duplicate checks",
                    when="departments"),
     requires="departments",
     skip="skip.departments",

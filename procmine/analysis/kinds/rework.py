@@ -44,7 +44,8 @@ KIND = Kind(
     dimension="steps",
     label={"zh": "返工", "en": "Rework"},
     build=build,
-    aggregate=Step("rework", lambda q: aggregate(q.eng, q.names, q.out), makes=("rw_case",)),
+    aggregate=Step("rework", lambda q: aggregate(q.eng, q.names, q.out), makes=("rw_case",),
+                   label="findings: rework"),
     order=40,
     messages=MESSAGES,
 )
