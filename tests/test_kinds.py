@@ -141,3 +141,18 @@ def test_a_kind_cannot_take_a_name_or_a_message_already_taken():
             catalogue()
     finally:
         unregister("toy_clash")
+
+
+def test_the_report_names_a_registered_kind_and_says_its_sentences_in_english(toy):
+    from procmine.report.structure import build_report
+
+    base = load_rules()
+    rules = dataclasses.replace(base, thresholds={**base.thresholds, "min_cases": 1})
+    log = _log()
+    rep = build_report(log, rules=rules, lang="en", mask=False, max_services_maps=0,
+                       audited=audit(log, rules))
+    rows = [dict(zip(rep.findings.columns, r)) for r in rep.findings.rows]
+    cols = rep.findings.columns
+    kind, summary, action = cols[2], cols[-3], cols[-2]
+    (row,) = [r for r in rows if r[kind] == "Too many steps"]  # the kind's own label, not "Other"
+    assert (row[summary], row[action]) == ("测试事项: 2 cases with 3 steps too many", "Cut steps")

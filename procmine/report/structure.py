@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.audit import AuditResult, audit
-from ..analysis.kinds import registered
+from ..analysis.kinds import catalogue, registered, say
 from ..analysis.discover import activity_map, department_map, simplify, variants
 from ..errors import UsageError
 from ..analysis.maps import to_graphviz
-from ..messages import LANGS, default_catalogue, say
+from ..messages import LANGS
 from ..privacy import Masker
 from .sections import Table
 
@@ -104,7 +104,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 def has_message(key: str, lang: str) -> bool:
     """Whether the catalogue can say ``key`` in ``lang``; an English text with Chinese in it
     (a column name such as 是否到场) does not count, so the report falls back to its own."""
-    entry = default_catalogue().entries.get(key)
+    entry = catalogue().entries.get(key)  # the shipped messages and the finding kinds'
     if not entry or lang not in entry:
         return False
     return not (lang == "en" and _CJK.search(entry[lang]))
@@ -228,10 +228,7 @@ class _Text:
         return f"{x:,.0f}" if nd == 0 or x.is_integer() else f"{x:,.{nd}f}"
 
     def kind(self, kind: str) -> str:
-        if has_message(f"report.kind.{kind}", self.lang):
-            return say(f"report.kind.{kind}", self.lang)
-        label = {k.name: k.label for k in registered()}.get(kind)  # the kind's own (procmine.analysis.kinds)
-        return label[self.lang] if label else say("report.kind.other", self.lang)
+        return _say_first([f"report.kind.{kind}", f"kind.{kind}", "report.kind.other"], self.lang)
 
     def unit(self, unit: str) -> str:
         return _say_first([f"report.unit.{unit}"], self.lang) if has_message(f"report.unit.{unit}", self.lang) else unit
