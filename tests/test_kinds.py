@@ -156,3 +156,10 @@ def test_the_report_names_a_registered_kind_and_says_its_sentences_in_english(to
     kind, summary, action = cols[2], cols[-3], cols[-2]
     (row,) = [r for r in rows if r[kind] == "Too many steps"]  # the kind's own label, not "Other"
     assert (row[summary], row[action]) == ("测试事项: 2 cases with 3 steps too many", "Cut steps")
+
+
+def test_the_kinds_whose_activity_is_one_step():
+    # the workbench lists such a finding's cases at that step; a pair (parallelizable), a chain
+    # (serial_signoff) or a factor is not one step
+    assert {k.name for k in registered() if k.step_activity} == {"bottleneck", "rework", "rubber_stamp",
+                                                                   "duplicate_check"}

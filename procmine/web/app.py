@@ -33,6 +33,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ..analysis.kinds import registered
 from ..errors import ProcmineError
 from ..privacy import is_applicant_column
 from .auth import CSRF_FIELD, CSRF_HEADER, Throttle, csrf_ok, csrf_token
@@ -300,7 +301,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             q["outcome"] = "超期"
         elif f["kind"] == "open_overdue":
             q["outcome"] = "超期在办"
-        elif f.get("activity") and f["kind"] in ("bottleneck", "rework", "rubber_stamp", "duplicate_check"):
+        elif f.get("activity") and f["kind"] in {k.name for k in registered() if k.step_activity}:
             q["step"] = f["activity"]
         ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases,
                "related": "/cases?" + urllib.parse.urlencode(q)}

@@ -44,6 +44,8 @@ class Kind:
     - ``requires``: a fact of the log it needs (one of ``REQUIREMENTS``), and ``skip``:
       the message said when the log lacks it;
     - ``legal_breach``: its findings are a breach of a legal limit (always high severity);
+    - ``step_activity``: a finding's ``activity``, when set, is one step's name (the
+      workbench lists the finding's cases at that step);
     - ``messages``: catalogue entries it brings (``key: {"zh": …, "en": …}``), besides
       those in ``templates/messages/``;
     - ``order``: where it runs and is listed among the kinds (the built-in ones are 10, 20 …)."""
@@ -57,6 +59,7 @@ class Kind:
     requires: str | None = None
     skip: str | None = None
     legal_breach: bool = False
+    step_activity: bool = False
     dimension_of: Callable | None = None
     messages: dict = field(default_factory=dict)
     order: float = 1000

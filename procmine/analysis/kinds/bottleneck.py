@@ -265,6 +265,7 @@ KIND = Kind(
     aggregate=Step("bottleneck", lambda q: aggregate(q.eng, q.names, q.t, q.out), makes=("pz_open", "bn"),
                    label="findings: bottlenecks"),
     thresholds={"bottleneck_min_wait_minutes": 1, "bottleneck_top": 10, "bottleneck_min_excess_share": 0.1},
+    step_activity=True,
     order=90,
     messages=MESSAGES,
 )

@@ -56,6 +56,7 @@ KIND = Kind(
                    when="departments"),
     requires="departments",
     skip="skip.departments",
+    step_activity=True,
     order=50,
     messages=MESSAGES,
 )

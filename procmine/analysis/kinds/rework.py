@@ -46,6 +46,7 @@ KIND = Kind(
     build=build,
     aggregate=Step("rework", lambda q: aggregate(q.eng, q.names, q.out), makes=("rw_case",),
                    label="findings: rework"),
+    step_activity=True,
     order=40,
     messages=MESSAGES,
 )

@@ -81,6 +81,7 @@ KIND = Kind(
     thresholds={"min_cases": 5, "rubber_stamp_max_minutes": 15, "rubber_stamp_min_pass_share": 0.98},
     requires="service_time",
     skip="skip.service_time",
+    step_activity=True,
     order=60,
     messages=MESSAGES,
 )
