@@ -8,7 +8,7 @@ from ...engine.definitions import hours
 from ...engine.findings import Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, fmt, rnd, say, work_hours
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.bottleneck": {"zh": "{service}：{label}等待中位{p50}（P90 {p90}），{baseline}；{cases}件因此平均每件多等{per_case}个工作日",
                           "en": "{service}: the wait {label_en} has a median of {p50_en} (P90 {p90_en}), {baseline_en}; {cases} cases wait {per_case} working days more each because of it"},

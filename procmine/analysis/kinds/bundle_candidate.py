@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Context, Finding, Kind
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.bundle_candidate": {"zh": "{services}：{applicants}个申请人在同一时期分别申办，合计跑动{trips}次，重复提交材料{repeated}份，可作为“一件事”一次办",
                                 "en": "{services}: {applicants} applicants applied for both separately within the window, {trips} trips in all and {repeated} documents handed over twice; a candidate for one matter"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...engine.findings import Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, counts, top_names
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.duplicate_check": {"zh": "{service}：「{activity}」在{cases}件中由{departments}个部门重复办理（{where}）",
                                "en": "{service}: '{activity}' was done by {departments} departments in {cases} cases ({where})"},

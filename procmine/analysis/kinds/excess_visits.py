@@ -6,7 +6,7 @@ from __future__ import annotations
 from ...engine.findings import Aggregates, Names, Step
 from .base import Context, Finding, Kind, counts, evidence_ids, pct, top_names
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.excess_visits": {"zh": "{service}：{cases}件（{share}）申请人跑动超过一次，共多跑{extra}次；多出的跑动来自{steps}",
                              "en": "{service}: in {cases} cases ({share}) the applicant came more than once, {extra} extra trips in all, for {steps}"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Context, Finding, Kind, evidence_ids, fmt, rnd, statutory
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.open_overdue": {"zh": "{service}：截至{as_of}，{cases}件在办且已超过承诺时限，共超期{days}个工作日",
                             "en": "{service}: as of {as_of}, {cases} open cases are past their limit, {days} working days over in all"},

@@ -8,7 +8,7 @@ from ...engine.definitions import hours
 from ...engine.findings import SPAN, Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, counts, fmt, rnd, say, work_hours
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.parallelizable": {"zh": "{service}：{pairs}对环节先后顺序不固定、互不依赖却串行办理，涉及{cases}件；按涉及办件：{listed}{more}",
                               "en": "{service}: {pairs} pairs of steps run in either order, independent yet one after the other, in {cases} cases; by cases: {listed_en}{more_en}"},

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .base import Context, Finding, Kind, fmt, pct, rnd, say
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.rating_driver": {"zh": "差评率随{factor}显著不同：{high}为{high_rate}，{low}为{low_rate}，相差{points}个百分点（95%区间{ci_low}～{ci_high}）；{reading}",
                              "en": "The bad-rating rate differs by {factor_en}: {high_rate} for {high} against {low_rate} for {low}, {points} points apart (95% interval {ci_low} to {ci_high}); {reading_en}"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...engine.findings import Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, counts, top_names
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.repeated_material": {"zh": "{service}：「{material}」在{cases}件中被重复提交，共多交{extra}份，提交于{where}",
                                  "en": "{service}: '{material}' was handed over again in {cases} cases, {extra} extra copies, at {where}"},
@@ -37,7 +37,6 @@ WHERE h.a IS NOT NULL GROUP BY h.s, h.material, h.a""")
     out.frames["repeated_where"] = where
     out.evidence["repeated"] = evidence_map(names.named(eng.fetch(top_coded(
         "SELECT s, material, c, n AS w FROM rep", ["s", "material"], "w", eng.name)), service="s:s"), keys)
-
 
 
 def build(ctx: Context, agg) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...engine.findings import SPAN, Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, fmt, rnd, work_hours
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.rework": {"zh": "{service}：「{activity}」在{cases}件中重复办理{count}次（返工），平均每件多耗{per_case}个工作日",
                       "en": "{service}: '{activity}' was done again {count} times in {cases} cases (rework), {per_case} working days more a case"},

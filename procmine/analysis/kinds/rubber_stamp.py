@@ -6,7 +6,7 @@ from ...engine.definitions import hours
 from ...engine.findings import SPAN, Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, fmt, rnd, work_hours
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.rubber_stamp": {"zh": "{service}：「{activity}」中位用时{minutes}分钟、{pass_share}一次通过，形同走过场；每件为等它平均{per_case}个工作日",
                             "en": "{service}: '{activity}' takes a median {minutes} minutes and passes {pass_share} of cases first time; a case waits {per_case} working days for it on average"},

@@ -7,7 +7,7 @@ import pandas as pd
 from ...engine.findings import CHAIN_BASE, NO_DEPT, Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, fmt, rnd, work_hours
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.serial_signoff": {"zh": "{service}：{department}内部{levels}级逐级审批（{chain}），级间等待平均每件{per_case}个工作日",
                               "en": "{service}: {levels} sign-off levels inside {department} ({chain}), {per_case} working days a case waiting between levels"},

@@ -8,7 +8,7 @@ import pandas as pd
 from ...engine.findings import Aggregates, Names, Step, evidence_map, top_coded
 from .base import Context, Finding, Kind, counts
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.shareable_material": {"zh": "{service}：「{material}」可通过{source}获取，免于提交；涉及{cases}件、{count}次提交",
                                   "en": "{service}: '{material}' is available from {source_en}; {count} hand-overs in {cases} cases could be spared"},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from ...engine.findings import Aggregates, Names, Step
 from .base import Context, Finding, Kind, counts, evidence_ids, fmt, rnd, statutory, top_names
 
-# the audit's sentences for this kind (the catalogue's, with templates/messages/)
+# this kind's sentences, added to the message catalogue (templates/messages/ holds the others)
 MESSAGES = {
     "finding.sla_overrun": {"zh": "{service}：{cases}件超过承诺时限（{limit}个工作日）办结，共超期{days}个工作日，时间主要耗在{steps}",
                            "en": "{service}: {cases} cases were decided after the promised limit ({limit} working days), {days} working days late in all; the time went mostly to {steps}"},
