@@ -46,6 +46,23 @@ def test_a_step_over_its_own_limit_counts_while_the_case_is_on_time():
     assert alert.level == "环节超时" and alert.activity == "审查" and alert.days_over == 2
 
 
+def test_a_running_step_counts_to_the_as_of_date_and_an_unended_step_of_a_decided_case_not_at_all():
+    # B: 受理 Mon 4 Mar, 审查 since Tue 5 Mar 10:00 (no end), its own limit 3; as of Mon 11 Mar:
+    # (5, 11] = 6, 7, 8, 11 = 4 working days, 1 over. C is decided (办结 Wed 6 Mar): its 审查 without an
+    # end has no length, so no overrun. The handler shown is the step's own.
+    rows = [("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 20}),
+            ("B", "审查", "2024-03-05 10:00", None, {"sla": 20, "step_sla_days": 3, "resource": "张三"}),
+            ("C", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 20}),
+            ("C", "审查", "2024-03-05 10:00", None, {"sla": 20, "step_sla_days": 1}),
+            ("C", "办结", "2024-03-06 10:00", "2024-03-06 10:30", {"sla": 20})]
+    log = mklog(rows)
+    log.loc[1, "resource"] = "张三"
+    r = monitor(log, as_of="2024-03-11")
+    over = r.alerts[r.alerts["level"] == "环节超时"]
+    assert list(over["case_id"]) == ["B"] and over.iloc[0]["days_over"] == 1 and over.iloc[0]["clock_days"] == 4
+    assert over.iloc[0]["resource"] == "张三"
+
+
 def test_cli_monitor_fail_on_exits_3(tmp_path):
     rows = [("A", "受理", "2024-09-23 09:00", "2024-09-23 09:30", {"sla": 5})]
     log = mklog(rows)
@@ -121,6 +138,22 @@ def test_three_services_in_twenty_days_form_one_instance_with_one_repeated_docum
     assert inst.working_days == 14
     assert getattr(inst, "一表申请") is False and getattr(inst, "一套材料") is False and getattr(inst, "一次告知") is True
     assert set(r.members["case_id"]) == {"S1", "S2", "S3"}   # S4 (another applicant, one service) is no instance
+
+
+def test_a_matters_working_days_leave_out_its_pauses_but_not_the_days_between_its_cases():
+    # 设立登记 A: 受理 Mon 4 Mar 2024, 办结 Wed 6 Mar. 印章刻制 B: 受理 Fri 8 Mar, 专家评审 Fri 8 Mar
+    # 10:00 → Wed 13 Mar 17:00 (§45: paused (8, 13] = 11, 12, 13 Mar), 办结 Thu 14 Mar.
+    # First 受理 → last 办结: (4, 14] = 5, 6, 7, 8, 11, 12, 13, 14 = 8 working days; on 11–13 B is
+    # paused and A is closed: 3 days out; Thu 7 Mar (between the cases) is the matter's. 8 − 3 = 5.
+    x = {"applicant_id": "91330100MA2XXXXXX1", "in_person": True}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {**x, "service": "设立登记"}),
+            ("A", "办结", "2024-03-06 15:00", "2024-03-06 15:10", {**x, "service": "设立登记"}),
+            ("B", "受理", "2024-03-08 09:00", "2024-03-08 09:30", {**x, "service": "印章刻制"}),
+            ("B", "专家评审", "2024-03-08 10:00", "2024-03-13 17:00", {**x, "service": "印章刻制"}),
+            ("B", "办结", "2024-03-14 15:00", "2024-03-14 15:10", {**x, "service": "印章刻制"})]
+    r = bundle_instances(mklog(rows), [Bundle("企业开办", ("设立登记", "印章刻制"), 30)])
+    (inst,) = r.instances.itertuples(index=False)
+    assert inst.cases == 2 and inst.working_days == 5
 
 
 def test_indicators_per_service_say_why_missing():

@@ -282,6 +282,33 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
         return _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM {FACTS_NAMED} ORDER BY case_id, pos"))
 
 
+def matter_days(log: pd.DataFrame, units: pd.Series, rules: Rules | str | None = None, *, as_of=None,
+                calendar: WorkCalendar | None = None, engine=None) -> pd.Series:
+    """The working days of each matter — ``units`` maps case ids to a matter (a 一件事
+    instance) — by the case model's clock: from its first 受理 to its last 办结 (or
+    ``as_of``), less the days on which members are paused (§45, corrections) and none runs
+    (:func:`procmine.engine.definitions.matter_days_sql`). Only the members'
+    events are read; a member's result depends on its own events alone, so these clocks
+    are the full log's. Matters none of whose members was accepted are absent."""
+    from .definitions import matter_days_sql
+    from .runner import open_engine
+
+    rules = load_rules(rules)
+    calendar = calendar or rules.calendar()
+    ids = units.index.astype(str)
+    members = conform_columns(log[log["case_id"].astype(str).isin(set(ids))].reset_index(drop=True))
+    if members.empty:
+        return pd.Series([], dtype=float, name="working_days")
+    with open_engine(engine) as eng:
+        as_of, _ = _prepare(eng, members, rules, calendar, as_of)
+        _run(eng, rules, calendar, as_of, upto="pause_blocks")
+        eng.register("units", pd.DataFrame({"case_id": pd.Series(list(ids), dtype=object),
+                                            "unit": pd.Series(units.astype(str).to_numpy(), dtype=object)}))
+        out = eng.fetch(matter_days_sql(calendar))
+    return pd.Series(out["working_days"].astype(float).to_numpy(), index=out["unit"].astype(str).to_numpy(),
+                     name="working_days").sort_index()
+
+
 def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
     """The trip events with ``visit`` (1, 2, … per case), by the engine's definition
     (``procmine.engine.definitions.trips_sql``), for any facts frame (e.g. cases
@@ -358,6 +385,9 @@ class Measured:
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
     # where the clock went: service, department, late (超期/超期在办), cases, working_days
     department_time: pd.DataFrame | None = None
+    # steps over their own limit (环节时限): case_id, service, activity, department, pos, start_time,
+    # end_time, step_days (working days, to the as-of time while running), step_sla_days, days_over
+    step_overruns: pd.DataFrame | None = None
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
@@ -413,6 +443,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
         dept_time = eng.fetch("SELECT * FROM dept_time ORDER BY service, department, late")
+        over = eng.fetch("SELECT * FROM step_over ORDER BY case_id, pos")
         reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
@@ -458,9 +489,16 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                               "late": dept_time["late"].fillna(False).astype(bool),
                               "cases": dept_time["cases"].astype("int64"),
                               "working_days": dept_time["working_days"].astype(float)})
+    step_over = pd.DataFrame({"case_id": over["case_id"].astype("string"), "service": over["service"].astype("string"),
+                              "activity": over["activity"].astype("string"),
+                              "department": over["department"].astype("string"), "pos": over["pos"].astype("int64"),
+                              "start_time": _us_to_time(over["s_us"]), "end_time": _us_to_time(over["e_us"]),
+                              "step_days": over["step_days"].astype(float),
+                              "step_sla_days": over["step_sla_days"].astype(float),
+                              "days_over": over["days_over"].astype(float)})
     return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
                     aggregates=aggregates, events_loader=None if events and documents else loader,
-                    department_time=dept_time)
+                    department_time=dept_time, step_overruns=step_over)
 
 
 def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:
