@@ -52,10 +52,11 @@ def _codes(values: pd.Series) -> tuple[np.ndarray, list]:
 
 def _table(key: np.ndarray, case: np.ndarray, value: np.ndarray, **extra) -> dict[str, np.ndarray]:
     """Rows ordered by key, then value (NaN last); ``first``: the first row of its (key, case)."""
-    order = np.lexsort((np.arange(len(key)), np.isnan(value), value, key))
+    order = np.lexsort((value, key))  # a stable sort; NaN sorts last
     key, case, value = key[order], case[order], value[order]
-    pair = pd.DataFrame({"k": key, "c": case})
-    first = ~pair.duplicated().to_numpy(dtype=bool)
+    first = np.zeros(len(key), dtype=bool)
+    _, at = np.unique(key.astype(np.int64) * (int(case.max()) + 1 if len(case) else 1) + case, return_index=True)
+    first[at] = True
     out = {"key": key.astype(np.int32), "case": case.astype(np.int32), "first": first,
            "value": value.astype(np.float64)}
     out.update({k: v[order] for k, v in extra.items()})
