@@ -146,6 +146,58 @@ def test_an_extension_column_states_its_length():
     assert a["extension_days"] == 8 and bool(a["over_statute"]) is False and a["outcome"] == "按时"
 
 
+def test_an_extension_in_calendar_days_runs_on_from_the_statutory_last_day():
+    # 法定 5 working days, no promise. 受理 Mon 4 Mar 2024: 5–8, 11 → the limit's last day is
+    # Mon 11 Mar; 延期30个自然日 runs 30 calendar days on: Wed 10 Apr 2024 (a working day;
+    # 清明 is 4–6 Apr). Decided 10 Apr: on time; 11 Apr: a breach. (Read as §42's 10 working
+    # days, the limit would end Mon 25 Mar and both would be breaches.)
+    rows = []
+    for case, day in (("A", "2024-04-10"), ("B", "2024-04-11")):
+        lim = {"statutory_days": 5.0}
+        rows += [(case, "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+                 (case, "延期30个自然日", "2024-03-05 09:00", "2024-03-05 09:30", lim),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", lim)]
+    m = cases(mklog(rows))
+    assert m.loc["A", "extension_kind"] == "calendar" and m.loc["A", "extension_calendar_days"] == 30
+    assert pd.isna(m.loc["A", "extension_days"])
+    assert m.loc["A", "statutory_due"] == pd.Timestamp("2024-04-10")
+    assert (m.loc["A", "outcome"], m.loc["B", "outcome"]) == ("按时", "超期")
+    assert bool(m.loc["A", "over_statute"]) is False and bool(m.loc["B", "over_statute"]) is True
+    # B is one working day over: 10 Apr → 11 Apr
+    assert m.loc["B", "days_over"] == 1
+
+
+def test_an_extension_of_a_month_is_a_calendar_month_from_the_statutory_last_day():
+    # 法定 20 working days. 受理 Mon 2 Sep 2024: 3–6 (4), 9–13 (9), Sat 14 worked (10),
+    # 中秋 15–17, 18–20 (13), 23–27 (18), Sun 29 worked (19), Mon 30 Sep (20): the limit's
+    # last day. 延长1个月: the corresponding day, Wed 30 Oct (a working day, §202).
+    # Decided 30 Oct: on time; Thu 31 Oct: a breach. (§42's 10 working days from 30 Sep,
+    # over 国庆, would end Fri 18 Oct: both breaches.) The column states it the same way.
+    rows = []
+    for case, day, step, col in (("A", "2024-10-30", "延长1个月", None), ("B", "2024-10-31", "延长一个月", None),
+                                 ("C", "2024-10-30", "延期审批", 1.0)):
+        lim = {"statutory_days": 20.0, "extension_months": col}
+        rows += [(case, "受理", "2024-09-02 09:00", "2024-09-02 09:30", lim),
+                 (case, step, "2024-09-20 09:00", "2024-09-20 09:30", lim),
+                 (case, "办结", f"{day} 10:00", f"{day} 10:30", lim)]
+    m = cases(mklog(rows))
+    assert list(m.loc[["A", "B", "C"], "extension_kind"]) == ["month"] * 3
+    assert list(m.loc[["A", "B", "C"], "extension_months"]) == [1, 1, 1]
+    assert m.loc["A", "statutory_due"] == pd.Timestamp("2024-10-30")
+    assert list(m.loc[["A", "B", "C"], "outcome"]) == ["按时", "超期", "按时"]
+
+
+def test_an_extension_column_reads_its_unit():
+    # 延期天数 as platforms write it: 10天 and 10 are §42's working days (§82), 30个自然日
+    # calendar days, 1个月 a calendar month, 2年 24 months; 很久 is not a length.
+    from procmine.log.parsing import parse_extension
+
+    work, cal, bad, months = parse_extension(pd.Series(["10天", "10", "30个自然日", "1个月", "2年", "很久", None]))
+    assert work.tolist()[:2] == [10.0, 10.0] and pd.isna(work.iloc[2])
+    assert cal.tolist()[2] == 30.0 and months.tolist()[3:5] == [1.0, 24.0]
+    assert bad.tolist() == [False, False, False, False, False, True, False]
+
+
 # ----------------------------------------------------------------------------- status
 
 @pytest.mark.parametrize("text", ["待送达", "已办结待取件", "待领证"])
@@ -249,6 +301,24 @@ def test_an_open_case_in_correction_is_paused_until_now():
             ("A", "补正告知", "2024-03-05 10:00", "2024-03-05 10:10", lim)]
     a = one(rows, as_of="2024-03-08")
     assert (a["clock_days"], a["paused_days"], a["outcome"]) == (1, 3, "在办")
+
+
+def test_a_correction_recorded_as_one_step_pauses_the_clock_for_that_step():
+    # 承诺 5. 受理 Mon 4 Mar 2024; one step 补正 from Tue 5 Mar 10:00 to Mon 11 Mar 10:00 (the
+    # applicant's wait); 办结 Wed 13 Mar. Gross (4, 13] = 5,6,7,8,11,12,13 = 7 working days;
+    # paused (5 Mar, 11 Mar] = 6,7,8,11 = 4; clock 3 < 5: early. (Unpaused, 7 > 5: late.)
+    # B is still in its 补正 step (no end) as of Fri 8 Mar: open, in a pause, not late.
+    lim = {"sla": 5}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("A", "补正", "2024-03-05 10:00", "2024-03-11 10:00", lim),
+            ("A", "办结", "2024-03-13 10:00", "2024-03-13 10:30", lim),
+            ("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", lim),
+            ("B", "材料补正", "2024-03-05 10:00", None, lim)]
+    m = cases(mklog(rows), as_of="2024-03-08")
+    assert (m.loc["A", "clock_days"], m.loc["A", "paused_days"], m.loc["A", "outcome"]) == (3, 4, "提前")
+    assert bool(m.loc["A", "correction_requested"]) is True
+    # B: (4, 8] = 4 gross, (5, 8] = 3 paused, clock 1; in a pause
+    assert (m.loc["B", "clock_days"], m.loc["B", "outcome"]) == (1, "在办") and bool(m.loc["B", "in_pause"])
 
 
 # ----------------------------------------------------------------------------- independence

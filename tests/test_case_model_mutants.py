@@ -62,8 +62,13 @@ MUTANTS = [
     ("c7", "CASE WHEN coalesce(p.paused_days, 0) = 0 THEN pm.due_d ELSE pmx.d END", "pm.due_d",
      t.test_a_month_limit_is_extended_by_the_working_days_paused),
     # limits: 延期 of nothing when the step names no length (not §42's 10)
-    ("c6", "coalesce(extension_named, col_extension, 10.0)", "coalesce(extension_named, col_extension, 0.0)",
+    ("c6", "THEN col_extension ELSE 10.0 END", "THEN col_extension ELSE 0.0 END",
      t.test_an_extension_extends_the_statutory_limit_only),
+    # limits: an extension of a month ignored (the limit's last day not moved on)
+    ("c7x", "WHEN c.extension_kind = 'month' THEN xm.due_d", "WHEN c.extension_kind = 'month' THEN c.statutory_due_w",
+     t.test_an_extension_of_a_month_is_a_calendar_month_from_the_statutory_last_day),
+    # outcome: a working-day limit extended in calendar days judged by the clock alone (the extension lost)
+    ("c8", "THEN 'date'", "THEN 'work'", t.test_an_extension_in_calendar_days_runs_on_from_the_statutory_last_day),
     # outcome: over the promise called a legal breach
     ("cases", "THEN coalesce(c.over_s, false) END AS over_statute", "THEN coalesce(c.over_p, false) END AS over_statute",
      t.test_over_the_promise_is_not_a_legal_breach),
@@ -78,6 +83,9 @@ MUTANTS = [
     ("acts2", "(received_raw OR (correction_raw AND NOT pickup_raw AND NOT office_act)) AND NOT notice_open",
      "received_raw AND NOT notice_open",
      t.test_a_correction_closes_when_the_applicant_hands_the_materials_in_whatever_it_is_called),
+    # pauses: a correction recorded as one step (补正) not paused
+    ("pauses", "WHERE v.special_single OR v.correction_single", "WHERE v.special_single",
+     t.test_a_correction_recorded_as_one_step_pauses_the_clock_for_that_step),
     # status: decided-awaiting-delivery read as open (its 待 matching the open class)
     ("c3", "THEN '待送达'", "THEN '在办'", lambda: t.test_decided_cases_waiting_for_delivery_are_decided("待送达")),
     # status: a text not understood guessed into 在办

@@ -123,6 +123,22 @@ def test_three_services_in_twenty_days_form_one_instance_with_one_repeated_docum
     assert set(r.members["case_id"]) == {"S1", "S2", "S3"}   # S4 (another applicant, one service) is no instance
 
 
+def test_a_matters_working_days_leave_out_its_pauses_but_not_the_days_between_its_cases():
+    # 设立登记 A: 受理 Mon 4 Mar 2024, 办结 Wed 6 Mar. 印章刻制 B: 受理 Fri 8 Mar, 专家评审 Fri 8 Mar
+    # 10:00 → Wed 13 Mar 17:00 (§45: paused (8, 13] = 11, 12, 13 Mar), 办结 Thu 14 Mar.
+    # First 受理 → last 办结: (4, 14] = 5, 6, 7, 8, 11, 12, 13, 14 = 8 working days; on 11–13 B is
+    # paused and A is closed: 3 days out; Thu 7 Mar (between the cases) is the matter's. 8 − 3 = 5.
+    x = {"applicant_id": "91330100MA2XXXXXX1", "in_person": True}
+    rows = [("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {**x, "service": "设立登记"}),
+            ("A", "办结", "2024-03-06 15:00", "2024-03-06 15:10", {**x, "service": "设立登记"}),
+            ("B", "受理", "2024-03-08 09:00", "2024-03-08 09:30", {**x, "service": "印章刻制"}),
+            ("B", "专家评审", "2024-03-08 10:00", "2024-03-13 17:00", {**x, "service": "印章刻制"}),
+            ("B", "办结", "2024-03-14 15:00", "2024-03-14 15:10", {**x, "service": "印章刻制"})]
+    r = bundle_instances(mklog(rows), [Bundle("企业开办", ("设立登记", "印章刻制"), 30)])
+    (inst,) = r.instances.itertuples(index=False)
+    assert inst.cases == 2 and inst.working_days == 5
+
+
 def test_indicators_per_service_say_why_missing():
     log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 0, "in_person": True}),
                  ("A", "办结", "2024-03-04 10:00", "2024-03-04 10:30", {"sla": 0}),

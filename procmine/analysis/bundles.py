@@ -27,10 +27,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..engine.workcal import working_days
 from ..errors import ConfigError, InputError
 from ..config import load_yaml, read_config_text, templates_dir
-from ..engine.metrics import Measured, measure, sorted_log, trip_visits
+from ..engine.metrics import Measured, matter_days, measure, sorted_log, trip_visits
 from ..rules import Rules, load_rules
 
 
@@ -135,12 +134,12 @@ def bundle_instances(log: pd.DataFrame, bundles: list[Bundle], rules: Rules | st
             members += [{"case_id": cid, "bundle": b.name, "instance": f"{b.name}#{n}"} for cid in ids]
     mem = pd.DataFrame(members, columns=["case_id", "bundle", "instance"])
     if len(mem):
-        rows = _instance_rows(mem, m, key, rules)
+        rows = _instance_rows(mem, m, key, rules, log)
     inst_df = pd.DataFrame(rows)
     return BundleResult(inst_df, mem, candidate_bundles(cases, key, bundles, m, rules))
 
 
-def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules) -> list[dict]:
+def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules, log: pd.DataFrame) -> list[dict]:
     cases = m.cases.set_index("case_id")
     unit = mem.set_index("case_id")["instance"]
     facts = m.facts[m.facts["case_id"].isin(unit.index)].copy()
@@ -188,7 +187,7 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "documents": int(docs_sum[name]),
             "repeated_documents": n_rep, "repeated_names": rep_names.get(name, ""),
             "first_accept": accept_min[name], "last_finish": finish_max[name] if all_decided[name] else pd.NaT,
-            "working_days": None,  # below, for all instances in one calendar lookup
+            "working_days": None,  # below, for all instances in one engine run
             # 一次告知: at most one correction notice for the whole matter
             "一次告知": bool(notices.get(name, 0) <= 1),
             # 一表申请: one application form: one case, or every case applied for at the same minute
@@ -197,11 +196,13 @@ def _instance_rows(mem: pd.DataFrame, m: Measured, key: pd.Series, rules: Rules)
             "一窗受理": (None if depts is None or no_window else bool(depts <= 1)),
             "一网办理": (None if not trips_known else bool(online_all[name] and trips == 0)),
         })
-    if rows:  # the matter's working days, first 受理 → last 办结, in one lookup for every instance
-        days = working_days(m.calendar, pd.Series([r["first_accept"] for r in rows]),
-                                       pd.Series([r["last_finish"] for r in rows]))
-        for r, d in zip(rows, days):
-            r["working_days"] = None if d != d else float(d)
+    if rows:  # the matter's working days, first 受理 → last 办结, by the case model's clock (pauses out)
+        days = matter_days(log, mem.set_index("case_id")["instance"], rules, as_of=m.as_of, calendar=m.calendar)
+        clocked = g["clock_days"].agg(lambda s: bool(s.notna().all()))
+        for r in rows:
+            d = days.get(str(r["instance"]))
+            decided = pd.notna(r["last_finish"]) and bool(clocked[r["instance"]])
+            r["working_days"] = float(d) if decided and d is not None else None
     return rows
 
 

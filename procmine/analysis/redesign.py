@@ -36,10 +36,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from ..engine.workcal import working_days
 from ..errors import ConfigError
 from ..config import read_config_text, unknown_key_error
-from ..engine.metrics import event_facts, measure, sorted_log
+from ..engine.metrics import event_facts, matter_days, measure, sorted_log
 from ..rules import Rules, load_rules
 
 CHANGE_KEYS = ("remove", "merge", "parallel", "share", "online", "deliver", "cap_wait", "bundle")
@@ -547,9 +546,11 @@ def _bundle(log: pd.DataFrame, ch: Change, unit_of: pd.Series, rules: Rules) -> 
     return out, unit_of
 
 
-def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame:
-    """Observed per-case metrics rolled up to units (a 一件事 instance sums its members; its clock
-    runs from the first 受理 to the last 办结)."""
+def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, log: pd.DataFrame, rules: Rules, as_of,
+              calendar) -> pd.DataFrame:
+    """Observed per-case metrics rolled up to units (a 一件事 instance sums its members; its
+    working days are the case model's for the matter: first 受理 to last 办结, its pauses out,
+    :func:`procmine.engine.metrics.matter_days`)."""
     c = cases.set_index("case_id")
     c.index = c.index.astype(str)
     u = unit_of.reindex(c.index).fillna(pd.Series(c.index, index=c.index))
@@ -562,10 +563,10 @@ def _per_unit(cases: pd.DataFrame, unit_of: pd.Series, calendar) -> pd.DataFrame
     multi = g.size() > 1
     clock = g["clock_days"].first()
     if multi.any():
-        acc, fin = g["accept_time"].min(), g["finish_time"].max()
-        span = working_days(calendar, acc[multi], fin[multi])
+        grouped = u[u.isin(multi.index[multi.to_numpy()])]
+        span = matter_days(log, grouped, rules, as_of=as_of, calendar=calendar)
         clock = clock.astype(float)
-        clock[multi] = span
+        clock[multi] = span.reindex(clock.index[multi.to_numpy()].astype(str)).to_numpy()
     out["working_days"] = clock.astype(float)
     out["outcome"] = g["outcome"].first().where(~multi, pd.NA)
     return out
@@ -592,7 +593,7 @@ def redesign(log: pd.DataFrame, plan: Plan | str | Path, rules: Rules | str | No
     after_log, unit_of = replay(narrow, plan, rules, facts=observed.facts)  # the same events, measured once
     # the replayed events stay in the engine: the still-failing reasons are read there
     replayed = measure(after_log, rules, as_of=observed.as_of, events=False, inside=_failing_steps)
-    before = _per_unit(observed.cases, unit_of, observed.calendar)
+    before = _per_unit(observed.cases, unit_of, narrow, rules, observed.as_of, observed.calendar)
     a = replayed.cases.set_index("case_id")
     a.index = a.index.astype(str)
     after = pd.DataFrame({"steps": a["events"], "documents": a["materials_submitted"],

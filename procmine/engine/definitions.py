@@ -118,9 +118,13 @@ FROM (
         FROM {source} WHERE trip) t) n"""
 
 
-# 延期's length in working days: 延期15日, 延长十五个工作日, 延期五个工作日 (§42 counts 日
-# as working days, §82); a calendar unit (自然日, 日历日, 个月) is not read as working days.
-EXT_WORK = "([0-9]+|[一二两三四五六七八九十]+) *个? *(?:工作日|日(?:$|[^历])|天)"
+# 延期's length as the step states it: in working days (延期15日, 延长十五个工作日, 延期五个工作日:
+# §42 counts 日 as working days, §82), in calendar days (延期30个自然日) or in calendar months
+# (延长1个月, counted as the calendar counts them, 民法典 §201–§203).
+NUM = "([0-9]+|[一二两三四五六七八九十]+)"
+EXT_WORK = NUM + " *个? *(?:工作日|日(?:$|[^历])|天)"
+EXT_CAL = NUM + " *个? *(?:自然日|日历日|日历天)"
+EXT_MONTH = NUM + " *个? *月"
 
 
 def numeral(expr: str) -> str:
@@ -182,11 +186,17 @@ SELECT activity,
        {has('activity', lc['extension'])} AS extension_step,
        CASE WHEN {has('activity', lc['extension'])} AND {has('activity', EXT_WORK)}
             THEN {numeral(f"regexp_extract(activity, {lit(EXT_WORK)}, 1)")} END AS extension_named,
+       CASE WHEN {has('activity', lc['extension'])} AND {has('activity', EXT_CAL)}
+            THEN {numeral(f"regexp_extract(activity, {lit(EXT_CAL)}, 1)")} END AS extension_named_cal,
+       CASE WHEN {has('activity', lc['extension'])} AND {has('activity', EXT_MONTH)}
+            THEN {numeral(f"regexp_extract(activity, {lit(EXT_MONTH)}, 1)")} END AS extension_named_months,
        {full('activity', special_action(rules))}
          AND NOT {has('activity', lc['special_start'] + '|' + lc['special_end'])} AS special_single,
        {has('activity', lc['special_start'])} AND NOT {has('activity', lc['special_end'])} AS special_open,
        {has('activity', lc['special_end'])} AS special_close,
        {has('activity', lc['correction_notice'])} AS notice_open,
+       -- a correction recorded as one step spanning the applicant's wait (补正, 补正期间): paused for it
+       {full('activity', lc['correction_span'])} AS correction_single,
        {has('activity', lc['correction_received'])} AS received_raw,
        {has('activity', '[一-鿿]')} AS cjk
 FROM (SELECT DISTINCT activity FROM ev) a"""),
@@ -204,6 +214,7 @@ SELECT *,
        (received_raw OR (correction_raw AND NOT pickup_raw AND NOT office_act)) AND NOT notice_open AS notice_close,
        accept_step OR receive_step OR apply_raw OR finish_step OR deliver_step OR rejected OR withdrawn
          OR notice_open OR received_raw OR correction_raw OR intake_raw OR special_open OR extension_step
+         OR correction_single
          AS lifecycle_word
 FROM acts"""),
             ("chans", f"""
@@ -277,7 +288,8 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.sla_months, x.statutory_calendar_days, x.statutory_months,
-       x.extension_days, x.limit_text, x.rating, x.rating_us, x.rectify_status, x.rectify_us,
+       x.extension_days, x.extension_calendar_days, x.extension_months,
+       x.limit_text, x.rating, x.rating_us, x.rectify_status, x.rectify_us,
        x.pd, x.k, x.sign, x.reject
 FROM (
   SELECT e.*,
@@ -374,12 +386,15 @@ SELECT f.c,
        coalesce(bool_or(v.rejected), false) AS step_rejected,
        coalesce(bool_or(v.extension_step), false) AS step_extension,
        max(v.extension_named) AS extension_named,
+       max(v.extension_named_cal) AS extension_named_cal,
+       max(v.extension_named_months) AS extension_named_months,
        coalesce(bool_or(f.in_person_known), false) AS in_person_known,
        coalesce(bool_or(f.trip_kind IN ('intake', 'online_intake') OR f.online_app), false) AS intake_known,
        coalesce(bool_or(f.online_app), false) AS online_app,
        coalesce(bool_or(f.trip_kind = 'intake'), false) AS intake_trip,
        min(f.trip_at_us) FILTER (WHERE f.trip_kind = 'intake') AS intake_at,
-       coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction), false) AS correction_requested,
+       coalesce(bool_or(v.notice_open OR f.trip_kind = 'correction' OR v.correction OR v.correction_single), false)
+         AS correction_requested,
        count(*) FILTER (WHERE v.notice_open) AS correction_notices,
        -- who decided: the decision itself (审批决定), else the step closing the record (办结)
        coalesce(max_by(f.d, f.pos) FILTER (WHERE v.decide_step AND f.d IS NOT NULL),
@@ -405,7 +420,8 @@ SELECT x.*, dd.departments, dd.took_part, coalesce(rb.rated_bad_ever, false) AS 
          max_by(status, pos) FILTER (WHERE status IS NOT NULL) AS status_raw,
          max(sla_days) AS sla, max(sla_calendar_days) AS cal, max(sla_months) AS months,
          max(statutory_days) AS stat, max(statutory_calendar_days) AS stat_cal, max(statutory_months) AS stat_months,
-         max(extension_days) AS col_extension,
+         max(extension_days) AS col_extension, max(extension_calendar_days) AS col_extension_cal,
+         max(extension_months) AS col_extension_months,
          min_by(limit_text, pos) FILTER (WHERE limit_text IS NOT NULL) AS limit_text,
          max_by(rating, pos) FILTER (WHERE rating IS NOT NULL) AS rating_raw,
          min(rating_us) FILTER (WHERE rating IS NOT NULL) AS rating_first_us, max(rating_us) AS rating_us,
@@ -420,6 +436,7 @@ LEFT JOIN rated rb ON rb.c = x.c"""),
             ("c3", f"""
 SELECT a.*, b.departments, b.took_part, sv.service, b.col_apply, b.col_accept, b.col_due, b.col_finish,
        b.col_deliver, b.status_raw, b.sla, b.cal, b.months, b.stat, b.stat_cal, b.stat_months, b.col_extension,
+       b.col_extension_cal, b.col_extension_months,
        b.limit_text, b.rating_raw, b.rating_first_us, b.rating_us, b.rectify_raw, b.rectify_us, b.ratings_seen,
        b.rated_bad_ever,
        CASE WHEN b.status_raw IS NULL THEN NULL
@@ -472,24 +489,44 @@ def limits() -> list[tuple[str, str]]:
     """The promise (承诺时限) and the statutory limit (法定时限) of each case, each in
     one unit: working days (§82), calendar days or calendar months (民法典 §201–§203);
     a promise may also be an explicit due date. 延期 (§42) extends the statutory limit
-    only: by the working days its step names or the 延期天数 column states, else by 10.
+    only, by the length its step names, else the 延期 column states, else §42's 10 working
+    days; in the unit stated (``extension_kind``): working days (``extension_days``),
+    calendar days (``extension_calendar_days``) or calendar months (``extension_months``).
     The rules' per-service limit stands in for a promise when the case has none."""
     return [("c6", """
 SELECT *,
+       CASE WHEN extension_kind = 'work'
+            THEN CASE WHEN named_kind = 'work' THEN extension_named
+                      WHEN named_kind IS NULL AND column_kind = 'work' THEN col_extension ELSE 10.0 END
+       END AS extension_days,
+       CASE WHEN extension_kind = 'calendar'
+            THEN CASE WHEN named_kind = 'calendar' THEN extension_named_cal ELSE col_extension_cal END
+       END AS extension_calendar_days,
+       CASE WHEN extension_kind = 'month'
+            THEN CASE WHEN named_kind = 'month' THEN extension_named_months ELSE col_extension_months END
+       END AS extension_months
+FROM (SELECT *,
+       CASE WHEN step_extension OR column_kind IS NOT NULL THEN coalesce(named_kind, column_kind, 'work') END
+         AS extension_kind
+FROM (SELECT *,
        CASE WHEN sla_days IS NOT NULL THEN 'work' WHEN cal IS NOT NULL THEN 'calendar'
             WHEN months IS NOT NULL THEN 'month' WHEN col_due IS NOT NULL THEN 'due' END AS promise_kind,
        CASE WHEN stat IS NOT NULL THEN 'work' WHEN stat_cal IS NOT NULL THEN 'calendar'
             WHEN stat_months IS NOT NULL THEN 'month' END AS statutory_kind,
-       CASE WHEN step_extension OR col_extension IS NOT NULL
-            THEN coalesce(extension_named, col_extension, 10.0) END AS extension_days
+       -- the unit of the length the extension's step names, else of the 延期 column's value
+       CASE WHEN extension_named IS NOT NULL THEN 'work' WHEN extension_named_cal IS NOT NULL THEN 'calendar'
+            WHEN extension_named_months IS NOT NULL THEN 'month' END AS named_kind,
+       CASE WHEN col_extension IS NOT NULL THEN 'work' WHEN col_extension_cal IS NOT NULL THEN 'calendar'
+            WHEN col_extension_months IS NOT NULL THEN 'month' END AS column_kind
 FROM (SELECT *,
              CASE WHEN sla IS NULL AND cal IS NULL AND months IS NULL AND col_due IS NULL AND limit_text IS NULL
                   THEN rules_sla ELSE sla END AS sla_days
-      FROM c5) t""")]
+      FROM c5) t) k) e""")]
 
 
 def pauses() -> list[tuple[str, str]]:
-    """Clock pauses (§45): a special-procedure step, or from a request (特别程序申请,
+    """Clock pauses (§45, and §32's correction): a special-procedure step, a correction
+    recorded as one step spanning the applicant's wait (补正, 补正期间), or from a request (特别程序申请,
     中止, 补正告知) to its close (the result, 恢复, the applicant handing the materials
     in); clipped to the clock [受理, its end] and merged where they overlap. An opening
     at or after 受理 with no close (``unclosed``) makes a decided case's clock unknown; an open case with one
@@ -503,7 +540,8 @@ LEFT JOIN (SELECT f.c, f.en_us AS t FROM facts f JOIN acts2 v ON v.a = f.a WHERE
        ON x.c = o.c AND x.t >= o.t
 GROUP BY o.c, o.t, o.pos"""
     return [("pauses", f"""
-SELECT f.c, f.ts_us AS p_from, f.e_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a WHERE v.special_single
+SELECT f.c, f.ts_us AS p_from, f.e_us AS p_to FROM facts f JOIN acts2 v ON v.a = f.a
+WHERE v.special_single OR v.correction_single
 UNION ALL {pair('special_open', 'special_close')}
 UNION ALL {pair('notice_open', 'notice_close')}"""),
             ("pause_blocks", """
@@ -575,7 +613,7 @@ SELECT c.*,
             WHEN c.statutory_kind = 'calendar' THEN CASE WHEN coalesce(c.extension_days, 0) = 0 THEN sc.next_wd
                                                          ELSE scx.d END
             WHEN c.statutory_kind = 'month' THEN CASE WHEN coalesce(p.paused_days, 0) + coalesce(c.extension_days, 0) = 0
-                                                      THEN sm.due_d ELSE smx.d END END AS statutory_due_d
+                                                      THEN sm.due_d ELSE smx.d END END AS statutory_due_w
 FROM c6c c
 LEFT JOIN paused p ON p.c = c.c
 LEFT JOIN unclosed u ON u.c = c.c
@@ -596,7 +634,17 @@ LEFT JOIN calendar pmx ON pmx.is_workday AND pmx.cum_workdays = pm0.cum_workdays
 LEFT JOIN month_due sm ON sm.d = {day('c.accept_us')} AND sm.months = c.stat_months
 LEFT JOIN calendar sm0 ON sm0.d = sm.due_d
 LEFT JOIN calendar smx ON smx.is_workday AND smx.cum_workdays = sm0.cum_workdays + CAST(coalesce(p.paused_days, 0) AS BIGINT)
-                           + CAST(ceil(coalesce(c.extension_days, 0)) AS BIGINT)""")]
+                           + CAST(ceil(coalesce(c.extension_days, 0)) AS BIGINT)"""),
+            # an extension in calendar days or months runs on from the statutory limit's last
+            # day: n days on, or the corresponding day n months on (§201–§202), moved to the
+            # next working day when it is a rest day (§203)
+            ("c7x", """
+SELECT c.*,
+       CASE WHEN c.extension_kind = 'calendar' THEN xc.next_wd
+            WHEN c.extension_kind = 'month' THEN xm.due_d ELSE c.statutory_due_w END AS statutory_due_d
+FROM c7 c
+LEFT JOIN calendar xc ON xc.d = c.statutory_due_w + CAST(ceil(c.extension_calendar_days) AS BIGINT)
+LEFT JOIN month_due xm ON xm.d = c.statutory_due_w AND xm.months = c.extension_months""")]
 
 
 def outcome(rules: Rules) -> list[tuple[str, str]]:
@@ -628,12 +676,15 @@ SELECT c.*,
        CASE WHEN c.promise_kind = 'work' AND c.sla_days = 0 THEN false
             ELSE {early('c.promise_kind', 'c.sla_days', 'c.promise_due_d')} END AS early_p,
        {left('c.promise_kind', 'c.sla_days', 'p')} AS left_p,
-       {over('c.statutory_kind', 'c.stat', 'c.statutory_due_d', 'coalesce(c.extension_days, 0)')} AS over_s,
-       {early('c.statutory_kind', 'c.stat', 'c.statutory_due_d')} AS early_s,
-       {left('c.statutory_kind', 'c.stat', 's', 'coalesce(c.extension_days, 0)')} AS left_s
-FROM (SELECT *, CASE WHEN pause_unclosed OR decided_before_accept THEN NULL ELSE clock_gross END AS clock_days
+       {over('c.s_kind', 'c.stat', 'c.statutory_due_d', 'coalesce(c.extension_days, 0)')} AS over_s,
+       {early('c.s_kind', 'c.stat', 'c.statutory_due_d')} AS early_s,
+       {left('c.s_kind', 'c.stat', 's', 'coalesce(c.extension_days, 0)')} AS left_s
+FROM (SELECT *, CASE WHEN pause_unclosed OR decided_before_accept THEN NULL ELSE clock_gross END AS clock_days,
+             -- a working-day statutory limit extended in calendar days or months is judged by its last day
+             CASE WHEN statutory_kind = 'work' AND extension_kind IN ('calendar', 'month') THEN 'date'
+                  ELSE statutory_kind END AS s_kind
       FROM (SELECT *, coalesce(status = '办结' AND {day('finish_us')} < {day('accept_us')}, false) AS decided_before_accept
-            FROM c7) k) c
+            FROM c7x) k) c
 LEFT JOIN calendar lc_p ON lc_p.d = c.promise_due_d
 LEFT JOIN calendar lc_s ON lc_s.d = c.statutory_due_d"""),
             ("c9", """
@@ -648,7 +699,7 @@ SELECT *,
        CASE WHEN coalesce(CASE WHEN promise_kind IS NOT NULL THEN over_p ELSE over_s END, false)
             THEN CASE WHEN coalesce(promise_kind, statutory_kind) = 'work' AND promise_kind IS NOT NULL
                       THEN clock_days - sla_days
-                      WHEN promise_kind IS NULL AND statutory_kind = 'work'
+                      WHEN promise_kind IS NULL AND s_kind = 'work'
                       THEN clock_days - stat - coalesce(extension_days, 0)
                       ELSE -CASE WHEN promise_kind IS NOT NULL THEN left_p ELSE left_s END END END AS over_days,
        -- trips can be counted: 是否到场 given, or the intake is known and, once decided, how the
@@ -674,7 +725,8 @@ SELECT i.case_id, c.service, c.events, c.departments,
        coalesce(c.awaiting_delivery, false) AS awaiting_delivery,
        c.clock_days, c.paused_days, c.sla_days, c.cal AS sla_calendar_days, c.months AS sla_months,
        c.stat AS statutory_days, c.stat_cal AS statutory_calendar_days, c.stat_months AS statutory_months,
-       c.extension_days, c.promise_kind, c.statutory_kind,
+       c.extension_days, c.extension_kind, c.extension_calendar_days, c.extension_months,
+       c.promise_kind, c.statutory_kind,
        CAST(c.promise_due_d AS BIGINT) AS promise_due_d, CAST(c.statutory_due_d AS BIGINT) AS statutory_due_d,
        c.limit_text,
        CASE WHEN c.status = '撤回' THEN '撤回'
@@ -746,7 +798,7 @@ FROM (SELECT f.c, f.s, f.d, k.outcome IN ('超期', '超期在办') AS late,
              CASE WHEN f.office THEN coalesce(f.wait_work_us, 0) ELSE 0 END + coalesce(f.service_work_us, 0) AS us
       FROM facts f JOIN cases k ON k.c = f.c LEFT JOIN acts2 v ON v.a = f.a
       WHERE k.accept_us IS NOT NULL AND f.en_us > k.accept_us
-        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single, false)) t
+        AND f.ts_us <= coalesce(k.finish_us, {int(as_of_us)}) AND NOT coalesce(v.special_single OR v.correction_single, false)) t
 LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN d_dept dp ON dp.d = t.d
 GROUP BY sv.service, dp.department, t.late"""),
             # a service's trips can be counted when some case's can (for the notes)
@@ -795,7 +847,7 @@ DONE_AFTER = {"facts": ("ev2w",), "c3": ("c1", "c2", "rated"), "paused": ("pause
 
 # Steps that are views (cheap to recompute, not worth their memory): the per-event
 # classification joined into the event order, and the per-case steps between tables.
-VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c6c", "c7", "c8", "c9", "handovers"})
+VIEWS = frozenset({"acts2", "chans", "ev1", "ev2", "c4", "c5", "c6", "c6c", "c7", "c7x", "c8", "c9", "handovers"})
 
 # ``facts`` with its names (case id, service, step, department) joined back from the codes.
 FACTS_NAMED = """(SELECT f.*, i.case_id, sv.service, ac.activity, dp.department, f.en_us AS trip_until_us,
@@ -826,3 +878,45 @@ SELECT least(min(s_us), min(e_us), min(apply_us), min(accept_us), min(finish_us)
        max(due_us) AS due_hi, min(rating_us) AS rate_lo, greatest(max(rating_us), max(rectify_us)) AS rate_hi,
        count(*) AS n
 FROM ev"""
+
+
+def extension_reach_sql(rules: Rules) -> str:
+    """The longest extension in calendar months and in calendar days a case of the log
+    states (its step's name or the 延期 column), NULL when none: how far the calendar and
+    the month table must reach past the limits' last days."""
+    ext = rules.lifecycle["extension"]
+    return f"""
+SELECT max(m) AS months, max(d) AS days FROM (
+  SELECT CASE WHEN {has('activity', EXT_MONTH)} THEN {numeral(f"regexp_extract(activity, {lit(EXT_MONTH)}, 1)")} END AS m,
+         CASE WHEN {has('activity', EXT_CAL)} THEN {numeral(f"regexp_extract(activity, {lit(EXT_CAL)}, 1)")} END AS d
+  FROM (SELECT DISTINCT activity FROM ev) a WHERE {has('activity', ext)}
+  UNION ALL
+  SELECT extension_months, extension_calendar_days FROM ev
+  WHERE extension_months IS NOT NULL OR extension_calendar_days IS NOT NULL) t"""
+
+
+def matter_days_sql(cal: WorkCalendar) -> str:
+    """The working days of each matter (``units``: ``case_id, unit``, a 一件事 instance of
+    several cases), as the applicant lives it: from its first 受理 to its last 办结 (or the
+    as-of time), by the clock's rule, less the working days on which a member's clock is
+    paused (§45, a correction) and no other member's runs. The days between two members'
+    cases (the applicant not yet applying for the next) count: they are the matter's. For a
+    matter of one case it is that case's clock."""
+    after = ">=" if cal.first_day == "include" else ">"
+    return f"""
+WITH m AS (
+  SELECT u.unit, k.c, {day('k.accept_us')} AS a_d, {day('k.clock_end')} AS e_d
+  FROM units u JOIN d_case i ON i.case_id = u.case_id JOIN c6c k ON k.c = i.c
+  WHERE k.accepted AND k.clock_end IS NOT NULL),
+span AS (SELECT unit, min(a_d) AS lo, max(e_d) AS hi FROM m GROUP BY unit),
+idle AS (  -- a day every member whose clock covers it is paused on
+  SELECT unit, count(*) AS n FROM (
+    SELECT m.unit, w.d
+    FROM m JOIN calendar w ON w.is_workday AND w.d {after} m.a_d AND w.d <= m.e_d
+    LEFT JOIN pause_blocks p ON p.c = m.c AND w.d > {day('p.a')} AND w.d <= {day('p.b')}
+    GROUP BY m.unit, w.d
+    HAVING NOT bool_or(p.c IS NULL)) t
+  GROUP BY unit)
+SELECT s.unit, {working_days('cs', 'ce', cal)} - CAST(coalesce(x.n, 0) AS DOUBLE) AS working_days
+FROM span s JOIN calendar cs ON cs.d = s.lo JOIN calendar ce ON ce.d = s.hi
+LEFT JOIN idle x ON x.unit = s.unit"""

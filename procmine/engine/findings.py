@@ -374,7 +374,8 @@ FROM runs WHERE s IS NOT NULL GROUP BY s, dk, chain""")
 
 
 # the steps whose wait is a §45 pause (a special procedure, a correction from notice to receipt)
-PAUSE_STEP = "(ac.special_single OR ac.special_open OR ac.special_close OR ac.notice_open OR ac.notice_close)"
+PAUSE_STEP = ("(ac.special_single OR ac.special_open OR ac.special_close OR ac.notice_open OR ac.notice_close"
+              " OR ac.correction_single)")
 
 
 def _bottleneck(eng, names: _Names, t: dict, out: Aggregates) -> None:

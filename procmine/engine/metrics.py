@@ -129,7 +129,7 @@ def _facts_frame(raw: pd.DataFrame) -> pd.DataFrame:
 def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.Timestamp, int]:
     """Load the log into the engine and register the small tables the definitions join;
     the as-of time and the number of events."""
-    from .definitions import SPAN_SQL
+    from .definitions import SPAN_SQL, extension_reach_sql
 
     eng.load(log)
     span = eng.fetch(SPAN_SQL).iloc[0]
@@ -150,6 +150,12 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
                      "AS n FROM ev").iloc[0]["n"]
     months = sorted({float(x) for x in lim["m"] if float(x) == int(x) and 0 <= x <= 1200})
     reach = int((max(months) if months else 0) * 31 + (float(days) if pd.notna(days) else 0))
+    # an extension in calendar days or months runs on from a limit's last day: the calendar
+    # reaches past it, and the month table holds those last days and lengths
+    ext = eng.fetch(extension_reach_sql(rules)).iloc[0]
+    ext_months = [float(m) for m in range(1, int(min(float(ext["months"]), 120)) + 1)] \
+        if pd.notna(ext["months"]) else []
+    ext_reach = int(len(ext_months) * 31 + (min(float(ext["days"]), 3650) if pd.notna(ext["days"]) else 0))
     # a limit in working days ends after the log too (an open case, a pause until the as-of
     # time): the calendar reaches past the longest one, plus a §42 extension, whatever else
     # is loaded — a case's last day never depends on the other cases of the log
@@ -158,10 +164,19 @@ def _prepare(eng, log, rules: Rules, calendar: WorkCalendar, as_of) -> tuple[pd.
     cal_hi = hi_day + pd.Timedelta(days=reach + 400) if reach else hi_day
     if pd.notna(work) and float(work) > 0:  # weekends, and up to 40 days of holidays
         cal_hi = max(cal_hi, hi_day + pd.Timedelta(days=int(min(float(work), 3650) * 7 / 5) + 40))
+    base_hi = cal_hi
+    if ext_reach:
+        cal_hi = cal_hi + pd.Timedelta(days=ext_reach + 40)
     table = _calendar_beyond(calendar, lo, hi_day, cal_hi)
     eng.register("calendar", table)
     lo_d, hi_d = int(table["d"].iloc[0]), int((hi_day.normalize() - pd.Timestamp("1970-01-01")).days)
-    eng.register("month_due", month_due_table(table, [int(m) for m in months], lo_d, hi_d))
+    due = month_due_table(table, [int(m) for m in months], lo_d, hi_d)
+    if ext_months:  # from every day a limit can end on (受理's days … the calendar's reach before extending)
+        base_d = int((base_hi.normalize() - pd.Timestamp("1970-01-01")).days)
+        due = pd.concat([due, month_due_table(table, [int(m) for m in ext_months], hi_d + 1, base_d),
+                         month_due_table(table, [int(m) for m in ext_months if m not in months], lo_d, hi_d)],
+                        ignore_index=True)
+    eng.register("month_due", due)
     names = eng.fetch("SELECT DISTINCT name FROM (SELECT unnest(materials) AS name FROM ev) t WHERE name IS NOT NULL")
     uniq = [str(x) for x in names["name"]]
     eng.register("catalogue", pd.DataFrame({"name": pd.Series(uniq, dtype=object),
@@ -266,6 +281,33 @@ def event_facts(log: pd.DataFrame, rules: Rules | None = None, calendar: WorkCal
                             None)
         _run(eng, rules, calendar, as_of, upto="facts")
         return _facts_frame(eng.fetch(f"SELECT {FACT_COLUMNS} FROM {FACTS_NAMED} ORDER BY case_id, pos"))
+
+
+def matter_days(log: pd.DataFrame, units: pd.Series, rules: Rules | str | None = None, *, as_of=None,
+                calendar: WorkCalendar | None = None, engine=None) -> pd.Series:
+    """The working days of each matter — ``units`` maps case ids to a matter (a 一件事
+    instance) — by the case model's clock: from its first 受理 to its last 办结 (or
+    ``as_of``), less the days on which members are paused (§45, corrections) and none runs
+    (:func:`procmine.engine.definitions.matter_days_sql`). Only the members'
+    events are read; a member's result depends on its own events alone, so these clocks
+    are the full log's. Matters none of whose members was accepted are absent."""
+    from .definitions import matter_days_sql
+    from .runner import open_engine
+
+    rules = load_rules(rules)
+    calendar = calendar or rules.calendar()
+    ids = units.index.astype(str)
+    members = conform_columns(log[log["case_id"].astype(str).isin(set(ids))].reset_index(drop=True))
+    if members.empty:
+        return pd.Series([], dtype=float, name="working_days")
+    with open_engine(engine) as eng:
+        as_of, _ = _prepare(eng, members, rules, calendar, as_of)
+        _run(eng, rules, calendar, as_of, upto="pause_blocks")
+        eng.register("units", pd.DataFrame({"case_id": pd.Series(list(ids), dtype=object),
+                                            "unit": pd.Series(units.astype(str).to_numpy(), dtype=object)}))
+        out = eng.fetch(matter_days_sql(calendar))
+    return pd.Series(out["working_days"].astype(float).to_numpy(), index=out["unit"].astype(str).to_numpy(),
+                     name="working_days").sort_index()
 
 
 def trip_visits(facts: pd.DataFrame, gap_hours: float) -> pd.DataFrame:
@@ -461,6 +503,9 @@ def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:
         "statutory_calendar_days": raw["statutory_calendar_days"].astype("Float64"),
         "statutory_months": raw["statutory_months"].astype("Float64"),
         "extension_days": raw["extension_days"].astype("Float64"),
+        "extension_kind": raw["extension_kind"].astype("string"),
+        "extension_calendar_days": raw["extension_calendar_days"].astype("Float64"),
+        "extension_months": raw["extension_months"].astype("Float64"),
         "promise_kind": raw["promise_kind"].astype("string"), "statutory_kind": raw["statutory_kind"].astype("string"),
         "promise_due": _day_to_date(raw["promise_due_d"]), "statutory_due": _day_to_date(raw["statutory_due_d"]),
         "over_promise": raw["over_promise"].astype("boolean"), "over_statute": raw["over_statute"].astype("boolean"),

@@ -46,7 +46,7 @@ TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_u
 TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text", "rating",
                 "rectify_status")
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days", "sla_months", "statutory_calendar_days",
-                  "statutory_months", "extension_days")
+                  "statutory_months", "extension_days", "extension_calendar_days", "extension_months")
 # every column of a log the engines read (``_select``)
 READ_COLUMNS = frozenset(TEXT_COLUMNS) | frozenset(NUMBER_COLUMNS) | frozenset(TIME_COLUMNS) | {"in_person", "materials"}
 ENGINES = ("duckdb", "spark")

@@ -491,6 +491,19 @@ def parse_sla(values: pd.Series, units: pd.Series | None = None
     return working, calendar, failed, months
 
 
+def parse_extension(values: pd.Series) -> tuple[pd.Series, pd.Series, pd.Series, pd.Series]:
+    """A 延期 (§42) length column → (working days, calendar days, failed, months), as
+    :func:`parse_sla` reads a limit, except that 天 is a working day here: the column
+    counts the days §42 extends by (延长十日, working days by §82); 自然日/日历日 are
+    calendar days, 月/年 calendar months.
+
+    >>> [x.tolist() for x in parse_extension(pd.Series(["10天", "30个自然日", "1个月"]))[::3]]
+    [[10.0, <NA>, <NA>], [<NA>, <NA>, 1.0]]
+    """
+    text = values.astype("string").str.replace(r"^(\s*\d+(?:\.\d+)?\s*(?:个)?\s*)天", r"\1日", regex=True)
+    return parse_sla(text.where(values.notna(), pd.NA))
+
+
 _SCI = re.compile(r"^\d(?:\.\d+)?[eE]\+?\d+$")
 
 

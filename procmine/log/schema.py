@@ -23,9 +23,10 @@ CANONICAL: dict[str, object] = {
     "due_time": TIME_DTYPE, "status": "string", "sla_calendar_days": "Float64", "statutory_days": "Float64",
     "limit_text": "string", "applicant": "string", "applicant_id": "string",
     # limits in calendar months (民法典 §201–§203) and the statutory limit in calendar days;
-    # 延期 (行政许可法 §42): the working days an approved extension adds to the statutory limit
+    # 延期 (行政许可法 §42): what an approved extension adds to the statutory limit, in working
+    # days, calendar days or calendar months (the unit the export states)
     "sla_months": "Float64", "statutory_calendar_days": "Float64", "statutory_months": "Float64",
-    "extension_days": "Float64",
+    "extension_days": "Float64", "extension_calendar_days": "Float64", "extension_months": "Float64",
     # 好差评, case level; a step's own time limit (working days)
     "rating": "string", "rating_time": TIME_DTYPE, "rating_channel": "string", "rating_text": "string",
     "rectify_status": "string", "rectify_time": TIME_DTYPE, "step_sla_days": "Float64",
@@ -35,7 +36,7 @@ CANONICAL: dict[str, object] = {
 LIFECYCLE = ("apply_time", "accept_time", "finish_time", "deliver_time", "due_time", "status", "sla_calendar_days",
              "statutory_days", "limit_text", "applicant", "applicant_id", "rating", "rating_time", "rating_channel",
              "rating_text", "rectify_status", "rectify_time", "step_sla_days", "sla_months", "statutory_calendar_days",
-             "statutory_months", "extension_days")
+             "statutory_months", "extension_days", "extension_calendar_days", "extension_months")
 # Each time limit's columns by unit: working days, calendar days, calendar months.
 LIMIT_FIELDS = (("sla_days", "sla_calendar_days", "sla_months"),
                 ("statutory_days", "statutory_calendar_days", "statutory_months"))

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 from ..errors import MappingError
 from ..log.eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE
 from .mapping import LIFECYCLE_TIMES, SheetMapping, map_columns
-from ..log.parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_sla, parse_times, split_materials, str_match)
+from ..log.parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_extension, parse_sla, parse_times, split_materials, str_match)
 from .readers import RawSheet, SkippedSheet
 
 DUPLICATE_POLICIES = ("auto", "drop", "keep")
@@ -255,13 +255,15 @@ def convert_table(table: RawSheet, keep_raw: frozenset[str] = frozenset()
             extra_attrs[cols[fld]] = df[cols[fld]]
         elif cols[fld] in keep_raw:
             extra_attrs[cols[fld]] = df[cols[fld]]
-    if "extension_days" in cols:  # 延期: the working days an approved extension adds (§42)
-        ext, ext_cal, ext_bad, ext_months = parse_sla(df[cols["extension_days"]])
+    if "extension_days" in cols:  # 延期 (§42): what an approved extension adds, in the unit stated
+        ext, ext_cal, ext_bad, ext_months = parse_extension(df[cols["extension_days"]])
         common["extension_days"] = ext
-        if (ext_bad | ext_cal.notna() | ext_months.notna()).any():
-            notes.append(f"{where}: {int((ext_bad | ext_cal.notna() | ext_months.notna()).sum())} values of "
-                         f"{cols['extension_days']!r} are not working days (§42 extends by working days); "
-                         "those extensions count as the law's 10 working days, raw text kept")
+        common["extension_calendar_days"] = ext_cal
+        common["extension_months"] = ext_months
+        if ext_bad.any():
+            notes.append(f"{where}: {int(ext_bad.sum())} values of {cols['extension_days']!r} not understood "
+                         "as a length (10, 10个工作日, 30个自然日, 1个月); those extensions count as the law's "
+                         "10 working days (§42), raw text kept")
             extra_attrs[cols["extension_days"]] = df[cols["extension_days"]]
     for fld in ("status", "applicant", "applicant_id", "rating", "rating_channel", "rating_text", "rectify_status"):
         common[fld] = text(fld)
@@ -343,7 +345,8 @@ def _one_row_per_case(df: pd.DataFrame, case: pd.Series, ok: np.ndarray, sm: She
 COMMON = ("case_id", "service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
           "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text", "applicant",
           "applicant_id", "rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time",
-          "step_sla_days", "sla_months", "statutory_calendar_days", "statutory_months", "extension_days")
+          "step_sla_days", "sla_months", "statutory_calendar_days", "statutory_months", "extension_days",
+          "extension_calendar_days", "extension_months")
 
 
 def _time_column(df: pd.DataFrame, col: str | None, rows: _Rows, parsed: dict, label: str | None = None):

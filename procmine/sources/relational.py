@@ -42,7 +42,7 @@ from ..errors import ConfigError, InputError, MappingError, NothingUsableError, 
 from ..log.eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
 from ..config import load_yaml, read_config_text, templates_dir
 from .mapping import FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping
-from ..log.parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_sla, parse_times, str_match)
+from ..log.parsing import (MATERIALS_DTYPE, MATERIALS_TYPE, normalize_header, normalize_text, parse_bool, parse_extension, parse_sla, parse_times, str_match)
 
 ROLES = ("case", "step", "document", "rating")
 RATING_FIELDS = ("rating", "rating_time", "rating_channel", "rating_text", "rectify_status", "rectify_time")
@@ -562,7 +562,8 @@ def _case_frame(table: Table, role: Role, acc: _Accounts, service: str | None) -
             acc.notes.append(f"{table.label}: {int(failed.sum())} values of {cols[fld]!r} not understood as a "
                              "time limit; kept in limit_text")
     if "extension_days" in cols:
-        out["extension_days"] = parse_sla(df[cols["extension_days"]])[0]
+        out["extension_days"], out["extension_calendar_days"], _, out["extension_months"] = \
+            parse_extension(df[cols["extension_days"]])
     for fld in RATING_FIELDS:  # rating columns of the case table itself
         if fld in cols:
             out[f"attr:{fld}"] = (_times(table, cols[fld], bad, reasons, cols[fld]) if fld.endswith("_time")
@@ -914,7 +915,7 @@ def _fill_cases(events: pd.DataFrame, cases: pd.DataFrame) -> pd.DataFrame:
     for col in ("service", "channel", "in_person", "sla_days", "apply_time", "accept_time", "finish_time",
                 "deliver_time", "due_time", "status", "sla_calendar_days", "statutory_days", "limit_text",
                 "applicant", "applicant_id", "sla_months", "statutory_calendar_days", "statutory_months",
-                "extension_days"):
+                "extension_days", "extension_calendar_days", "extension_months"):
         if col not in cases:
             continue
         values = take(col).astype(CANONICAL[col])
