@@ -11,7 +11,9 @@
                          or log/ — a partitioned dataset (``procmine import -o PROJECT/log/``)
       rules.yaml         audit rules (optional; default 最多跑一次)
       log.rejects.csv    the rows the last upload set aside (masked)
-      cache/VERSION/     the case table, findings and cards of one version of the log, per scope
+      cache/VERSION/     the case table, findings and cards of one version of the log, per scope; the
+                         maps' events (map_events.parquet) and index (map_index/, procmine.analysis.mapindex):
+                         a filtered map is summed from the index, not discovered again from the events
 
 The case table, findings and cards are computed once per version of the log (a
 version is the log files' names, sizes and modification times, and the rules file's) through the public
@@ -491,6 +493,7 @@ class Project:
         outcome = cases.set_index(cases["case_id"].astype(str))["outcome"].astype("string")
         frame = frame.assign(outcome=frame["case_id"].astype(str).map(outcome).astype("string"))
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame
         table = table.sort_by([("service", "ascending"), ("case_id", "ascending"), ("start_time", "ascending"),
                                ("end_time", "ascending")])
         tmp = path.with_name(f".map.tmp-{secrets.token_hex(4)}.parquet")
@@ -626,8 +629,12 @@ class Project:
             ids = set(a.ids())
         if department:  # the cases it took part in, as the case table says
             if fast:
-                took = self._cases_mask(index, a.version, ("took_part", actor.scope_key, department), lambda: (
-                    a.cases.loc[took_part_mask(a.cases, department), "case_id"].astype(str).tolist()))
+                def took_part() -> list[str]:
+                    return a.cases.loc[took_part_mask(a.cases, department), "case_id"].astype(str).tolist()
+
+                # kept for the log's departments (a name typed into the URL is not kept)
+                took = self._cases_mask(index, a.version, ("took_part", actor.scope_key, department), took_part) \
+                    if department in index.meta["departments"] else index.mask_of(took_part())
                 base = index.select(keep, outcome=outcome or None)
                 if not (base & took).any():
                     return {}
