@@ -136,6 +136,8 @@ def test_the_upload_page_shows_the_new_version_and_says_its_notes_in_chinese(tmp
     r = upload(c, wf.write_export(tmp_path / "day2.csv", wf.ROWS + [wf.ROWS[0]]))
     assert re.search(r'id="dataset-line">当前数据集版本：<b id="dataset-version">1</b>', r.text)
     assert "发现 1 条完全相同的重复环节记录" in r.text and "exact duplicate" not in r.text
+    # where the sheet's service came from (事项来源): its 事项名称 column, said in Chinese too
+    assert "<td>列“事项名称”</td>" in r.text and "column '" not in r.text
 
 
 def test_a_broken_workbook_shows_the_error_and_changes_nothing(tmp_path, env):

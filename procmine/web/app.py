@@ -637,7 +637,8 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
                        duplicates=result.duplicates,
                        rows_balanced=result.rows_read == used + result.duplicates + result.rejected,
                        sheets=[{"file": s.file, "sheet": s.sheet, "rows_read": s.rows_read, "rows_used": s.rows_used,
-                                "duplicates": s.duplicates, "rejected": s.rejected, "service_from": s.service_from}
+                                "duplicates": s.duplicates, "rejected": s.rejected,
+                                "service_from": localized([s.service_from], "zh")[0]}
                                for s in result.sheets],
                        skipped=[{"file": s.file, "sheet": s.sheet, "reason": s.reason} for s in result.skipped])
         request.state.what = f"{what}, {d['events']} events"
