@@ -172,13 +172,17 @@ def _engine_options(f):
 
     @functools.wraps(f)
     def wrapper(*args, engine_name=None, spark_master=None, memory_limit=None, temp_dir=None, storage=None,
-                **kwargs):
+                verbose=False, **kwargs):
         from .engine.runner import EngineOptions
 
+        # -v: every step of the engine and the settings it chose (memory limit, threads) at once
+        progress = render.Progress("engine", after=0.0, every=0.0) if verbose else render.Progress("engine", every=3.0)
         opts = EngineOptions.from_env(engine_name, spark_master=spark_master, memory_limit=memory_limit,
-                                      temp_dir=temp_dir, storage=storage,
-                                      progress=render.Progress("engine", every=3.0))
+                                      temp_dir=temp_dir, storage=storage, progress=progress)
         return f(*args, engine=opts, **kwargs)
+
+    wrapper = click.option("-v", "--verbose", "verbose", is_flag=True,
+                           help="say what the engine chose (memory limit, threads) and each step it runs")(wrapper)
 
     wrapper = click.option("--storage", "storage", type=click.Choice(["memory", "disk"]),
                            help="embedded engine's tables: memory (default; spilled past the limit) or disk "
@@ -392,6 +396,9 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
 @click.option("--no-mask", is_flag=True, help="show ID and phone numbers as they are (logged in the report)")
 @click.option("--split-date", help="add a before/after comparison section split at this date")
 @click.option("--before", "before_log", type=click.Path(path_type=Path), help="add a comparison with this earlier log")
+@click.option("--period", help="add a comparison of two periods: this one (2024-01..2024-03, or days "
+                               "2024-01-15..2024-03-31) with --against, counted as the monthly trend counts")
+@click.option("--against", help="the period to compare --period with (e.g. 2024-04..2024-06)")
 @click.option("--lang", type=click.Choice(["zh", "en"]), default="zh", show_default=True, help="language of the report")
 @click.option("--activity-label", help="show step names from this column (the log keeps its codes)")
 @click.option("--max-case-rows", type=click.IntRange(min=1), metavar="N",
@@ -399,8 +406,8 @@ def conform_cmd(log, reference, output, as_json, no_mask, activity_label) -> Non
                    "cases and the full per-case table beside the report (REPORT.cases.csv)")
 @click.option("--as-of", help="measure open cases up to this date (default: the latest time in the log)")
 @_engine_options
-def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, lang, activity_label,
-               max_case_rows, as_of, engine) -> None:
+def report_cmd(log, output, rules, reference, title, no_mask, split_date, before_log, period, against, lang,
+               activity_label, max_case_rows, as_of, engine) -> None:
     """Write the auditor's report: Excel workbook or standalone HTML page."""
     from .report import structure as report_mod
 
@@ -411,6 +418,7 @@ def report_cmd(log, output, rules, reference, title, no_mask, split_date, before
     before = _read_log(before_log) if before_log else None
     rep = report_mod.build_report(data, rules=rules, reference=reference, title=title,
                                   mask=not no_mask, split_date=split_date, before=before, lang=lang,
+                                  period=period, against=against,
                                   activity_label=activity_label, as_of=as_of, engine=engine,
                                   options=report_mod.ReportOptions.for_output(output, max_case_rows=max_case_rows),
                                   rejects=report_mod.rejects_beside(log), progress=lambda m: click.echo(m, err=True))
@@ -495,30 +503,46 @@ def suggest_cmd(log, output, rules, no_mask) -> None:
 @cli.command("compare")
 @click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
 @click.option("--split-date", help="compare cases starting before / on or after this date (one LOG)")
+@click.option("--period", help="one LOG: the first period, months 2024-01..2024-03 or days 2024-01-15..2024-03-31 "
+                               "(with --against; counted as the monthly trend counts: on-time by 办结, trips by 受理)")
+@click.option("--against", help="one LOG: the period to compare --period with (change = AGAINST − PERIOD)")
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="comparison.json or comparison.xlsx")
 @click.option("--rules", help="audit-rules preset or YAML file")
 @click.option("--as-of", help="measure open cases of both periods up to this date (default: the latest time in either)")
 @click.option("--no-mask", is_flag=True, help="show personal data (ID and phone numbers, applicants) as it is")
 @_engine_options
-def compare_cmd(logs, split_date, output, rules, as_of, no_mask, engine) -> None:
-    """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals."""
+def compare_cmd(logs, split_date, period, against, output, rules, as_of, no_mask, engine) -> None:
+    """What a reform changed: per-service metrics in two periods, with bootstrap confidence intervals.
+
+    \b
+    Two logs:           procmine compare BEFORE AFTER
+    A cut by 受理 date: procmine compare LOG --split-date 2024-04-01
+    Any two periods:    procmine compare LOG --period 2024-01..2024-03 --against 2024-04..2024-06"""
     from .analysis import compare as compare_mod
 
-    if split_date:
+    if (period is None) != (against is None):
+        raise UsageError("--period and --against go together", hint=compare_mod.PERIOD_HELP)
+    if period and split_date:
+        raise UsageError("give --split-date or --period/--against, not both")
+    if split_date or period:
         if len(logs) != 1:
-            raise UsageError("--split-date takes one LOG")
+            raise UsageError(f"{'--split-date' if split_date else '--period'} takes one LOG")
+        spans = (compare_mod.parse_period(period), compare_mod.parse_period(against)) if period else None
         log = _read_log(logs[0])
         masker = Masker.for_log(log, enabled=not no_mask)
         measured = metrics.measure(log, rules, as_of=as_of, events=False, engine=engine)
-        result = masker.data(compare_mod.compare_split(log, split_date, rules, measured=measured))
+        if split_date:
+            result = masker.data(compare_mod.compare_split(log, split_date, rules, measured=measured))
+        else:
+            result = masker.data(compare_mod.compare_periods(log, *spans, rules, measured=measured))
     elif len(logs) == 2:
         before, after = _read_log(logs[0]), _read_log(logs[1])
         masker = Masker.for_log(before, enabled=not no_mask).learn(after)
         result = masker.data(compare_mod.compare(before, after, rules, as_of=as_of, engine=engine))
     else:
-        raise UsageError("give BEFORE AFTER, or one LOG with --split-date")
+        raise UsageError("give BEFORE AFTER, or one LOG with --split-date or --period/--against")
     if output:
-        _write_result(output, result.to_dict(), {"对比": result.table}, masker)
+        _write_result(output, result.to_dict(), {"对比": result.table, "时段": result.periods_table()}, masker)
     click.echo(render.compare_summary(result, output))
 
 

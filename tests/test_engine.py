@@ -251,6 +251,26 @@ def test_the_embedded_engine_picks_its_memory_limit_from_the_log_and_the_machine
     assert auto_memory_limit(20_000_000, 0) == 5_000_000_000
 
 
+def test_audit_v_says_what_the_engine_chose(tmp_path):
+    # 2 events: the limit is the 1.5 GiB floor (250 B × 2 is far below it); -v says so at once,
+    # with the threads, and names the steps; without -v a quick run says nothing of it
+    from click.testing import CliRunner
+
+    from procmine.cli import cli
+    from test_audit import mklog
+
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30"),
+                 ("A", "办结", "2024-03-05 09:00", "2024-03-05 09:30")])
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path)
+    loud = CliRunner().invoke(cli, ["audit", str(path), "-v"])
+    assert loud.exit_code == 0, loud.output
+    assert "memory limit 1.5 GiB for 2 events" in loud.stderr and "threads" in loud.stderr
+    assert "per-case outcome" in loud.stderr
+    quiet = CliRunner().invoke(cli, ["audit", str(path)])
+    assert quiet.exit_code == 0 and "memory limit" not in quiet.stderr
+
+
 def test_a_memory_limit_the_user_gives_is_kept():
     import pandas as pd
 

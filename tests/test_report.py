@@ -20,7 +20,7 @@ from conftest import ROOT, chromium_binary
 from test_audit import mklog
 
 ARTIFACTS = ROOT / "tests" / "artifacts"
-SHEETS = ["概览", "发现", "瓶颈", "材料", "跑动", "变体", "督办清单", "效能指标", "差评相关因素", "差评率分组", "差评整改", "未整改差评",
+SHEETS = ["概览", "月度趋势", "发现", "瓶颈", "材料", "跑动", "变体", "督办清单", "效能指标", "差评相关因素", "差评率分组", "差评整改", "未整改差评",
           "一件事实例", "候选一件事", "案例", "流程图", "测算方法"]
 PLAYBOOK = ["寄递", "电子送达", "一次性告知", "容缺受理", "电子证照", "数据共享", "并联审批", "审批层级", "限时办结",
             "督办", "网上", "共享", "审查标准", "牵头部门"]
@@ -189,7 +189,8 @@ def test_without_graphviz_the_report_says_how_to_install_it(sample_log, tmp_path
     rep = build_report(sample_log[sample_log["service"] == "食品经营许可"])
     assert rep.pictures == [] and "graphviz" in rep.map_note.lower()
     html = render_html(rep, tmp_path / "r.html").read_text(encoding="utf-8")
-    assert "apt-get install graphviz" in html and "<svg" not in html
+    # no map drawn (the monthly trend's chart is procmine's own SVG, not Graphviz's)
+    assert "apt-get install graphviz" in html and html.count("<svg") == html.count('class="trend"') == 1
     wb = load_workbook(render_xlsx(rep, tmp_path / "r.xlsx"))
     assert "apt-get install graphviz" in wb["流程图"]["A1"].value
     log = tmp_path / "log.parquet"
@@ -374,7 +375,8 @@ def test_workbook_prints_summary_on_one_page_and_findings_one_page_wide(sample_b
     pages = _pages(pdf)
     _keep_pngs(pdf, "workbook")
     sheet = [p.splitlines()[0].split()[-1] if p.strip() else "" for p in pages]  # the page header names the sheet
-    assert sheet[0] == "概览" and sheet[1] == "发现"  # 概览 is exactly one page
+    assert sheet[0] == "概览" and sheet[1] == "月度趋势"  # 概览 is exactly one page, and so is the trend
+    assert sheet[2] == "发现"
     assert "最值得先做的三件事" in pages[0] and "每件环节数" in pages[0]  # … and all of it is on that page
     finding_pages = [p for s, p in zip(sheet, pages) if s == "发现"]
     assert all("证据办件" in p for p in finding_pages)  # the last column on every page: one page wide

@@ -46,6 +46,23 @@ def test_a_step_over_its_own_limit_counts_while_the_case_is_on_time():
     assert alert.level == "环节超时" and alert.activity == "审查" and alert.days_over == 2
 
 
+def test_a_running_step_counts_to_the_as_of_date_and_an_unended_step_of_a_decided_case_not_at_all():
+    # B: 受理 Mon 4 Mar, 审查 since Tue 5 Mar 10:00 (no end), its own limit 3; as of Mon 11 Mar:
+    # (5, 11] = 6, 7, 8, 11 = 4 working days, 1 over. C is decided (办结 Wed 6 Mar): its 审查 without an
+    # end has no length, so no overrun. The handler shown is the step's own.
+    rows = [("B", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 20}),
+            ("B", "审查", "2024-03-05 10:00", None, {"sla": 20, "step_sla_days": 3, "resource": "张三"}),
+            ("C", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 20}),
+            ("C", "审查", "2024-03-05 10:00", None, {"sla": 20, "step_sla_days": 1}),
+            ("C", "办结", "2024-03-06 10:00", "2024-03-06 10:30", {"sla": 20})]
+    log = mklog(rows)
+    log.loc[1, "resource"] = "张三"
+    r = monitor(log, as_of="2024-03-11")
+    over = r.alerts[r.alerts["level"] == "环节超时"]
+    assert list(over["case_id"]) == ["B"] and over.iloc[0]["days_over"] == 1 and over.iloc[0]["clock_days"] == 4
+    assert over.iloc[0]["resource"] == "张三"
+
+
 def test_cli_monitor_fail_on_exits_3(tmp_path):
     rows = [("A", "受理", "2024-09-23 09:00", "2024-09-23 09:30", {"sla": 5})]
     log = mklog(rows)

@@ -23,7 +23,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..engine.workcal import working_days
 from ..engine.metrics import Measured, Note, measure, rate, service_rates, sorted_log
 from ..rules import Rules, load_rules
 
@@ -142,29 +141,23 @@ def monitor(log: pd.DataFrame, rules: Rules | str | None = None, *, as_of=None,
 
 
 def _step_overruns(log: pd.DataFrame, m: Measured) -> pd.DataFrame:
-    if "step_sla_days" not in log or log["step_sla_days"].isna().all():
+    """The case model's steps over their own limit (``Measured.step_overruns``), with the
+    step's handler beside them (a display column of the log, looked up by case, step and times)."""
+    over = m.step_overruns
+    if over is None or over.empty:
         return pd.DataFrame()
-    lg = sorted_log(log)
-    limited = lg[lg["step_sla_days"].notna()]
-    if limited.empty:
-        return pd.DataFrame()
-    status = m.cases.set_index("case_id")["status"]
-    open_case = limited["case_id"].map(status).eq("在办").to_numpy()
-    start = limited["start_time"].fillna(limited["end_time"])
-    end = limited["end_time"].where(limited["end_time"].notna() | ~pd.Series(open_case, index=limited.index),
-                                    m.as_of)
-    days = working_days(m.calendar, start, end)
-    limit = limited["step_sla_days"].astype(float)
-    over = (days > limit).fillna(False)
-    hit = limited[over.to_numpy()]
-    if hit.empty:
-        return pd.DataFrame()
+    keys = ["case_id", "activity", "start_time", "end_time"]
+    who = (log[[*keys, "resource"]].assign(case_id=log["case_id"].astype(str), activity=log["activity"].astype(str))
+           .drop_duplicates(keys))
+    hit = over.assign(case_id=over["case_id"].astype(str), activity=over["activity"].astype(str)).merge(
+        who, on=keys, how="left")
+    accept = m.cases.set_index(m.cases["case_id"].astype(str))["accept_time"]
     return pd.DataFrame({
-        "level": "环节超时", "case_id": hit["case_id"].astype(str).to_numpy(), "service": hit["service"].to_numpy(),
+        "level": "环节超时", "case_id": hit["case_id"].to_numpy(), "service": hit["service"].to_numpy(),
         "department": hit["department"].to_numpy(), "resource": hit["resource"].to_numpy(),
-        "activity": hit["activity"].to_numpy(), "accept_time": hit["case_id"].map(m.cases.set_index("case_id")["accept_time"]).to_numpy(),
-        "clock_days": days[over.to_numpy()].to_numpy(), "sla_days": limit[over.to_numpy()].to_numpy(),
-        "days_over": (days - limit)[over.to_numpy()].to_numpy(), "days_left": np.nan})
+        "activity": hit["activity"].to_numpy(), "accept_time": hit["case_id"].map(accept).to_numpy(),
+        "clock_days": hit["step_days"].to_numpy(), "sla_days": hit["step_sla_days"].to_numpy(),
+        "days_over": hit["days_over"].to_numpy(), "days_left": np.nan})
 
 
 # ----------------------------------------------------------------------------- indicators
@@ -304,35 +297,88 @@ def _late_since(cases: pd.DataFrame) -> pd.Series:
     return pd.to_datetime(due) + pd.Timedelta(days=1)
 
 
+TIMED = ["即办", "提前", "按时", "超期"]   # a decided case's outcome against its limit
+ON_TIME = ["即办", "提前", "按时"]
+
+
+@dataclass(frozen=True)
+class PeriodCases:
+    """Which period each case counts in, as :data:`MONTH_BASIS` says: the decided cases
+    with a limit by the period of their 办结; the cases open at the as-of date and past
+    their limit by the period their limit passed in (:func:`_late_since`), as late; every
+    case by the period of its 受理 (else its 申请) for intake and trips. A label of None:
+    in no period. Made by :func:`assign_periods`, read by :func:`monthly` and
+    :func:`procmine.analysis.compare.compare_periods` alike."""
+
+    cases: pd.DataFrame      # the case table
+    closed: pd.DataFrame     # decided, with a timed outcome (即办/提前/按时/超期)
+    done: pd.Series          # closed cases' period, by 办结
+    late_open: pd.DataFrame  # accepted, open and past the limit (超期在办)
+    late: pd.Series          # late_open cases' period, by the day they became late
+    intake: pd.Series        # every case's period, by 受理 (else 申请)
+    finished: pd.Series      # every case's period by 办结 (None while open): the clock of decided cases
+
+    def labels(self) -> list:
+        return sorted({*self.done.dropna(), *self.late.dropna(), *self.intake.dropna()})
+
+    def decided_in(self, label) -> pd.DataFrame:
+        return self.closed[(self.done == label).to_numpy()]
+
+    def late_in(self, label) -> pd.DataFrame:
+        return self.late_open[(self.late == label).to_numpy()]
+
+    def taken_in(self, label) -> np.ndarray:
+        """A mask over ``cases``: the cases accepted (else applied for) in the period."""
+        return (self.intake == label).to_numpy()
+
+    def open_in(self, label) -> pd.DataFrame:
+        """The cases accepted in the period and still open at the as-of date: while there
+        are any, the period's numbers can still change (it is provisional)."""
+        intake = self.cases[self.taken_in(label)]
+        return intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+
+
+def assign_periods(cases: pd.DataFrame, period_of) -> PeriodCases:
+    """Each case's period(s) by :data:`MONTH_BASIS`, ``period_of`` turning a Series of
+    times into the label of the period each falls in (None: in none). Every per-case fact
+    (outcome, due day, 办结 and 受理 times) is the case table's: nothing is derived again."""
+    closed = cases[cases["outcome"].isin(TIMED)]
+    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
+    late_open = open_[open_["outcome"] == "超期在办"]
+    return PeriodCases(cases, closed, period_of(closed["finish_time"]), late_open,
+                       period_of(_late_since(late_open)), period_of(cases["accept_time"].fillna(cases["apply_time"])),
+                       period_of(cases["finish_time"].where(cases["status"] == "办结")))
+
+
+def month_of(ts: pd.Series) -> pd.Series:
+    """The calendar month (YYYY-MM, Beijing time) of each time; None where there is none."""
+    return _month(ts)
+
+
 def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channel_known: bool = True) -> pd.DataFrame:
     """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
     decided cases count, beside the cases decided in it, the cases still open at the as-of
     date whose limit passed in it, as late; a month is ``provisional`` while cases accepted
     in it are still open (or it is the as-of month itself): its numbers can still change.
-    Every per-case fact (outcome, due day, trips) is the case table's."""
+    Every per-case fact (outcome, due day, trips) is the case table's; the month each case
+    counts in is :func:`assign_periods`'."""
     as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
-    closed = cases[cases["outcome"].isin(["即办", "提前", "按时", "超期"])]
-    open_ = cases[(cases["status"] == "在办") & cases["accept_time"].notna()]
-    late_open = open_[open_["outcome"] == "超期在办"]
-    done_month = _month(closed["finish_time"])
-    late_month = _month(_late_since(late_open))
-    intake_month = _month(cases["accept_time"].fillna(cases["apply_time"]))
+    p = assign_periods(cases, month_of)
     v = cases["visits"].astype("Float64")
-    months = sorted({*done_month.dropna(), *late_month.dropna(), *intake_month.dropna()})
     rows = []
-    for month in months:
-        d = closed[(done_month == month).to_numpy()]
-        lo = int((late_month == month).sum())
+    for month in p.labels():
+        d = p.decided_in(month)
+        lo = len(p.late_in(month))
         n = len(d) + lo
-        intake = cases[(intake_month == month).to_numpy()]
-        iv = v[(intake_month == month).to_numpy()]
-        open_in = intake[(intake["status"] == "在办") & intake["accept_time"].notna()]
+        intake = cases[p.taken_in(month)]
+        iv = v[p.taken_in(month)]
+        open_in = p.open_in(month)
         limited = intake[intake["sla_days"].notna()]
         both = intake[intake["sla_days"].notna() & intake["statutory_days"].notna()]
         stat = float(both["statutory_days"].astype(float).sum()) if len(both) else 0.0
         row = {"month": month, "provisional": bool(len(open_in)) or month >= as_of_month,
                "decided": int(len(d)), "open_late": lo,
-               "on_time_rate": float(d["outcome"].isin(["即办", "提前", "按时"]).sum() / n) if n else None,
+               "on_time_rate": float(d["outcome"].isin(ON_TIME).sum() / n) if n else None,
                "early_rate": float((d["outcome"] == "提前").sum() / n) if n else None,
                "overdue_rate": float(((d["outcome"] == "超期").sum() + lo) / n) if n else None,
                "accepted": int(len(intake)), "open": int(len(open_in)),

@@ -285,7 +285,7 @@ SELECT x.c, x.s, x.a, x.d, x.s_us, x.e_us, x.ts_us, x.en_us, x.pos,
        NOT coalesce(x.pickup OR x.correction, false) AS office,  -- who the wait is on (else the applicant)
        x.e_us - x.s_us AS service_us,
        {nonneg('x.om_e - x.om_s')} AS service_work_us,
-       x.materials, x.sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
+       x.materials, x.sla_days, x.step_sla_days, x.channel_online, x.in_person IS NOT NULL AS in_person_known, x.online_app,
        x.apply_us, x.accept_us, x.finish_us, x.deliver_us, x.due_us, x.status,
        x.sla_calendar_days, x.statutory_days, x.sla_months, x.statutory_calendar_days, x.statutory_months,
        x.extension_days, x.extension_calendar_days, x.extension_months,
@@ -803,7 +803,21 @@ LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN d_dept dp ON dp.d = t.d
 GROUP BY sv.service, dp.department, t.late"""),
             # a service's trips can be counted when some case's can (for the notes)
             ("svc_trips", """
-SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FROM cases GROUP BY 1""")]
+SELECT coalesce(service, '') AS service, bool_or(visits IS NOT NULL) AS known FROM cases GROUP BY 1"""),
+            # a step over its own limit (环节时限, working days): from its start (else its end) to its
+            # end, or to the as-of time while it runs in an open case
+            ("step_over", f"""
+SELECT i.case_id, sv.service, ac.activity, dp.department, t.pos, t.s_us, t.e_us, t.step_days, t.step_sla_days,
+       t.step_days - t.step_sla_days AS days_over
+FROM (SELECT f.c, f.s, f.a, f.d, f.pos, f.s_us, f.e_us, f.step_sla_days,
+             {working_days('cs', 'ce', cal or WorkCalendar())} AS step_days
+      FROM (SELECT f.*, coalesce(f.s_us, f.e_us) AS from_us,
+                   CASE WHEN f.e_us IS NOT NULL THEN f.e_us WHEN k.status = '在办' THEN {int(as_of_us)} END AS to_us
+            FROM facts f JOIN cases k ON k.c = f.c WHERE f.step_sla_days IS NOT NULL) f
+      {_cal_join('cs', 'f.from_us')} {_cal_join('ce', 'f.to_us')}) t
+JOIN d_case i ON i.c = t.c LEFT JOIN d_svc sv ON sv.s = t.s LEFT JOIN acts ac ON ac.a = t.a
+LEFT JOIN d_dept dp ON dp.d = t.d
+WHERE t.step_days > t.step_sla_days""")]
 
 
 def steps(rules: Rules, cal: WorkCalendar, as_of_us: int) -> list[tuple[str, str]]:

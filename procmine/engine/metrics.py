@@ -368,6 +368,9 @@ class Measured:
     aggregates: object = None                # what ``inside`` returned (the audit's engine aggregates)
     # where the clock went: service, department, late (超期/超期在办), cases, working_days
     department_time: pd.DataFrame | None = None
+    # steps over their own limit (环节时限): case_id, service, activity, department, pos, start_time,
+    # end_time, step_days (working days, to the as-of time while running), step_sla_days, days_over
+    step_overruns: pd.DataFrame | None = None
     events_loader: object = None             # () -> Measured with the per-event tables, when not fetched
 
     def _load(self) -> None:
@@ -423,6 +426,7 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
         unknown = eng.fetch("SELECT * FROM status_unknown")
         known = eng.fetch("SELECT service, known FROM svc_trips ORDER BY service")
         dept_time = eng.fetch("SELECT * FROM dept_time ORDER BY service, department, late")
+        over = eng.fetch("SELECT * FROM step_over ORDER BY case_id, pos")
         reads = KEEP | {"trips", "docs", "cases"}  # what ``inside`` may still read
         for name in tables:
             if name not in reads:
@@ -468,9 +472,16 @@ def measure(log, rules: Rules | str | None = None, *, as_of=None,
                               "late": dept_time["late"].fillna(False).astype(bool),
                               "cases": dept_time["cases"].astype("int64"),
                               "working_days": dept_time["working_days"].astype(float)})
+    step_over = pd.DataFrame({"case_id": over["case_id"].astype("string"), "service": over["service"].astype("string"),
+                              "activity": over["activity"].astype("string"),
+                              "department": over["department"].astype("string"), "pos": over["pos"].astype("int64"),
+                              "start_time": _us_to_time(over["s_us"]), "end_time": _us_to_time(over["e_us"]),
+                              "step_days": over["step_days"].astype(float),
+                              "step_sla_days": over["step_sla_days"].astype(float),
+                              "days_over": over["days_over"].astype(float)})
     return Measured(facts, cases, hand, trips_known, as_of, calendar, notes, unparsed, unknown_status,
                     aggregates=aggregates, events_loader=None if events and documents else loader,
-                    department_time=dept_time)
+                    department_time=dept_time, step_overruns=step_over)
 
 
 def _cases_frame(raw: pd.DataFrame) -> pd.DataFrame:

@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError, UsageError
 from ..log.deltalog import is_delta
-from ..log.eventlog import is_remote, parquet_files
+from ..log.eventlog import instant_columns, is_remote, parquet_files
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
@@ -46,7 +46,7 @@ TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_u
 TEXT_COLUMNS = ("case_id", "service", "activity", "department", "channel", "status", "limit_text", "rating",
                 "rectify_status")
 NUMBER_COLUMNS = ("sla_days", "sla_calendar_days", "statutory_days", "sla_months", "statutory_calendar_days",
-                  "statutory_months", "extension_days", "extension_calendar_days", "extension_months")
+                  "statutory_months", "extension_days", "extension_calendar_days", "extension_months", "step_sla_days")
 # every column of a log the engines read (``_select``)
 READ_COLUMNS = frozenset(TEXT_COLUMNS) | frozenset(NUMBER_COLUMNS) | frozenset(TIME_COLUMNS) | {"in_person", "materials"}
 ENGINES = ("duckdb", "spark")
@@ -62,7 +62,7 @@ STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_cas
                "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
                "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
-               "status_unknown": "per-case lifecycle",
+               "status_unknown": "per-case lifecycle", "step_over": "per-case outcome",
                "cc": "findings: codes", "rep": "findings: repeated documents",
                "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
                "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
@@ -282,9 +282,14 @@ class DuckDBEngine:
             limit = auto_memory_limit(events, machine_memory())
             self.con.execute(f"SET memory_limit = '{limit >> 20}MB'")
             if self.progress is not None:
-                self.progress(f"engine memory limit {limit / (1 << 30):.1f} GiB for {events:,} events "
-                              "(--memory-limit to choose)")
+                threads = self.con.execute("SELECT current_setting('threads')").fetchone()[0]
+                self.progress(f"memory limit {limit / (1 << 30):.1f} GiB for {events:,} events "
+                              f"(--memory-limit to choose), {threads} threads (the machine's cores)")
         types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
+        if _is_path(source):  # Spark's INT96 timestamps: UTC instants, though DuckDB reads them without a zone
+            for c in instant_columns(files):
+                if c in types and "TIME ZONE" not in types[c]:
+                    types[c] = "TIMESTAMP WITH TIME ZONE (INT96)"
         self._ev_sql = f"SELECT {_select(types, '__o', 'duckdb')} FROM src"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
 
@@ -412,7 +417,8 @@ def _select(types: dict[str, str], order: str, dialect: str) -> str:
             cols.append(f"CAST(NULL AS BIGINT) AS {alias}")
         elif not spark:
             # Shanghai has been UTC+8 all year since 1991: local wall-clock time is the instant + 8 h
-            expr = (f"epoch_us(CAST({q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
+            expr = (f"epoch_us({q(c)}) + {UTC8_US}" if "(INT96)" in t  # the UTC instant, read without its zone
+                    else f"epoch_us(CAST({q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
                     else f"epoch_us(CAST({q(c)} AS TIMESTAMP))")
             cols.append(f"{expr} AS {alias}")
         else:

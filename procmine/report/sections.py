@@ -1,5 +1,6 @@
 """Report sections on top of the audit: 督办 (red/yellow cards, indicators), 好差评
-(what goes with bad ratings, rectification) and 一件事 (bundle instances, candidates).
+(what goes with bad ratings, rectification) and 一件事 (bundle instances, candidates),
+and the monthly trend (:class:`Trend`, from :func:`procmine.analysis.monitor.monthly`'s table).
 
 Structure only: plain :class:`Table` objects in the report's language; the renderers
 lay them out. Each section is left out, with a sentence saying why, when the log
@@ -19,7 +20,8 @@ from ..engine.metrics import Measured
 class Table:
     """A titled table: headers, rows of plain values, a format per column
     (text | int | float | float2 | pct | days | date); ``row_formats`` overrides the
-    format row by row from column ``row_formats_from`` on (the summary's measures)."""
+    format row by row from column ``row_formats_from`` on, text columns excepted (the
+    summary's measures, the comparison's metrics)."""
 
     name: str
     columns: list[str]
@@ -38,6 +40,13 @@ class Table:
     css: dict[int, str] = field(default_factory=dict)       # HTML: a column's own class (sev: severity, ev: evidence)
     optional: list[int] = field(default_factory=list)       # HTML: columns a group of rows leaves out when all blank
 
+    def format_of(self, row: int, col: int) -> str:
+        """The format of one cell: its row's (``row_formats``) from ``row_formats_from`` on, else its column's."""
+        base = self.formats[col]
+        if self.row_formats and col >= self.row_formats_from and base != "text":
+            return self.row_formats[row]
+        return base
+
     def shown(self, rows: list[list]) -> list[int]:
         """The columns (from 1: column 0 is the group) that ``rows`` show: every column but
         an optional one that is blank in all of them."""
@@ -53,6 +62,64 @@ class Section:
     note: str | None = None
 
 
+@dataclass
+class Line:
+    """One line of a trend chart: a rate (0..1) per month, None where the month has none."""
+
+    label: str
+    values: list
+    column: int            # the trend table's column holding these values
+    provisional_name: str  # the name of its provisional stretch (a chart legend's entry)
+
+
+@dataclass
+class Trend:
+    """The monthly trend: a table (one row per month) and the lines a chart draws from it.
+    A ``provisional`` month still has open cases accepted in it (or is the as-of month):
+    its numbers can change, and the chart draws it hollow and dashed, labelled ``provisional_label``."""
+
+    title: str
+    table: Table
+    months: list[str]
+    provisional: list[bool]
+    lines: list[Line]
+    provisional_label: str     # 未结
+    provisional_legend: str    # what a hollow point means
+    y_title: str
+
+
+TREND_COLUMNS = [  # key in monitor.monthly's table, format; the first two are the chart's lines
+    ("on_time_rate", "pct"), ("at_most_once_rate", "pct"), ("decided", "int"), ("open_late", "int"),
+    ("accepted", "int"), ("open", "int")]
+
+
+def monthly_trend(month: pd.DataFrame, t) -> Trend | None:
+    """The trend of :func:`procmine.analysis.monitor.monthly`'s table (None without months):
+    按时办结率 by month of 办结 (open cases past their limit counted late) and 最多跑一次率 by
+    month of 受理, each month's counts beside."""
+    if month is None or month.empty:
+        return None
+    label = t("trend.provisional")
+    rows, months, provisional = [], [], []
+    for rec in month.to_dict(orient="records"):
+        p = bool(rec["provisional"])
+        months.append(str(rec["month"]))
+        provisional.append(p)
+        rows.append([f"{rec['month']}（{label}）" if p and t.lang == "zh" else
+                     f"{rec['month']} ({label})" if p else str(rec["month"])]
+                    + [_v(rec.get(k)) for k, _ in TREND_COLUMNS])
+    table = Table(t("sheet.trend"), [t("trend.col.month")] + [t(f"trend.col.{k}") for k, _ in TREND_COLUMNS], rows,
+                  ["text"] + [f for _, f in TREND_COLUMNS], note=t("trend.note", provisional=label))
+    lines = []
+    for i, (key, _) in enumerate(TREND_COLUMNS[:2], start=1):
+        values = [row[i] for row in rows]
+        if any(v is not None for v in values):
+            name = t(f"trend.col.{key}")
+            lines.append(Line(name, values, i, f"{name}（{label}）" if t.lang == "zh" else f"{name} ({label})"))
+    return Trend(t("section.trend"), table, months, provisional, lines, label,
+                 t("trend.legend", provisional=label), t("trend.y"))
+
+
 def _v(x):
     if x is None or x is pd.NA or x is pd.NaT or (isinstance(x, float) and x != x):
         return None
@@ -61,7 +128,9 @@ def _v(x):
     return x.item() if hasattr(x, "item") else x
 
 
-def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
+def supervision(log: pd.DataFrame, m: Measured, rules, t, mask, ind: dict | None = None) -> Section:
+    """Red and yellow cards and the indicators (``ind``: :func:`procmine.analysis.monitor.indicators`'
+    result for this measurement, reused when given)."""
     from ..analysis.monitor import INDICATORS, indicators, monitor
 
     r = monitor(log, rules, measured=m)
@@ -75,7 +144,7 @@ def supervision(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
                    ["text", "text", "text", "text", "text", "text", "date", "days", "days", "days", "days"],
                    note=t("sv.alerts_note", as_of=f"{r.as_of:%Y-%m-%d}", red=r.red, yellow=r.yellow,
                           steps=r.steps_over, warn=t.num(rules.warn_days)), wrap=[2, 5])
-    ind = indicators(log, rules, measured=m)
+    ind = ind if ind is not None else indicators(log, rules, measured=m)
     keys = [k for k, _, _ in INDICATORS]
     fmts = {"open_overdue": "int", "average_visits": "float"}
     irows = []
@@ -190,7 +259,8 @@ def bundles(log: pd.DataFrame, m: Measured, rules, t, mask) -> Section:
     return Section("bundles", t("section.bundles"), [inst, cand])
 
 
-def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None) -> list[Section]:
-    """督办, 好差评 (with the audit's rating drivers, ``drivers``) and 一件事."""
-    return [supervision(log, m, rules, t, mask), ratings(log, m, rules, t, mask, drivers),
+def build_sections(log: pd.DataFrame, m: Measured, rules, t, mask, drivers: list | None = None,
+                   ind: dict | None = None) -> list[Section]:
+    """督办 (its indicators ``ind`` when given), 好差评 (with the audit's rating drivers, ``drivers``) and 一件事."""
+    return [supervision(log, m, rules, t, mask, ind), ratings(log, m, rules, t, mask, drivers),
             bundles(log, m, rules, t, mask)]

@@ -28,7 +28,7 @@ from ..errors import UsageError
 from ..analysis.maps import to_graphviz
 from ..messages import LANGS, default_catalogue, say
 from ..privacy import Masker
-from .sections import Table
+from .sections import Table, Trend
 
 DIMENSIONS = ("trips", "documents", "time", "steps")
 DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
@@ -98,6 +98,7 @@ TEXT_KEYS = ["sheet.overview", "sheet.findings", "sheet.bottlenecks", "sheet.mat
              "section.actions", "section.headline", "section.findings", "section.maps", "section.trips",
              "section.bottlenecks", "section.materials", "section.variants", "section.comparison",
              "section.conformance", "section.cases", "section.notes", "section.method", "sheet.method", "generated", "page_footer", "empty",
+             "sheet.trend", "section.trend",
              "col.trips_n", "col.excess", "findings.none", "nav.more", "skipped.title", "map.zoom", "map.zoom_hint"]
 
 
@@ -177,6 +178,7 @@ class Report:
     cases_page: Table | None = None                 # the HTML page's case section (None: the same as ``cases``)
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
     method: Table | None = None                     # the last page: how this was measured (the rule settings)
+    trend: Trend | None = None                      # indicators by month (monitor.monthly), charted
 
     @property
     def cases_total(self) -> int:
@@ -193,7 +195,10 @@ class Report:
         return write_table(self.cases_frame, Path(path).parent / table.full_file)
 
     def tables(self) -> list[Table]:
-        out = [self.overview, self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
+        out = [self.overview]
+        if self.trend is not None:
+            out.append(self.trend.table)
+        out += [self.findings, self.bottlenecks, self.materials, self.trips, self.variants]
         if self.conformance is not None:
             out.append(self.conformance)
         for s in self.sections:
@@ -796,12 +801,26 @@ def _comparison(before: pd.DataFrame, after: pd.DataFrame, rules, label: str, t:
     return _comparison_table(compare(before, after, rules), label, t)
 
 
-def _comparison_table(c, label: str, t: _Text) -> Table:
+COMPARISON_FORMATS = {"at_most_once_rate": "pct", "zero_trip_rate": "pct", "on_time_rate": "pct",
+                      "average_visits": "float2", "average_documents": "float", "median_clock_days": "days"}
+
+
+def _comparison_table(c, label: str, t: _Text, names: tuple[str, str] | None = None) -> Table:
+    """The comparison's rows, each metric in its own format (rates as percentages); ``names``:
+    the two periods' own headers (else 改革前, 改革后)."""
+    from ..analysis.compare import METRICS
+
+    key = {label: k for k, label, *_ in METRICS}
     rows = [[r.service, r.metric, r.before, r.after, r.change, r.ci_low, r.ci_high, t("yes") if r.significant else t("no")]
             for r in c.table.itertuples(index=False)]
     cols = ["service", "metric", "before", "after", "change", "ci_low", "ci_high", "significant"]
-    return Table(t("sheet.comparison"), [t(f"col.{k}") for k in cols], rows,
+    headers = [t(f"col.{k}") for k in cols]
+    if names:
+        headers[2:4] = list(names)
+    return Table(t("sheet.comparison"), headers, rows,
                  ["text", "text", "float", "float", "float", "float", "float", "text"],
+                 row_formats=[COMPARISON_FORMATS.get(key.get(r[1]), "float") for r in rows] or None,
+                 row_formats_from=2,
                  note=t("comparison.note", label=label))
 
 
@@ -870,7 +889,8 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                  mask: bool = True, max_services_maps: int = 6, before: pd.DataFrame | None = None,
                  split_date: str | None = None, lang: str = "zh", activity_label: str | None = None,
                  options: ReportOptions | None = None, as_of=None, engine=None, rejects: Rejects | None = None,
-                 progress=None, audited: AuditResult | None = None) -> Report:
+                 progress=None, audited: AuditResult | None = None, period: str | None = None,
+                 against: str | None = None) -> Report:
     """Everything the workbook and the HTML page show, computed once, in one language.
 
     ``options`` (:class:`ReportOptions`) caps the case tables: beyond the cap they keep
@@ -879,12 +899,23 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
     ``progress``: called with a short text as each part is done (the CLI prints it).
     ``as_of`` and ``engine`` are the audit's (:func:`procmine.analysis.audit.audit`);
     ``audited``: the caller's own audit of this log with these rules (unmasked), used
-    instead of auditing the log a second time.
+    instead of auditing the log a second time. ``period`` and ``against`` (e.g.
+    ``"2024-01..2024-03"``, ``"2024-04..2024-06"``): a comparison of two periods of the log,
+    counted as the monthly trend counts (:func:`procmine.analysis.compare.compare_periods`).
 
     >>> rep = build_report(procmine.read_log("out/log.parquet"), lang="en")   # doctest: +SKIP
     """
     if log.empty:
         raise UsageError("the log is empty")
+    spans = None
+    if period is not None or against is not None:
+        from ..analysis.compare import PERIOD_HELP, parse_period
+
+        if period is None or against is None:
+            raise UsageError("a comparison of periods needs both: --period and --against", hint=PERIOD_HELP)
+        if split_date or before is not None:
+            raise UsageError("compare one way: --period/--against, --split-date or --before")
+        spans = parse_period(period), parse_period(against)  # before the audit: a typo fails at once
     masker = Masker(enabled=mask)
     options = options or ReportOptions()
     from ..labels import apply_labels
@@ -939,7 +970,16 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
                             note=t("conformance.note", reference=cr.reference, fitting=cr.fitting, cases=cr.cases,
                                    share=f"{cr.fitting / max(cr.cases, 1):.1%}"), wrap=[0, 3])
     comparison = None
-    if split_date:  # the audit's own measurement, split: the same numbers as the full audit
+    if spans:  # the audit's own measurement, cases counted where the monthly trend counts them
+        from ..analysis.compare import compare_periods
+        c = compare_periods(log, *spans, rules_obj, measured=result.measured)
+        a, b = (c.periods[p.label] for p in spans)
+        label = t("comparison.periods", period=spans[0].label, against=spans[1].label, a=a["cases"], b=b["cases"])
+        marked = [p.label for p in spans if c.periods[p.label]["provisional"]]
+        if marked:
+            label += t("comparison.provisional", periods=("、" if lang == "zh" else ", ").join(marked))
+        comparison = _comparison_table(c, label, t, names=(spans[0].label, spans[1].label))
+    elif split_date:  # the audit's own measurement, split: the same numbers as the full audit
         from ..analysis.compare import compare_split
         c = compare_split(log, split_date, rules, measured=result.measured)
         comparison = _comparison_table(c, t("comparison.split", date=split_date, before=c.periods["before"]["cases"],
@@ -948,11 +988,13 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         before = apply_labels(before, activity_label) if activity_label and activity_label in before else before
         comparison = _comparison(before, log, rules, t("comparison.before_log", before=before["case_id"].nunique(),
                                                         after=log["case_id"].nunique()), t)
-    from .sections import build_sections
+    from ..analysis.monitor import indicators
+    from .sections import build_sections, monthly_trend
 
     say_progress(t("progress.sections"))
+    ind = indicators(log, rules_obj, measured=result.measured, by="month")
     sections = build_sections(log, result.measured, rules_obj, t, masker,
-                              drivers=[f for f in result.findings if f.kind == "rating_driver"])
+                              drivers=[f for f in result.findings if f.kind == "rating_driver"], ind=ind)
     th = rules_obj.thresholds
     say_progress(t("progress.cases"))
     cases, cases_page, cases_frame = _cases(result, log, t, trips_known, docs_known, options)
@@ -974,7 +1016,7 @@ def build_report(log: pd.DataFrame, *, rules=None, reference: str | Path | None 
         notes=notes, period_end=ts.max(), lang=lang,
         text={k: t(k) for k in TEXT_KEYS},
         overview_notes=overview_notes, calendar_note=calendar_note,
-        method=_method(rules_obj, result, calendar_note, t),
+        method=_method(rules_obj, result, calendar_note, t), trend=monthly_trend(ind["month"], t),
         severity_note=t("severity.note", high=f"{th.get('severity_high_share', 0.3):.0%}",
                         medium=f"{th.get('severity_medium_share', 0.1):.0%}"),
         map_note=map_note, dimension_names={d: t(f"dim.{d}") for d in DIMENSIONS},

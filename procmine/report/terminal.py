@@ -248,12 +248,26 @@ def redesign_summary(result, output) -> str:
 
 
 def compare_summary(result, output) -> str:
-    lines = ["change (after − before) with 95% bootstrap interval; * = the interval excludes 0"]
+    names = list(result.periods)
+    lines = [f"change ({names[1]} − {names[0]}) with 95% bootstrap interval; * = the interval excludes 0"]
     for name, p in result.periods.items():
-        lines.append(f"  {name}: {p['cases']} cases, {p.get('open', 0)} still open (censored: not in the time rates)")
+        mark = " (provisional: cases still open, its numbers can change)" if p.get("provisional") else ""
+        if "from" in p:
+            lines.append(f"  {name} ({p['from']} to {p['to']}): {p['accepted']} accepted, {p['decided']} decided "
+                         f"with a limit, {p['open_late']} open past their limit (late), {p['open']} of its "
+                         f"accepted still open{mark}")
+        else:
+            lines.append(f"  {name}: {p['cases']} cases, {p.get('open', 0)} still open{mark}")
+    if result.basis:
+        lines.append("  counted: on-time rate and clock by the day of 办结 (open cases past their limit as late, "
+                     "in the period their limit passed); trips and documents by the day of 受理")
+    else:
+        lines.append("  open cases past their limit count as late in the on-time rate; open ones within it are left out")
     for r in result.table.itertuples(index=False):
         if r.change is None or r.change != r.change:
-            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} (no cases in one period)")
+            unknown = r.cases_before and r.cases_after  # cases in both, but no value: the log cannot tell
+            lines.append(f"  {cell(r.service, 16)} {cell(r.metric, 16)} "
+                         f"{'(not known: the log cannot tell for this service)' if unknown else '(no cases in one period)'}")
             continue
         star = "*" if r.significant else " "
         lines.append(f"{star} {cell(r.service, 16)} {cell(r.metric, 16)} {r.before:8.3f} → {r.after:8.3f}  {r.change:+.3f}  "

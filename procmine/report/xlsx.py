@@ -125,11 +125,15 @@ class _Book:
             out.append(min(max(w + 1.5, 5), cap))
         return out
 
-    def table_sheet(self, table: Table, *, title: str | None = None):
+    def table_sheet(self, table: Table, *, title: str | None = None, beside: tuple | None = None):
+        """One table on a sheet of its own; ``beside`` = (first column, headers, rows): hidden
+        cells written on the table's rows (a chart's series), as the streaming writer needs."""
         ws = self.sheet(table.name)
         widths = self.widths(table)
         for i, w in enumerate(widths):
             ws.set_column(i, i, w, self.wrap if i in table.wrap else None)
+        if beside:
+            ws.set_column(beside[0], beside[0] + len(beside[1]) - 1, 12, None, {"hidden": True})
         total = sum(widths)
         r = 0
         if title:
@@ -145,16 +149,25 @@ class _Book:
         header = r
         ws.freeze_panes(header + 1, 0)
         ws.repeat_rows(header)
+        head_lines = max([_lines(name, w - 1) for name, w in zip(table.columns, widths)] or [1])
+        if head_lines > 1:  # a header wider than its column wraps: the row is as tall as it needs
+            ws.set_row(header, 15 * min(head_lines, 4))
         for c, name in enumerate(table.columns):
             ws.write_string(header, c, name, self.header)
-        for row in table.rows:
+        if beside:
+            for k, name in enumerate(beside[1]):
+                ws.write_string(header, beside[0] + k, name)
+        for n, row in enumerate(table.rows):
             r += 1
+            if beside:
+                for k, v in enumerate(beside[2][n]):
+                    self.write(ws, r, beside[0] + k, v, "pct")
             lines = max([sum(_lines(part, widths[c] - 1) for part in str(v).split("\n"))
                          for c, v in enumerate(row) if c in table.wrap and v] or [1])
             if lines > 1:
                 ws.set_row(r, 15 * min(lines, 12))
-            for c, (v, fmt) in enumerate(zip(row, table.formats)):
-                self.write(ws, r, c, v, fmt, self.wrap if c in table.wrap else None)
+            for c, v in enumerate(row):
+                self.write(ws, r, c, v, table.format_of(n, c), self.wrap if c in table.wrap else None)
         if len(table.rows) >= AUTOFILTER_MIN_ROWS:
             ws.autofilter(header, 0, r, len(table.columns) - 1)
         if table.print_rows and len(table.rows) > table.print_rows:
@@ -212,6 +225,60 @@ class _Book:
         ws.repeat_rows(header)
 
 
+    def trend(self, trend) -> None:
+        """The 月度趋势 sheet: the table, and beside it a native line chart of its rates. Each
+        line is two series (hidden cells beside the table): its final months, solid with filled
+        points, and its provisional stretch, dashed with hollow points (a chart cannot style one
+        point's marker in every spreadsheet program)."""
+        n = len(trend.months)
+        prov = trend.provisional
+        near = [prov[i] or (i > 0 and prov[i - 1]) or (i + 1 < n and prov[i + 1]) for i in range(n)]
+        col0 = len(trend.table.columns) + 20
+        heads, cols = [], []
+        for line in trend.lines:
+            heads += [line.provisional_name, line.label]
+            cols += [[v if near[i] else None for i, v in enumerate(line.values)],
+                     [None if prov[i] else v for i, v in enumerate(line.values)]]
+        rows = [[c[i] for c in cols] for i in range(n)]
+        ws, header, last = self.table_sheet(trend.table, beside=(col0, heads, rows) if trend.lines else None)
+        if not trend.lines or last <= header:
+            return
+        chart = self.wb.add_chart({"type": "line"})
+        colours = ["#305496", "#C2410C", "#047857"]
+        means = [_mean(line.values) for line in trend.lines]
+        for j, line in enumerate(trend.lines):
+            c = colours[j % len(colours)]
+            above = means[j] >= max(means)  # the upper line's labels above it, the others' below
+            for k, provisional in enumerate((True, False)):  # the dashed stretch first: the solid one on top
+                col = col0 + 2 * j + k
+                labels = {"value": True, "position": "above" if above else "below", "num_format": "0.0%",
+                          "font": {"color": c, "size": 9}}
+                if provisional:  # its solid neighbours are labelled by the solid series
+                    labels["custom"] = [None if prov[i] else {"delete": True} for i in range(n)]
+                chart.add_series({
+                    "name": [ws.name, header, col], "categories": [ws.name, header + 1, 0, last, 0],
+                    "values": [ws.name, header + 1, col, last, col],
+                    "line": {"color": c, "width": 2.25, "dash_type": "dash" if provisional else "solid"},
+                    "marker": {"type": "circle", "size": 7, "fill": {"color": "#FFFFFF" if provisional else c},
+                               "border": {"color": c, "width": 1.5}},
+                    **({"data_labels": labels} if n <= 14 else {})})  # many months: the table holds the values
+        chart.show_hidden_data()
+        chart.show_blanks_as("gap")
+        chart.set_title({"name": trend.title})
+        chart.set_y_axis({"name": trend.y_title, "min": 0, "max": 1, "major_unit": 0.25, "num_format": "0%",
+                          "major_gridlines": {"visible": True, "line": {"color": "#E5E7EB"}}})
+        chart.set_legend({"position": "top"})
+        ws.insert_chart(header, len(trend.table.columns) + 1, chart, {"x_scale": 1.6, "y_scale": 1.3})
+        ncol = len(trend.table.columns)
+        ws.set_row(last + 2, 15 * _lines(trend.provisional_legend, sum(self.widths(trend.table))))
+        ws.merge_range(last + 2, 0, last + 2, ncol - 1, trend.provisional_legend, self.note)
+
+
+def _mean(values: list) -> float:
+    known = [float(v) for v in values if v is not None]
+    return sum(known) / len(known) if known else 0.0
+
+
 @dataclass
 class _Plain:
     """What a workbook of plain tables shares with the report's: a title and the empty-table text."""
@@ -240,7 +307,7 @@ def render_tables_xlsx(title: str, tables: list[Table], notes: list[str], path: 
 
 
 def render_xlsx(report: Report, path: str | Path) -> Path:
-    """Write the workbook atomically: 概览, 发现, 瓶颈, 材料, 跑动, 变体, (符合性, 对比), 案例, 流程图;
+    """Write the workbook atomically: 概览, 月度趋势, 发现, 瓶颈, 材料, 跑动, 变体, (符合性, 对比), 案例, 流程图;
     when 案例 holds only the worst cases, the full per-case file its note names is written beside."""
     when = (report.period_end.tz_localize(None).to_pydatetime() if report.period_end is not None
             else dt.datetime(2000, 1, 1))
@@ -250,6 +317,8 @@ def render_xlsx(report: Report, path: str | Path) -> Path:
         wb = book.wb
         wb.set_properties({"title": report.title, "author": "procmine", "created": when})
         book.overview(report)
+        if report.trend is not None:
+            book.trend(report.trend)
         fws, fh, flast = book.table_sheet(report.findings)
         note_row = flast + 2
         fws.merge_range(note_row, 0, note_row, len(report.findings.columns) - 1, report.severity_note, book.note)

@@ -219,12 +219,19 @@ def append_export(sources: str | Path | Iterable[str | Path], dataset: str | Pat
                        notes=list(result.notes), skipped=list(result.skipped), duplicate_policy=duplicates)
     if not out.balanced:
         out.notes.append(Note("note.append_steps", rows=out.rows_read, steps=len(new)))
-    record = {**out.record(), "latest_export": None if latest == UNKNOWN else int(latest)}
+    # the dataset's events and cases after the append: those before (the last append's record, else
+    # counted) plus the new steps and cases — the steps an append merges never leave it
+    if not exists:
+        before = (0, 0)
+    elif history and history[-1]["version"] == table.version() and "events" in history[-1]:
+        before = (int(history[-1]["events"]), int(history[-1]["cases"]))
+    else:
+        before = _size(table)
+    out.events, out.cases = before[0] + out.new, before[1] + cases_new
+    record = {**out.record(), "latest_export": None if latest == UNKNOWN else int(latest),
+              "events": out.events, "cases": out.cases}
     _commit(dataset, table, merged if changed.all() else merged.loc[changed], record)
-    final = open_table(dataset)
-    out.version = final.version()
-    counts = _size(final)
-    out.events, out.cases = counts
+    out.version = version if not exists else open_table(dataset).version()
     return out
 
 
@@ -297,7 +304,13 @@ def _stored(table, cases) -> pd.DataFrame:
     try:
         con.execute("SET TimeZone = 'UTC'")
         con.register("wanted", pa.table({"c": pa.array(pd.Series(cases).astype(str).tolist(), pa.string())}))
-        data = con.sql(f"SELECT * FROM read_parquet({files!r}, union_by_name = true, hive_partitioning = false, "
+        # first the files holding these cases (their case ids alone read), then those files' rows of
+        # them: a day's export touches the recent months' files, the others are never read whole
+        hit = con.sql(f"SELECT DISTINCT filename FROM read_parquet({files!r}, union_by_name = true, "
+                      "hive_partitioning = false, filename = true) WHERE case_id IN (SELECT c FROM wanted)"
+                      ).fetchall() if files else []
+        some = sorted(str(f) for (f,) in hit) or files[:1]  # none: no rows, the columns of one file
+        data = con.sql(f"SELECT * FROM read_parquet({some!r}, union_by_name = true, hive_partitioning = false, "
                        "filename = '__pm_file') WHERE case_id IN (SELECT c FROM wanted)").to_arrow_table()
     finally:
         con.close()

@@ -562,7 +562,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         ctx = {"empty": False, "as_of": a.as_of, "columns": keys, "labels": ind.get("labels", {}),
                "formulas": ind.get("formulas", {}), "service": ind.get("service", []),
                "department": ind.get("department", []), "reasons": ind.get("reasons", []),
-               "monthly": ind.get("monthly", [])}
+               "monthly": ind.get("monthly", []), "month_basis": ind.get("month_basis", {})}
         return wb.page(request, "indicators.html", ctx, actor, version=a.version)
 
     # -- upload ------------------------------------------------------------------------

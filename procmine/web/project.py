@@ -48,7 +48,7 @@ FORMAT = 1
 NEW_KEY_HINT = ("restore it from a backup, or make a new one (this signs everyone out): "
                 "python -c 'import secrets; print(secrets.token_hex(32))' > {path} && chmod 600 {path}")
 MAP_COLUMNS = ["case_id", "service", "activity", "department", "resource", "start_time", "end_time"]
-CACHE_FORMAT = 5  # bumped when what the cache holds changes
+CACHE_FORMAT = 6  # bumped when what the cache holds changes (6: the trend is monitor.monthly's)
 FACT_COLUMNS = ["case_id", "activity", "department", "start", "end", "pos", "trip", "trip_kind", "wait_hours",
                 "wait_work_hours", "wait_owner", "service_hours", "service_work_hours"]
 
@@ -353,22 +353,21 @@ class Project:
                               self._ratings(sub, res), self._bundles(sub, res))
 
     def _indicators(self, log: pd.DataFrame, res) -> dict:
-        """The standard indicators per service and department (:func:`procmine.analysis.monitor.indicators`) and
-        their monthly trend (:func:`procmine.engine.metrics.service_rates` of the cases accepted each month)."""
-        from ..engine.metrics import service_rates
+        """The standard indicators per service and department and their monthly trend, both
+        :func:`procmine.analysis.monitor.indicators`' (the trend: :func:`~procmine.analysis.monitor.monthly`,
+        on-time by month of 办结 with open cases past their limit as late, trips by month of 受理;
+        ``provisional`` months can still change), so the page shows the reports' numbers."""
         from ..analysis.monitor import INDICATORS, indicators
 
-        tables = indicators(log, self.rules, measured=res.measured)
-        cases = res.cases
-        when = cases["accept_time"].fillna(cases["case_start"])
-        month = when.dt.tz_convert("Asia/Shanghai").dt.strftime("%Y-%m")
-        monthly = [{"month": m, "cases": int(len(g)), **service_rates(g)}
-                   for m, g in cases.groupby(month, sort=True) if isinstance(m, str)]
+        tables = indicators(log, self.rules, measured=res.measured, by="month")
+        month = tables["month"].astype(object).where(tables["month"].notna(), None)
         return {"labels": {k: label for k, label, _ in INDICATORS},
                 "formulas": {k: formula for k, _, formula in INDICATORS},
                 "service": tables["service"].to_dict(orient="records"),
                 "department": tables["department"].to_dict(orient="records"),
-                "reasons": tables["reasons"].to_dict(orient="records"), "monthly": monthly}
+                "reasons": tables["reasons"].to_dict(orient="records"),
+                "monthly": month.to_dict(orient="records"),
+                "month_basis": {r["indicator"]: r["month"] for r in tables["basis"].to_dict(orient="records")}}
 
     def _ratings(self, log: pd.DataFrame, res) -> dict | None:
         """好差评 linked to the cases and the rectification loop (:func:`procmine.analysis.ratings.analyse_ratings`)."""

@@ -35,22 +35,41 @@ document.addEventListener("htmx:xhr:progress", function (evt) {
     sent -= sizes[i];
   });
 });
-// the monthly trend (indicators page): data from a JSON block, drawn by the vendored ECharts
+// the monthly trend (indicators page): data from a JSON block, drawn by the vendored ECharts.
+// A provisional month (cases accepted in it still open) is drawn hollow, the line into or out of it
+// dashed: each rate is two series of one name (its legend entry toggles both), solid and dashed.
 window.addEventListener("load", function () {
   var el = document.getElementById("trend"), src = document.getElementById("trend-data");
   if (!el || !src || !window.echarts) { return; }
-  var d = JSON.parse(src.textContent);
-  var series = d.series.map(function (k) {
-    return { name: d.labels[k], type: "line", yAxisIndex: 1,
-             data: d.values.map(function (m) { return m[k] === null ? null : Math.round(m[k] * 1000) / 10; }) };
+  var d = JSON.parse(src.textContent), prov = d.provisional, n = d.months.length;
+  var near = prov.map(function (p, i) { return p || (i > 0 && prov[i - 1]) || (i + 1 < n && prov[i + 1]); });
+  var colours = ["#305496", "#c2410c", "#047857", "#7c3aed"], series = [];
+  d.series.forEach(function (k, j) {
+    var c = colours[j % colours.length];
+    var v = d.values.map(function (m) { return m[k] === null || m[k] === undefined ? null : Math.round(m[k] * 1000) / 10; });
+    // the dashed stretch: hollow points on provisional months (its final neighbours: the solid series' points)
+    series.push({ name: d.labels[k], type: "line", color: c, symbol: "circle", symbolSize: 9,
+                  lineStyle: { type: "dashed", width: 2 }, tooltip: { show: false },
+                  data: v.map(function (x, i) {
+                    if (!near[i] || x === null) { return null; }
+                    return prov[i] ? { value: x, itemStyle: { color: "#fff", borderColor: c, borderWidth: 2 } }
+                                   : { value: x, symbol: "none" }; }) });
+    series.push({ name: d.labels[k], type: "line", color: c, symbol: "circle", symbolSize: 8, z: 3,
+                  lineStyle: { width: 2.5 }, itemStyle: { color: c },
+                  data: v.map(function (x, i) { return prov[i] ? null : x; }) });
   });
-  series.unshift({ name: "办件", type: "bar", data: d.cases, itemStyle: { color: "#bcccdc" } });
   var chart = echarts.init(el, null, { renderer: "svg" });
   chart.setOption({
-    animation: false, tooltip: { trigger: "axis" }, legend: { top: 0 },
-    grid: { left: 50, right: 50, top: 40, bottom: 30 },
-    xAxis: { type: "category", data: d.months },
-    yAxis: [{ type: "value", name: "办件" }, { type: "value", name: "%", min: 0, max: 100 }],
+    animation: false, legend: { top: 0 },
+    tooltip: { trigger: "axis", formatter: function (ps) {
+      if (!ps.length) { return ""; }
+      var i = ps[0].dataIndex, m = d.values[i];
+      return d.months[i] + (prov[i] ? "（未结）" : "") + "<br>" + d.series.map(function (k) {
+        return d.labels[k] + "：" + (m[k] === null ? "—" : (Math.round(m[k] * 1000) / 10) + "%"); }).join("<br>"); } },
+    grid: { left: 50, right: 30, top: 40, bottom: 40 },
+    xAxis: { type: "category", data: d.months,
+             axisLabel: { formatter: function (v, i) { return prov[i] ? v + "\n未结" : v; } } },
+    yAxis: { type: "value", name: "%", min: 0, max: 100 },
     series: series
   });
   window.addEventListener("resize", function () { chart.resize(); });
