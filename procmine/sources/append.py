@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..log.deltalog import INTERNAL_PREFIX, is_delta, open_table, plain_schema
 from ..errors import OutputError, UsageError
+from ..messages import Note
 from ..log.eventlog import CANONICAL, LIFECYCLE, SOURCE, TZ, attribute_columns, conform_columns
 from .convert import SheetReport
 from .importer import read_export
@@ -217,8 +218,7 @@ def append_export(sources: str | Path | Iterable[str | Path], dataset: str | Pat
                        cases_new=cases_new, cases_updated=cases_updated, exports=exports, created=not exists,
                        notes=list(result.notes), skipped=list(result.skipped), duplicate_policy=duplicates)
     if not out.balanced:
-        out.notes.append(f"{out.rows_read} rows read gave {len(new)} steps (a wide sheet has several steps per "
-                         "row): new, updated and already present count steps")
+        out.notes.append(Note("note.append_steps", rows=out.rows_read, steps=len(new)))
     # the dataset's events and cases after the append: those before (the last append's record, else
     # counted) plus the new steps and cases — the steps an append merges never leave it
     if not exists:
