@@ -54,7 +54,8 @@ UTC8_US = 8 * 3600 * 1_000_000
 ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the file
 
 
-# What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
+# What each materialised step is, for the progress line ("… engine: per-case clock (14 s)");
+# an engine's ``labels`` start from these and take the finding kinds' (engine.findings.aggregate)
 STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_case": "codes",
                "ev2w": "event order", "walk": "event order", "facts": "waits and working hours",
                "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
@@ -63,10 +64,7 @@ STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_cas
                "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
                "status_unknown": "per-case lifecycle", "step_over": "per-case outcome",
-               "cc": "findings: codes", "rep": "findings: repeated documents",
-               "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
-               "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
-               "runs": "findings: serial sign-offs", "bn": "findings: bottlenecks"}
+               "cc": "findings: codes"}  # each finding kind's tables: its step's label (engine.findings.Step)
 
 
 @dataclass
@@ -221,6 +219,7 @@ class DuckDBEngine:
         # engine need not keep rows in insertion order (less memory, spilling allowed)
         config: dict[str, str] = {"preserve_insertion_order": "false"}
         self.progress = options.progress
+        self.labels = dict(STEP_LABELS)  # table → its progress label
         self.block_events = options.block_events or BLOCK_EVENTS
         self._temp = options.temp_dir or None
         self._blocks: tempfile.TemporaryDirectory | None = None
@@ -347,7 +346,7 @@ SELECT case_id, CAST(coalesce(sum(n) OVER (ORDER BY c ROWS BETWEEN UNBOUNDED PRE
         """The table (or view) ``name`` as ``sql``; ``append``: its rows added to the table."""
         if self.progress is not None and not view:
             base = name.removesuffix("__all")  # a block's rows added to the whole: the step's own label
-            self.progress(STEP_LABELS.get(base, base))
+            self.progress(self.labels.get(base, base))
         if append:
             self.con.execute(f"INSERT INTO {name} {sql}")
             return
@@ -486,6 +485,7 @@ class SparkEngine:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._cached: list = []
         self.progress = options.progress
+        self.labels = dict(STEP_LABELS)  # table → its progress label
         # row-level results are written by Spark as Parquet datasets here and read back from
         # the files (``fetch``, ``batches``): nothing row-level is collected through the driver
         self._out_base = options.spark_results or options.temp_dir or None
@@ -548,7 +548,7 @@ class SparkEngine:
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
         if self.progress is not None and not view:
-            self.progress(STEP_LABELS.get(name, name))
+            self.progress(self.labels.get(name, name))
         df = self.spark.sql(self._sql(sql))
         if not view:
             self._describe(f"procmine: {name}")  # names the step's jobs in Spark's UI and event log
