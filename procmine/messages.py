@@ -60,6 +60,29 @@ def say(key: str, lang: str = "zh", **params) -> str:
     return default_catalogue().say(key, lang, **params)
 
 
+class Note(str):
+    """A note: the English text (what the CLI prints) that also knows its catalogue
+    message, so a report or the workbench can say it in its own language (:func:`localized`)."""
+
+    message: str
+    params: dict
+
+    def __new__(cls, message: str, **params) -> "Note":
+        obj = super().__new__(cls, say(message, "en", **params))
+        obj.message, obj.params = message, params
+        return obj
+
+    def to_dict(self) -> dict:
+        return {"message": self.message, "params": self.params, "text": str(self)}
+
+    def __reduce__(self):  # pickled and copied as its message and params (a str's way would lose them)
+        return (_note, (self.message, self.params))
+
+
+def _note(message: str, params: dict) -> Note:
+    return Note(message, **params)
+
+
 def localized(notes, lang: str = "zh") -> list[str]:
     """Notes in ``lang``: a note that knows its catalogue message (``.message``/``.params``,
     as the case model's notes do) is said in that language; any other is kept as written."""

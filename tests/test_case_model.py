@@ -664,19 +664,19 @@ def test_a_month_limit_across_the_2025_spring_festival():
         rows += [(case, "受理", "2024-12-31 09:00", "2024-12-31 09:30", {"sla_months": 1.0}),
                  (case, "办结", f"{day} 10:00", f"{day} 10:30", {"sla_months": 1.0})]
     m = cases(mklog(rows))
-    if not _calendar_knows(2025):
-        pytest.skip("the installed chinesecalendar has no 2025 holiday schedule")
     assert m.loc["ontime", "outcome"] == "按时" and m.loc["late", "outcome"] == "超期"
     assert m.loc["ontime", "promise_due"] == pd.Timestamp("2025-02-05")
 
 
-def _calendar_knows(year: int) -> bool:
-    import datetime
+def test_every_allowed_chinesecalendar_knows_2025():
+    # chinesecalendar 1.10.0 is the first release with the 2025 schedule (1.9.0–1.9.2 stop at
+    # 2024; 1.11.0 adds 2026): the floor pyproject.toml allows must be at least that
+    import re
+    import tomllib
 
-    import chinese_calendar
+    from conftest import ROOT
 
-    try:
-        chinese_calendar.is_workday(datetime.date(year, 6, 1))
-        return True
-    except NotImplementedError:
-        return False
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["dependencies"]
+    (spec,) = [d for d in deps if d.startswith("chinesecalendar")]
+    floor = re.search(r">=\s*([\d.]+)", spec).group(1)
+    assert tuple(int(x) for x in floor.split(".")) >= (1, 10)

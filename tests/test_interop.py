@@ -161,3 +161,39 @@ def test_a_partitioned_dataset_opens_in_pandas_and_duckdb_by_its_files_columns(t
 
     rows = duckdb.sql(f"SELECT case_id, service FROM '{out}/**/*.parquet' ORDER BY case_id, start_time").fetchall()
     assert rows == [("A1", "食品经营许可"), ("A1", "食品经营许可"), ("B1", "007")]
+
+
+def test_logs_written_by_spark_and_by_pandas_with_naive_times_read_as_the_same_instants(tmp_path):
+    """Spark writes timestamps as INT96 — UTC instants that readers return without a zone;
+    pandas writes naive times as they are (here Shanghai wall-clock time). 受理 at 09:00 Shanghai
+    is 01:00 UTC: read either way, it is 09:00 Shanghai, and the case table is procmine's own."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from procmine.engine.metrics import case_metrics
+    from test_audit import mklog
+
+    log = mklog([("A", "受理", "2024-03-04 09:00", "2024-03-04 09:30", {"sla": 5}),
+                 ("A", "办结", "2024-03-08 16:00", "2024-03-08 16:30", {"sla": 5})])
+    own = tmp_path / "own.parquet"
+    write_log(log, own)
+    table = pq.read_table(own)
+    # Spark: the same instants, stored as INT96, read back without a zone
+    pq.write_table(table, tmp_path / "spark.parquet", use_deprecated_int96_timestamps=True)
+    # pandas: wall-clock times without a zone
+    naive = log.copy()
+    for c in naive.columns:
+        if isinstance(naive[c].dtype, pd.DatetimeTZDtype):
+            naive[c] = naive[c].dt.tz_localize(None)
+    naive.to_parquet(tmp_path / "naive.parquet")
+    assert pq.read_schema(tmp_path / "spark.parquet").field("start_time").type == pa.timestamp("ns")
+    expected = pd.Timestamp("2024-03-04 09:00", tz="Asia/Shanghai")
+    reference = case_metrics(str(own))
+    for name in ("spark.parquet", "naive.parquet"):
+        back = read_log(tmp_path / name)
+        assert back["start_time"].iloc[0] == expected, name
+        # the engine reading the file itself: 受理 (ends Mon 09:30) → 办结 Fri = 4 working days, as in procmine's own
+        got = case_metrics(str(tmp_path / name))
+        accepted = pd.Timestamp("2024-03-04 09:30", tz="Asia/Shanghai")
+        assert got["clock_days"].iloc[0] == 4 and got["accept_time"].iloc[0] == accepted, name
+        pd.testing.assert_frame_equal(got, reference)

@@ -112,6 +112,34 @@ def test_uploads_append_to_the_dataset_with_the_accounting(tmp_path, env):
     assert c.get("/overview.json").json()["totals"]["cases"] == 7
 
 
+def test_the_upload_page_shows_the_new_version_and_says_its_notes_in_chinese(tmp_path, env):
+    root = tmp_path / "proj"
+    Project.init(root, "admin", wf.PASSWORDS["admin"])
+    c = signed_in(root)
+    page = c.get("/upload").text
+    # the version line lies outside the part an upload swaps (#upload-result): both forms take it from the
+    # response too (htmx's hx-select-oob), so it must be there before any version exists
+    assert re.search(r'<form[^>]*id="upload-form"[^>]*hx-select-oob="#dataset-line"', page)
+    assert page.index('id="dataset-line"') < page.index('id="upload-result"')
+    assert re.search(r'<span id="dataset-line">\s*</span>', page)  # no version yet
+    # a wide export (by hand): 2 rows, each with a 受理 and a 办结 time = 4 steps; its note in Chinese
+    wide = tmp_path / "wide.csv"
+    wide.write_text("办件编号,事项名称,承办部门,受理时间,办结时间\n"
+                    "W-1,宽表事项,市场监管局,2024-03-01 09:00,2024-03-04 10:00\n"
+                    "W-2,宽表事项,市场监管局,2024-03-01 10:00,2024-03-05 10:00\n", encoding="utf-8")
+    r = upload(c, wide)
+    assert r.status_code == 200
+    assert re.search(r'id="dataset-line">当前数据集版本：<b id="dataset-version">0</b>', r.text)
+    assert "读取的 2 行对应 4 个环节（宽表一行含多个环节）" in r.text
+    assert "rows read gave" not in r.text
+    # the next upload: the fixture's 16 rows and one of them twice (an exact duplicate, kept: a CSV's policy)
+    r = upload(c, wf.write_export(tmp_path / "day2.csv", wf.ROWS + [wf.ROWS[0]]))
+    assert re.search(r'id="dataset-line">当前数据集版本：<b id="dataset-version">1</b>', r.text)
+    assert "发现 1 条完全相同的重复环节记录" in r.text and "exact duplicate" not in r.text
+    # where the sheet's service came from (事项来源): its 事项名称 column, said in Chinese too
+    assert "<td>列“事项名称”</td>" in r.text and "column '" not in r.text
+
+
 def test_a_broken_workbook_shows_the_error_and_changes_nothing(tmp_path, env):
     root = tmp_path / "proj"
     proj = wf.make_project(root, tmp_path)

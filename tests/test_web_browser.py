@@ -112,6 +112,8 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     # the sample's accounting (README, procmine demo): 20,774 rows = 20,767 used + 0 duplicates + 7 rejected
     assert "读取 20,774 行 = 采用 20,767 + 重复 0 + 拒收 7" in ok.text and "核对一致" in ok.text
     assert "新建数据集" in ok.text and "3,500 件" in ok.text
+    # the version line (outside the swapped result) is swapped too: the new dataset's version 0
+    assert drv.find_element(By.ID, "dataset-version").text == "0"
     bars = drv.find_elements(By.CSS_SELECTOR, "#upload-files progress")
     assert [b.get_attribute("value") for b in bars] == ["100"] * 4  # every file sent whole
     shot(drv, "2-uploaded")
@@ -121,6 +123,8 @@ def test_workbench_in_chromium(server, browser, tmp_path):
     drv.find_element(By.ID, "upload-button").click()
     ok = wait.until(EC.presence_of_element_located((By.ID, "upload-ok")))
     assert "版本 1" in ok.text and "新增 0 + 更新 0" in ok.text and "3,500 件（新办件 0，更新 0）" in ok.text, ok.text
+    wait.until(lambda d: d.find_element(By.ID, "dataset-version").text == "1")  # the page's version line too
+    assert "rows read gave" not in drv.page_source and "读取的 20774 行对应" in drv.page_source  # the note, in Chinese
     shot(drv, "2b-appended-again")
     version = proj.version()
 

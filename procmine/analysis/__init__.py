@@ -2,6 +2,7 @@
 re-derives a case fact.
 
 - :mod:`.audit` — the 最多跑一次 audit (findings, 四减 summary)
+- :mod:`.kinds` — the audit's finding kinds, one module each, and their registry
 - :mod:`.discover`, :mod:`.maps`, :mod:`.conform` — process models, maps, conformance (pm4py)
 - :mod:`.monitor`, :mod:`.cards` — 督办: red/yellow cards, indicators, card history
 - :mod:`.ratings` — 好差评 and rectification

@@ -61,16 +61,14 @@ def filter_log(log: pd.DataFrame, *, service: str | None = None, date_from: str 
                              hint="services present: " + ", ".join(map(str, services)))
         out = out[out["service"] == service]
     if date_from or date_to:
+        lo, hi = period_bounds(date_from, date_to)
         ts = out["start_time"].fillna(out["end_time"])
         case_start = ts.groupby(out["case_id"]).transform("min")
         keep = pd.Series(True, index=out.index)
-        try:
-            if date_from:
-                keep &= case_start >= pd.Timestamp(date_from, tz="Asia/Shanghai")
-            if date_to:
-                keep &= case_start < pd.Timestamp(date_to, tz="Asia/Shanghai") + pd.Timedelta(days=1)
-        except ValueError as exc:
-            raise UsageError(f"--from/--to must be dates like 2024-07-01: {exc}") from None
+        if lo is not None:
+            keep &= case_start >= pd.Timestamp(lo, tz="UTC")
+        if hi is not None:
+            keep &= case_start < pd.Timestamp(hi, tz="UTC")
         out = out[keep]
     if top_variants:
         v = variants(out)
@@ -79,6 +77,17 @@ def filter_log(log: pd.DataFrame, *, service: str | None = None, date_from: str 
     if out.empty:
         raise UsageError("no cases left after the filters")
     return out
+
+
+def period_bounds(date_from: str | None, date_to: str | None) -> tuple[int | None, int | None]:
+    """The period [from, to] (dates, both days included, in Beijing time) as [lo, hi) in ns since the epoch
+    (UTC): the bounds a case's start is held to (None: no bound)."""
+    try:
+        lo = pd.Timestamp(date_from, tz="Asia/Shanghai").value if date_from else None
+        hi = (pd.Timestamp(date_to, tz="Asia/Shanghai") + pd.Timedelta(days=1)).value if date_to else None
+    except ValueError as exc:
+        raise UsageError(f"--from/--to must be dates like 2024-07-01: {exc}") from None
+    return lo, hi
 
 
 def _steps(log: pd.DataFrame) -> pd.DataFrame:

@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from ..log.eventlog import conform_columns, in_order
+from ..messages import Note  # noqa: F401 - the case model's notes (and this module's name for them)
 from ..rules import Rules, load_rules
 from .workcal import calendar_table, month_due_table
 from ..calendar.workdays import WorkCalendar
@@ -343,24 +344,6 @@ def visits_per_case(facts: pd.DataFrame, gap_hours: float) -> pd.Series:
     """Visits per case (cases without a trip are absent)."""
     v = trip_visits(facts, gap_hours)
     return v.groupby("case_id")["visit"].max() if len(v) else pd.Series(dtype="int64")
-
-
-class Note(str):
-    """A note: the English text (what the CLI prints) that also knows its catalogue
-    message, so a report can say it in its own language."""
-
-    message: str
-    params: dict
-
-    def __new__(cls, message: str, **params) -> "Note":
-        from ..messages import say
-
-        obj = super().__new__(cls, say(message, "en", **params))
-        obj.message, obj.params = message, params
-        return obj
-
-    def to_dict(self) -> dict:
-        return {"message": self.message, "params": self.params, "text": str(self)}
 
 
 note = Note

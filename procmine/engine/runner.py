@@ -37,7 +37,7 @@ import pandas as pd
 
 from ..errors import ConfigError, InputError, UsageError
 from ..log.deltalog import is_delta
-from ..log.eventlog import is_remote, parquet_files
+from ..log.eventlog import instant_columns, is_remote, parquet_files
 
 TZ = "Asia/Shanghai"
 TIME_COLUMNS = {"start_time": "s_us", "end_time": "e_us", "apply_time": "apply_us", "accept_time": "accept_us",
@@ -54,19 +54,17 @@ UTC8_US = 8 * 3600 * 1_000_000
 ROW_BITS = 1 << 40  # the order key _o = file number × 2⁴⁰ + row in the file
 
 
-# What each materialised step is, for the progress line ("… engine: per-case clock (14 s)")
+# What each materialised step is, for the progress line ("… engine: per-case clock (14 s)");
+# an engine's ``labels`` start from these and take the finding kinds' (engine.findings.aggregate)
 STEP_LABELS = {"acts": "step names", "d_svc": "codes", "d_dept": "codes", "d_case": "codes",
                "ev2w": "event order", "facts": "waits and working hours",
                "trips": "trips and visits", "svc_trips": "per-case outcome", "docs": "documents",
                **{f"c{i}": "per-case lifecycle" for i in range(1, 7)}, "pauses": "clock pauses",
-               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "step_over": "step limits", "c9": "per-case outcome",
+               "pause_blocks": "clock pauses", "paused": "clock pauses", "c7": "per-case clock", "c6c": "per-case clock", "c9": "per-case outcome",
                "unclosed": "clock pauses", "rated": "per-case lifecycle", "dept_time": "per-case outcome",
                "c8": "per-case outcome", "cases": "per-case outcome", "svc_vocab": "per-case lifecycle",
-               "status_unknown": "per-case lifecycle",
-               "cc": "findings: codes", "rep": "findings: repeated documents",
-               "rw_case": "findings: rework", "dup": "findings: duplicate checks", "cand": "findings: sign-off steps",
-               "pf_keep": "findings: steps in either order", "pf_kept": "findings: steps in either order",
-               "runs": "findings: serial sign-offs", "bn": "findings: bottlenecks"}
+               "status_unknown": "per-case lifecycle", "step_over": "per-case outcome",
+               "cc": "findings: codes"}  # each finding kind's tables: its step's label (engine.findings.Step)
 
 
 @dataclass
@@ -221,6 +219,7 @@ class DuckDBEngine:
         # engine need not keep rows in insertion order (less memory, spilling allowed)
         config: dict[str, str] = {"preserve_insertion_order": "false"}
         self.progress = options.progress
+        self.labels = dict(STEP_LABELS)  # table → its progress label
         self.block_events = options.block_events or BLOCK_EVENTS
         self._temp = options.temp_dir or None
         self._blocks: tempfile.TemporaryDirectory | None = None
@@ -286,6 +285,10 @@ class DuckDBEngine:
                 self.progress(f"memory limit {limit / (1 << 30):.1f} GiB for {events:,} events "
                               f"(--memory-limit to choose), {threads} threads (the machine's cores)")
         types = {row[0]: str(row[1]).upper() for row in self.con.execute("DESCRIBE src").fetchall()}
+        if _is_path(source):  # Spark's INT96 timestamps: UTC instants, though DuckDB reads them without a zone
+            for c in instant_columns(files):
+                if c in types and "TIME ZONE" not in types[c]:
+                    types[c] = "TIMESTAMP WITH TIME ZONE (INT96)"
         self._ev_sql = f"SELECT {_select(types, '__o', 'duckdb')} FROM src"
         self.con.execute(f"CREATE OR REPLACE TEMP VIEW ev AS {self._ev_sql}")
 
@@ -343,7 +346,7 @@ SELECT case_id, CAST(coalesce(sum(n) OVER (ORDER BY c ROWS BETWEEN UNBOUNDED PRE
         """The table (or view) ``name`` as ``sql``; ``append``: its rows added to the table."""
         if self.progress is not None and not view:
             base = name.removesuffix("__all")  # a block's rows added to the whole: the step's own label
-            self.progress(STEP_LABELS.get(base, base))
+            self.progress(self.labels.get(base, base))
         if append:
             self.con.execute(f"INSERT INTO {name} {sql}")
             return
@@ -413,7 +416,8 @@ def _select(types: dict[str, str], order: str, dialect: str) -> str:
             cols.append(f"CAST(NULL AS BIGINT) AS {alias}")
         elif not spark:
             # Shanghai has been UTC+8 all year since 1991: local wall-clock time is the instant + 8 h
-            expr = (f"epoch_us(CAST({q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
+            expr = (f"epoch_us({q(c)}) + {UTC8_US}" if "(INT96)" in t  # the UTC instant, read without its zone
+                    else f"epoch_us(CAST({q(c)} AS TIMESTAMPTZ)) + {UTC8_US}" if "TIME ZONE" in t or "TIMESTAMPTZ" in t
                     else f"epoch_us(CAST({q(c)} AS TIMESTAMP))")
             cols.append(f"{expr} AS {alias}")
         else:
@@ -481,6 +485,7 @@ class SparkEngine:
         self._tmp: tempfile.TemporaryDirectory | None = None
         self._cached: list = []
         self.progress = options.progress
+        self.labels = dict(STEP_LABELS)  # table → its progress label
         # row-level results are written by Spark as Parquet datasets here and read back from
         # the files (``fetch``, ``batches``): nothing row-level is collected through the driver
         self._out_base = options.spark_results or options.temp_dir or None
@@ -543,7 +548,7 @@ class SparkEngine:
 
     def materialize(self, name: str, sql: str, view: bool = False) -> None:
         if self.progress is not None and not view:
-            self.progress(STEP_LABELS.get(name, name))
+            self.progress(self.labels.get(name, name))
         df = self.spark.sql(self._sql(sql))
         if not view:
             self._describe(f"procmine: {name}")  # names the step's jobs in Spark's UI and event log

@@ -50,6 +50,40 @@ def parquet_files(path) -> list[str]:
     return [str(p)]
 
 
+def instant_columns(files) -> frozenset[str]:
+    """The columns some of these Parquet files store as INT96 — Spark's default for
+    timestamps: instants in UTC, which readers hand back without a time zone (a
+    timestamp written without one otherwise is wall-clock time, read as Shanghai's)."""
+    import pyarrow.parquet as pq
+
+    out: set[str] = set()
+    for f in files:
+        try:
+            schema = pq.ParquetFile(f).metadata.schema
+        except Exception:  # noqa: BLE001 - a damaged file is reported by the reader that opens it next
+            continue
+        out.update(schema.column(i).path for i in range(len(schema)) if schema.column(i).physical_type == "INT96")
+    return frozenset(out)
+
+
+def canonical_times(table, instants: frozenset[str] = frozenset()):
+    """An Arrow table whose timestamps without a time zone are made zone-aware: those in
+    ``instants`` (INT96, see :func:`instant_columns`) as the UTC instants they are, the
+    others as Shanghai wall-clock time (a log written by pandas from naive times)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    for i, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type) and field.type.tz is None:
+            col = table.column(i)
+            if field.name in instants:
+                col = col.cast(pa.timestamp(field.type.unit, tz="UTC"))
+            else:
+                col = pc.assume_timezone(col, TZ, ambiguous="earliest", nonexistent="earliest")
+            table = table.set_column(i, pa.field(field.name, col.type, field.nullable), col)
+    return table
+
+
 def in_order(*keys: np.ndarray) -> bool:
     """Whether the rows are already sorted by ``keys`` (most significant first), as a
     stable lexsort would leave them. Compared, not subtracted: no overflow at the ends."""
@@ -265,7 +299,7 @@ def read_log(path: str | Path, version: int | None = None) -> pd.DataFrame:
     except Exception as exc:
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}",
                          hint="create one with: procmine import EXPORT.xlsx -o LOG.parquet") from None
-    log = table.to_pandas(types_mapper=types_mapper)
+    log = canonical_times(table, instant_columns([path])).to_pandas(types_mapper=types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
@@ -309,7 +343,7 @@ def _read_dataset(path: Path) -> pd.DataFrame:
         table = ds.dataset(files, schema=schema, format="parquet").to_table()
     except Exception as exc:
         raise InputError(f"{path} is not a procmine log (Parquet): {str(exc).splitlines()[0]}") from None
-    log = table.to_pandas(types_mapper=types_mapper)
+    log = canonical_times(table, instant_columns(files)).to_pandas(types_mapper=types_mapper)
     missing = [c for c in ("case_id", "activity", "start_time", "end_time") if c not in log]
     if missing:
         raise InputError(f"{path} lacks canonical columns {missing}; it was not written by procmine import")
@@ -450,7 +484,8 @@ def read_columns(path: str | Path, columns=None, where=None) -> pd.DataFrame:
     have = [c for c in names if (columns is not None and c in columns) or (where is not None and where(c))]
     if not have:
         return pd.DataFrame(index=pd.RangeIndex(0))
-    return dataset.to_table(columns=have).to_pandas()
+    instants = instant_columns(dataset.files) if hasattr(dataset, "files") else frozenset()
+    return canonical_times(dataset.to_table(columns=have), instants).to_pandas()
 
 
 def has_values(path: str | Path, columns) -> bool:

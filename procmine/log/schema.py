@@ -114,6 +114,10 @@ def conform_columns(log: pd.DataFrame) -> pd.DataFrame:
     out = log.copy(deep=False)
     for c, dtype in CANONICAL.items():
         if c in out:
+            if dtype == TIME_DTYPE and pd.api.types.is_datetime64_dtype(out[c].dtype) \
+                    and getattr(out[c].dtype, "tz", None) is None:
+                # times without a zone are Shanghai wall-clock time (the engine reads them so too)
+                out[c] = out[c].dt.tz_localize(TZ, ambiguous="NaT", nonexistent="shift_forward")
             out[c] = out[c].astype(dtype)
         elif c in LIFECYCLE:
             out[c] = pd.Series(pd.NaT if dtype == TIME_DTYPE else pd.NA, index=out.index, dtype=dtype)

@@ -23,18 +23,15 @@ import numpy as np
 import pandas as pd
 
 from ..analysis.audit import AuditResult, audit
+from ..analysis.kinds import catalogue, registered, say
 from ..analysis.discover import activity_map, department_map, simplify, variants
 from ..errors import UsageError
 from ..analysis.maps import to_graphviz
-from ..messages import LANGS, default_catalogue, say
+from ..messages import LANGS
 from ..privacy import Masker
 from .sections import Table, Trend
 
-DIMENSIONS = ("trips", "documents", "time", "steps")
-DIMENSION = {"excess_visits": "trips", "repeated_material": "documents", "shareable_material": "documents",
-             "rework": "steps", "duplicate_check": "steps", "rubber_stamp": "steps", "serial_signoff": "steps",
-             "parallelizable": "time", "bottleneck": "time", "sla_overrun": "time", "open_overdue": "time",
-             "rating_driver": "trips", "bundle_candidate": "trips"}
+DIMENSIONS = ("trips", "documents", "time", "steps")  # the order the report shows 四减 in
 SUMMARY_SERVICES = 5   # the summary prints on one A4 landscape page for up to five services
 MAP_NODES = 20         # nodes per map: legible on a page (the map states what it hides)
 MAP_EDGES = 40
@@ -108,7 +105,7 @@ _CJK = re.compile(r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]")
 def has_message(key: str, lang: str) -> bool:
     """Whether the catalogue can say ``key`` in ``lang``; an English text with Chinese in it
     (a column name such as 是否到场) does not count, so the report falls back to its own."""
-    entry = default_catalogue().entries.get(key)
+    entry = catalogue().entries.get(key)  # the shipped messages and the finding kinds'
     if not entry or lang not in entry:
         return False
     return not (lang == "en" and _CJK.search(entry[lang]))
@@ -264,7 +261,10 @@ class _Text:
 
     def dimension(self, f) -> str:
         dim = getattr(f, "dimension", None)
-        return dim if dim in DIMENSIONS else DIMENSION.get(f.kind, "time")
+        if dim in DIMENSIONS:
+            return dim
+        known = {k.name: k.dimension for k in registered()}
+        return known.get(f.kind, "time")
 
     def where(self, f) -> str:
         return f.activity or f.department or f.material or ""

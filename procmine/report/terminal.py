@@ -170,7 +170,7 @@ def audit_summary(result, output: Path | None, top: int, lang: str = "zh") -> st
 
 
 def _audit_summary_in(result, output: Path | None, top: int, lang: str) -> str:
-    from ..messages import say
+    from ..analysis.kinds import say  # the shipped messages and the finding kinds'
 
     def label(key: str) -> str:
         return say(f"report.m.{key}", lang)

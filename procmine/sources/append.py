@@ -42,6 +42,7 @@ import pandas as pd
 
 from ..log.deltalog import INTERNAL_PREFIX, is_delta, open_table, plain_schema
 from ..errors import OutputError, UsageError
+from ..messages import Note
 from ..log.eventlog import CANONICAL, LIFECYCLE, SOURCE, TZ, attribute_columns, conform_columns
 from .convert import SheetReport
 from .importer import read_export
@@ -217,8 +218,7 @@ def append_export(sources: str | Path | Iterable[str | Path], dataset: str | Pat
                        cases_new=cases_new, cases_updated=cases_updated, exports=exports, created=not exists,
                        notes=list(result.notes), skipped=list(result.skipped), duplicate_policy=duplicates)
     if not out.balanced:
-        out.notes.append(f"{out.rows_read} rows read gave {len(new)} steps (a wide sheet has several steps per "
-                         "row): new, updated and already present count steps")
+        out.notes.append(Note("note.append_steps", rows=out.rows_read, steps=len(new)))
     # the dataset's events and cases after the append: those before (the last append's record, else
     # counted) plus the new steps and cases — the steps an append merges never leave it
     if not exists:
@@ -361,19 +361,23 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     c = conform_columns(c)
     c = c.sort_values([KEY, TIME, APPEND, "_ord", "_row"], kind="stable").reset_index(drop=True)
     h = _hash(c, public + attrs)  # what a row says: its step's values and its case's
-    key = c[KEY]
-    first = ~key.duplicated()
-    prev_same = np.r_[False, (h[1:] == h[:-1]) & (key.to_numpy()[1:] == key.to_numpy()[:-1])]
-    stored_keys = set(s[KEY])
-    has_stored = key.isin(stored_keys).to_numpy()
+    # the step keys as integer codes (the rows are sorted by key: a step's rows are adjacent)
+    codes = pd.factorize(c[KEY])[0].astype(np.int64)
+    is_new = c["_new"].to_numpy(dtype=bool)
+    stored_row = (~is_new).astype(np.int64)
+    first = np.r_[True, codes[1:] != codes[:-1]]
+    prev_same = np.r_[False, (h[1:] == h[:-1]) & (codes[1:] == codes[:-1])]
+    has_stored = (np.bincount(codes, weights=stored_row, minlength=int(codes.max(initial=-1)) + 1) > 0)[codes]
     # a new row older than the stored one (it sorts before it): the dataset has a later state
-    seen_stored = (~c["_new"]).astype(int).groupby(key).cumsum().to_numpy() > 0
-    is_new = c["_new"].to_numpy()
-    status = np.where(~has_stored & first.to_numpy(), "new",
+    seen_stored = pd.Series(stored_row).groupby(codes).cumsum().to_numpy() > 0
+    status = np.where(~has_stored & first, "new",
                       np.where(has_stored & ~seen_stored, "present", np.where(prev_same, "present", "updated")))
     status = np.where(is_new, status, "stored")
     change = status != "present"
-    final = c[change].groupby(KEY, sort=False).tail(1).copy()
+    # each changed step's last row (its latest state)
+    kept = np.flatnonzero(change)
+    last = kept[np.r_[codes[kept][1:] != codes[kept][:-1], True]] if len(kept) else kept
+    final = c.iloc[last].copy()
     # case-level columns: those of the case's latest export (stored: its case precedence)
     prec = c.assign(_t=np.where(is_new, c[TIME], c[CASE_TIME]), _a=np.where(is_new, c[APPEND], c[CASE_APPEND]))
     win = prec.sort_values(["case_id", "_t", "_a", "_ord", "_row"], kind="stable").groupby("case_id").tail(1)
@@ -389,14 +393,16 @@ def _merge(stored: pd.DataFrame | None, new: pd.DataFrame):
     # which final rows differ from what the dataset holds (a row whose values are the same is not
     # rewritten: it keeps the precedence it had, and a case's precedence is the highest of its rows)
     after = _hash(final, cols)
-    if len(s):
-        before = pd.Series(_hash(s, cols), index=s[KEY].astype(object).to_numpy())
-        keys = final[KEY].astype(object)
-        known = keys.isin(before.index).to_numpy()
-        changed = np.ones(len(final), dtype=bool)
-        changed[known] = before.reindex(keys[known]).to_numpy(dtype=np.uint64) != after[known]
-    else:
-        changed = np.ones(len(final), dtype=bool)
+    changed = np.ones(len(final), dtype=bool)
+    if len(s):  # each final row's stored hash, by the step key (a key is stored once)
+        both = pd.factorize(pd.concat([final[KEY], s[KEY]], ignore_index=True))[0]
+        fk, sk = both[:len(final)], both[len(final):]
+        stored_hash = np.zeros(int(both.max()) + 1, dtype=np.uint64)
+        stored_has = np.zeros(int(both.max()) + 1, dtype=bool)
+        stored_hash[sk] = _hash(s, cols)
+        stored_has[sk] = True
+        known = stored_has[fk]
+        changed[known] = stored_hash[fk[known]] != after[known]
     stored_cases = set(s["case_id"])
     touched = set(final.loc[changed, "case_id"])
     cases_new = len(touched - stored_cases)

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import MappingError
+from ..messages import Note
 from ..log.eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE
 from .mapping import LIFECYCLE_TIMES, SheetMapping, map_columns
 from ..log.parsing import (MATERIALS_DTYPE, damaged_ids, normalize_header, normalize_text, parse_bool, parse_extension, parse_sla, parse_times, split_materials, str_match)
@@ -108,16 +109,16 @@ _SERVICE_JUNK = re.compile(r"(办件|办理|业务)?(明细|清单|台账|数据
 
 def service_from_table(table: RawSheet) -> tuple[str | None, str]:
     if table.mapping.service:
-        return str(table.mapping.service), "mapping/--service-name"
+        return str(table.mapping.service), Note("service.from_mapping")
     if table.title:
         text = unicodedata.normalize("NFKC", table.title.split()[0]).strip()
         name = _SERVICE_JUNK.sub("", text).strip(" -_")
         if len(name) >= 2:
-            return name, f"title row {table.title[:40]!r}"
+            return name, Note("service.from_title", title=table.title[:40])
     if table.sheet and not re.fullmatch(r"(sheet|工作表|表)\s*\d*", table.sheet, re.I):
-        return table.sheet, f"sheet name {table.sheet!r}"
+        return table.sheet, Note("service.from_sheet", sheet=table.sheet)
     stem = Path(table.file).name.split(".")[0]
-    return stem, f"file name {stem!r}"
+    return stem, Note("service.from_file", stem=stem)
 
 
 _SUMMARY = r"\s*(?:合\s*计|总\s*计|小\s*计|共\s*计|总数|汇总|累计|(?i:total|sum)\b)"
@@ -205,7 +206,7 @@ def convert_table(table: RawSheet, keep_raw: frozenset[str] = frozenset()
     service_col = cols.get("service")
     if service_col:
         svc = norm(service_col)
-        service_from = f"column {service_col!r}"
+        service_from = Note("service.from_column", column=service_col)
         fallback, _ = service_from_table(table)
         if svc.isna().any():
             svc = svc.fillna(fallback or "")

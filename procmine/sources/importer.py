@@ -9,6 +9,7 @@ import pandas as pd
 
 from ..log import eventlog
 from ..errors import InputError, NothingUsableError, UsageError
+from ..messages import Note
 from ..log.eventlog import empty_log, malloc_pool, order_log, trim_heap
 from ..log.interop import restore_canonical
 from .mapping import Mapping, load_mapping
@@ -119,13 +120,12 @@ def _read_export(paths, mapping, *, duplicates: str, service: str | None, max_un
     trim_heap()
     log, found, dropped = drop_duplicates(log, reports, duplicates)
     if found > dropped:
-        notes.append(f"{found - dropped} exact duplicate events found and kept (policy {duplicates!r}: CSV/XES event logs "
-                     f"keep every record); pass --duplicates drop to remove them")
+        notes.append(Note("note.duplicates_kept", n=found - dropped, policy=duplicates))
     log = order_log(restore_canonical(log))  # procmine's own CSV/XES exports: every field back in place
     result = ImportResult(log=log, sheets=reports, rejects=rej.reset_index(drop=True), skipped=skipped,
                           notes=notes, duplicate_policy=duplicates, duplicates_found=found)
     for s in skipped:
-        result.notes.append(f"{Path(s.file).name} [{s.sheet}] skipped: {s.reason}")
+        result.notes.append(Note("note.sheet_skipped", file=Path(s.file).name, sheet=s.sheet, reason=s.reason))
     if result.events == 0:
         raise NothingUsableError(
             f"no usable rows: all {result.rows_read} data rows were rejected or duplicates",

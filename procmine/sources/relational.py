@@ -39,6 +39,7 @@ import pandas as pd
 import pyarrow as pa
 
 from ..errors import ConfigError, InputError, MappingError, NothingUsableError, UsageError
+from ..messages import Note
 from ..log.eventlog import CANONICAL, LIMIT_FIELDS, TIME_DTYPE, empty_log, order_log
 from ..config import load_yaml, read_config_text, templates_dir
 from .mapping import FIELDS, Mapping, SheetMapping, check_mapping_keys, load_mapping
@@ -676,7 +677,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
 
     def report_for(t: Table, role: Role) -> SheetReport:
         rep = SheetReport(file=t.file, sheet=t.sheet, layout={"document": "doc"}.get(role.role, role.role), mapping=role.describe(),
-                          service_from="case table", kind="excel" if t.kind == "excel" else "csv")
+                          service_from=Note("service.from_case_table"), kind="excel" if t.kind == "excel" else "csv")
         acc.reports.append(rep)
         return rep
 
@@ -716,7 +717,7 @@ def import_tables(tables: list[Table], vocab: Vocabulary, *, duplicates: str = "
         if r.role != "step":
             continue
         ev, rep = _step_events(t, r, base, acc)
-        rep.layout, rep.mapping, rep.service_from = "step", r.describe(), "case table"
+        rep.layout, rep.mapping, rep.service_from = "step", r.describe(), Note("service.from_case_table")
         acc.reports.append(rep)
         orphan = ~ev["case_id"].isin(known).to_numpy() if not steps_only else np.zeros(len(ev), bool)
         independent = bool(len(ev)) and orphan.all()

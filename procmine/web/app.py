@@ -33,7 +33,9 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from ..analysis.kinds import registered
 from ..errors import ProcmineError
+from ..messages import localized
 from ..privacy import is_applicant_column
 from .auth import CSRF_FIELD, CSRF_HEADER, Throttle, csrf_ok, csrf_token
 from .project import Analysis, Project
@@ -300,7 +302,7 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
             q["outcome"] = "超期"
         elif f["kind"] == "open_overdue":
             q["outcome"] = "超期在办"
-        elif f.get("activity") and f["kind"] in ("bottleneck", "rework", "rubber_stamp", "duplicate_check"):
+        elif f.get("activity") and f["kind"] in {k.name for k in registered() if k.step_activity}:
             q["step"] = f["activity"]
         ctx = {"finding": {k: v for k, v in f.items() if k != "evidence"}, "evidence": cases,
                "related": "/cases?" + urllib.parse.urlencode(q)}
@@ -629,13 +631,15 @@ def create_app(project_dir: str | Path, config: WebConfig | None = None) -> Star
         d = result.to_dict()
         # every row read is new, updated, already present (also an exact duplicate) or rejected
         summary = {k: d[k] for k in ("version", "rows_read", "new", "updated", "present", "rejected", "events",
-                                     "cases", "cases_new", "cases_updated", "notes")}
+                                     "cases", "cases_new", "cases_updated")}
+        summary["notes"] = localized(result.notes, "zh")  # the page is Chinese: a note said in the catalogue's zh
         used = sum(s.rows_used for s in result.sheets)
         summary.update(balanced=result.balanced, created=result.created, rows_used=used,
                        duplicates=result.duplicates,
                        rows_balanced=result.rows_read == used + result.duplicates + result.rejected,
                        sheets=[{"file": s.file, "sheet": s.sheet, "rows_read": s.rows_read, "rows_used": s.rows_used,
-                                "duplicates": s.duplicates, "rejected": s.rejected, "service_from": s.service_from}
+                                "duplicates": s.duplicates, "rejected": s.rejected,
+                                "service_from": localized([s.service_from], "zh")[0]}
                                for s in result.sheets],
                        skipped=[{"file": s.file, "sheet": s.sheet, "reason": s.reason} for s in result.skipped])
         request.state.what = f"{what}, {d['events']} events"

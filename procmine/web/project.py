@@ -11,7 +11,9 @@
                          or log/ — a partitioned dataset (``procmine import -o PROJECT/log/``)
       rules.yaml         audit rules (optional; default 最多跑一次)
       log.rejects.csv    the rows the last upload set aside (masked)
-      cache/VERSION/     the case table, findings and cards of one version of the log, per scope
+      cache/VERSION/     the case table, findings and cards of one version of the log, per scope; the
+                         maps' events (map_events.parquet) and index (map_index/, procmine.analysis.mapindex):
+                         a filtered map is summed from the index, not discovered again from the events
 
 The case table, findings and cards are computed once per version of the log (a
 version is the log files' names, sizes and modification times, and the rules file's) through the public
@@ -88,6 +90,22 @@ def _records(frame: pd.DataFrame) -> list[dict]:
 
 def _isin(values: pd.Series, keep: set) -> list[bool]:
     return [str(v) in keep for v in values.tolist()]
+
+
+def _laid_out(pm) -> dict:
+    """A map's data (ProcessMap.to_dict) with each node's place in its Graphviz layout."""
+    from ..analysis.maps import to_graphviz
+
+    data = pm.to_dict()
+    layout = json.loads(to_graphviz(pm).pipe(format="json0"))
+    height = float(layout["bb"].split(",")[3])
+    pos = {o["name"]: o for o in layout.get("objects", [])}
+    for i, node in enumerate(data["nodes"]):
+        o = pos.get(f"n{i}", {})
+        x, y = (float(v) for v in o.get("pos", "0,0").split(","))
+        node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
+    data["height"] = height
+    return data
 
 
 def _delta_head(dataset: Path) -> Path | None:
@@ -474,6 +492,7 @@ class Project:
         outcome = cases.set_index(cases["case_id"].astype(str))["outcome"].astype("string")
         frame = frame.assign(outcome=frame["case_id"].astype(str).map(outcome).astype("string"))
         table = pa.Table.from_pandas(frame, preserve_index=False)
+        del frame
         table = table.sort_by([("service", "ascending"), ("case_id", "ascending"), ("start_time", "ascending"),
                                ("end_time", "ascending")])
         tmp = path.with_name(f".map.tmp-{secrets.token_hex(4)}.parquet")
@@ -482,6 +501,46 @@ class Project:
             os.replace(tmp, path)
         finally:
             tmp.unlink(missing_ok=True)
+        self._save_map_index(version, table.to_pandas())
+
+    def _save_map_index(self, version: str, events: pd.DataFrame) -> None:
+        """The maps' index (:class:`procmine.analysis.mapindex.MapIndex`) of ``events`` — map_events.parquet's
+        rows, in its order, so that the index's maps are the maps of those events."""
+        from ..analysis.mapindex import MapIndex
+        from ..log.eventlog import conform_columns
+
+        outcome = events.groupby(events["case_id"].astype(str), sort=False)["outcome"].first()
+        MapIndex.build(conform_columns(events.drop(columns=["outcome"])), outcome).save(
+            self._vdir(version) / "map_index")
+
+    def map_index(self, version: str):
+        """The version's maps' index (memory-mapped; read once). A cache made before the index existed gets
+        it from its map_events.parquet; None when there is none of either."""
+        key = (version, "map_index")
+        hit = self._memo.get(key)
+        if hit is not None:
+            return hit
+        from ..analysis.mapindex import MapIndex
+
+        with self._lock(key):
+            hit = MapIndex.load(self._vdir(version) / "map_index")
+            events = self._vdir(version) / "map_events.parquet"
+            if hit is None and events.is_file():
+                import pyarrow.parquet as pq
+
+                self._save_map_index(version, pq.read_table(events).to_pandas())
+                hit = MapIndex.load(self._vdir(version) / "map_index")
+            if hit is not None:
+                self._memo[key] = hit
+            return hit
+
+    def _cases_mask(self, index, version: str, key: tuple, ids):
+        """Which of ``index``'s cases are among ``ids`` (a callable giving them), made once per ``key``."""
+        memo_key = (version, "mask", *key)
+        hit = self._memo.get(memo_key)
+        if hit is None:
+            hit = self._memo[memo_key] = index.mask_of(ids())
+        return hit
 
     def map_events(self, version: str, case_ids: set[str] | None, service: str | None,
                    outcome: str | None = None) -> pd.DataFrame:
@@ -545,9 +604,10 @@ class Project:
         """The activity or department map of ``actor``'s cases (:func:`procmine.analysis.discover.discover_map`)
         with a Graphviz layout (:func:`procmine.analysis.maps.to_graphviz`): nodes and edges with positions.
         ``outcome`` and ``department`` keep the cases of that outcome / that a department took part in
-        (the case table's), ``top_variants`` the cases of the K most frequent variants."""
-        from ..analysis.discover import discover_map
-        from ..analysis.maps import to_graphviz
+        (the case table's), ``top_variants`` the cases of the K most frequent variants. Summed from the
+        version's maps' index (:class:`procmine.analysis.mapindex.MapIndex`, the same numbers) when it has
+        one, else discovered from the events."""
+        from .scope import took_part_mask
 
         a = self.analysis(actor)
         if a is None:
@@ -559,45 +619,67 @@ class Project:
             return hit
         if not len(a.cases):
             return {}
-        ids = None if actor.sees_all else set(a.ids())
-        if department:  # the cases it took part in, as the case table says (the outcome is a column of the events)
-            from .scope import took_part_mask
+        index = self.map_index(a.version)
+        fast = index is not None and index.supports(service)
+        ids = keep = None
+        if fast and not actor.sees_all:
+            keep = self._cases_mask(index, a.version, ("scope", actor.scope_key), a.ids)
+        elif not actor.sees_all:
+            ids = set(a.ids())
+        if department:  # the cases it took part in, as the case table says
+            if fast:
+                def took_part() -> list[str]:
+                    return a.cases.loc[took_part_mask(a.cases, department), "case_id"].astype(str).tolist()
 
-            c = a.cases
-            if outcome:
-                c = c[c["outcome"].astype(str) == outcome]
-            mask = took_part_mask(c, department)
-            if not mask.any():
-                return {}
-            if mask.all():  # it took part in every one of these cases: the map without this filter
-                department = None
-            else:
-                ids = set(c.loc[mask, "case_id"].astype(str).tolist())
+                # kept for the log's departments (a name typed into the URL is not kept)
+                took = self._cases_mask(index, a.version, ("took_part", actor.scope_key, department), took_part) \
+                    if department in index.meta["departments"] else index.mask_of(took_part())
+                base = index.select(keep, outcome=outcome or None)
+                if not (base & took).any():
+                    return {}
+                if (base & took).sum() == base.sum():  # it took part in every one: the map without this filter
+                    department = None
+                else:
+                    keep = took if keep is None else keep & took
+            else:  # (the outcome is a column of the events)
+                c = a.cases
+                if outcome:
+                    c = c[c["outcome"].astype(str) == outcome]
+                mask = took_part_mask(c, department)
+                if not mask.any():
+                    return {}
+                if mask.all():
+                    department = None
+                else:
+                    ids = set(c.loc[mask, "case_id"].astype(str).tolist())
         # the map without filters (the page's first view) and the map of each outcome — the maps over most of
-        # the log, too slow to draw on request — are made once per version and scope (warm), kept in the cache
+        # the log — are made once per version and scope (warm), kept in the cache
         plain_map = not any((service, date_from, date_to, top_variants, department))
         tag = "" if not outcome else "-" + hashlib.sha256(outcome.encode()).hexdigest()[:12]
         kept = self._dir(a.version, actor.scope_key) / f"map-{view}{tag}.json"
         if plain_map and kept.is_file():
             hit = self._memo[key] = json.loads(kept.read_text(encoding="utf-8"))
             return hit
-        log = self.map_events(a.version, ids, service or None, outcome or None)
-        if service and log.empty and not (outcome or department):
-            from ..errors import UsageError
-            raise UsageError(f"no service called {service!r} among these cases")
-        if log is None or log.empty:
-            return {}
-        pm = discover_map(log, view=view, service=service or None, date_from=date_from or None,
-                          date_to=date_to or None, top_variants=top_variants or None)
-        data = pm.to_dict()
-        layout = json.loads(to_graphviz(pm).pipe(format="json0"))
-        height = float(layout["bb"].split(",")[3])
-        pos = {o["name"]: o for o in layout.get("objects", [])}
-        for i, node in enumerate(data["nodes"]):
-            o = pos.get(f"n{i}", {})
-            x, y = (float(v) for v in o.get("pos", "0,0").split(","))
-            node.update(x=x, y=height - y, w=float(o.get("width", 1.2)) * 72, h=float(o.get("height", 0.5)) * 72)
-        data["height"] = height
+        if fast:
+            mask = index.select(keep, service=service or None, outcome=outcome or None, date_from=date_from or None,
+                                date_to=date_to or None, top_variants=top_variants or None)
+            if not mask.any():
+                if service and not (outcome or department):
+                    raise UsageError(f"no service called {service!r} among these cases")
+                return {}
+            pm = index.process_map(mask, view, filters={"service": service, "from": date_from, "to": date_to,
+                                                        "top_variants": top_variants})
+        else:
+            from ..analysis.discover import discover_map
+
+            log = self.map_events(a.version, ids, service or None, outcome or None)
+            if service and log.empty and not (outcome or department):
+                raise UsageError(f"no service called {service!r} among these cases")
+            if log is None or log.empty:
+                return {}
+            pm = discover_map(log, view=view, service=service or None, date_from=date_from or None,
+                              date_to=date_to or None, top_variants=top_variants or None)
+        data = _laid_out(pm)
         if plain_map and kept.parent.is_dir():
             from ..log.schema import write_atomic
 
