@@ -355,6 +355,10 @@ def month_of(ts: pd.Series) -> pd.Series:
     return _month(ts)
 
 
+MONTHLY_COLUMNS = ["case_id", "status", "outcome", "apply_time", "accept_time", "finish_time", "promise_due",
+                   "statutory_due", "visits", "sla_days", "statutory_days", "fully_online"]
+
+
 def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channel_known: bool = True) -> pd.DataFrame:
     """Each indicator by month (:data:`MONTH_BASIS` says which month). A month's rates over
     decided cases count, beside the cases decided in it, the cases still open at the as-of
@@ -363,6 +367,8 @@ def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channe
     Every per-case fact (outcome, due day, trips) is the case table's; the month each case
     counts in is :func:`assign_periods`'."""
     as_of_month = pd.Timestamp(m.as_of).tz_convert("Asia/Shanghai").strftime("%Y-%m")
+    # only the columns counted here: each month selects its cases from them (not from the whole case table)
+    cases = cases[[c for c in MONTHLY_COLUMNS if c in cases.columns]]
     p = assign_periods(cases, month_of)
     v = cases["visits"].astype("Float64")
     rows = []
@@ -370,8 +376,9 @@ def monthly(cases: pd.DataFrame, m: Measured, rated: pd.DataFrame | None, channe
         d = p.decided_in(month)
         lo = len(p.late_in(month))
         n = len(d) + lo
-        intake = cases[p.taken_in(month)]
-        iv = v[p.taken_in(month)]
+        taken = p.taken_in(month)
+        intake = cases[taken]
+        iv = v[taken]
         open_in = p.open_in(month)
         limited = intake[intake["sla_days"].notna()]
         both = intake[intake["sla_days"].notna() & intake["statutory_days"].notna()]

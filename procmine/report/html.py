@@ -47,6 +47,24 @@ def _fmt(value, kind: str) -> str:
     return str(value)
 
 
+def _cells(row: list, table: Table, ri: int) -> Markup:
+    """One row's cells of a table (a case table has thousands of rows: written here, not cell by
+    cell in the template): missing as —, text escaped (a long-text column's class ``long``),
+    numbers formatted by the cell's format."""
+    wrap = set(table.wrap)
+    formats = None if table.row_formats else table.formats
+    out = []
+    for i, v in enumerate(row):
+        f = formats[i] if formats else table.format_of(ri, i)
+        if v is None:
+            out.append('<td class="missing">—</td>')
+        elif f == "text":
+            out.append(f'<td class="{"long" if i in wrap else "text"}">{escape(v)}</td>')
+        else:
+            out.append(f'<td class="num">{escape(_fmt(v, f))}</td>')
+    return Markup("".join(out))
+
+
 def _svg(svg: str) -> Markup:
     # Graphviz wrote this SVG from escaped labels; drop anything that could run.
     cleaned = svg.replace("<script", "&lt;script")
@@ -137,6 +155,7 @@ def _environment() -> jinja2.Environment:
     env.filters["fmt"] = _fmt
     env.filters["svg"] = _svg
     env.filters["trend_svg"] = trend_svg
+    env.globals["cells"] = _cells
     return env
 
 

@@ -176,6 +176,9 @@ class Report:
     cases_frame: pd.DataFrame | None = None         # every case, worst first, when a case table was cut
     method: Table | None = None                     # the last page: how this was measured (the rule settings)
     trend: Trend | None = None                      # indicators by month (monitor.monthly), charted
+    # the per-case files written beside (path → its size and time): the workbook and the page name
+    # the same file, which is written once, not once by each renderer
+    beside_written: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def cases_total(self) -> int:
@@ -189,7 +192,18 @@ class Report:
             return None
         from ..log.eventlog import write_table
 
-        return write_table(self.cases_frame, Path(path).parent / table.full_file)
+        target = Path(path).parent / table.full_file
+        key = str(target.resolve())
+        try:
+            st = target.stat()
+            if self.beside_written.get(key) == (st.st_size, st.st_mtime_ns):
+                return target  # this report wrote it already, and it is unchanged since
+        except OSError:
+            pass
+        written = write_table(self.cases_frame, target)
+        st = written.stat()
+        self.beside_written[key] = (st.st_size, st.st_mtime_ns)
+        return written
 
     def tables(self) -> list[Table]:
         out = [self.overview]
@@ -704,7 +718,10 @@ def worst_first(cases: pd.DataFrame) -> np.ndarray:
 def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[str, bool],
            docs_known: dict[str, bool], options: ReportOptions) -> tuple[Table, Table, pd.DataFrame | None]:
     """The workbook's 案例 sheet, the HTML page's case section and — when either is cut to
-    the worst cases — every case (worst first) for the file beside the report."""
+    the worst cases — every case (worst first) for the file beside the report.
+
+    Column by column, never cell by cell (a province's log has hundreds of thousands of
+    cases): only the rows a table shows become Python values."""
     c = result.cases
     cols = [(k, f) for k, f in CASE_COLUMNS if k in c.columns]
     if any(k == "clock_days" for k, _ in cols):
@@ -712,45 +729,68 @@ def _cases(result: AuditResult, log: pd.DataFrame, t: _Text, trips_known: dict[s
     if any(k == "outcome" for k, _ in cols):
         cols = [(k, f) for k, f in cols if k != "over_sla"]
     frame = c[[k for k, _ in cols]].copy()
-    frame["case_id"] = t.mask.ids(c["case_id"].astype(str).tolist())
-    frame = frame.astype(object)
+    frame["case_id"] = pd.Series(t.mask.ids(c["case_id"].astype(str).tolist()), index=c.index, dtype=object)
     # missing is missing: what the log cannot support is blank, never 0
-    svc = c["service"].astype(str)
-    if "visits" in frame:
-        frame.loc[~svc.map(lambda s: trips_known.get(s, True)).to_numpy(dtype=bool), "visits"] = None
+    svc = c["service"]
+
+    def blank(k: str, where) -> None:
+        if k not in frame:
+            return
+        where = np.asarray(where, dtype=bool)
+        if where.any():
+            col = frame[k]
+            if pd.api.types.is_integer_dtype(col.dtype) and not isinstance(col.dtype, pd.api.extensions.ExtensionDtype):
+                col = col.astype("Int64")  # an int column takes a blank as a nullable int
+            frame[k] = col.mask(where)
+
+    blank("visits", svc.isin([s for s, known in trips_known.items() if not known]))
     for k in ("materials_submitted", "repeated_material_submissions"):
-        if k in frame:
-            frame.loc[~svc.map(lambda s: docs_known.get(s, True)).to_numpy(dtype=bool), k] = None
+        blank(k, svc.isin([s for s, known in docs_known.items() if not known]))
     if "departments" in frame:
-        with_dept = (set(log.loc[log["department"].notna(), "service"].astype(str)) if "department" in log else set())
-        frame.loc[~svc.isin(with_dept).to_numpy(dtype=bool), "departments"] = None
+        # the services named with a department somewhere in the log (each service once, not each event)
+        with_dept = (log.loc[log["department"].notna(), "service"].dropna().unique() if "department" in log else [])
+        blank("departments", ~svc.isin({str(s) for s in with_dept}))
     for k in ("status", "outcome"):
-        if k in frame:
-            frame[k] = frame[k].map(t.value)
+        if k in frame:  # each value said once, not once a case
+            codes, values = pd.factorize(frame[k])
+            said = np.array([t.value(v) for v in values] + [None], dtype=object)
+            frame[k] = pd.Series(said[codes], index=frame.index, dtype=object)  # code -1 (missing): None
     if "over_sla" in frame:
-        frame["over_sla"] = frame["over_sla"].map(lambda v: None if _missing(v) else t("yes") if v else t("no"))
+        col = frame["over_sla"]
+        frame["over_sla"] = col.astype(object).map({True: t("yes"), False: t("no")}).where(col.notna(), None)
     for k, f in cols:
         if f == "date":
-            frame[k] = frame[k].map(lambda v: None if _missing(v) else pd.Timestamp(v).tz_localize(None)
-                                    if pd.Timestamp(v).tzinfo else pd.Timestamp(v))
+            col = frame[k]
+            if isinstance(col.dtype, pd.DatetimeTZDtype):
+                col = col.dt.tz_localize(None)  # the local wall time, as the log shows it
+            frame[k] = col
     frame.columns = [t(f"col.{k}") for k, _ in cols]
     fmts = [f for _, f in cols]
     total = len(frame)
-    blank = t("cases.note", n=PRINT_CASE_ROWS)
+    blank_note = t("cases.note", n=PRINT_CASE_ROWS)
     worst = frame.iloc[worst_first(c)].reset_index(drop=True) if total > options.page_rows else None
     file = options.cases_file(total)
 
     def rows(f: pd.DataFrame) -> list[list]:
-        return [[None if _missing(v) else v for v in row] for row in f.values.tolist()]
+        """Plain Python values (ints, floats, text, Timestamps), None where missing."""
+        columns = []
+        for name in f.columns:
+            col = f[name]
+            values = col.astype(object).tolist()
+            missing = col.isna().to_numpy(dtype=bool)
+            if missing.any():
+                values = [None if m else v for v, m in zip(values, missing)]
+            columns.append(values)
+        return [list(r) for r in zip(*columns)] if columns else [[] for _ in range(len(f))]
 
     def table(limit: int) -> Table:
         if total <= limit:
-            return Table(t("sheet.cases"), list(frame.columns), rows(frame), fmts, note=blank,
+            return Table(t("sheet.cases"), list(frame.columns), rows(frame), fmts, note=blank_note,
                          print_rows=PRINT_CASE_ROWS,
                          print_note=t("cases.print_limit", n=f"{PRINT_CASE_ROWS:,}", total=f"{total:,}")
                          if total > PRINT_CASE_ROWS else None)
         excerpt = t("cases.excerpt", n=f"{limit:,}", total=f"{total:,}", file=file)
-        note = ("" if t.lang == "zh" else " ").join([excerpt, t("cases.order"), blank])  # no spaces between 句子
+        note = ("" if t.lang == "zh" else " ").join([excerpt, t("cases.order"), blank_note])  # no spaces between 句子
         return Table(t("sheet.cases"), list(frame.columns), rows(worst.iloc[:limit]), fmts, note=note,
                      print_rows=PRINT_CASE_ROWS, full_file=file,
                      print_note=t("cases.print_excerpt", n=f"{min(PRINT_CASE_ROWS, limit):,}", total=f"{total:,}",

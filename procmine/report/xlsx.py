@@ -88,6 +88,13 @@ class _Book:
         return ws
 
     def write(self, ws, r: int, c: int, value, fmt: str | None, cell_fmt=None, flag=None, missing_dash=False) -> None:
+        kind = type(value)  # the common cells first, without asking pandas whether they are missing
+        if kind is str:
+            ws.write_string(r, c, value, cell_fmt or self.top)
+            return
+        if kind is int or (kind is float and value == value and not math.isinf(value)):
+            self.number(ws, r, c, value, fmt, flag)
+            return
         if _missing(value) or (isinstance(value, float) and math.isinf(value)):
             if missing_dash:
                 ws.write_string(r, c, "—", self.dash)
@@ -95,17 +102,20 @@ class _Book:
         if isinstance(value, bool):
             ws.write_boolean(r, c, value)
         elif isinstance(value, (int, float)):
-            if (fmt == "days" or (fmt == "amount" and abs(value) < 100)) and not float(value).is_integer():
-                style = self.bad_frac if flag == "bad" else self.days_frac
-            else:
-                style = (self.bad if flag == "bad" else self.formats).get(fmt)
-            ws.write_number(r, c, value, style)
+            self.number(ws, r, c, value, fmt, flag)
         elif isinstance(value, (pd.Timestamp, dt.datetime)):
             value = value.tz_localize(None).to_pydatetime() if isinstance(value, pd.Timestamp) and value.tzinfo \
                 else (value.to_pydatetime() if isinstance(value, pd.Timestamp) else value)
             ws.write_datetime(r, c, value, self.formats["date"])
         else:
             ws.write_string(r, c, str(value), cell_fmt or self.top)
+
+    def number(self, ws, r: int, c: int, value, fmt: str | None, flag=None) -> None:
+        if (fmt == "days" or (fmt == "amount" and abs(value) < 100)) and not float(value).is_integer():
+            style = self.bad_frac if flag == "bad" else self.days_frac
+        else:
+            style = (self.bad if flag == "bad" else self.formats).get(fmt)
+        ws.write_number(r, c, value, style)
 
     def widths(self, table: Table, sample: int = 300) -> list[float]:
         widths = [text_width(c) / 2 + 1 if i not in table.wrap else 0 for i, c in enumerate(table.columns)]
@@ -157,17 +167,20 @@ class _Book:
         if beside:
             for k, name in enumerate(beside[1]):
                 ws.write_string(header, beside[0] + k, name)
+        wrapped = sorted(set(table.wrap))
+        formats = None if table.row_formats else table.formats  # one format a column, unless rows have their own
+        cell_formats = {c: self.wrap for c in table.wrap}
         for n, row in enumerate(table.rows):
             r += 1
             if beside:
                 for k, v in enumerate(beside[2][n]):
                     self.write(ws, r, beside[0] + k, v, "pct")
-            lines = max([sum(_lines(part, widths[c] - 1) for part in str(v).split("\n"))
-                         for c, v in enumerate(row) if c in table.wrap and v] or [1])
+            lines = max([sum(_lines(part, widths[c] - 1) for part in str(row[c]).split("\n"))
+                         for c in wrapped if c < len(row) and row[c]] or [1])
             if lines > 1:
                 ws.set_row(r, 15 * min(lines, 12))
             for c, v in enumerate(row):
-                self.write(ws, r, c, v, table.format_of(n, c), self.wrap if c in table.wrap else None)
+                self.write(ws, r, c, v, formats[c] if formats else table.format_of(n, c), cell_formats.get(c))
         if len(table.rows) >= AUTOFILTER_MIN_ROWS:
             ws.autofilter(header, 0, r, len(table.columns) - 1)
         if table.print_rows and len(table.rows) > table.print_rows:
