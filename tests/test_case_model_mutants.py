@@ -53,7 +53,7 @@ MUTANTS = [
     ("facts", "WHEN e.pickup THEN NOT e.remote_channel", "WHEN e.pickup THEN NOT (e.remote_channel OR e.channel_online)",
      t.test_after_an_online_application_the_back_office_acceptance_is_no_visit),
     # events: after an online application, the back-office 受理 as a visit
-    ("ev2w", "(NOT online_before OR window_named)", "true",
+    ("walk", "(fo IS NULL OR fc <= fo)", "true",
      t.test_after_an_online_application_the_back_office_acceptance_is_no_visit),
     # clock: a calendar-day period ending on a holiday not moved to the next working day (§203)
     ("c7", "WHEN c.promise_kind = 'calendar' THEN pc.next_wd", "WHEN c.promise_kind = 'calendar' THEN pc.d",
