@@ -377,18 +377,35 @@ def bench_import(args) -> None:
     print(f"  {'OK' if ratio <= 1.3 and ours[1] <= 1024 else 'OVER TARGET'}")
 
 
+CLI_AUDIT_JSON = """
+import sys
+from procmine.cli import main
+sys.exit(main(["audit", sys.argv[1], "-o", sys.argv[2]]))
+"""
+
+
 def bench_audit(args) -> None:
+    """Issue 30: `procmine audit LOG -o findings.json` as a user runs it (defaults; the
+    process's wall time: start-up, reading, masking and writing the JSON count) against
+    pm4py's DFG plus handover-of-work in a process of its own, alternating, best of
+    ``--repeat``; target ≤ 0.25×. The in-process audit of the log read into pandas is
+    printed beside it, for information."""
     log = ensure_log(args)
-    base = best(PM4PY_BASELINE, args.repeat, str(log))
-    ours = best(PROCMINE_AUDIT, args.repeat, str(log))
-    findings, inside = ours[2].split(",")
-    inside = float(inside)
-    print(f"\naudit, {args.rows:,} events (process wall time includes start-up and reading the log)")
+    out = DATA / "bench_findings.json"
+    base, cli = [], []
+    for _ in range(max(args.repeat, 1)):
+        base.append(measure(PM4PY_BASELINE, str(log)))
+        cli.append(measure(CLI_AUDIT_JSON, str(log), str(out)))
+    base, ours = min(base, key=lambda m: m[0]), min(cli, key=lambda m: m[0])
+    inproc = best(PROCMINE_AUDIT, 1, str(log))
+    findings, inside = inproc[2].split(",")
+    ratio = ours[0] / base[0]
+    print(f"\naudit, {args.rows:,} events (process wall time: start-up, reading the log, writing the findings)")
     print(f"  baseline pm4py DFG + handover-of-work : {base[0]:7.2f} s wall  {base[1]:7.0f} MiB peak")
-    print(f"  procmine full audit                   : {ours[0]:7.2f} s wall  {ours[1]:7.0f} MiB peak  "
-          f"({inside:.2f} s auditing, {findings} findings)")
-    print(f"  wall ratio {ours[0] / base[0]:.2f}× of the baseline; targets: audit ≤ 10 s, ≤ 3072 MiB peak")
-    print(f"  {'OK' if inside <= 10 and ours[1] <= 3072 else 'OVER TARGET'}")
+    print(f"  procmine audit LOG -o findings.json   : {ours[0]:7.2f} s wall  {ours[1]:7.0f} MiB peak")
+    print(f"  (in-process audit of the log read into pandas: {float(inside):.2f} s, {findings} findings)")
+    print(f"  wall ratio {ratio:.2f}× of the baseline (target ≤ 0.25×)  "
+          f"{'OK' if ratio <= 0.25 else 'OVER TARGET'}")
 
 
 
