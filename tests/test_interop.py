@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+from pathlib import Path
 import sys
 
 import numpy as np
@@ -197,3 +198,25 @@ def test_logs_written_by_spark_and_by_pandas_with_naive_times_read_as_the_same_i
         accepted = pd.Timestamp("2024-03-04 09:30", tz="Asia/Shanghai")
         assert got["clock_days"].iloc[0] == 4 and got["accept_time"].iloc[0] == accepted, name
         pd.testing.assert_frame_equal(got, reference)
+
+
+def test_a_log_in_many_small_files_gives_the_case_table_of_one_file(tmp_path):
+    """A streaming job's output — here the sample in 20 files of a few hundred events, more than
+    four per engine thread, so the engine reads it into itself once — gives the same case table,
+    row for row, as the same log in one file."""
+    import pyarrow.parquet as pq
+
+    from procmine.engine.metrics import case_metrics
+
+    root = Path(__file__).resolve().parent.parent
+    one = tmp_path / "one.parquet"
+    log = read_export(sorted((root / "logs").glob("*.xlsx"))[:1]).log
+    write_log(log, one)
+    table = pq.read_table(one)
+    parts = tmp_path / "parts"
+    parts.mkdir()
+    step = -(-len(table) // 20)
+    for i in range(0, len(table), step):
+        pq.write_table(table.slice(i, step), parts / f"part-{i // step:05d}.parquet")
+    assert len(list(parts.glob("*.parquet"))) == 20
+    pd.testing.assert_frame_equal(case_metrics(str(parts)), case_metrics(str(one)))

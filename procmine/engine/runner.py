@@ -129,6 +129,13 @@ def machine_memory() -> int:
         return 0
 
 
+SMALL_FILE_ROWS = 50_000  # a file of fewer rows on average is "small": reading it costs more than its rows
+
+
+def _threads(con) -> int:
+    return int(con.execute("SELECT current_setting('threads')").fetchone()[0])
+
+
 def auto_memory_limit(events: int, memory: int) -> int:
     """The embedded engine's memory limit when none is given: enough for the log's events at
     the definitions' widest step, at least 1.5 GiB, at most 40% of the machine — so a 10M-event
@@ -270,7 +277,12 @@ class DuckDBEngine:
                 self.register("__files", pd.DataFrame({"name": files, "i": range(len(files))}))
                 sql = (f"SELECT s.*, fi.i * {ROW_BITS} + s.file_row_number AS __o FROM {scan} s "
                        "JOIN __files fi ON fi.name = s.__pm_file")
-            self.con.execute(f"CREATE OR REPLACE TEMP VIEW src AS {sql}")
+            # many small files (a streaming job's output): the steps would open every file again on
+            # each pass over the log, so it is read once, into the engine, when it fits a block
+            small = len(files) > 4 * _threads(self.con) and \
+                sum(_parquet_rows(f) for f in files) <= min(self.block_events, len(files) * SMALL_FILE_ROWS)
+            kind = "TEMP TABLE" if small else "TEMP VIEW"
+            self.con.execute(f"CREATE OR REPLACE {kind} src AS {sql}")
         else:
             frame = source.assign(__o=range(len(source)))
             self.con.register("src_df", frame)
