@@ -25,7 +25,6 @@ cases); a log where they do not is marked, and its service maps are discovered f
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -36,6 +35,7 @@ import pandas as pd
 
 from ..engine.metrics import sorted_log
 from ..errors import UsageError
+from ..log.schema import replace_dir
 from .discover import UNKNOWN_DEPT, ProcessMap, period_bounds, simplify, variants
 
 FORMAT = 1
@@ -184,9 +184,7 @@ class MapIndex:
                     np.save(tmp / f"{t}.{k}.npy", arr, allow_pickle=False)
             pq.write_table(pa.table({"case_id": self.case_ids}), tmp / "case_ids.parquet")
             (tmp / "meta.json").write_text(json.dumps(self.meta, ensure_ascii=False), encoding="utf-8")
-            if path.exists():
-                shutil.rmtree(path)
-            os.replace(tmp, path)
+            replace_dir(tmp, path)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise

@@ -69,6 +69,22 @@ def current_umask() -> int:
     return old
 
 
+def replace_dir(tmp: Path, path: Path) -> None:
+    """Put a folder written in full at ``tmp`` in the place of ``path`` (replacing the old
+    one): the old folder is first renamed aside, so ``path`` is never a half-written folder
+    and is missing only between two renames."""
+    import shutil
+
+    old = None
+    if path.exists():
+        old = path.with_name(f".{path.name}.old-{os.getpid()}")
+        shutil.rmtree(old, ignore_errors=True)
+        os.replace(path, old)
+    os.replace(tmp, path)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
 def write_atomic(path: str | Path, writer) -> Path:
     """Call ``writer(tmp_path)`` then rename onto ``path``: no half-written file.
 

@@ -41,6 +41,7 @@ import pandas as pd
 
 from ..errors import ConfigError, UsageError
 from ..log.deltalog import INTERNAL_PREFIX, is_delta, plain_schema
+from ..log.schema import replace_dir
 from .auth import UserStore, write_private
 from .scope import Actor, scope_cases
 
@@ -284,9 +285,7 @@ class Project:
                        "ratings": a.ratings, "bundles": a.bundles}
             (tmp / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, default=str), encoding="utf-8")
             d.parent.mkdir(parents=True, exist_ok=True)
-            if d.exists():
-                shutil.rmtree(d)
-            os.replace(tmp, d)
+            replace_dir(tmp, d)
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
